@@ -1,0 +1,3 @@
+"""clv: customer lifetime value from order data to decisions."""
+
+__version__ = "0.1.0"

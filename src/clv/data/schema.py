@@ -1,0 +1,36 @@
+"""The canonical order-line schema every later stage reads.
+
+Whatever the source (CSV, Parquet, a DataFrame, a database table), loading maps
+the user's columns onto these names. Downstream code (summaries, formula KPIs,
+models) only ever sees these names.
+
+Column           Type        Meaning
+---------------  ----------  ----------------------------------------------------
+source_row       int64       1-based row number in the user's input (data rows,
+                             header excluded). Stable key back to the input.
+customer_id      string      Customer identifier (never null after loading).
+order_ts         timestamp   Order timestamp (naive, in the policy's time zone).
+amount           float64     Net revenue of the line (quantity x unit price when
+                             those are given), in the reporting currency.
+order_id         string      Order / invoice id, null when not given.
+product_id       string      Product / SKU id, null when not given.
+quantity         float64     Units, null when not given.
+channel          string      Channel / source, null when not given.
+cost             float64     Cost of goods of the line, null when not given.
+"""
+
+from __future__ import annotations
+
+SOURCE_ROW = "source_row"
+CUSTOMER_ID = "customer_id"
+ORDER_TS = "order_ts"
+AMOUNT = "amount"
+ORDER_ID = "order_id"
+PRODUCT_ID = "product_id"
+QUANTITY = "quantity"
+CHANNEL = "channel"
+COST = "cost"
+
+REQUIRED = (CUSTOMER_ID, ORDER_TS, AMOUNT)
+OPTIONAL = (ORDER_ID, PRODUCT_ID, QUANTITY, CHANNEL, COST)
+CANONICAL = (SOURCE_ROW, *REQUIRED, *OPTIONAL)

@@ -1,0 +1,32 @@
+"""The embedded engine: one DuckDB connection reached through Ibis.
+
+Every table-shaped computation in ``clv`` is an Ibis expression, so the same code
+runs on DuckDB (the default, in process) or on any backend Ibis reaches (Spark,
+Postgres, BigQuery, Snowflake) by passing that backend's connection instead.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import ibis
+from ibis.backends import BaseBackend
+
+
+def connect(database: str = ":memory:", *, threads: int | None = None) -> BaseBackend:
+    """Open a DuckDB connection through Ibis.
+
+    ``database`` is a DuckDB file path or ``":memory:"``. ``threads`` defaults to
+    all cores (``CLV_THREADS`` overrides).
+    """
+    con = ibis.duckdb.connect(database)
+    threads = threads or int(os.environ.get("CLV_THREADS", "0")) or os.cpu_count() or 1
+    con.raw_sql(f"SET threads = {int(threads)}")
+    return con
+
+
+@lru_cache(maxsize=1)
+def default_connection() -> BaseBackend:
+    """The process-wide in-memory DuckDB connection used when none is given."""
+    return connect()
