@@ -1,0 +1,349 @@
+"""Maximum-likelihood machinery shared by every model.
+
+A model subclass declares its parameter names and supplies, for a batch of
+distinct rows of sufficient statistics, the per-row log-likelihood and (where
+practical) its analytic gradient. This module does the rest, the same way for
+every model:
+
+* compress the input to distinct rows with weights (cost grows with distinct
+  histories, not customers);
+* maximise the weighted log-likelihood over ``theta = log(params)`` (all model
+  parameters are positive) with L-BFGS-B, using the analytic gradient through
+  the chain rule ``dLL/dtheta = params * dLL/dparams``; restart from other
+  points when a start fails;
+* standard errors from the observed information matrix (the negative Hessian of
+  the log-likelihood at the optimum, by central differences of the gradient in
+  ``theta``), delta-method standard errors ``se(p) = p * se(log p)`` and 95%
+  Wald intervals built on the log scale, ``exp(theta +- 1.96 se(theta))``, so
+  they stay positive;
+* AIC = 2k - 2LL, BIC = k ln(n) - 2LL with n the number of customers;
+* JSON save/load (no pickle), a readable ``summary()``, draws of the
+  parameters from their estimated sampling distribution for intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from clv.errors import DataError, FitError
+from clv.summary.compress import compress
+
+_Z95 = 1.959963984540054
+_THETA_BOUND = 30.0  # |log param| beyond this is numerically meaningless
+
+
+class MaximumLikelihoodModel(ABC):
+    """Base class: subclasses set ``param_names`` and implement the likelihood.
+
+    Subclass contract
+    -----------------
+    ``_log_likelihood_terms(params, data) -> ndarray (n_rows,)``
+        log-likelihood of each row given the parameter vector ``params``
+        (natural scale, in ``param_names`` order); ``data`` maps names to
+        arrays of distinct rows.
+    ``_log_likelihood_gradient(params, data) -> ndarray (n_rows, k)`` (optional)
+        d(log-likelihood)/d(params) per row; return ``None`` to fall back to
+        numerical differentiation.
+    ``_initial_params(data, weights) -> ndarray (k,)``
+        a sensible starting point.
+    """
+
+    param_names: ClassVar[tuple[str, ...]] = ()
+    model_name: ClassVar[str] = ""
+
+    def __init__(self, *, initial_params: Mapping[str, float] | None = None, max_iter: int = 2000):
+        self.initial_params = initial_params
+        self.max_iter = max_iter
+
+    # ----- subclass hooks -------------------------------------------------
+    @abstractmethod
+    def _log_likelihood_terms(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Per-row log-likelihood at ``params`` (natural scale)."""
+
+    def _log_likelihood_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        return None
+
+    def _initial_params(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+        return np.ones(len(self.param_names))
+
+    # ----- fitting --------------------------------------------------------
+    def _fit(self, data: Mapping[str, np.ndarray], weights: np.ndarray | None = None) -> "MaximumLikelihoodModel":
+        """Fit on raw rows: compress, maximise, then derive the fitted attributes."""
+        packed = compress(data, weights)
+        if packed.n_distinct == 0 or packed.weights.sum() <= 0:
+            raise DataError(f"{type(self).__name__}.fit: no customers to fit on (empty input or all weights zero).")
+        self._fit_compressed(packed.columns, packed.weights)
+        return self
+
+    def _fit_compressed(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> None:
+        total = float(weights.sum())
+        objective = _Objective(self, data, weights, total)
+        best = None
+        for theta0 in self._starting_points(data, weights):
+            result = objective.minimise(theta0, self.max_iter)
+            if result is not None and (best is None or result.fun < best.fun):
+                best = result
+            if best is not None and best.success:
+                break
+        if best is None:
+            raise FitError(
+                f"{type(self).__name__}: the likelihood was not finite at any starting point. "
+                "Check the data (frequency, recency and T in one time unit, recency <= T) "
+                "or pass initial_params= close to plausible values."
+            )
+        theta = best.x
+        if np.any(np.abs(theta) >= _THETA_BOUND - 1e-6):
+            edge = [n for n, t in zip(self.param_names, theta) if abs(t) >= _THETA_BOUND - 1e-6]
+            raise FitError(
+                f"{type(self).__name__}: the maximum lies at the edge of the parameter space for {edge} "
+                "(a parameter went to 0 or infinity). The data may not identify this model: "
+                "try a simpler model, a longer calibration period, or check the time unit."
+            )
+        self._set_fitted(theta, -best.fun * total, weights, data, objective)
+
+    def _starting_points(self, data: Mapping[str, np.ndarray], weights: np.ndarray):
+        if self.initial_params is not None:
+            missing = set(self.param_names) - set(self.initial_params)
+            if missing:
+                raise DataError(f"initial_params is missing {sorted(missing)}; give all of {list(self.param_names)}.")
+            yield np.log([float(self.initial_params[n]) for n in self.param_names])
+        yield np.log(np.clip(self._initial_params(data, weights), 1e-8, 1e8))
+        k = len(self.param_names)
+        for scale in (0.0, -1.0, 1.0, 2.0, -2.0):
+            yield np.full(k, scale)
+
+    def _set_fitted(self, theta, log_likelihood, weights, data, objective) -> None:
+        params = np.exp(theta)
+        self.params_ = dict(zip(self.param_names, params.tolist()))
+        self.log_likelihood_ = float(log_likelihood)
+        self.n_ = float(weights.sum())
+        self.n_distinct_ = int(weights.shape[0])
+        hessian = objective.hessian_theta(theta)
+        self.covariance_theta_ = _invert_information(-hessian, self.param_names)
+        se_theta = np.sqrt(np.clip(np.diag(self.covariance_theta_), 0.0, None))
+        self.standard_errors_ = dict(zip(self.param_names, (params * se_theta).tolist()))
+        lower, upper = np.exp(theta - _Z95 * se_theta), np.exp(theta + _Z95 * se_theta)
+        self.confidence_intervals_ = {n: (lo, hi) for n, lo, hi in zip(self.param_names, lower.tolist(), upper.tolist())}
+
+    # ----- fitted summaries -----------------------------------------------
+    @property
+    def params(self) -> np.ndarray:
+        """Fitted parameters as an array in ``param_names`` order."""
+        self._check_fitted()
+        return np.array([self.params_[n] for n in self.param_names])
+
+    @property
+    def aic_(self) -> float:
+        self._check_fitted()
+        return 2 * len(self.param_names) - 2 * self.log_likelihood_
+
+    @property
+    def bic_(self) -> float:
+        self._check_fitted()
+        return len(self.param_names) * math.log(self.n_) - 2 * self.log_likelihood_
+
+    def summary(self) -> pd.DataFrame:
+        """Estimates, standard errors and 95% intervals, one row per parameter.
+
+        The frame's ``attrs`` carry the log-likelihood, AIC, BIC and n.
+        """
+        self._check_fitted()
+        frame = pd.DataFrame(
+            {
+                "estimate": [self.params_[n] for n in self.param_names],
+                "std_error": [self.standard_errors_[n] for n in self.param_names],
+                "ci95_lower": [self.confidence_intervals_[n][0] for n in self.param_names],
+                "ci95_upper": [self.confidence_intervals_[n][1] for n in self.param_names],
+            },
+            index=pd.Index(self.param_names, name="parameter"),
+        )
+        frame.attrs.update(
+            model=self.model_name, log_likelihood=self.log_likelihood_, aic=self.aic_, bic=self.bic_, n=self.n_
+        )
+        return frame
+
+    def sample_params(self, n_draws: int, seed: int | np.random.Generator | None = None) -> np.ndarray:
+        """Draws of the parameters from their estimated sampling distribution.
+
+        Multivariate normal on ``log(params)`` with the inverse observed
+        information as covariance, mapped back with ``exp``. Shape (n_draws, k).
+        """
+        self._check_fitted()
+        rng = np.random.default_rng(seed)
+        theta = np.log(self.params)
+        return np.exp(rng.multivariate_normal(theta, self.covariance_theta_, size=n_draws, method="eigh"))
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "params_"):
+            return f"{type(self).__name__}() (not fitted)"
+        values = ", ".join(f"{n}={v:.4g}" for n, v in self.params_.items())
+        return f"{type(self).__name__}({values}; log-likelihood={self.log_likelihood_:.2f}, n={self.n_:g})"
+
+    # ----- persistence ----------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {
+            "model": self.model_name,
+            "params": self.params_,
+            "log_likelihood": self.log_likelihood_,
+            "n": self.n_,
+            "n_distinct": self.n_distinct_,
+            "covariance_log_params": self.covariance_theta_.tolist(),
+            "standard_errors": self.standard_errors_,
+            "confidence_intervals_95": {k: list(v) for k, v in self.confidence_intervals_.items()},
+            "aic": self.aic_,
+            "bic": self.bic_,
+        }
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """Serialise the fitted model to JSON (written to ``path`` when given)."""
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> "MaximumLikelihoodModel":
+        if payload.get("model") != cls.model_name:
+            raise DataError(f"this JSON holds a {payload.get('model')!r} model, not {cls.model_name!r}.")
+        model = cls()
+        model.params_ = {n: float(payload["params"][n]) for n in cls.param_names}
+        model.log_likelihood_ = float(payload["log_likelihood"])
+        model.n_ = float(payload["n"])
+        model.n_distinct_ = int(payload["n_distinct"])
+        model.covariance_theta_ = np.asarray(payload["covariance_log_params"], dtype=float)
+        model.standard_errors_ = {k: float(v) for k, v in payload["standard_errors"].items()}
+        model.confidence_intervals_ = {k: tuple(v) for k, v in payload["confidence_intervals_95"].items()}
+        return model
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> "MaximumLikelihoodModel":
+        """Load a model saved by :meth:`to_json` (a path or the JSON text)."""
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            text = Path(source).read_text()
+        return cls.from_dict(json.loads(text))
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise FitError(f"{type(self).__name__} is not fitted yet: call fit(...) first.")
+
+
+class _Objective:
+    """Mean negative log-likelihood in theta = log(params), with its gradient."""
+
+    def __init__(self, model: MaximumLikelihoodModel, data, weights: np.ndarray, total: float):
+        self.model, self.data, self.weights, self.total = model, data, weights, total
+
+    def log_likelihood(self, theta: np.ndarray) -> float:
+        terms = self.model._log_likelihood_terms(np.exp(theta), self.data)
+        return float(self.weights @ terms)
+
+    def gradient_theta(self, theta: np.ndarray) -> np.ndarray:
+        params = np.exp(theta)
+        grad = self.model._log_likelihood_gradient(params, self.data)
+        if grad is None:
+            return _numerical_gradient(self.log_likelihood, theta)
+        return (self.weights @ grad) * params
+
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        with np.errstate(all="ignore"):
+            value = self.log_likelihood(theta)
+            if not np.isfinite(value):
+                return np.inf, np.zeros_like(theta)
+            grad = self.gradient_theta(theta)
+        if not np.all(np.isfinite(grad)):
+            return np.inf, np.zeros_like(theta)
+        return -value / self.total, -grad / self.total
+
+    def minimise(self, theta0: np.ndarray, max_iter: int):
+        if not np.isfinite(self.value_and_gradient(theta0)[0]):
+            return None
+        bounds = [(-_THETA_BOUND, _THETA_BOUND)] * theta0.shape[0]
+        result = optimize.minimize(
+            self.value_and_gradient, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+            options={"maxiter": max_iter, "ftol": 1e-14, "gtol": 1e-9},
+        )
+        return result if np.isfinite(result.fun) else None
+
+    def hessian_theta(self, theta: np.ndarray) -> np.ndarray:
+        """Central differences of the gradient, symmetrised."""
+        k = theta.shape[0]
+        hessian = np.empty((k, k))
+        for j in range(k):
+            step = 1e-5 * max(1.0, abs(theta[j]))
+            up, down = theta.copy(), theta.copy()
+            up[j] += step
+            down[j] -= step
+            with np.errstate(all="ignore"):
+                hessian[:, j] = (self.gradient_theta(up) - self.gradient_theta(down)) / (2 * step)
+        return 0.5 * (hessian + hessian.T)
+
+
+def _numerical_gradient(function, theta: np.ndarray) -> np.ndarray:
+    grad = np.empty_like(theta)
+    for j in range(theta.shape[0]):
+        step = 1e-6 * max(1.0, abs(theta[j]))
+        up, down = theta.copy(), theta.copy()
+        up[j] += step
+        down[j] -= step
+        grad[j] = (function(up) - function(down)) / (2 * step)
+    return grad
+
+
+def _invert_information(information: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """Covariance of log-params; NaN where the information is singular."""
+    if not np.all(np.isfinite(information)):
+        return np.full(information.shape, np.nan)
+    try:
+        eigenvalues = np.linalg.eigvalsh(information)
+        if eigenvalues.min() <= 0:
+            return np.full(information.shape, np.nan)
+        return np.linalg.inv(information)
+    except np.linalg.LinAlgError:
+        return np.full(information.shape, np.nan)
+
+
+def as_float_array(values: Any, name: str) -> np.ndarray:
+    """A 1-D float array, with an error that names the argument when it is not numeric."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} must be numeric: {exc}") from exc
+    return np.atleast_1d(array)
+
+
+def validate_rfm(frequency: Any, recency: Any, T: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check (frequency, recency, T) histories and return them as float arrays.
+
+    Rules: all finite; frequency a non-negative integer; 0 <= recency <= T;
+    T > 0; recency == 0 when frequency == 0. The first offending row is named.
+    """
+    x, t_x, T = (as_float_array(v, n) for v, n in ((frequency, "frequency"), (recency, "recency"), (T, "T")))
+    if not (x.shape == t_x.shape == T.shape):
+        raise DataError(f"frequency, recency and T must have the same length (got {x.shape[0]}, {t_x.shape[0]}, {T.shape[0]}).")
+    checks = (
+        (~np.isfinite(x) | ~np.isfinite(t_x) | ~np.isfinite(T), "values must be finite (no NaN or inf)"),
+        ((x < 0) | (x != np.round(x)), "frequency must be a non-negative whole number of repeat purchases"),
+        (t_x < 0, "recency must be >= 0"),
+        (T <= 0, "T (customer age) must be > 0"),
+        (t_x > T * (1 + 1e-9), "recency must not exceed T (both measured from the first purchase, same time unit)"),
+        ((x == 0) & (t_x != 0), "recency must be 0 for customers with no repeat purchase"),
+    )
+    for bad, message in checks:
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{message}; first offending row {row}: frequency={x[row]}, recency={t_x[row]}, T={T[row]} "
+                f"({int(bad.sum())} rows in all)."
+            )
+    return x, t_x, T

@@ -1,0 +1,113 @@
+"""The shared maximum-likelihood machinery, exercised through a small NBD model."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy.special import gammaln
+
+from clv.errors import DataError, FitError
+from clv.models.base import MaximumLikelihoodModel, validate_rfm
+
+
+class CountNBD(MaximumLikelihoodModel):
+    """Poisson counts over T with Gamma(r, alpha) heterogeneity (the NBD)."""
+
+    param_names = ("r", "alpha")
+    model_name = "test_nbd"
+
+    def fit(self, x, T, weights=None):
+        return self._fit({"x": np.asarray(x, float), "T": np.asarray(T, float)}, weights)
+
+    def _log_likelihood_terms(self, params, data):
+        r, alpha = params
+        x, T = data["x"], data["T"]
+        return (gammaln(r + x) - gammaln(r) - gammaln(x + 1)
+                + r * np.log(alpha / (alpha + T)) + x * np.log(T / (alpha + T)))
+
+    def _log_likelihood_gradient(self, params, data):
+        from scipy.special import digamma
+        r, alpha = params
+        x, T = data["x"], data["T"]
+        d_r = digamma(r + x) - digamma(r) + np.log(alpha / (alpha + T))
+        d_alpha = r / alpha - (r + x) / (alpha + T)
+        return np.column_stack([d_r, d_alpha])
+
+
+def simulate(n, r=0.8, alpha=4.0, seed=0):
+    rng = np.random.default_rng(seed)
+    T = rng.choice([10.0, 20.0, 30.0], n)
+    lam = rng.gamma(r, 1 / alpha, n)
+    return rng.poisson(lam * T), T
+
+
+def test_recovers_parameters():
+    x, T = simulate(20_000)
+    model = CountNBD().fit(x, T)
+    assert model.params_["r"] == pytest.approx(0.8, rel=0.08)
+    assert model.params_["alpha"] == pytest.approx(4.0, rel=0.12)
+    assert model.n_ == 20_000
+    assert model.n_distinct_ < 500  # compressed: few distinct (x, T) rows
+
+
+def test_standard_errors_match_spread_and_intervals_cover():
+    fits = [CountNBD().fit(*simulate(5_000, seed=seed)) for seed in range(40)]
+    estimates = np.array([m.params_["r"] for m in fits])
+    mean_se = np.mean([m.standard_errors_["r"] for m in fits])
+    assert mean_se == pytest.approx(estimates.std(ddof=1), rel=0.3)
+    covered = [m.confidence_intervals_["r"][0] < 0.8 < m.confidence_intervals_["r"][1] for m in fits]
+    assert np.mean(covered) >= 0.8  # nominal 0.95; 40 replications
+
+
+def test_weights_equal_repeated_rows():
+    x, T = simulate(3_000, seed=1)
+    full = CountNBD().fit(x, T)
+    pairs, counts = np.unique(np.column_stack([x, T]), axis=0, return_counts=True)
+    weighted = CountNBD().fit(pairs[:, 0], pairs[:, 1], weights=counts)
+    assert weighted.log_likelihood_ == pytest.approx(full.log_likelihood_, rel=1e-9)
+    assert weighted.params_["r"] == pytest.approx(full.params_["r"], rel=1e-5)
+
+
+def test_analytic_and_numerical_standard_errors_agree():
+    x, T = simulate(5_000, seed=2)
+
+    class NumericalNBD(CountNBD):
+        def _log_likelihood_gradient(self, params, data):
+            return None
+
+    analytic = CountNBD().fit(x, T)
+    numerical = NumericalNBD().fit(x, T)
+    assert numerical.params_["r"] == pytest.approx(analytic.params_["r"], rel=1e-4)
+    assert numerical.standard_errors_["alpha"] == pytest.approx(analytic.standard_errors_["alpha"], rel=1e-2)
+
+
+def test_json_round_trip_and_summary():
+    x, T = simulate(2_000, seed=3)
+    model = CountNBD().fit(x, T)
+    restored = CountNBD.from_json(model.to_json())
+    assert restored.params_ == model.params_
+    assert restored.aic_ == pytest.approx(model.aic_)
+    table = model.summary()
+    assert list(table.index) == ["r", "alpha"]
+    assert table.attrs["log_likelihood"] == pytest.approx(model.log_likelihood_)
+    assert json.loads(model.to_json())["model"] == "test_nbd"
+    with pytest.raises(FitError, match="not fitted"):
+        CountNBD().summary()
+
+
+def test_sample_params_centre_on_estimate():
+    x, T = simulate(5_000, seed=4)
+    model = CountNBD().fit(x, T)
+    draws = model.sample_params(4_000, seed=0)
+    assert draws.shape == (4_000, 2)
+    assert np.all(draws > 0)
+    assert np.median(draws[:, 0]) == pytest.approx(model.params_["r"], rel=0.02)
+
+
+def test_validate_rfm_names_the_row():
+    with pytest.raises(DataError, match="row 1"):
+        validate_rfm([0, 2], [0, 12], [10, 11])
+    with pytest.raises(DataError, match="recency must be 0"):
+        validate_rfm([0], [3], [10])
+    x, t_x, T = validate_rfm([1], [2], [3])
+    assert x.dtype == float and T[0] == 3
