@@ -335,7 +335,7 @@ def validate_rfm(frequency: Any, recency: Any, T: Any) -> tuple[np.ndarray, np.n
         (~np.isfinite(x) | ~np.isfinite(t_x) | ~np.isfinite(T), "values must be finite (no NaN or inf)"),
         ((x < 0) | (x != np.round(x)), "frequency must be a non-negative whole number of repeat purchases"),
         (t_x < 0, "recency must be >= 0"),
-        (T <= 0, "T (customer age) must be > 0"),
+        (T < 0, "T (customer age) must be >= 0"),
         (t_x > T * (1 + 1e-9), "recency must not exceed T (both measured from the first purchase, same time unit)"),
         ((x == 0) & (t_x != 0), "recency must be 0 for customers with no repeat purchase"),
     )
