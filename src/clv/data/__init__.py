@@ -1,0 +1,23 @@
+"""Reading order lines into the canonical schema (:mod:`clv.data.schema`).
+
+>>> from clv.data import Columns, LoadPolicy, load_orders
+>>> result = load_orders("orders.csv", Columns(customer_id="CustomerID"))  # doctest: +SKIP
+>>> result.report.as_dict()  # doctest: +SKIP
+"""
+
+from clv.data.columns import Columns
+from clv.data.load import LoadReport, LoadResult, load_orders
+from clv.data.policy import REASON_PRECEDENCE, LoadPolicy
+from clv.data.sources import Csv, DatabaseTable, Parquet
+
+__all__ = [
+    "Columns",
+    "Csv",
+    "DatabaseTable",
+    "LoadPolicy",
+    "LoadReport",
+    "LoadResult",
+    "Parquet",
+    "REASON_PRECEDENCE",
+    "load_orders",
+]

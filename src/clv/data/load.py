@@ -1,0 +1,421 @@
+"""Load order lines from any source into the canonical schema, losing nothing.
+
+One *classified* Ibis expression holds every input line with its ``source_row``,
+its original values, the parsed canonical fields and a status (``purchase``,
+``netted_refund`` or a reject reason). The orders, the rejects and the report are
+three views of that one expression, so they always add up to the input.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import pandas as pd
+from ibis.backends import BaseBackend
+
+from clv.data import policy as P
+from clv.data import schema
+from clv.data.columns import Columns
+from clv.data.policy import LoadPolicy
+from clv.data.sources import SOURCE_ROW_COL, raw_table, resolve_source
+from clv.errors import ClvError, DataError
+
+STATUS = "__clv_status"
+LABEL = "__clv_label"
+IS_REFUND = "is_refund"
+SOURCE = "source"
+REASON = "reason"
+_FIELD = "__clv_f_"  # prefix of parsed canonical fields inside the classified table
+_TZ_SUFFIX = r"\d:\d\d(:\d\d(\.\d+)?)?\s*(Z|z|[+-]\d\d(:?\d\d)?)$"
+
+
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _try_strptime(text: str, fmt: str) -> dt.Timestamp():
+    """DuckDB ``try_strptime``: NULL instead of an error on a bad date."""
+
+
+@ibis.udf.scalar.builtin(name="timezone")
+def _local_time(zone: str, ts: dt.Timestamp(timezone="UTC")) -> dt.Timestamp():
+    """DuckDB ``timezone(zone, timestamptz)``: the naive wall-clock time in ``zone``."""
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What happened to every input line.
+
+    ``input_rows == accepted_purchase_lines + netted_refund_lines + sum(rejected)``
+    always holds (:meth:`check` raises otherwise).
+    """
+
+    input_rows: int
+    accepted_purchase_lines: int
+    netted_refund_lines: int
+    rejected: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def rejected_lines(self) -> int:
+        return int(sum(self.rejected.values()))
+
+    def check(self) -> LoadReport:
+        """Raise ClvError unless every input line is accounted for exactly once."""
+        total = self.accepted_purchase_lines + self.netted_refund_lines + self.rejected_lines
+        if total != self.input_rows:
+            raise ClvError(
+                f"load report does not add up: {self.accepted_purchase_lines} purchase + "
+                f"{self.netted_refund_lines} refund + {self.rejected_lines} rejected = "
+                f"{total} lines, but the input has {self.input_rows}."
+            )
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "input_rows": self.input_rows,
+            "accepted_purchase_lines": self.accepted_purchase_lines,
+            "netted_refund_lines": self.netted_refund_lines,
+            "rejected": dict(self.rejected),
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per outcome (purchase, netted_refund, each reason) with its count."""
+        rows = [
+            ("accepted", P.PURCHASE, self.accepted_purchase_lines),
+            ("accepted", P.NETTED_REFUND, self.netted_refund_lines),
+            *(("rejected", reason, n) for reason, n in self.rejected.items()),
+        ]
+        frame = pd.DataFrame(rows, columns=["outcome", "status", "lines"])
+        frame["share"] = frame["lines"] / max(self.input_rows, 1)
+        return frame
+
+
+@dataclass
+class LoadResult:
+    """Orders, rejects and report of one :func:`load_orders` call (all lazy)."""
+
+    orders: ibis.Table
+    rejects: ibis.Table
+    classified: ibis.Table
+    con: BaseBackend
+
+    @cached_property
+    def report(self) -> LoadReport:
+        """Counts per outcome, computed in one aggregate query on first access."""
+        counts = self.con.execute(
+            self.classified.group_by(STATUS).aggregate(lines=ibis._.count())
+        )
+        by_status = dict(zip(counts[STATUS], counts["lines"].astype(int)))
+        report = LoadReport(
+            input_rows=int(sum(by_status.values())),
+            accepted_purchase_lines=by_status.get(P.PURCHASE, 0),
+            netted_refund_lines=by_status.get(P.NETTED_REFUND, 0),
+            rejected={r: int(by_status.get(r, 0)) for r in P.REASON_PRECEDENCE},
+        )
+        return report.check()
+
+    def write_rejects(self, path: str) -> str:
+        """Write the rejects to ``path`` (.parquet, else CSV); returns the path."""
+        if str(path).lower().endswith(".parquet"):
+            self.con.to_parquet(self.rejects, path)
+        else:
+            self.con.to_csv(self.rejects, path)
+        return str(path)
+
+
+def load_orders(
+    source: Any,
+    columns: Columns | Mapping[str, Columns] | None = None,
+    policy: LoadPolicy | None = None,
+    *,
+    observation_end: Any = None,
+    con: BaseBackend | None = None,
+    table: str | None = None,
+    delimiter: str | None = None,
+    header: bool = True,
+    names: tuple[str, ...] | None = None,
+) -> LoadResult:
+    """Read order lines into the canonical schema; reject (never drop) bad lines.
+
+    ``source``: a CSV/text path (``.csv``, ``.csv.gz``, ``.txt``; ``delimiter=``
+    for other separators or ``"whitespace"``; ``header=False`` and ``names=`` for
+    headerless files), a Parquet file/directory/glob, a pandas or Polars
+    DataFrame, a PyArrow Table, an Ibis table, a database (``"shop.duckdb"`` with
+    ``table="orders"``, or :class:`clv.data.DatabaseTable`), or a dict
+    ``{label: source}`` unioned into one history per customer (the label fills
+    ``channel`` when no channel column is mapped; ``columns`` may then be a dict
+    ``{label: Columns}`` too).
+
+    ``observation_end``: lines after it are rejected (``after_observation_end``);
+    a date without a time means the end of that day.
+
+    Returns a :class:`LoadResult` whose ``orders`` and ``rejects`` are lazy Ibis
+    tables on ``con`` (default :func:`clv.engine.default_connection`).
+    """
+    columns = columns if columns is not None else Columns()
+    policy = policy or LoadPolicy()
+    options = {"table": table, "delimiter": delimiter, "header": header, "names": names}
+    if isinstance(source, Mapping):
+        return _load_many(source, columns, policy, observation_end, con, options)
+    if isinstance(columns, Mapping):
+        raise DataError("columns is a dict but source is not; fix: pass one Columns(...).")
+    classified, con, originals = _classify_source(
+        source, columns, policy, observation_end, con, options
+    )
+    return _result(classified, con, originals, columns.extra, multi=False)
+
+
+def _classify_source(source, columns, policy, observation_end, con, options):
+    spec = resolve_source(source, **options)
+    raw, con = raw_table(spec, con)
+    originals = [c for c in raw.columns if c != SOURCE_ROW_COL]
+    columns.check_against(originals)
+    classified = _classify(raw, originals, columns, policy, observation_end, con)
+    return classified, con, originals
+
+
+def _load_many(sources, columns, policy, observation_end, con, options) -> LoadResult:
+    if not sources:
+        raise DataError("load_orders got an empty dict of sources; fix: pass at least one.")
+    parts, all_originals, extras = [], [], None
+    for label, source in sources.items():
+        cols = columns[label] if isinstance(columns, Mapping) else columns
+        if isinstance(columns, Mapping) and label not in columns:
+            raise DataError(f"no Columns for source {label!r}; fix: add it to columns.")
+        classified, con, originals = _classify_source(
+            source, cols, policy, observation_end, con, options
+        )
+        if extras is not None and tuple(cols.extra) != extras:
+            raise DataError(
+                f"source {label!r} carries extra={cols.extra}, another carries {extras}; "
+                "fix: carry the same extra columns from every source."
+            )
+        extras = tuple(cols.extra)
+        classified = classified.mutate(**{LABEL: ibis.literal(str(label))})
+        if cols.channel is None:
+            classified = classified.mutate(**{_FIELD + schema.CHANNEL: ibis.literal(str(label))})
+        parts.append((classified, originals))
+        all_originals += [c for c in originals if c not in all_originals]
+    unioned = ibis.union(*(_as_text_originals(c, o, all_originals) for c, o in parts))
+    return _result(unioned, con, all_originals, extras, multi=True)
+
+
+def _as_text_originals(classified: ibis.Table, originals, all_originals) -> ibis.Table:
+    """Cast original columns to text (and add missing ones) so sources can be unioned."""
+    text = {
+        c: classified[c].cast(dt.string) if c in originals else ibis.null(dt.string)
+        for c in all_originals
+    }
+    fixed = [c for c in classified.columns if c not in originals]
+    return classified.select(*fixed, **text)
+
+
+def _result(classified, con, originals, extras, *, multi: bool) -> LoadResult:
+    accepted = classified[STATUS].isin([P.PURCHASE, P.NETTED_REFUND])
+    label = {SOURCE: classified[LABEL]} if multi else {}
+    orders = classified.filter(accepted).select(
+        **{schema.SOURCE_ROW: classified[SOURCE_ROW_COL]},
+        **label,
+        **{name: classified[_FIELD + name] for name in schema.CANONICAL[1:]},
+        **{IS_REFUND: classified[STATUS] == P.NETTED_REFUND},
+        **{name: classified[name] for name in extras},
+    )
+    rejects = classified.filter(~accepted).select(
+        **{schema.SOURCE_ROW: classified[SOURCE_ROW_COL]},
+        **label,
+        **{REASON: classified[STATUS]},
+        **{name: classified[name] for name in originals},
+    )
+    return LoadResult(orders=orders, rejects=rejects, classified=classified, con=con)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _text(value: ibis.Value) -> ibis.Value:
+    """Identifier text: trimmed, empty -> null; integral floats lose their '.0'."""
+    if value.type().is_floating():
+        integral = value.round(0) == value
+        as_text = ibis.cases(
+            (integral, value.cast(dt.int64).cast(dt.string)), else_=value.cast(dt.string)
+        )
+    elif value.type().is_string():
+        as_text = value
+    else:
+        as_text = value.cast(dt.string)
+    as_text = as_text.strip()
+    return ibis.cases((as_text == "", ibis.null(dt.string)), else_=as_text)
+
+
+def _number(value: ibis.Value) -> ibis.Value:
+    """Float64, null when missing or unparsable."""
+    if value.type().is_numeric() or value.type().is_boolean():
+        return value.cast(dt.float64)
+    return _text(value).try_cast(dt.float64)
+
+
+def _is_finite(value: ibis.Value) -> ibis.Value:
+    return value.notnull() & ~value.isnan() & ~value.isinf()
+
+
+def _bad_optional(raw: ibis.Value, parsed: ibis.Value) -> ibis.Value:
+    """An optional numeric value that is given but not a finite number."""
+    given = raw.notnull() if not raw.type().is_string() else _text(raw).notnull()
+    return given & ~_is_finite(parsed).fill_null(False)
+
+
+def _timestamp(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
+    """Naive timestamp in ``policy.timezone``, null when missing or unparsable."""
+    vtype = value.type()
+    if vtype.is_timestamp():
+        if vtype.timezone is not None:
+            return _local_time(policy.timezone, value)
+        return value.cast(dt.Timestamp())
+    if vtype.is_date():
+        return value.cast(dt.Timestamp())
+    if not vtype.is_string() and not vtype.is_integer():
+        raise DataError(
+            f"the time column has type {vtype}; fix: map a date, timestamp or text column."
+        )
+    text = _text(value)
+    if policy.date_format is not None:
+        return _try_strptime(text, policy.date_format)
+    if vtype.is_integer():
+        raise DataError(
+            "the time column holds integers; fix: give its format, e.g. "
+            "LoadPolicy(date_format='%Y%m%d')."
+        )
+    aware = text.re_search(_TZ_SUFFIX)
+    return ibis.cases(
+        (aware, _local_time(policy.timezone, text.try_cast(dt.Timestamp(timezone="UTC")))),
+        else_=text.try_cast(dt.Timestamp()),
+    )
+
+
+def _end_bound(observation_end: Any, policy: LoadPolicy) -> tuple[pd.Timestamp, bool]:
+    """(bound, inclusive). A date without a time includes that whole day."""
+    whole_day = isinstance(observation_end, _dt.date) and not isinstance(
+        observation_end, _dt.datetime
+    )
+    if isinstance(observation_end, str):
+        whole_day = re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", observation_end) is not None
+    try:
+        bound = pd.Timestamp(observation_end)
+    except (ValueError, TypeError) as exc:
+        raise DataError(
+            f"observation_end={observation_end!r} is not a date; fix: e.g. '1997-09-30'."
+        ) from exc
+    if bound.tzinfo is not None:
+        bound = bound.tz_convert(policy.timezone).tz_localize(None)
+    if whole_day:
+        return bound.normalize() + pd.Timedelta(days=1), False
+    return bound, True
+
+
+def _currency_rate(raw: ibis.Table, currency: ibis.Value, policy: LoadPolicy, con):
+    """Per-line rate to the reporting currency (None when there is one currency)."""
+    if policy.exchange_rates is None:
+        found = con.execute(currency.name("c").as_table().distinct().limit(50))["c"]
+        found = sorted(str(c) for c in found.dropna())
+        if len(found) > 1:
+            raise DataError(
+                f"the currency column holds several currencies: {', '.join(found)}; "
+                "amounts in different currencies cannot be added. Fix: pass "
+                "LoadPolicy(exchange_rates={"
+                + ", ".join(f"{c!r}: ..." for c in found[:4])
+                + "}) with the value of one unit in your reporting currency."
+            )
+        return None
+    rates = dict(policy.exchange_rates)
+    if policy.unknown_currency == "error":
+        found = con.execute(currency.name("c").as_table().distinct())["c"]
+        missing = sorted({str(c) for c in found if c is None or str(c) not in rates}, key=str)
+        if missing:
+            raise DataError(
+                f"no exchange rate for currencies {missing} (rates given: {sorted(rates)}); "
+                "fix: add them to LoadPolicy(exchange_rates=...) or use "
+                "unknown_currency='reject'."
+            )
+    return currency.substitute(rates, else_=ibis.null(dt.float64))
+
+
+def _classify(raw, originals, cols: Columns, policy: LoadPolicy, observation_end, con):
+    """Add parsed canonical fields and the status of every line to ``raw``."""
+    f = {}
+    f[schema.CUSTOMER_ID] = _text(raw[cols.customer_id])
+    f[schema.ORDER_TS] = _timestamp(raw[cols.time_column], policy)
+    bad_numbers = ibis.literal(False)
+    quantity = _number(raw[cols.quantity]) if cols.quantity else ibis.null(dt.float64)
+    if cols.amount_is_derived:
+        amount = quantity * _number(raw[cols.unit_price])
+    else:
+        amount = _number(raw[cols.amount_column])
+        if cols.quantity:
+            bad_numbers |= _bad_optional(raw[cols.quantity], quantity)
+    cost = ibis.null(dt.float64)
+    if cols.cost:
+        cost = _number(raw[cols.cost])
+        bad_numbers |= _bad_optional(raw[cols.cost], cost)
+    elif isinstance(cols.margin_rate, str):
+        margin = _number(raw[cols.margin_rate])
+        bad_numbers |= _bad_optional(raw[cols.margin_rate], margin)
+        cost = amount * (1 - margin)
+    elif cols.margin_rate is not None:
+        cost = amount * (1 - float(cols.margin_rate))
+    no_rate = ibis.literal(False)
+    if cols.currency:
+        currency = _text(raw[cols.currency]).upper()
+        rate = _currency_rate(raw, currency, policy, con)
+        if rate is not None:
+            no_rate = rate.isnull()
+            amount, cost = amount * rate, cost * rate
+    f[schema.AMOUNT] = amount
+    f[schema.ORDER_ID] = _text(raw[cols.order_id]) if cols.order_id else ibis.null(dt.string)
+    f[schema.PRODUCT_ID] = (
+        _text(raw[cols.product_id]) if cols.product_id else ibis.null(dt.string)
+    )
+    f[schema.QUANTITY] = quantity
+    f[schema.CHANNEL] = _text(raw[cols.channel]) if cols.channel else ibis.null(dt.string)
+    f[schema.COST] = cost
+    parsed = raw.mutate(**{_FIELD + k: v for k, v in f.items()})
+    return parsed.mutate(
+        **{STATUS: _status(parsed, originals, policy, observation_end, bad_numbers, no_rate)}
+    )
+
+
+def _status(t, originals, policy, observation_end, bad_numbers, no_rate) -> ibis.Value:
+    """First applicable reason in REASON_PRECEDENCE, else purchase / netted_refund."""
+    field_ = lambda name: t[_FIELD + name]  # noqa: E731
+    amount, quantity, order_id = field_(schema.AMOUNT), field_(schema.QUANTITY), field_(
+        schema.ORDER_ID
+    )
+    is_refund = (amount < 0) | (quantity < 0).fill_null(False)
+    if policy.cancel_prefix is not None:
+        is_refund |= order_id.startswith(policy.cancel_prefix).fill_null(False)
+    rules = [
+        (field_(schema.CUSTOMER_ID).isnull(), P.MISSING_CUSTOMER_ID),
+        (field_(schema.ORDER_TS).isnull(), P.UNPARSABLE_TIMESTAMP),
+        (~_is_finite(amount) | bad_numbers, P.UNPARSABLE_AMOUNT),
+        (no_rate, P.NO_EXCHANGE_RATE),
+    ]
+    if observation_end is not None:
+        bound, inclusive = _end_bound(observation_end, policy)
+        ts = field_(schema.ORDER_TS)
+        after = ts > bound if inclusive else ts >= bound
+        rules.append((after, P.AFTER_OBSERVATION_END))
+    if policy.drops_duplicates:
+        copy_number = ibis.row_number().over(
+            group_by=[t[c] for c in originals], order_by=t[SOURCE_ROW_COL]
+        )
+        rules.append((copy_number > 0, P.DUPLICATE))
+    if policy.rejects_refunds:
+        rules.append((is_refund, P.REFUND))
+    if policy.rejects_zero_amounts:
+        rules.append(((amount == 0) & ~is_refund, P.ZERO_AMOUNT))
+    rules.append((is_refund, P.NETTED_REFUND))
+    return ibis.cases(*((cond.fill_null(False), reason) for cond, reason in rules),
+                      else_=ibis.literal(P.PURCHASE))
