@@ -1,0 +1,212 @@
+"""Shared plumbing of the formula KPIs: input, observation window, periods, orders.
+
+Everything here builds Ibis expressions; only :func:`execute` brings a (small,
+already aggregated) result back as pandas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import pandas as pd
+from ibis.expr.types import Table
+
+from clv.data.schema import AMOUNT, CUSTOMER_ID, ORDER_ID, ORDER_TS, REQUIRED, SOURCE_ROW
+from clv.engine import default_connection
+from clv.errors import DataError, missing_column_message
+
+PERIOD_UNITS = ("year", "quarter", "month")
+# Average calendar lengths (Gregorian year of 365.25 days), used to express a
+# window of days as a (fractional) number of periods.
+PERIOD_DAYS = {"year": 365.25, "quarter": 365.25 / 4, "month": 365.25 / 12}
+_PERIODS_PER_YEAR = {"year": 1, "quarter": 4, "month": 12}
+_PANDAS_FREQ = {"year": "Y", "quarter": "Q", "month": "M"}
+
+ORDER_KEY = "_order_key"
+PERIOD = "_period"
+
+
+def as_orders_table(orders: object) -> Table:
+    """Return ``orders`` as an Ibis table with typed canonical required columns.
+
+    A pandas DataFrame is wrapped with ``ibis.memtable``. ``customer_id`` is cast
+    to string, ``amount`` to float64 and ``order_ts`` to timestamp.
+    """
+    if isinstance(orders, pd.DataFrame):
+        table = ibis.memtable(orders)
+    elif isinstance(orders, Table):
+        table = orders
+    else:
+        raise DataError(
+            f"orders: expected an Ibis table or a pandas DataFrame, got {type(orders).__name__}. "
+            "Fix: pass clv.data.load_orders(...) or a DataFrame with columns "
+            "customer_id, order_ts, amount."
+        )
+    for column in REQUIRED:
+        if column not in table.columns:
+            raise DataError(missing_column_message(column.replace("_", " "), column, table.columns))
+    return table.mutate(
+        **{
+            CUSTOMER_ID: table[CUSTOMER_ID].cast("string"),
+            AMOUNT: table[AMOUNT].cast("float64"),
+            ORDER_TS: table[ORDER_TS].cast("timestamp"),
+        }
+    )
+
+
+def check_unit(name: str, unit: str) -> str:
+    """Validate a period unit argument (``period=`` or ``freq=``)."""
+    if unit not in PERIOD_UNITS:
+        raise DataError(
+            f"{name}={unit!r} is not a period unit. Fix: pass {name}='year', 'quarter' or 'month'."
+        )
+    return unit
+
+
+def execute(expr: ibis.Expr) -> pd.DataFrame:
+    """Run an Ibis expression on its own backend, or on clv's DuckDB if it has none.
+
+    Pure memtable expressions are bound to no backend; they run on
+    :func:`clv.engine.default_connection` rather than on Ibis' global default.
+    """
+    backends, _ = expr._find_backends()  # noqa: SLF001 - Ibis has no public equivalent
+    if backends:
+        return expr.to_pandas()
+    return default_connection().execute(expr)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The observation window: whole days from ``start`` to ``end``, both included."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @property
+    def end_exclusive(self) -> pd.Timestamp:
+        return self.end + pd.Timedelta(days=1)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def n_periods(self, unit: str) -> float:
+        """Length of the window in periods: days / average period length in days."""
+        return self.days / PERIOD_DAYS[unit]
+
+    def filter(self, table: Table) -> Table:
+        ts = table[ORDER_TS]
+        return table.filter(ts >= self.start, ts < self.end_exclusive)
+
+
+def _as_day(value: object, name: str) -> pd.Timestamp:
+    try:
+        day = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"{name}={value!r} is not a date. Fix: pass a date such as {name}='2011-06-30'."
+        ) from exc
+    if day.tzinfo is not None:
+        day = day.tz_localize(None)
+    return day.normalize()
+
+
+def resolve_window(table: Table, start: object = None, end: object = None) -> Window:
+    """The window [start, end] in whole days; missing bounds come from the data.
+
+    ``start`` defaults to the day of the first order line, ``end`` to the day of
+    the last one. ``end`` is inclusive: end='2011-12-31' keeps all of Dec 31.
+    """
+    if start is None or end is None:
+        bounds = execute(table.aggregate(first=table[ORDER_TS].min(), last=table[ORDER_TS].max()))
+        if bounds["first"].isna().all():
+            raise DataError("orders: the table has no rows. Fix: pass a non-empty order table.")
+        start = bounds["first"].iloc[0] if start is None else start
+        end = bounds["last"].iloc[0] if end is None else end
+    window = Window(_as_day(start, "start"), _as_day(end, "end"))
+    if window.end < window.start:
+        raise DataError(
+            f"start={window.start.date()} is after end={window.end.date()}. "
+            "Fix: pass start <= end."
+        )
+    return window
+
+
+def with_order_key(table: Table) -> Table:
+    """Add the order key: order_id when present, else the calendar day of the line.
+
+    Orders are then distinct (customer_id, order key) among lines with a positive
+    amount; refunds (negative lines) and zero lines are never orders.
+    """
+    day_key = ibis.literal("day:") + table[ORDER_TS].date().cast("string")
+    if ORDER_ID in table.columns:
+        id_key = ibis.literal("id:") + table[ORDER_ID].cast("string")
+        key = ibis.coalesce(id_key, day_key)
+    else:
+        key = day_key
+    return table.mutate(**{ORDER_KEY: key})
+
+
+def is_purchase(table: Table) -> ibis.Expr:
+    """Lines that make an order: positive amount (refunds are negative lines)."""
+    return table[AMOUNT] > 0
+
+
+def period_index(ts: ibis.Expr, unit: str) -> ibis.Expr:
+    """Integer index of the calendar period of ``ts`` (consecutive periods differ by 1)."""
+    if unit == "year":
+        return ts.year()
+    if unit == "quarter":
+        return ts.year() * 4 + ts.quarter() - 1
+    return ts.year() * 12 + ts.month() - 1
+
+
+def period_start(index: int, unit: str) -> pd.Timestamp:
+    """First day of the calendar period with integer ``index`` (inverse of :func:`period_index`)."""
+    per_year = _PERIODS_PER_YEAR[unit]
+    year, within = divmod(int(index), per_year)
+    month = 1 + within * (12 // per_year)
+    return pd.Timestamp(year=year, month=month, day=1)
+
+
+def period_label(index: int, unit: str) -> str:
+    """Readable label of a period: '2011', '2011Q3' or '2011-07'."""
+    return str(pd.Period(period_start(index, unit), freq=_PANDAS_FREQ[unit]))
+
+
+def period_is_complete(index: int, unit: str, window: Window) -> bool:
+    """True when the whole calendar period lies inside the window."""
+    first_day = period_start(index, unit)
+    next_first_day = period_start(index + 1, unit)
+    return bool(first_day >= window.start and next_first_day <= window.end_exclusive)
+
+
+def window_period_range(window: Window, unit: str) -> range:
+    """Integer indices of every calendar period the window touches."""
+    first = _index_of_day(window.start, unit)
+    last = _index_of_day(window.end, unit)
+    return range(first, last + 1)
+
+
+def _index_of_day(day: pd.Timestamp, unit: str) -> int:
+    per_year = _PERIODS_PER_YEAR[unit]
+    return day.year * per_year + (day.month - 1) // (12 // per_year)
+
+
+def first_purchase_lines(table: Table, columns: tuple[str, ...] = ()) -> Table:
+    """One row per customer: the first purchase line ever (not limited to a window).
+
+    Returns customer_id, ``first_ts`` and the requested ``columns`` as found on
+    that line. Ties at the same timestamp are broken by source_row when present,
+    then by the columns' values, so the choice is deterministic.
+    """
+    purchases = table.filter(is_purchase(table))
+    order_by = [purchases[ORDER_TS]]
+    if SOURCE_ROW in purchases.columns:
+        order_by.append(purchases[SOURCE_ROW])
+    order_by.extend(purchases[c] for c in columns)
+    rank = ibis.row_number().over(group_by=purchases[CUSTOMER_ID], order_by=order_by)
+    ranked = purchases.mutate(_rank=rank)
+    first = ranked.filter(ranked._rank == 0)
+    return first.select(CUSTOMER_ID, first_ts=first[ORDER_TS], **{c: first[c] for c in columns})

@@ -1,0 +1,487 @@
+"""The classic (formula) customer lifetime value, overall and per segment.
+
+    AOV                = revenue / orders
+    purchase frequency = orders / customers / n_periods      (orders per customer per period)
+    customer value     = AOV x purchase frequency            (revenue per customer per period)
+    lifespan           = 1 / churn rate                      (periods), unless given
+    CLV                = customer value x lifespan x gross margin
+    net CLV            = CLV - CAC
+
+This is the textbook "simple CLV" of e.g. Gupta & Lehmann, *Customers as Assets*
+(J. Interactive Marketing 17(1), 2003), with margin m and retention r = 1 - churn:
+the sum over periods of m x value x r^t ~ m x value / churn. See docs/formula.md
+for every definition choice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from ibis.expr.types import Table
+
+from clv.data.schema import AMOUNT, COST, CUSTOMER_ID, ORDER_TS
+from clv.errors import DataError
+
+from ._cac import CUSTOMER_CAC, CustomerCac, resolve_cac
+from ._activity import activity_pairs, attach
+from ._segments import ALL_CUSTOMERS, SEGMENT, customer_segments
+from ._table import (
+    ORDER_KEY,
+    PERIOD,
+    PERIOD_DAYS,
+    Window,
+    as_orders_table,
+    check_unit,
+    execute,
+    is_purchase,
+    period_index,
+    period_is_complete,
+    period_label,
+    resolve_window,
+    with_order_key,
+    window_period_range,
+)
+
+_SUM_COLUMNS = (
+    "customers",
+    "orders",
+    "revenue",
+    "refunds_excluded",
+    "repeat_customers",
+    "revenue_with_cost",
+    "cost",
+    "churned_customers",
+    "churned_span_days",
+    "cac_sum",
+)
+_KPI_COLUMNS = (
+    "customers",
+    "orders",
+    "revenue",
+    "aov",
+    "purchase_frequency",
+    "repeat_rate",
+    "customer_value",
+    "churn_rate",
+    "churn_source",
+    "lifespan",
+    "lifespan_source",
+    "lifespan_observed",
+    "margin",
+    "margin_source",
+    "clv",
+    "cac",
+    "net_clv",
+)
+
+
+@dataclass
+class ClassicCLV:
+    """Result of :func:`classic_clv`.
+
+    overall          one row: window, KPIs and CLV of all customers in the window
+    by_segment       one row per segment (None without ``segment_by``)
+    segment_average  one row: customer-weighted average CLV over segments vs overall
+    churn_pairs      the consecutive period pairs behind the estimated churn
+    cac_by_channel   the CAC of each acquisition channel (None unless CAC per channel)
+    settings         the arguments as resolved
+    """
+
+    overall: pd.DataFrame
+    by_segment: pd.DataFrame | None
+    segment_average: pd.DataFrame | None
+    churn_pairs: pd.DataFrame
+    cac_by_channel: pd.DataFrame | None
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def clv(self) -> float:
+        """The overall CLV per customer."""
+        return float(self.overall["clv"].iloc[0])
+
+    def to_dict(self) -> dict:
+        """Plain-Python (JSON-ready) form: NaN becomes None, timestamps ISO strings."""
+        return {
+            "overall": _records(self.overall)[0],
+            "by_segment": None if self.by_segment is None else _records(self.by_segment),
+            "segment_average": None
+            if self.segment_average is None
+            else _records(self.segment_average)[0],
+            "churn_pairs": _records(self.churn_pairs),
+            "cac_by_channel": None if self.cac_by_channel is None else _records(self.cac_by_channel),
+            "settings": {k: _plain(v) for k, v in self.settings.items()},
+        }
+
+
+def classic_clv(
+    orders: Table | pd.DataFrame,
+    *,
+    start: object = None,
+    end: object = None,
+    period: str = "year",
+    margin: float | None = None,
+    churn_rate: float | None = None,
+    lifespan: float | None = None,
+    cac: object = None,
+    segment_by: object = None,
+    pool_rates: bool = False,
+) -> ClassicCLV:
+    """Classic formula CLV = AOV x purchase frequency x lifespan x margin, minus CAC.
+
+    Parameters
+    ----------
+    orders : canonical order lines (Ibis table or pandas DataFrame); refunds are
+        lines with a negative amount.
+    start, end : first and last day of the window (inclusive); default: the first
+        and last order line.
+    period : 'year' | 'quarter' | 'month', the unit of frequency, churn and lifespan.
+    margin : gross margin rate in (0, 1]; default (revenue - cost) / revenue from
+        the ``cost`` column.
+    churn_rate : churn per period in (0, 1]; default estimated from consecutive
+        period pairs (see docs/formula.md).
+    lifespan : expected lifetime in periods; overrides churn (else 1 / churn).
+    cac : number, dict channel -> CAC, or DataFrame (channel, month, spend).
+    segment_by : column name (value on the customer's first purchase),
+        'acquisition_month', 'acquisition_quarter', or a Series customer_id -> segment.
+    pool_rates : give every segment the overall churn and margin, so segments
+        differ only in AOV and frequency and the customer-weighted average of
+        segment CLVs equals the overall CLV exactly.
+
+    Source: S. Gupta & D. R. Lehmann (2003), "Customers as Assets", Journal of
+    Interactive Marketing 17(1): CLV = m x r / (1 + i - r) with no discounting
+    (i = 0) and value counted from the first period: m / (1 - r) = m / churn.
+    """
+    table = as_orders_table(orders)
+    check_unit("period", period)
+    _check_rates(margin, churn_rate, lifespan)
+    window = resolve_window(table, start, end)
+    has_cost = COST in table.columns
+    if margin is None and not has_cost:
+        raise DataError(_no_margin_message(table.columns))
+
+    segments = None if segment_by is None else customer_segments(table, segment_by)
+    customer_cac = resolve_cac(table, cac)
+    lines = with_order_key(window.filter(table))
+    customers = _customer_table(lines, window, period, segments, customer_cac, has_cost)
+    sums = _segment_sums(customers, has_cost, customer_cac)
+    pairs = activity_pairs(lines, segments, period)
+    usable_pairs = _usable_pairs(pairs, window, period)
+
+    overall_sums = sums[list(_SUM_COLUMNS)].sum().to_frame().T
+    overall = _kpis(overall_sums, window, period)
+    overall_pairs = usable_pairs.groupby([PERIOD], as_index=False)[["active", "retained"]].sum()
+    _apply_rates_overall(overall, overall_sums, overall_pairs, margin, churn_rate, lifespan, window, period)
+    _apply_value(overall, overall_sums, customer_cac)
+
+    by_segment = segment_average = None
+    if segments is not None:
+        by_segment = _kpis(sums, window, period)
+        _apply_rates_segments(by_segment, sums, usable_pairs, overall, margin, churn_rate, lifespan, pool_rates)
+        _apply_value(by_segment, sums, customer_cac)
+        by_segment = _order_segments(by_segment, sums)
+        segment_average = _segment_average(by_segment, overall)
+
+    header = pd.DataFrame(
+        {
+            "window_start": [window.start],
+            "window_end": [window.end],
+            "period": [period],
+            "n_periods": [window.n_periods(period)],
+        }
+    )
+    overall_table = pd.concat(
+        [header, overall[list(_KPI_COLUMNS)], overall_sums[["refunds_excluded"]]], axis=1
+    )
+    settings = {
+        "start": window.start,
+        "end": window.end,
+        "period": period,
+        "margin": margin,
+        "churn_rate": churn_rate,
+        "lifespan": lifespan,
+        "cac": cac if isinstance(cac, (int, float)) else (None if cac is None else type(cac).__name__),
+        "segment_by": segment_by if isinstance(segment_by, str) or segment_by is None else "mapping",
+        "pool_rates": pool_rates,
+    }
+    return ClassicCLV(
+        overall=overall_table,
+        by_segment=by_segment,
+        segment_average=segment_average,
+        churn_pairs=_pairs_report(overall_pairs, period),
+        cac_by_channel=customer_cac.by_channel,
+        settings=settings,
+    )
+
+
+def _check_rates(margin: float | None, churn_rate: float | None, lifespan: float | None) -> None:
+    if margin is not None and not (0 < margin <= 1):
+        hint = f" (a percentage? pass margin={margin / 100:g})" if 1 < margin <= 100 else ""
+        raise DataError(f"margin={margin!r} must be a rate in (0, 1]{hint}. Fix: e.g. margin=0.35.")
+    if churn_rate is not None and not (0 < churn_rate <= 1):
+        raise DataError(
+            f"churn_rate={churn_rate!r} must be a rate in (0, 1] per period. Fix: e.g. churn_rate=0.4."
+        )
+    if lifespan is not None and not (0 < lifespan < math.inf):
+        raise DataError(f"lifespan={lifespan!r} must be a positive number of periods. Fix: e.g. lifespan=3.")
+
+
+def _no_margin_message(columns: tuple[str, ...]) -> str:
+    return (
+        "margin: not given, and the orders have no 'cost' column to compute it from; "
+        f"columns found: {', '.join(columns)}. Fix: pass the gross margin rate, e.g. "
+        "margin=0.3, or load the cost of goods as the 'cost' column."
+    )
+
+
+def _customer_table(
+    lines: Table,
+    window: Window,
+    period: str,
+    segments: Table | None,
+    customer_cac: CustomerCac,
+    has_cost: bool,
+) -> Table:
+    """One row per customer with a line in the window: orders, revenue, cost, span, segment, CAC."""
+    purchase = is_purchase(lines)
+    metrics = {
+        "n_orders": lines[ORDER_KEY].nunique(where=purchase),
+        "revenue": lines[AMOUNT].sum(),
+        "first_ts": lines[ORDER_TS].min(where=purchase),
+        "last_ts": lines[ORDER_TS].max(where=purchase),
+    }
+    if has_cost:
+        metrics["revenue_with_cost"] = lines[AMOUNT].sum(where=lines[COST].notnull())
+        metrics["cost"] = lines[COST].cast("float64").sum()
+    per_customer = lines.group_by(CUSTOMER_ID).aggregate(**metrics)
+    per_customer = attach(per_customer, segments, SEGMENT, ALL_CUSTOMERS)
+    if customer_cac.per_customer is not None:
+        per_customer = attach(per_customer, customer_cac.per_customer, CUSTOMER_CAC, None)
+    churn_cutoff = window.end_exclusive - pd.Timedelta(days=PERIOD_DAYS[period])
+    span_days = (per_customer.last_ts.epoch_seconds() - per_customer.first_ts.epoch_seconds()) / 86400.0
+    return per_customer.mutate(
+        churned=per_customer.last_ts < churn_cutoff,
+        span_days=span_days,
+    )
+
+
+def _segment_sums(customers: Table, has_cost: bool, customer_cac: CustomerCac) -> pd.DataFrame:
+    """Additive sums per segment (small pandas frame); KPIs are ratios of these."""
+    ordered = customers.n_orders > 0
+    sums = {
+        "customers": ordered.sum(),
+        "orders": customers.n_orders.sum(),
+        "revenue": customers.revenue.sum(where=ordered),
+        "refunds_excluded": customers.revenue.sum(where=~ordered),
+        "repeat_customers": (customers.n_orders >= 2).sum(),
+        "churned_customers": (ordered & customers.churned).sum(),
+        "churned_span_days": customers.span_days.sum(where=ordered & customers.churned),
+    }
+    if has_cost:
+        sums["revenue_with_cost"] = customers.revenue_with_cost.sum(where=ordered)
+        sums["cost"] = customers.cost.sum(where=ordered)
+    if customer_cac.per_customer is not None:
+        sums["cac_sum"] = customers[CUSTOMER_CAC].sum(where=ordered)
+    frame = execute(customers.group_by(SEGMENT).aggregate(**sums))
+    for column in _SUM_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column] if column in frame else 0.0).astype(float)
+        frame[column] = frame[column].fillna(0.0)
+    frame[SEGMENT] = frame[SEGMENT].astype(str)
+    return frame
+
+
+def _kpis(sums: pd.DataFrame, window: Window, period: str) -> pd.DataFrame:
+    """The ratio KPIs of each row of additive sums."""
+    n_periods = window.n_periods(period)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = pd.DataFrame(index=sums.index)
+        out["customers"] = sums["customers"].astype("int64")
+        out["orders"] = sums["orders"].astype("int64")
+        out["revenue"] = sums["revenue"]
+        out["aov"] = sums["revenue"] / sums["orders"]
+        out["purchase_frequency"] = sums["orders"] / sums["customers"] / n_periods
+        out["repeat_rate"] = sums["repeat_customers"] / sums["customers"]
+        out["customer_value"] = out["aov"] * out["purchase_frequency"]
+        out["lifespan_observed"] = (
+            sums["churned_span_days"] / sums["churned_customers"] / PERIOD_DAYS[period]
+        )
+        out["margin_from_cost"] = (sums["revenue_with_cost"] - sums["cost"]) / sums[
+            "revenue_with_cost"
+        ].where(sums["revenue_with_cost"] > 0)
+    return out
+
+
+def _usable_pairs(pairs: pd.DataFrame, window: Window, period: str) -> pd.DataFrame:
+    """Keep pairs (p, p+1) with p+1 inside the window and complete (fully observed)."""
+    periods = window_period_range(window, period)
+    complete_next = {p: period_is_complete(p + 1, period, window) for p in periods}
+    keep = pairs[PERIOD].map(lambda p: p + 1 in periods and complete_next.get(p, False))
+    return pairs[keep.astype(bool)].reset_index(drop=True)
+
+
+def _mean_churn(pairs: pd.DataFrame) -> float:
+    """Unweighted mean over period pairs of 1 - retained / active (pairs with active > 0)."""
+    valid = pairs[pairs["active"] > 0]
+    if valid.empty:
+        return math.nan
+    return float((1.0 - valid["retained"] / valid["active"]).mean())
+
+
+def _apply_rates_overall(
+    out: pd.DataFrame,
+    sums: pd.DataFrame,
+    pairs: pd.DataFrame,
+    margin: float | None,
+    churn_rate: float | None,
+    lifespan: float | None,
+    window: Window,
+    period: str,
+) -> None:
+    if margin is not None:
+        out["margin"], out["margin_source"] = margin, "given"
+    else:
+        estimated = out["margin_from_cost"].iloc[0]
+        if not np.isfinite(estimated):
+            raise DataError(
+                "margin: the 'cost' column has no value on any order line with positive revenue "
+                "in the window, so the gross margin cannot be computed. Fix: pass margin=0.3 "
+                "(your gross margin rate) or fill the cost column."
+            )
+        out["margin"], out["margin_source"] = estimated, "from cost"
+
+    if lifespan is not None:
+        churn, churn_source = 1.0 / lifespan, "1/lifespan"
+        life, life_source = lifespan, "given"
+    elif churn_rate is not None:
+        churn, churn_source = churn_rate, "given"
+        life, life_source = 1.0 / churn_rate, "1/churn"
+    else:
+        churn, churn_source = _mean_churn(pairs), "estimated"
+        _check_estimated_churn(churn, window, period)
+        life, life_source = 1.0 / churn, "1/churn"
+    out["churn_rate"], out["churn_source"] = churn, churn_source
+    out["lifespan"], out["lifespan_source"] = life, life_source
+
+
+def _check_estimated_churn(churn: float, window: Window, period: str) -> None:
+    if math.isnan(churn):
+        raise DataError(
+            f"churn_rate: cannot be estimated: the window {window.start.date()}..{window.end.date()} "
+            f"holds no two consecutive {period}s with the second complete and customers active in "
+            f"the first. Fix: pass churn_rate= or lifespan=, widen the window, or use a shorter "
+            "period (period='quarter' or 'month')."
+        )
+    if churn == 0:
+        raise DataError(
+            f"churn_rate: estimated as 0 (every customer active in a {period} bought again in the "
+            "next), so the lifespan 1/churn would be infinite. Fix: pass churn_rate= or lifespan=."
+        )
+
+
+def _apply_rates_segments(
+    out: pd.DataFrame,
+    sums: pd.DataFrame,
+    pairs: pd.DataFrame,
+    overall: pd.DataFrame,
+    margin: float | None,
+    churn_rate: float | None,
+    lifespan: float | None,
+    pool_rates: bool,
+) -> None:
+    """Segment churn and margin: own estimate, or the overall one when pooled or not estimable."""
+    overall_margin = overall["margin"].iloc[0]
+    if margin is not None:
+        out["margin"], out["margin_source"] = margin, "given"
+    elif pool_rates:
+        out["margin"], out["margin_source"] = overall_margin, "overall (pooled)"
+    else:
+        own = out["margin_from_cost"]
+        usable = np.isfinite(own)
+        out["margin"] = own.where(usable, overall_margin)
+        out["margin_source"] = np.where(usable, "from cost", "overall (no cost in segment)")
+
+    for column in ("churn_rate", "churn_source", "lifespan", "lifespan_source"):
+        out[column] = overall[column].iloc[0]
+    if lifespan is not None or churn_rate is not None:
+        return
+    if pool_rates:
+        out["churn_source"] = "overall (pooled)"
+        return
+    own_churn = sums[SEGMENT].map(
+        lambda s: _mean_churn(pairs[pairs[SEGMENT] == s])
+    ).astype(float)
+    usable = np.isfinite(own_churn) & (own_churn > 0)
+    out["churn_rate"] = own_churn.where(usable, out["churn_rate"])
+    out["churn_source"] = np.where(usable, "estimated", "overall (segment churn not estimable)")
+    out["lifespan"] = 1.0 / out["churn_rate"]
+
+
+def _apply_value(out: pd.DataFrame, sums: pd.DataFrame, customer_cac: CustomerCac) -> None:
+    out["clv"] = out["customer_value"] * out["lifespan"] * out["margin"]
+    if customer_cac.constant is not None:
+        out["cac"] = customer_cac.constant
+    elif customer_cac.per_customer is not None:
+        out["cac"] = sums["cac_sum"] / sums["customers"]
+    else:
+        out["cac"] = math.nan
+    out["net_clv"] = out["clv"] - out["cac"]
+
+
+def _order_segments(by_segment: pd.DataFrame, sums: pd.DataFrame) -> pd.DataFrame:
+    table = by_segment[list(_KPI_COLUMNS)].copy()
+    table.insert(0, SEGMENT, sums[SEGMENT].to_numpy())
+    table = table[table["customers"] > 0]
+    total = table["customers"].sum()
+    table.insert(2, "share", table["customers"] / total)
+    return table.sort_values([SEGMENT]).reset_index(drop=True)
+
+
+def _segment_average(by_segment: pd.DataFrame, overall: pd.DataFrame) -> pd.DataFrame:
+    """Customer-weighted average over segments: sum_s customers_s x CLV_s / customers."""
+    weights = by_segment["customers"] / by_segment["customers"].sum()
+    weighted_clv = float((weights * by_segment["clv"]).sum())
+    weighted_net = float((weights * by_segment["net_clv"]).sum(min_count=1))
+    overall_clv = float(overall["clv"].iloc[0])
+    return pd.DataFrame(
+        {
+            "customers": [int(by_segment["customers"].sum())],
+            "clv": [weighted_clv],
+            "net_clv": [weighted_net if np.isfinite(weighted_net) else math.nan],
+            "overall_clv": [overall_clv],
+            "difference": [weighted_clv - overall_clv],
+            "equals_overall": [bool(np.isclose(weighted_clv, overall_clv, rtol=1e-9, atol=1e-9))],
+        }
+    )
+
+
+def _pairs_report(pairs: pd.DataFrame, period: str) -> pd.DataFrame:
+    """The overall period pairs used to estimate churn, readable."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        churn = 1.0 - pairs["retained"] / pairs["active"]
+    return pd.DataFrame(
+        {
+            "period": [period_label(p, period) for p in pairs[PERIOD]],
+            "next_period": [period_label(p + 1, period) for p in pairs[PERIOD]],
+            "active": pairs["active"].astype("int64").to_numpy(),
+            "retained": pairs["retained"].astype("int64").to_numpy(),
+            "churn": churn.to_numpy(dtype=float),
+        }
+    )
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(value) else float(value)
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
