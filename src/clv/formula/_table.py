@@ -17,8 +17,8 @@ from clv.engine import default_connection
 from clv.errors import DataError, missing_column_message
 
 PERIOD_UNITS = ("year", "quarter", "month")
-# Average calendar lengths (Gregorian year of 365.25 days), used to express a
-# window of days as a (fractional) number of periods.
+# Average calendar lengths (Julian year of 365.25 days), used to express a span
+# of days (customer lifespans, the churn cut-off) in periods.
 PERIOD_DAYS = {"year": 365.25, "quarter": 365.25 / 4, "month": 365.25 / 12}
 _PERIODS_PER_YEAR = {"year": 1, "quarter": 4, "month": 12}
 _PANDAS_FREQ = {"year": "Y", "quarter": "Q", "month": "M"}
@@ -92,8 +92,18 @@ class Window:
         return (self.end - self.start).days + 1
 
     def n_periods(self, unit: str) -> float:
-        """Length of the window in periods: days / average period length in days."""
-        return self.days / PERIOD_DAYS[unit]
+        """Length of the window in calendar periods, a partial period counting pro rata.
+
+        Each calendar period the window touches counts (days of it inside the
+        window) / (days in the period): 2020-01-01..2021-12-31 is exactly 2 years,
+        2021-01-01..2021-02-14 is 1 + 14/28 = 1.5 months.
+        """
+        total = 0.0
+        for index in window_period_range(self, unit):
+            first_day, next_first_day = period_start(index, unit), period_start(index + 1, unit)
+            inside = min(next_first_day, self.end_exclusive) - max(first_day, self.start)
+            total += inside / (next_first_day - first_day)
+        return total
 
     def filter(self, table: Table) -> Table:
         ts = table[ORDER_TS]

@@ -286,8 +286,8 @@ def _segment_sums(customers: Table, has_cost: bool, customer_cac: CustomerCac) -
         sums["cac_sum"] = customers[CUSTOMER_CAC].sum(where=ordered)
     frame = execute(customers.group_by(SEGMENT).aggregate(**sums))
     for column in _SUM_COLUMNS:
-        frame[column] = pd.to_numeric(frame[column] if column in frame else 0.0).astype(float)
-        frame[column] = frame[column].fillna(0.0)
+        values = frame[column] if column in frame else pd.Series(0.0, index=frame.index)
+        frame[column] = pd.to_numeric(values).astype(float).fillna(0.0)
     frame[SEGMENT] = frame[SEGMENT].astype(str)
     return frame
 
