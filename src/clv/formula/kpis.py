@@ -329,6 +329,13 @@ def _mean_churn(pairs: pd.DataFrame) -> float:
     return float((1.0 - valid["retained"] / valid["active"]).mean())
 
 
+def _mean_churn_by_segment(pairs: pd.DataFrame) -> pd.Series:
+    """:func:`_mean_churn` of each segment's pairs, indexed by segment."""
+    valid = pairs[pairs["active"] > 0]
+    churn = 1.0 - valid["retained"] / valid["active"]
+    return churn.groupby(valid[SEGMENT]).mean()
+
+
 def _apply_rates_overall(
     out: pd.DataFrame,
     sums: pd.DataFrame,
@@ -409,9 +416,7 @@ def _apply_rates_segments(
     if pool_rates:
         out["churn_source"] = "overall (pooled)"
         return
-    own_churn = sums[SEGMENT].map(
-        lambda s: _mean_churn(pairs[pairs[SEGMENT] == s])
-    ).astype(float)
+    own_churn = sums[SEGMENT].map(_mean_churn_by_segment(pairs)).astype(float)
     usable = np.isfinite(own_churn) & (own_churn > 0)
     out["churn_rate"] = own_churn.where(usable, out["churn_rate"])
     out["churn_source"] = np.where(usable, "estimated", "overall (segment churn not estimable)")
