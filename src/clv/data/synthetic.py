@@ -23,6 +23,8 @@ written per Parquet row group). See docs/synthetic-store.md.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import math
 import os
@@ -704,11 +706,12 @@ def _n_customers(cfg: _Config, n_customers: int | None, n_transactions: int | No
 
 
 class _ChunkWriter:
-    """Groups block tables into row groups of about ``chunk_customers`` customers."""
+    """Groups block tables into Parquet row groups of ``chunk_blocks`` blocks, so memory
+    holds at most one chunk. ``schema=None`` takes the first table's schema."""
 
-    def __init__(self, path: Path, schema: pa.Schema, chunk_blocks: int):
-        self.writer = pq.ParquetWriter(path, schema, compression="zstd")
-        self.chunk_blocks = chunk_blocks
+    def __init__(self, path: Path, schema: pa.Schema | None, chunk_blocks: int):
+        self.path, self.schema, self.chunk_blocks = path, schema, chunk_blocks
+        self.writer: pq.ParquetWriter | None = None
         self.pending: list[pa.Table] = []
 
     def add(self, table: pa.Table) -> None:
@@ -717,14 +720,21 @@ class _ChunkWriter:
             self.flush()
 
     def flush(self) -> None:
-        if self.pending:
-            table = pa.concat_tables(self.pending)
-            self.writer.write_table(table, row_group_size=max(table.num_rows, 1))
-            self.pending = []
+        if not self.pending:
+            return
+        table = pa.concat_tables(self.pending)
+        self.pending = []
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, self.schema or table.schema, compression="zstd")
+        self.writer.write_table(table, row_group_size=max(table.num_rows, 1))
 
-    def close(self) -> None:
+    def __enter__(self) -> _ChunkWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.flush()
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 def generate_store(
@@ -772,25 +782,15 @@ def generate_store(
     store = _store_paths(root, write_csv)
     chunk_blocks = max(1, math.ceil(int(chunk_customers) / cfg.block_customers))
     totals = _Totals()
-    orders_writer = _ChunkWriter(store["orders_path"], ORDERS_SCHEMA, chunk_blocks)
-    customers_writer = None
-    csv_writer = _open_csv(store["csv_path"]) if write_csv else None
-    csv_rng = _rng(cfg, 3, 0)
-    try:
+    with contextlib.ExitStack() as stack:
+        orders_writer = stack.enter_context(_ChunkWriter(store["orders_path"], ORDERS_SCHEMA, chunk_blocks))
+        customers_writer = stack.enter_context(_ChunkWriter(store["customers_path"], None, chunk_blocks))
+        csv_writer = stack.enter_context(_CsvWriter(store["csv_path"], _rng(cfg, 3, 0))) if write_csv else None
         for block, orders, customers in _blocks(cfg, n, totals):
             orders_writer.add(orders)
-            if customers_writer is None:
-                customers_writer = _ChunkWriter(store["customers_path"], customers.schema, chunk_blocks)
             customers_writer.add(customers)
             if csv_writer is not None:
-                csv_writer[1].write_table(_csv_table(orders, block, csv_rng))
-    finally:
-        orders_writer.close()
-        if customers_writer is not None:
-            customers_writer.close()
-        if csv_writer is not None:
-            csv_writer[1].close()
-            csv_writer[0].close()
+                csv_writer.add(orders, block)
     pq.write_table(_acquisition_spend_table(cfg, totals), store["acquisition_spend_path"])
     pq.write_table(pa.Table.from_pandas(cfg.products, preserve_index=False), store["products_path"])
     truth = _truth(cfg, n, totals, int(chunk_customers))
@@ -809,10 +809,28 @@ def _store_paths(root: Path, write_csv: bool) -> dict[str, Path | None]:
     }
 
 
-def _open_csv(path: Path):
-    sink = pa.CompressedOutputStream(str(path), "gzip")
-    csv_schema = ORDERS_SCHEMA.set(2, pa.field("order_ts", pa.string())).set(6, pa.field("amount", pa.string()))
-    return sink, pa_csv.CSVWriter(sink, csv_schema)
+class _CsvWriter:
+    """Streams orders.csv.gz block by block (see :func:`_csv_table` for the broken values)."""
+
+    def __init__(self, path: Path, rng: np.random.Generator):
+        self.raw = open(path, "wb")
+        # Python's gzip at level 1 is several times faster than Arrow's default gzip
+        # level; mtime=0 and no file name keep the file byte-identical between runs.
+        self.gzip = gzip.GzipFile(filename="", mode="wb", fileobj=self.raw, compresslevel=1, mtime=0)
+        schema = ORDERS_SCHEMA.set(2, pa.field("order_ts", pa.string())).set(6, pa.field("amount", pa.string()))
+        self.writer = pa_csv.CSVWriter(self.gzip, schema)
+        self.rng = rng
+
+    def add(self, orders: pa.Table, block: _Block) -> None:
+        self.writer.write_table(_csv_table(orders, block, self.rng))
+
+    def __enter__(self) -> _CsvWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.writer.close()
+        self.gzip.close()
+        self.raw.close()
 
 
 @dataclass
