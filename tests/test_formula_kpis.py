@@ -281,3 +281,24 @@ def test_to_dict_is_plain(three_customers: pd.DataFrame) -> None:
     assert as_dict["overall"]["window_start"] == "2020-01-01T00:00:00"
     assert {row["segment"] for row in as_dict["by_segment"]} == {"web", "shop"}
     assert as_dict["settings"]["segment_by"] == "channel"
+
+
+def test_cac_per_channel_without_segment_by_gives_net_clv_per_channel(three_customers) -> None:
+    result = classic_clv(three_customers, period="year", cac={"web": 20.0, "shop": 8.0}, **WINDOW)
+    assert result.settings["segment_by"] == "channel"
+    net = result.by_segment.set_index("segment")["net_clv"]
+    assert net.to_dict() == pytest.approx({"shop": 10.0 - 8.0, "web": 79.0 - 20.0})
+
+
+def test_table_bound_to_a_backend(three_customers, tmp_path) -> None:
+    from clv.engine import connect
+
+    path = tmp_path / "orders.parquet"
+    three_customers.to_parquet(path)
+    table = connect().read_parquet(path)
+    mapping = pd.Series({"A": "gold", "B": "basic", "C": "gold"})
+    result = classic_clv(table, period="year", segment_by=mapping, cac={"web": 20.0, "shop": 8.0}, **WINDOW)
+    assert result.clv == pytest.approx(2 * 178 / 6)
+    assert result.by_segment.set_index("segment")["cac"].to_dict() == pytest.approx(
+        {"basic": 8.0, "gold": 20.0}
+    )

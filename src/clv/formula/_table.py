@@ -6,6 +6,7 @@ already aggregated) result back as pandas.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import ibis
@@ -220,3 +221,28 @@ def first_purchase_lines(table: Table, columns: tuple[str, ...] = ()) -> Table:
     ranked = purchases.mutate(_rank=rank)
     first = ranked.filter(ranked._rank == 0)
     return first.select(CUSTOMER_ID, first_ts=first[ORDER_TS], **{c: first[c] for c in columns})
+
+
+def check_rates(margin: float | None, churn_rate: float | None, lifespan: float | None) -> None:
+    """Validate the rate arguments: margin and churn in (0, 1], lifespan > 0 (None = estimate)."""
+    for name, value in (("margin", margin), ("churn_rate", churn_rate), ("lifespan", lifespan)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise DataError(f"{name}={value!r} must be a number. Fix: e.g. {name}=0.3.")
+    if margin is not None and not (0 < margin <= 1):
+        hint = f" (a percentage? pass margin={margin / 100:g})" if 1 < margin <= 100 else ""
+        raise DataError(f"margin={margin!r} must be a rate in (0, 1]{hint}. Fix: e.g. margin=0.35.")
+    if churn_rate is not None and not (0 < churn_rate <= 1):
+        raise DataError(
+            f"churn_rate={churn_rate!r} must be a rate in (0, 1] per period. Fix: e.g. churn_rate=0.4."
+        )
+    if lifespan is not None and not (0 < lifespan < math.inf):
+        raise DataError(f"lifespan={lifespan!r} must be a positive number of periods. Fix: e.g. lifespan=3.")
+
+
+def no_margin_message(columns: tuple[str, ...]) -> str:
+    """The error for a margin that is neither given nor computable from a cost column."""
+    return (
+        "margin: not given, and the orders have no 'cost' column to compute it from; "
+        f"columns found: {', '.join(columns)}. Fix: pass the gross margin rate, e.g. "
+        "margin=0.3, or load the cost of goods as the 'cost' column."
+    )

@@ -29,10 +29,12 @@ from ._table import (
     PERIOD,
     Window,
     as_orders_table,
+    check_rates,
     check_unit,
     execute,
     first_purchase_lines,
     is_purchase,
+    no_margin_message,
     period_index,
     period_is_complete,
     period_label,
@@ -41,7 +43,6 @@ from ._table import (
     with_order_key,
     window_period_range,
 )
-from .kpis import _check_rates, _no_margin_message
 
 DRIVER_COLUMNS = (
     "period",
@@ -83,10 +84,10 @@ def drivers_over_time(
     """
     table = as_orders_table(orders)
     check_unit("freq", freq)
-    _check_rates(margin, None, None)
+    check_rates(margin, None, None)
     has_cost = COST in table.columns
     if margin is None and not has_cost:
-        raise DataError(_no_margin_message(table.columns))
+        raise DataError(no_margin_message(table.columns))
     window = resolve_window(table, start, end)
     lines = with_order_key(window.filter(table))
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from ibis.expr.types import Table
 
-from clv.data.schema import AMOUNT, COST, CUSTOMER_ID, ORDER_TS
+from clv.data.schema import AMOUNT, CHANNEL, COST, CUSTOMER_ID, ORDER_TS
 from clv.errors import DataError
 
 from ._cac import CUSTOMER_CAC, CustomerCac, resolve_cac
@@ -34,10 +34,11 @@ from ._table import (
     PERIOD_DAYS,
     Window,
     as_orders_table,
+    check_rates,
     check_unit,
     execute,
     is_purchase,
-    period_index,
+    no_margin_message,
     period_is_complete,
     period_label,
     resolve_window,
@@ -156,34 +157,58 @@ def classic_clv(
     """
     table = as_orders_table(orders)
     check_unit("period", period)
-    _check_rates(margin, churn_rate, lifespan)
+    check_rates(margin, churn_rate, lifespan)
     window = resolve_window(table, start, end)
     has_cost = COST in table.columns
     if margin is None and not has_cost:
-        raise DataError(_no_margin_message(table.columns))
-
-    segments = None if segment_by is None else customer_segments(table, segment_by)
+        raise DataError(no_margin_message(table.columns))
     customer_cac = resolve_cac(table, cac)
+    if segment_by is None and customer_cac.per_customer is not None:
+        segment_by = CHANNEL  # a CAC per channel gives a net CLV per acquisition channel
+    segments = None if segment_by is None else customer_segments(table, segment_by)
+    rates = _Rates(margin, churn_rate, lifespan, pool_rates)
+
     lines = with_order_key(window.filter(table))
     customers = _customer_table(lines, window, period, segments, customer_cac, has_cost)
     sums = _segment_sums(customers, has_cost, customer_cac)
-    pairs = activity_pairs(lines, segments, period)
-    usable_pairs = _usable_pairs(pairs, window, period)
-
+    usable_pairs = _usable_pairs(activity_pairs(lines, segments, period), window, period)
     overall_sums = sums[list(_SUM_COLUMNS)].sum().to_frame().T
-    overall = _kpis(overall_sums, window, period)
     overall_pairs = usable_pairs.groupby([PERIOD], as_index=False)[["active", "retained"]].sum()
-    _apply_rates_overall(overall, overall_sums, overall_pairs, margin, churn_rate, lifespan, window, period)
-    _apply_value(overall, overall_sums, customer_cac)
 
+    overall = _kpis(overall_sums, window, period)
+    _apply_rates_overall(overall, overall_pairs, rates, window, period)
+    _apply_value(overall, overall_sums, customer_cac)
     by_segment = segment_average = None
     if segments is not None:
         by_segment = _kpis(sums, window, period)
-        _apply_rates_segments(by_segment, sums, usable_pairs, overall, margin, churn_rate, lifespan, pool_rates)
+        _apply_rates_segments(by_segment, sums, usable_pairs, overall, rates)
         _apply_value(by_segment, sums, customer_cac)
         by_segment = _order_segments(by_segment, sums)
         segment_average = _segment_average(by_segment, overall)
 
+    return ClassicCLV(
+        overall=_overall_table(overall, overall_sums, window, period),
+        by_segment=by_segment,
+        segment_average=segment_average,
+        churn_pairs=_pairs_report(overall_pairs, period),
+        cac_by_channel=customer_cac.by_channel,
+        settings=_settings(window, period, rates, cac, segment_by),
+    )
+
+
+@dataclass(frozen=True)
+class _Rates:
+    """The user's margin / churn / lifespan choices (None = estimate from the data)."""
+
+    margin: float | None
+    churn_rate: float | None
+    lifespan: float | None
+    pool: bool
+
+
+def _overall_table(
+    overall: pd.DataFrame, overall_sums: pd.DataFrame, window: Window, period: str
+) -> pd.DataFrame:
     header = pd.DataFrame(
         {
             "window_start": [window.start],
@@ -192,48 +217,27 @@ def classic_clv(
             "n_periods": [window.n_periods(period)],
         }
     )
-    overall_table = pd.concat(
+    return pd.concat(
         [header, overall[list(_KPI_COLUMNS)], overall_sums[["refunds_excluded"]]], axis=1
     )
-    settings = {
+
+
+def _settings(window: Window, period: str, rates: _Rates, cac: object, segment_by: object) -> dict:
+    if cac is None or isinstance(cac, (int, float)):
+        cac_setting = cac
+    else:
+        cac_setting = "per channel" if isinstance(cac, dict) else "from spend"
+    return {
         "start": window.start,
         "end": window.end,
         "period": period,
-        "margin": margin,
-        "churn_rate": churn_rate,
-        "lifespan": lifespan,
-        "cac": cac if isinstance(cac, (int, float)) else (None if cac is None else type(cac).__name__),
-        "segment_by": segment_by if isinstance(segment_by, str) or segment_by is None else "mapping",
-        "pool_rates": pool_rates,
+        "margin": rates.margin,
+        "churn_rate": rates.churn_rate,
+        "lifespan": rates.lifespan,
+        "cac": cac_setting,
+        "segment_by": segment_by if segment_by is None or isinstance(segment_by, str) else "mapping",
+        "pool_rates": rates.pool,
     }
-    return ClassicCLV(
-        overall=overall_table,
-        by_segment=by_segment,
-        segment_average=segment_average,
-        churn_pairs=_pairs_report(overall_pairs, period),
-        cac_by_channel=customer_cac.by_channel,
-        settings=settings,
-    )
-
-
-def _check_rates(margin: float | None, churn_rate: float | None, lifespan: float | None) -> None:
-    if margin is not None and not (0 < margin <= 1):
-        hint = f" (a percentage? pass margin={margin / 100:g})" if 1 < margin <= 100 else ""
-        raise DataError(f"margin={margin!r} must be a rate in (0, 1]{hint}. Fix: e.g. margin=0.35.")
-    if churn_rate is not None and not (0 < churn_rate <= 1):
-        raise DataError(
-            f"churn_rate={churn_rate!r} must be a rate in (0, 1] per period. Fix: e.g. churn_rate=0.4."
-        )
-    if lifespan is not None and not (0 < lifespan < math.inf):
-        raise DataError(f"lifespan={lifespan!r} must be a positive number of periods. Fix: e.g. lifespan=3.")
-
-
-def _no_margin_message(columns: tuple[str, ...]) -> str:
-    return (
-        "margin: not given, and the orders have no 'cost' column to compute it from; "
-        f"columns found: {', '.join(columns)}. Fix: pass the gross margin rate, e.g. "
-        "margin=0.3, or load the cost of goods as the 'cost' column."
-    )
 
 
 def _customer_table(
@@ -337,15 +341,9 @@ def _mean_churn_by_segment(pairs: pd.DataFrame) -> pd.Series:
 
 
 def _apply_rates_overall(
-    out: pd.DataFrame,
-    sums: pd.DataFrame,
-    pairs: pd.DataFrame,
-    margin: float | None,
-    churn_rate: float | None,
-    lifespan: float | None,
-    window: Window,
-    period: str,
+    out: pd.DataFrame, pairs: pd.DataFrame, rates: _Rates, window: Window, period: str
 ) -> None:
+    margin, churn_rate, lifespan = rates.margin, rates.churn_rate, rates.lifespan
     if margin is not None:
         out["margin"], out["margin_source"] = margin, "given"
     else:
@@ -388,16 +386,10 @@ def _check_estimated_churn(churn: float, window: Window, period: str) -> None:
 
 
 def _apply_rates_segments(
-    out: pd.DataFrame,
-    sums: pd.DataFrame,
-    pairs: pd.DataFrame,
-    overall: pd.DataFrame,
-    margin: float | None,
-    churn_rate: float | None,
-    lifespan: float | None,
-    pool_rates: bool,
+    out: pd.DataFrame, sums: pd.DataFrame, pairs: pd.DataFrame, overall: pd.DataFrame, rates: _Rates
 ) -> None:
     """Segment churn and margin: own estimate, or the overall one when pooled or not estimable."""
+    margin, churn_rate, lifespan, pool_rates = rates.margin, rates.churn_rate, rates.lifespan, rates.pool
     overall_margin = overall["margin"].iloc[0]
     if margin is not None:
         out["margin"], out["margin_source"] = margin, "given"
