@@ -1,0 +1,211 @@
+"""Benchmark: order file -> per-customer summary (frequency, recency, T, monetary value).
+
+    /tmp/venv/bin/python bench/bench_summary.py                  # 100k, 1M, 10M; Parquet and CSV
+    /tmp/venv/bin/python bench/bench_summary.py --sizes 1M --formats parquet
+    /tmp/venv/bin/python bench/bench_summary.py --sizes 100M --no-peers --formats parquet   # on request only
+
+Data: ``bench/out/data/<size>/orders.parquet`` from ``bench/make_data.py``. The
+CSV is written once next to it from the Parquet (same rows and columns, by
+DuckDB), so every tool reads identical files.
+
+Tools, each step in its own process (see bench/harness.py):
+
+* ``clv``: ``load_orders(path)`` + ``summarize(...)`` to a pandas DataFrame,
+  what a user runs (validation and reject classification included);
+* ``clv engine``: ``summary_expression`` over the raw file, fetched to Arrow;
+* ``duckdb GROUP BY``: the bare aggregate, the floor for this engine;
+* ``lifetimes`` / ``pymc-marketing``: pandas read + their summary function.
+
+Every tool's seconds cover file -> summary in memory (for the peers: pandas
+read + summary function; both phases are in the JSON and in the notes).
+Observation end: the last order date in the file, the same for every tool.
+The check compares each peer's frequency, recency, T and monetary_value with
+clv's, customer by customer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from harness import (OUR_PYTHON, OUT_DIR, Measurement, Step, fill_ratios, find, measure, peer_python,
+                     peer_version, write_results)
+
+DATA_ROOT = OUT_DIR / "data"
+WORK = OUT_DIR / "work" / "summary"
+STEP = "summary"
+CLV, ENGINE, BARE = "clv", "clv engine", "duckdb GROUP BY"
+SIZES = ["100k", "1M", "10M"]
+TARGET_SIZE = "10M"
+
+
+def prepare(size: str, formats: list[str], data_root: Path) -> tuple[dict[str, Path], str]:
+    """The size's data files by format, and its observation end (last order date)."""
+    parquet = data_root / size / "orders.parquet"
+    if not parquet.exists():
+        sys.exit(f"{parquet} is missing; fix: run `python bench/make_data.py` (or pass --data-root).")
+    con = duckdb.connect()
+    end = con.execute(f"SELECT max(order_ts)::DATE FROM read_parquet('{parquet}')").fetchone()[0]
+    files = {"parquet": parquet}
+    if "csv" in formats:
+        csv = parquet.with_suffix(".csv")
+        if not csv.exists() or csv.stat().st_mtime < parquet.stat().st_mtime:
+            print(f"writing {csv} from the Parquet file ...", flush=True)
+            con.execute(f"COPY (SELECT * FROM read_parquet('{parquet}')) TO '{csv}' (HEADER, DELIMITER ',')")
+        files["csv"] = csv
+    for path in files.values():  # warm the page cache so the first tool is not penalised
+        with open(path, "rb") as handle:
+            while handle.read(1 << 24):
+                pass
+    return {f: files[f] for f in formats}, end.isoformat()
+
+
+def steps_for(size: str, fmt: str, path: Path, end: str, peers: dict[str, tuple[Path, str]],
+              repeat: int, timeout: float) -> list[Step]:
+    out = WORK / size / fmt
+    out.mkdir(parents=True, exist_ok=True)
+    step = f"{STEP} ({fmt})"
+    common = ["--data", str(path), "--observation-end", end]
+    plan = [
+        Step(step, size, CLV, OUR_PYTHON, "summary_clv.py", [*common, "--mode", "load", "--output", str(out / "clv.parquet")], repeat, timeout),
+        Step(step, size, ENGINE, OUR_PYTHON, "summary_clv.py", [*common, "--mode", "expression", "--output", str(out / "engine.parquet")], repeat, timeout),
+        Step(step, size, BARE, OUR_PYTHON, "summary_duckdb.py", ["--data", str(path)], repeat, timeout),
+    ]
+    for library, (python, version) in peers.items():
+        plan.append(Step(step, size, f"{library} {version}", python, "summary_peer.py",
+                         ["--library", library, *common, "--output", str(out / f"{library}.parquet")], 1, timeout))
+    return plan
+
+
+def compare(ours: Path, theirs: Path) -> str:
+    """Customer-by-customer comparison of the four summary columns."""
+    if not ours.exists() or not theirs.exists():
+        return "no output"
+    a, b = pd.read_parquet(ours), pd.read_parquet(theirs)
+    merged = a.merge(b, on="customer_id", how="outer", suffixes=("", "_peer"), indicator=True)
+    only = int((merged["_merge"] != "both").sum())
+    both = merged[merged["_merge"] == "both"]
+    problems = [f"{only} customers in one only"] if only else []
+    for column, tolerance in (("frequency", 0.0), ("recency", 1e-9), ("T", 1e-9), ("monetary_value", 1e-9)):
+        x, y = both[column].to_numpy(float), both[f"{column}_peer"].to_numpy(float)
+        bad = ~np.isclose(x, y, rtol=tolerance, atol=tolerance)
+        if bad.any():
+            worst = float(np.nanmax(np.abs(x - y)))
+            problems.append(f"{column}: {int(bad.sum())} differ (max {worst:.3g})")
+    (ours.parent / f"diff_{theirs.stem}.txt").write_text("\n".join(problems) or "identical")
+    return f"identical ({len(both):,} customers)" if not problems else "DIFFERS: " + "; ".join(problems)
+
+
+def add_checks(measurements: list[Measurement], size: str, fmt: str) -> None:
+    out = WORK / size / fmt
+    ours = out / "clv.parquet"
+    for m in measurements:
+        if m.size != size or m.step != f"{STEP} ({fmt})" or m.status != "ok":
+            continue
+        if m.tool == ENGINE:
+            m.check = "same as clv: " + compare(ours, out / "engine.parquet")
+        elif m.tool == BARE:
+            clv_run = find(measurements, m.step, size, CLV)
+            customers = clv_run.info.get("customers") if clv_run else None
+            m.check = f"{m.info['customers']:,} customers (clv {customers:,})" if customers else ""
+        elif m.tool != CLV:
+            m.check = compare(ours, out / f"{m.tool.split()[0]}.parquet")
+
+
+def peer_note(m: Measurement) -> str:
+    read, summary = m.phases.get("read"), m.phases.get("summary")
+    return f"{m.tool} at {m.size} ({m.step}): read {read:.2f} s + summary function {summary:.2f} s."
+
+
+def targets(measurements: list[Measurement]) -> list[dict[str, str]]:
+    """The project's summary targets at 10M transactions (Parquet) and 100M, where measured."""
+    rows = []
+    ours = find(measurements, f"{STEP} (parquet)", TARGET_SIZE, CLV)
+    bare = find(measurements, f"{STEP} (parquet)", TARGET_SIZE, BARE)
+    peer = find(measurements, f"{STEP} (parquet)", TARGET_SIZE, "lifetimes")
+    if ours and ours.seconds:
+        rows.append(_target("10M transactions (Parquet) in <= 5 s", f"{ours.seconds:.2f} s", ours.seconds <= 5))
+        rows.append(_target("peak memory <= 2 GB", f"{ours.peak_mb:,.0f} MB", ours.peak_mb <= 2048))
+        if bare and bare.seconds:
+            ratio = ours.seconds / bare.seconds
+            rows.append(_target("within 1.5x of a bare DuckDB GROUP BY", f"{ratio:.2f}x ({bare.seconds:.2f} s)", ratio <= 1.5))
+        if peer and peer.seconds:
+            speedup = peer.seconds / ours.seconds
+            rows.append(_target(">= 3x faster than lifetimes", f"{speedup:.1f}x ({peer.seconds:.1f} s)", speedup >= 3))
+            rows.append(_target("identical to lifetimes", peer.check, peer.check.startswith("identical")))
+        elif peer:
+            rows.append(_target(">= 3x faster than lifetimes", f"lifetimes {peer.status}", peer.status.startswith("over")))
+    big = find(measurements, f"{STEP} (parquet)", "100M", CLV)
+    if big and big.seconds:
+        ok = big.seconds <= 120 and big.peak_mb <= 24 * 1024
+        rows.append(_target("100M transactions (Parquet) in <= 120 s within 24 GB",
+                            f"{big.seconds:.1f} s, {big.peak_mb:,.0f} MB", ok))
+    return rows
+
+
+def _target(target: str, measured: str, met: bool) -> dict[str, str]:
+    return {"target": target, "measured": measured, "met": "yes" if met else "**no**"}
+
+
+def available_peers(names: list[str], lifetimes_venv: str) -> dict[str, tuple[Path, str]]:
+    peers = {}
+    for name in names:
+        venv = lifetimes_venv if name == "lifetimes" else name
+        python = peer_python(venv)
+        if python is None:
+            print(f"peer {name}: no venv at bench/.peers/{venv} (run bench/peers.py); skipped")
+            continue
+        peers[name] = (python, peer_version(venv, name.replace("-", "_")))
+    return peers
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated, e.g. 100k,1M,10M (100M on request)")
+    parser.add_argument("--formats", default="parquet,csv")
+    parser.add_argument("--peers", default="lifetimes,pymc-marketing")
+    parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--peer-max-size", default="10M", help="skip peers above this size")
+    parser.add_argument("--lifetimes-venv", default="lifetimes", help="or lifetimes-2020 (see bench/peers.py)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each clv/duckdb step (median reported)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per step before it is stopped")
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
+    parser.add_argument("--name", default="summary", help="results file name")
+    args = parser.parse_args(argv)
+    sizes, formats = args.sizes.split(","), args.formats.split(",")
+    peers = {} if args.no_peers else available_peers(args.peers.split(","), args.lifetimes_venv)
+    order = {s: i for i, s in enumerate(["100k", "1M", "10M", "100M"])}
+    measurements: list[Measurement] = []
+    for size in sizes:
+        files, end = prepare(size, formats, args.data_root.resolve())
+        size_peers = peers if order.get(size, 0) <= order.get(args.peer_max_size, 2) else {}
+        for fmt, path in files.items():
+            print(f"{size} {fmt}: {path} (observation end {end})", flush=True)
+            for step in steps_for(size, fmt, path, end, size_peers, args.repeat, args.timeout):
+                measurements.append(measure(step, WORK / size / fmt))
+            add_checks(measurements, size, fmt)
+    fill_ratios(measurements, CLV)
+    notes = [peer_note(m) for m in measurements if m.phases.get("read") is not None and m.status == "ok"]
+    notes += [
+        "seconds: median of the runs for clv / clv engine / duckdb (each run a fresh process), one run for peers; "
+        "peak MB: the process's peak resident memory (interpreter and imports included); "
+        "ratio: seconds / clv's seconds for the same step and size.",
+        "Conventions (both sides): days; purchases on the same calendar day merged into one; observation end = "
+        "last order date in the file; monetary_value = mean of the repeat purchase days' totals (first day "
+        "excluded), 0 without repeats.",
+    ]
+    intro = ("Order file -> per-customer frequency / recency / T / monetary value. "
+             "Generated by `bench/bench_summary.py`; see docs/benchmarks.md.")
+    path = write_results(args.name, "Summary benchmark", measurements, intro=intro, targets=targets(measurements),
+                         notes=notes, extra={"sizes": sizes, "formats": formats})
+    print(path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
