@@ -1,0 +1,25 @@
+"""Per-customer scores from fitted models: P(alive), expected purchases, CLV, intervals."""
+
+from clv.scores.intervals import quantile_levels, quantile_name
+from clv.scores.lifetime_value import (
+    customer_lifetime_value,
+    discounted_expected_purchases,
+    expected_spend_per_order,
+    forecast_purchases,
+)
+from clv.scores.score import score_customers
+from clv.scores.units import DAYS_PER_UNIT, continuous_rate_per_unit, discount_factor, years_per_unit
+
+__all__ = [
+    "DAYS_PER_UNIT",
+    "continuous_rate_per_unit",
+    "customer_lifetime_value",
+    "discount_factor",
+    "discounted_expected_purchases",
+    "expected_spend_per_order",
+    "forecast_purchases",
+    "quantile_levels",
+    "quantile_name",
+    "score_customers",
+    "years_per_unit",
+]

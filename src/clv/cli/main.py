@@ -1,0 +1,32 @@
+"""The ``clv`` command line: one Typer app, commands registered from modules."""
+
+from __future__ import annotations
+
+import typer
+
+from clv import __version__
+
+app = typer.Typer(
+    name="clv",
+    help="Customer lifetime value: load orders, summarise customers, compute CLV, fit models, score customers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback(invoke_without_command=True)
+def _version(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def _register_commands() -> None:
+    from clv.cli import model_commands
+
+    for module in (model_commands,):
+        module.register(app)
+
+
+_register_commands()

@@ -1,0 +1,235 @@
+"""``clv fit`` and ``clv score``: fit a model on a customer summary, score customers with it."""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import typer
+
+from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, console, emit, progress, user_errors
+from clv.errors import DataError, missing_column_message
+
+MODEL_CLASSES: dict[str, tuple[str, str]] = {
+    "bgnbd": ("clv.models.bgnbd", "BetaGeoModel"),
+    "mbgnbd": ("clv.models.mbgnbd", "ModifiedBetaGeoModel"),
+    "pareto": ("clv.models.paretonbd", "ParetoNBDModel"),
+    "bgbb": ("clv.models.bgbb", "BetaGeoBetaBinomModel"),
+    "sbg": ("clv.models.sbg", "ShiftedBetaGeometricModel"),
+    "gammagamma": ("clv.models.gammagamma", "GammaGammaModel"),
+}
+TRANSACTION_MODELS = ("bgnbd", "mbgnbd", "pareto", "bgbb")
+
+
+class ModelName(str, enum.Enum):
+    bgnbd = "bgnbd"
+    mbgnbd = "mbgnbd"
+    pareto = "pareto"
+    bgbb = "bgbb"
+    sbg = "sbg"
+    gammagamma = "gammagamma"
+
+
+class TimeUnit(str, enum.Enum):
+    day = "day"
+    week = "week"
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+def model_class(name: str):
+    """The model class behind a CLI model name."""
+    module_name, class_name = MODEL_CLASSES[name]
+    try:
+        return getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise DataError(f"model {name!r} is not available in this installation ({exc}).") from None
+
+
+def load_model(path: Path):
+    """A fitted model from a JSON file written by ``clv fit --save`` (any model type)."""
+    try:
+        payload = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not a model JSON file written by `clv fit --save` ({exc}).") from None
+    name = payload.get("model") if isinstance(payload, dict) else None
+    if name not in MODEL_CLASSES:
+        raise DataError(f"{path}: unknown model {name!r}; expected one of {list(MODEL_CLASSES)}.")
+    model = model_class(name).from_dict(payload)
+    model.time_unit_ = payload.get("time_unit")
+    return model
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file of one row per customer."""
+    suffix = "".join(Path(path).suffixes[-2:]).lower()
+    if not Path(path).exists():
+        raise DataError(f"input file {path} does not exist.")
+    if suffix.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    if suffix.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+        return pd.read_csv(path, sep="\t" if suffix.endswith(".tsv") else ",")
+    raise DataError(f"cannot read {path}: give a .csv or .parquet file of one row per customer.")
+
+
+def take_columns(frame: pd.DataFrame, wanted: dict[str, str], what: str) -> dict[str, np.ndarray]:
+    """Canonical name -> column values, with a one-line error listing the columns found."""
+    found = [str(c) for c in frame.columns]
+    out = {}
+    for canonical, column in wanted.items():
+        if column not in frame.columns:
+            option = canonical.replace("_", "-")
+            raise DataError(missing_column_message(canonical.replace("_", " "), column, found).split(" Fix:")[0]
+                            + f" Fix: pass --{option}-col with the {what} column's name.")
+        out[canonical] = frame[column].to_numpy()
+    return out
+
+
+def fit_model(name: str, frame: pd.DataFrame, columns: dict[str, str | None]):
+    """Fit the named model on the summary ``frame`` with the given column names."""
+    weights = take_columns(frame, {"weights": columns["weights"]}, "weights")["weights"] if columns["weights"] else None
+    model = model_class(name)()
+    if name in ("bgnbd", "mbgnbd", "pareto"):
+        data = take_columns(frame, {k: columns[k] for k in ("frequency", "recency", "t")}, "summary")
+        return model.fit(data["frequency"], data["recency"], data["t"], weights=weights)
+    if name == "bgbb":
+        data = take_columns(frame, {k: columns[k] for k in ("frequency", "recency", "n_periods")}, "summary")
+        return model.fit(data["frequency"], data["recency"], data["n_periods"], weights=weights)
+    if name == "sbg":
+        data = take_columns(frame, {k: columns[k] for k in ("tenure", "churned")}, "subscription")
+        return model.fit(data["tenure"], data["churned"], weights=weights)
+    data = take_columns(frame, {k: columns[k] for k in ("frequency", "monetary")}, "summary")
+    return model.fit(data["frequency"], data["monetary"], weights=weights)
+
+
+def fit_report(model, source: Path, time_unit: str | None) -> dict[str, Any]:
+    """What `clv fit --format json` prints: model, params, log-likelihood, n, SEs, CIs, AIC, BIC."""
+    payload = model.to_dict()
+    payload.pop("covariance_log_params", None)
+    return {"input": str(source), "time_unit": time_unit, **payload}
+
+
+def parse_intervals(text: str) -> tuple[float, ...]:
+    """'0.8,0.95' -> (0.8, 0.95); 'none' or '' -> ()."""
+    if text.strip().lower() in ("", "none", "no"):
+        return ()
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise DataError(f"--intervals must be coverages separated by commas, e.g. 0.8,0.95 (or none); got {text!r}.") from None
+
+
+def summary_for_scoring(frame: pd.DataFrame, columns: dict[str, str | None], model_name: str) -> pd.DataFrame:
+    """The summary with canonical column names for :func:`clv.scores.score_customers`."""
+    t_key = "n_periods" if model_name == "bgbb" else "t"
+    data = take_columns(frame, {"frequency": columns["frequency"], "recency": columns["recency"], "T": columns[t_key]}, "summary")
+    if columns["monetary"] in frame.columns:
+        data["monetary_value"] = frame[columns["monetary"]].to_numpy()
+    if columns["id"] in frame.columns:
+        data = {"customer_id": frame[columns["id"]].to_numpy(), **data}
+    return pd.DataFrame(data)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``fit`` and ``score`` to the ``clv`` app."""
+    app.command("fit")(fit_command)
+    app.command("score")(score_command)
+
+
+FREQUENCY_COL = typer.Option("frequency", "--frequency-col", help="Column of repeat purchases (frequency).")
+RECENCY_COL = typer.Option("recency", "--recency-col", help="Column of the last purchase's time since the first (recency).")
+T_COL = typer.Option("T", "--t-col", help="Column of the customer's age at the end of calibration (T).")
+MONETARY_COL = typer.Option("monetary_value", "--monetary-col", help="Column of the mean repeat-order value.")
+N_PERIODS_COL = typer.Option("n_periods", "--n-periods-col", help="BG/BB: column of the number of purchase opportunities.")
+
+
+def fit_command(
+    input: Path = typer.Argument(..., help="Customer summary (CSV or Parquet), one row per customer or per distinct history."),
+    model: ModelName = typer.Option(..., "--model", "-m", help="Which model to fit."),
+    save: Path | None = typer.Option(None, "--save", help="Write the fitted model as JSON (input of `clv score`)."),
+    time_unit: TimeUnit | None = typer.Option(None, "--time-unit", help="Unit of recency/T in INPUT; stored in the saved model."),
+    frequency_col: str = FREQUENCY_COL,
+    recency_col: str = RECENCY_COL,
+    t_col: str = T_COL,
+    monetary_col: str = MONETARY_COL,
+    n_periods_col: str = N_PERIODS_COL,
+    weights_col: str | None = typer.Option(None, "--weights-col", help="Column counting the customers that share each row."),
+    tenure_col: str = typer.Option("tenure", "--tenure-col", help="sBG: column of periods survived."),
+    churned_col: str = typer.Option("churned", "--churned-col", help="sBG: column, 1/true if the customer has churned."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    output: Path | None = OUTPUT_OPTION,
+) -> None:
+    """Fit a model (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, sBG or Gamma-Gamma) on a customer summary."""
+    columns = {"frequency": frequency_col, "recency": recency_col, "t": t_col, "monetary": monetary_col,
+               "n_periods": n_periods_col, "weights": weights_col, "tenure": tenure_col, "churned": churned_col}
+    with user_errors():
+        frame = read_table(input)
+        with progress(f"fitting {model.value}"):
+            fitted = fit_model(model.value, frame, columns)
+        unit = time_unit.value if time_unit else None
+        report = fit_report(fitted, input, unit)
+        if save is not None:
+            payload = fitted.to_dict()
+            payload["time_unit"] = unit
+            save.write_text(json.dumps(payload, indent=2))
+            console.print(f"saved {model.value} model to {save}")
+    if fmt is OutputFormat.table and output is None:
+        table = fitted.summary().reset_index()
+        title = (f"{model.value}: log-likelihood {fitted.log_likelihood_:.2f}, AIC {fitted.aic_:.1f}, "
+                 f"BIC {fitted.bic_:.1f}, n {fitted.n_:g}")
+        emit(table, fmt, None, title=title)
+    else:
+        emit(report, fmt, output)
+
+
+def score_command(
+    summary: Path = typer.Argument(..., help="Customer summary (CSV or Parquet) in the model's time unit."),
+    model: Path = typer.Option(..., "--model", "-m", help="Transaction model JSON from `clv fit --save`."),
+    spend_model: Path | None = typer.Option(None, "--spend-model", help="Gamma-Gamma model JSON; without it the monetary column is the spend per order."),
+    horizon: float = typer.Option(..., "--horizon", help="Forecast horizon in the model's time unit (e.g. 52 weeks)."),
+    time_unit: TimeUnit | None = typer.Option(None, "--time-unit", help="Unit of recency/T/horizon; default: the one saved with the model."),
+    discount_rate: float = typer.Option(0.10, "--discount-rate", help="Annual discount rate (0.1 = 10% a year)."),
+    margin: float = typer.Option(1.0, "--margin", help="Profit margin as a fraction of revenue."),
+    discount_step: TimeUnit = typer.Option(TimeUnit.month, "--discount-step", help="Purchases are discounted at the end of each such step."),
+    intervals: str = typer.Option("0.8,0.95", "--intervals", help="Central prediction intervals, e.g. 0.8,0.95, or none."),
+    draws: int = typer.Option(200, "--draws", help="Monte Carlo draws per distinct history (or per distinct (x, T))."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the interval draws."),
+    interval_method: str = typer.Option("auto", "--interval-method", help="auto, factorised or simulate (see docs/scoring.md)."),
+    id_col: str = typer.Option("customer_id", "--id-col", help="Customer id column (optional)."),
+    frequency_col: str = FREQUENCY_COL,
+    recency_col: str = RECENCY_COL,
+    t_col: str = T_COL,
+    monetary_col: str = MONETARY_COL,
+    n_periods_col: str = N_PERIODS_COL,
+    fmt: OutputFormat = FORMAT_OPTION,
+    output: Path | None = OUTPUT_OPTION,
+) -> None:
+    """Score customers: P(alive), expected purchases, expected spend, CLV and prediction intervals."""
+    from clv.scores import score_customers
+
+    columns = {"frequency": frequency_col, "recency": recency_col, "t": t_col, "monetary": monetary_col,
+               "n_periods": n_periods_col, "id": id_col}
+    with user_errors():
+        transactions = load_model(model)
+        if transactions.model_name not in TRANSACTION_MODELS:
+            raise DataError(f"--model must be a transaction model ({', '.join(TRANSACTION_MODELS)}); {model} holds {transactions.model_name!r}.")
+        spend = load_model(spend_model) if spend_model is not None else None
+        if spend is not None and spend.model_name != "gammagamma":
+            raise DataError(f"--spend-model must be a gammagamma model; {spend_model} holds {spend.model_name!r}.")
+        unit = time_unit.value if time_unit else transactions.time_unit_
+        if unit is None:
+            raise DataError("give --time-unit (the unit of recency, T and --horizon): the model file does not record one.")
+        frame = summary_for_scoring(read_table(summary), columns, transactions.model_name)
+        with progress("scoring customers"):
+            scores = score_customers(
+                frame, transactions, spend, horizon=horizon, time_unit=unit, annual_discount_rate=discount_rate,
+                margin=margin, discount_step=discount_step.value, intervals=parse_intervals(intervals),
+                n_draws=draws, seed=seed, interval_method=interval_method,
+            )
+    emit(scores, fmt, output, title=f"scores over {horizon:g} {unit}s")
