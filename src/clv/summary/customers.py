@@ -1,0 +1,331 @@
+"""Per-customer recency-frequency-monetary summaries, computed inside the engine.
+
+Conventions (the BTYD literature's, so results compare with lifetimes and the
+papers; see docs/summary.md):
+
+* A *purchase period* is a calendar day (``merge="day"``, the default, as in
+  Fader, Hardie & Lee's CDNOW analyses) or one period of the time unit
+  (``merge="unit"``: ISO weeks starting Monday, calendar months, as lifetimes'
+  ``freq=`` does). All purchase lines of a customer in one period are one
+  transaction.
+* A line with ``amount >= 0`` is a purchase line; ``amount < 0`` is a refund or
+  cancellation: it is netted into ``revenue`` but is never a purchase.
+* ``frequency`` = number of purchase periods after the first (repeat purchases).
+* ``recency``  = time from the first to the last purchase period.
+* ``T``        = time from the first purchase period to the observation end.
+* ``monetary_value`` = mean gross purchase value of the repeat purchase periods
+  (the first purchase excluded, as Gamma-Gamma expects); 0 when frequency = 0.
+* Time is measured in ``unit``: day = 1 day, week = 7 days, month =
+  365.25 / 12 = 30.4375 days, year = 365.25 days. With ``merge="day"`` recency
+  and T are whole days divided by the unit's length (CDNOW: 272 days = 38.86
+  weeks); with ``merge="unit"`` they are whole numbers of periods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from clv.data import schema
+from clv.errors import DataError
+
+Unit = Literal["day", "week", "month", "year"]
+Merge = Literal["day", "unit"]
+
+UNIT_DAYS: dict[str, float] = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
+
+_MONDAY_EPOCH_OFFSET = 4  # 1970-01-05, the first Monday after the Unix epoch, is day 4
+RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
+
+
+def as_orders_table(orders: Any) -> ir.Table:
+    """Accept an Ibis table, a load result (``.orders``) or a pandas/Arrow/Polars frame."""
+    table = getattr(orders, "orders", orders)
+    if isinstance(table, ir.Table):
+        result = table
+    elif isinstance(table, pd.DataFrame) or hasattr(table, "__arrow_c_stream__") or hasattr(table, "to_arrow"):
+        result = ibis.memtable(table)
+    else:
+        raise DataError(
+            f"orders must be an Ibis table, a pandas/Polars/Arrow frame or the result of clv.data.load_orders, "
+            f"not {type(orders).__name__}."
+        )
+    missing = [c for c in schema.REQUIRED if c not in result.columns]
+    if missing:
+        raise DataError(
+            f"orders lack the canonical column(s) {missing}; columns found: {', '.join(result.columns)}. "
+            "Fix: load the data with clv.data.load_orders(...), which maps your column names."
+        )
+    return result
+
+
+def order_date(table: ir.Table) -> ir.DateValue:
+    """The order day, whether ``order_ts`` holds timestamps or dates."""
+    column = table[schema.ORDER_TS]
+    return column if column.type().is_date() else column.date()
+
+
+def _validate_options(unit: str, merge: str) -> float:
+    if unit not in UNIT_DAYS:
+        raise DataError(f"unit must be one of {list(UNIT_DAYS)}, not {unit!r}.")
+    if merge not in ("day", "unit"):
+        raise DataError(f"merge must be 'day' or 'unit', not {merge!r}.")
+    if merge == "unit" and unit == "year":
+        raise DataError("merge='unit' supports day, week and month periods; use merge='day' with unit='year'.")
+    return UNIT_DAYS[unit]
+
+
+def _period_index(day: ir.IntegerValue, date: ir.DateValue, unit: str, merge: str) -> ir.IntegerValue:
+    """Integer index of the purchase period a day falls in."""
+    if merge == "day" or unit == "day":
+        return day
+    if unit == "week":
+        return ((day - _MONDAY_EPOCH_OFFSET) / 7).floor().cast("int64")
+    return (date.year() * 12 + date.month() - 1).cast("int64")
+
+
+def _period_length(unit: str, merge: str) -> float:
+    """How many units one step of the period index is worth."""
+    if merge == "unit" or unit == "day":
+        return 1.0
+    return 1.0 / UNIT_DAYS[unit]
+
+
+def _observation_end_index(observation_end: dt.date, unit: str, merge: str) -> int:
+    day = (observation_end - dt.date(1970, 1, 1)).days
+    if merge == "day" or unit == "day":
+        return day
+    if unit == "week":
+        return (day - _MONDAY_EPOCH_OFFSET) // 7
+    return observation_end.year * 12 + observation_end.month - 1
+
+
+def resolve_observation_end(table: ir.Table, observation_end: Any) -> dt.date:
+    """The observation end as a date; by default the last order date in the data."""
+    if observation_end is None:
+        last = table[schema.ORDER_TS].max().to_pyarrow().as_py()
+        if last is None:
+            raise DataError("orders are empty: nothing to summarise.")
+        return pd.Timestamp(last).date()
+    try:
+        return pd.Timestamp(observation_end).date()
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"observation_end {observation_end!r} is not a date (use e.g. '2025-12-31').") from exc
+
+
+def period_table(table: ir.Table, *, unit: str, merge: str) -> ir.Table:
+    """One row per customer and purchase period: gross purchases, net value, costs."""
+    date = order_date(table)
+    amount = table[schema.AMOUNT]
+    is_purchase = amount >= 0
+    lines = table.mutate(
+        _period=_period_index(date.epoch_days().cast("int64"), date, unit, merge),
+        _purchase=is_purchase,
+    )
+    metrics = {
+        "gross": lines[schema.AMOUNT].sum(where=lines._purchase),
+        "net": lines[schema.AMOUNT].sum(),
+        "purchase_lines": lines._purchase.sum(),
+    }
+    if schema.COST in table.columns:
+        metrics["cost"] = lines[schema.COST].sum()
+    if schema.ORDER_ID in table.columns:
+        metrics["orders"] = lines[schema.ORDER_ID].nunique(where=lines._purchase)
+    return lines.group_by([schema.CUSTOMER_ID, "_period"]).aggregate(**metrics)
+
+
+@ibis.udf.agg.builtin(name="arg_min")
+def _duckdb_arg_min(arg: float, key: int) -> float:
+    """DuckDB's ARG_MIN: a plain hash aggregate (Ibis' argmin compiles to an ordered FIRST)."""
+
+
+def _value_at_min(table: ir.Table, value: ir.Column, key: ir.Column, where: ir.BooleanValue) -> ir.Scalar:
+    """``value`` on the row with the smallest ``key`` (per group), fastest form the engine has."""
+    if _backend_name(table) == "duckdb":
+        return _duckdb_arg_min(value, key, where=where)
+    return value.argmin(key, where=where)
+
+
+def _backend_name(table: ir.Table) -> str:
+    try:
+        return table._find_backend(use_default=True).name
+    except Exception:  # noqa: BLE001 - an unbound expression runs on the default engine
+        return "duckdb"
+
+
+def summary_expression(
+    orders: Any,
+    *,
+    observation_end: Any = None,
+    unit: Unit = "day",
+    merge: Merge = "day",
+) -> ir.Table:
+    """The per-customer summary as a lazy Ibis expression (see :func:`summarize`)."""
+    length = _validate_options(unit, merge)
+    table = as_orders_table(orders)
+    end = resolve_observation_end(table, observation_end)
+    table = table.filter(order_date(table) <= ibis.date(end))
+    periods = period_table(table, unit=unit, merge=merge)
+    buys = periods.purchase_lines > 0
+    per_customer = periods.group_by(schema.CUSTOMER_ID).aggregate(
+        _first=periods._period.min(where=buys),
+        _last=periods._period.max(where=buys),
+        _n_periods=buys.sum(),
+        _gross=periods.gross.sum(where=buys),
+        _first_gross=_value_at_min(periods, periods.gross, periods._period, buys),
+        revenue=periods.net.sum(),
+        **({"_cost": periods.cost.sum()} if "cost" in periods.columns else {}),
+        **({"n_orders": periods.orders.sum()} if "orders" in periods.columns else {"n_orders": buys.sum()}),
+    )
+    per_customer = per_customer.filter(per_customer._n_periods > 0)
+    step = _period_length(unit, merge)
+    end_index = _observation_end_index(end, unit, merge)
+    frequency = (per_customer._n_periods - 1).cast("int64")
+    columns = {
+        schema.CUSTOMER_ID: per_customer[schema.CUSTOMER_ID],
+        "frequency": frequency,
+        "recency": (per_customer._last - per_customer._first).cast("float64") * step,
+        "T": (ibis.literal(end_index) - per_customer._first).cast("float64") * step,
+        "monetary_value": ibis.ifelse(
+            frequency > 0, (per_customer._gross - per_customer._first_gross) / frequency.cast("float64"), 0.0
+        ),
+        "first_purchase": _period_start(per_customer._first, unit, merge),
+        "last_purchase": _period_start(per_customer._last, unit, merge),
+        "n_orders": per_customer.n_orders.cast("int64"),
+        "revenue": per_customer.revenue,
+    }
+    if "_cost" in per_customer.columns:
+        columns["margin"] = per_customer.revenue - per_customer._cost.fill_null(0)
+    return per_customer.select(**columns)
+
+
+def _period_start(index: ir.IntegerValue, unit: str, merge: str) -> ir.DateValue:
+    epoch = ibis.date(1970, 1, 1)
+    if merge == "day" or unit == "day":
+        days = index
+    elif unit == "week":
+        days = index * 7 + _MONDAY_EPOCH_OFFSET
+    else:
+        year = (index / 12).floor().cast("int32")
+        month = (index - year * 12 + 1).cast("int32")
+        return ibis.date(year, month, 1)
+    return epoch + days.cast("int32").as_interval("D")
+
+
+def summarize(
+    orders: Any,
+    *,
+    observation_end: Any = None,
+    unit: Unit = "day",
+    merge: Merge = "day",
+) -> pd.DataFrame:
+    """Summarise order lines into one row per customer, inside the engine.
+
+    Parameters
+    ----------
+    orders : Ibis table | pandas/Polars/Arrow frame | LoadResult
+        Order lines with the canonical columns (``customer_id``, ``order_ts``,
+        ``amount``; optional ``order_id``, ``cost``), e.g. ``load_orders(...)``.
+    observation_end : date-like, optional
+        End of the observation window (inclusive); lines after it are ignored.
+        Default: the last order date.
+    unit : {"day", "week", "month", "year"}
+        Time unit of recency and T.
+    merge : {"day", "unit"}
+        Purchases merged per calendar day (literature) or per period of ``unit``
+        (lifetimes' ``freq=``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id, frequency, recency, T, monetary_value, first_purchase,
+        last_purchase, n_orders, revenue`` (+ ``margin`` when costs are known),
+        sorted by customer id. ``attrs`` record unit, merge and observation end.
+        Customers whose only lines are refunds have no purchase and are not
+        rows; ``attrs["customers_without_purchase"]`` counts them.
+    """
+    expression = summary_expression(orders, observation_end=observation_end, unit=unit, merge=merge)
+    frame = expression.order_by(schema.CUSTOMER_ID).to_pandas()
+    table = as_orders_table(orders)
+    end = resolve_observation_end(table, observation_end)
+    frame.attrs.update(unit=unit, merge=merge, observation_end=str(end))
+    return frame
+
+
+def compressed_summary(
+    summary: pd.DataFrame | ir.Table, columns: tuple[str, ...] = ("frequency", "recency", "T")
+) -> pd.DataFrame:
+    """Distinct rows of ``columns`` with the number of customers sharing each (``count``)."""
+    table = summary if isinstance(summary, ir.Table) else ibis.memtable(summary)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DataError(f"summary lacks column(s) {missing}; columns found: {', '.join(table.columns)}.")
+    grouped = table.group_by(list(columns)).aggregate(count=table.count())
+    return grouped.order_by(list(columns)).to_pandas()
+
+
+def calibration_holdout(
+    orders: Any,
+    *,
+    calibration_end: Any,
+    observation_end: Any = None,
+    unit: Unit = "day",
+    merge: Merge = "day",
+) -> pd.DataFrame:
+    """Summary at ``calibration_end`` plus what each customer did after it.
+
+    The calibration columns are those of :func:`summarize` (customers who had
+    purchased by ``calibration_end``). Added per customer, for the holdout
+    window ``(calibration_end, observation_end]``:
+
+    * ``frequency_holdout``: purchase periods in the window;
+    * ``monetary_value_holdout``: mean gross value of those periods (0 if none);
+    * ``revenue_holdout``: net revenue in the window (refunds included);
+    * ``duration_holdout``: the window's length in ``unit`` (same for everyone).
+
+    Customers first seen in the holdout window are not in the calibration
+    summary; ``attrs["new_customers_in_holdout"]`` counts them.
+    """
+    length = _validate_options(unit, merge)
+    table = as_orders_table(orders)
+    cal_end = resolve_observation_end(table, calibration_end)
+    obs_end = resolve_observation_end(table, observation_end)
+    if obs_end <= cal_end:
+        raise DataError(f"observation_end ({obs_end}) must be after calibration_end ({cal_end}).")
+    calibration = summary_expression(table, observation_end=cal_end, unit=unit, merge=merge)
+    day = order_date(table)
+    later = table.filter((day > ibis.date(cal_end)) & (day <= ibis.date(obs_end)))
+    periods = period_table(later, unit=unit, merge=merge)
+    buys = periods.purchase_lines > 0
+    holdout = periods.group_by(schema.CUSTOMER_ID).aggregate(
+        frequency_holdout=buys.sum().cast("int64"),
+        _gross_holdout=periods.gross.sum(where=buys),
+        revenue_holdout=periods.net.sum(),
+    )
+    joined = calibration.left_join(holdout, schema.CUSTOMER_ID)
+    n_holdout = joined.frequency_holdout.fill_null(0)
+    joined = joined.mutate(
+        frequency_holdout=n_holdout,
+        monetary_value_holdout=ibis.ifelse(
+            n_holdout > 0, joined._gross_holdout / n_holdout.cast("float64"), 0.0
+        ),
+        revenue_holdout=joined.revenue_holdout.fill_null(0.0),
+    ).drop("_gross_holdout", f"{schema.CUSTOMER_ID}_right")
+    frame = joined.order_by(schema.CUSTOMER_ID).to_pandas()
+    frame["duration_holdout"] = _window_length(cal_end, obs_end, unit, merge)
+    known = holdout.select(schema.CUSTOMER_ID).anti_join(calibration, schema.CUSTOMER_ID).count().to_pyarrow().as_py()
+    frame.attrs.update(
+        unit=unit, merge=merge, calibration_end=str(cal_end), observation_end=str(obs_end),
+        new_customers_in_holdout=int(known), unit_days=length,
+    )
+    return frame
+
+
+def _window_length(start: dt.date, end: dt.date, unit: str, merge: str) -> float:
+    if merge == "unit" and unit != "day":
+        return float(_observation_end_index(end, unit, merge) - _observation_end_index(start, unit, merge))
+    return (end - start).days / UNIT_DAYS[unit]

@@ -1,0 +1,175 @@
+"""Per-customer summaries: hand-computed cases, the published CDNOW summary, engines and formats."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clv.engine import connect
+from clv.errors import DataError
+from clv.summary.customers import calibration_holdout, compressed_summary, summarize
+
+
+def lines(rows, columns=("customer_id", "order_ts", "amount")):
+    frame = pd.DataFrame(rows, columns=list(columns))
+    frame["order_ts"] = pd.to_datetime(frame["order_ts"])
+    return frame
+
+
+HAND = lines(
+    [
+        ("a", "2024-01-01 09:00", 10.0),
+        ("a", "2024-01-01 17:00", 5.0),   # same day: merged into the first purchase
+        ("a", "2024-01-08 10:00", 20.0),
+        ("a", "2024-01-15 10:00", 40.0),
+        ("a", "2024-01-16 10:00", -15.0),  # refund: netted into revenue, never a purchase
+        ("b", "2024-01-10 12:00", 7.0),
+        ("c", "2024-01-20 12:00", -3.0),  # refund only: no purchase, not a summary row
+    ]
+)
+
+
+def test_hand_computed_days():
+    summary = summarize(HAND, observation_end="2024-01-31").set_index("customer_id")
+    a = summary.loc["a"]
+    assert a.frequency == 2                      # purchase days 01-01, 01-08, 01-15
+    assert a.recency == 14.0                     # 01-15 minus 01-01
+    assert a["T"] == 30.0                           # 01-31 minus 01-01
+    assert a.monetary_value == pytest.approx(30.0)  # (20 + 40) / 2, first purchase excluded
+    assert a.revenue == pytest.approx(60.0)      # 10 + 5 + 20 + 40 - 15
+    assert a.n_orders == 3
+    assert a.first_purchase == pd.Timestamp("2024-01-01")
+    b = summary.loc["b"]
+    assert (b.frequency, b.recency, b["T"], b.monetary_value) == (0, 0.0, 21.0, 0.0)
+    assert "c" not in summary.index
+
+
+def test_weeks_are_days_over_seven():
+    summary = summarize(HAND, observation_end="2024-01-31", unit="week").set_index("customer_id")
+    assert summary.loc["a", "recency"] == pytest.approx(2.0)
+    assert summary.loc["a", "T"] == pytest.approx(30 / 7)
+
+
+def test_month_is_a_stated_length_not_thirty_days():
+    summary = summarize(HAND, observation_end="2024-01-31", unit="month").set_index("customer_id")
+    assert summary.loc["a", "T"] == pytest.approx(30 / 30.4375)
+
+
+def test_merge_by_week_counts_iso_weeks():
+    # 2024-01-01 is a Monday: days 01-01 and 01-07 share a week, 01-08 starts the next.
+    frame = lines([("x", "2024-01-01", 1.0), ("x", "2024-01-07", 1.0), ("x", "2024-01-08", 1.0), ("x", "2024-01-29", 1.0)])
+    summary = summarize(frame, observation_end="2024-02-05", unit="week", merge="unit").iloc[0]
+    assert summary.frequency == 2           # weeks 0, 1 and 4 (0-based from 01-01)
+    assert summary.recency == 4.0
+    assert summary["T"] == 5.0                  # 2024-02-05 is in week 5
+    assert summary.monetary_value == pytest.approx(1.0)
+
+
+def test_merge_by_calendar_month():
+    frame = lines([("x", "2024-01-31", 2.0), ("x", "2024-02-01", 3.0), ("x", "2024-02-20", 4.0)])
+    summary = summarize(frame, observation_end="2024-04-15", unit="month", merge="unit").iloc[0]
+    assert (summary.frequency, summary.recency, summary["T"]) == (1, 1.0, 3.0)
+    assert summary.monetary_value == pytest.approx(7.0)
+    assert summary.last_purchase == pd.Timestamp("2024-02-01")
+
+
+def test_lines_after_observation_end_are_ignored():
+    summary = summarize(HAND, observation_end="2024-01-09").set_index("customer_id")
+    assert summary.loc["a", "frequency"] == 1
+    assert summary.loc["a", "T"] == 8.0
+    assert summary.loc["a", "revenue"] == pytest.approx(35.0)
+
+
+def test_margin_from_costs():
+    frame = HAND.assign(cost=HAND["amount"].abs() * 0.5)
+    summary = summarize(frame, observation_end="2024-01-31").set_index("customer_id")
+    assert summary.loc["a", "margin"] == pytest.approx(60.0 - 45.0)
+
+
+def test_cdnow_matches_the_published_summary(cdnow_lines, cdnow_summary_reference):
+    summary = summarize(cdnow_lines, observation_end="1997-09-30", unit="week")
+    summary["ID"] = summary["customer_id"].astype(int)
+    merged = summary.merge(cdnow_summary_reference, on="ID", suffixes=("", "_ref"))
+    assert len(merged) == len(cdnow_summary_reference) == 2357
+    assert (merged["frequency"] == merged["frequency_ref"]).all()
+    np.testing.assert_allclose(merged["recency"].round(2), merged["recency_ref"], atol=1e-9)
+    np.testing.assert_allclose(merged["T"].round(2), merged["T_ref"], atol=1e-9)
+    assert merged["frequency"].sum() == 2457
+    # Fader, Hardie & Lee (2005), "RFM and CLV": 946 repeat buyers, mean of average spend $35.08
+    repeat = summary[summary["frequency"] > 0]
+    assert len(repeat) == 946
+    assert repeat["monetary_value"].mean() == pytest.approx(35.08, abs=0.005)
+
+
+def test_same_summary_from_csv_parquet_and_frame(tmp_path, cdnow_lines):
+    csv, parquet = tmp_path / "orders.csv", tmp_path / "orders.parquet"
+    cdnow_lines.to_csv(csv, index=False)
+    cdnow_lines.to_parquet(parquet, index=False)
+    con = connect()
+    sources = {
+        "frame": cdnow_lines,
+        "csv": con.read_csv(csv, types={"customer_id": "VARCHAR"}),
+        "parquet": con.read_parquet(parquet),
+    }
+    results = {name: summarize(src, observation_end="1997-09-30", unit="week") for name, src in sources.items()}
+    for name in ("csv", "parquet"):
+        pd.testing.assert_frame_equal(results[name], results["frame"], check_dtype=False)
+
+
+def test_calibration_holdout_cdnow(cdnow_lines):
+    split = calibration_holdout(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", unit="week")
+    assert len(split) == 2357
+    assert split["frequency"].sum() == 2457
+    assert split["duration_holdout"].iloc[0] == pytest.approx(273 / 7)
+    raw = cdnow_lines[cdnow_lines["order_ts"] > "1997-09-30"]
+    assert split["frequency_holdout"].sum() == raw.drop_duplicates(["customer_id", "order_ts"]).shape[0]
+    assert split["revenue_holdout"].sum() == pytest.approx(raw["amount"].sum())
+    one = split.set_index("customer_id").loc["0001"]
+    assert (one.frequency_holdout, one.monetary_value_holdout) == (1, pytest.approx(26.48))
+
+
+def test_calibration_holdout_counts_new_customers():
+    split = calibration_holdout(HAND, calibration_end="2024-01-09", observation_end="2024-01-31")
+    assert set(split["customer_id"]) == {"a"}
+    assert split.attrs["new_customers_in_holdout"] == 2  # b buys later; c only refunds later
+    row = split.iloc[0]
+    assert (row.frequency_holdout, row.monetary_value_holdout, row.revenue_holdout) == (1, 40.0, 25.0)
+    with pytest.raises(DataError, match="must be after"):
+        calibration_holdout(HAND, calibration_end="2024-01-31", observation_end="2024-01-09")
+
+
+def test_compressed_summary_counts_distinct_rows(cdnow_lines):
+    summary = summarize(cdnow_lines, observation_end="1997-09-30", unit="week")
+    packed = compressed_summary(summary)
+    assert packed["count"].sum() == len(summary)
+    assert len(packed) == len(summary[["frequency", "recency", "T"]].drop_duplicates())
+
+
+def test_bad_options_and_inputs_name_the_fix():
+    with pytest.raises(DataError, match="unit must be one of"):
+        summarize(HAND, unit="fortnight")
+    with pytest.raises(DataError, match="load_orders"):
+        summarize(HAND.rename(columns={"amount": "Revenue"}))
+    with pytest.raises(DataError, match="not a date"):
+        summarize(HAND, observation_end="yesterday-ish")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcde"), st.integers(0, 60), st.floats(0, 500, allow_nan=False)),
+        min_size=1, max_size=40,
+    )
+)
+def test_properties_hold_for_any_history(rows):
+    frame = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
+    frame["order_ts"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame["day"], unit="D")
+    summary = summarize(frame[["customer_id", "order_ts", "amount"]], observation_end="2024-03-15")
+    days = frame.groupby("customer_id")["day"]
+    expected = days.nunique() - 1
+    assert summary.set_index("customer_id")["frequency"].sort_index().tolist() == expected.sort_index().tolist()
+    assert (summary["recency"] <= summary["T"]).all()
+    assert ((summary["frequency"] == 0) == (summary["recency"] == 0)).all()
+    assert summary["revenue"].sum() == pytest.approx(frame["amount"].sum())
+    assert (summary["monetary_value"] >= 0).all()
