@@ -302,7 +302,7 @@ def _expected_orders_per_customer(cfg: _Config) -> float:
     return float(1 + np.mean(expected_repeat_purchases(cfg.process, cfg.params, observed)))
 
 
-def customers_for_transactions(cfg: _Config, n_transactions: int) -> int:
+def _customers_for_transactions(cfg: _Config, n_transactions: int) -> int:
     """Customers needed for about ``n_transactions`` clean order lines."""
     lines_per_order = (1 + cfg.max_lines_per_order) / 2
     per_customer = _expected_orders_per_customer(cfg) * lines_per_order
@@ -698,7 +698,7 @@ def _n_customers(cfg: _Config, n_customers: int | None, n_transactions: int | No
     if n_transactions is not None:
         if int(n_transactions) < 1:
             raise DataError(f"n_transactions={n_transactions!r} must be >= 1. Fix: e.g. n_transactions=100_000.")
-        return customers_for_transactions(cfg, int(n_transactions))
+        return _customers_for_transactions(cfg, int(n_transactions))
     n = 10_000 if n_customers is None else n_customers
     if int(n) < 1:
         raise DataError(f"n_customers={n!r} must be >= 1. Fix: e.g. n_customers=10_000.")
