@@ -61,14 +61,26 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel):
         """
         x, t_x, n = validate_bgbb(frequency, recency, n_periods)
         weights = validate_weights(weights, x.shape[0])
-        return self._fit({"frequency": x, "recency": t_x, "n_periods": n}, weights)
+        try:
+            return self._fit({"frequency": x, "recency": t_x, "n_periods": n}, weights)
+        finally:
+            self._groups_cache = None
+
+    def _groups(self, data: Mapping[str, np.ndarray]) -> "_TermGroups":
+        """The term layout of ``data``, built once per fit (the optimiser reuses the same rows)."""
+        cached = getattr(self, "_groups_cache", None)
+        if cached is not None and cached[0] is data:
+            return cached[1]
+        groups = _likelihood_groups(data["frequency"], data["recency"], data["n_periods"])
+        self._groups_cache = (data, groups)
+        return groups
 
     def _log_likelihood_terms(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
-        groups = _likelihood_groups(data["frequency"], data["recency"], data["n_periods"])
+        groups = self._groups(data)
         return groups.log_sum(groups.log_terms(params))
 
     def _log_likelihood_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
-        groups = _likelihood_groups(data["frequency"], data["recency"], data["n_periods"])
+        groups = self._groups(data)
         log_terms = groups.log_terms(params)
         shares = np.exp(log_terms - groups.log_sum(log_terms)[groups.row])
         return groups.sum(shares[:, None] * groups.term_gradient(params))
@@ -234,7 +246,10 @@ class _TermGroups:
     Row r holds term(x, n, 0) ("alive through n") followed by the dropout
     terms term(x, k, 1) for k = first_dropout .. n - 1, so a row's terms are
     contiguous and every group is non-empty; sums over a group use
-    ``np.add.reduceat`` (no Python loop over rows).
+    ``np.add.reduceat`` (no Python loop over rows). Every argument of the
+    special functions is a parameter plus a whole number, so with one
+    parameter vector they are looked up in small tables indexed by that
+    number (the same values, computed once per distinct argument).
     """
 
     def __init__(self, x: np.ndarray, first_dropout: np.ndarray, alive_through: np.ndarray):
@@ -242,30 +257,43 @@ class _TermGroups:
         self.starts = np.cumsum(counts) - counts
         self.row = np.repeat(np.arange(counts.shape[0]), counts)
         position = np.arange(self.row.shape[0]) - self.starts[self.row]
-        self.x = x[self.row]
-        self.dropped = (position > 0).astype(float)
-        self.k = np.where(position > 0, first_dropout[self.row] + position - 1, alive_through[self.row])
+        self.x = x.astype(np.int64)[self.row]
+        self.dropped = (position > 0).astype(np.int64)
+        self.k = np.where(position > 0, first_dropout[self.row] + position - 1, alive_through[self.row]).astype(np.int64)
+        self.misses = self.k - self.x  # opportunities alive without a transaction
 
-    def log_terms(self, params: np.ndarray) -> np.ndarray:
+    def log_terms(self, params: Any) -> np.ndarray:
+        """log term(x, k, c) per term; ``params`` a 4-vector or (4, n_rows) per-row values."""
         values = [np.asarray(p, dtype=float) for p in params]
-        if values[0].ndim:  # one parameter vector per row
-            values = [v[self.row] for v in values]
+        if values[0].ndim:
+            alpha, beta, gamma, delta = (v[self.row] for v in values)
+            return (betaln(alpha + self.x, beta + self.misses) - betaln(alpha, beta)
+                    + betaln(gamma + self.dropped, delta + self.k) - betaln(gamma, delta))
         alpha, beta, gamma, delta = values
-        x, k, c = self.x, self.k, self.dropped
-        return (betaln(alpha + x, beta + k - x) - betaln(alpha, beta)
-                + betaln(gamma + c, delta + k) - betaln(gamma, delta))
+        dropout = betaln(gamma + np.array([[0.0], [1.0]]), delta + np.arange(self.k.max() + 1.0))
+        return (self._purchase_betaln(alpha, beta) - betaln(alpha, beta)
+                + dropout[self.dropped, self.k] - betaln(gamma, delta))
+
+    def _purchase_betaln(self, alpha: float, beta: float) -> np.ndarray:
+        """betaln(alpha + x, beta + k - x) per term, via an (x, k - x) grid when that is smaller."""
+        n_x, n_misses = self.x.max() + 1, self.misses.max() + 1
+        if n_x * n_misses <= self.x.shape[0]:
+            grid = betaln(alpha + np.arange(n_x)[:, None], beta + np.arange(n_misses)[None, :])
+            return grid[self.x, self.misses]
+        return betaln(alpha + self.x, beta + self.misses)
 
     def term_gradient(self, params: np.ndarray) -> np.ndarray:
         """d log term / d(alpha, beta, gamma, delta), one row per term."""
         alpha, beta, gamma, delta = params
-        x, k, c = self.x, self.k, self.dropped
-        psi_ab = digamma(alpha + beta + k)
-        psi_gd = digamma(gamma + c + delta + k)
+        x, k, c, misses = self.x, self.k, self.dropped, self.misses
+        steps = np.arange(k.max() + 2.0)
+        psi_ab = digamma(alpha + beta + steps)[k]
+        psi_gd = digamma(gamma + delta + steps)[k + c]
         return np.column_stack([
-            digamma(alpha + x) - psi_ab - digamma(alpha) + digamma(alpha + beta),
-            digamma(beta + k - x) - psi_ab - digamma(beta) + digamma(alpha + beta),
-            digamma(gamma + c) - psi_gd - digamma(gamma) + digamma(gamma + delta),
-            digamma(delta + k) - psi_gd - digamma(delta) + digamma(gamma + delta),
+            digamma(alpha + steps)[x] - psi_ab - digamma(alpha) + digamma(alpha + beta),
+            digamma(beta + steps)[misses] - psi_ab - digamma(beta) + digamma(alpha + beta),
+            digamma(gamma + steps[:2])[c] - psi_gd - digamma(gamma) + digamma(gamma + delta),
+            digamma(delta + steps)[k] - psi_gd - digamma(delta) + digamma(gamma + delta),
         ])
 
     def log_sum(self, log_terms: np.ndarray) -> np.ndarray:
