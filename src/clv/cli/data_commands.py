@@ -1,0 +1,233 @@
+"""CLI commands on order data: ``clv load``, ``clv summarize``, ``clv kpis``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import typer
+
+from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, console, emit, fail, progress, user_errors
+from clv.data import Columns, LoadPolicy, LoadResult, load_orders
+from clv.summary import calibration_holdout, compressed_summary, summarize
+
+COLUMN_FIELDS = (
+    "customer_id", "timestamp", "date", "amount", "order_id", "quantity", "unit_price",
+    "product_id", "channel", "cost", "margin_rate", "currency",
+)
+POLICY_FIELDS = ("refunds", "cancel_prefix", "duplicates", "zero_amounts", "timezone", "unknown_currency")
+
+INPUT_ARGUMENT = typer.Argument(..., help="Orders: a CSV (.csv, .csv.gz, .txt), a Parquet file/folder/glob, or a DuckDB file with --table.")
+COL_OPTION = typer.Option(
+    None, "--col", "-c",
+    help="Map a field to your column, FIELD=COLUMN (repeatable). Fields: " + ", ".join(COLUMN_FIELDS)
+    + ". Defaults are the canonical names customer_id, order_ts, amount.",
+)
+EXTRA_OPTION = typer.Option(None, "--extra", help="A column of yours to carry through (e.g. Country), repeatable.")
+POLICY_OPTION = typer.Option(
+    None, "--policy", "-p",
+    help="Bad-input policy, KEY=VALUE (repeatable): refunds=net|reject, duplicates=drop|keep, zero_amounts=keep|reject, "
+    "cancel_prefix=C|none, timezone=Europe/London, unknown_currency=reject|error. See docs/data-loading.md.",
+)
+RATE_OPTION = typer.Option(None, "--rate", help="Exchange rate to the reporting currency, CODE=RATE (repeatable), e.g. --rate EUR=1 --rate USD=0.92.")
+DATE_FORMAT_OPTION = typer.Option(None, "--date-format", help="strftime format of text dates, e.g. %Y%m%d (default ISO 8601).")
+DELIMITER_OPTION = typer.Option(None, "--delimiter", help="CSV delimiter; 'whitespace' for space-separated files.")
+NAMES_OPTION = typer.Option(None, "--names", help="Comma-separated column names for a file without a header row.")
+TABLE_OPTION = typer.Option(None, "--table", help="Table name when INPUT is a database file (e.g. shop.duckdb).")
+END_OPTION = typer.Option(None, "--observation-end", help="Last day observed (inclusive); later lines are set aside. Default: the last order date.")
+
+
+def parse_pairs(pairs: list[str] | None, what: str, allowed: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Parse repeated KEY=VALUE options, naming the bad one and the allowed keys."""
+    parsed: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            fail(f"{what} {pair!r} is not KEY=VALUE (e.g. customer_id=CustomerID).")
+        if allowed is not None and key not in allowed:
+            fail(f"{what} key {key!r} is not one of: {', '.join(allowed)}.")
+        parsed[key] = value
+    return parsed
+
+
+def build_columns(cols: list[str] | None, extra: list[str] | None) -> Columns:
+    mapping: dict[str, Any] = parse_pairs(cols, "--col", COLUMN_FIELDS)
+    if "margin_rate" in mapping:
+        try:
+            mapping["margin_rate"] = float(mapping["margin_rate"])
+        except ValueError:
+            pass  # a column name
+    if "timestamp" not in mapping and "date" not in mapping:
+        mapping["timestamp"] = "order_ts"
+    return Columns(**mapping, extra=tuple(extra or ()))
+
+
+def build_policy(policy: list[str] | None, rates: list[str] | None, date_format: str | None) -> LoadPolicy:
+    options: dict[str, Any] = parse_pairs(policy, "--policy", POLICY_FIELDS)
+    if options.get("cancel_prefix", "").lower() == "none":
+        options["cancel_prefix"] = None
+    if rates:
+        try:
+            options["exchange_rates"] = {k: float(v) for k, v in parse_pairs(rates, "--rate").items()}
+        except ValueError:
+            fail("--rate values must be numbers, e.g. --rate USD=0.92.")
+    if date_format:
+        options["date_format"] = date_format
+    return LoadPolicy(**options)
+
+
+def open_orders(
+    source: Path, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end
+) -> LoadResult:
+    """Load the input with the mapped columns and policy (lazy until used)."""
+    if not (source.exists() or any(ch in str(source) for ch in "*?")):
+        fail(f"input file {str(source)!r} does not exist.")
+    return load_orders(
+        str(source), build_columns(cols, extra), build_policy(policy, rates, date_format),
+        observation_end=observation_end, table=table, delimiter=delimiter,
+        header=names is None, names=tuple(n.strip() for n in names.split(",")) if names else None,
+    )
+
+
+def report_rows(report) -> dict[str, int]:
+    """The load report as flat rows: totals, then each reject reason that occurred."""
+    rows = {
+        "input lines": report.input_rows,
+        "accepted purchase lines": report.accepted_purchase_lines,
+        "netted refund lines": report.netted_refund_lines,
+        "rejected lines": report.rejected_lines,
+    }
+    rows.update({f"  rejected: {reason}": n for reason, n in report.rejected.items() if n})
+    return rows
+
+
+def register(app: typer.Typer) -> None:
+    app.command("load")(load_command)
+    app.command("summarize")(summarize_command)
+    app.command("kpis")(kpis_command)
+
+
+def load_command(
+    source: Path = INPUT_ARGUMENT,
+    cols: list[str] = COL_OPTION,
+    extra: list[str] = EXTRA_OPTION,
+    policy: list[str] = POLICY_OPTION,
+    rates: list[str] = RATE_OPTION,
+    date_format: str = DATE_FORMAT_OPTION,
+    delimiter: str = DELIMITER_OPTION,
+    names: str = NAMES_OPTION,
+    table: str = TABLE_OPTION,
+    observation_end: str = END_OPTION,
+    rejects: Path = typer.Option(None, "--rejects", help="Write the set-aside lines (source row, reason, original values) here (.csv or .parquet)."),
+    orders_out: Path = typer.Option(None, "--orders", help="Write the accepted lines in the canonical schema here (.parquet or .csv)."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    output: Path = OUTPUT_OPTION,
+) -> None:
+    """Check and load order lines: count accepted, netted and rejected lines by reason (totals always add up)."""
+    with user_errors():
+        with progress("loading and checking lines"):
+            result = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
+            report = result.report
+            if rejects is not None:
+                result.write_rejects(str(rejects))
+            if orders_out is not None:
+                _write_orders(result, orders_out)
+        payload = report.as_dict() if fmt is OutputFormat.json else report_rows(report)
+        emit(payload, fmt, output, title=f"load report: {source.name}")
+
+
+def _write_orders(result: LoadResult, path: Path) -> None:
+    if path.suffix.lower() == ".parquet":
+        result.con.to_parquet(result.orders, str(path))
+    else:
+        result.con.to_csv(result.orders, str(path))
+
+
+def summarize_command(
+    source: Path = INPUT_ARGUMENT,
+    cols: list[str] = COL_OPTION,
+    extra: list[str] = EXTRA_OPTION,
+    policy: list[str] = POLICY_OPTION,
+    rates: list[str] = RATE_OPTION,
+    date_format: str = DATE_FORMAT_OPTION,
+    delimiter: str = DELIMITER_OPTION,
+    names: str = NAMES_OPTION,
+    table: str = TABLE_OPTION,
+    observation_end: str = END_OPTION,
+    unit: str = typer.Option("day", "--unit", "-u", help="Time unit of recency and T: day, week, month (365.25/12 days) or year."),
+    merge: str = typer.Option("day", "--merge", help="Merge purchases per calendar 'day' (literature) or per 'unit' period (lifetimes' freq=)."),
+    calibration_end: str = typer.Option(None, "--calibration-end", help="Also split: calibration summary to this date plus holdout frequency/value to --observation-end."),
+    compressed: bool = typer.Option(False, "--compressed", help="Print distinct (frequency, recency, T) rows with their customer counts."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    output: Path = OUTPUT_OPTION,
+) -> None:
+    """Per-customer summary: frequency, recency, T, monetary value, first/last purchase, orders, revenue."""
+    with user_errors():
+        with progress("summarising customers"):
+            result = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
+            if calibration_end:
+                frame = calibration_holdout(
+                    result, calibration_end=calibration_end, observation_end=observation_end, unit=unit, merge=merge
+                )
+            else:
+                frame = summarize(result, observation_end=observation_end, unit=unit, merge=merge)
+            if compressed:
+                frame = compressed_summary(frame)
+        console.print(f"{len(frame):,} rows; unit={unit}, merge={merge}", highlight=False)
+        emit(frame, fmt, output, title="customer summary")
+
+
+def kpis_command(
+    source: Path = INPUT_ARGUMENT,
+    cols: list[str] = COL_OPTION,
+    extra: list[str] = EXTRA_OPTION,
+    policy: list[str] = POLICY_OPTION,
+    rates: list[str] = RATE_OPTION,
+    date_format: str = DATE_FORMAT_OPTION,
+    delimiter: str = DELIMITER_OPTION,
+    names: str = NAMES_OPTION,
+    table: str = TABLE_OPTION,
+    observation_end: str = END_OPTION,
+    period: str = typer.Option("year", "--period", help="Unit of frequency, churn and lifespan: year, quarter or month."),
+    margin: float = typer.Option(None, "--margin", help="Gross margin rate (0-1]; default from the cost column."),
+    churn: float = typer.Option(None, "--churn", help="Churn rate per period; default estimated from consecutive periods."),
+    lifespan: float = typer.Option(None, "--lifespan", help="Expected lifetime in periods (overrides churn)."),
+    cac: str = typer.Option(None, "--cac", help="Acquisition cost: a number, or a CSV/Parquet spend table with columns channel, month, spend."),
+    segment_by: str = typer.Option(None, "--segment-by", help="Segment column (value on each customer's first order), or acquisition_month / acquisition_quarter."),
+    drivers: str = typer.Option(None, "--drivers", help="Instead: the four drivers (AOV, frequency, margin, churn) per 'month' or 'quarter'."),
+    fmt: OutputFormat = FORMAT_OPTION,
+    output: Path = OUTPUT_OPTION,
+) -> None:
+    """Classic formula CLV = AOV x frequency x lifespan x margin (- CAC), overall and per segment; or the drivers over time."""
+    from clv.formula import classic_clv, drivers_over_time
+
+    with user_errors():
+        with progress("computing KPIs"):
+            result = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
+            if drivers:
+                emit(drivers_over_time(result.orders, freq=drivers, margin=margin), fmt, output, title=f"drivers per {drivers}")
+                return
+            kpis = classic_clv(
+                result.orders, period=period, margin=margin, churn_rate=churn, lifespan=lifespan,
+                cac=_parse_cac(cac), segment_by=segment_by,
+            )
+        if fmt is OutputFormat.json or (output is not None and output.suffix.lower() == ".json"):
+            emit(kpis.to_dict(), OutputFormat.json, output)
+            return
+        emit(kpis.overall, fmt, output, title=f"classic CLV per {period}")
+        if segment_by is not None and output is None and fmt is OutputFormat.table:
+            emit(kpis.by_segment, fmt, None, title=f"by {segment_by}")
+
+
+def _parse_cac(cac: str | None) -> Any:
+    if cac is None:
+        return None
+    try:
+        return float(cac)
+    except ValueError:
+        path = Path(cac)
+        if not path.exists():
+            fail(f"--cac {cac!r} is neither a number nor an existing spend file.")
+        return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)

@@ -1,0 +1,94 @@
+"""``clv demo``: the whole path on a synthetic store, from raw lines to each customer's CLV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.console import Console
+
+from clv.cli.common import console, progress, rich_table, user_errors
+from clv.cli.data_commands import report_rows
+from clv.data import Columns, load_orders
+from clv.data.synthetic import generate_store
+
+DEMO_COLUMNS = Columns(order_id="order_id", product_id="product_id", quantity="quantity", channel="channel", cost="cost")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo_command)
+
+
+def demo_command(
+    directory: Path = typer.Option(Path("clv-demo"), "--dir", help="Where to write the demo store and results."),
+    customers: int = typer.Option(20_000, "--customers", help="Number of simulated customers."),
+    seed: int = typer.Option(42, "--seed", help="Random seed of the synthetic store."),
+) -> None:
+    """Simulate a store (with refunds, duplicates, anonymous and broken lines), then load, summarise, compute KPIs, fit models and score every customer."""
+    out = Console()
+    with user_errors():
+        directory.mkdir(parents=True, exist_ok=True)
+        with progress(f"simulating {customers:,} customers"):
+            store = generate_store(directory / "store", n_customers=customers, seed=seed, defects=True, end="2025-12-31")
+        observation_end = "2025-12-31"
+        result = load_orders(str(store.orders_path), DEMO_COLUMNS, observation_end=observation_end)
+        with progress("checking every line"):
+            report = result.report
+            result.write_rejects(str(directory / "rejects.csv"))
+        out.print(rich_table(report_rows(report), "1. load report: every line accounted for"))
+
+        from clv.summary import summarize
+
+        with progress("summarising customers"):
+            summary = summarize(result, observation_end=observation_end, unit="week")
+            summary.to_csv(directory / "summary.csv", index=False)
+        out.print(f"\n2. per-customer summary: {len(summary):,} customers (weeks) -> {directory / 'summary.csv'}")
+
+        kpis = _classic_kpis(result, store, directory)
+        out.print(rich_table(kpis.overall.iloc[0].to_dict(), "3. classic formula CLV (per year)"))
+        out.print(rich_table(kpis.by_segment, "   by acquisition channel"))
+
+        scores, models = _fit_and_score(summary, directory)
+        for name, model in models.items():
+            out.print(rich_table(model.summary().reset_index(), f"4. {name}: log-likelihood {model.log_likelihood_:,.1f}"))
+        top = scores.sort_values("clv", ascending=False).head(10)
+        out.print(rich_table(top, "5. top 10 customers by 1-year CLV (with 80% intervals)"))
+        at_risk = scores[(scores["p_alive"] < 0.5)].sort_values("clv", ascending=False)
+        out.print(
+            f"\n{len(scores):,} customers scored -> {directory / 'scores.csv'}; total 1-year customer equity "
+            f"{scores['clv'].sum():,.0f}; {len(at_risk):,} customers with P(alive) < 50%."
+        )
+    console.print(f"demo written to {directory}/")
+
+
+def _classic_kpis(result, store, directory: Path):
+    from clv.formula import classic_clv, drivers_over_time
+
+    with progress("computing the classic formula"):
+        spend = store.acquisition_spend_frame()
+        kpis = classic_clv(result.orders, period="year", cac=spend, segment_by="channel")
+        (directory / "kpis.json").write_text(json.dumps(kpis.to_dict(), indent=2, default=str))
+        drivers_over_time(result.orders, freq="month").to_csv(directory / "drivers_monthly.csv", index=False)
+    return kpis
+
+
+def _fit_and_score(summary: pd.DataFrame, directory: Path):
+    from clv.models.bgnbd import BetaGeoModel
+    from clv.models.gammagamma import GammaGammaModel
+    from clv.scores import score_customers
+
+    with progress("fitting BG/NBD and Gamma-Gamma"):
+        bgnbd = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+        spend = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
+        bgnbd.to_json(directory / "bgnbd.json")
+        spend.to_json(directory / "gammagamma.json")
+    margin = float((summary["margin"].sum() / summary["revenue"].sum())) if "margin" in summary else 1.0
+    with progress("scoring every customer"):
+        scores = score_customers(
+            summary, bgnbd, spend, horizon=52, time_unit="week", annual_discount_rate=0.10,
+            margin=margin, intervals=(0.8,), n_draws=200, seed=0,
+        )
+        scores.to_csv(directory / "scores.csv", index=False)
+    return scores, {"BG/NBD": bgnbd, "Gamma-Gamma": spend}
