@@ -238,17 +238,26 @@ def _result(classified, con, originals, extras, *, multi: bool) -> LoadResult:
 
 def _text(value: ibis.Value) -> ibis.Value:
     """Identifier text: trimmed, empty -> null; integral floats lose their '.0'."""
-    if value.type().is_floating():
+    vtype = value.type()
+    if vtype.is_integer():
+        return value.cast(dt.string)
+    if vtype.is_floating():
         integral = value.round(0) == value
-        as_text = ibis.cases(
+        return ibis.cases(
             (integral, value.cast(dt.int64).cast(dt.string)), else_=value.cast(dt.string)
         )
-    elif value.type().is_string():
-        as_text = value
-    else:
-        as_text = value.cast(dt.string)
-    as_text = as_text.strip()
-    return ibis.cases((as_text == "", ibis.null(dt.string)), else_=as_text)
+    text = value if vtype.is_string() else value.cast(dt.string)
+    return text.strip().nullif("")
+
+
+def _text_missing(value: ibis.Value) -> ibis.Value:
+    """True where the identifier is null or blank (cheap for typed columns)."""
+    vtype = value.type()
+    if vtype.is_integer():
+        return value.isnull()
+    if vtype.is_floating():
+        return value.isnull() | value.isnan()
+    return _text(value).isnull()
 
 
 def _number(value: ibis.Value) -> ibis.Value:
@@ -258,14 +267,25 @@ def _number(value: ibis.Value) -> ibis.Value:
     return _text(value).try_cast(dt.float64)
 
 
-def _is_finite(value: ibis.Value) -> ibis.Value:
-    return value.notnull() & ~value.isnan() & ~value.isinf()
+def _not_finite(value: ibis.Value) -> ibis.Value:
+    """True where a float value is null, NaN or infinite."""
+    return value.isnull() | value.isnan() | value.isinf()
+
+
+def _bad_number(raw: ibis.Value, parsed: ibis.Value) -> ibis.Value:
+    """A required number that is missing, unparsable or not finite."""
+    if raw.type().is_integer() or raw.type().is_boolean():
+        return raw.isnull()
+    return _not_finite(parsed)
 
 
 def _bad_optional(raw: ibis.Value, parsed: ibis.Value) -> ibis.Value:
-    """An optional numeric value that is given but not a finite number."""
-    given = raw.notnull() if not raw.type().is_string() else _text(raw).notnull()
-    return given & ~_is_finite(parsed).fill_null(False)
+    """An optional number that is given but not a finite number (null is fine)."""
+    if raw.type().is_integer() or raw.type().is_boolean():
+        return ibis.literal(False)
+    if raw.type().is_floating():
+        return raw.isnan() | raw.isinf()
+    return _text(raw).notnull() & _not_finite(parsed)
 
 
 def _timestamp(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
@@ -316,7 +336,7 @@ def _end_bound(observation_end: Any, policy: LoadPolicy) -> tuple[pd.Timestamp, 
     return bound, True
 
 
-def _currency_rate(raw: ibis.Table, currency: ibis.Value, policy: LoadPolicy, con):
+def _currency_rate(currency: ibis.Value, policy: LoadPolicy, con):
     """Per-line rate to the reporting currency (None when there is one currency)."""
     if policy.exchange_rates is None:
         found = con.execute(currency.name("c").as_table().distinct().limit(50))["c"]
@@ -343,79 +363,125 @@ def _currency_rate(raw: ibis.Table, currency: ibis.Value, policy: LoadPolicy, co
     return currency.substitute(rates, else_=ibis.null(dt.float64))
 
 
+_MISSING_CUSTOMER = "__clv_missing_customer"
+_BAD_AMOUNT = "__clv_bad_amount"
+_NO_RATE = "__clv_no_rate"
+_CANCELLED = "__clv_cancelled"
+_DUPLICATE = "__clv_duplicate"
+
+
 def _classify(raw, originals, cols: Columns, policy: LoadPolicy, observation_end, con):
     """Add parsed canonical fields and the status of every line to ``raw``."""
-    f = {}
-    f[schema.CUSTOMER_ID] = _text(raw[cols.customer_id])
-    f[schema.ORDER_TS] = _timestamp(raw[cols.time_column], policy)
-    bad_numbers = ibis.literal(False)
     quantity = _number(raw[cols.quantity]) if cols.quantity else ibis.null(dt.float64)
+    bad_amount = ibis.literal(False)
     if cols.amount_is_derived:
-        amount = quantity * _number(raw[cols.unit_price])
+        unit_price = _number(raw[cols.unit_price])
+        amount = quantity * unit_price
+        bad_amount = _bad_number(raw[cols.quantity], quantity) | _bad_number(
+            raw[cols.unit_price], unit_price
+        )
     else:
         amount = _number(raw[cols.amount_column])
+        bad_amount = _bad_number(raw[cols.amount_column], amount)
         if cols.quantity:
-            bad_numbers |= _bad_optional(raw[cols.quantity], quantity)
-    cost = ibis.null(dt.float64)
+            bad_amount |= _bad_optional(raw[cols.quantity], quantity)
+    cost, bad_cost = _cost(raw, cols, amount)
+    rate, no_rate = _rate(raw, cols, policy, con)
+    if rate is not None:
+        amount, cost = amount * rate, cost * rate
+    fields = {
+        schema.CUSTOMER_ID: _text(raw[cols.customer_id]),
+        schema.ORDER_TS: _timestamp(raw[cols.time_column], policy),
+        schema.AMOUNT: amount,
+        schema.ORDER_ID: _optional_text(raw, cols.order_id),
+        schema.PRODUCT_ID: _optional_text(raw, cols.product_id),
+        schema.QUANTITY: quantity,
+        schema.CHANNEL: _optional_text(raw, cols.channel),
+        schema.COST: cost,
+    }
+    flags = {
+        _MISSING_CUSTOMER: _text_missing(raw[cols.customer_id]),
+        _BAD_AMOUNT: bad_amount | bad_cost,
+        _NO_RATE: no_rate,
+        _CANCELLED: _cancelled(raw, cols, policy),
+    }
+    if policy.drops_duplicates:
+        raw = _mark_duplicates(raw, originals)
+    parsed = raw.mutate(**{_FIELD + k: v for k, v in fields.items()}, **flags)
+    return parsed.mutate(**{STATUS: _status(parsed, originals, policy, observation_end)})
+
+
+def _mark_duplicates(raw: ibis.Table, originals: list[str]) -> ibis.Table:
+    """Flag every copy of a line but the first (lowest source_row).
+
+    One window over the original columns only, before any parsing, so the sort
+    carries as little as possible; it is the costliest step of loading.
+    """
+    copy_number = ibis.row_number().over(
+        group_by=[raw[c] for c in originals], order_by=raw[SOURCE_ROW_COL]
+    )
+    return raw.mutate(**{_DUPLICATE: copy_number > 0})
+
+
+def _optional_text(raw: ibis.Table, column: str | None) -> ibis.Value:
+    return _text(raw[column]) if column else ibis.null(dt.string)
+
+
+def _cost(raw: ibis.Table, cols: Columns, amount: ibis.Value):
+    """(cost of the line, True where a given cost/margin is not a number)."""
     if cols.cost:
         cost = _number(raw[cols.cost])
-        bad_numbers |= _bad_optional(raw[cols.cost], cost)
-    elif isinstance(cols.margin_rate, str):
+        return cost, _bad_optional(raw[cols.cost], cost)
+    if isinstance(cols.margin_rate, str):
         margin = _number(raw[cols.margin_rate])
-        bad_numbers |= _bad_optional(raw[cols.margin_rate], margin)
-        cost = amount * (1 - margin)
-    elif cols.margin_rate is not None:
-        cost = amount * (1 - float(cols.margin_rate))
-    no_rate = ibis.literal(False)
-    if cols.currency:
-        currency = _text(raw[cols.currency]).upper()
-        rate = _currency_rate(raw, currency, policy, con)
-        if rate is not None:
-            no_rate = rate.isnull()
-            amount, cost = amount * rate, cost * rate
-    f[schema.AMOUNT] = amount
-    f[schema.ORDER_ID] = _text(raw[cols.order_id]) if cols.order_id else ibis.null(dt.string)
-    f[schema.PRODUCT_ID] = (
-        _text(raw[cols.product_id]) if cols.product_id else ibis.null(dt.string)
-    )
-    f[schema.QUANTITY] = quantity
-    f[schema.CHANNEL] = _text(raw[cols.channel]) if cols.channel else ibis.null(dt.string)
-    f[schema.COST] = cost
-    parsed = raw.mutate(**{_FIELD + k: v for k, v in f.items()})
-    return parsed.mutate(
-        **{STATUS: _status(parsed, originals, policy, observation_end, bad_numbers, no_rate)}
-    )
+        return amount * (1 - margin), _bad_optional(raw[cols.margin_rate], margin)
+    if cols.margin_rate is not None:
+        return amount * (1 - float(cols.margin_rate)), ibis.literal(False)
+    return ibis.null(dt.float64), ibis.literal(False)
 
 
-def _status(t, originals, policy, observation_end, bad_numbers, no_rate) -> ibis.Value:
+def _rate(raw: ibis.Table, cols: Columns, policy: LoadPolicy, con):
+    """(rate to the reporting currency or None, True where a line has no rate)."""
+    if not cols.currency:
+        return None, ibis.literal(False)
+    currency = _text(raw[cols.currency]).upper()
+    rate = _currency_rate(currency, policy, con)
+    if rate is None:
+        return None, ibis.literal(False)
+    return rate, rate.isnull()
+
+
+def _cancelled(raw: ibis.Table, cols: Columns, policy: LoadPolicy) -> ibis.Value:
+    """Order id starts with the cancellation prefix (text ids only)."""
+    if policy.cancel_prefix is None or not cols.order_id:
+        return ibis.literal(False)
+    order_id = raw[cols.order_id]
+    if not order_id.type().is_string():
+        return ibis.literal(False)
+    return order_id.strip().startswith(policy.cancel_prefix).fill_null(False)
+
+
+def _status(t, originals, policy, observation_end) -> ibis.Value:
     """First applicable reason in REASON_PRECEDENCE, else purchase / netted_refund."""
-    field_ = lambda name: t[_FIELD + name]  # noqa: E731
-    amount, quantity, order_id = field_(schema.AMOUNT), field_(schema.QUANTITY), field_(
-        schema.ORDER_ID
-    )
-    is_refund = (amount < 0) | (quantity < 0).fill_null(False)
-    if policy.cancel_prefix is not None:
-        is_refund |= order_id.startswith(policy.cancel_prefix).fill_null(False)
+    amount, ts = t[_FIELD + schema.AMOUNT], t[_FIELD + schema.ORDER_TS]
+    is_refund = (amount < 0) | (t[_FIELD + schema.QUANTITY] < 0).fill_null(False) | t[_CANCELLED]
     rules = [
-        (field_(schema.CUSTOMER_ID).isnull(), P.MISSING_CUSTOMER_ID),
-        (field_(schema.ORDER_TS).isnull(), P.UNPARSABLE_TIMESTAMP),
-        (~_is_finite(amount) | bad_numbers, P.UNPARSABLE_AMOUNT),
-        (no_rate, P.NO_EXCHANGE_RATE),
+        (t[_MISSING_CUSTOMER], P.MISSING_CUSTOMER_ID),
+        (ts.isnull(), P.UNPARSABLE_TIMESTAMP),
+        (t[_BAD_AMOUNT], P.UNPARSABLE_AMOUNT),
+        (t[_NO_RATE], P.NO_EXCHANGE_RATE),
     ]
     if observation_end is not None:
         bound, inclusive = _end_bound(observation_end, policy)
-        ts = field_(schema.ORDER_TS)
-        after = ts > bound if inclusive else ts >= bound
-        rules.append((after, P.AFTER_OBSERVATION_END))
+        rules.append((ts > bound if inclusive else ts >= bound, P.AFTER_OBSERVATION_END))
     if policy.drops_duplicates:
-        copy_number = ibis.row_number().over(
-            group_by=[t[c] for c in originals], order_by=t[SOURCE_ROW_COL]
-        )
-        rules.append((copy_number > 0, P.DUPLICATE))
+        rules.append((t[_DUPLICATE], P.DUPLICATE))
     if policy.rejects_refunds:
         rules.append((is_refund, P.REFUND))
     if policy.rejects_zero_amounts:
         rules.append(((amount == 0) & ~is_refund, P.ZERO_AMOUNT))
     rules.append((is_refund, P.NETTED_REFUND))
-    return ibis.cases(*((cond.fill_null(False), reason) for cond, reason in rules),
-                      else_=ibis.literal(P.PURCHASE))
+    return ibis.cases(
+        *((cond.fill_null(False), reason) for cond, reason in rules),
+        else_=ibis.literal(P.PURCHASE),
+    )

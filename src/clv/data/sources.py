@@ -246,10 +246,13 @@ def _read_parquet(spec: Parquet, con: BaseBackend) -> ibis.Table:
         row = f"file_row_number + 1 + CASE __clv_file {branches} END"
         options = "file_row_number = true, filename = '__clv_file'"
         exclude = "file_row_number, __clv_file"
-    return con.sql(
-        f"SELECT {row} AS {SOURCE_ROW_COL}, * EXCLUDE ({exclude}) "
-        f"FROM read_parquet({file_list}, {options})"
+    name = _temp_name("parquet")
+    # A view, not con.sql(): it stays lazy and works across Ibis/DuckDB versions.
+    con.raw_sql(
+        f"CREATE TEMP VIEW {name} AS SELECT {row} AS {SOURCE_ROW_COL}, "
+        f"* EXCLUDE ({exclude}) FROM read_parquet({file_list}, {options})"
     )
+    return con.table(name)
 
 
 def _database_table(spec: DatabaseTable, con: BaseBackend) -> ibis.Table:
