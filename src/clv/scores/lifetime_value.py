@@ -42,6 +42,7 @@ FACTORISABLE_MODELS = frozenset({"bgnbd", "mbgnbd", "pareto", "bgbb"})
 DISCRETE_TIME_MODELS = frozenset({"bgbb"})
 LIFETIME_RTOL = 1e-6
 LIFETIME_MAX_YEARS = 1000.0
+GRID_ELEMENTS_PER_CALL = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def forecast_purchases(
     rate = check_annual_rate(annual_discount_rate)
     rows = forecast_rows(model, x, t_x, T)
 
-    def expectation(t: float, take: np.ndarray) -> np.ndarray:
+    def expectation(t: np.ndarray, take: np.ndarray) -> np.ndarray:
         return np.asarray(model.expected_purchases(t, rows.frequency[take], rows.recency[take], rows.T[take]), dtype=float)
 
     n_rows = rows.frequency.shape[0]
@@ -189,6 +190,11 @@ def customer_lifetime_value(
 
 
 # ----- helpers ---------------------------------------------------------------
+def is_discrete_time(model) -> bool:
+    """Whether the model counts whole periods (BG/BB); a ``discrete_time`` attribute overrides the name."""
+    return bool(getattr(model, "discrete_time", model.model_name in DISCRETE_TIME_MODELS))
+
+
 def _checked_horizon(horizon: float) -> float:
     value = float(horizon)
     if not (math.isfinite(value) and value > 0):
@@ -208,7 +214,7 @@ def _step_ends(model, horizon: float, time_unit: str, discount_step: str | float
 
     Discrete-time models (BG/BB) step one period at a time and need a whole horizon.
     """
-    if model.model_name in DISCRETE_TIME_MODELS:
+    if is_discrete_time(model):
         if horizon != round(horizon):
             raise DataError(f"horizon must be a whole number of periods for {model.model_name}, got {horizon}.")
         return np.arange(1.0, horizon + 1.0)
@@ -217,15 +223,26 @@ def _step_ends(model, horizon: float, time_unit: str, discount_step: str | float
     return np.minimum(step * np.arange(1, n_steps + 1), horizon)
 
 
+def expectation_grid(expectation: Callable, rows: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """``E[Y(t)]`` for every row in ``rows`` and every ``t`` in ``times``: shape (rows, times).
+
+    One model call per chunk of (row, time) pairs rather than one per time, so
+    the per-call overhead of the model is paid a few times only.
+    """
+    n_times = times.shape[0]
+    out = np.empty((rows.shape[0], n_times))
+    chunk = max(1, GRID_ELEMENTS_PER_CALL // max(n_times, 1))
+    for start in range(0, rows.shape[0], chunk):
+        part = rows[start:start + chunk]
+        values = expectation(np.tile(times, part.shape[0]), np.repeat(part, n_times))
+        out[start:start + part.shape[0]] = values.reshape(part.shape[0], n_times)
+    return out
+
+
 def _finite_sum(expectation: Callable, n_rows: int, step_ends: np.ndarray, factors: np.ndarray):
-    everyone = np.arange(n_rows)
-    previous = np.zeros(n_rows)
-    discounted = np.zeros(n_rows)
-    for t, factor in zip(step_ends, factors):
-        current = expectation(float(t), everyone)
-        discounted += (current - previous) * factor
-        previous = current
-    return previous, discounted
+    path = expectation_grid(expectation, np.arange(n_rows), step_ends)
+    increments = np.diff(path, axis=1, prepend=0.0)
+    return path[:, -1], increments @ factors
 
 
 def _lifetime_row_values(model, rows, expectation, n_rows, time_unit, rate, discount_step, use_closed_form):
@@ -238,7 +255,7 @@ def _lifetime_row_values(model, rows, expectation, n_rows, time_unit, rate, disc
         per_unit = _closed_form_rate(model, rate, time_unit)
         # DERT is P(alive) times an alive-conditional factor, like E[Y(t)]; evaluate it on the rows.
         return np.asarray(model.discounted_expected_residual_transactions(rows.frequency, rows.recency, rows.T, per_unit), dtype=float)
-    if model.model_name in DISCRETE_TIME_MODELS:
+    if is_discrete_time(model):
         step = 1.0
     else:
         step = step_in_units(discount_step, time_unit)
@@ -249,7 +266,7 @@ def _lifetime_row_values(model, rows, expectation, n_rows, time_unit, rate, disc
 
 def _closed_form_rate(model, rate: float, time_unit: str) -> float:
     """The rate the model's DERT expects: per period (discrete) for BG/BB, continuous per unit otherwise."""
-    if model.model_name in DISCRETE_TIME_MODELS:
+    if is_discrete_time(model):
         return math.expm1(math.log1p(rate) * years_per_unit(time_unit))
     return math.log1p(rate) * years_per_unit(time_unit)
 
@@ -266,17 +283,16 @@ def _lifetime_sum(expectation: Callable, n_rows: int, step: float, q: float, max
     """
     total = np.zeros(n_rows)
     previous = np.zeros(n_rows)
-    increment = np.zeros(n_rows)
     active = np.arange(n_rows)
     k = 0
     while active.size and k < max_steps:
-        for _ in range(min(block, max_steps - k)):
-            k += 1
-            current = expectation(k * step, active)
-            increment[active] = current - previous[active]
-            total[active] += increment[active] * q**k
-            previous[active] = current
-        bound = np.maximum(increment[active], 0.0) * q ** (k + 1) / (1.0 - q)
+        steps = np.arange(k + 1, min(k + block, max_steps) + 1)
+        path = expectation_grid(expectation, active, steps * step)
+        increments = np.diff(path, axis=1, prepend=previous[active][:, None])
+        total[active] += increments @ q ** steps.astype(float)
+        previous[active] = path[:, -1]
+        k = int(steps[-1])
+        bound = np.maximum(increments[:, -1], 0.0) * q ** (k + 1) / (1.0 - q)
         active = active[bound > LIFETIME_RTOL * np.abs(total[active])]
     if active.size:
         raise DataError(

@@ -1,0 +1,163 @@
+"""Prediction intervals: ordering, reproducibility, calibration on simulated customers, extreme histories."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clv.models.bgnbd import BetaGeoModel
+from clv.models.gammagamma import GammaGammaModel
+from clv.models.paretonbd import ParetoNBDModel
+from clv.scores import quantile_levels, score_customers
+from clv.scores.intervals import _shifted_ranks
+
+TRUE = dict(r=0.5, alpha=8.0, a=0.6, b=2.5)  # weeks: mean rate 1 purchase / 16 weeks
+
+
+def simulate_bgnbd(n, horizon, seed):
+    """Calibration summaries and the true holdout counts of BG/NBD customers (FHL 2005 story).
+
+    Rates lambda ~ Gamma(r, alpha), dropout p ~ Beta(a, b); repeat purchases
+    are a Poisson process from the first purchase at 0, the customer drops out
+    after each repeat purchase with probability p. T ~ U{20..52} weeks.
+    """
+    rng = np.random.default_rng(seed)
+    T = rng.integers(20, 53, n).astype(float)
+    lam = rng.gamma(TRUE["r"], 1 / TRUE["alpha"], n)
+    p = rng.beta(TRUE["a"], TRUE["b"], n)
+    end = T + horizon
+    n_events = rng.poisson(lam * end)
+    lifetime = rng.geometric(p)  # number of repeat purchases before dropping out (the last one included)
+    kept = np.minimum(n_events, lifetime)
+    width = int(max(kept.max(), 1))
+    times = _first_order_statistics(rng, n_events, width) * end[:, None]
+    valid = np.arange(width)[None, :] < kept[:, None]
+    in_calibration = valid & (times <= T[:, None])
+    x = in_calibration.sum(axis=1)
+    t_x = np.where(x > 0, np.max(np.where(in_calibration, times, 0.0), axis=1), 0.0)
+    holdout = (valid & (times > T[:, None])).sum(axis=1)
+    return pd.DataFrame({"customer_id": np.arange(n), "frequency": x, "recency": t_x, "T": T}), holdout
+
+
+def _first_order_statistics(rng, n_events, width):
+    """The first ``width`` order statistics of ``n_events`` U(0,1) per row (inf beyond n_events)."""
+    gaps = rng.exponential(size=(n_events.shape[0], width + 1))
+    cumulative = np.cumsum(gaps, axis=1)
+    # Uniform order statistics U_(k) = S_k / S_(n+1); S_(n+1) = S_width + Gamma(n + 1 - width) when n >= width.
+    extra = rng.gamma(np.maximum(n_events + 1 - width, 1e-300), 1.0)
+    total = np.where(n_events >= width, cumulative[:, width - 1] + extra, cumulative[np.arange(n_events.shape[0]), np.minimum(n_events, width)])
+    stats = cumulative[:, :width] / total[:, None]
+    return np.where(np.arange(width)[None, :] < n_events[:, None], stats, np.inf)
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    summary, holdout = simulate_bgnbd(6000, 26.0, seed=3)
+    model = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    return summary, holdout, model
+
+
+def test_simulator_matches_the_model_mean(simulated):
+    summary, holdout, model = simulated
+    predicted = model.expected_purchases(26.0, summary["frequency"], summary["recency"], summary["T"])
+    assert holdout.mean() == pytest.approx(predicted.mean(), rel=0.08)
+    for name, value in TRUE.items():
+        low, high = model.confidence_intervals_[name]
+        assert low * 0.8 < value < high * 1.25
+
+
+@pytest.mark.parametrize("method", ["factorised", "simulate"])
+def test_holdout_purchases_fall_in_their_intervals(simulated, method):
+    summary, holdout, model = simulated
+    scores = score_customers(summary, model, horizon=26.0, time_unit="week", intervals=(0.8, 0.95),
+                             n_draws=400, seed=1, interval_method=method)
+    n = len(summary)
+    for level in quantile_levels((0.8, 0.95)):
+        q = scores[f"purchases_q{level:g}"].to_numpy()
+        # For a discrete Y the quantile satisfies P(Y < q_u) < u <= P(Y <= q_u). Band: 3 binomial
+        # standard errors over n customers plus 0.01 for the Monte Carlo error of the quantiles.
+        band = 3 * np.sqrt(level * (1 - level) / n) + 0.01
+        assert np.mean(holdout < q) <= level + band, level
+        assert np.mean(holdout <= q) >= level - band, level
+    inside_80 = np.mean((holdout >= scores["purchases_q0.1"]) & (holdout <= scores["purchases_q0.9"]))
+    inside_95 = np.mean((holdout >= scores["purchases_q0.025"]) & (holdout <= scores["purchases_q0.975"]))
+    assert inside_80 >= 0.8 - 3 * np.sqrt(0.16 / n) - 0.02
+    assert inside_95 >= 0.95 - 3 * np.sqrt(0.0475 / n) - 0.01
+
+
+def spend_data(summary, seed=0):
+    rng = np.random.default_rng(seed)
+    x = summary["frequency"].to_numpy()
+    nu = rng.gamma(4.0, 1 / 30.0, len(x))
+    m = np.where(x > 0, rng.gamma(2.5 * np.maximum(x, 1), 1.0) / nu / np.maximum(x, 1), np.nan)
+    return summary.assign(monetary_value=m)
+
+
+@pytest.mark.parametrize("method", ["factorised", "simulate"])
+def test_quantiles_are_ordered_and_bracket_the_mean(simulated, method):
+    summary, _, model = simulated
+    summary = spend_data(summary)
+    spend = GammaGammaModel().fit(summary["frequency"][summary["frequency"] > 0],
+                                  summary["monetary_value"][summary["frequency"] > 0])
+    scores = score_customers(summary, model, spend, horizon=26.0, time_unit="week", margin=0.3,
+                             intervals=(0.8, 0.95), n_draws=200, seed=0, interval_method=method)
+    for prefix in ("purchases", "clv"):
+        q = scores[[f"{prefix}_q{u:g}" for u in (0.025, 0.1, 0.9, 0.975)]].to_numpy()
+        assert np.all(np.diff(q, axis=1) >= 0)
+        assert np.all(np.isfinite(q)) and np.all(q >= 0)
+    mean = scores["expected_purchases"].to_numpy()
+    assert np.all(scores["purchases_q0.025"] <= mean) and np.mean(scores["purchases_q0.975"] >= mean) > 0.99
+    assert np.mean(scores["clv_q0.975"] >= scores["clv"]) > 0.99
+
+
+def test_methods_agree_on_average(simulated):
+    summary, _, model = simulated
+    kwargs = dict(horizon=26.0, time_unit="week", intervals=(0.8,), n_draws=1000, seed=2)
+    fast = score_customers(summary, model, interval_method="factorised", **kwargs)
+    full = score_customers(summary, model, interval_method="simulate", **kwargs)
+    for column in ("purchases_q0.1", "purchases_q0.9"):
+        assert np.mean(fast[column] != full[column]) < 0.1
+        assert abs(fast[column].mean() - full[column].mean()) < 0.05 * max(full[column].mean(), 1)
+
+
+@pytest.mark.parametrize("method", ["factorised", "simulate"])
+def test_reproducible_with_the_seed(simulated, method):
+    summary, _, model = simulated
+    summary = summary.head(500)
+    kwargs = dict(horizon=26.0, time_unit="week", intervals=(0.8, 0.95), n_draws=50, interval_method=method)
+    first = score_customers(summary, model, seed=11, **kwargs)
+    again = score_customers(summary, model, seed=11, **kwargs)
+    other = score_customers(summary, model, seed=12, **kwargs)
+    pd.testing.assert_frame_equal(first, again)
+    assert not first["purchases_q0.975"].equals(other["purchases_q0.975"])
+
+
+def test_shifted_ranks_are_the_inverse_empirical_cdf():
+    draws = np.sort(np.random.default_rng(0).poisson(3.0, 200).astype(float))
+    levels = np.array([0.025, 0.1, 0.5, 0.9, 0.975])
+    ranks = _shifted_ranks(np.array([1.0]), levels, draws.size)[0]
+    np.testing.assert_array_equal(draws[ranks], np.quantile(draws, levels, method="inverted_cdf"))
+    # rho = 0.5 halves every tail probability: level u maps to 1 - 2 (1 - u); levels below 0.5 give 0 purchases.
+    half = _shifted_ranks(np.array([0.5]), levels, draws.size)[0]
+    assert list(half[:3]) == [-1, -1, -1]
+    np.testing.assert_array_equal(draws[half[3:]], np.quantile(draws, [0.8, 0.95], method="inverted_cdf"))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    x=st.integers(0, 3000), T=st.floats(1e-3, 5000), share=st.floats(0, 1),
+    method=st.sampled_from(["factorised", "simulate"]), pareto=st.booleans(),
+)
+def test_no_nan_for_extreme_histories(x, T, share, method, pareto):
+    model = ParetoNBDModel() if pareto else BetaGeoModel()
+    model.params_ = dict(r=0.55, alpha=10.6, s=0.61, beta=11.7) if pareto else dict(r=0.24, alpha=4.4, a=0.79, b=2.4)
+    model.covariance_theta_ = np.eye(4) * 1e-3
+    recency = 0.0 if x == 0 else share * T
+    summary = pd.DataFrame({"frequency": [x, 0, 1], "recency": [recency, 0.0, T], "T": [T, T, T],
+                            "monetary_value": [25.0, 10.0, 1e6]})
+    scores = score_customers(summary, model, horizon=52.0, time_unit="week", intervals=(0.8, 0.95), n_draws=20,
+                             interval_method=method)
+    values = scores.drop(columns="customer_id").to_numpy()
+    assert np.all(np.isfinite(values)) and np.all(values >= 0)
+    assert np.all(scores["p_alive"] <= 1)
