@@ -131,6 +131,8 @@ def summary_for_scoring(frame: pd.DataFrame, columns: dict[str, str | None], mod
     data = take_columns(frame, {"frequency": columns["frequency"], "recency": columns["recency"], "T": columns[t_key]}, "summary")
     if columns["monetary"] in frame.columns:
         data["monetary_value"] = frame[columns["monetary"]].to_numpy()
+    elif columns["monetary"] != "monetary_value":  # asked for by name, so it must be there
+        take_columns(frame, {"monetary": columns["monetary"]}, "monetary value")
     if columns["id"] in frame.columns:
         data = {"customer_id": frame[columns["id"]].to_numpy(), **data}
     return pd.DataFrame(data)

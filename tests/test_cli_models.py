@@ -1,0 +1,123 @@
+"""`clv fit` and `clv score` through Typer's CliRunner: exit codes, JSON keys, files written."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from clv.cli.main import app
+
+DATA = Path(__file__).parent / "data"
+CDNOW = DATA / "cdnow_customers_summary.csv"
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def summary_with_money(workdir):
+    frame = pd.read_csv(CDNOW).rename(columns={"ID": "cust"})
+    rng = np.random.default_rng(0)
+    x = frame["frequency"].to_numpy()
+    frame["spend"] = np.where(x > 0, np.round(rng.gamma(4.0, 8.0, len(x)), 2), np.nan)
+    path = workdir / "summary.parquet"
+    frame.to_parquet(path)
+    return path
+
+
+def test_fit_json_reports_published_bgnbd_estimates():
+    result = run("fit", CDNOW, "--model", "bgnbd", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {"model", "params", "log_likelihood", "n", "standard_errors", "confidence_intervals_95", "aic", "bic"} <= set(report)
+    assert report["model"] == "bgnbd" and report["n"] == 2357
+    # Fader, Hardie & Lee (2005): r = 0.243, alpha = 4.414, a = 0.793, b = 2.426, LL = -9582.4
+    assert report["params"]["r"] == pytest.approx(0.243, abs=5e-4)
+    assert report["params"]["alpha"] == pytest.approx(4.414, abs=5e-3)
+    assert report["log_likelihood"] == pytest.approx(-9582.4, abs=0.1)
+    low, high = report["confidence_intervals_95"]["b"]
+    assert low < report["params"]["b"] < high
+
+
+def test_fit_table_is_the_default():
+    result = run("fit", CDNOW, "--model", "bgnbd")
+    assert result.exit_code == 0
+    assert "log-likelihood -9582.43" in result.stdout and "alpha" in result.stdout
+
+
+def test_missing_column_exits_2_and_lists_columns():
+    result = run("fit", CDNOW, "--model", "pareto", "--recency-col", "last_buy")
+    assert result.exit_code == 2
+    assert "last_buy" in result.output and "Columns found: ID, frequency, recency, T" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_values_and_files_exit_2(workdir):
+    bad = workdir / "bad.csv"
+    pd.DataFrame({"frequency": [1, 2], "recency": [5.0, 1.0], "T": [3.0, 4.0]}).to_csv(bad, index=False)
+    result = run("fit", bad, "--model", "bgnbd")
+    assert result.exit_code == 2 and "recency must not exceed T" in result.output
+    assert run("fit", workdir / "absent.csv", "--model", "bgnbd").exit_code == 2
+    text = workdir / "summary.xlsx"
+    text.write_text("x")
+    assert run("fit", text, "--model", "bgnbd").exit_code == 2
+
+
+def test_fit_save_then_score_writes_parquet_and_csv(workdir, summary_with_money):
+    bg, gg = workdir / "bg.json", workdir / "gg.json"
+    assert run("fit", summary_with_money, "-m", "bgnbd", "--save", bg, "--time-unit", "week").exit_code == 0
+    result = run("fit", summary_with_money, "-m", "gammagamma", "--monetary-col", "spend", "--save", gg, "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"] == "gammagamma"
+    out = workdir / "scores.parquet"
+    result = run("score", summary_with_money, "--model", bg, "--spend-model", gg, "--horizon", 52, "--discount-rate", 0.1,
+                 "--margin", 0.3, "--intervals", "0.8,0.95", "--monetary-col", "spend", "--id-col", "cust",
+                 "--draws", 50, "--output", out)
+    assert result.exit_code == 0, result.output
+    scores = pd.read_parquet(out)
+    assert len(scores) == 2357 and scores["customer_id"].iloc[0] == 1
+    for column in ("p_alive", "expected_purchases", "expected_spend", "clv", "purchases_q0.025", "clv_q0.975"):
+        assert column in scores.columns
+    assert np.all(np.isfinite(scores["clv"]))
+    csv = workdir / "scores.csv"
+    result = run("score", summary_with_money, "-m", bg, "--horizon", 52, "--intervals", "none", "--id-col", "cust", "-o", csv)
+    assert result.exit_code == 0, result.output  # no monetary_value column: purchases only
+    assert list(pd.read_csv(csv).columns) == ["customer_id", "p_alive", "expected_purchases"]
+    result = run("score", summary_with_money, "-m", bg, "--horizon", 52, "--monetary-col", "no_such_column")
+    assert result.exit_code == 2 and "no_such_column" in result.output
+
+
+def test_score_needs_a_time_unit_and_a_transaction_model(workdir):
+    bg = workdir / "bg_no_unit.json"
+    assert run("fit", CDNOW, "-m", "bgnbd", "--save", bg).exit_code == 0
+    result = run("score", CDNOW, "-m", bg, "--horizon", 10)
+    assert result.exit_code == 2 and "--time-unit" in result.output
+    assert run("score", CDNOW, "-m", bg, "--horizon", 10, "--time-unit", "week", "--intervals", "none").exit_code == 0
+    result = run("score", CDNOW, "-m", bg, "--horizon", 10, "--time-unit", "week", "--intervals", "1.5")
+    assert result.exit_code == 2 and "between 0 and 1" in result.output
+    not_json = workdir / "model.json"
+    not_json.write_text("not json")
+    assert run("score", CDNOW, "-m", not_json, "--horizon", 10, "--time-unit", "week").exit_code == 2
+
+
+def test_fit_bgbb_with_weights_and_sbg(workdir):
+    result = run("fit", DATA / "donations.csv", "-m", "bgbb", "--n-periods-col", "periods", "--weights-col", "weights", "-f", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n"] == 11104
+    assert report["params"]["alpha"] == pytest.approx(1.204, rel=0.01)  # Fader, Hardie & Shang 2010
+    subscriptions = workdir / "subs.csv"
+    pd.DataFrame({"tenure": [1, 2, 3, 4, 5, 5, 5, 2, 1, 3], "churned": [1, 1, 1, 1, 0, 0, 0, 1, 1, 0]}).to_csv(subscriptions, index=False)
+    result = run("fit", subscriptions, "-m", "sbg", "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["params"]) == {"alpha", "beta"}
