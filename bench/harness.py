@@ -4,9 +4,12 @@ Each measured step is a script under ``bench/steps/`` run by some Python (ours:
 the interpreter running the benchmark; a peer's: its venv under
 ``bench/.peers/``). The step times its own work with ``time.perf_counter`` and
 writes ``{"seconds": ..., "phases": {...}, ...}`` to a JSON file; the harness
-adds the process's peak resident memory, read from ``os.wait4`` for exactly that
-child (so one step's memory never leaks into the next), and stops a step that
-runs past its time limit (reported as "over N s").
+adds nothing to it but a time limit: a step running past it is killed and
+reported as "over N s". Peak memory is the child's own high-water mark of
+resident memory since exec (Linux ``VmHWM``): the step reports it at its end,
+and the harness polls ``/proc/<pid>/status`` meanwhile (for a step that is
+killed). ``ru_maxrss`` from ``wait4`` is not used because it also counts the
+parent's memory inherited between fork and exec.
 
 Results go to ``bench/out/<name>.json`` (everything) and
 ``bench/results/<name>.md`` (the Markdown tables the README quotes).
@@ -81,23 +84,34 @@ class Measurement:
     check: str = ""
 
 
+def _high_water_mb(pid: int) -> float:
+    """VmHWM of a running process in MB (0 when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
 def _wait_with_limit(process: subprocess.Popen, limit: float) -> tuple[int | None, float]:
     """Wait for ``process``; kill its process group past ``limit`` seconds.
 
-    Returns (exit status or None when killed, peak RSS in MB of that child).
+    Returns (exit status or None when killed, highest VmHWM seen while polling, MB).
     """
     deadline = time.monotonic() + limit
+    peak = 0.0
     while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid == process.pid:
-            process.returncode = os.waitstatus_to_exitcode(status)
-            return process.returncode, usage.ru_maxrss / 1024.0
+        if process.poll() is not None:
+            return process.returncode, peak
+        peak = max(peak, _high_water_mb(process.pid))
         if time.monotonic() > deadline:
             os.killpg(process.pid, signal.SIGKILL)
-            _, _, usage = os.wait4(process.pid, 0)
-            process.returncode = -9
-            return None, usage.ru_maxrss / 1024.0
-        time.sleep(0.02)
+            process.wait()
+            return None, peak
+        time.sleep(0.05)
 
 
 def run_once(step: Step, result_path: Path, log_path: Path) -> tuple[str, dict, float, float, str]:
@@ -117,7 +131,8 @@ def run_once(step: Step, result_path: Path, log_path: Path) -> tuple[str, dict, 
     if code != 0 or not result_path.exists():
         tail = log_path.read_text()[-1500:]
         return "failed", {}, peak_mb, wall, tail
-    return "ok", json.loads(result_path.read_text()), peak_mb, wall, ""
+    result = json.loads(result_path.read_text())
+    return "ok", result, max(peak_mb, result.get("peak_rss_mb") or 0.0), wall, ""
 
 
 def measure(step: Step, work_dir: Path) -> Measurement:
@@ -144,7 +159,7 @@ def measure(step: Step, work_dir: Path) -> Measurement:
         found.wall_seconds = statistics.median(walls)
         best = min(results, key=lambda r: abs(r["seconds"] - found.seconds))
         found.phases = best.get("phases", {})
-        found.info = {k: v for k, v in best.items() if k not in ("seconds", "phases")}
+        found.info = {k: v for k, v in best.items() if k not in ("seconds", "phases", "peak_rss_mb")}
     return found
 
 
@@ -163,6 +178,7 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "memory_gb": round(memory_gb, 1),
         "python": platform.python_version(),
+        "load_average_1m": round(os.getloadavg()[0], 1),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -192,7 +208,8 @@ def write_results(name: str, title: str, measurements: list[Measurement], *, int
     (OUT_DIR / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
     lines = [f"# {title}", "", intro, "",
              f"Measured {box['date']} on {box['cpu']}, {box['cores']} cores, {box['memory_gb']} GB RAM, "
-             f"Python {box['python']}.", "", markdown_table(measurements), ""]
+             f"Python {box['python']}; 1-minute load average {box['load_average_1m']} when the run ended "
+             "(other work on the machine slows every tool).", "", markdown_table(measurements), ""]
     if targets:
         lines += ["| target | measured | met |", "|---|---|---|"]
         lines += [f"| {t['target']} | {t['measured']} | {t['met']} |" for t in targets]

@@ -33,7 +33,22 @@ class Phases:
         return sum(self.seconds.values())
 
 
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory since its exec (Linux VmHWM), in MB.
+
+    Unlike ``ru_maxrss`` seen by the parent, VmHWM does not include the parent's
+    memory that the child inherited between fork and exec.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
 def write_result(path: Path, phases: Phases, **info) -> None:
-    """The step's measured time (sum of its phases), the phases and any facts."""
-    payload = {"seconds": phases.total, "phases": phases.seconds, **info}
+    """The step's measured time (sum of its phases), the phases, its peak memory and any facts."""
+    payload = {"seconds": phases.total, "phases": phases.seconds, "peak_rss_mb": peak_rss_mb(), **info}
     Path(path).write_text(json.dumps(payload, default=str))
