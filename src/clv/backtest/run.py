@@ -1,0 +1,398 @@
+"""``backtest``: split the orders in time, fit on the past, score every predictor on the future.
+
+Per predictor (each BTYD model with its spend model, and each baseline of
+:mod:`clv.backtest.baselines`) the holdout purchases and holdout value of every
+calibration customer are predicted and compared with what happened (metrics of
+:mod:`clv.backtest.metrics`). Holdout value is the gross purchase value of the
+holdout window (``frequency_holdout * monetary_value_holdout``) times
+``margin``; a model's predicted value is ``margin * E[spend per order] *
+E[holdout purchases]`` (:func:`clv.scores.score_customers` with no
+discounting), with 80%/95% prediction intervals from the same call.
+
+Best predictor: the lowest per-customer RMSE of holdout value; predictors within
+1% of that RMSE are tied and the higher Spearman correlation of value wins. RMSE
+because every predictor outputs an expected value, and the expectation is the
+prediction that minimises squared error (MAE is minimised by the median, which
+is 0 for most customers in a holdout window, so MAE rewards predicting nothing
+for the many customers who will not return).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clv.backtest import baselines as base
+from clv.backtest import charts
+from clv.backtest.metrics import accuracy, decile_calibration, interval_coverage
+from clv.backtest.split import Split, inner_split, split_orders
+from clv.errors import ClvError, DataError
+from clv.scores import quantile_levels, quantile_name, score_customers
+
+TRANSACTION_MODELS = {
+    "bgnbd": ("clv.models.bgnbd", "BetaGeoModel"),
+    "mbgnbd": ("clv.models.mbgnbd", "ModifiedBetaGeoModel"),
+    "pareto": ("clv.models.paretonbd", "ParetoNBDModel"),
+}
+SPEND_MODELS = ("gammagamma", None)
+TIE_TOLERANCE = 0.01  # RMSEs within 1% of the best are a tie, broken by Spearman
+MIN_REPEAT_BUYERS = 200
+MIN_CALIBRATION_PURCHASE_CYCLES = 3.0
+MIN_HOLDOUT_SHARE = 0.25
+
+
+@dataclass
+class BacktestResult:
+    """What :func:`backtest` found.
+
+    metrics      one row per predictor (``kind`` model or baseline), columns
+                 ``purchases_<metric>`` and ``value_<metric>`` (see
+                 :func:`clv.backtest.metrics.accuracy`) and, for models,
+                 ``purchases_coverage_<c>`` / ``value_coverage_<c>``
+    deciles      per predictor and quantity: mean predicted vs actual by decile
+    predictions  per customer: actuals and each predictor's purchases/value
+    charts       chart data frames (tracking, conditional_expectations, frequency_histogram)
+    best         name of the best predictor; ``best_reason`` says why
+    warnings     reasons not to trust the comparison (short or sparse data, failed fits)
+    settings     the resolved split and options
+    models       the fitted transaction models (and ``spend`` model) by name
+    """
+
+    metrics: pd.DataFrame
+    deciles: pd.DataFrame
+    predictions: pd.DataFrame
+    charts: dict[str, pd.DataFrame]
+    best: str
+    best_reason: str
+    warnings: list[str]
+    settings: dict[str, Any]
+    models: dict[str, Any] = field(default_factory=dict)
+
+    def figures(self) -> dict[str, Any]:
+        """The charts as Plotly figures (tracking, conditional_expectations, frequency_histogram)."""
+        out = {"conditional_expectations": charts.conditional_expectations_figure(self.charts["conditional_expectations"])}
+        if "tracking" in self.charts:
+            out["tracking"] = charts.tracking_figure(self.charts["tracking"], self.settings["unit"],
+                                                     self.settings["calibration_length"])
+        if "frequency_histogram" in self.charts:
+            out["frequency_histogram"] = charts.frequency_histogram_figure(self.charts["frequency_histogram"])
+        return out
+
+    def write_charts(self, directory) -> list:
+        """Write the charts as self-contained HTML files into ``directory``; returns the paths."""
+        return charts.write_charts(self.figures(), directory)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (NaN -> None): settings, best, warnings, metrics, deciles, charts."""
+        return _plain({
+            "settings": self.settings,
+            "best": self.best,
+            "best_reason": self.best_reason,
+            "warnings": self.warnings,
+            "metrics": self.metrics.to_dict(orient="records"),
+            "deciles": self.deciles.to_dict(orient="records"),
+            "charts": {name: frame.to_dict(orient="records") for name, frame in self.charts.items()},
+        })
+
+
+def backtest(
+    orders: Any,
+    *,
+    calibration_end: Any = None,
+    calibration_fraction: float | None = None,
+    observation_end: Any = None,
+    unit: str = "week",
+    merge: str = "day",
+    models: Sequence[str] = ("bgnbd", "pareto", "mbgnbd"),
+    spend_model: str | None = "gammagamma",
+    baselines: Sequence[str] = ("classic", "naive", "rfm"),
+    margin: float = 1.0,
+    intervals: Sequence[float] = (0.8, 0.95),
+    n_draws: int = 200,
+    seed: int = 0,
+) -> BacktestResult:
+    """Fit on ``(first order, calibration_end]``, predict ``(calibration_end, observation_end]``, compare.
+
+    Parameters
+    ----------
+    orders : canonical order lines (Ibis table, pandas/Polars/Arrow frame, or ``load_orders`` result).
+    calibration_end : last calibration day; or ``calibration_fraction`` of the
+        span from the first order to ``observation_end`` (exactly one of the two).
+    observation_end : last holdout day (default: the last order date).
+    unit, merge : time unit and purchase merging of the summary (see :func:`clv.summary.summarize`).
+    models : transaction models to fit: bgnbd, pareto, mbgnbd.
+    spend_model : "gammagamma" (Gamma-Gamma on repeat buyers' mean spend) or
+        None (each customer's own average spend; the population's for none).
+    baselines : any of classic, naive, rfm (see :mod:`clv.backtest.baselines`).
+    margin : fraction of the purchase value counted as value (both sides).
+    intervals : central prediction-interval coverages checked on the holdout.
+    n_draws, seed : Monte Carlo draws and seed of the prediction intervals.
+    """
+    _check_names(models, TRANSACTION_MODELS, "models")
+    _check_names(baselines, base.BASELINES, "baselines")
+    if spend_model not in SPEND_MODELS:
+        raise DataError(f"spend_model must be 'gammagamma' or None, got {spend_model!r}.")
+    margin = _checked_margin(margin)
+    split = split_orders(orders, calibration_end=calibration_end, calibration_fraction=calibration_fraction,
+                         observation_end=observation_end, unit=unit, merge=merge)
+    summary = split.frame
+    horizon = split.holdout_length
+    notes = data_warnings(split)
+
+    predictions: dict[str, base.Prediction] = {}
+    bounds: dict[str, dict[str, np.ndarray]] = {}
+    fitted: dict[str, Any] = {}
+    spend = _fit_spend(summary, spend_model, notes) if models else None
+    for name in models:
+        model = _fit_transaction_model(name, summary, notes)
+        if model is None:
+            continue
+        fitted[name] = model
+        predictions[name], bounds[name] = _model_prediction(model, spend, summary, horizon, split.unit, margin,
+                                                            intervals, n_draws, seed)
+    predictions.update(_baseline_predictions(orders, split, baselines, margin, notes))
+    if not predictions:
+        raise DataError("no predictor could be evaluated: every model fit failed and no baseline was asked for. "
+                        f"Reasons: {' '.join(notes)}")
+
+    metrics = _metrics_table(summary, predictions, bounds, intervals, fitted, margin)
+    best, reason = choose_best(metrics)
+    if best in base.BASELINES and fitted:
+        notes.append(f"the {best} baseline beat every fitted model on holdout value: do not trust the models' CLV for this data.")
+    chart_data = _chart_data(orders, split, fitted, predictions)
+    if spend is not None:
+        fitted["spend"] = spend
+    settings = {
+        "calibration_end": str(split.calibration_end), "observation_end": str(split.observation_end),
+        "first_order": str(split.first_order), "unit": split.unit, "merge": split.merge,
+        "calibration_length": split.calibration_length, "holdout_length": horizon,
+        "customers": len(summary), "repeat_buyers": int((summary["frequency"] > 0).sum()),
+        "new_customers_in_holdout": summary.attrs.get("new_customers_in_holdout"),
+        "models": list(models), "spend_model": spend_model, "baselines": list(baselines),
+        "margin": margin, "intervals": list(intervals), "n_draws": n_draws, "seed": seed,
+        "selection": f"lowest value RMSE; within {TIE_TOLERANCE:.0%} of it, highest value Spearman",
+    }
+    return BacktestResult(
+        metrics=metrics, deciles=_deciles(summary, predictions, margin), predictions=_prediction_frame(summary, predictions, margin),
+        charts=chart_data, best=best, best_reason=reason, warnings=notes, settings=settings, models=fitted,
+    )
+
+
+# ----- fitting and predicting ---------------------------------------------------
+def _check_names(names: Sequence[str], known, what: str) -> None:
+    if isinstance(names, str):
+        raise DataError(f"{what} must be a sequence of names such as ('bgnbd', 'pareto'), not the string {names!r}.")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise DataError(f"unknown {what} {unknown}; choose from {list(known)}.")
+
+
+def _checked_margin(margin: float) -> float:
+    value = float(margin)
+    if not (math.isfinite(value) and value > 0):
+        raise DataError(f"margin must be a positive fraction of purchase value (0.3 = 30%), got {margin!r}.")
+    return value
+
+
+def _model_class(name: str):
+    import importlib
+
+    module_name, class_name = TRANSACTION_MODELS[name]
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def _fit_transaction_model(name: str, summary: pd.DataFrame, notes: list[str]):
+    """The fitted model, or None with a note when it is not installed or its fit fails."""
+    try:
+        cls = _model_class(name)
+    except (ImportError, AttributeError):
+        notes.append(f"model {name} is not available in this installation; skipped.")
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return cls().fit(summary["frequency"], summary["recency"], summary["T"])
+    except ClvError as exc:
+        notes.append(f"model {name} could not be fitted ({exc}); skipped.")
+        return None
+
+
+def _fit_spend(summary: pd.DataFrame, spend_model: str | None, notes: list[str]):
+    """Gamma-Gamma on repeat buyers with a positive mean spend, or None (observed average spend)."""
+    if spend_model is None:
+        return None
+    from clv.models.gammagamma import GammaGammaModel
+
+    usable = (summary["frequency"] > 0) & (summary["monetary_value"] > 0)
+    try:
+        return GammaGammaModel().fit(summary.loc[usable, "frequency"], summary.loc[usable, "monetary_value"])
+    except ClvError as exc:
+        notes.append(f"Gamma-Gamma could not be fitted ({exc}); each customer's average spend is used instead.")
+        return None
+
+
+def _model_prediction(model, spend, summary, horizon, unit, margin, intervals, n_draws, seed):
+    """Expected holdout purchases and value, and the interval bounds, from :func:`clv.scores.score_customers`."""
+    money = summary["monetary_value"] if spend is not None else summary["average_spend"]
+    frame = pd.DataFrame({"frequency": summary["frequency"], "recency": summary["recency"], "T": summary["T"],
+                          "monetary_value": money.to_numpy(float)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scores = score_customers(frame, model, spend, horizon=horizon, time_unit=unit, annual_discount_rate=0.0,
+                                 margin=margin, intervals=tuple(intervals) or None, n_draws=n_draws, seed=seed)
+    bounds = {}
+    for coverage in intervals:
+        low, high = quantile_levels([coverage])
+        for quantity, prefix in (("purchases", "purchases"), ("value", "clv")):
+            bounds[f"{quantity}_{coverage:g}"] = (scores[quantile_name(prefix, low)].to_numpy(float),
+                                                  scores[quantile_name(prefix, high)].to_numpy(float))
+    prediction = base.Prediction(scores["expected_purchases"].to_numpy(float), scores["clv"].to_numpy(float))
+    return prediction, bounds
+
+
+def _baseline_predictions(orders, split: Split, names, margin: float, notes: list[str]) -> dict[str, base.Prediction]:
+    out = {}
+    horizon = split.holdout_length
+    if "classic" in names:
+        out["classic"] = base.classic_baseline(split.frame, horizon, margin)
+    if "naive" in names:
+        out["naive"] = base.naive_baseline(split.frame, horizon, margin)
+    if "rfm" in names:
+        try:
+            inner = inner_split(orders, split)
+            out["rfm"] = base.rfm_baseline(split.frame, inner.frame, horizon, margin)
+        except DataError as exc:
+            notes.append(f"rfm baseline skipped: {exc}")
+    return out
+
+
+# ----- scoring ------------------------------------------------------------------
+def _actuals(summary: pd.DataFrame, margin: float) -> dict[str, np.ndarray]:
+    return {"purchases": summary["frequency_holdout"].to_numpy(float),
+            "value": summary["value_holdout"].to_numpy(float) * margin}
+
+
+def _metrics_table(summary, predictions, bounds, intervals, fitted, margin) -> pd.DataFrame:
+    actual = _actuals(summary, margin)
+    rows = []
+    for name, prediction in predictions.items():
+        row: dict[str, Any] = {"predictor": name, "kind": "model" if name in fitted else "baseline"}
+        for quantity in ("purchases", "value"):
+            for metric, value in accuracy(actual[quantity], getattr(prediction, quantity)).items():
+                row[f"{quantity}_{metric}"] = value
+        for coverage in intervals:
+            for quantity in ("purchases", "value"):
+                low, high = bounds.get(name, {}).get(f"{quantity}_{coverage:g}", (None, None))
+                row[f"{quantity}_coverage_{coverage:g}"] = (
+                    interval_coverage(actual[quantity], low, high) if low is not None else math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def choose_best(metrics: pd.DataFrame) -> tuple[str, str]:
+    """Lowest value RMSE; RMSEs within ``TIE_TOLERANCE`` of the lowest are tied, the highest value Spearman wins."""
+    rmse = metrics["value_rmse"].to_numpy(float)
+    lowest = np.nanmin(rmse)
+    tied = metrics[rmse <= lowest * (1 + TIE_TOLERANCE)]
+    spearman = tied["value_spearman"].fillna(-np.inf)
+    winner = tied.loc[spearman.idxmax()] if len(tied) > 1 else tied.iloc[0]
+    others = metrics[metrics["predictor"] != winner["predictor"]].sort_values("value_rmse")
+    reason = (f"{winner['predictor']} has the lowest per-customer RMSE of holdout value "
+              f"({winner['value_rmse']:.4g})")
+    if len(tied) > 1:
+        names = ", ".join(p for p in tied["predictor"] if p != winner["predictor"])
+        reason = (f"{winner['predictor']} is within {TIE_TOLERANCE:.0%} of the lowest holdout-value RMSE "
+                  f"(tied with {names}) and ranks customers best (value Spearman {winner['value_spearman']:.3f})")
+    if len(others):
+        runner = others.iloc[0]
+        reason += f"; next: {runner['predictor']} ({runner['value_rmse']:.4g})"
+    reason += (f". Total holdout value off by {winner['value_total_error_pct']:+.1f}%, "
+               f"top 20% of its predictions capture {winner['value_top20_capture']:.0%} of the actual value.")
+    return str(winner["predictor"]), reason
+
+
+def _deciles(summary, predictions, margin) -> pd.DataFrame:
+    actual = _actuals(summary, margin)
+    parts = []
+    for name, prediction in predictions.items():
+        for quantity in ("purchases", "value"):
+            table = decile_calibration(actual[quantity], getattr(prediction, quantity))
+            parts.append(table.assign(predictor=name, quantity=quantity))
+    frame = pd.concat(parts, ignore_index=True)
+    return frame[["predictor", "quantity", "decile", "customers", "mean_predicted", "mean_actual"]]
+
+
+def _prediction_frame(summary, predictions, margin) -> pd.DataFrame:
+    actual = _actuals(summary, margin)
+    frame = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy(),
+                          "actual_purchases": actual["purchases"], "actual_value": actual["value"]})
+    for name, prediction in predictions.items():
+        frame[f"{name}_purchases"] = prediction.purchases
+        frame[f"{name}_value"] = prediction.value
+    return frame
+
+
+def _chart_data(orders, split: Split, fitted: dict, predictions: dict) -> dict[str, pd.DataFrame]:
+    summary = split.frame
+    out = {"conditional_expectations": charts.conditional_expectations_data(
+        summary, {name: p.purchases for name, p in predictions.items()})}
+    if fitted:
+        actual = charts.actual_repeat_purchases(orders, calibration_end=split.calibration_end,
+                                                observation_end=split.observation_end, unit=split.unit, merge=split.merge)
+        out["tracking"] = charts.tracking_data(actual, summary, fitted, split.holdout_length)
+        out["frequency_histogram"] = charts.frequency_histogram_data(summary, fitted)
+    return out
+
+
+# ----- warnings -----------------------------------------------------------------
+def data_warnings(split: Split) -> list[str]:
+    """Reasons the holdout comparison may not be trustworthy.
+
+    * the calibration period is shorter than 3 mean inter-purchase times
+      (``sum t_x / sum x`` over repeat buyers): too few purchase cycles to see
+      rates and dropout;
+    * fewer than 200 repeat buyers: parameter estimates are noisy;
+    * a holdout shorter than a quarter of the calibration period: too little
+      future to compare.
+    """
+    summary = split.frame
+    notes = []
+    repeat = summary["frequency"] > 0
+    n_repeat = int(repeat.sum())
+    if n_repeat:
+        cycle = summary.loc[repeat, "recency"].sum() / summary.loc[repeat, "frequency"].sum()
+        if split.calibration_length < MIN_CALIBRATION_PURCHASE_CYCLES * cycle:
+            notes.append(
+                f"calibration ({split.calibration_length:.1f} {split.unit}s) is shorter than 3 mean inter-purchase times "
+                f"(3 x {cycle:.1f} {split.unit}s): choose an earlier first date or a later calibration end."
+            )
+    if n_repeat < MIN_REPEAT_BUYERS:
+        notes.append(f"only {n_repeat} repeat buyers in calibration (fewer than {MIN_REPEAT_BUYERS}): "
+                     "model estimates and the comparison are noisy.")
+    if split.holdout_length < MIN_HOLDOUT_SHARE * split.calibration_length:
+        notes.append(f"holdout ({split.holdout_length:.1f} {split.unit}s) is shorter than a quarter of calibration "
+                     f"({split.calibration_length:.1f} {split.unit}s): too little future to judge the models.")
+    new = summary.attrs.get("new_customers_in_holdout") or 0
+    if new:
+        notes.append(f"{new} customers first bought in the holdout window; they are not part of the backtest.")
+    return notes
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
