@@ -36,7 +36,7 @@ def con():
 
 @pytest.fixture(scope="module")
 def retail(con):
-    return load_orders(RETAIL, RETAIL_COLUMNS, con=con)
+    return load_orders(RETAIL, RETAIL_COLUMNS, con=con).cache()
 
 
 def test_online_retail_report_accounts_for_every_line(retail):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -102,6 +103,18 @@ class LoadResult:
     rejects: ibis.Table
     classified: ibis.Table
     con: BaseBackend
+    originals: tuple[str, ...] = ()
+    extras: tuple[str, ...] = ()
+    multi: bool = False
+
+    def cache(self) -> LoadResult:
+        """The same result with the classification computed once into a temp table.
+
+        Worth it when orders, rejects and report are all queried (each query
+        otherwise re-runs parsing and duplicate detection).
+        """
+        return _result(self.con.create_table(_cache_name(), self.classified, temp=True),
+                       self.con, self.originals, self.extras, multi=self.multi)
 
     @cached_property
     def report(self) -> LoadReport:
@@ -230,7 +243,12 @@ def _result(classified, con, originals, extras, *, multi: bool) -> LoadResult:
         **{REASON: classified[STATUS]},
         **{name: classified[name] for name in originals},
     )
-    return LoadResult(orders=orders, rejects=rejects, classified=classified, con=con)
+    return LoadResult(orders=orders, rejects=rejects, classified=classified, con=con,
+                      originals=tuple(originals), extras=tuple(extras), multi=multi)
+
+
+def _cache_name() -> str:
+    return f"__clv_loaded_{uuid.uuid4().hex[:12]}"
 
 
 # --------------------------------------------------------------------------- parsing

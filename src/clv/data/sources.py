@@ -304,9 +304,17 @@ def _to_arrow(frame: Any) -> pa.Table:
     )
 
 
+def _all_null_as_text(arrow: pa.Table) -> pa.Table:
+    """A column with no value at all has Arrow type null; read it as text."""
+    for i, column in enumerate(arrow.schema):
+        if pa.types.is_null(column.type):
+            arrow = arrow.set_column(i, column.name, arrow.column(i).cast(pa.string()))
+    return arrow
+
+
 def _read_frame(frame: Any, con: BaseBackend) -> ibis.Table:
     """Register an in-memory frame (zero-copy on DuckDB); source_row = position + 1."""
-    arrow = _to_arrow(frame)
+    arrow = _all_null_as_text(_to_arrow(frame))
     if SOURCE_ROW_COL in arrow.column_names:
         raise DataError(f"column {SOURCE_ROW_COL!r} is reserved; fix: rename it.")
     rows = pa.array(np.arange(1, arrow.num_rows + 1, dtype=np.int64))
