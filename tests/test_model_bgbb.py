@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clv.errors import DataError
+from clv.errors import DataError, FitError
 from clv.models.bgbb import BetaGeoBetaBinomModel
 
 DATA = Path(__file__).parent / "data"
@@ -253,3 +253,14 @@ def test_validation_names_the_first_bad_row():
         BetaGeoBetaBinomModel().fit([1, 2], [1, 2, 3], [6, 6, 6])
     with pytest.raises(DataError, match="weights"):
         BetaGeoBetaBinomModel().fit([1], [1], [6], weights=[-1])
+
+
+def test_degenerate_data_is_refused_with_a_reason():
+    with pytest.raises(DataError, match="no customer transacted"):
+        BetaGeoBetaBinomModel().fit([0, 0], [0, 0], [6, 6])
+    with pytest.raises(DataError, match="every opportunity"):
+        BetaGeoBetaBinomModel().fit([6, 3], [6, 3], [6, 3])
+    model = BetaGeoBetaBinomModel()
+    with pytest.raises(FitError, match="degenerate"):
+        model.fit(np.arange(20), np.arange(20), np.full(20, 40))  # p's distribution collapses to 1
+    assert not hasattr(model, "params_")

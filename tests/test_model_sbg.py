@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import betaln
 
-from clv.errors import DataError
+from clv.errors import DataError, FitError
 from clv.models.sbg import (
     ShiftedBetaGeometricModel,
     expected_survived_periods,
@@ -260,3 +260,15 @@ def test_validation_names_the_problem():
         fitted(1.0, 1.0).discounted_expected_residual_lifetime(1, -0.1)
     with pytest.raises(DataError, match="t must be"):
         fitted(1.0, 1.0).churn_probability(0)
+
+
+def test_degenerate_data_is_refused_with_a_reason():
+    with pytest.raises(DataError, match="no customer cancelled"):
+        ShiftedBetaGeometricModel().fit([3, 0], [False, False])
+    with pytest.raises(DataError, match="past the first renewal"):
+        ShiftedBetaGeometricModel().fit([1, 1, 0], [True, True, False])
+    with pytest.raises(FitError, match="degenerate"):
+        ShiftedBetaGeometricModel().fit([1, 3], [True, False])
+    # one shared churn probability (no heterogeneity) is a legitimate limit, not an error
+    homogeneous = ShiftedBetaGeometricModel().fit_survival(1000 * 0.5 ** np.arange(8))
+    assert homogeneous.churn_probability(1)[()] == pytest.approx(0.5, rel=1e-3)

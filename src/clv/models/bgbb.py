@@ -35,7 +35,14 @@ from scipy.special import betaln, digamma, gammaln
 
 from clv.errors import DataError
 from clv.models.base import MaximumLikelihoodModel, as_float_array
-from clv.models.sbg import _discount_rate, _periods, expected_survived_periods, hyp2f1_unit_a, validate_weights
+from clv.models.sbg import (
+    _discount_rate,
+    _periods,
+    expected_survived_periods,
+    hyp2f1_unit_a,
+    require_identified,
+    validate_weights,
+)
 from clv.summary.compress import apply_on_distinct
 
 
@@ -61,10 +68,23 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel):
         """
         x, t_x, n = validate_bgbb(frequency, recency, n_periods)
         weights = validate_weights(weights, x.shape[0])
+        counted = np.ones(x.shape, dtype=bool) if weights is None else weights > 0
+        if not np.any(counted & (x > 0)):
+            raise DataError(
+                "no customer transacted after the first opportunity (all frequency = 0): the transaction "
+                "probability cannot be estimated. Check that frequency counts repeat transactions."
+            )
+        if not np.any(counted & (x < n)):
+            raise DataError(
+                "every customer transacted at every opportunity (frequency = n_periods): nothing identifies "
+                "dropout or the spread of the transaction probability."
+            )
         try:
-            return self._fit({"frequency": x, "recency": t_x, "n_periods": n}, weights)
+            self._fit({"frequency": x, "recency": t_x, "n_periods": n}, weights)
         finally:
             self._groups_cache = None
+        require_identified(self, (("alpha", "beta"), ("gamma", "delta")))
+        return self
 
     def _groups(self, data: Mapping[str, np.ndarray]) -> "_TermGroups":
         """The term layout of ``data``, built once per fit (the optimiser reuses the same rows)."""

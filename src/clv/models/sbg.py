@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy.special import betaln, digamma, hyp2f1, polygamma
 
-from clv.errors import DataError
+from clv.errors import DataError, FitError
 from clv.models.base import MaximumLikelihoodModel, as_float_array
 
 # log G(a+b)G(1+b+h)/(G(1+b)G(a+b+h)) is analytic in a - 1 with radius 1 + b; inside
@@ -65,7 +65,7 @@ class ShiftedBetaGeometricModel(MaximumLikelihoodModel):
         """
         tenure, churned = validate_tenure(tenure, churned)
         weights = validate_weights(weights, tenure.shape[0])
-        return self._fit({"tenure": tenure, "churned": churned}, weights)
+        return self._fit_checked(tenure, churned, weights)
 
     def fit_survival(self, survivors: Any) -> "ShiftedBetaGeometricModel":
         """Fit on a cohort's survivor counts ``survivors[t]`` alive at t = 0, 1, ..., n.
@@ -76,7 +76,24 @@ class ShiftedBetaGeometricModel(MaximumLikelihoodModel):
         percentage series of a cohort of 100 works) but must not increase.
         """
         tenure, churned, weights = survival_to_rows(survivors)
-        return self._fit({"tenure": tenure, "churned": churned}, weights)
+        return self._fit_checked(tenure, churned, weights)
+
+    def _fit_checked(self, tenure: np.ndarray, churned: np.ndarray, weights: np.ndarray | None):
+        counted = np.ones(tenure.shape, dtype=bool) if weights is None else weights > 0
+        if not np.any(counted & (churned == 1.0)):
+            raise DataError(
+                "no customer cancelled: the churn probability cannot be estimated (its maximum-likelihood "
+                "value is 0). Check the churned column, or wait for cancellations to be observed."
+            )
+        past_first = counted & (((churned == 0.0) & (tenure >= 1)) | ((churned == 1.0) & (tenure >= 2)))
+        if not np.any(past_first):
+            raise DataError(
+                "no customer was observed past the first renewal point, so the spread of churn "
+                "probabilities (alpha and beta separately) is not identified; data over at least two periods is needed."
+            )
+        self._fit({"tenure": tenure, "churned": churned}, weights)
+        require_identified(self, (("alpha", "beta"),))
+        return self
 
     def _log_likelihood_terms(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
         alpha, beta = params
@@ -299,6 +316,36 @@ def _hyp2f1_unit_a_continued_fraction(b, gap, z, max_terms: int = 200_000, tol: 
 
 
 # ----- validation -----------------------------------------------------------
+_EDGE = 1e-7  # a beta mean or concentration closer to its limit than this is a degenerate fit
+
+
+def require_identified(model: MaximumLikelihoodModel, beta_pairs: tuple[tuple[str, str], ...]) -> None:
+    """Raise FitError (leaving the model unfitted) when a fitted beta distribution is degenerate.
+
+    For each (a, b) pair the mean a/(a+b) must stay inside (1e-7, 1 - 1e-7) and
+    the concentration a+b above 1e-7. Degenerate data (nobody ever missing an
+    opportunity, two customers with opposite histories, ...) push the
+    likelihood's supremum there and the optimiser stops at arbitrary extreme
+    values. A huge concentration with a moderate mean is allowed: it is the
+    homogeneous limit (everyone shares one probability), a legitimate answer.
+    """
+    problems = []
+    for a_name, b_name in beta_pairs:
+        a, b = model.params_[a_name], model.params_[b_name]
+        mean = a / (a + b)
+        if not _EDGE < mean < 1 - _EDGE or a + b < _EDGE:
+            problems.append(f"{a_name}={a:.3g}, {b_name}={b:.3g}")
+    if problems:
+        for attribute in ("params_", "log_likelihood_", "n_", "n_distinct_", "covariance_theta_",
+                          "standard_errors_", "confidence_intervals_"):
+            model.__dict__.pop(attribute, None)
+        raise FitError(
+            f"{type(model).__name__}: the fit is degenerate ({'; '.join(problems)}: a probability's "
+            "distribution collapsed to 0 or 1), so the data do not identify the model. Typical causes: "
+            "very few customers, or histories without variation. Fit on more customers or a longer window."
+        )
+
+
 def validate_tenure(tenure: Any, churned: Any) -> tuple[np.ndarray, np.ndarray]:
     """Check per-customer (tenure, churned) and return float arrays.
 
