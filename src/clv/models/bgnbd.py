@@ -1,0 +1,408 @@
+"""BG/NBD: the beta-geometric / negative binomial distribution model.
+
+Fader, Hardie & Lee (2005), "Counting your customers the easy way: an
+alternative to the Pareto/NBD model", Marketing Science 24(2), 275-284.
+
+Story: while alive, a customer buys as a Poisson process with rate ``lambda``;
+after every *repeat* purchase the customer drops out with probability ``p``.
+Across customers ``lambda ~ Gamma(r, alpha)`` (shape r, rate alpha) and
+``p ~ Beta(a, b)``. A customer's history is summarised by ``frequency`` x
+(repeat purchases), ``recency`` t_x (time of the last purchase, measured from
+the first) and ``T`` (time from the first purchase to the end of the
+calibration period), all in the same time unit (days, weeks...).
+
+The modified model (MBG/NBD, :mod:`clv.models.mbgnbd`) differs only in letting
+the customer drop out right after the first purchase too. The code below is
+written once for both, with ``s = _dropout_at_first_purchase`` (0 for BG/NBD,
+1 for MBG/NBD) counting the extra dropout opportunity: a customer alive at T
+has survived ``x + s`` dropout opportunities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+
+from clv.errors import DataError, FitError
+from clv.models.base import MaximumLikelihoodModel, as_float_array, validate_rfm
+from clv.summary.compress import apply_on_distinct
+
+# Half-width of the window around a = 1 where the (a+beta-1)/(a-1) * [...]
+# form of the expectation is 0/0; inside it the value is interpolated linearly
+# in a between the window's edges (error O(width^2): the function is smooth in a).
+_A_NEAR_ONE = 1e-4
+# Same for c = a+beta-1 near 0, where 2F1(.; c; z) has a pole and c/(a-1) a zero.
+_C_NEAR_ZERO = 1e-4
+# Above this denominator parameter the 2F1 power series converges in a few dozen terms.
+_SERIES_MIN_C = 20.0
+
+
+class BetaGeoModel(MaximumLikelihoodModel):
+    """BG/NBD model (Fader, Hardie & Lee 2005), parameters ``r, alpha, a, b``.
+
+    ``r, alpha``: shape and rate of the Gamma distribution of purchase rates
+    (mean rate r/alpha purchases per time unit). ``a, b``: Beta distribution of
+    the dropout probability after each repeat purchase (mean a/(a+b)).
+
+    Time is in the unit of the data (days, weeks...): every ``t``, ``recency``
+    and ``T`` passed to the methods must use that same unit.
+    """
+
+    param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
+    model_name: ClassVar[str] = "bgnbd"
+    _dropout_at_first_purchase: ClassVar[int] = 0
+
+    # ----- fitting --------------------------------------------------------
+    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> "BetaGeoModel":
+        """Maximum-likelihood fit on per-customer (or compressed, weighted) histories.
+
+        ``frequency``: number of repeat purchases x; ``recency``: time of the
+        last purchase t_x (0 when x = 0); ``T``: age of the customer at the end
+        of calibration; all measured from the first purchase in one time unit.
+        ``weights``: optional count of customers sharing each row.
+        """
+        x, t_x, T = validate_rfm(frequency, recency, T)
+        weights = validate_weights(weights, x.shape[0])
+        repeat_buyers = x > 0 if weights is None else (x > 0) & (weights > 0)
+        if not repeat_buyers.any():
+            raise FitError(
+                f"{type(self).__name__}: no customer made a repeat purchase (all frequency 0), so purchase "
+                "rates and dropout cannot be estimated. Use a longer calibration period or more customers."
+            )
+        self._fit({"x": x, "t_x": t_x, "T": T}, weights)
+        require_identified(self)
+        return self
+
+    def _initial_params(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+        total = weights.sum()
+        mean_x = float(weights @ data["x"]) / total
+        mean_T = float(weights @ data["T"]) / total
+        return np.array([1.0, mean_T / max(mean_x, 0.1), 1.0, 3.0])
+
+    def _log_likelihood_parts(self, params: np.ndarray, data: Mapping[str, np.ndarray]):
+        """Log of the two terms of the likelihood.
+
+        L = A1 * (B(a, b+x+s)/B(a,b) (alpha+T)^-(r+x)
+                  + [x+s >= 1] B(a+1, b+x+s-1)/B(a,b) (alpha+t_x)^-(r+x)),
+        A1 = Gamma(r+x) alpha^r / Gamma(r): the first term is "alive at T", the
+        second "dropped out right after the last purchase" (FHL 2005 eq. 6 for
+        s = 0; Batislam et al. 2007 for s = 1).
+        """
+        r, alpha, a, b = params
+        x, t_x, T = data["x"], data["t_x"], data["T"]
+        s = self._dropout_at_first_purchase
+        has_dropout_term = (x + s) >= 1
+        beta_tail = np.where(has_dropout_term, b + x + s - 1, 1.0)
+        log_a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+        log_alive = betaln(a, b + x + s) - betaln(a, b) - (r + x) * np.log(alpha + T)
+        log_dropped = np.where(
+            has_dropout_term, betaln(a + 1, beta_tail) - betaln(a, b) - (r + x) * np.log(alpha + t_x), -np.inf
+        )
+        return log_a1, log_alive, log_dropped, has_dropout_term, beta_tail
+
+    def _log_likelihood_terms(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
+        log_a1, log_alive, log_dropped, _, _ = self._log_likelihood_parts(params, data)
+        return log_a1 + np.logaddexp(log_alive, log_dropped)
+
+    def _log_likelihood_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Analytic d(log L)/d(r, alpha, a, b): softmax weights of the two terms times their derivatives."""
+        r, alpha, a, b = params
+        x, t_x, T = data["x"], data["t_x"], data["T"]
+        s = self._dropout_at_first_purchase
+        _, log_alive, log_dropped, has_dropout_term, beta_tail = self._log_likelihood_parts(params, data)
+        total = np.logaddexp(log_alive, log_dropped)
+        w_alive = np.exp(log_alive - total)
+        w_dropped = np.exp(log_dropped - total)
+        log_at_T, log_at_tx = np.log(alpha + T), np.log(alpha + t_x)
+        psi_sum = digamma(a + b + x + s)
+        d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w_alive * log_at_T - w_dropped * log_at_tx
+        d_alpha = r / alpha - (r + x) * (w_alive / (alpha + T) + w_dropped / (alpha + t_x))
+        d_a = (
+            digamma(a + b) - digamma(a)
+            + w_alive * (digamma(a) - psi_sum)
+            + w_dropped * (digamma(a + 1) - psi_sum)
+        )
+        d_b_dropped = np.where(has_dropout_term, digamma(beta_tail) - psi_sum, 0.0)
+        d_b = digamma(a + b) - digamma(b) + w_alive * (digamma(b + x + s) - psi_sum) + w_dropped * d_b_dropped
+        return np.column_stack([d_r, d_alpha, d_a, d_b])
+
+    # ----- predictions ----------------------------------------------------
+    def probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        """P(customer still alive at T | x, t_x, T).
+
+        BG/NBD (FHL 2005 eq. 11): 1 / (1 + [x > 0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x));
+        MBG/NBD: 1 / (1 + a/(b+x) (...)^(r+x)) for every x. Computed as a
+        logistic of the log odds. Time unit: that of the data.
+        """
+        x, t_x, T = _broadcast_history(frequency, recency, T)
+        return apply_on_distinct(self._probability_alive, x=x, t_x=t_x, T=T)
+
+    def _probability_alive(self, x, t_x, T, params=None):
+        r, alpha, a, b = self._params_array(params)
+        s = self._dropout_at_first_purchase
+        has_dropout_term = (x + s) >= 1
+        beta_tail = np.where(has_dropout_term, b + x + s - 1, 1.0)
+        log_odds_dropped = np.log(a) - np.log(beta_tail) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+        return np.where(has_dropout_term, expit(-log_odds_dropped), 1.0)
+
+    def expected_purchases_new(self, t: Any) -> np.ndarray:
+        """E[X(t)]: expected repeat purchases in (0, t] of a newly acquired customer.
+
+        BG/NBD (FHL 2005 eq. 9):
+        (a+b-1)/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b; a+b-1; t/(alpha+t))].
+        MBG/NBD (Batislam et al. 2007): b/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b+1; a+b; t/(alpha+t))].
+        ``t`` in the time unit of the data.
+        """
+        t = _non_negative(t, "t")
+        r, alpha, a, b = self.params
+        s = self._dropout_at_first_purchase
+        survive_first = np.exp(betaln(a, b + s) - betaln(a, b))
+        return survive_first * expected_purchases_given_alive(t, r, alpha, a, b + s)
+
+    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        """E[Y(t) | x, t_x, T]: expected purchases in (T, T+t] given the history.
+
+        FHL 2005 eq. 10: P(alive) * (a+b+x-1)/(a-1)
+        * [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))]
+        (MBG/NBD: b+x -> b+x+1). See :func:`expected_purchases_given_alive`
+        for the stable evaluation. ``t`` in the time unit of the data.
+        """
+        t = _non_negative(t, "t")
+        t, x, t_x, T = np.broadcast_arrays(t, *_broadcast_history(frequency, recency, T))
+        return apply_on_distinct(self._expected_purchases, t=t, x=x, t_x=t_x, T=T)
+
+    def _expected_purchases(self, t, x, t_x, T):
+        r, alpha, a, b = self.params
+        s = self._dropout_at_first_purchase
+        given_alive = expected_purchases_given_alive(t, r + x, alpha + T, a, b + x + s)
+        return self._probability_alive(x, t_x, T) * given_alive
+
+    def probability_purchases(self, n: Any, t: Any) -> np.ndarray:
+        """P(X(t) = n): probability that a new customer makes n repeat purchases in (0, t].
+
+        With K ~ NBD(r, alpha, t) the purchases a never-dropping customer would
+        make: P = E[(1-p)^(n+s)] P(K = n) + [n+s >= 1] E[p (1-p)^(n+s-1)] P(K >= n)
+        (FHL 2005 eq. 8 for s = 0), in log space with the negative binomial
+        pmf / survival function. ``t`` in the time unit of the data.
+        """
+        n = _non_negative(n, "n")
+        if np.any(n != np.round(n)):
+            raise DataError("n must be a whole number of purchases (0, 1, 2, ...).")
+        n, t = np.broadcast_arrays(n, _non_negative(t, "t"))
+        r, alpha, a, b = self.params
+        s = self._dropout_at_first_purchase
+        success = alpha / (alpha + t)
+        log_stay = betaln(a, b + n + s) - betaln(a, b) + stats.nbinom.logpmf(n, r, success)
+        has_dropout_term = (n + s) >= 1
+        beta_tail = np.where(has_dropout_term, b + n + s - 1, 1.0)
+        log_drop = np.where(
+            has_dropout_term,
+            betaln(a + 1, beta_tail) - betaln(a, b) + stats.nbinom.logsf(n - 1, r, success),
+            -np.inf,
+        )
+        return np.exp(np.logaddexp(log_stay, log_drop))
+
+    def sample_future_purchases(
+        self, t: Any, frequency: Any, recency: Any, T: Any,
+        params: Any = None, rng: np.random.Generator | int | None = None,
+    ) -> np.ndarray:
+        """One draw per customer of the number of purchases in (T, T+t].
+
+        From the posterior of the latent traits given the history: alive with
+        probability P(alive | x, t_x, T); if alive, lambda ~ Gamma(r+x, alpha+T)
+        and p ~ Beta(a, b+x+s) (independent given alive), and the count is
+        min(Poisson(lambda t), N) with N ~ Geometric(p) on {1, 2, ...} the
+        purchase after which the customer drops out. Its mean is
+        :meth:`expected_purchases`. ``params`` (mapping or sequence in
+        ``param_names`` order; default: the fitted ones) lets callers add
+        parameter uncertainty, e.g. with rows of :meth:`sample_params`.
+        ``t`` in the time unit of the data. Returns floats (whole numbers).
+        """
+        rng = np.random.default_rng(rng)
+        t = _non_negative(t, "t")
+        t, x, t_x, T = np.broadcast_arrays(t, *_broadcast_history(frequency, recency, T))
+        r, alpha, a, b = self._params_array(params)
+        s = self._dropout_at_first_purchase
+        alive = rng.random(x.shape) < self._probability_alive(x, t_x, T, params)
+        rate = rng.gamma(r + x, 1.0 / (alpha + T))
+        p = rng.beta(a, b + x + s)
+        purchases = rng.poisson(rate * t).astype(float)
+        return np.where(alive, np.minimum(purchases, _geometric_trials(p, rng)), 0.0)
+
+    def simulate(
+        self, T: Any, params: Any = None, rng: np.random.Generator | int | None = None
+    ) -> pd.DataFrame:
+        """Simulate calibration histories (frequency, recency, T) for customers of ages ``T``.
+
+        Each customer draws lambda ~ Gamma(r, alpha), p ~ Beta(a, b); K ~
+        Poisson(lambda T) purchases would happen without dropout; the customer
+        drops out at dropout opportunity D ~ Geometric(p) (the first purchase
+        is opportunity 1 for MBG/NBD, the first repeat purchase for BG/NBD), so
+        x = min(K, D - s); t_x is the x-th of K uniform times on (0, T).
+        """
+        rng = np.random.default_rng(rng)
+        T = as_float_array(T, "T")
+        r, alpha, a, b = self._params_array(params)
+        s = self._dropout_at_first_purchase
+        rate = rng.gamma(r, 1.0 / alpha, T.shape)
+        p = rng.beta(a, b, T.shape)
+        possible = rng.poisson(rate * T).astype(float)
+        x = np.minimum(possible, _geometric_trials(p, rng) - s)
+        bought = x > 0
+        order_stat = rng.beta(np.where(bought, x, 1.0), np.where(bought, possible - x + 1, 1.0))
+        t_x = np.where(bought, T * order_stat, 0.0)
+        return pd.DataFrame({"frequency": x, "recency": t_x, "T": T})
+
+    def _params_array(self, params: Any = None) -> np.ndarray:
+        if params is None:
+            return self.params
+        if isinstance(params, Mapping):
+            missing = [n for n in self.param_names if n not in params]
+            if missing:
+                raise DataError(f"params is missing {missing}; give all of {list(self.param_names)}.")
+            params = [params[n] for n in self.param_names]
+        values = as_float_array(params, "params")
+        if values.shape != (len(self.param_names),) or not np.all(np.isfinite(values) & (values > 0)):
+            raise DataError(f"params must be {len(self.param_names)} positive numbers {list(self.param_names)}; got {params!r}.")
+        return values
+
+
+def expected_purchases_given_alive(t, shape, rate, a, beta) -> np.ndarray:
+    """E[min(Poisson(lambda t), N)] with lambda ~ Gamma(shape, rate), N ~ Geometric(p), p ~ Beta(a, beta).
+
+    Given (lambda, p) the mean is (1 - exp(-lambda p t))/p (FHL 2005); over
+    the two distributions it is, with z = t/(rate+t),
+    (a+beta-1)/(a-1) [1 - (1-z)^shape 2F1(shape, beta; a+beta-1; z)].
+    For a customer with history (x, T) shape = r+x, rate = alpha+T and beta =
+    b+x (BG/NBD), so for large x both numerator parameters of 2F1 are large
+    and the series converges slowly and loses accuracy (scipy returns inf or
+    garbage for x in the thousands). We use Euler's transformation
+    2F1(A, B; C; z) = (1-z)^(C-A-B) 2F1(C-A, C-B; C; z), which gives
+    (1-z)^shape 2F1(...) = (1-z)^(a-1) 2F1(a+beta-1-shape, a-1; a+beta-1; z):
+    the new numerator parameters (a+b-1-r and a-1 for BG/NBD) do not grow
+    with x and the denominator does, so the series converges fast. The
+    bracket is evaluated as -expm1((a-1) log1p(-z)) - (1-z)^(a-1) (2F1 - 1)
+    to avoid cancelling 1 - 1. Near a = 1 (a 0/0 form) see ``_A_NEAR_ONE``.
+    """
+    t, shape, rate, beta = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, shape, rate, beta)))
+    if abs(a - 1.0) < _A_NEAR_ONE:
+        below = _given_alive_euler(t, shape, rate, 1.0 - _A_NEAR_ONE, beta)
+        above = _given_alive_euler(t, shape, rate, 1.0 + _A_NEAR_ONE, beta)
+        share = (a - (1.0 - _A_NEAR_ONE)) / (2 * _A_NEAR_ONE)
+        return (1.0 - share) * below + share * above
+    return _given_alive_euler(t, shape, rate, a, beta)
+
+
+def _given_alive_euler(t, shape, rate, a, beta):
+    """Interpolate linearly in beta across the removable 0 * inf at c = a+beta-1 = 0 (BG/NBD, x=0, a+b=1)."""
+    c = a + beta - 1.0
+    near_pole = np.abs(c) < _C_NEAR_ZERO
+    if not near_pole.any():
+        return _given_alive_core(t, shape, rate, a, beta)
+    below = _given_alive_core(t, shape, rate, a, np.where(near_pole, 1.0 - a - _C_NEAR_ZERO, beta))
+    above = _given_alive_core(t, shape, rate, a, np.where(near_pole, 1.0 - a + _C_NEAR_ZERO, beta))
+    share = (c + _C_NEAR_ZERO) / (2 * _C_NEAR_ZERO)
+    return np.where(near_pole, (1.0 - share) * below + share * above, below)
+
+
+def _given_alive_core(t, shape, rate, a, beta):
+    z = t / (rate + t)
+    c = a + beta - 1.0
+    log_one_minus_z = np.log(rate) - np.log(rate + t)
+    hyp_minus_one = _hyp2f1_minus_one(c - shape, a - 1.0, c, z)
+    bracket = -np.expm1((a - 1.0) * log_one_minus_z) - np.exp((a - 1.0) * log_one_minus_z) * hyp_minus_one
+    # 0 <= E[min(Poisson, N)] <= E[Poisson] = shape t / rate: a guard against rounding at the extremes.
+    return np.clip(c / (a - 1.0) * bracket, 0.0, shape * t / rate)
+
+
+def _hyp2f1_minus_one(A, B, C, z) -> np.ndarray:
+    """2F1(A, B; C; z) - 1 for the Euler-transformed parameters (|A|, |B| moderate, 0 <= z < 1).
+
+    By its power series sum_k (A)_k (B)_k / ((C)_k k!) z^k (k >= 1) where that
+    converges fast (C >= 20 and C-A-B >= 10, or z <= 0.5), else scipy's hyp2f1
+    (and the series, up to 5,000 terms, where scipy gives inf/NaN). The series is
+    needed, not just faster: scipy 1.17 returns inf/NaN for large C when
+    C-A-B is an integer and z > 0.9 (e.g. r == a, x >= 99), a region the
+    series handles in a few dozen terms. The loop runs over series terms,
+    vectorised over rows.
+    """
+    A, B, C, z = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (A, B, C, z)))
+    result = np.empty(A.shape)
+    by_series = ((C >= _SERIES_MIN_C) & (C - A - B >= _SERIES_MIN_C / 2)) | (z <= 0.5)
+    by_scipy = ~by_series
+    result[by_scipy] = hyp2f1(A[by_scipy], B[by_scipy], C[by_scipy], z[by_scipy]) - 1.0
+    unresolved = by_series | ~np.isfinite(result)
+    result[unresolved] = _series_minus_one(A[unresolved], B[unresolved], C[unresolved], z[unresolved])
+    return result
+
+
+def _series_minus_one(A, B, C, z, max_terms: int = 5_000) -> np.ndarray:
+    total = np.zeros(A.shape)
+    term = np.ones(A.shape)
+    active = np.arange(A.shape[0])
+    for k in range(max_terms):
+        if active.size == 0:
+            break
+        a_, b_, c_, z_ = A[active], B[active], C[active], z[active]
+        term[active] *= (a_ + k) * (b_ + k) / ((c_ + k) * (k + 1.0)) * z_
+        total[active] += term[active]
+        done = (np.abs(term[active]) <= 1e-17 * np.abs(total[active])) | (term[active] == 0) | ~np.isfinite(total[active])
+        active = active[~done]
+    return total
+
+
+def require_identified(model: MaximumLikelihoodModel) -> None:
+    """Raise FitError when the observed information at the optimum is singular.
+
+    Then the likelihood is flat in some direction (typically too few or too
+    uninformative customers, e.g. a single customer) and the estimates mean
+    nothing, even though the optimiser stopped inside the bounds.
+    """
+    if not np.all(np.isfinite(model.covariance_theta_)):
+        values = ", ".join(f"{k}={v:.4g}" for k, v in model.params_.items())
+        raise FitError(
+            f"{type(model).__name__}: the data do not identify the parameters (the information matrix is "
+            f"singular at the optimum {values}; n={model.n_:g} customers). Fit on more customers or a "
+            "longer calibration period, or use a simpler model."
+        )
+
+
+def _geometric_trials(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Geometric(p) on {1, 2, ...} as floats, by inversion (no int64 overflow for tiny p)."""
+    u = rng.random(np.shape(p))
+    with np.errstate(divide="ignore"):
+        trials = np.ceil(np.log(u) / np.log1p(-p))
+    return np.maximum(trials, 1.0)
+
+
+def _broadcast_history(frequency, recency, T):
+    x, t_x, T = np.broadcast_arrays(*(as_float_array(v, n) for v, n in ((frequency, "frequency"), (recency, "recency"), (T, "T"))))
+    return validate_rfm(np.ascontiguousarray(x), np.ascontiguousarray(t_x), np.ascontiguousarray(T))
+
+
+def _non_negative(values: Any, name: str) -> np.ndarray:
+    array = as_float_array(values, name)
+    bad = ~np.isfinite(array) | (array < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{name} must be finite and >= 0; first offending row {row}: {name}={array[row]}.")
+    return array
+
+
+def validate_weights(weights: Any, n_rows: int) -> np.ndarray | None:
+    """None, or a float array of n_rows finite non-negative customer counts."""
+    if weights is None:
+        return None
+    array = as_float_array(weights, "weights")
+    if array.shape[0] != n_rows:
+        raise DataError(f"weights must have one value per row ({n_rows}); got {array.shape[0]}.")
+    bad = ~np.isfinite(array) | (array < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"weights must be finite and >= 0 (customer counts); first offending row {row}: {array[row]}.")
+    return array

@@ -1,0 +1,161 @@
+"""Gamma-Gamma model of the average value of a customer's transactions.
+
+Colombo & Jiang (1999), "A stochastic RFM model", Journal of Interactive
+Marketing 13(3); Fader, Hardie & Lee (2005), "RFM and CLV: using iso-value
+curves for customer base analysis", Journal of Marketing Research 42(4);
+Fader & Hardie (2013), "The Gamma-Gamma model of monetary value" (note).
+
+Story: the value of each transaction of a customer is Gamma(p, nu) (shape p,
+rate nu, mean p/nu); across customers nu ~ Gamma(q, gamma). The papers call
+the scale parameter of that second Gamma ``v``; here it is ``gamma`` as in
+lifetimes. Spend is assumed independent of the purchase process, so the model
+is fitted on repeat buyers only (x >= 1 transactions with average value m).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.special import digamma, gammaln
+
+from clv.errors import DataError, FitError
+from clv.models.base import MaximumLikelihoodModel, as_float_array
+from clv.models.bgnbd import validate_weights
+from clv.summary.compress import apply_on_distinct
+
+
+class GammaGammaModel(MaximumLikelihoodModel):
+    """Gamma-Gamma spend model, parameters ``p, q, gamma`` (the papers' p, q, v).
+
+    ``p``: shape of the per-transaction value distribution; ``q, gamma``:
+    shape and rate of the Gamma distribution of a customer's rate parameter
+    nu. The population mean transaction value is p*gamma/(q-1), finite only
+    when q > 1; a fit with q <= 1 is refused with :class:`FitError`.
+
+    Fitted attribute ``n_excluded_``: customers (summed weights) set aside
+    because their frequency is 0 (no repeat transaction to average).
+    """
+
+    param_names: ClassVar[tuple[str, ...]] = ("p", "q", "gamma")
+    model_name: ClassVar[str] = "gammagamma"
+
+    def fit(self, frequency: Any, monetary_value: Any, weights: Any = None) -> "GammaGammaModel":
+        """Fit on customers with ``frequency`` > 0.
+
+        ``frequency``: number of repeat transactions x (customers with x = 0
+        are set aside and counted in ``n_excluded_``); ``monetary_value``:
+        the mean value m of those x repeat transactions, > 0. ``weights``:
+        optional count of customers sharing each row.
+        """
+        x, m = _validate_spend(frequency, monetary_value)
+        weights = validate_weights(weights, x.shape[0])
+        used = x > 0
+        row_weights = np.ones_like(x) if weights is None else weights
+        n_excluded = float(row_weights[~used].sum())
+        if not used.any():
+            raise DataError("GammaGammaModel.fit: no customer has frequency > 0; the model needs repeat buyers.")
+        self._fit({"x": x[used], "m": m[used]}, None if weights is None else weights[used])
+        self.n_excluded_ = n_excluded
+        self._refuse_infinite_mean()
+        return self
+
+    def _refuse_infinite_mean(self) -> None:
+        q = self.params_["q"]
+        if q <= 1.0:
+            values = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
+            raise FitError(
+                f"GammaGammaModel: estimated q={q:.4g} <= 1 ({values}), so the mean spend per transaction "
+                "is infinite and expected spend cannot be computed. The spend distribution is too "
+                "heavy-tailed for this model: check monetary values for outliers, refunds or unit "
+                "errors (cap or remove extreme customers), or use a simpler spend estimate."
+            )
+
+    def _initial_params(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+        mean_m = float(weights @ data["m"]) / float(weights.sum())
+        p, q = 2.0, 3.0
+        return np.array([p, q, mean_m * (q - 1.0) / p])
+
+    def _log_likelihood_terms(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Log density of the mean m of x transaction values (Fader & Hardie 2013, eq. 3).
+
+        f(m | x) = Gamma(px+q) / (Gamma(px) Gamma(q)) * gamma^q m^(px-1) x^(px) / (gamma + m x)^(px+q).
+        """
+        p, q, gamma = params
+        x, m = data["x"], data["m"]
+        return (
+            gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(gamma)
+            + (p * x - 1.0) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(gamma + m * x)
+        )
+
+    def _log_likelihood_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
+        p, q, gamma = params
+        x, m = data["x"], data["m"]
+        psi_total = digamma(p * x + q)
+        log_pooled = np.log(gamma + m * x)
+        d_p = x * (psi_total - digamma(p * x) + np.log(m) + np.log(x) - log_pooled)
+        d_q = psi_total - digamma(q) + np.log(gamma) - log_pooled
+        d_gamma = q / gamma - (p * x + q) / (gamma + m * x)
+        return np.column_stack([d_p, d_q, d_gamma])
+
+    def expected_spend(self, frequency: Any, monetary_value: Any) -> np.ndarray:
+        """Conditional expected average value per transaction, E[M | x, m].
+
+        FHL 2005 "RFM and CLV" eq. 5: (p (gamma + x m)) / (p x + q - 1), a
+        weighted average of the population mean p*gamma/(q-1) (weight
+        (q-1)/(px+q-1)) and the customer's observed mean m (weight
+        px/(px+q-1)). For frequency 0, m is ignored (may be 0 or NaN) and the
+        result is the population mean.
+        """
+        self._check_fitted()
+        self._refuse_infinite_mean()
+        x, m = np.broadcast_arrays(*_validate_spend(frequency, monetary_value))
+        m = np.where(x > 0, m, 0.0)
+        return apply_on_distinct(self._expected_spend, x=np.ascontiguousarray(x), m=np.ascontiguousarray(m))
+
+    def _expected_spend(self, x, m):
+        p, q, gamma = self.params
+        return p * (gamma + x * m) / (p * x + q - 1.0)
+
+    @property
+    def population_mean_spend(self) -> float:
+        """Mean transaction value in the population, p*gamma/(q-1)."""
+        self._check_fitted()
+        self._refuse_infinite_mean()
+        p, q, gamma = self.params
+        return float(p * gamma / (q - 1.0))
+
+    def to_dict(self) -> dict[str, Any]:
+        payload = super().to_dict()
+        payload["n_excluded"] = getattr(self, "n_excluded_", 0.0)
+        return payload
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> "GammaGammaModel":
+        model = super().from_dict(payload)
+        model.n_excluded_ = float(payload.get("n_excluded", 0.0))
+        return model
+
+
+def _validate_spend(frequency: Any, monetary_value: Any) -> tuple[np.ndarray, np.ndarray]:
+    """frequency: whole numbers >= 0; monetary_value: finite and > 0 where frequency > 0."""
+    x = as_float_array(frequency, "frequency")
+    m = as_float_array(monetary_value, "monetary_value")
+    if x.shape != m.shape and x.size != 1 and m.size != 1:
+        raise DataError(f"frequency and monetary_value must have the same length (got {x.shape[0]} and {m.shape[0]}).")
+    x, m = (np.ascontiguousarray(a) for a in np.broadcast_arrays(x, m))
+    checks = (
+        (~np.isfinite(x) | (x < 0) | (x != np.round(x)), "frequency must be a whole number >= 0"),
+        ((x > 0) & ~(np.isfinite(m) & (m > 0)),
+         "monetary_value (mean value of the repeat transactions) must be finite and > 0 for customers with "
+         "frequency > 0; remove or fix refunds, zero-value orders and missing amounts"),
+    )
+    for bad, message in checks:
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{message}; first offending row {row}: frequency={x[row]}, monetary_value={m[row]} "
+                f"({int(bad.sum())} rows in all)."
+            )
+    return x, m

@@ -1,0 +1,254 @@
+"""BG/NBD (Fader, Hardie & Lee 2005): published CDNOW fit, gradient, predictions, simulation."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate, stats
+from scipy.special import betaln
+
+from clv.errors import DataError, FitError
+from clv.models.bgnbd import BetaGeoModel, expected_purchases_given_alive
+
+DATA = Path(__file__).parent / "data"
+CDNOW_PARAMS = {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}
+
+
+@pytest.fixture(scope="module")
+def cdnow():
+    return pd.read_csv(DATA / "cdnow_customers_summary.csv")
+
+
+@pytest.fixture(scope="module")
+def fitted(cdnow):
+    return BetaGeoModel().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+
+
+def model_at(params):
+    """A model with given parameters, for prediction tests that need no fit."""
+    model = BetaGeoModel()
+    model.params_ = dict(params)
+    return model
+
+
+def test_reproduces_published_cdnow_estimates(fitted):
+    # FHL 2005, section 4: r=0.243, alpha=4.414, a=0.793, b=2.426, LL=-9582.4 (weeks).
+    for name, published in {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}.items():
+        assert fitted.params_[name] == pytest.approx(published, rel=2e-3), name
+    assert fitted.log_likelihood_ == pytest.approx(-9582.4, abs=0.05)
+    assert fitted.n_ == 2357
+    assert all(np.isfinite(list(fitted.standard_errors_.values())))
+
+
+def test_published_conditional_expectation(fitted):
+    # FHL 2005: a customer with x=2, t_x=30.43, T=38.86 is expected to make 1.226 purchases in the next 39 weeks.
+    assert fitted.expected_purchases(39, 2, 30.43, 38.86)[0] == pytest.approx(1.226, abs=1e-3)
+
+
+def numerical_gradient(model, params, data, step=1e-6):
+    grad = np.empty((data["x"].shape[0], params.shape[0]))
+    for j in range(params.shape[0]):
+        up, down = params.copy(), params.copy()
+        up[j] += step * params[j]
+        down[j] -= step * params[j]
+        diff = model._log_likelihood_terms(up, data) - model._log_likelihood_terms(down, data)
+        grad[:, j] = diff / (2 * step * params[j])
+    return grad
+
+
+@pytest.mark.parametrize("params", [[0.243, 4.41, 0.793, 2.43], [2.0, 0.5, 3.0, 0.7], [0.05, 80.0, 1.0, 1.5]])
+def test_gradient_matches_finite_differences(params):
+    data = {
+        "x": np.array([0.0, 1, 2, 7, 40, 2000]),
+        "t_x": np.array([0.0, 1.7, 30.4, 35.1, 200.0, 2999.0]),
+        "T": np.array([38.9, 38.9, 38.9, 38.9, 400.0, 3000.0]),
+    }
+    model, params = BetaGeoModel(), np.array(params)
+    analytic = model._log_likelihood_gradient(params, data)
+    assert analytic == pytest.approx(numerical_gradient(model, params, data), rel=1e-5, abs=1e-6)
+
+
+def test_probability_alive_hand_values(fitted):
+    r, alpha, a, b = fitted.params
+    expected = 1 / (1 + a / (b + 1) * ((alpha + 38.86) / (alpha + 1.71)) ** (r + 2))
+    got = fitted.probability_alive([0, 2], [0, 1.71], [38.86, 38.86])
+    assert got[0] == 1.0  # BG/NBD: no repeat purchase, no chance to have dropped out
+    assert got[1] == pytest.approx(expected, rel=1e-12)
+
+
+def test_probability_purchases_is_a_distribution_with_the_right_mean(fitted):
+    n = np.arange(0, 20_000)
+    for t in (1.0, 39.0, 500.0):
+        pmf = fitted.probability_purchases(n, t)
+        assert pmf.sum() == pytest.approx(1.0, abs=1e-6)
+        # mean of the pmf (negative binomial route) vs the 2F1 closed form of E[X(t)]
+        assert (n * pmf).sum() == pytest.approx(fitted.expected_purchases_new(t)[0], rel=1e-4)
+    assert fitted.probability_purchases(0, 0.0)[0] == 1.0
+
+
+def test_expected_purchases_new_hand_value():
+    # a = 2, b = 1: E[X(t)] = 2 [1 - (alpha/(alpha+t))^r 2F1(r, 1; 2; z)], and
+    # 2F1(r, 1; 2; z) = (1 - (1-z)^(1-r)) / ((1-r) z).
+    r, alpha, t = 0.5, 3.0, 7.0
+    z = t / (alpha + t)
+    hyp = (1 - (1 - z) ** (1 - r)) / ((1 - r) * z)
+    expected = 2 * (1 - (alpha / (alpha + t)) ** r * hyp)
+    got = model_at({"r": r, "alpha": alpha, "a": 2.0, "b": 1.0}).expected_purchases_new(t)[0]
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def given_alive_by_quadrature(t, shape, rate, a, beta):
+    """E over p ~ Beta(a, beta) of (1 - (rate/(rate + p t))^shape)/p, numerically."""
+    def integrand(p):
+        inner = -np.expm1(shape * (np.log(rate) - np.log(rate + p * t)))
+        return inner / p * np.exp((a - 1) * np.log(p) + (beta - 1) * np.log1p(-p) - betaln(a, beta))
+    bulk = min(0.5, 30 * a / (a + beta))  # the posterior of p is concentrated near 0 for large beta
+    value, _ = integrate.quad(integrand, 0, 1, points=[bulk], limit=400, epsabs=0, epsrel=1e-11)
+    return value
+
+
+@pytest.mark.parametrize(
+    "t, x, T, params",
+    [
+        (39.0, 2, 38.86, (0.243, 4.41, 0.793, 2.43)),
+        (39.0, 2000, 3000.0, (0.243, 4.41, 0.793, 2.43)),  # large frequency and T
+        (3000.0, 2000, 3000.0, (0.243, 4.41, 0.793, 2.43)),
+        (0.01, 5, 100.0, (1.5, 10.0, 2.5, 4.0)),  # tiny horizon
+        (1e5, 0, 1.0, (0.7, 2.0, 3.0, 1.2)),  # horizon far beyond the data
+        (52.0, 30, 60.0, (0.9, 5.0, 1.00003, 3.0)),  # a next to 1 (0/0 form)
+    ],
+)
+def test_conditional_expectation_matches_quadrature(t, x, T, params):
+    r, alpha, a, b = params
+    closed = expected_purchases_given_alive(t, r + x, alpha + T, a, b + x)[()]
+    assert closed == pytest.approx(given_alive_by_quadrature(t, r + x, alpha + T, a, b + x), rel=1e-7)
+
+
+def test_large_history_is_finite_and_plausible(fitted):
+    value = fitted.expected_purchases(39, 2000, 2999, 3000)[0]
+    assert np.isfinite(value)
+    assert value == pytest.approx(2000 / 3000 * 39, rel=0.05)  # alive, rate ~ x/T
+
+
+def test_sample_future_purchases_mean_matches_closed_form(fitted):
+    n = 200_000
+    histories = [(0, 0.0, 38.86), (2, 30.43, 38.86), (7, 10.0, 38.86), (25, 38.0, 38.86)]
+    for x, t_x, T in histories:
+        draws = fitted.sample_future_purchases(39, np.full(n, x), t_x, T, rng=np.random.default_rng(x))
+        expected = fitted.expected_purchases(39, x, t_x, T)[0]
+        assert draws.mean() == pytest.approx(expected, abs=4.5 * draws.std() / np.sqrt(n)), (x, t_x, T)
+        assert np.all(draws == np.round(draws)) and draws.min() >= 0
+
+
+def test_sample_future_purchases_accepts_parameter_draws(fitted):
+    draws = fitted.sample_params(3, seed=0)
+    for row in draws:
+        sample = fitted.sample_future_purchases(10, [0, 3], [0, 20], [38, 38], params=row, rng=1)
+        assert sample.shape == (2,)
+    with pytest.raises(DataError, match="params"):
+        fitted.sample_future_purchases(10, [0], [0], [38], params=[1, 2, 3])
+
+
+def test_simulated_histories_are_valid_and_match_the_pmf():
+    model = model_at(CDNOW_PARAMS)
+    T = np.full(100_000, 39.0)
+    sim = model.simulate(T, rng=3)
+    assert np.all((sim["recency"] <= sim["T"]) & ((sim["frequency"] > 0) | (sim["recency"] == 0)))
+    observed = np.bincount(sim["frequency"].astype(int), minlength=4)[:4] / T.shape[0]
+    assert observed == pytest.approx(model.probability_purchases(np.arange(4), 39.0), abs=0.005)
+
+
+def test_parameter_recovery_intervals_cover_at_nominal_rate():
+    true = {"r": 0.5, "alpha": 5.0, "a": 0.8, "b": 2.5}
+    generator = model_at(true)
+    covered = []
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        sim = generator.simulate(rng.uniform(20, 60, 1000), rng=rng)
+        model = BetaGeoModel(initial_params=true).fit(sim["frequency"], sim["recency"], sim["T"])
+        covered.append([lo < true[k] < hi for k, (lo, hi) in model.confidence_intervals_.items()])
+    coverage = np.mean(covered, axis=0)
+    # Binomial(50, 0.95): P(<= 41 covered) = 0.0008, so 0.82 is a 1-in-1000 lower band per parameter.
+    assert np.all(coverage >= 0.82), coverage
+
+
+def test_weights_equal_repeated_rows(cdnow):
+    rows = cdnow[["frequency", "recency", "T"]].iloc[:300]
+    counts = np.arange(300) % 3 + 1
+    repeated = rows.loc[rows.index.repeat(counts)]
+    weighted = BetaGeoModel().fit(rows["frequency"], rows["recency"], rows["T"], weights=counts)
+    full = BetaGeoModel().fit(repeated["frequency"], repeated["recency"], repeated["T"])
+    assert weighted.log_likelihood_ == pytest.approx(full.log_likelihood_, rel=1e-9)
+    assert weighted.params_["r"] == pytest.approx(full.params_["r"], rel=1e-4)
+
+
+def test_far_off_start_still_converges(cdnow):
+    start = {"r": 50.0, "alpha": 0.01, "a": 30.0, "b": 0.02}
+    model = BetaGeoModel(initial_params=start).fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    assert model.log_likelihood_ == pytest.approx(-9582.43, abs=0.01)
+
+
+def test_unidentifiable_data_is_a_fit_error_not_a_crash():
+    with pytest.raises(FitError, match="no customer made a repeat purchase"):
+        BetaGeoModel().fit([0, 0, 0], [0, 0, 0], [10, 20, 30])
+    with pytest.raises(FitError, match="do not identify|edge of the parameter space"):
+        BetaGeoModel().fit([3], [5], [10])  # a single customer
+
+
+def test_input_errors_name_the_row():
+    with pytest.raises(DataError, match="row 1"):
+        BetaGeoModel().fit([1, 2], [3, 50], [10, 20])
+    with pytest.raises(DataError, match="weights"):
+        BetaGeoModel().fit([1, 2], [3, 5], [10, 20], weights=[1, -1])
+    with pytest.raises(DataError, match="t must be finite and >= 0"):
+        model_at(CDNOW_PARAMS).expected_purchases(-1, 1, 2, 3)
+    with pytest.raises(FitError, match="not fitted"):
+        BetaGeoModel().probability_alive(1, 2, 3)
+
+
+def test_json_round_trip(fitted):
+    restored = BetaGeoModel.from_json(fitted.to_json())
+    assert restored.params_ == fitted.params_
+    assert restored.expected_purchases(10, 3, 20, 38)[0] == fitted.expected_purchases(10, 3, 20, 38)[0]
+
+
+histories = st.tuples(
+    st.integers(0, 5000), st.floats(0.0, 1.0), st.floats(1e-3, 2e4)
+).map(lambda h: (h[0], 0.0 if h[0] == 0 else h[1] * h[2], h[2]))
+# The documented range of reliable predictions: r, a, b up to 20 (see docs/models/bgnbd.md).
+parameters = st.fixed_dictionaries(
+    {"r": st.floats(1e-3, 20.0), "alpha": st.floats(1e-3, 1e3), "a": st.floats(1e-2, 20.0), "b": st.floats(1e-2, 20.0)}
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(history=histories, params=parameters)
+def test_properties_on_extreme_histories(history, params):
+    x, t_x, T = history
+    model = model_at(params)
+    values = np.array(list(params.values()))
+    data = {"x": np.array([float(x)]), "t_x": np.array([t_x]), "T": np.array([T])}
+    assert np.isfinite(model._log_likelihood_terms(values, data)).all()
+    alive = model.probability_alive(x, t_x, T)[0]
+    assert 0.0 <= alive <= 1.0
+    expected = model.expected_purchases(np.array([0.0, 1.0, 30.0, 1e3]), x, t_x, T)
+    assert np.all(np.isfinite(expected)) and expected[0] == 0.0
+    assert np.all(np.diff(expected) >= -1e-9 * np.abs(expected[1:]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(params=parameters, t=st.floats(0.0, 1e4))
+def test_expected_purchases_new_non_negative_and_increasing(params, t):
+    curve = model_at(params).expected_purchases_new(np.array([t, t * 1.5 + 1.0]))
+    assert np.all(np.isfinite(curve)) and curve[0] >= 0
+    assert curve[1] >= curve[0] * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("a, b", [(0.5, 0.5), (0.3, 0.70002), (0.99995, 0.00003)])
+def test_new_customer_expectation_across_the_c_zero_pole(a, b):
+    # a + b = 1 makes 2F1(...; a+b-1; z) singular; the expectation itself is smooth there.
+    closed = model_at({"r": 1.0, "alpha": 1.0, "a": a, "b": b}).expected_purchases_new(10.0)[0]
+    assert closed == pytest.approx(given_alive_by_quadrature(10.0, 1.0, 1.0, a, b), rel=1e-5)

@@ -1,0 +1,158 @@
+"""Gamma-Gamma spend model: published CDNOW fit from the raw transactions, gradient, predictions."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clv.errors import DataError, FitError
+from clv.models.gammagamma import GammaGammaModel
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def cdnow_repeat_spend():
+    """Per repeat buyer of the 39-week calibration: number and mean value of repeat transactions.
+
+    Same-day purchases are one transaction (amounts summed); the first
+    transaction is not a repeat transaction and is left out of the mean.
+    """
+    raw = pd.read_csv(
+        DATA / "CDNOW_sample.txt", sep=r"\s+", header=None,
+        names=["master_id", "customer", "date", "cds", "dollars"], dtype={"date": str},
+    )
+    raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
+    calibration = raw[raw["date"] <= "1997-09-30"]
+    daily = calibration.groupby(["customer", "date"], as_index=False)["dollars"].sum()
+    daily = daily.sort_values(["customer", "date"])
+    repeat = daily[daily.groupby("customer").cumcount() > 0]
+    spend = repeat.groupby("customer")["dollars"].agg(frequency="count", monetary_value="mean")
+    everyone = pd.Index(daily["customer"].unique(), name="customer")
+    return spend.reindex(everyone, fill_value=0).reset_index()
+
+
+@pytest.fixture(scope="module")
+def fitted(cdnow_repeat_spend):
+    data = cdnow_repeat_spend
+    return GammaGammaModel().fit(data["frequency"], data["monetary_value"])
+
+
+def test_reproduces_published_cdnow_estimates(fitted, cdnow_repeat_spend):
+    # Fader, Hardie & Lee (2005) "RFM and CLV"; Fader & Hardie (2013) note: p=6.25, q=3.74, v=15.44.
+    assert fitted.params_["p"] == pytest.approx(6.25, abs=0.005)
+    assert fitted.params_["q"] == pytest.approx(3.74, abs=0.005)
+    assert fitted.params_["gamma"] == pytest.approx(15.44, abs=0.005)
+    assert fitted.n_ == 946  # repeat buyers
+    assert fitted.n_excluded_ == 2357 - 946
+    assert fitted.log_likelihood_ == pytest.approx(-4055.92, abs=0.01)  # ours (no published value found)
+
+
+def numerical_gradient(model, params, data, step=1e-4):  # terms reach 1e5: a wide central step
+    grad = np.empty((data["x"].shape[0], params.shape[0]))
+    for j in range(params.shape[0]):
+        up, down = params.copy(), params.copy()
+        up[j] += step * params[j]
+        down[j] -= step * params[j]
+        diff = model._log_likelihood_terms(up, data) - model._log_likelihood_terms(down, data)
+        grad[:, j] = diff / (2 * step * params[j])
+    return grad
+
+
+@pytest.mark.parametrize("params", [[6.25, 3.74, 15.44], [0.3, 1.5, 200.0], [40.0, 80.0, 2.0]])
+def test_gradient_matches_finite_differences(params):
+    data = {"x": np.array([1.0, 2, 5, 30, 3000]), "m": np.array([0.01, 35.0, 12.5, 400.0, 27.0])}
+    model, params = GammaGammaModel(), np.array(params)
+    analytic = model._log_likelihood_gradient(params, data)
+    assert analytic == pytest.approx(numerical_gradient(model, params, data), rel=1e-5, abs=1e-6)
+
+
+def test_expected_spend_hand_values(fitted):
+    p, q, gamma = fitted.params
+    population = p * gamma / (q - 1)
+    got = fitted.expected_spend([0, 1, 4], [np.nan, 30.0, 50.0])
+    assert got[0] == pytest.approx(population) == fitted.population_mean_spend
+    weight = p * 1 / (p * 1 + q - 1)
+    assert got[1] == pytest.approx((1 - weight) * population + weight * 30.0, rel=1e-12)
+    assert got[2] == pytest.approx(p * (gamma + 4 * 50.0) / (p * 4 + q - 1), rel=1e-12)
+
+
+def test_expected_spend_published_cdnow_mean(fitted, cdnow_repeat_spend):
+    # The population mean p*v/(q-1) with the published estimates is 35.2 dollars.
+    assert fitted.population_mean_spend == pytest.approx(6.25 * 15.44 / 2.74, rel=2e-3)
+    repeaters = cdnow_repeat_spend[cdnow_repeat_spend["frequency"] > 0]
+    predicted = fitted.expected_spend(repeaters["frequency"], repeaters["monetary_value"])
+    # shrinkage: predictions are pulled from each observed mean toward the population mean
+    observed = repeaters["monetary_value"].to_numpy()
+    between = (predicted - observed) * (predicted - fitted.population_mean_spend) <= 1e-9
+    assert between.all()
+
+
+def simulate(n, p, q, gamma, rng):
+    x = rng.integers(1, 8, n).astype(float)
+    nu = rng.gamma(q, 1 / gamma, n)
+    total = rng.gamma(p * x, 1 / nu)
+    return x, total / x
+
+
+def test_parameter_recovery_intervals_cover():
+    true = {"p": 4.0, "q": 3.0, "gamma": 20.0}
+    covered = []
+    for seed in range(40):
+        x, m = simulate(800, *true.values(), np.random.default_rng(seed))
+        model = GammaGammaModel(initial_params=true).fit(x, m)
+        covered.append([lo < true[k] < hi for k, (lo, hi) in model.confidence_intervals_.items()])
+    # Binomial(40, 0.95): P(<= 32 covered) = 0.0008.
+    assert np.all(np.mean(covered, axis=0) >= 33 / 40)
+
+
+def test_infinite_mean_spend_is_refused():
+    x, m = simulate(3000, 2.0, 0.6, 5.0, np.random.default_rng(0))
+    with pytest.raises(FitError, match="q=.* <= 1"):
+        GammaGammaModel().fit(x, m)
+
+
+def test_frequency_zero_set_aside_and_weights(cdnow_repeat_spend):
+    data = cdnow_repeat_spend
+    weights = np.where(np.arange(len(data)) % 2 == 0, 1.0, 2.0)
+    weighted = GammaGammaModel().fit(data["frequency"], data["monetary_value"], weights=weights)
+    assert weighted.n_excluded_ == weights[data["frequency"].to_numpy() == 0].sum()
+    assert weighted.n_ == weights[data["frequency"].to_numpy() > 0].sum()
+
+
+def test_bad_monetary_value_names_the_row():
+    with pytest.raises(DataError, match="first offending row 2"):
+        GammaGammaModel().fit([1, 0, 3, 2], [10.0, 0.0, 0.0, 5.0])
+    with pytest.raises(DataError, match="first offending row 0"):
+        GammaGammaModel().fit([1], [np.nan])
+    with pytest.raises(DataError, match="frequency must be a whole number"):
+        GammaGammaModel().fit([1.5], [3.0])
+    with pytest.raises(DataError, match="no customer has frequency > 0"):
+        GammaGammaModel().fit([0, 0], [0.0, 0.0])
+
+
+def test_json_round_trip(fitted):
+    restored = GammaGammaModel.from_json(fitted.to_json())
+    assert restored.params_ == fitted.params_
+    assert restored.n_excluded_ == fitted.n_excluded_
+    assert restored.expected_spend(3, 20.0)[0] == fitted.expected_spend(3, 20.0)[0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    x=st.integers(0, 100_000), m=st.floats(1e-4, 1e7),
+    p=st.floats(1e-2, 1e3), q=st.floats(1.001, 1e3), gamma=st.floats(1e-3, 1e5),
+)
+def test_expected_spend_is_a_positive_weighted_average(x, m, p, q, gamma):
+    model = GammaGammaModel()
+    model.params_ = {"p": p, "q": q, "gamma": gamma}
+    spend = model.expected_spend(x, m)[0]
+    population = model.population_mean_spend
+    assert np.isfinite(spend) and spend > 0
+    low, high = (population, population) if x == 0 else sorted((population, m))
+    assert low * (1 - 1e-9) <= spend <= high * (1 + 1e-9)
+    data = {"x": np.array([max(x, 1.0)]), "m": np.array([m])}
+    assert np.isfinite(model._log_likelihood_terms(np.array([p, q, gamma]), data)).all()
