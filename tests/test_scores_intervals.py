@@ -10,6 +10,7 @@ from clv.models.bgnbd import BetaGeoModel
 from clv.models.gammagamma import GammaGammaModel
 from clv.models.paretonbd import ParetoNBDModel
 from clv.scores import quantile_levels, score_customers
+from clv.scores.closed_form import alive_at_reference, dropout_shift, reference_tails
 from clv.scores.intervals import _shifted_ranks
 
 TRUE = dict(r=0.5, alpha=8.0, a=0.6, b=2.5)  # weeks: mean rate 1 purchase / 16 weeks
@@ -67,7 +68,7 @@ def test_simulator_matches_the_model_mean(simulated):
         assert low * 0.8 < value < high * 1.25
 
 
-@pytest.mark.parametrize("method", ["factorised", "simulate"])
+@pytest.mark.parametrize("method", ["closed", "factorised", "simulate"])
 def test_holdout_purchases_fall_in_their_intervals(simulated, method):
     summary, holdout, model = simulated
     scores = score_customers(summary, model, horizon=26.0, time_unit="week", intervals=(0.8, 0.95),
@@ -94,7 +95,7 @@ def spend_data(summary, seed=0):
     return summary.assign(monetary_value=m)
 
 
-@pytest.mark.parametrize("method", ["factorised", "simulate"])
+@pytest.mark.parametrize("method", ["closed", "factorised", "simulate"])
 def test_quantiles_are_ordered_and_bracket_the_mean(simulated, method):
     summary, _, model = simulated
     summary = spend_data(summary)
@@ -121,7 +122,7 @@ def test_methods_agree_on_average(simulated):
         assert abs(fast[column].mean() - full[column].mean()) < 0.05 * max(full[column].mean(), 1)
 
 
-@pytest.mark.parametrize("method", ["factorised", "simulate"])
+@pytest.mark.parametrize("method", ["closed", "factorised", "simulate"])
 def test_reproducible_with_the_seed(simulated, method):
     summary, _, model = simulated
     summary = summary.head(500)
@@ -147,7 +148,7 @@ def test_shifted_ranks_are_the_inverse_empirical_cdf():
 @settings(max_examples=15, deadline=None)
 @given(
     x=st.integers(0, 3000), T=st.floats(1e-3, 5000), share=st.floats(0, 1),
-    method=st.sampled_from(["factorised", "simulate"]), pareto=st.booleans(),
+    method=st.sampled_from(["auto", "factorised", "simulate"]), pareto=st.booleans(),
 )
 def test_no_nan_for_extreme_histories(x, T, share, method, pareto):
     model = ParetoNBDModel() if pareto else BetaGeoModel()
@@ -161,3 +162,21 @@ def test_no_nan_for_extreme_histories(x, T, share, method, pareto):
     values = scores.drop(columns="customer_id").to_numpy()
     assert np.all(np.isfinite(values)) and np.all(values >= 0)
     assert np.all(scores["p_alive"] <= 1)
+
+
+def test_closed_form_tail_matches_the_models_own_sampler():
+    model = BetaGeoModel()
+    model.params_ = dict(r=0.24, alpha=4.4, a=0.79, b=2.4)
+    x, T = np.array([0.0, 1.0, 5.0, 30.0]), np.array([38.0, 38.0, 20.0, 38.0])
+    reference = np.where(x > 0, T, 0.0)
+    np.testing.assert_allclose(alive_at_reference(model.params[None, :], x, 0)[0], model.probability_alive(x, reference, T))
+    table = reference_tails(model.params[None, :], x, T, 39.0, dropout_shift(model))
+    rng = np.random.default_rng(5)
+    n_sim = 100_000
+    for g in range(x.size):
+        tail = 1.0 - 2.0 * (table.keys[table.starts[g]:table.starts[g + 1]] - g)
+        draws = model.sample_future_purchases(39.0, np.full(n_sim, x[g]), np.full(n_sim, reference[g]), np.full(n_sim, T[g]), rng=rng)
+        for n in range(min(8, tail.size)):
+            empirical = np.mean(draws > n)
+            assert abs(empirical - tail[n]) < 4 * np.sqrt(tail[n] * (1 - tail[n]) / n_sim) + 1e-4, (g, n)
+        assert tail[-1] <= 1e-6  # the table runs into the far tail

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clv.errors import DataError
+from clv.scores.closed_form import CLOSED_FORM_MODELS, dropout_shift, reference_tails
 from clv.scores.lifetime_value import FACTORISABLE_MODELS, ForecastRows
 
 DRAWS_PER_CHUNK = 4_000_000  # rows x draws held at once
@@ -96,12 +97,15 @@ class QuantileResult:
 
 
 def choose_method(model, method: str) -> str:
+    """'auto' picks closed (BG/NBD family), else factorised (Pareto/NBD, BG/BB), else simulate."""
+    name = model.model_name
     if method == "auto":
-        return "factorised" if model.model_name in FACTORISABLE_MODELS else "simulate"
-    if method == "factorised" and model.model_name not in FACTORISABLE_MODELS:
-        raise DataError(f"interval_method='factorised' needs one of {sorted(FACTORISABLE_MODELS)}; use 'simulate'.")
-    if method not in ("simulate", "factorised"):
-        raise DataError(f"interval_method must be 'auto', 'simulate' or 'factorised', got {method!r}.")
+        return "closed" if name in CLOSED_FORM_MODELS else "factorised" if name in FACTORISABLE_MODELS else "simulate"
+    supported = {"closed": CLOSED_FORM_MODELS, "factorised": FACTORISABLE_MODELS}
+    if method not in ("simulate", "factorised", "closed"):
+        raise DataError(f"interval_method must be 'auto', 'closed', 'factorised' or 'simulate', got {method!r}.")
+    if method in supported and name not in supported[method]:
+        raise DataError(f"interval_method={method!r} needs one of {sorted(supported[method])}; use 'simulate'.")
     return method
 
 
@@ -126,8 +130,6 @@ class SpendSampler:
             names = list(spend_model.param_names)
             draws = parameter_draws(spend_model, n_draws, rng)
             self.p, self.q, self.gamma = (draws[:, names.index(n)] for n in names[:3])
-            point = dict(zip(names, spend_model.params))
-            self.gamma_hat = point[names[2]]
 
     def total(self, draw: int, purchases: np.ndarray, x: np.ndarray, m: np.ndarray, rng) -> np.ndarray:
         """Sum of the order values: ``Gamma(p Y, 1) / nu`` with ``nu ~ Gamma(p x + q, rate gamma + x m)``."""
@@ -144,10 +146,13 @@ class SpendSampler:
         p, q = self.p[draw], self.q[draw]
         return rng.gamma(p * purchases, 1.0) / rng.gamma(p * x + q, 1.0)
 
-    def scale(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
-        if self.spend_model is None:
-            return m
-        return self.gamma_hat + x * m
+
+def spend_scale(spend_model, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``gamma + x m`` at the point estimate (Gamma-Gamma), or ``m`` without a spend model: total = scale * standardised."""
+    if spend_model is None:
+        return np.array(m, dtype=float)
+    gamma_hat = dict(zip(spend_model.param_names, spend_model.params))[spend_model.param_names[2]]
+    return gamma_hat + x * m
 
 
 def simulate_quantiles(model, spend_model, inputs: IntervalInputs, *, horizon: float, levels: np.ndarray,
@@ -172,21 +177,33 @@ def simulate_quantiles(model, spend_model, inputs: IntervalInputs, *, horizon: f
     return QuantileResult(purchases_q, clv_q, "simulate", n_draws)
 
 
-def factorised_quantiles(model, spend_model, rows: ForecastRows, inputs: IntervalInputs, *, horizon: float,
-                         levels: np.ndarray, n_draws: int, rng: np.random.Generator) -> QuantileResult:
-    """Quantiles from ``n_draws`` predictive draws per distinct (x, T), shifted to each history's level.
+@dataclass(frozen=True)
+class HistoryQuantiles:
+    """Per distinct history: purchase quantiles, and quantiles of the standardised money total.
 
-    ``rows`` maps each history to its reference row and P(alive) ratio (built on
-    the same histories as ``inputs``).
+    CLV quantile of a customer = margin * mean discount * spend scale * ``money``,
+    with spend scale ``gamma + x m`` (Gamma-Gamma) or ``m`` (no spend model).
+    """
+
+    purchases: np.ndarray  # (n_histories, L)
+    money: np.ndarray  # (n_histories, L)
+    method: str
+    n_draws: int
+
+
+def factorised_quantiles(model, spend_model, rows: ForecastRows, *, horizon: float, levels: np.ndarray,
+                         n_draws: int, rng: np.random.Generator) -> HistoryQuantiles:
+    """Quantiles from ``n_draws`` simulated predictive draws per distinct (x, T), shifted to each history's level.
+
+    ``rows`` maps each history to its reference row and P(alive) ratio.
     """
     thetas = parameter_draws(model, n_draws, rng)
     spend = SpendSampler(spend_model, n_draws, rng)
     n_groups = rows.frequency.shape[0]
     order = np.argsort(rows.index, kind="stable")
     bounds = np.searchsorted(rows.index[order], np.arange(n_groups + 1))
-    scale = spend.scale(inputs.frequency, inputs.monetary_value) * inputs.clv_scale
-    purchases_q = np.empty((inputs.frequency.shape[0], levels.size))
-    clv_q = np.empty_like(purchases_q)
+    purchases_q = np.empty((rows.index.shape[0], levels.size))
+    money_q = np.empty_like(purchases_q)
     chunk = max(1, DRAWS_PER_CHUNK // n_draws)
     for start in range(0, n_groups, chunk):
         groups = slice(start, min(n_groups, start + chunk))
@@ -202,8 +219,39 @@ def factorised_quantiles(model, spend_model, rows: ForecastRows, inputs: Interva
         local_group = rows.index[members] - start
         ranks = _shifted_ranks(rows.scale[members], levels, n_draws)
         purchases_q[members] = np.where(ranks >= 0, purchases[local_group[:, None], np.maximum(ranks, 0)], 0.0)
-        clv_q[members] = scale[members, None] * np.where(ranks >= 0, money[local_group[:, None], np.maximum(ranks, 0)], 0.0)
-    return QuantileResult(purchases_q, clv_q, "factorised", n_draws)
+        money_q[members] = np.where(ranks >= 0, money[local_group[:, None], np.maximum(ranks, 0)], 0.0)
+    return HistoryQuantiles(purchases_q, money_q, "factorised", n_draws)
+
+
+def closed_form_quantiles(model, spend_model, rows: ForecastRows, *, horizon: float, levels: np.ndarray,
+                          n_draws: int, rng: np.random.Generator) -> HistoryQuantiles:
+    """BG/NBD family: exact process-noise quantiles of purchases from tail tables per distinct (x, T).
+
+    Purchases: ``q_u = #{n : rho S(n) > 1 - u}`` with ``S`` the reference tail mixed
+    over ``n_draws`` parameter draws (:mod:`clv.scores.closed_form`). Money: per
+    (x, T), ``n_draws`` draws of ``Y`` from the same table by inversion, each
+    with its own Gamma-Gamma parameter draw, shifted to the history's level like
+    ``"factorised"``.
+    """
+    thetas = parameter_draws(model, n_draws, rng)
+    spend = SpendSampler(spend_model, n_draws, rng)
+    table = reference_tails(thetas, rows.frequency, rows.T, horizon, dropout_shift(model))
+    rho = rows.scale
+    with np.errstate(divide="ignore"):
+        thresholds = (1.0 - levels[None, :]) / rho[:, None]
+    purchases_q = table.count_above(np.repeat(rows.index, levels.size), thresholds.ravel()).reshape(thresholds.shape)
+    purchases_q = np.where(np.isfinite(thresholds), purchases_q, 0.0)
+    n_groups = rows.frequency.shape[0]
+    money = np.empty((n_groups, n_draws))
+    uniforms = rng.random((n_groups, n_draws))
+    group_ids = np.arange(n_groups)
+    for d in range(n_draws):
+        y = table.count_above(group_ids, uniforms[:, d]).astype(float)
+        money[:, d] = spend.standardised_total(d, y, rows.frequency, rng)
+    money.sort(axis=1)
+    ranks = _shifted_ranks(rho, levels, n_draws)
+    money_q = np.where(ranks >= 0, money[rows.index[:, None], np.maximum(ranks, 0)], 0.0)
+    return HistoryQuantiles(purchases_q.astype(float), money_q, "closed", n_draws)
 
 
 def _shifted_ranks(rho: np.ndarray, levels: np.ndarray, n_draws: int) -> np.ndarray:

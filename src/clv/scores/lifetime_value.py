@@ -36,7 +36,7 @@ import numpy as np
 from clv.errors import DataError
 from clv.models.base import as_float_array, validate_rfm
 from clv.scores.units import check_annual_rate, discount_factor, step_in_units, years_per_unit
-from clv.summary.compress import compress
+from clv.scores.distinct import distinct_rows
 
 FACTORISABLE_MODELS = frozenset({"bgnbd", "mbgnbd", "pareto", "bgbb"})
 DISCRETE_TIME_MODELS = frozenset({"bgbb"})
@@ -73,7 +73,7 @@ def forecast_rows(model, frequency: np.ndarray, recency: np.ndarray, T: np.ndarr
     if model.model_name not in FACTORISABLE_MODELS:
         identity = np.arange(frequency.shape[0])
         return ForecastRows(frequency, recency, T, identity, np.ones_like(p_alive), p_alive)
-    groups = compress({"x": frequency, "T": T})
+    groups = distinct_rows({"x": frequency, "T": T})
     x_ref, T_ref = groups.columns["x"], groups.columns["T"]
     recency_ref = np.where(x_ref > 0, T_ref, 0.0)
     p_alive_ref = np.asarray(model.probability_alive(x_ref, recency_ref, T_ref), dtype=float)[groups.inverse]
@@ -89,6 +89,7 @@ class PurchaseForecast:
     p_alive: np.ndarray
     expected: np.ndarray
     discounted: np.ndarray
+    rows: ForecastRows
 
     @property
     def mean_discount(self) -> np.ndarray:
@@ -115,10 +116,10 @@ def forecast_purchases(
     n_rows = rows.frequency.shape[0]
     if horizon is None:
         discounted = _lifetime_row_values(model, rows, expectation, n_rows, time_unit, rate, discount_step, use_closed_form)
-        return PurchaseForecast(rows.p_alive, np.full(x.shape, np.nan), rows.expand(discounted))
+        return PurchaseForecast(rows.p_alive, np.full(x.shape, np.nan), rows.expand(discounted), rows)
     step_ends = _step_ends(model, _checked_horizon(horizon), time_unit, discount_step)
     expected, discounted = _finite_sum(expectation, n_rows, step_ends, discount_factor(step_ends, rate, time_unit))
-    return PurchaseForecast(rows.p_alive, rows.expand(expected), rows.expand(discounted))
+    return PurchaseForecast(rows.p_alive, rows.expand(expected), rows.expand(discounted), rows)
 
 
 def discounted_expected_purchases(

@@ -12,11 +12,13 @@ from clv.models.base import validate_rfm
 from clv.scores.intervals import (
     IntervalInputs,
     choose_method,
+    closed_form_quantiles,
     factorised_quantiles,
     monte_carlo_level_sd,
     quantile_levels,
     quantile_name,
     simulate_quantiles,
+    spend_scale,
 )
 from clv.scores.lifetime_value import (
     _checked_horizon,
@@ -24,9 +26,8 @@ from clv.scores.lifetime_value import (
     clean_monetary_value,
     expected_spend_per_order,
     forecast_purchases,
-    forecast_rows,
 )
-from clv.summary.compress import compress
+from clv.scores.distinct import distinct_rows
 
 
 def score_customers(
@@ -62,7 +63,7 @@ def score_customers(
     horizon = _checked_horizon(horizon)
     margin = _checked_margin(margin)
     x, t_x, T, m, customer_id = _summary_columns(summary, transaction_model, spend_model)
-    histories = compress({"x": x, "t_x": t_x, "T": T})
+    histories = distinct_rows({"x": x, "t_x": t_x, "T": T})
     hx, ht, hT = (histories.columns[k] for k in ("x", "t_x", "T"))
     forecast = forecast_purchases(
         transaction_model, hx, ht, hT, horizon=horizon, time_unit=time_unit,
@@ -112,26 +113,39 @@ def _add_intervals(frame, model, spend_model, x, t_x, T, m, histories, forecast,
     levels = quantile_levels(intervals)
     method = choose_method(model, method)
     rng = np.random.default_rng(seed)
-    money = clean_monetary_value(x, m, has_spend_model=spend_model is not None) if m is not None else np.zeros_like(x)
-    # Money enters the draws, so the distinct rows are (history, monetary value).
-    rows = compress({"x": x, "t_x": t_x, "T": T, "m": money})
-    clv_scale = margin * forecast.mean_discount[histories.inverse][_first_rows(rows)]
-    inputs = IntervalInputs(rows.columns["x"], rows.columns["t_x"], rows.columns["T"], rows.columns["m"], clv_scale)
+    money = clean_monetary_value(x, m, has_spend_model=spend_model is not None) if m is not None else None
     if method == "simulate":
-        result = simulate_quantiles(model, spend_model, inputs, horizon=horizon, levels=levels, n_draws=n_draws, rng=rng)
+        purchases_q, clv_q = _simulated(model, spend_model, x, t_x, T, money, histories, forecast, margin,
+                                        horizon=horizon, levels=levels, n_draws=n_draws, rng=rng)
     else:
-        reference = forecast_rows(model, inputs.frequency, inputs.recency, inputs.T)
-        result = factorised_quantiles(model, spend_model, reference, inputs, horizon=horizon, levels=levels,
-                                      n_draws=n_draws, rng=rng)
+        compute = closed_form_quantiles if method == "closed" else factorised_quantiles
+        result = compute(model, spend_model, forecast.rows, horizon=horizon, levels=levels, n_draws=n_draws, rng=rng)
+        purchases_q = [histories.expand(result.purchases[:, j]) for j in range(levels.size)]
+        if money is not None:
+            scale = spend_scale(spend_model, x, money)
+            scale *= margin * histories.expand(forecast.mean_discount)
+            clv_q = [scale * histories.expand(result.money[:, j]) for j in range(levels.size)]
     for j, level in enumerate(levels):
-        frame[quantile_name("purchases", level)] = rows.expand(result.purchases[:, j])
-    if m is not None:
+        frame[quantile_name("purchases", level)] = purchases_q[j]
+    if money is not None:
         for j, level in enumerate(levels):
-            frame[quantile_name("clv", level)] = rows.expand(result.clv[:, j])
+            frame[quantile_name("clv", level)] = clv_q[j]
     frame.attrs.update(
-        interval_method=result.method, n_draws=n_draws, seed=seed,
+        interval_method=method, n_draws=n_draws, seed=seed,
         quantile_level_mc_sd={f"{u:g}": monte_carlo_level_sd(u, n_draws) for u in levels},
     )
+
+
+def _simulated(model, spend_model, x, t_x, T, money, histories, forecast, margin, *, horizon, levels, n_draws, rng):
+    """Full simulation per distinct (history, monetary value): money enters the draws."""
+    money_or_zero = money if money is not None else np.zeros_like(x)
+    rows = distinct_rows({"x": x, "t_x": t_x, "T": T, "m": money_or_zero})
+    clv_scale = margin * forecast.mean_discount[histories.inverse][_first_rows(rows)]
+    inputs = IntervalInputs(rows.columns["x"], rows.columns["t_x"], rows.columns["T"], rows.columns["m"], clv_scale)
+    result = simulate_quantiles(model, spend_model, inputs, horizon=horizon, levels=levels, n_draws=n_draws, rng=rng)
+    purchases_q = [rows.expand(result.purchases[:, j]) for j in range(levels.size)]
+    clv_q = [rows.expand(result.clv[:, j]) for j in range(levels.size)]
+    return purchases_q, clv_q
 
 
 def _first_rows(packed) -> np.ndarray:
