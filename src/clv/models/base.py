@@ -131,7 +131,8 @@ class MaximumLikelihoodModel(ABC):
         self.covariance_theta_ = _invert_information(-hessian, self.param_names)
         se_theta = np.sqrt(np.clip(np.diag(self.covariance_theta_), 0.0, None))
         self.standard_errors_ = dict(zip(self.param_names, (params * se_theta).tolist()))
-        lower, upper = np.exp(theta - _Z95 * se_theta), np.exp(theta + _Z95 * se_theta)
+        with np.errstate(over="ignore"):  # an unbounded direction gives an infinite upper bound
+            lower, upper = np.exp(theta - _Z95 * se_theta), np.exp(theta + _Z95 * se_theta)
         self.confidence_intervals_ = {n: (lo, hi) for n, lo, hi in zip(self.param_names, lower.tolist(), upper.tolist())}
 
     # ----- fitted summaries -----------------------------------------------
