@@ -347,3 +347,31 @@ def test_orders_frame_refuses_large_store(tmp_path):
         store.orders_frame(max_rows=10)
     with pytest.raises(DataError, match="not both"):
         generate_store(tmp_path, n_customers=10, n_transactions=10)
+
+
+def test_custom_channels_and_catalogue_are_used(tmp_path):
+    catalogue = pd.DataFrame(
+        {"product_id": ["A", "B"], "list_price": [10.0, 100.0], "margin_rate": [0.5, 0.1], "popularity": [3, 1]}
+    )
+    channels = {"web": {"share": 3, "cac": 20.0}, "shop": {"share": 1, "cac": 0.0}}
+    store = generate_store(tmp_path, n_customers=4_000, seed=1, channels=channels, products=catalogue)
+    orders = store.orders_frame()
+    assert set(orders["product_id"]) == {"A", "B"}
+    assert binomial_ok(int((orders["product_id"] == "A").sum()), len(orders), 0.75)
+    margin = orders["product_id"].map({"A": 0.5, "B": 0.1})
+    np.testing.assert_allclose(orders["cost"], np.round(orders["amount"] * (1 - margin), 2), atol=0.011)
+    spend = store.acquisition_spend_frame().groupby("channel")["spend"].sum()
+    customers = store.customers_frame()["channel"].value_counts()
+    assert spend["web"] == customers["web"] * 20.0 and spend["shop"] == 0.0
+    assert binomial_ok(int(customers["web"]), 4_000, 0.75)
+    pd.testing.assert_frame_equal(store.products_frame().drop(columns="popularity"), catalogue.drop(columns="popularity"))
+
+
+def test_bgnbd_expectation_is_continuous_at_a_equal_one():
+    params = {"r": 0.25, "alpha": 20.0, "b": 2.5}
+    t = np.array([30.0, 500.0])
+    at_one = expected_repeat_purchases("bgnbd", {**params, "a": 1.0}, t)
+    below = expected_repeat_purchases("bgnbd", {**params, "a": 1 - 1e-3}, t)
+    above = expected_repeat_purchases("bgnbd", {**params, "a": 1 + 1e-3}, t)
+    assert np.all(np.isfinite(at_one))
+    np.testing.assert_allclose(at_one, (below + above) / 2, rtol=1e-6)

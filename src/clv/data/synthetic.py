@@ -273,13 +273,18 @@ def expected_repeat_purchases(process: str, params: Mapping[str, float], t: np.n
     r, alpha = params["r"], params["alpha"]
     if process == "bgnbd":
         a, b = params["a"], params["b"]
-        z = t / (alpha + t)
-        head = np.exp(r * np.log(alpha / (alpha + t)))
-        return (a + b - 1) / (a - 1) * (1 - head * hyp2f1(r, b, a + b - 1, z))
+        if abs(a - 1) < 1e-6:  # removable singularity at a = 1: mean of both sides, error O(1e-8)
+            return (_bgnbd_expectation(r, alpha, 1 - 1e-4, b, t) + _bgnbd_expectation(r, alpha, 1 + 1e-4, b, t)) / 2
+        return _bgnbd_expectation(r, alpha, a, b, t)
     s, beta = params["s"], params["beta"]
     if abs(s - 1) < 1e-9:  # limit s -> 1: r beta/alpha * log(1 + t/beta)
         return r * beta / alpha * np.log1p(t / beta)
     return r * beta / (alpha * (s - 1)) * (1 - np.exp((s - 1) * np.log(beta / (beta + t))))
+
+
+def _bgnbd_expectation(r: float, alpha: float, a: float, b: float, t: np.ndarray) -> np.ndarray:
+    head = np.exp(r * np.log(alpha / (alpha + t)))
+    return (a + b - 1) / (a - 1) * (1 - head * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
 
 
 def expected_order_value(spend: Mapping[str, float]) -> float:
