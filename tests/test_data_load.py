@@ -240,6 +240,7 @@ def test_misspelt_column_names_the_close_match(con):
         {"unit_price": "p"},
         {"margin_rate": 1.5},
         {"extra": ("amount",)},
+        {"extra": ("is_refund",)},
     ],
 )
 def test_contradictory_columns_raise(kwargs):
@@ -363,3 +364,23 @@ def test_unknown_source_type_and_missing_file(con):
         load_orders("/nonexistent/orders.csv", con=con)
     with pytest.raises(DataError, match="format"):
         load_orders("/nonexistent/orders.xlsx", con=con)
+
+
+def test_any_ibis_backend_table_and_reloading_loaded_orders(tmp_path):
+    other = connect()
+    other.raw_sql("CREATE TABLE sales AS SELECT 'a' AS customer_id, 2.0 AS amount, "
+                  "TIMESTAMP '2021-01-01' AS order_ts")
+    result = load_orders(DatabaseTable(other, "sales"))
+    assert result.con is other and result.report.accepted_purchase_lines == 1
+    again = load_orders(result.orders.execute().assign(customer_id=[None]), con=other)
+    rejects = again.rejects.execute()
+    assert {"source_row", "reason", "original_source_row", "is_refund"} <= set(rejects.columns)
+    assert rejects["original_source_row"].tolist() == [1]
+
+
+def test_mixed_type_object_columns_are_read_as_text(con):
+    df = pd.DataFrame({"customer_id": pd.Series([17850, "A-1", None], dtype=object),
+                       "order_ts": ["2021-01-01"] * 3, "amount": [1.0, 2.0, 3.0]})
+    result = load_orders(df, con=con)
+    assert frame(result)["customer_id"].tolist() == ["17850", "A-1"]
+    assert reasons(result) == {3: "missing_customer_id"}

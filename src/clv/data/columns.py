@@ -72,7 +72,8 @@ class Columns:
                 f"Columns(margin_rate={self.margin_rate!r}) must be a column name or a "
                 "fraction between 0 and 1 (e.g. 0.3 for a 30% margin)."
             )
-        clash = [c for c in self.extra if c in schema.CANONICAL or c.startswith("__clv")]
+        reserved = (*schema.CANONICAL, "is_refund", "source")
+        clash = [c for c in self.extra if c in reserved or c.startswith("__clv")]
         if clash:
             raise DataError(
                 f"Columns(extra=...) names {clash}, which are canonical output names; "

@@ -241,10 +241,16 @@ def _result(classified, con, originals, extras, *, multi: bool) -> LoadResult:
         **{schema.SOURCE_ROW: classified[SOURCE_ROW_COL]},
         **label,
         **{REASON: classified[STATUS]},
-        **{name: classified[name] for name in originals},
+        **{_reject_name(name): classified[name] for name in originals},
     )
     return LoadResult(orders=orders, rejects=rejects, classified=classified, con=con,
                       originals=tuple(originals), extras=tuple(extras), multi=multi)
+
+
+def _reject_name(original: str) -> str:
+    """Original column name in the rejects; 'original_' prefix if it clashes."""
+    clashes = original in (schema.SOURCE_ROW, REASON, SOURCE)
+    return f"original_{original}" if clashes else original
 
 
 def _cache_name() -> str:

@@ -291,8 +291,7 @@ def _to_arrow(frame: Any) -> pa.Table:
     if isinstance(frame, pa.RecordBatch):
         return pa.Table.from_batches([frame])
     if module == "pandas":
-        frame = frame.rename(columns=str)
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        return _pandas_to_arrow(frame.rename(columns=str))
     if module == "polars":
         if hasattr(frame, "collect"):
             frame = frame.collect()
@@ -302,6 +301,18 @@ def _to_arrow(frame: Any) -> pa.Table:
         "pandas/Polars DataFrame, a PyArrow Table, an Ibis table, or "
         "load_orders('shop.duckdb', table='orders')."
     )
+
+
+def _pandas_to_arrow(frame) -> pa.Table:
+    """Arrow table of a pandas frame; object columns of mixed types become text."""
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        frame = frame.copy()
+        for name in frame.columns[frame.dtypes == object]:
+            column = frame[name]
+            frame[name] = column.map(str, na_action="ignore").astype(object)
+        return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def _all_null_as_text(arrow: pa.Table) -> pa.Table:
