@@ -81,6 +81,7 @@ def test_normalized_gini_by_hand():
     assert normalized_gini(actual, actual) == pytest.approx(1.0)
     assert normalized_gini([1, 0, 0, 0], [1, 2, 3, 4]) == pytest.approx(-1.0)
     assert math.isnan(normalized_gini([2, 2, 2], [1, 2, 3]))
+    assert normalized_gini([5, 0, 1, 0, 3, 7, 0], [2.5] * 7) == 0.0  # one prediction for all: no ranking
 
 
 def test_gini_of_tied_predictions_is_the_average_over_tie_orders():

@@ -68,7 +68,7 @@ def test_choose_best_breaks_near_ties_by_spearman():
         "value_total_error_pct": [1.0, -2.0, 3.0], "value_top20_capture": [0.5, 0.6, 0.7],
     })
     best, reason = choose_best(metrics)
-    assert best == "b" and "tied with a" in reason
+    assert best == "b" and "tied with a" in reason and "next: c" in reason
     best, reason = choose_best(metrics.assign(value_rmse=[10.0, 11.0, 12.0]))
     assert best == "a" and "lowest" in reason and "next: b" in reason
 

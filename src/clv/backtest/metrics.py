@@ -109,7 +109,8 @@ def gini(actual, predicted) -> float:
         return math.nan
     averaged, _ = _tie_averaged_by_prediction(y, p)
     n = y.size
-    return float(np.cumsum(averaged).sum() / total / n - (n + 1) / (2 * n))
+    value = float(np.cumsum(averaged).sum() / total / n - (n + 1) / (2 * n))
+    return 0.0 if abs(value) < 1e-12 else value  # a constant prediction is exactly 0, not rounding noise
 
 
 def normalized_gini(actual, predicted) -> float:

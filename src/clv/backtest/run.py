@@ -302,7 +302,7 @@ def choose_best(metrics: pd.DataFrame) -> tuple[str, str]:
     tied = metrics[rmse <= lowest * (1 + TIE_TOLERANCE)]
     spearman = tied["value_spearman"].fillna(-np.inf)
     winner = tied.loc[spearman.idxmax()] if len(tied) > 1 else tied.iloc[0]
-    others = metrics[metrics["predictor"] != winner["predictor"]].sort_values("value_rmse")
+    others = metrics[~metrics["predictor"].isin(tied["predictor"])].sort_values("value_rmse")
     reason = (f"{winner['predictor']} has the lowest per-customer RMSE of holdout value "
               f"({winner['value_rmse']:.4g})")
     if len(tied) > 1:
