@@ -196,9 +196,9 @@ def _load_many(sources, columns, policy, observation_end, con, options) -> LoadR
         raise DataError("load_orders got an empty dict of sources; fix: pass at least one.")
     parts, all_originals, extras = [], [], None
     for label, source in sources.items():
-        cols = columns[label] if isinstance(columns, Mapping) else columns
         if isinstance(columns, Mapping) and label not in columns:
             raise DataError(f"no Columns for source {label!r}; fix: add it to columns.")
+        cols = columns[label] if isinstance(columns, Mapping) else columns
         classified, con, originals = _classify_source(
             source, cols, policy, observation_end, con, options
         )
@@ -266,7 +266,7 @@ def _text(value: ibis.Value) -> ibis.Value:
     if vtype.is_integer():
         return value.cast(dt.string)
     if vtype.is_floating():
-        integral = value.round(0) == value
+        integral = (value.abs() < 2.0**53) & (value % 1 == 0)
         return ibis.cases(
             (integral, value.cast(dt.int64).cast(dt.string)), else_=value.cast(dt.string)
         )
@@ -377,7 +377,8 @@ def _currency_rate(currency: ibis.Value, policy: LoadPolicy, con):
     rates = dict(policy.exchange_rates)
     if policy.unknown_currency == "error":
         found = con.execute(currency.name("c").as_table().distinct())["c"]
-        missing = sorted({str(c) for c in found if c is None or str(c) not in rates}, key=str)
+        found = {"(blank)" if pd.isna(c) else str(c) for c in found}
+        missing = sorted(c for c in found if c not in rates)
         if missing:
             raise DataError(
                 f"no exchange rate for currencies {missing} (rates given: {sorted(rates)}); "
