@@ -68,11 +68,18 @@ def test_online_retail_source_rows_cover_the_input_once(retail, con):
 
 
 def test_online_retail_lines_keep_their_file_position(retail, con):
+    wanted = {2, 299_983, 541_909}
     with gzip.open(RETAIL, "rt", encoding="utf-8") as handle:
-        lines = [next(handle) for _ in range(3)]
-    first = con.execute(retail.orders.filter(retail.orders.source_row == 2))
-    assert lines[2].startswith(f"{first.order_id[0]},{first.product_id[0]},")
-    assert first.amount[0] == pytest.approx(6 * 3.39)
+        next(handle)  # header
+        lines = {i: line for i, line in enumerate(handle, start=1) if i in wanted}
+    orders = con.execute(retail.orders.filter(retail.orders.source_row.isin(wanted)))
+    rejects = con.execute(retail.rejects.filter(retail.rejects.source_row.isin(wanted)))
+    found = {r.source_row: (r.order_id, r.product_id) for r in orders.itertuples()}
+    found |= {r.source_row: (r.InvoiceNo, r.StockCode) for r in rejects.itertuples()}
+    assert set(found) == wanted
+    for row, (invoice, stock) in found.items():
+        assert lines[row].startswith(f"{invoice},{stock},"), row
+    assert orders.set_index("source_row").amount[2] == pytest.approx(6 * 3.39)
 
 
 def test_online_retail_bad_debt_and_cancellations(retail, con):
