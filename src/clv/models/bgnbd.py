@@ -74,7 +74,11 @@ class BetaGeoModel(MaximumLikelihoodModel):
                 f"{type(self).__name__}: no customer made a repeat purchase (all frequency 0), so purchase "
                 "rates and dropout cannot be estimated. Use a longer calibration period or more customers."
             )
-        self._fit({"x": x, "t_x": t_x, "T": T}, weights)
+        self._distinct_cache, self._last_parts = {}, None
+        try:
+            self._fit({"x": x, "t_x": t_x, "T": T}, weights)
+        finally:
+            self._distinct_cache, self._last_parts = {}, None
         require_identified(self)
         return self
 
@@ -85,25 +89,36 @@ class BetaGeoModel(MaximumLikelihoodModel):
         return np.array([1.0, mean_T / max(mean_x, 0.1), 1.0, 3.0])
 
     def _log_likelihood_parts(self, params: np.ndarray, data: Mapping[str, np.ndarray]):
-        """Log of the two terms of the likelihood.
+        """Log of the two terms of the likelihood, per row.
 
         L = A1 * (B(a, b+x+s)/B(a,b) (alpha+T)^-(r+x)
                   + [x+s >= 1] B(a+1, b+x+s-1)/B(a,b) (alpha+t_x)^-(r+x)),
         A1 = Gamma(r+x) alpha^r / Gamma(r): the first term is "alive at T", the
         second "dropped out right after the last purchase" (FHL 2005 eq. 6 for
-        s = 0; Batislam et al. 2007 for s = 1).
+        s = 0; Batislam et al. 2007 for s = 1). Special functions are evaluated
+        once per distinct x (and logs once per distinct T, t_x): millions of
+        rows share a few hundred purchase counts and whole-day ages. The last
+        result is kept so the gradient at the same point does not redo it.
         """
+        last = getattr(self, "_last_parts", None)
+        if last is not None and last[0] == params.tobytes() and last[1] is data["x"]:
+            return last[2]
         r, alpha, a, b = params
         x, t_x, T = data["x"], data["t_x"], data["T"]
         s = self._dropout_at_first_purchase
-        has_dropout_term = (x + s) >= 1
-        beta_tail = np.where(has_dropout_term, b + x + s - 1, 1.0)
-        log_a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-        log_alive = betaln(a, b + x + s) - betaln(a, b) - (r + x) * np.log(alpha + T)
-        log_dropped = np.where(
-            has_dropout_term, betaln(a + 1, beta_tail) - betaln(a, b) - (r + x) * np.log(alpha + t_x), -np.inf
-        )
-        return log_a1, log_alive, log_dropped, has_dropout_term, beta_tail
+
+        def dropped_beta(v):
+            has_term = (v + s) >= 1
+            return np.where(has_term, betaln(a + 1, np.where(has_term, b + v + s - 1, 1.0)), -np.inf)
+
+        log_at_T = self._per_value(T, lambda v: np.log(alpha + v))
+        log_at_tx = self._per_value(t_x, lambda v: np.log(alpha + v))
+        log_a1 = self._per_value(x, lambda v: gammaln(r + v)) - gammaln(r) + r * np.log(alpha)
+        log_alive = self._per_value(x, lambda v: betaln(a, b + v + s)) - betaln(a, b) - (r + x) * log_at_T
+        log_dropped = self._per_value(x, dropped_beta) - betaln(a, b) - (r + x) * log_at_tx
+        parts = (log_a1, log_alive, log_dropped, log_at_T, log_at_tx)
+        self._last_parts = (params.tobytes(), data["x"], parts)
+        return parts
 
     def _log_likelihood_terms(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
         log_a1, log_alive, log_dropped, _, _ = self._log_likelihood_parts(params, data)
@@ -112,24 +127,41 @@ class BetaGeoModel(MaximumLikelihoodModel):
     def _log_likelihood_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
         """Analytic d(log L)/d(r, alpha, a, b): softmax weights of the two terms times their derivatives."""
         r, alpha, a, b = params
-        x, t_x, T = data["x"], data["t_x"], data["T"]
+        x = data["x"]
         s = self._dropout_at_first_purchase
-        _, log_alive, log_dropped, has_dropout_term, beta_tail = self._log_likelihood_parts(params, data)
+        _, log_alive, log_dropped, log_at_T, log_at_tx = self._log_likelihood_parts(params, data)
         total = np.logaddexp(log_alive, log_dropped)
         w_alive = np.exp(log_alive - total)
         w_dropped = np.exp(log_dropped - total)
-        log_at_T, log_at_tx = np.log(alpha + T), np.log(alpha + t_x)
-        psi_sum = digamma(a + b + x + s)
-        d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w_alive * log_at_T - w_dropped * log_at_tx
-        d_alpha = r / alpha - (r + x) * (w_alive / (alpha + T) + w_dropped / (alpha + t_x))
-        d_a = (
-            digamma(a + b) - digamma(a)
-            + w_alive * (digamma(a) - psi_sum)
-            + w_dropped * (digamma(a + 1) - psi_sum)
+        psi_sum = self._per_value(x, lambda v: digamma(a + b + v + s))
+
+        def psi_dropped(v):
+            has_term = (v + s) >= 1
+            return np.where(has_term, digamma(np.where(has_term, b + v + s - 1, 1.0)), 0.0)
+
+        d_r = (self._per_value(x, lambda v: digamma(r + v)) - digamma(r) + np.log(alpha)
+               - w_alive * log_at_T - w_dropped * log_at_tx)
+        d_alpha = r / alpha - (r + x) * (w_alive * np.exp(-log_at_T) + w_dropped * np.exp(-log_at_tx))
+        d_a = digamma(a + b) - digamma(a) + w_alive * (digamma(a) - psi_sum) + w_dropped * (digamma(a + 1) - psi_sum)
+        d_b = (
+            digamma(a + b) - digamma(b)
+            + w_alive * (self._per_value(x, lambda v: digamma(b + v + s)) - psi_sum)
+            + w_dropped * (self._per_value(x, psi_dropped) - np.where((x + s) >= 1, psi_sum, 0.0))
         )
-        d_b_dropped = np.where(has_dropout_term, digamma(beta_tail) - psi_sum, 0.0)
-        d_b = digamma(a + b) - digamma(b) + w_alive * (digamma(b + x + s) - psi_sum) + w_dropped * d_b_dropped
         return np.column_stack([d_r, d_alpha, d_a, d_b])
+
+    def _per_value(self, array: np.ndarray, function) -> np.ndarray:
+        """``function(array)`` evaluated once per distinct value (distinct values cached per array)."""
+        cache = self.__dict__.setdefault("_distinct_cache", {})
+        cached = cache.get(id(array))
+        if cached is None or cached[0] is not array:
+            values, inverse = np.unique(array, return_inverse=True)
+            cached = (array, values, inverse) if values.shape[0] < 0.5 * array.shape[0] else (array, None, None)
+            cache[id(array)] = cached
+        _, values, inverse = cached
+        if values is None:
+            return function(array)
+        return function(values)[inverse]
 
     # ----- predictions ----------------------------------------------------
     def probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
