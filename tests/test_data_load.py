@@ -325,6 +325,10 @@ def test_duckdb_file_table_and_ibis_backends(tmp_path):
     assert frame(again)["customer_id"].tolist() == ["a"]
     with pytest.raises(DataError, match="table="):
         load_orders(path, con=con)
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(Path(path).read_bytes())  # one file cannot be open twice in a process
+    by_url = load_orders(f"duckdb://{copy}", table="orders")
+    assert by_url.con.name == "duckdb" and by_url.report.input_rows == 2
 
 
 def test_ibis_table_source(con):

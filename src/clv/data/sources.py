@@ -62,8 +62,12 @@ class Parquet:
 
 @dataclass(frozen=True)
 class DatabaseTable:
-    """A table in a database: a DuckDB file path (attached read-only) or any Ibis
-    backend connection, plus the table name (``"schema.table"`` allowed)."""
+    """A table in a database, plus the table name (``"schema.table"`` allowed).
+
+    ``database``: a DuckDB file path (attached read-only to the connection), an
+    Ibis connection URL (``"postgres://user@host/shop"``, opened with
+    ``ibis.connect``; the load then runs on that backend), or any Ibis backend.
+    """
 
     database: str | os.PathLike | BaseBackend
     table: str
@@ -105,6 +109,8 @@ def raw_table(source: Any, con: BaseBackend | None) -> tuple[ibis.Table, BaseBac
     """The input as an Ibis table (source row + original columns) and its connection."""
     from clv.engine import default_connection
 
+    if isinstance(source, DatabaseTable) and _is_url(source.database):
+        source = DatabaseTable(ibis.connect(str(source.database)), source.table)
     if isinstance(source, DatabaseTable) and isinstance(source.database, BaseBackend):
         con = con or source.database
     if isinstance(source, ibis.Table):
@@ -119,6 +125,11 @@ def raw_table(source: Any, con: BaseBackend | None) -> tuple[ibis.Table, BaseBac
     if isinstance(source, ibis.Table):
         return _with_row_number(source), con
     return _read_frame(source, con), con
+
+
+def _is_url(database: Any) -> bool:
+    """An Ibis connection URL such as 'postgres://user@host/db' or 'duckdb://shop.duckdb'."""
+    return isinstance(database, str) and "://" in database
 
 
 def _backend_of(table: ibis.Table) -> BaseBackend | None:
