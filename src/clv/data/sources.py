@@ -23,7 +23,9 @@ import ibis
 import numpy as np
 import pyarrow as pa
 from ibis.backends import BaseBackend
+from ibis.common.exceptions import IbisError
 
+from clv.engine import default_connection
 from clv.errors import DataError
 
 SOURCE_ROW_COL = "__clv_source_row"
@@ -107,8 +109,6 @@ def _spec_for_path(path: str, delimiter: str | None, header: bool,
 
 def raw_table(source: Any, con: BaseBackend | None) -> tuple[ibis.Table, BaseBackend]:
     """The input as an Ibis table (source row + original columns) and its connection."""
-    from clv.engine import default_connection
-
     if isinstance(source, DatabaseTable) and _is_url(source.database):
         source = DatabaseTable(ibis.connect(str(source.database)), source.table)
     if isinstance(source, DatabaseTable) and isinstance(source.database, BaseBackend):
@@ -135,7 +135,7 @@ def _is_url(database: Any) -> bool:
 def _backend_of(table: ibis.Table) -> BaseBackend | None:
     try:
         return table._find_backend(use_default=False)
-    except Exception:  # an unbound expression (memtable): any connection runs it
+    except IbisError:  # an unbound expression (memtable): any connection runs it
         return None
 
 
