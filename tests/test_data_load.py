@@ -388,3 +388,13 @@ def test_mixed_type_object_columns_are_read_as_text(con):
     result = load_orders(df, con=con)
     assert frame(result)["customer_id"].tolist() == ["17850", "A-1"]
     assert reasons(result) == {3: "missing_customer_id"}
+
+
+def test_ragged_csv_lines_are_kept_not_lost(con, tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("customer_id,order_ts,amount\na,2021-01-01,1\nb,2021-01-02\n"
+                    "c,2021-01-03,3,EXTRA\n")
+    result = load_orders(path, con=con)
+    assert reasons(result) == {2: "unparsable_amount"}
+    assert result.report.accepted_purchase_lines == 2
+    assert "column3" in result.rejects.columns

@@ -172,6 +172,7 @@ def _read_text(spec: Csv, con: BaseBackend) -> ibis.Table:
 def _csv_query(path: str, spec: Csv) -> str:
     options = [
         "all_varchar = true",
+        "null_padding = true",  # ragged lines are kept: short ones padded, extra fields in columnN
         f"header = {str(spec.header).lower()}",
         f"delim = {_sql_text(spec.delimiter)}",
     ]
