@@ -398,3 +398,14 @@ def test_ragged_csv_lines_are_kept_not_lost(con, tmp_path):
     assert reasons(result) == {2: "unparsable_amount"}
     assert result.report.accepted_purchase_lines == 2
     assert "column3" in result.rejects.columns
+
+
+def test_record_batch_and_lazy_frame_sources(con):
+    import polars as pl
+
+    data = {"customer_id": ["a", None], "order_ts": ["2021-01-01", "2021-01-02"],
+            "amount": [1.0, 2.0]}
+    batch = pa.RecordBatch.from_pydict(data)
+    lazy = pl.DataFrame(data).lazy()
+    for source in (batch, lazy):
+        assert reasons(load_orders(source, con=con)) == {2: "missing_customer_id"}
