@@ -1,0 +1,131 @@
+"""``clv segments``: fit BG/NBD + Gamma-Gamma on order lines, segment customers, print the playbook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from clv.cli.common import FORMAT_OPTION, OutputFormat, console, emit, fail, progress, rich_table, user_errors
+from clv.cli.data_commands import (
+    COL_OPTION, DATE_FORMAT_OPTION, DELIMITER_OPTION, END_OPTION, EXTRA_OPTION, INPUT_ARGUMENT, NAMES_OPTION,
+    POLICY_OPTION, RATE_OPTION, TABLE_OPTION, open_orders, parse_pairs,
+)
+from clv.errors import DataError
+
+UNITS = ("day", "week", "month", "year")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``segments`` to the ``clv`` app."""
+    app.command("segments")(segments_command)
+
+
+def _fit_and_score(result, *, observation_end, unit: str, horizon: float, discount_rate: float, margin: float):
+    from clv.models.bgnbd import BetaGeoModel
+    from clv.models.gammagamma import GammaGammaModel
+    from clv.scores import score_customers
+    from clv.summary import summarize
+
+    summary = summarize(result, observation_end=observation_end, unit=unit)
+    transactions = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    spend = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
+    scores = score_customers(summary, transactions, spend, horizon=horizon, time_unit=unit,
+                             annual_discount_rate=discount_rate, margin=margin, intervals=None)
+    return summary, scores
+
+
+def _assumed_rates(pairs: list[str] | None) -> dict[str, float]:
+    from clv.segments import ACTIONS
+
+    rates = {}
+    for action, value in parse_pairs(pairs, "--assume", ACTIONS).items():
+        try:
+            rates[action] = float(value)
+        except ValueError:
+            raise DataError(f"--assume {action}={value!r}: the rate must be a number between 0 and 1, e.g. 0.1.") from None
+    return rates
+
+
+def segments_command(
+    source: Path = INPUT_ARGUMENT,
+    cols: list[str] = COL_OPTION,
+    extra: list[str] = EXTRA_OPTION,
+    policy: list[str] = POLICY_OPTION,
+    rates: list[str] = RATE_OPTION,
+    date_format: str = DATE_FORMAT_OPTION,
+    delimiter: str = DELIMITER_OPTION,
+    names: str = NAMES_OPTION,
+    table: str = TABLE_OPTION,
+    observation_end: str = END_OPTION,
+    unit: str = typer.Option("week", "--unit", "-u", help="Time unit of the models: day, week, month or year."),
+    horizon: float = typer.Option(52, "--horizon", help="CLV horizon in --unit (52 weeks = one year)."),
+    discount_rate: float = typer.Option(0.10, "--discount-rate", help="Annual discount rate of future purchases."),
+    margin: float = typer.Option(1.0, "--margin", help="Profit margin as a fraction of revenue (1 = CLV in revenue)."),
+    window_days: int = typer.Option(90, "--window-days", help="Early warning: the recent window compared with the customer's earlier rate."),
+    value_cuts: str = typer.Option("0.01,0.05,0.2", "--value-cuts", help="Value tiers: cumulative shares of customers by CLV."),
+    assume: list[str] = typer.Option(None, "--assume", help="Playbook assumption ACTION=RATE (repeatable), e.g. win_back=0.15."),
+    export: str = typer.Option(None, "--export", help="Write this segment's customers to --output: an action (win_back...), RFM segment, value tier, risk tier or early_warning."),
+    output: Path = typer.Option(None, "--output", "-o", help="With --export: the segment file (.csv or .parquet); otherwise the playbook (.csv, .json, .parquet)."),
+    customers: Path = typer.Option(None, "--customers", help="Also write every customer's scores and labels here (.csv or .parquet)."),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Segment customers (RFM, value and churn-risk tiers, early warning) and print the action playbook."""
+    from clv.segments import EarlyWarningSettings, PlaybookSettings, assign_segments, export_segment, playbook
+
+    if unit not in UNITS:
+        fail(f"--unit must be one of {', '.join(UNITS)}, not {unit!r}.")
+    if export is not None and output is None:
+        fail("--export needs --output FILE (.csv or .parquet) to write the segment's customers to.")
+    with user_errors():
+        settings = PlaybookSettings(rates=_assumed_rates(assume))
+        cuts = _parse_cuts(value_cuts)
+        with progress("fitting BG/NBD + Gamma-Gamma and segmenting customers"):
+            result = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
+            summary, scores = _fit_and_score(result, observation_end=observation_end, unit=unit, horizon=horizon,
+                                             discount_rate=discount_rate, margin=margin)
+            frame = assign_segments(summary, scores, result, value_cuts=cuts, playbook=settings,
+                                    warning=EarlyWarningSettings(window_days=window_days))
+            plays = playbook(frame, settings)
+        if export is not None:
+            written = export_segment(frame, export, output)
+            console.print(f"wrote {len(written):,} customers of segment {export!r} to {output}", highlight=False)
+        if customers is not None:
+            export_all(frame, customers)
+    console.print(f"{len(frame):,} customers; CLV over {horizon:g} {unit}s; "
+                  f"{int(frame['early_warning'].sum()):,} early warnings", highlight=False)
+    destination = None if export is not None else output
+    if fmt is OutputFormat.table and destination is None:
+        print_playbook(plays)
+    else:
+        emit(plays, fmt, destination, title="action playbook")
+
+
+def print_playbook(plays) -> None:
+    """The playbook as a compact table, then each action's assumption and why in full sentences."""
+    from rich.console import Console
+
+    compact = plays[["action", "customers", "share_of_customers", "value_at_stake", "assumed_rate", "expected_value_saved"]]
+    out = Console()
+    out.print(rich_table(compact, "action playbook (value at stake = sum of predicted CLV)"))
+    for row in plays.itertuples(index=False):
+        out.print(f"[bold]{row.action}[/]: {row.why} Assumption: {row.assumption}.", highlight=False)
+
+
+def _parse_cuts(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise DataError(f"--value-cuts must be shares separated by commas, e.g. 0.01,0.05,0.2; got {text!r}.") from None
+
+
+def export_all(frame, path: Path) -> None:
+    """Every customer's row (scores and labels) as CSV or Parquet."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif suffix in (".csv", ".gz"):
+        frame.to_csv(path, index=False)
+    else:
+        raise DataError(f"--customers {str(path)!r} must end in .csv or .parquet.")
+    console.print(f"wrote {len(frame):,} customers to {path}", highlight=False)

@@ -1,0 +1,189 @@
+"""One row per customer with every label a marketer acts on, and segment exports.
+
+:func:`assign_segments` joins the customer summary with the model scores and
+adds RFM scores and segment, value tier, early-warning flag, churn-risk tier
+and the playbook action. :func:`export_segment` writes one segment's customers
+(ids, labels and scores) to CSV or Parquet for an e-mail or ads tool.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clv.errors import DataError, missing_column_message
+from clv.segments.early_warning import EarlyWarningSettings, early_warning
+from clv.segments.playbook import PlaybookSettings, assign_actions
+from clv.segments.rfm import DEFAULT_SEGMENT_RULES, rfm_scores, rfm_segments
+from clv.segments.tiers import DEFAULT_VALUE_CUTS, risk_tiers, value_tier_names, value_tiers
+
+SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value", "n_orders", "revenue")
+SCORE_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
+WARNING_COLUMNS = ("warning_eligible", "early_warning", "order_rate_ratio", "spend_ratio")
+LABEL_COLUMNS = ("action", "rfm_segment", "value_tier", "risk_tier")
+EXPORT_COLUMNS = (
+    "customer_id", "action", "rfm_segment", "value_tier", "risk_tier", "early_warning",
+    "p_alive", "expected_purchases", "expected_spend", "clv", "r_score", "f_score", "m_score",
+    "frequency", "n_orders", "revenue",
+)
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], what: str, fix: str) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            message = missing_column_message(column, column, map(str, frame.columns)).split(" Fix:")[0]
+            raise DataError(f"{what}: {message} Fix: {fix}")
+
+
+def _joined(summary: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """Summary and scores side by side, matched on customer_id (same customers required)."""
+    for frame, what in ((summary, "summary"), (scores, "scores")):
+        if not isinstance(frame, pd.DataFrame):
+            raise DataError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}.")
+    _require(summary, ("customer_id", *SUMMARY_COLUMNS), "summary", "pass clv.summary.summarize(orders).")
+    _require(scores, ("customer_id", *SCORE_COLUMNS), "scores",
+             "pass clv.scores.score_customers(summary, model, spend_model, ...) (a spend model gives clv).")
+    if summary["customer_id"].duplicated().any():
+        raise DataError(f"summary has duplicate customer_id {summary['customer_id'][summary['customer_id'].duplicated()].iloc[0]!r}.")
+    joined = summary[["customer_id", *SUMMARY_COLUMNS]].merge(
+        scores[["customer_id", *SCORE_COLUMNS]], on="customer_id", how="inner", validate="one_to_one")
+    if len(joined) != len(summary) or len(joined) != len(scores):
+        raise DataError(
+            f"summary ({len(summary)} customers) and scores ({len(scores)}) do not hold the same customers "
+            f"({len(joined)} in both). Fix: score the same summary you segment."
+        )
+    return joined
+
+
+def _warnings(orders: Any, customers: pd.Series, observation_end: Any, settings: EarlyWarningSettings) -> pd.DataFrame:
+    if orders is None:
+        return pd.DataFrame({"warning_eligible": False, "early_warning": False,
+                             "order_rate_ratio": np.nan, "spend_ratio": np.nan}, index=customers.index)
+    table = early_warning(orders, observation_end=observation_end, settings=settings)
+    table = table.set_index("customer_id")[list(WARNING_COLUMNS)]
+    aligned = table.reindex(customers.to_numpy())
+    if aligned["early_warning"].isna().any():
+        missing = customers[aligned["early_warning"].isna().to_numpy()].iloc[0]
+        raise DataError(f"orders hold no purchase of customer {missing!r} from the summary. Fix: pass the same "
+                        "orders (and observation end) the summary was built from.")
+    aligned.index = customers.index
+    return aligned.astype({"warning_eligible": bool, "early_warning": bool})
+
+
+def average_order_value(frame: pd.DataFrame) -> np.ndarray:
+    """Net revenue per order; per purchase period (frequency + 1) when order ids were not given.
+
+    The summary's ``n_orders`` counts distinct order ids, which is 0 when the
+    orders have no ``order_id`` column mapped.
+    """
+    n_orders = frame["n_orders"].to_numpy(float)
+    periods = frame["frequency"].to_numpy(float) + 1.0
+    return frame["revenue"].to_numpy(float) / np.where(n_orders > 0, n_orders, periods)
+
+
+def assign_segments(
+    summary: pd.DataFrame,
+    scores: pd.DataFrame,
+    orders: Any = None,
+    *,
+    rules: pd.DataFrame = DEFAULT_SEGMENT_RULES,
+    value_cuts: tuple[float, ...] = DEFAULT_VALUE_CUTS,
+    low_alive: float = 0.3,
+    high_alive: float = 0.7,
+    warning: EarlyWarningSettings = EarlyWarningSettings(),
+    playbook: PlaybookSettings = PlaybookSettings(),
+    observation_end: Any = None,
+) -> pd.DataFrame:
+    """One row per customer: ids, scores, RFM, value tier, risk tier, early-warning flag, action.
+
+    ``summary``: :func:`clv.summary.summarize` output; ``scores``:
+    :func:`clv.scores.score_customers` on that summary (with a spend model, so
+    ``clv`` exists); ``orders``: the order lines, for the early-warning flag
+    (without them no customer is flagged and ``warning_eligible`` is False).
+    ``observation_end`` defaults to the summary's (``attrs``) or the last order.
+
+    Columns: customer_id, the summary's frequency, recency, T, monetary_value,
+    n_orders, revenue, aov (:func:`average_order_value`), the scores p_alive,
+    expected_purchases, expected_spend, clv; r_score, f_score, m_score,
+    fm_score, rfm_segment; value_tier, value_tier_rank (1 = top);
+    warning_eligible, early_warning, order_rate_ratio, spend_ratio; risk_tier;
+    action. ``attrs``: RFM cut points, value cut points, settings.
+    """
+    frame = _joined(summary, scores)
+    rfm, thresholds = rfm_scores(frame)
+    frame = pd.concat([frame, rfm], axis=1)
+    frame["aov"] = average_order_value(frame)
+    frame["rfm_segment"] = rfm_segments(rfm, rules).to_numpy()
+    tiers, cut_table = value_tiers(frame["clv"].to_numpy(), value_cuts)
+    frame["value_tier"] = tiers
+    frame["value_tier_rank"] = pd.Categorical(tiers, categories=value_tier_names(value_cuts)).codes + 1
+    end = observation_end if observation_end is not None else summary.attrs.get("observation_end")
+    warnings = _warnings(orders, frame["customer_id"], end, warning)
+    frame = pd.concat([frame, warnings], axis=1)
+    frame["risk_tier"] = risk_tiers(frame["p_alive"].to_numpy(), frame["early_warning"].to_numpy(),
+                                    low_alive=low_alive, high_alive=high_alive,
+                                    frequency=frame["frequency"].to_numpy(), r_score=frame["r_score"].to_numpy())
+    frame["action"] = assign_actions(frame, playbook)
+    frame.attrs = {
+        "rfm_thresholds": thresholds.to_dict(orient="records"),
+        "value_cuts": cut_table.to_dict(orient="records"),
+        "risk_cuts": {"low_alive": low_alive, "high_alive": high_alive},
+        "early_warning": {"computed": orders is not None, **warning.__dict__},
+        "observation_end": None if end is None else str(end),
+        **{k: scores.attrs[k] for k in ("model", "time_unit", "horizon", "annual_discount_rate", "margin")
+           if k in scores.attrs},
+    }
+    return frame
+
+
+def _normalised(name: Any) -> str:
+    return " ".join(str(name).strip().lower().replace("_", " ").replace("-", " ").split())
+
+
+def segment_names(frame: pd.DataFrame) -> dict[str, str]:
+    """Every exportable name (normalised) -> the column it is found in."""
+    names: dict[str, str] = {"early warning": "early_warning"}
+    for column in reversed(LABEL_COLUMNS):
+        if column in frame.columns:
+            names.update({_normalised(v): column for v in pd.unique(frame[column])})
+    return names
+
+
+def select_segment(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The customers of one segment: an action, RFM segment, value tier, risk tier or 'early_warning'.
+
+    Names are matched ignoring case, '_' and '-' (``win-back`` = ``win_back``).
+    """
+    names = segment_names(frame)
+    key = _normalised(name)
+    if key not in names:
+        available = ", ".join(sorted(n.replace(" ", "_") for n in names))
+        raise DataError(f"no segment named {name!r}; available: {available}.")
+    column = names[key]
+    if column == "early_warning":
+        mask = frame["early_warning"].to_numpy(bool)
+    else:
+        mask = frame[column].map(_normalised).to_numpy() == key
+    return frame.loc[mask]
+
+
+def export_segment(frame: pd.DataFrame, name: str, path: str | Path) -> pd.DataFrame:
+    """Write one segment's customers (ids, labels, scores) to ``path`` (.csv, .csv.gz or .parquet).
+
+    Rows are sorted by predicted CLV, highest first. Returns the written frame.
+    """
+    path = Path(path)
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if not suffix.endswith((".csv", ".csv.gz", ".parquet")):
+        raise DataError(f"export path {str(path)!r} must end in .csv, .csv.gz or .parquet.")
+    members = select_segment(frame, name)
+    columns = [c for c in EXPORT_COLUMNS if c in members.columns]
+    out = members[columns].sort_values("clv", ascending=False, kind="stable").reset_index(drop=True)
+    if suffix.endswith(".parquet"):
+        out.to_parquet(path, index=False)
+    else:
+        out.to_csv(path, index=False)
+    return out

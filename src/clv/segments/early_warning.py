@@ -1,0 +1,138 @@
+"""Early warning: a customer's recent order rate or spend fell well below their own earlier level.
+
+Definition (all inside the engine, on order lines, through Ibis). With the
+observation end ``E`` (a day, inclusive) and a window of ``W`` days:
+
+* the *recent window* is the ``W`` days ``(E - W, E]``; the *earlier window*
+  runs from the customer's first purchase day ``d0`` to ``C = E - W``;
+* an *order* is a purchase day (all lines with ``amount >= 0`` of one customer
+  on one calendar day), as in the customer summary; spend is the net amount of
+  all lines (refunds included) in the window;
+* earlier span ``S = C - d0 + 1`` days (inclusive);
+* ``expected_recent_orders = orders_before * W / S`` (the earlier rate over a
+  window of ``W`` days), likewise ``expected_recent_spend = spend_before * W / S``;
+* ``order_rate_ratio = orders_recent / expected_recent_orders`` and
+  ``spend_ratio = spend_recent / expected_recent_spend``.
+
+A customer is *eligible* when they have at least ``min_orders_before`` (2)
+orders in the earlier window, were a customer for at least ``W`` days before
+it (``S >= W``, so a short burst just before ``C`` does not pass for a high
+rate) and ``expected_recent_orders >=
+min_expected_orders`` (1: a customer who buys once a year is not late after a
+quiet quarter). An eligible customer is flagged when ``order_rate_ratio <=
+rate_drop`` (default 0.6) or, with positive earlier spend,
+``spend_ratio <= spend_drop`` (0.6).
+
+Why 0.6 and not 0.5 for "the rate halved": orders are whole numbers, so a
+customer who went from every 7 to every 14 days places 6 or 7 orders in a
+90-day window, a ratio of 0.47-0.54 depending on the phase. With 0.6 a halving
+is flagged whenever the window holds at least 10 earlier-rate orders
+(``W >= 10 x`` the earlier gap between orders); a steady customer's ratio
+stays near 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from clv.data import schema
+from clv.errors import DataError
+from clv.summary.customers import as_orders_table, order_date, resolve_observation_end
+
+
+@dataclass(frozen=True)
+class EarlyWarningSettings:
+    """Thresholds of the early-warning flag (see the module docstring for the definition)."""
+
+    window_days: int = 90
+    rate_drop: float = 0.6
+    spend_drop: float = 0.6
+    min_orders_before: int = 2
+    min_expected_orders: float = 1.0
+
+    def __post_init__(self) -> None:
+        if int(self.window_days) != self.window_days or self.window_days < 1:
+            raise DataError(f"window_days must be a whole number of days >= 1, got {self.window_days!r}.")
+        for name in ("rate_drop", "spend_drop"):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                raise DataError(f"{name} must be in [0, 1) (0.6 = flag when the recent level is at most 60% of "
+                                f"the earlier one), got {value!r}.")
+        if int(self.min_orders_before) != self.min_orders_before or self.min_orders_before < 2:
+            raise DataError(f"min_orders_before must be a whole number >= 2 (a rate needs two orders), "
+                            f"got {self.min_orders_before!r}.")
+        if self.min_expected_orders < 0:
+            raise DataError(f"min_expected_orders must be >= 0, got {self.min_expected_orders!r}.")
+
+
+def early_warning_expression(orders: Any, *, observation_end: Any = None,
+                             settings: EarlyWarningSettings = EarlyWarningSettings()) -> ir.Table:
+    """Per customer with a purchase by ``observation_end``: the windows' counts, ratios and the flag (lazy)."""
+    table = as_orders_table(orders)
+    end = resolve_observation_end(table, observation_end)
+    cutoff = end - dt.timedelta(days=int(settings.window_days))
+    day = order_date(table)
+    lines = table.filter(day <= ibis.date(end)).mutate(_day=day.epoch_days().cast("int64"))
+    recent = lines._day > _epoch_day(cutoff)
+    buy = lines[schema.AMOUNT] >= 0
+    per_customer = lines.group_by(schema.CUSTOMER_ID).aggregate(
+        _first_day=lines._day.min(where=buy),
+        orders_before=lines._day.nunique(where=buy & ~recent).cast("int64"),
+        orders_recent=lines._day.nunique(where=buy & recent).cast("int64"),
+        spend_before=lines[schema.AMOUNT].sum(where=~recent),
+        spend_recent=lines[schema.AMOUNT].sum(where=recent),
+    )
+    per_customer = per_customer.filter(per_customer._first_day.notnull())
+    return _flagged(per_customer, _epoch_day(cutoff), settings)
+
+
+def _epoch_day(day: dt.date) -> int:
+    return (day - dt.date(1970, 1, 1)).days
+
+
+def _flagged(per_customer: ir.Table, cutoff_day: int, settings: EarlyWarningSettings) -> ir.Table:
+    window = float(settings.window_days)
+    span = ibis.greatest(ibis.literal(cutoff_day) - per_customer._first_day + 1, ibis.literal(1))
+    scale = window / span.cast("float64")
+    spend_before = per_customer.spend_before.fill_null(0.0)
+    spend_recent = per_customer.spend_recent.fill_null(0.0)
+    expected_orders = per_customer.orders_before.cast("float64") * scale
+    expected_spend = spend_before * scale
+    rate_ratio = per_customer.orders_recent.cast("float64") / ibis.ifelse(expected_orders > 0, expected_orders, ibis.null())
+    spend_ratio = spend_recent / ibis.ifelse(expected_spend > 0, expected_spend, ibis.null())
+    observed_before = ibis.literal(cutoff_day) - per_customer._first_day + 1
+    eligible = ((per_customer.orders_before >= settings.min_orders_before) & (observed_before >= int(window))
+                & (expected_orders >= settings.min_expected_orders))
+    dropped = (rate_ratio <= settings.rate_drop) | (spend_ratio.fill_null(float("inf")) <= settings.spend_drop)
+    return per_customer.select(
+        schema.CUSTOMER_ID, "orders_before", "orders_recent",
+        spend_before=spend_before, spend_recent=spend_recent,
+        expected_recent_orders=expected_orders, expected_recent_spend=expected_spend,
+        order_rate_ratio=rate_ratio, spend_ratio=spend_ratio,
+        warning_eligible=eligible, early_warning=eligible & dropped.fill_null(False),
+    )
+
+
+def early_warning(orders: Any, *, observation_end: Any = None,
+                  settings: EarlyWarningSettings = EarlyWarningSettings()) -> pd.DataFrame:
+    """Early-warning table, one row per customer with a purchase, sorted by customer id.
+
+    Columns: customer_id, orders_before, orders_recent, spend_before,
+    spend_recent, expected_recent_orders, expected_recent_spend,
+    order_rate_ratio, spend_ratio (null when the earlier level is 0),
+    warning_eligible, early_warning. ``attrs`` record the window and thresholds.
+    """
+    if not isinstance(settings, EarlyWarningSettings):
+        raise DataError(f"settings must be an EarlyWarningSettings, got {type(settings).__name__}.")
+    expression = early_warning_expression(orders, observation_end=observation_end, settings=settings)
+    frame = expression.order_by(schema.CUSTOMER_ID).to_pandas()
+    end = resolve_observation_end(as_orders_table(orders), observation_end)
+    frame.attrs.update(observation_end=str(end), recent_window_start=str(end - dt.timedelta(days=settings.window_days - 1)),
+                       **settings.__dict__)
+    return frame

@@ -1,0 +1,178 @@
+"""The action playbook: one retention tactic per customer, and what each is worth.
+
+Every customer gets exactly one action, the first whose rule holds, in this
+order (``high value`` = any value tier above ``rest``; ``top tiers`` = the
+first ``vip_tiers`` value tiers, by default top 1% and top 5%):
+
+====================== =======================================================
+action                 rule
+====================== =======================================================
+win_back               high value and high churn risk
+vip_loyalty            top tiers (and not high risk)
+onboarding             one purchase so far (frequency 0) and R score >= 4
+price_rise_candidate   high value and low churn risk
+shield_from_price_rise high value and medium churn risk
+cross_sell             F score >= 4 and order value below the median customer's
+reactivation           high churn risk (low value)
+nurture                everyone else
+====================== =======================================================
+
+Per action the playbook reports the customers, the value at stake (sum of
+their predicted CLV) and the expected value saved = ``rate x value at stake``
+under a stated, configurable rate per action (:data:`DEFAULT_RATES`): these
+rates are planning assumptions, not estimates from the data; replace them with
+your own campaign results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from clv.errors import DataError, missing_column_message
+from clv.segments.tiers import REST
+
+ACTIONS = (
+    "win_back", "vip_loyalty", "onboarding", "price_rise_candidate", "shield_from_price_rise",
+    "cross_sell", "reactivation", "nurture",
+)
+
+DEFAULT_RATES: dict[str, float] = {
+    "win_back": 0.10,
+    "vip_loyalty": 0.05,
+    "price_rise_candidate": 0.03,
+    "shield_from_price_rise": 0.10,
+    "onboarding": 0.05,
+    "cross_sell": 0.05,
+    "reactivation": 0.02,
+    "nurture": 0.0,
+}
+
+ASSUMPTIONS: dict[str, str] = {
+    "win_back": "a win-back campaign recovers {rate:.0%} of the at-risk value",
+    "vip_loyalty": "VIP treatment keeps {rate:.0%} more of their predicted value",
+    "price_rise_candidate": "a price rise adds {rate:.0%} of their predicted value, net of the few who leave",
+    "shield_from_price_rise": "a price rise would lose {rate:.0%} of their value; shielding them keeps it",
+    "onboarding": "onboarding adds {rate:.0%} to their predicted value (more second orders)",
+    "cross_sell": "cross-sell and upsell add {rate:.0%} to their predicted value (bigger baskets)",
+    "reactivation": "a cheap reactivation e-mail recovers {rate:.0%} of their predicted value",
+    "nurture": "no campaign: {rate:.0%} change assumed",
+}
+
+WHY: dict[str, str] = {
+    "win_back": "High predicted value but likely slipping away (low chance of being active, or their order rate "
+                "or spend fell): worth a personal win-back offer before they are gone.",
+    "vip_loyalty": "The few customers who carry the most future value: recognise and reward them (VIP perks, "
+                   "early access, loyalty points) rather than discount them.",
+    "price_rise_candidate": "Valuable and very likely to stay: the customers least likely to leave over a "
+                            "modest price rise.",
+    "shield_from_price_rise": "Valuable but not secure: a price rise could push them out; keep them on current "
+                              "prices or grandfather them.",
+    "onboarding": "Bought once, recently: a welcome series aimed at the second order, the step where most "
+                  "customers are lost.",
+    "cross_sell": "Buy often but spend little per order: bundles, recommendations and upsell to grow the basket.",
+    "reactivation": "Low predicted value and likely gone: one cheap automated reactivation message, no paid media.",
+    "nurture": "Low to middling value and not at risk: regular newsletter, no special spend.",
+}
+
+
+@dataclass(frozen=True)
+class PlaybookSettings:
+    """Rules and assumptions of the playbook.
+
+    ``vip_tiers``: how many top value tiers get VIP treatment (2 = top 1% and
+    top 5%); ``new_r_score`` / ``frequent_f_score``: RFM score from which a
+    one-time buyer is "new" / a buyer is "frequent"; ``low_aov_quantile``:
+    average order value below this quantile of all customers' is "low";
+    ``rates``: per action, the share of the value at stake assumed saved.
+    """
+
+    vip_tiers: int = 2
+    new_r_score: int = 4
+    frequent_f_score: int = 4
+    low_aov_quantile: float = 0.5
+    rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
+
+    def __post_init__(self) -> None:
+        if int(self.vip_tiers) != self.vip_tiers or self.vip_tiers < 1:
+            raise DataError(f"vip_tiers must be a whole number >= 1, got {self.vip_tiers!r}.")
+        for name in ("new_r_score", "frequent_f_score"):
+            if getattr(self, name) not in (1, 2, 3, 4, 5):
+                raise DataError(f"{name} must be an RFM score 1-5, got {getattr(self, name)!r}.")
+        if not 0 < self.low_aov_quantile < 1:
+            raise DataError(f"low_aov_quantile must be in (0, 1), got {self.low_aov_quantile!r}.")
+        unknown = sorted(set(self.rates) - set(ACTIONS))
+        if unknown:
+            raise DataError(f"rates: unknown action(s) {unknown}; actions are {list(ACTIONS)}.")
+        bad = {k: v for k, v in self.rates.items() if not 0 <= float(v) <= 1}
+        if bad:
+            raise DataError(f"rates must be shares between 0 and 1; got {bad}.")
+        object.__setattr__(self, "rates", {**DEFAULT_RATES, **{k: float(v) for k, v in self.rates.items()}})
+
+
+ACTION_INPUTS = ("value_tier", "value_tier_rank", "risk_tier", "frequency", "r_score", "f_score", "aov")
+
+
+def assign_actions(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings()) -> np.ndarray:
+    """One action per customer: the first rule in :data:`ACTIONS` order that holds."""
+    missing = [c for c in ACTION_INPUTS if c not in frame.columns]
+    if missing:
+        raise DataError(missing_column_message(missing[0], missing[0], map(str, frame.columns)).split(" Fix:")[0]
+                        + " Fix: pass the frame from clv.segments.assign_segments(...).")
+    rank = frame["value_tier_rank"].to_numpy()
+    risk = frame["risk_tier"].to_numpy()
+    aov = frame["aov"].to_numpy(float)
+    high_value = frame["value_tier"].to_numpy() != REST
+    conditions = [
+        high_value & (risk == "high risk"),
+        rank <= settings.vip_tiers,
+        (frame["frequency"].to_numpy() == 0) & (frame["r_score"].to_numpy() >= settings.new_r_score),
+        high_value & (risk == "low risk"),
+        high_value & (risk == "medium risk"),
+        (frame["f_score"].to_numpy() >= settings.frequent_f_score) & (aov < np.quantile(aov, settings.low_aov_quantile)),
+        risk == "high risk",
+    ]
+    return np.select(conditions, ACTIONS[:-1], default=ACTIONS[-1]).astype(object)
+
+
+def playbook(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings()) -> pd.DataFrame:
+    """Per action: customers, value at stake (sum of CLV), expected value saved, the assumption and why.
+
+    ``frame`` is the output of :func:`clv.segments.assign_segments` (columns
+    ``action`` and ``clv``). Rows follow :data:`ACTIONS`; sizes add up to the
+    number of customers and value at stake to their total CLV.
+    """
+    for column in ("action", "clv"):
+        if column not in frame.columns:
+            raise DataError(missing_column_message(column, column, map(str, frame.columns)).split(" Fix:")[0]
+                            + " Fix: pass the frame from clv.segments.assign_segments(...).")
+    codes = pd.Categorical(frame["action"], categories=ACTIONS).codes
+    if (codes < 0).any():
+        raise DataError(f"unknown action {frame['action'][codes < 0].iloc[0]!r}; actions are {list(ACTIONS)}.")
+    clv = frame["clv"].to_numpy(float)
+    customers = np.bincount(codes, minlength=len(ACTIONS))
+    at_stake = np.bincount(codes, weights=clv, minlength=len(ACTIONS))
+    rates = np.array([settings.rates[a] for a in ACTIONS])
+    total_clv = clv.sum()
+    table = pd.DataFrame({
+        "action": ACTIONS,
+        "customers": customers,
+        "share_of_customers": customers / max(len(frame), 1),
+        "value_at_stake": at_stake,
+        "share_of_value": at_stake / total_clv if total_clv else np.nan,
+        "assumed_rate": rates,
+        "expected_value_saved": rates * at_stake,
+        "assumption": [ASSUMPTIONS[a].format(rate=settings.rates[a]) for a in ACTIONS],
+        "why": [WHY[a] for a in ACTIONS],
+    })
+    table.attrs.update(settings=_settings_record(settings))
+    return table
+
+
+def _settings_record(settings: PlaybookSettings) -> dict:
+    return {"vip_tiers": settings.vip_tiers, "new_r_score": settings.new_r_score,
+            "frequent_f_score": settings.frequent_f_score, "low_aov_quantile": settings.low_aov_quantile,
+            "rates": dict(settings.rates)}
