@@ -1,0 +1,263 @@
+"""Acquisition economics per channel and per (channel, acquisition month): CAC, CLV, CLV:CAC, payback.
+
+Inputs: the order lines and a spend table (channel, month, spend). A customer's
+acquisition channel is the channel on their first purchase line ever and their
+acquisition month the month of that line (as in :mod:`clv.formula._cac`, whose
+spend parsing and new-customer counts are reused).
+
+Per (channel, month) of the spend table (channels that acquired customers but
+have no spend row get spend 0 in every month they acquired someone):
+
+    new_customers  customers whose first purchase is in that month via that channel
+    CAC            spend / new_customers          (inf when spend > 0 and nobody was acquired)
+
+Per channel: sums of spend and new customers, CAC = total spend / total new.
+
+Value per customer is the cumulative gross margin by months since acquisition
+(:mod:`clv.cohorts.clv_over_time`): observed, and with a fitted model
+completed with expected purchases x expected spend x margin for the months not
+yet lived.
+
+    CLV          with a model: cumulative margin per customer at month
+                 ``horizon_months`` since acquisition (observed + expected,
+                 undiscounted), i.e. the N-month CLV from acquisition; without
+                 a model: the classic formula CLV (clv.formula.classic_clv,
+                 AOV x frequency x margin / churn) of the same customers
+    CLV:CAC      CLV / CAC (NaN when CAC is 0)
+    payback      the first month k since acquisition (k = 0 is the acquisition
+                 month) whose cumulative margin per customer >= CAC:
+                 'observed' when the observed curve reaches CAC; else
+                 'projected' when the model-completed curve does within
+                 ``horizon_months``; else 'not within N months' (N =
+                 horizon_months with a model, the months observed without one)
+
+Payback follows the usual marketing definition (months of gross margin needed
+to recover the acquisition cost, e.g. Skok, "SaaS Metrics 2.0"; Gupta &
+Lehmann 2005, "Managing Customers as Investments").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from clv.data.schema import CHANNEL, CUSTOMER_ID
+from clv.errors import DataError
+from clv.formula import classic_clv
+from clv.formula._cac import _new_customers_by_channel_month, _spend_by_channel_month, SPEND_COLUMNS
+from clv.formula._table import as_orders_table, execute, period_label
+
+from clv.cohorts._base import COHORT, acquisitions, group_index, group_sum
+from clv.cohorts.clv_over_time import FIT, ModelInputs, curves, prepare
+
+CHANNEL_COLUMNS = (
+    CHANNEL, "new_customers", "spend", "cac", "months_observed", "margin_to_date_per_customer",
+    "clv", "clv_source", "clv_to_cac", "payback_month", "payback_status",
+)
+
+
+@dataclass
+class AcquisitionReport:
+    """Result of :func:`acquisition_payback`.
+
+    by_channel  one row per acquisition channel (see ``CHANNEL_COLUMNS``)
+    by_cohort   one row per (channel, acquisition month), same columns plus ``cohort``
+    curves      cumulative margin per customer by months since acquisition, per channel
+    settings    margin rate and source, horizon, models used
+    """
+
+    by_channel: pd.DataFrame
+    by_cohort: pd.DataFrame
+    curves: pd.DataFrame
+    settings: dict = field(default_factory=dict)
+
+
+def acquisition_payback(
+    orders: object,
+    spend: pd.DataFrame,
+    *,
+    transaction_model: object = FIT,
+    spend_model: object = FIT,
+    time_unit: str = "week",
+    margin: float | None = None,
+    observation_end: object = None,
+    horizon_months: int = 36,
+) -> AcquisitionReport:
+    """CAC, CLV, CLV:CAC and payback per acquisition channel and per (channel, acquisition month).
+
+    ``spend``: DataFrame with columns channel, month (e.g. '2024-03'), spend.
+    ``transaction_model`` / ``spend_model``: fitted models, "fit" (BG/NBD and
+    Gamma-Gamma fitted on the data, time in ``time_unit``) or None (no
+    projection; CLV from the classic formula). ``margin``: gross margin rate,
+    default from the cost column. Months since acquisition run 0..horizon_months.
+    """
+    table = as_orders_table(orders)
+    spend_rows = _spend_rows(table, spend)
+    inputs = prepare(
+        table, transaction_model=transaction_model, spend_model=spend_model, time_unit=time_unit,
+        margin=margin, observation_end=observation_end, horizon_months=horizon_months,
+    )
+    k_max = int(horizon_months)
+    channel_curves = curves(inputs.cells, inputs.projection, (CHANNEL,), k_max)
+    cohort_curves = curves(inputs.cells, inputs.projection, (CHANNEL, COHORT), k_max)
+
+    by_channel = spend_rows.groupby(CHANNEL, as_index=False)[["spend", "new_customers"]].sum()
+    by_cohort = spend_rows.rename(columns={"month_index": COHORT})
+    classic = None if inputs.projection is not None else _classic_by_group(table, margin, inputs)
+    by_channel = _economics(by_channel, channel_curves, (CHANNEL,), inputs, k_max, classic)
+    by_cohort = _economics(by_cohort, cohort_curves, (CHANNEL, COHORT), inputs, k_max, classic)
+    by_cohort.insert(1, "month", [period_label(m, "month") for m in by_cohort[COHORT]])
+    by_cohort = by_cohort.drop(columns=COHORT).rename(columns={"month": COHORT})
+    return AcquisitionReport(
+        by_channel=by_channel[list(CHANNEL_COLUMNS)],
+        by_cohort=by_cohort[[CHANNEL, COHORT, *CHANNEL_COLUMNS[1:]]],
+        curves=channel_curves,
+        settings={
+            "margin_rate": inputs.cells.margin_rule.rate,
+            "margin_source": inputs.cells.margin_rule.source,
+            "horizon_months": k_max,
+            "last_complete_month": period_label(inputs.cells.end_month, "month"),
+            "model": None if inputs.transaction_model is None else repr(inputs.transaction_model),
+            "spend_model": None if inputs.spend_model is None else repr(inputs.spend_model),
+            "time_unit": time_unit if inputs.projection is not None else None,
+        },
+    )
+
+
+def _spend_rows(table, spend: pd.DataFrame) -> pd.DataFrame:
+    """Spend and new customers per (channel, month_index); unlisted acquiring channels get spend 0."""
+    if not isinstance(spend, pd.DataFrame):
+        raise DataError(
+            f"spend: expected a DataFrame with columns {', '.join(SPEND_COLUMNS)}, got {type(spend).__name__}. "
+            "Fix: pass e.g. pd.read_csv('spend.csv')."
+        )
+    missing = [c for c in SPEND_COLUMNS if c not in spend.columns]
+    if missing:
+        raise DataError(
+            f"spend lacks column(s) {', '.join(missing)}; columns found: {', '.join(map(str, spend.columns))}. "
+            "Fix: give columns channel, month (e.g. '2024-03'), spend."
+        )
+    spent = _spend_by_channel_month(spend)
+    new = _new_customers_by_channel_month(table).rename(columns={CHANNEL: "channel"})
+    rows = spent.merge(new, how="left", on=["channel", "month_index"])
+    unlisted = new[~new["channel"].isin(set(spent["channel"]))].assign(spend=0.0)
+    rows = pd.concat([rows, unlisted], ignore_index=True)
+    rows["new_customers"] = rows["new_customers"].fillna(0).astype("int64")
+    rows["month_index"] = rows["month_index"].astype("int64")
+    return rows.rename(columns={"channel": CHANNEL}).sort_values([CHANNEL, "month_index"]).reset_index(drop=True)
+
+
+def _economics(
+    rows: pd.DataFrame, group_curves: pd.DataFrame, keys: tuple[str, ...], inputs: ModelInputs, k_max: int,
+    classic: dict[tuple, float] | None,
+) -> pd.DataFrame:
+    out = rows.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["cac"] = np.where(out["spend"] > 0, out["spend"] / out["new_customers"], 0.0)
+    curve_keys = group_curves[list(keys)].drop_duplicates().reset_index(drop=True)
+    wide = {name: _curve_matrix(group_curves, keys, name, curve_keys, k_max)
+            for name in ("margin_per_customer", "projected_margin_per_customer", "customers_observed")}
+    position = pd.MultiIndex.from_frame(curve_keys).get_indexer(pd.MultiIndex.from_frame(out[list(keys)]))
+    found = position >= 0
+    take = np.where(found, position, 0)
+    observed = np.where(found[:, None], wide["margin_per_customer"][take], np.nan)
+    projected = None
+    if inputs.projection is not None:
+        projected = np.where(found[:, None], wide["projected_margin_per_customer"][take], np.nan)
+    months_observed = np.where(found, (wide["customers_observed"][take] > 0).sum(axis=1) - 1, -1)
+    out["months_observed"] = np.where(found, months_observed, 0).astype("int64")
+    out["margin_to_date_per_customer"] = _margin_to_date(inputs, keys, out)
+    if projected is not None:
+        out["clv"] = projected[:, k_max]
+        out["clv_source"] = f"model: {k_max}-month margin from acquisition"
+    else:
+        labels = [_group_label(row, keys) for row in out[list(keys)].itertuples(index=False)]
+        out["clv"] = [classic.get(label, np.nan) for label in labels]
+        out["clv_source"] = "classic formula"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["clv_to_cac"] = np.where(out["cac"] > 0, out["clv"] / out["cac"], np.nan)
+    month, status = payback(observed, projected, out["cac"].to_numpy(float), k_max, out["months_observed"].to_numpy())
+    out["payback_month"] = pd.array(month, dtype="Int64")
+    out["payback_status"] = status
+    return out
+
+
+def _margin_to_date(inputs: ModelInputs, keys: tuple[str, ...], rows: pd.DataFrame) -> np.ndarray:
+    """Observed margin to the last complete month per customer of each group (all its cohorts, each to its age)."""
+    cells = inputs.cells
+    codes, groups = group_index(cells.cells, keys)
+    margin = group_sum(cells.margin.sum(axis=1), codes, len(groups))
+    customers = group_sum(cells.cells["customers"].to_numpy(float), codes, len(groups))
+    position = pd.MultiIndex.from_frame(groups).get_indexer(pd.MultiIndex.from_frame(rows[list(keys)]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_customer = margin / customers
+    return np.where(position >= 0, per_customer[np.maximum(position, 0)], np.nan)
+
+
+def _curve_matrix(frame: pd.DataFrame, keys, column: str, curve_keys: pd.DataFrame, k_max: int) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full((len(curve_keys), k_max + 1), np.nan)
+    return frame[column].to_numpy(float).reshape(len(curve_keys), k_max + 1)
+
+
+def payback(
+    observed: np.ndarray, projected: np.ndarray | None, cac: np.ndarray, horizon: int, months_observed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """First month k with cumulative margin per customer >= CAC, and whether it was observed or projected.
+
+    ``observed`` / ``projected``: (rows, horizon + 1) cumulative margin per
+    customer (NaN where unknown). Returns (month as float, NaN when none;
+    status) per row.
+    """
+    first_observed = _first_reach(observed, cac)
+    first_projected = np.full(cac.shape, -1) if projected is None else _first_reach(projected, cac)
+    has_model = projected is not None
+    finite = np.isfinite(cac)
+    conditions = [
+        ~finite,
+        first_observed >= 0,
+        has_model & (first_projected >= 0),
+        np.full(cac.shape, has_model),
+        months_observed < 0,
+    ]
+    statuses = [
+        "no new customers for this spend",
+        "observed",
+        "projected",
+        f"not within {horizon} months (projected)",
+        "not observed yet (no complete month; no model to project)",
+    ]
+    default = np.char.add(np.char.add("not reached in months 0..", months_observed.astype(str)), " observed (no model to project)")
+    status = np.select(conditions, statuses, default=default.astype(object)).astype(object)
+    month = np.select(conditions[:3], [np.nan, first_observed, first_projected], default=np.nan)
+    return month, status
+
+
+def _first_reach(curve: np.ndarray, cac: np.ndarray) -> np.ndarray:
+    """Index of the first column where the row reaches its CAC, -1 when it never does."""
+    with np.errstate(invalid="ignore"):
+        reached = curve >= cac[:, None]
+    return np.where(reached.any(axis=1), reached.argmax(axis=1), -1)
+
+
+def _group_label(values: tuple, keys: tuple[str, ...]) -> str:
+    return "|".join(str(v) for v in values)
+
+
+def _classic_by_group(table, margin: float | None, inputs: ModelInputs) -> dict[str, float]:
+    """Classic formula CLV of each channel and each (channel, acquisition month) of the cells' customers."""
+    acquired = execute(acquisitions(table).filter(lambda t: t[COHORT] <= inputs.cells.end_month))
+    channel = acquired[CHANNEL].astype(str)
+    out: dict[str, float] = {}
+    for labels in (channel, channel + "|" + acquired[COHORT].astype("int64").astype(str)):
+        mapping = pd.Series(labels.to_numpy(), index=acquired[CUSTOMER_ID].astype(str).to_numpy())
+        try:
+            result = classic_clv(table, segment_by=mapping, margin=inputs.cells.margin_rule.rate if margin is None else margin)
+        except DataError:
+            continue
+        out.update(dict(zip(result.by_segment["segment"], result.by_segment["clv"].astype(float))))
+    return out
+
+

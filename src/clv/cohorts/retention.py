@@ -1,0 +1,127 @@
+"""Cohort retention matrix and the share of revenue from repeat versus first orders.
+
+Retention (cohort c = acquisition month, k = months since acquisition):
+
+    retention(c, k) = customers of c with a purchase line (amount > 0) in calendar
+                      month c + k  /  customers acquired in c
+
+k = 0 is the acquisition month (retention 1 by construction). Only whole
+calendar months up to the last complete month are cells (see
+:mod:`clv.cohorts._base`); a cohort's row stops at its age.
+
+Repeat share: a customer's *first order* is the order (order_id, or the
+calendar day when there is no order id) of their first purchase line ever; all
+its lines (refunds of it included) are first-order revenue, every other line is
+repeat revenue. share_repeat = repeat revenue / (first + repeat revenue), per
+calendar month and overall. Lines of customers who never purchased (refunds
+only) are left out and counted in ``attrs['lines_without_purchase']``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from clv.data.schema import AMOUNT, CUSTOMER_ID, ORDER_TS
+from clv.formula._table import (
+    ORDER_KEY,
+    as_orders_table,
+    execute,
+    first_purchase_lines,
+    period_index,
+    period_label,
+    resolve_window,
+    with_order_key,
+)
+
+from ._base import COHORT, MONTHS_SINCE, group_index, group_sum, observed_cells
+
+RETENTION_COLUMNS = (COHORT, MONTHS_SINCE, "customers", "active", "retention")
+
+
+def retention_matrix(orders: object, *, observation_end: object = None, max_months: int | None = None) -> pd.DataFrame:
+    """Long retention table: cohort ('2024-03'), months_since_acquisition, customers, active, retention.
+
+    One row per observed (cohort, k), k = 0..min(age, max_months). Use
+    :func:`retention_wide` for the familiar triangle.
+    """
+    cells = observed_cells(orders, margin=1.0, observation_end=observation_end)  # margin unused here
+    codes, keys = group_index(cells.cells, ("cohort_label",))
+    sizes = group_sum(cells.cells["customers"].to_numpy(float), codes, len(keys))
+    active = group_sum(cells.active, codes, len(keys))
+    ages = group_sum(cells.cells["age"].to_numpy(float), codes, len(keys)) / np.bincount(codes)
+    k = np.arange(active.shape[1])
+    keep = k[None, :] <= ages[:, None]
+    if max_months is not None:
+        keep &= k[None, :] <= int(max_months)
+    rows, ks = np.nonzero(keep)
+    frame = pd.DataFrame(
+        {
+            COHORT: keys["cohort_label"].to_numpy()[rows],
+            MONTHS_SINCE: ks.astype("int64"),
+            "customers": sizes[rows].astype("int64"),
+            "active": active[rows, ks].astype("int64"),
+        }
+    )
+    frame["retention"] = frame["active"] / frame["customers"]
+    return frame[list(RETENTION_COLUMNS)]
+
+
+def retention_wide(long: pd.DataFrame, value: str = "retention") -> pd.DataFrame:
+    """Pivot the long table to one row per cohort (with its size) and one column per month since acquisition."""
+    wide = long.pivot(index=[COHORT, "customers"], columns=MONTHS_SINCE, values=value)
+    wide.columns = [f"m{k}" for k in wide.columns]
+    return wide.reset_index()
+
+
+@dataclass
+class RepeatShare:
+    """Revenue from first versus repeat orders: ``overall`` (one row) and ``by_month``."""
+
+    overall: pd.DataFrame
+    by_month: pd.DataFrame
+
+
+def repeat_share(orders: object, *, observation_end: object = None) -> RepeatShare:
+    """Share of net revenue from repeat orders versus first orders, overall and per calendar month."""
+    table = as_orders_table(orders)
+    window = resolve_window(table, None, observation_end)
+    lines = with_order_key(window.filter(table))
+    first = first_purchase_lines(with_order_key(table), (ORDER_KEY,)).rename(_first_id=CUSTOMER_ID, _first_key=ORDER_KEY)
+    joined = lines.left_join(first, lines[CUSTOMER_ID] == first._first_id)
+    is_first = joined[ORDER_KEY] == joined._first_key
+    joined = joined.mutate(_month=period_index(joined[ORDER_TS], "month"), _first=is_first, _known=joined._first_id.notnull())
+    per_month = execute(
+        joined.group_by("_month").aggregate(
+            first_order_revenue=joined[AMOUNT].sum(where=joined._known & joined._first),
+            repeat_revenue=joined[AMOUNT].sum(where=joined._known & ~joined._first),
+            lines_without_purchase=(~joined._known).sum(),
+        )
+    ).sort_values("_month").reset_index(drop=True)
+    for column in ("first_order_revenue", "repeat_revenue"):
+        per_month[column] = pd.to_numeric(per_month[column]).astype(float).fillna(0.0)
+    without_purchase = int(pd.to_numeric(per_month["lines_without_purchase"]).fillna(0).sum())
+    by_month = pd.DataFrame({"month": [period_label(m, "month") for m in per_month["_month"]]})
+    by_month = pd.concat([by_month, _shares(per_month)], axis=1)
+    overall = _shares(per_month[["first_order_revenue", "repeat_revenue"]].sum().to_frame().T)
+    for frame in (by_month, overall):
+        frame.attrs["lines_without_purchase"] = without_purchase
+    return RepeatShare(overall=overall, by_month=by_month)
+
+
+def _shares(sums: pd.DataFrame) -> pd.DataFrame:
+    first, repeat = sums["first_order_revenue"].astype(float), sums["repeat_revenue"].astype(float)
+    total = first + repeat
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = (repeat / total).where(total != 0)
+    return pd.DataFrame(
+        {
+            "first_order_revenue": first.to_numpy(),
+            "repeat_revenue": repeat.to_numpy(),
+            "revenue": total.to_numpy(),
+            "share_repeat": share.to_numpy(),
+            "share_first": (1.0 - share).to_numpy(),
+        }
+    )
