@@ -1,6 +1,7 @@
 """Backtests end to end: baselines by hand, the split, warnings, a known-truth store, CDNOW, charts, CLI."""
 
 import datetime as dt
+import importlib.util
 import json
 
 import numpy as np
@@ -134,30 +135,46 @@ def test_bgnbd_beats_the_naive_and_rfm_baselines_when_it_is_the_truth(simulated)
 
 
 # ----- CDNOW --------------------------------------------------------------------------
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
 @pytest.fixture(scope="module")
 def cdnow_result(cdnow_lines):
+    models = ("bgnbd", "pareto") if _installed("clv.models.paretonbd") else ("bgnbd",)
     return backtest(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", unit="week",
-                    models=("bgnbd", "pareto"))
+                    models=models)
 
 
 def test_cdnow_holdout_figures(cdnow_result):
     metrics = cdnow_result.metrics.set_index("predictor")
     assert metrics["purchases_actual_total"].unique().tolist() == [1882.0]
     assert metrics.loc["bgnbd", "purchases_predicted_total"] == pytest.approx(1653.4, rel=0.01)
-    assert metrics.loc["pareto", "purchases_predicted_total"] == pytest.approx(1665.5, rel=0.01)
     assert metrics.loc["bgnbd", "purchases_mae"] == pytest.approx(0.785, rel=0.02)
     assert metrics.loc["bgnbd", "value_actual_total"] == pytest.approx(70976.39)
     assert metrics.loc["bgnbd", "value_predicted_total"] == pytest.approx(59932, rel=0.02)
     assert metrics.loc["bgnbd", "value_rmse"] == pytest.approx(72.30, rel=0.02)
     assert metrics.loc["naive", "purchases_predicted_total"] == pytest.approx(2930.1, rel=0.001)
     assert metrics.loc["classic", "purchases_predicted_total"] == pytest.approx(2928.9, rel=0.001)
-    for model in ("bgnbd", "pareto"):  # Monte Carlo intervals: coverage near the nominal level
-        assert 0.85 <= metrics.loc[model, "purchases_coverage_0.8"] <= 0.95
-        assert 0.93 <= metrics.loc[model, "value_coverage_0.95"] <= 0.99
+    # Monte Carlo intervals: coverage near the nominal level (above it for integer purchase counts)
+    assert 0.85 <= metrics.loc["bgnbd", "purchases_coverage_0.8"] <= 0.95
+    assert 0.84 <= metrics.loc["bgnbd", "value_coverage_0.8"] <= 0.92
+    assert 0.93 <= metrics.loc["bgnbd", "value_coverage_0.95"] <= 0.99
     for baseline in ("classic", "naive", "rfm"):
         assert metrics.loc["bgnbd", "purchases_mae"] < metrics.loc[baseline, "purchases_mae"]
+        assert metrics.loc["bgnbd", "value_rmse"] < metrics.loc[baseline, "value_rmse"]
     assert cdnow_result.best in ("bgnbd", "pareto")
-    assert "model mbgnbd" not in " ".join(cdnow_result.warnings)
+    assert cdnow_result.warnings == []
+
+
+@pytest.mark.skipif(not _installed("clv.models.paretonbd"), reason="Pareto/NBD model not in this checkout")
+def test_cdnow_pareto_figures(cdnow_result):
+    metrics = cdnow_result.metrics.set_index("predictor")
+    assert metrics.loc["pareto", "purchases_predicted_total"] == pytest.approx(1665.5, rel=0.01)
+    assert metrics.loc["pareto", "value_rmse"] == pytest.approx(72.18, rel=0.02)
+    assert 0.85 <= metrics.loc["pareto", "purchases_coverage_0.8"] <= 0.95
+    assert 0.93 <= metrics.loc["pareto", "value_coverage_0.95"] <= 0.99
+    assert cdnow_result.best == "pareto"  # tied with BG/NBD on value RMSE (within 1%), higher Spearman
 
 
 def test_cdnow_charts(cdnow_result, tmp_path):
