@@ -409,3 +409,26 @@ def test_record_batch_and_lazy_frame_sources(con):
     lazy = pl.DataFrame(data).lazy()
     for source in (batch, lazy):
         assert reasons(load_orders(source, con=con)) == {2: "missing_customer_id"}
+
+
+def test_nan_amounts_in_parquet_are_rejected(tmp_path):
+    """DuckDB prunes Parquet row groups on NaN-blind statistics; NaN must still be caught."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 50_000
+    amounts = np.linspace(1.0, 100.0, n)
+    amounts[[10, 20_000, 49_999]] = np.nan
+    table = pa.table({
+        "customer_id": pa.array([f"c{i % 97}" for i in range(n)]),
+        "order_ts": pa.array(np.datetime64("2024-01-01T00:00:00") + np.arange(n).astype("timedelta64[s]") * 60),
+        "amount": amounts,
+    })
+    path = tmp_path / "nan.parquet"
+    pq.write_table(table, path, row_group_size=5_000)
+    result = load_orders(str(path), Columns(), LoadPolicy(duplicates="keep"))
+    assert result.report.rejected["unparsable_amount"] == 3
+    assert result.report.accepted_purchase_lines == n - 3
+    rejected_rows = sorted(result.rejects.to_pandas()["source_row"])
+    assert rejected_rows == [11, 20_001, 50_000]

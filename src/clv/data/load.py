@@ -280,7 +280,7 @@ def _text_missing(value: ibis.Value) -> ibis.Value:
     if vtype.is_integer():
         return value.isnull()
     if vtype.is_floating():
-        return value.isnull() | value.isnan()
+        return _not_finite(value)
     return _text(value).isnull()
 
 
@@ -291,9 +291,28 @@ def _number(value: ibis.Value) -> ibis.Value:
     return _text(value).try_cast(dt.float64)
 
 
+@ibis.udf.scalar.builtin(name="isfinite")
+def _duckdb_isfinite(value: float) -> bool:
+    """DuckDB's ISFINITE."""
+
+
 def _not_finite(value: ibis.Value) -> ibis.Value:
-    """True where a float value is null, NaN or infinite."""
+    """True where a float value is null, NaN or infinite.
+
+    On DuckDB this uses ``NOT isfinite(x)``: DuckDB 2.0 prunes Parquet row groups
+    by their min/max statistics, which ignore NaN, so a pushed-down
+    ``isnan(x)`` filter misses NaN values (``isfinite`` is not pushed down).
+    """
+    if _backend_name(value) == "duckdb":
+        return value.isnull() | ~_duckdb_isfinite(value)
     return value.isnull() | value.isnan() | value.isinf()
+
+
+def _backend_name(value: ibis.Value) -> str:
+    try:
+        return value._find_backend(use_default=True).name
+    except Exception:  # noqa: BLE001 - unbound expressions run on the default engine (DuckDB)
+        return "duckdb"
 
 
 def _bad_number(raw: ibis.Value, parsed: ibis.Value) -> ibis.Value:
@@ -308,7 +327,7 @@ def _bad_optional(raw: ibis.Value, parsed: ibis.Value) -> ibis.Value:
     if raw.type().is_integer() or raw.type().is_boolean():
         return ibis.literal(False)
     if raw.type().is_floating():
-        return raw.isnan() | raw.isinf()
+        return raw.notnull() & _not_finite(raw)
     return _text(raw).notnull() & _not_finite(parsed)
 
 
