@@ -27,10 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln
 
 CLOSED_FORM_MODELS = frozenset({"bgnbd", "mbgnbd"})
-TAIL_EPSILON = 1e-7  # tables stop once the tail probability is below this
+TAIL_EPSILON = 1e-6  # tables stop once the tail probability is below this
+PARAMETER_DRAWS = 16  # parameter draws mixed into the tail tables (see docs/scoring.md)
 
 
 def dropout_shift(model) -> int:
@@ -66,41 +66,52 @@ def reference_tails(param_draws: np.ndarray, x: np.ndarray, T: np.ndarray, horiz
     """Tail tables of the predictive distribution at the reference rows ``(x, T, T)``, mixed over draws.
 
     ``param_draws`` is (D, 4) in (r, alpha, a, b) order; ``x, T`` per group, in
-    the model's time unit like ``horizon``.
+    the model's time unit like ``horizon``. Rounds n = 0, 1, ... run on the
+    groups whose tail is still above ``TAIL_EPSILON`` (state arrays are
+    compacted as groups finish).
     """
-    r, alpha, a, b = (param_draws[:, j:j + 1] for j in range(4))
-    shape = r + x[None, :]
-    log_p0 = np.log(alpha + T[None, :]) - np.log(alpha + T[None, :] + horizon)
-    log_q1 = np.log(horizon) - np.log(alpha + T[None, :] + horizon)
-    beta = b + x[None, :] + s
-    alive = alive_at_reference(param_draws, x, s)
-    groups, values, counts = [], [], np.zeros(x.shape[0], dtype=np.int64)
-    active = np.arange(x.shape[0])
+    r, alpha, a, b = (param_draws[None, :, j] for j in range(4))
+    group = np.arange(x.shape[0])
+    shape = r + x[:, None]
+    log_p0 = np.log(alpha + T[:, None]) - np.log(alpha + T[:, None] + horizon)
+    log_q1 = np.log(horizon) - np.log(alpha + T[:, None] + horizon)
+    beta = b + x[:, None] + s
+    alive = alive_at_reference(param_draws, x, s).T
     nb_cdf = np.zeros_like(shape)
     stay = np.ones_like(shape)  # c_{n-1}
     tail_alive = np.ones_like(shape)
+    a = np.broadcast_to(a, shape.shape)
+    groups, values = [], []
+    open_rows = np.ones(group.shape[0], dtype=bool)  # rows whose tail is still above TAIL_EPSILON
     n = 0
-    while active.size:
-        log_pmf = (gammaln(shape[:, active] + n) - gammaln(shape[:, active]) - gammaln(n + 1.0)
-                   + shape[:, active] * log_p0[:, active] + n * log_q1[:, active])
+    while group.size:
+        # log P(K = n) by the recurrence P(K = n) = P(K = n-1) (shape + n - 1) / n * (1 - P0), in logs (no underflow).
+        if n == 0:
+            log_pmf = shape * log_p0
+        else:
+            log_pmf += np.log(shape + (n - 1.0)) + (log_q1 - np.log(n))
         pmf = np.exp(log_pmf)
-        nb_cdf[:, active] += pmf
+        nb_cdf += pmf
         if n == 0:
             mass = pmf
         else:
-            drop = a / (a + beta[:, active] + n - 1.0)
-            mass = stay[:, active] * (pmf + drop * np.clip(1.0 - nb_cdf[:, active], 0.0, 1.0))
-            stay[:, active] *= (beta[:, active] + n - 1.0) / (a + beta[:, active] + n - 1.0)
-        tail_alive[:, active] = np.clip(tail_alive[:, active] - mass, 0.0, 1.0)
-        tail = np.mean(alive[:, active] * tail_alive[:, active], axis=0)
-        groups.append(active)
-        values.append(tail)
-        counts[active] += 1
-        active = active[tail > TAIL_EPSILON]
+            scale = a + beta + (n - 1.0)
+            mass = stay * (pmf + a / scale * np.clip(1.0 - nb_cdf, 0.0, 1.0))
+            stay *= (beta + (n - 1.0)) / scale
+        tail_alive = np.clip(tail_alive - mass, 0.0, 1.0)
+        tail = np.mean(alive * tail_alive, axis=1)
+        groups.append(group[open_rows])
+        values.append(tail[open_rows])
+        open_rows &= tail > TAIL_EPSILON
+        if open_rows.mean() < 0.7:  # compact the state now and then, not every round
+            group, shape, log_pmf, log_q1, beta, alive, nb_cdf, stay, tail_alive, a = (
+                v[open_rows] for v in (group, shape, log_pmf, log_q1, beta, alive, nb_cdf, stay, tail_alive, a)
+            )
+            open_rows = np.ones(group.shape[0], dtype=bool)
         n += 1
     group_ids = np.concatenate(groups)
     tails = np.concatenate(values)
     order = np.argsort(group_ids, kind="stable")  # rounds were appended in n order
     keys = group_ids[order] + (1.0 - tails[order]) / 2.0
-    starts = np.concatenate(([0], np.cumsum(counts)))
+    starts = np.concatenate(([0], np.cumsum(np.bincount(group_ids, minlength=x.shape[0]))))
     return TailTable(keys, starts)

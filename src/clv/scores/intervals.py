@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clv.errors import DataError
-from clv.scores.closed_form import CLOSED_FORM_MODELS, dropout_shift, reference_tails
+from clv.scores.closed_form import CLOSED_FORM_MODELS, PARAMETER_DRAWS, dropout_shift, reference_tails
 from clv.scores.lifetime_value import FACTORISABLE_MODELS, ForecastRows
 
 DRAWS_PER_CHUNK = 4_000_000  # rows x draws held at once
@@ -233,25 +233,35 @@ def closed_form_quantiles(model, spend_model, rows: ForecastRows, *, horizon: fl
     with its own Gamma-Gamma parameter draw, shifted to the history's level like
     ``"factorised"``.
     """
-    thetas = parameter_draws(model, n_draws, rng)
+    thetas = parameter_draws(model, min(n_draws, PARAMETER_DRAWS), rng)
     spend = SpendSampler(spend_model, n_draws, rng)
     table = reference_tails(thetas, rows.frequency, rows.T, horizon, dropout_shift(model))
     rho = rows.scale
     with np.errstate(divide="ignore"):
         thresholds = (1.0 - levels[None, :]) / rho[:, None]
-    purchases_q = table.count_above(np.repeat(rows.index, levels.size), thresholds.ravel()).reshape(thresholds.shape)
-    purchases_q = np.where(np.isfinite(thresholds), purchases_q, 0.0)
+    purchases_q = _sorted_count_above(table, rows.index, thresholds)
     n_groups = rows.frequency.shape[0]
+    # Uniforms sorted descending within each group make the inverse-CDF queries globally sorted (fast
+    # searchsorted); the Gamma-Gamma draws paired with them are i.i.d., so the pairing is still random.
+    uniforms = -np.sort(-rng.random((n_groups, n_draws)), axis=1)
+    groups = np.repeat(np.arange(n_groups), n_draws)
+    y = table.count_above(groups, uniforms.ravel()).reshape(n_groups, n_draws).astype(float)
     money = np.empty((n_groups, n_draws))
-    uniforms = rng.random((n_groups, n_draws))
-    group_ids = np.arange(n_groups)
     for d in range(n_draws):
-        y = table.count_above(group_ids, uniforms[:, d]).astype(float)
-        money[:, d] = spend.standardised_total(d, y, rows.frequency, rng)
+        money[:, d] = spend.standardised_total(d, y[:, d], rows.frequency, rng)
     money.sort(axis=1)
     ranks = _shifted_ranks(rho, levels, n_draws)
     money_q = np.where(ranks >= 0, money[rows.index[:, None], np.maximum(ranks, 0)], 0.0)
     return HistoryQuantiles(purchases_q.astype(float), money_q, "closed", n_draws)
+
+
+def _sorted_count_above(table, group: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """``table.count_above`` for (history, level) pairs, queried in group order (cache-friendly search)."""
+    order = np.argsort(group, kind="stable")
+    counts = table.count_above(np.repeat(group[order], thresholds.shape[1]), thresholds[order].ravel())
+    out = np.empty(thresholds.shape)
+    out[order] = counts.reshape(-1, thresholds.shape[1])
+    return np.where(np.isfinite(thresholds), out, 0.0)
 
 
 def _shifted_ranks(rho: np.ndarray, levels: np.ndarray, n_draws: int) -> np.ndarray:

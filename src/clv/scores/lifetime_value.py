@@ -151,7 +151,17 @@ def expected_spend_per_order(spend_model, frequency, monetary_value) -> np.ndarr
     m = clean_monetary_value(x, monetary_value, has_spend_model=spend_model is not None)
     if spend_model is None:
         return m
-    return np.asarray(spend_model.expected_spend(x, m), dtype=float)
+    return _linear_in_m(spend_model, x, m)
+
+
+def _linear_in_m(spend_model, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Gamma-Gamma E[M | x, m] is ``A(x) + B(x) m``: evaluate the model at m = 1 and 2 per distinct x only."""
+    groups = distinct_rows({"x": x})
+    x_distinct = groups.columns["x"]
+    at_one = np.asarray(spend_model.expected_spend(x_distinct, np.ones_like(x_distinct)), dtype=float)
+    at_two = np.asarray(spend_model.expected_spend(x_distinct, np.full_like(x_distinct, 2.0)), dtype=float)
+    slope = at_two - at_one
+    return groups.expand(at_one - slope) + groups.expand(slope) * m
 
 
 def clean_monetary_value(frequency: np.ndarray, monetary_value, *, has_spend_model: bool) -> np.ndarray:
@@ -159,10 +169,11 @@ def clean_monetary_value(frequency: np.ndarray, monetary_value, *, has_spend_mod
     m = np.broadcast_to(as_float_array(monetary_value, "monetary_value"), frequency.shape).astype(float)
     if has_spend_model:
         m = np.where(frequency > 0, m, 0.0)
-    bad = ~np.isfinite(m) | (m < 0)
+    bad = ~np.isfinite(m) | (m < 0) | (has_spend_model & (frequency > 0) & (m <= 0))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        fix = "" if has_spend_model else " (without a spend model it is the expected value of every future order)"
+        fix = (" and > 0 for repeat buyers (Gamma-Gamma); fix refunds and zero-value orders" if has_spend_model
+               else " (without a spend model it is the expected value of every future order)")
         raise DataError(f"monetary_value must be finite and >= 0{fix}; first offending row {row}: {m[row]}.")
     return m
 
