@@ -173,3 +173,18 @@ def test_properties_hold_for_any_history(rows):
     assert ((summary["frequency"] == 0) == (summary["recency"] == 0)).all()
     assert summary["revenue"].sum() == pytest.approx(frame["amount"].sum())
     assert (summary["monetary_value"] >= 0).all()
+
+
+def test_cancelled_zero_value_line_is_not_a_purchase():
+    from clv.data import Columns, load_orders
+
+    frame = pd.DataFrame({
+        "customer_id": ["a", "a", "a"],
+        "order_ts": pd.to_datetime(["2024-01-01", "2024-01-05", "2024-01-09"]),
+        "amount": [10.0, 0.0, 12.0],
+        "order_id": ["1", "C2", "3"],
+    })
+    orders = load_orders(frame, Columns(order_id="order_id"))
+    assert orders.report.netted_refund_lines == 1
+    row = summarize(orders, observation_end="2024-01-31").iloc[0]
+    assert (row.frequency, row.recency, row.n_orders) == (1, 8.0, 2)

@@ -17,6 +17,10 @@ product_id       string      Product / SKU id, null when not given.
 quantity         float64     Units, null when not given.
 channel          string      Channel / source, null when not given.
 cost             float64     Cost of goods of the line, null when not given.
+is_refund        boolean     Set by the loader: the line is a refund or
+                             cancellation (negative amount or quantity, or a
+                             cancelled order id). Netted into revenue, never a
+                             purchase.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ PRODUCT_ID = "product_id"
 QUANTITY = "quantity"
 CHANNEL = "channel"
 COST = "cost"
+IS_REFUND = "is_refund"
 
 REQUIRED = (CUSTOMER_ID, ORDER_TS, AMOUNT)
 OPTIONAL = (ORDER_ID, PRODUCT_ID, QUANTITY, CHANNEL, COST)

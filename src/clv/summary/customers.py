@@ -8,8 +8,9 @@ papers; see docs/summary.md):
   (``merge="unit"``: ISO weeks starting Monday, calendar months, as lifetimes'
   ``freq=`` does). All purchase lines of a customer in one period are one
   transaction.
-* A line with ``amount >= 0`` is a purchase line; ``amount < 0`` is a refund or
-  cancellation: it is netted into ``revenue`` but is never a purchase.
+* A refund or cancellation line (``is_refund`` as set by the loader; without
+  that column, ``amount < 0``) is netted into ``revenue`` but is never a
+  purchase. Every other line is a purchase line.
 * ``frequency`` = number of purchase periods after the first (repeat purchases).
 * ``recency``  = time from the first to the last purchase period.
 * ``T``        = time from the first purchase period to the observation end.
@@ -40,6 +41,7 @@ UNIT_DAYS: dict[str, float] = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "y
 
 _MONDAY_EPOCH_OFFSET = 4  # 1970-01-05, the first Monday after the Unix epoch, is day 4
 RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
+IS_REFUND = schema.IS_REFUND
 
 
 def as_orders_table(orders: Any) -> ir.Table:
@@ -121,7 +123,9 @@ def period_table(table: ir.Table, *, unit: str, merge: str) -> ir.Table:
     """One row per customer and purchase period: gross purchases, net value, costs."""
     date = order_date(table)
     amount = table[schema.AMOUNT]
-    is_purchase = amount >= 0
+    # The loader marks refunds explicitly (negative amount or quantity, cancelled
+    # order id); raw canonical frames fall back to the sign of the amount.
+    is_purchase = ~table[IS_REFUND] if IS_REFUND in table.columns else amount >= 0
     lines = table.mutate(
         _period=_period_index(date.epoch_days().cast("int64"), date, unit, merge),
         _purchase=is_purchase,
