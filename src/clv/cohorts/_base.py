@@ -152,15 +152,17 @@ def observed_cells(orders: object, *, margin: float | None = None, observation_e
     lines = with_line_margin(table, margin_rule)
     month = period_index(lines[ORDER_TS], "month")
     lines = lines.filter(month <= end_month).mutate(_month=month)
-    joined = lines.join(acquired, CUSTOMER_ID)
-    joined = joined.mutate(_k=(joined._month - joined[COHORT]).cast("int64"))
+    # the lines may carry their own channel column: the acquisition's is renamed apart before joining
+    acquired = acquired.rename(_acq_id=CUSTOMER_ID, _acq_channel=CHANNEL, _acq_cohort=COHORT)
+    joined = lines.join(acquired, lines[CUSTOMER_ID] == acquired._acq_id)
+    joined = joined.mutate(_k=(joined._month - joined._acq_cohort).cast("int64"))
     counts = execute(
-        joined.group_by([CHANNEL, COHORT, "_k"]).aggregate(
+        joined.group_by(["_acq_channel", "_acq_cohort", "_k"]).aggregate(
             active=joined[CUSTOMER_ID].nunique(where=is_purchase(joined)),
             revenue=joined[AMOUNT].sum(),
             margin=joined[LINE_MARGIN].sum(),
         )
-    )
+    ).rename(columns={"_acq_channel": CHANNEL, "_acq_cohort": COHORT})
     return _dense(sizes, counts, end_month, end_day, margin_rule)
 
 
