@@ -121,3 +121,23 @@ def test_fit_bgbb_with_weights_and_sbg(workdir):
     result = run("fit", subscriptions, "-m", "sbg", "-f", "json")
     assert result.exit_code == 0, result.output
     assert set(json.loads(result.stdout)["params"]) == {"alpha", "beta"}
+
+
+ORDERS_OPTIONS = ("--from-orders", "--names", "master_id,customer_id,date,cds,amount", "--delimiter", "whitespace",
+                  "--date-col", "date", "--date-format", "%Y%m%d", "--amount-col", "amount",
+                  "--observation-end", "1997-09-30")
+
+
+def test_fit_and_score_straight_from_order_lines(workdir):
+    model = workdir / "bg_orders.json"
+    result = run("fit", DATA / "CDNOW_sample.txt", *ORDERS_OPTIONS, "--time-unit", "week", "-m", "bgnbd", "--save", model, "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["log_likelihood"] == pytest.approx(-9582.4, abs=0.1)  # same as the published summary
+    out = workdir / "from_orders.csv"
+    result = run("score", DATA / "CDNOW_sample.txt", *ORDERS_OPTIONS, "-m", model, "--horizon", 39, "--intervals", "0.9", "-o", out)
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out)
+    assert len(scores) == 2357 and {"clv", "purchases_q0.05", "clv_q0.95"} <= set(scores.columns)
+    result = run("fit", DATA / "CDNOW_sample.txt", "--from-orders", "--names", "a,b,c,d,e", "--delimiter", "whitespace",
+                 "--date-col", "c", "--amount-col", "e", "-m", "bgnbd")
+    assert result.exit_code == 2 and "Columns found: a, b, c, d, e" in result.output

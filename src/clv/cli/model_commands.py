@@ -138,6 +138,42 @@ def summary_for_scoring(frame: pd.DataFrame, columns: dict[str, str | None], mod
     return pd.DataFrame(data)
 
 
+def summary_from_orders(path: Path, orders: dict[str, Any], unit: str) -> pd.DataFrame:
+    """Order lines -> canonical per-customer summary in ``unit`` (clv.data.load_orders + clv.summary.summarize)."""
+    from clv.data import Columns, LoadPolicy, load_orders
+    from clv.summary.customers import summarize
+
+    if unit not in ("day", "week", "month", "year"):
+        raise DataError(f"--time-unit {unit} cannot summarise orders; use day, week, month or year.")
+    names = tuple(n.strip() for n in orders["names"].split(",")) if orders["names"] else None
+    columns = Columns(customer_id=orders["customer"], date=orders["date"], amount=orders["amount"], order_id=orders["order_id"])
+    policy = LoadPolicy(date_format=orders["date_format"]) if orders["date_format"] else None
+    loaded = load_orders(str(path), columns, policy, delimiter=orders["delimiter"], header=names is None, names=names)
+    summary = summarize(loaded, observation_end=orders["observation_end"], unit=unit)
+    if summary.empty:
+        raise DataError(f"no purchase could be read from {path}: {loaded.report.as_dict()['rejected']} "
+                        "(check --date-col/--date-format/--amount-col).")
+    return summary
+
+
+def read_input(path: Path, from_orders: bool, orders: dict[str, Any], unit: str | None) -> pd.DataFrame:
+    """INPUT as a per-customer summary: read it, or build it from order lines with --from-orders."""
+    if not from_orders:
+        return read_table(path)
+    return summary_from_orders(path, orders, unit or "day")
+
+
+FROM_ORDERS = typer.Option(False, "--from-orders", help="INPUT holds order lines: summarise them first (in --time-unit, default day).")
+CUSTOMER_COL = typer.Option("customer_id", "--customer-col", help="--from-orders: customer id column.")
+DATE_COL = typer.Option(None, "--date-col", help="--from-orders: order date or timestamp column.")
+AMOUNT_COL = typer.Option(None, "--amount-col", help="--from-orders: order amount column.")
+ORDER_ID_COL = typer.Option(None, "--order-id-col", help="--from-orders: order id column (optional).")
+DATE_FORMAT = typer.Option(None, "--date-format", help="--from-orders: strftime format of text dates, e.g. %Y%m%d.")
+DELIMITER = typer.Option(None, "--delimiter", help="--from-orders: field separator of a text file, or 'whitespace'.")
+NAMES = typer.Option(None, "--names", help="--from-orders: comma-separated column names of a file without header.")
+OBSERVATION_END = typer.Option(None, "--observation-end", help="--from-orders: last day of the observation window.")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``fit`` and ``score`` to the ``clv`` app."""
     app.command("fit")(fit_command)
@@ -164,14 +200,25 @@ def fit_command(
     weights_col: str | None = typer.Option(None, "--weights-col", help="Column counting the customers that share each row."),
     tenure_col: str = typer.Option("tenure", "--tenure-col", help="sBG: column of periods survived."),
     churned_col: str = typer.Option("churned", "--churned-col", help="sBG: column, 1/true if the customer has churned."),
+    from_orders: bool = FROM_ORDERS,
+    customer_col: str = CUSTOMER_COL,
+    date_col: str | None = DATE_COL,
+    amount_col: str | None = AMOUNT_COL,
+    order_id_col: str | None = ORDER_ID_COL,
+    date_format: str | None = DATE_FORMAT,
+    delimiter: str | None = DELIMITER,
+    names: str | None = NAMES,
+    observation_end: str | None = OBSERVATION_END,
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path | None = OUTPUT_OPTION,
 ) -> None:
     """Fit a model (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, sBG or Gamma-Gamma) on a customer summary."""
     columns = {"frequency": frequency_col, "recency": recency_col, "t": t_col, "monetary": monetary_col,
                "n_periods": n_periods_col, "weights": weights_col, "tenure": tenure_col, "churned": churned_col}
+    orders = {"customer": customer_col, "date": date_col, "amount": amount_col, "order_id": order_id_col,
+              "date_format": date_format, "delimiter": delimiter, "names": names, "observation_end": observation_end}
     with user_errors():
-        frame = read_table(input)
+        frame = read_input(input, from_orders, orders, time_unit.value if time_unit else None)
         with progress(f"fitting {model.value}"):
             fitted = fit_model(model.value, frame, columns)
         unit = time_unit.value if time_unit else None
@@ -209,6 +256,15 @@ def score_command(
     t_col: str = T_COL,
     monetary_col: str = MONETARY_COL,
     n_periods_col: str = N_PERIODS_COL,
+    from_orders: bool = FROM_ORDERS,
+    customer_col: str = CUSTOMER_COL,
+    date_col: str | None = DATE_COL,
+    amount_col: str | None = AMOUNT_COL,
+    order_id_col: str | None = ORDER_ID_COL,
+    date_format: str | None = DATE_FORMAT,
+    delimiter: str | None = DELIMITER,
+    names: str | None = NAMES,
+    observation_end: str | None = OBSERVATION_END,
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path | None = OUTPUT_OPTION,
 ) -> None:
@@ -217,6 +273,8 @@ def score_command(
 
     columns = {"frequency": frequency_col, "recency": recency_col, "t": t_col, "monetary": monetary_col,
                "n_periods": n_periods_col, "id": id_col}
+    orders = {"customer": customer_col, "date": date_col, "amount": amount_col, "order_id": order_id_col,
+              "date_format": date_format, "delimiter": delimiter, "names": names, "observation_end": observation_end}
     with user_errors():
         transactions = load_model(model)
         if transactions.model_name not in TRANSACTION_MODELS:
@@ -227,7 +285,7 @@ def score_command(
         unit = time_unit.value if time_unit else transactions.time_unit_
         if unit is None:
             raise DataError("give --time-unit (the unit of recency, T and --horizon): the model file does not record one.")
-        frame = summary_for_scoring(read_table(summary), columns, transactions.model_name)
+        frame = summary_for_scoring(read_input(summary, from_orders, orders, unit), columns, transactions.model_name)
         with progress("scoring customers"):
             scores = score_customers(
                 frame, transactions, spend, horizon=horizon, time_unit=unit, annual_discount_rate=discount_rate,
