@@ -50,7 +50,7 @@ from clv.formula._cac import _new_customers_by_channel_month, _spend_by_channel_
 from clv.formula._table import as_orders_table, execute, period_label
 
 from clv.cohorts._base import COHORT, acquisitions, group_index, group_sum
-from clv.cohorts.clv_over_time import FIT, ModelInputs, curves, prepare
+from clv.cohorts.clv_over_time import FIT, ModelInputs, curves, describe_model, prepare
 
 CHANNEL_COLUMNS = (
     CHANNEL, "new_customers", "spend", "cac", "months_observed", "margin_to_date_per_customer",
@@ -119,8 +119,8 @@ def acquisition_payback(
             "margin_source": inputs.cells.margin_rule.source,
             "horizon_months": k_max,
             "last_complete_month": period_label(inputs.cells.end_month, "month"),
-            "model": None if inputs.transaction_model is None else repr(inputs.transaction_model),
-            "spend_model": None if inputs.spend_model is None else repr(inputs.spend_model),
+            "model": describe_model(inputs.transaction_model),
+            "spend_model": describe_model(inputs.spend_model),
             "time_unit": time_unit if inputs.projection is not None else None,
         },
     )

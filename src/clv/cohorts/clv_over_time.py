@@ -137,10 +137,19 @@ def _settings(inputs: ModelInputs, time_unit: str, k_max: int) -> dict:
         "margin_rate": cells.margin_rule.rate,
         "margin_source": cells.margin_rule.source,
         "horizon_months": k_max,
-        "model": None if inputs.transaction_model is None else repr(inputs.transaction_model),
-        "spend_model": None if inputs.spend_model is None else repr(inputs.spend_model),
+        "model": describe_model(inputs.transaction_model),
+        "spend_model": describe_model(inputs.spend_model),
         "time_unit": time_unit if inputs.projection is not None else None,
     }
+
+
+def describe_model(model: object) -> str | None:
+    """Model name and parameters for the settings (None without a model)."""
+    if model is None:
+        return None
+    params = getattr(model, "params_", None) or {}
+    values = ", ".join(f"{name}={value:.4g}" for name, value in params.items())
+    return f"{type(model).__name__}({values})"
 
 
 def completed_cumulative(cells: Cells, monthly: np.ndarray, future: np.ndarray, k_max: int) -> np.ndarray:

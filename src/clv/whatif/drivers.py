@@ -64,6 +64,7 @@ from clv.summary.customers import resolve_observation_end
 
 from clv.cohorts._base import resolve_margin
 from clv.cohorts._projection import expected_spend, fit_default_models
+from clv.cohorts.clv_over_time import describe_model
 
 FIT = "fit"
 TRADE_OFF_NOTE = (
@@ -222,8 +223,8 @@ def what_if(
         "time_unit": time_unit,
         "margin_rate": margin_rule.rate,
         "margin_source": margin_rule.source,
-        "model": repr(transaction_model),
-        "spend_model": None if spend_model is None else repr(spend_model),
+        "model": describe_model(transaction_model),
+        "spend_model": describe_model(spend_model),
     }
     return WhatIfResult(customers, _totals(customers), classic, notes, settings)
 
