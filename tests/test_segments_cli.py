@@ -48,6 +48,7 @@ def test_csv_format_with_a_changed_assumption_and_table_default(orders_csv):
     assert "20%" in plays.loc["win_back", "assumption"]
     table = runner.invoke(app, ["segments", str(orders_csv)])
     assert table.exit_code == 0 and "win_back" in table.stdout and "Assumption:" in table.stdout
+    assert "RFM score thresholds" in table.stdout and "top 20%" in table.stdout
 
 
 @pytest.mark.parametrize("arguments", [

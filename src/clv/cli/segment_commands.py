@@ -97,6 +97,7 @@ def segments_command(
     destination = None if export is not None else output
     if fmt is OutputFormat.table and destination is None:
         print_playbook(plays)
+        print_cut_points(frame)
     else:
         emit(plays, fmt, destination, title="action playbook")
 
@@ -117,6 +118,17 @@ def _parse_cuts(text: str) -> tuple[float, ...]:
         return tuple(float(part) for part in text.split(","))
     except ValueError:
         raise DataError(f"--value-cuts must be shares separated by commas, e.g. 0.01,0.05,0.2; got {text!r}.") from None
+
+
+def print_cut_points(frame) -> None:
+    """The value-tier cut points and the RFM score thresholds the labels were built from."""
+    import pandas as pd
+    from rich.console import Console
+
+    out = Console()
+    out.print(rich_table(pd.DataFrame(frame.attrs["value_cuts"]), "value tiers by predicted CLV (cut = CLV of the tier's last customer)"))
+    thresholds = pd.DataFrame(frame.attrs["rfm_thresholds"])[["measure", "score", "range", "customers"]]
+    out.print(rich_table(thresholds, "RFM score thresholds", max_rows=len(thresholds)))
 
 
 def export_all(frame, path: Path) -> None:

@@ -113,7 +113,7 @@ def assign_segments(
     action. ``attrs``: RFM cut points, value cut points, settings.
     """
     frame = _joined(summary, scores)
-    rfm, thresholds = rfm_scores(frame)
+    rfm, thresholds = rfm_scores(frame, unit=summary.attrs.get("unit"))
     frame = pd.concat([frame, rfm], axis=1)
     frame["aov"] = average_order_value(frame)
     frame["rfm_segment"] = rfm_segments(rfm, rules).to_numpy()

@@ -32,7 +32,6 @@ import pandas as pd
 from clv.errors import DataError, missing_column_message
 
 N_SCORES = 5
-SCORE_COLUMNS = ("r_score", "f_score", "m_score", "fm_score")
 RULE_COLUMNS = ("segment", "r_min", "r_max", "f_min", "f_max", "fm_min", "fm_max")
 
 # segment, R range, F range, FM range; first match wins. Adapted from the
@@ -85,30 +84,31 @@ def _rfm_metrics(summary: pd.DataFrame) -> dict[str, np.ndarray]:
     return metrics
 
 
-def rfm_scores(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def rfm_scores(summary: pd.DataFrame, unit: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """R, F, M scores (1-5) and FM = ceil((F + M) / 2) per customer, plus the cut points.
 
     Returns ``(scores, thresholds)``: ``scores`` has columns r_score, f_score,
     m_score, fm_score in the summary's row order; ``thresholds`` has one row per
-    metric and score with the range of values that gets it (``lower`` exclusive,
-    ``upper`` inclusive; R in time since the last purchase, lower is better) and
-    how many customers got it.
+    metric and score with the range of values that earns it (``lower``,
+    ``upper`` and in words ``range``; R in time since the last purchase, in
+    ``unit``, default the summary's ``attrs["unit"]``) and how many customers
+    got it.
     """
     if len(summary) == 0:
         raise DataError("summary has no customers: nothing to score.")
     metrics = _rfm_metrics(summary)
+    unit = unit or summary.attrs.get("unit")
     scores, tables = {}, []
     for metric, column in zip(metrics, ("r_score", "f_score", "m_score")):
         edges = quintile_edges(metrics[metric])
         scores[column] = score_from_edges(metrics[metric], edges)
-        tables.append(_threshold_rows(metric, edges, scores[column]))
+        tables.append(_threshold_rows(metric, edges, scores[column], unit))
     scores["fm_score"] = ((scores["f_score"].astype(np.int16) + scores["m_score"] + 1) // 2).astype(np.int8)
     thresholds = pd.concat(tables, ignore_index=True)
-    thresholds.attrs["unit"] = summary.attrs.get("unit")
     return pd.DataFrame(scores, index=summary.index), thresholds
 
 
-def _threshold_rows(metric: str, edges: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+def _threshold_rows(metric: str, edges: np.ndarray, scores: np.ndarray, unit: str | None) -> pd.DataFrame:
     """Per score: the value range that earns it, in words and numbers, and how many customers got it."""
     lower = np.concatenate([[-np.inf], edges])
     upper = np.concatenate([edges, [np.inf]])
@@ -116,7 +116,7 @@ def _threshold_rows(metric: str, edges: np.ndarray, scores: np.ndarray) -> pd.Da
     if metric == "recency":  # shown as time since the last purchase, where smaller is better
         lower, upper = -upper, -lower
         ranges = [_range_text(lo, hi, "<=", "<") for lo, hi in zip(lower, upper)]
-        measure = "time since last purchase"
+        measure = f"time since last purchase ({unit}s)" if unit else "time since last purchase"
     else:
         ranges = [_range_text(lo, hi, "<", "<=") for lo, hi in zip(lower, upper)]
         measure = {"frequency": "purchase periods", "monetary": "net revenue"}[metric]
