@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -228,7 +229,7 @@ def closed_form_quantiles(model, spend_model, rows: ForecastRows, *, horizon: fl
     """BG/NBD family: exact process-noise quantiles of purchases from tail tables per distinct (x, T).
 
     Purchases: ``q_u = #{n : rho S(n) > 1 - u}`` with ``S`` the reference tail mixed
-    over ``n_draws`` parameter draws (:mod:`clv.scores.closed_form`). Money: per
+    over ``min(n_draws, PARAMETER_DRAWS)`` parameter draws (:mod:`clv.scores.closed_form`). Money: per
     (x, T), ``n_draws`` draws of ``Y`` from the same table by inversion, each
     with its own Gamma-Gamma parameter draw, shifted to the history's level like
     ``"factorised"``.
@@ -239,7 +240,15 @@ def closed_form_quantiles(model, spend_model, rows: ForecastRows, *, horizon: fl
     rho = rows.scale
     with np.errstate(divide="ignore"):
         thresholds = (1.0 - levels[None, :]) / rho[:, None]
-    purchases_q = _sorted_count_above(table, rows.index, thresholds)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # money draws on a second core meanwhile
+        pending = pool.submit(_closed_form_money, table, spend, rows, levels, n_draws, rng)
+        purchases_q = _sorted_count_above(table, rows.index, thresholds)
+        money_q = pending.result()
+    return HistoryQuantiles(purchases_q.astype(float), money_q, "closed", n_draws)
+
+
+def _closed_form_money(table, spend, rows: ForecastRows, levels: np.ndarray, n_draws: int, rng) -> np.ndarray:
+    """Per history, quantiles of the standardised money total from ``n_draws`` draws per (x, T)."""
     n_groups = rows.frequency.shape[0]
     # Uniforms sorted descending within each group make the inverse-CDF queries globally sorted (fast
     # searchsorted); the Gamma-Gamma draws paired with them are i.i.d., so the pairing is still random.
@@ -250,9 +259,8 @@ def closed_form_quantiles(model, spend_model, rows: ForecastRows, *, horizon: fl
     for d in range(n_draws):
         money[:, d] = spend.standardised_total(d, y[:, d], rows.frequency, rng)
     money.sort(axis=1)
-    ranks = _shifted_ranks(rho, levels, n_draws)
-    money_q = np.where(ranks >= 0, money[rows.index[:, None], np.maximum(ranks, 0)], 0.0)
-    return HistoryQuantiles(purchases_q.astype(float), money_q, "closed", n_draws)
+    ranks = _shifted_ranks(rows.scale, levels, n_draws)
+    return np.where(ranks >= 0, money[rows.index[:, None], np.maximum(ranks, 0)], 0.0)
 
 
 def _sorted_count_above(table, group: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -69,18 +70,28 @@ def score_customers(
         transaction_model, hx, ht, hT, horizon=horizon, time_unit=time_unit,
         annual_discount_rate=annual_discount_rate, discount_step=discount_step,
     )
-    out = {"customer_id": customer_id, "p_alive": histories.expand(forecast.p_alive),
-           "expected_purchases": histories.expand(forecast.expected)}
-    if m is not None:
-        spend = expected_spend_per_order(spend_model, x, m)
-        out["expected_spend"] = spend
-        out["clv"] = margin * spend * histories.expand(forecast.discounted)
-    frame = pd.DataFrame(out)
-    frame.attrs.update(model=transaction_model.model_name, time_unit=time_unit, horizon=horizon,
-                       annual_discount_rate=annual_discount_rate, margin=margin, discount_step=discount_step)
-    if intervals:
-        _add_intervals(frame, transaction_model, spend_model, x, t_x, T, m, histories, forecast, margin,
-                       horizon=horizon, intervals=intervals, n_draws=n_draws, seed=seed, method=interval_method)
+    attrs = dict(model=transaction_model.model_name, time_unit=time_unit, horizon=horizon,
+                 annual_discount_rate=annual_discount_rate, margin=margin, discount_step=discount_step)
+    # The intervals and the point columns are independent: compute them on two threads (NumPy
+    # releases the GIL in its loops); the intervals use their own random generator, so the
+    # result does not depend on scheduling.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(
+            _interval_columns, transaction_model, spend_model, x, t_x, T, m, histories, forecast, margin,
+            horizon=horizon, intervals=intervals, n_draws=n_draws, seed=seed, method=interval_method,
+        ) if intervals else None
+        out = {"customer_id": customer_id, "p_alive": histories.expand(forecast.p_alive),
+               "expected_purchases": histories.expand(forecast.expected)}
+        if m is not None:
+            spend = expected_spend_per_order(spend_model, x, m)
+            out["expected_spend"] = spend
+            out["clv"] = margin * spend * histories.expand(forecast.discounted)
+        if pending is not None:
+            columns, interval_attrs = pending.result()
+            out.update(columns)
+            attrs.update(interval_attrs)
+    frame = pd.DataFrame(out, copy=False)
+    frame.attrs.update(attrs)
     return frame
 
 
@@ -105,8 +116,9 @@ def _summary_columns(summary: pd.DataFrame, model, spend_model):
     return x, t_x, T, m, customer_id
 
 
-def _add_intervals(frame, model, spend_model, x, t_x, T, m, histories, forecast, margin, *,
-                   horizon, intervals, n_draws, seed, method):
+def _interval_columns(model, spend_model, x, t_x, T, m, histories, forecast, margin, *,
+                      horizon, intervals, n_draws, seed, method):
+    """Quantile columns (name -> per-customer array) and the attrs describing them."""
     n_draws = int(n_draws)
     if n_draws < 10:
         raise DataError(f"n_draws must be at least 10 for quantiles to mean anything, got {n_draws}.")
@@ -125,15 +137,12 @@ def _add_intervals(frame, model, spend_model, x, t_x, T, m, histories, forecast,
             scale = spend_scale(spend_model, x, money)
             scale *= margin * histories.expand(forecast.mean_discount)
             clv_q = [scale * histories.expand(result.money[:, j]) for j in range(levels.size)]
-    for j, level in enumerate(levels):
-        frame[quantile_name("purchases", level)] = purchases_q[j]
+    columns = {quantile_name("purchases", u): purchases_q[j] for j, u in enumerate(levels)}
     if money is not None:
-        for j, level in enumerate(levels):
-            frame[quantile_name("clv", level)] = clv_q[j]
-    frame.attrs.update(
-        interval_method=method, n_draws=n_draws, seed=seed,
-        quantile_level_mc_sd={f"{u:g}": monte_carlo_level_sd(u, n_draws) for u in levels},
-    )
+        columns.update({quantile_name("clv", u): clv_q[j] for j, u in enumerate(levels)})
+    attrs = dict(interval_method=method, n_draws=n_draws, seed=seed,
+                 quantile_level_mc_sd={f"{u:g}": monte_carlo_level_sd(u, n_draws) for u in levels})
+    return columns, attrs
 
 
 def _simulated(model, spend_model, x, t_x, T, money, histories, forecast, margin, *, horizon, levels, n_draws, rng):
