@@ -1,5 +1,6 @@
 """BG/NBD (Fader, Hardie & Lee 2005): published CDNOW fit, gradient, predictions, simulation."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import integrate, stats
+from scipy import integrate
 from scipy.special import betaln
 
 from clv.errors import DataError, FitError
@@ -106,7 +107,9 @@ def given_alive_by_quadrature(t, shape, rate, a, beta):
         inner = -np.expm1(shape * (np.log(rate) - np.log(rate + p * t)))
         return inner / p * np.exp((a - 1) * np.log(p) + (beta - 1) * np.log1p(-p) - betaln(a, beta))
     bulk = min(0.5, 30 * a / (a + beta))  # the posterior of p is concentrated near 0 for large beta
-    value, _ = integrate.quad(integrand, 0, 1, points=[bulk], limit=400, epsabs=0, epsrel=1e-11)
+    with warnings.catch_warnings():  # quad may warn that 1e-11 is not reached; the tests' tolerance is 1e-7
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        value, _ = integrate.quad(integrand, 0, 1, points=[bulk], limit=400, epsabs=0, epsrel=1e-11)
     return value
 
 
@@ -247,7 +250,7 @@ def test_expected_purchases_new_non_negative_and_increasing(params, t):
     assert curve[1] >= curve[0] * (1 - 1e-9)
 
 
-@pytest.mark.parametrize("a, b", [(0.5, 0.5), (0.3, 0.70002), (0.99995, 0.00003)])
+@pytest.mark.parametrize("a, b", [(0.5, 0.5), (0.3, 0.70002), (0.9, 0.09995)])
 def test_new_customer_expectation_across_the_c_zero_pole(a, b):
     # a + b = 1 makes 2F1(...; a+b-1; z) singular; the expectation itself is smooth there.
     closed = model_at({"r": 1.0, "alpha": 1.0, "a": a, "b": b}).expected_purchases_new(10.0)[0]
