@@ -30,24 +30,28 @@ def test_a_customer_whose_order_rate_halves_is_flagged_and_a_steady_one_is_not(p
     histories = {
         "halved": every(7, phase % 7, change) + every(14, change + 1 + phase, END_DAY),
         "steady": every(7, phase % 7, END_DAY),
+        "halved_short_history": every(7, 180 - phase % 7, change) + every(14, change + 1 + phase, END_DAY),
     }
     table = early_warning(orders_for(histories), observation_end=END).set_index("customer_id")
     assert table.loc["halved", "warning_eligible"] and table.loc["steady", "warning_eligible"]
     assert table.loc["halved", "early_warning"]
+    assert table.loc["halved_short_history", "warning_eligible"] and table.loc["halved_short_history", "early_warning"]
     assert not table.loc["steady", "early_warning"]
     assert table.loc["halved", "order_rate_ratio"] <= 0.6
     assert table.loc["steady", "order_rate_ratio"] > 0.9
 
 
 def test_counts_and_ratios_on_a_hand_computed_history():
-    # first purchase day 0, cutoff day 274: span 275 days, 11 orders before -> 11 * 90 / 275 = 3.6 expected
+    # first purchase day 0, cutoff day 274: 10 repeat orders in 274 days -> 10 * 90 / 274 = 3.28 expected
     history = {"a": every(25, 0, 250, amount=50.0) + [(300, 10.0), (301, 10.0)]}
     row = early_warning(orders_for(history), observation_end=END).iloc[0]
     assert row["orders_before"] == 11 and row["orders_recent"] == 2
-    assert row["expected_recent_orders"] == pytest.approx(11 * 90 / 275)
-    assert row["order_rate_ratio"] == pytest.approx(2 / (11 * 90 / 275))
-    assert row["spend_ratio"] == pytest.approx(20.0 / (550.0 * 90 / 275))
-    assert row["early_warning"]  # the rate ratio is 0.56 <= 0.6
+    expected = 10 * 90 / 274
+    assert row["expected_recent_orders"] == pytest.approx(expected)
+    assert row["order_rate_ratio"] == pytest.approx(2 / expected)  # 0.61: the rate alone would not flag
+    assert row["expected_recent_spend"] == pytest.approx(expected * 50.0)
+    assert row["spend_ratio"] == pytest.approx(20.0 / (expected * 50.0))
+    assert row["early_warning"]  # flagged by the spend: 0.12 <= 0.6
 
 
 def test_a_falling_spend_at_a_steady_rate_is_flagged():

@@ -8,27 +8,31 @@ observation end ``E`` (a day, inclusive) and a window of ``W`` days:
 * an *order* is a purchase day (all lines with ``amount >= 0`` of one customer
   on one calendar day), as in the customer summary; spend is the net amount of
   all lines (refunds included) in the window;
-* earlier span ``S = C - d0 + 1`` days (inclusive);
-* ``expected_recent_orders = orders_before * W / S`` (the earlier rate over a
-  window of ``W`` days), likewise ``expected_recent_spend = spend_before * W / S``;
+* earlier span ``S = C - d0`` days; the earlier *repeat* rate is
+  ``(orders_before - 1) / S``: the first purchase starts the clock and is not
+  counted, as in the BTYD literature's ``x / T`` (counting it would overstate
+  the rate of customers who bought twice early on);
+* ``expected_recent_orders = (orders_before - 1) * W / S`` and
+  ``expected_recent_spend = expected_recent_orders * spend_before / orders_before``
+  (the earlier spend per order at the earlier pace);
 * ``order_rate_ratio = orders_recent / expected_recent_orders`` and
   ``spend_ratio = spend_recent / expected_recent_spend``.
 
 A customer is *eligible* when they have at least ``min_orders_before`` (2)
 orders in the earlier window, were a customer for at least ``W`` days before
 it (``S >= W``, so a short burst just before ``C`` does not pass for a high
-rate) and ``expected_recent_orders >=
-min_expected_orders`` (1: a customer who buys once a year is not late after a
-quiet quarter). An eligible customer is flagged when ``order_rate_ratio <=
-rate_drop`` (default 0.6) or, with positive earlier spend,
-``spend_ratio <= spend_drop`` (0.6).
+rate) and ``expected_recent_orders >= min_expected_orders`` (1: a customer who
+buys once a year is not late after a quiet quarter). An eligible customer is
+flagged when ``order_rate_ratio <= rate_drop`` (default 0.6) or, with positive
+earlier spend, ``spend_ratio <= spend_drop`` (0.6): the order rate, or the
+spend at the customer's own earlier spend per order, fell to 60% or less.
 
 Why 0.6 and not 0.5 for "the rate halved": orders are whole numbers, so a
 customer who went from every 7 to every 14 days places 6 or 7 orders in a
-90-day window, a ratio of 0.47-0.54 depending on the phase. With 0.6 a halving
-is flagged whenever the window holds at least 10 earlier-rate orders
-(``W >= 10 x`` the earlier gap between orders); a steady customer's ratio
-stays near 1.
+90-day window against about 12.9 expected, a ratio of 0.47-0.58 depending on
+the phase and the length of their history. With 0.6 such a halving is flagged
+in every phase once the customer has the required 90 days of earlier history;
+a steady customer's ratio stays near 1.
 """
 
 from __future__ import annotations
@@ -98,16 +102,15 @@ def _epoch_day(day: dt.date) -> int:
 
 def _flagged(per_customer: ir.Table, cutoff_day: int, settings: EarlyWarningSettings) -> ir.Table:
     window = float(settings.window_days)
-    span = ibis.greatest(ibis.literal(cutoff_day) - per_customer._first_day + 1, ibis.literal(1))
-    scale = window / span.cast("float64")
+    span = ibis.literal(cutoff_day) - per_customer._first_day
+    repeat_rate = (per_customer.orders_before - 1).cast("float64") / ibis.greatest(span, 1).cast("float64")
     spend_before = per_customer.spend_before.fill_null(0.0)
     spend_recent = per_customer.spend_recent.fill_null(0.0)
-    expected_orders = per_customer.orders_before.cast("float64") * scale
-    expected_spend = spend_before * scale
+    expected_orders = repeat_rate * window
+    expected_spend = expected_orders * spend_before / per_customer.orders_before.cast("float64")
     rate_ratio = per_customer.orders_recent.cast("float64") / ibis.ifelse(expected_orders > 0, expected_orders, ibis.null())
     spend_ratio = spend_recent / ibis.ifelse(expected_spend > 0, expected_spend, ibis.null())
-    observed_before = ibis.literal(cutoff_day) - per_customer._first_day + 1
-    eligible = ((per_customer.orders_before >= settings.min_orders_before) & (observed_before >= int(window))
+    eligible = ((per_customer.orders_before >= settings.min_orders_before) & (span >= int(window))
                 & (expected_orders >= settings.min_expected_orders))
     dropped = (rate_ratio <= settings.rate_drop) | (spend_ratio.fill_null(float("inf")) <= settings.spend_drop)
     return per_customer.select(
