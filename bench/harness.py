@@ -198,11 +198,15 @@ def markdown_table(measurements: list[Measurement]) -> str:
 
 
 def write_results(name: str, title: str, measurements: list[Measurement], *, intro: str,
-                  targets: list[dict[str, str]], notes: list[str], extra: dict[str, Any]) -> Path:
-    """Write bench/out/<name>.json and bench/results/<name>.md; return the .md path."""
+                  targets: list[dict[str, str]], notes: list[str], extra: dict[str, Any],
+                  box: dict[str, Any] | None = None) -> Path:
+    """Write bench/out/<name>.json and bench/results/<name>.md; return the .md path.
+
+    ``box``: the machine record of the run (default: now, this machine).
+    """
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    box = machine()
+    box = box or machine()
     payload = {"name": name, "machine": box, "measurements": [asdict(m) for m in measurements],
                "targets": targets, **extra}
     (OUT_DIR / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
