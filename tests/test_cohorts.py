@@ -171,3 +171,24 @@ def test_retention_shares_are_valid(lines):
     assert (long["retention"].between(0, 1)).all()
     assert (long.loc[long["months_since_acquisition"] == 0, "retention"] == 1.0).all()
     assert long.groupby("cohort")["customers"].first().sum() == frame["customer_id"].nunique()
+
+
+def test_cli_cohorts_retention_and_repeat(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from clv.cli.main import app
+
+    path = tmp_path / "orders.csv"
+    hand_orders().to_csv(path, index=False)
+    common = ["--col", "cost=cost", "--col", "order_id=order_id", "--observation-end", "2024-03-31"]
+    result = CliRunner().invoke(app, ["cohorts", str(path), *common, "--no-model", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    jan = {row["months_since_acquisition"]: row["retention"] for row in rows if row["cohort"] == "2024-01"}
+    assert jan == {0: 1.0, 1: 0.5, 2: 0.5}
+    result = CliRunner().invoke(app, ["cohorts", str(path), *common, "--view", "repeat", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    overall = pd.read_csv(__import__("io").StringIO(result.stdout)).set_index("month").loc["all"]
+    assert overall["share_repeat"] == pytest.approx(0.25)
