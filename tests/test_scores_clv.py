@@ -13,6 +13,7 @@ from clv.errors import DataError
 from clv.models.bgbb import BetaGeoBetaBinomModel
 from clv.models.bgnbd import BetaGeoModel
 from clv.models.gammagamma import GammaGammaModel
+from clv.models.mbgnbd import ModifiedBetaGeoModel
 from clv.models.paretonbd import ParetoNBDModel
 from clv.scores import (
     DAYS_PER_UNIT,
@@ -128,7 +129,8 @@ def test_zero_rate_gives_expected_purchases_and_positive_rate_less(cdnow):
     assert np.all(at_10 > undiscounted.expected / 1.1)  # nothing is discounted by more than a full year
 
 
-@pytest.mark.parametrize("model", [fitted(BetaGeoModel, **BGNBD_CDNOW), fitted(ParetoNBDModel, **PARETO_CDNOW)])
+@pytest.mark.parametrize("model", [fitted(BetaGeoModel, **BGNBD_CDNOW), fitted(ModifiedBetaGeoModel, **BGNBD_CDNOW),
+                                   fitted(ParetoNBDModel, **PARETO_CDNOW)])
 def test_factorised_evaluation_equals_direct(model, cdnow):
     x, t_x, T = cdnow["frequency"], cdnow["recency"], cdnow["T"]
     fast = forecast_purchases(model, x, t_x, T, horizon=39, time_unit="week")

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 CLOSED_FORM_MODELS = frozenset({"bgnbd", "mbgnbd"})
 TAIL_EPSILON = 1e-6  # tables stop once the tail probability is below this
@@ -38,11 +39,19 @@ def dropout_shift(model) -> int:
     return int(getattr(model, "_dropout_at_first_purchase", 0))
 
 
-def alive_at_reference(params: np.ndarray, x: np.ndarray, s: int) -> np.ndarray:
-    """P(alive | x, t_x = T, T) per (draw, group): ``1 / (1 + a / (b + x + s - 1))`` (1 when x + s = 0)."""
-    a, b = params[:, 2:3], params[:, 3:4]
-    beta_tail = b + x[None, :] + s - 1.0
-    return np.where(x[None, :] + s >= 1, beta_tail / np.maximum(beta_tail + a, 1e-300), 1.0)
+def alive_at_reference(params: np.ndarray, x: np.ndarray, T: np.ndarray, s: int) -> np.ndarray:
+    """P(alive | x, T*, T) per (draw, group) at the reference recency ``T* = T`` (0 when x = 0).
+
+    ``1 / (1 + a / (b + x + s - 1) ((alpha + T) / (alpha + T*))^(r + x))`` when
+    ``x + s >= 1``, else 1 (FHL 2005 eq. 11; Batislam et al. 2007 for MBG/NBD).
+    """
+    r, alpha, a, b = (params[:, j:j + 1] for j in range(4))
+    reference = np.where(x > 0, T, 0.0)[None, :]
+    has_dropout_term = (x + s >= 1)[None, :]
+    beta_tail = np.where(has_dropout_term, b + x[None, :] + s - 1.0, 1.0)
+    log_odds_dead = (np.log(a) - np.log(beta_tail)
+                     + (r + x[None, :]) * (np.log(alpha + T[None, :]) - np.log(alpha + reference)))
+    return np.where(has_dropout_term, expit(-log_odds_dead), 1.0)
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,7 @@ def reference_tails(param_draws: np.ndarray, x: np.ndarray, T: np.ndarray, horiz
     log_p0 = np.log(alpha + T[:, None]) - np.log(alpha + T[:, None] + horizon)
     log_q1 = np.log(horizon) - np.log(alpha + T[:, None] + horizon)
     beta = b + x[:, None] + s
-    alive = alive_at_reference(param_draws, x, s).T
+    alive = alive_at_reference(param_draws, x, T, s).T
     nb_cdf = np.zeros_like(shape)
     stay = np.ones_like(shape)  # c_{n-1}
     tail_alive = np.ones_like(shape)
