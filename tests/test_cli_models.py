@@ -141,3 +141,19 @@ def test_fit_and_score_straight_from_order_lines(workdir):
     result = run("fit", DATA / "CDNOW_sample.txt", "--from-orders", "--names", "a,b,c,d,e", "--delimiter", "whitespace",
                  "--date-col", "c", "--amount-col", "e", "-m", "bgnbd")
     assert result.exit_code == 2 and "Columns found: a, b, c, d, e" in result.output
+
+
+def test_score_refuses_non_transaction_models_and_unknown_methods(workdir):
+    subscriptions = workdir / "subs2.csv"
+    pd.DataFrame({"tenure": [1, 2, 3, 4, 5, 5], "churned": [1, 1, 1, 0, 0, 0]}).to_csv(subscriptions, index=False)
+    sbg = workdir / "sbg.json"
+    assert run("fit", subscriptions, "-m", "sbg", "--save", sbg).exit_code == 0
+    result = run("score", CDNOW, "-m", sbg, "--horizon", 10, "--time-unit", "week")
+    assert result.exit_code == 2 and "transaction model" in result.output
+    bg = workdir / "bg_methods.json"
+    assert run("fit", CDNOW, "-m", "bgnbd", "--save", bg, "--time-unit", "week").exit_code == 0
+    result = run("score", CDNOW, "-m", bg, "--horizon", 10, "--interval-method", "magic")
+    assert result.exit_code == 2 and "interval_method" in result.output
+    result = run("score", CDNOW, "-m", bg, "--horizon", 10, "--interval-method", "simulate", "--draws", 20, "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["purchases_q0.975"] >= 0

@@ -1,4 +1,4 @@
-"""Prediction intervals for future purchases and CLV, by Monte Carlo.
+"""Prediction intervals for future purchases and CLV.
 
 Each predictive draw for a customer combines both sources of uncertainty:
 
@@ -27,8 +27,8 @@ error of the level actually achieved by the estimated ``q_u`` has standard
 deviation ``sqrt(u (1 - u) / n_draws)`` (the rank of a quantile among ``n``
 draws is binomial): 0.011 at u = 0.975 and 0.021 at u = 0.9 for 200 draws.
 
-Two methods, both vectorised, chunked, and reduced to quantiles chunk by chunk
-(a draws-by-customers array over all customers is never built):
+Three methods, all vectorised and reduced to quantiles per distinct row (a
+draws-by-customers array over all customers is never built):
 
 ``"simulate"`` (any model): per distinct history, ``n_draws`` predictive draws,
 each with its own parameter draw. Cost ~ distinct histories x draws.
@@ -44,6 +44,11 @@ reference draws carry full parameter uncertainty; ``rho`` and the Gamma-Gamma
 ``gamma`` in the scale ``(gamma + x m)`` are held at their point estimates (their
 sampling variation is not propagated: negligible for large customer bases, and
 measured against ``"simulate"`` in docs/scoring.md). Cost ~ distinct (x, T) x draws.
+
+``"closed"`` (BG/NBD, MBG/NBD; chosen by ``"auto"``): like ``"factorised"`` but the
+reference distribution of purchases is computed exactly (:mod:`clv.scores.closed_form`),
+averaged over ``PARAMETER_DRAWS`` parameter draws; purchase quantiles carry no
+process-noise Monte Carlo error; money uses ``n_draws`` inverse-CDF draws per (x, T).
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def score_customers(
     Without ``monetary_value`` and without a spend model, expected_spend and clv
     are left out.
 
-    Work is done on distinct histories (clv.summary.compress) and is vectorised;
+    Work is done on distinct histories (and distinct (x, T)) and is vectorised;
     the frame's ``attrs`` record the units, rate, method and Monte Carlo error.
     """
     horizon = _checked_horizon(horizon)
