@@ -1,11 +1,16 @@
 """Cohorts: retention matrix, repeat share and CLV-over-time curves on hand-computed cases; projection checks."""
 
+import io
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from clv.cli.main import app
 from clv.cohorts import clv_over_time, repeat_share, retention_matrix, retention_wide
 from clv.data.synthetic import simulate
 from clv.errors import DataError
@@ -174,12 +179,6 @@ def test_retention_shares_are_valid(lines):
 
 
 def test_cli_cohorts_retention_and_repeat(tmp_path):
-    import json
-
-    from typer.testing import CliRunner
-
-    from clv.cli.main import app
-
     path = tmp_path / "orders.csv"
     hand_orders().to_csv(path, index=False)
     common = ["--col", "cost=cost", "--col", "order_id=order_id", "--observation-end", "2024-03-31"]
@@ -190,5 +189,5 @@ def test_cli_cohorts_retention_and_repeat(tmp_path):
     assert jan == {0: 1.0, 1: 0.5, 2: 0.5}
     result = CliRunner().invoke(app, ["cohorts", str(path), *common, "--view", "repeat", "--format", "csv"])
     assert result.exit_code == 0, result.output
-    overall = pd.read_csv(__import__("io").StringIO(result.stdout)).set_index("month").loc["all"]
+    overall = pd.read_csv(io.StringIO(result.stdout)).set_index("month").loc["all"]
     assert overall["share_repeat"] == pytest.approx(0.25)
