@@ -101,7 +101,8 @@ class BetaGeoModel(MaximumLikelihoodModel):
         result is kept so the gradient at the same point does not redo it.
         """
         last = getattr(self, "_last_parts", None)
-        if last is not None and last[0] == params.tobytes() and last[1] is data["x"]:
+        columns = (data["x"], data["t_x"], data["T"])
+        if last is not None and last[0] == params.tobytes() and all(a is b for a, b in zip(last[1], columns)):
             return last[2]
         r, alpha, a, b = params
         x, t_x, T = data["x"], data["t_x"], data["T"]
@@ -117,7 +118,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
         log_alive = self._per_value(x, lambda v: betaln(a, b + v + s)) - betaln(a, b) - (r + x) * log_at_T
         log_dropped = self._per_value(x, dropped_beta) - betaln(a, b) - (r + x) * log_at_tx
         parts = (log_a1, log_alive, log_dropped, log_at_T, log_at_tx)
-        self._last_parts = (params.tobytes(), data["x"], parts)
+        self._last_parts = (params.tobytes(), columns, parts)
         return parts
 
     def _log_likelihood_terms(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
