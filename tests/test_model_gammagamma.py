@@ -115,6 +115,11 @@ def test_infinite_mean_spend_is_refused():
         GammaGammaModel().fit(x, m)
 
 
+def test_too_little_data_is_a_fit_error():
+    with pytest.raises(FitError):
+        GammaGammaModel().fit([2], [30.0])
+
+
 def test_frequency_zero_set_aside_and_weights(cdnow_repeat_spend):
     data = cdnow_repeat_spend
     weights = np.where(np.arange(len(data)) % 2 == 0, 1.0, 2.0)

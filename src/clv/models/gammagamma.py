@@ -22,7 +22,7 @@ from scipy.special import digamma, gammaln
 
 from clv.errors import DataError, FitError
 from clv.models.base import MaximumLikelihoodModel, as_float_array
-from clv.models.bgnbd import validate_weights
+from clv.models.bgnbd import require_identified, validate_weights
 from clv.summary.compress import apply_on_distinct
 
 
@@ -59,6 +59,7 @@ class GammaGammaModel(MaximumLikelihoodModel):
         self._fit({"x": x[used], "m": m[used]}, None if weights is None else weights[used])
         self.n_excluded_ = n_excluded
         self._refuse_infinite_mean()
+        require_identified(self)
         return self
 
     def _refuse_infinite_mean(self) -> None:
