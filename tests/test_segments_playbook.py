@@ -57,6 +57,7 @@ def test_playbook_sizes_add_up_and_value_at_stake_is_the_clv_of_members(segmente
     assert np.allclose(plays["value_at_stake"], members["sum"])
     assert plays["value_at_stake"].sum() == pytest.approx(segmented["clv"].sum())
     assert np.allclose(plays["expected_value_saved"], plays["assumed_rate"] * plays["value_at_stake"])
+    assert plays["revenue_to_date"].sum() == pytest.approx(segmented["revenue"].sum())
     win_back = plays.set_index("action").loc["win_back"]
     assert "10%" in win_back["assumption"] and win_back["why"]
 
@@ -65,7 +66,9 @@ def test_rules_of_the_actions_hold(segmented):
     by = segmented.groupby("action")
     high_value = segmented["value_tier"] != "rest"
     assert (segmented.loc[segmented.action == "win_back", "risk_tier"] == "high risk").all()
-    assert high_value[segmented.action == "win_back"].all()
+    big_spender = segmented["m_score"] >= 4
+    assert (high_value | big_spender)[segmented.action == "win_back"].all()
+    assert not (high_value | big_spender)[segmented.action == "reactivation"].any()
     assert segmented.loc[segmented.action == "vip_loyalty", "value_tier"].isin(["top 1%", "top 5%"]).all()
     assert (segmented.loc[segmented.action == "price_rise_candidate", "risk_tier"] == "low risk").all()
     assert (segmented.loc[segmented.action == "shield_from_price_rise", "risk_tier"] == "medium risk").all()

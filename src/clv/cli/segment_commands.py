@@ -106,7 +106,8 @@ def print_playbook(plays) -> None:
     """The playbook as a compact table, then each action's assumption and why in full sentences."""
     from rich.console import Console
 
-    compact = plays[["action", "customers", "share_of_customers", "value_at_stake", "assumed_rate", "expected_value_saved"]]
+    compact = plays[["action", "customers", "share_of_customers", "revenue_to_date", "value_at_stake", "assumed_rate",
+                     "expected_value_saved"]]
     out = Console()
     out.print(rich_table(compact, "action playbook (value at stake = sum of predicted CLV)"))
     for row in plays.itertuples(index=False):

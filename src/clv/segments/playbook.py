@@ -2,12 +2,13 @@
 
 Every customer gets exactly one action, the first whose rule holds, in this
 order (``high value`` = any value tier above ``rest``; ``top tiers`` = the
-first ``vip_tiers`` value tiers, by default top 1% and top 5%):
+first ``vip_tiers`` value tiers, by default top 1% and top 5%; ``big spender``
+= M score >= ``big_spender_m_score``, by default 4):
 
 ====================== =======================================================
 action                 rule
 ====================== =======================================================
-win_back               high value and high churn risk
+win_back               high churn risk and (high value or big spender)
 vip_loyalty            top tiers (and not high risk)
 onboarding             one purchase so far (frequency 0) and R score >= 4
 price_rise_candidate   high value and low churn risk
@@ -63,8 +64,9 @@ ASSUMPTIONS: dict[str, str] = {
 }
 
 WHY: dict[str, str] = {
-    "win_back": "High predicted value but likely slipping away (low chance of being active, or their order rate "
-                "or spend fell): worth a personal win-back offer before they are gone.",
+    "win_back": "Valuable (high predicted value, or among the biggest spenders so far) but likely slipping away "
+                "(low chance of being active, or their order rate or spend fell): worth a personal win-back offer "
+                "before they are gone.",
     "vip_loyalty": "The few customers who carry the most future value: recognise and reward them (VIP perks, "
                    "early access, loyalty points) rather than discount them.",
     "price_rise_candidate": "Valuable and very likely to stay: the customers least likely to leave over a "
@@ -87,19 +89,23 @@ class PlaybookSettings:
     top 5%); ``new_r_score`` / ``frequent_f_score``: RFM score from which a
     one-time buyer is "new" / a buyer is "frequent"; ``low_aov_quantile``:
     average order value below this quantile of all customers' is "low";
+    ``big_spender_m_score``: M score from which a high-risk customer is worth a
+    win-back even when their predicted value is low (predicted CLV already
+    counts the churn risk, so lapsed big spenders rarely reach a top tier);
     ``rates``: per action, the share of the value at stake assumed saved.
     """
 
     vip_tiers: int = 2
     new_r_score: int = 4
     frequent_f_score: int = 4
+    big_spender_m_score: int = 4
     low_aov_quantile: float = 0.5
     rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
 
     def __post_init__(self) -> None:
         if int(self.vip_tiers) != self.vip_tiers or self.vip_tiers < 1:
             raise DataError(f"vip_tiers must be a whole number >= 1, got {self.vip_tiers!r}.")
-        for name in ("new_r_score", "frequent_f_score"):
+        for name in ("new_r_score", "frequent_f_score", "big_spender_m_score"):
             if getattr(self, name) not in (1, 2, 3, 4, 5):
                 raise DataError(f"{name} must be an RFM score 1-5, got {getattr(self, name)!r}.")
         if not 0 < self.low_aov_quantile < 1:
@@ -113,7 +119,7 @@ class PlaybookSettings:
         object.__setattr__(self, "rates", {**DEFAULT_RATES, **{k: float(v) for k, v in self.rates.items()}})
 
 
-ACTION_INPUTS = ("value_tier", "value_tier_rank", "risk_tier", "frequency", "r_score", "f_score", "aov")
+ACTION_INPUTS = ("value_tier", "value_tier_rank", "risk_tier", "frequency", "r_score", "f_score", "m_score", "aov")
 
 
 def assign_actions(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings()) -> np.ndarray:
@@ -127,7 +133,7 @@ def assign_actions(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSet
     aov = frame["aov"].to_numpy(float)
     high_value = frame["value_tier"].to_numpy() != REST
     conditions = [
-        high_value & (risk == "high risk"),
+        (high_value | (frame["m_score"].to_numpy() >= settings.big_spender_m_score)) & (risk == "high risk"),
         rank <= settings.vip_tiers,
         (frame["frequency"].to_numpy() == 0) & (frame["r_score"].to_numpy() >= settings.new_r_score),
         high_value & (risk == "low risk"),
@@ -140,6 +146,9 @@ def assign_actions(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSet
 
 def playbook(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings()) -> pd.DataFrame:
     """Per action: customers, value at stake (sum of CLV), expected value saved, the assumption and why.
+
+    ``revenue_to_date`` (net revenue of the members so far) shows what the
+    list was worth in the past, next to what it is predicted to be worth.
 
     ``frame`` is the output of :func:`clv.segments.assign_segments` (columns
     ``action`` and ``clv``). Rows follow :data:`ACTIONS`; sizes add up to the
@@ -163,6 +172,8 @@ def playbook(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings(
         "share_of_customers": customers / max(len(frame), 1),
         "value_at_stake": at_stake,
         "share_of_value": at_stake / total_clv if total_clv else np.nan,
+        "revenue_to_date": np.bincount(codes, weights=frame["revenue"].to_numpy(float), minlength=len(ACTIONS))
+        if "revenue" in frame.columns else np.nan,
         "assumed_rate": rates,
         "expected_value_saved": rates * at_stake,
         "assumption": [ASSUMPTIONS[a].format(rate=settings.rates[a]) for a in ACTIONS],
@@ -173,6 +184,4 @@ def playbook(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings(
 
 
 def _settings_record(settings: PlaybookSettings) -> dict:
-    return {"vip_tiers": settings.vip_tiers, "new_r_score": settings.new_r_score,
-            "frequent_f_score": settings.frequent_f_score, "low_aov_quantile": settings.low_aov_quantile,
-            "rates": dict(settings.rates)}
+    return {**{k: getattr(settings, k) for k in settings.__dataclass_fields__}, "rates": dict(settings.rates)}
