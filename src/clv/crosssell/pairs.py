@@ -1,0 +1,196 @@
+"""Product pairs bought together: support, confidence and lift, computed in the engine.
+
+A *basket* is either everything one customer ever bought (``basket="customer"``)
+or one order (``basket="order"``). Only purchase lines count: refund and
+cancellation lines (``is_refund``) and lines without a product id are left out,
+and each product counts once per basket however many units or lines it has.
+
+For products A and B over N baskets (Agrawal, Imielinski & Swami 1993,
+"Mining association rules between sets of items in large databases", SIGMOD;
+Brin, Motwani, Ullman & Tsur 1997 for lift):
+
+* support(A)      = n(A) / N                 share of baskets holding A
+* support(A, B)   = n(A and B) / N           share of baskets holding both
+* confidence(A->B) = n(A and B) / n(A)        P(B | A)
+* lift(A->B)      = confidence(A->B) / support(B) = N n(A and B) / (n(A) n(B))
+
+A lift above 1 means B is bought with A more often than chance would give.
+
+The a-priori property (Agrawal & Srikant 1994) prunes the work: a pair cannot
+reach a minimum support its rarer product does not reach, so only frequent
+products enter the self-join of (basket, product) rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import uuid
+from collections.abc import Iterable
+
+import ibis
+import pandas as pd
+
+from clv.data.schema import CUSTOMER_ID, IS_REFUND, ORDER_ID, PRODUCT_ID
+from clv.errors import DataError, missing_column_message
+
+BASKETS = ("customer", "order")
+RULE_COLUMNS = (
+    "product_a", "product_b", "baskets_a", "baskets_b", "baskets_both",
+    "support", "support_a", "support_b", "confidence", "lift",
+)
+
+
+def basket_items(orders: ibis.Table, *, basket: str = "customer",
+                 exclude_products: Iterable[str] = ()) -> ibis.Table:
+    """Distinct (basket, product_id) rows of the purchase lines.
+
+    Refund lines, lines without a product id and the ``exclude_products`` (e.g.
+    postage codes) are left out; with ``basket="order"`` so are lines without an
+    order id. The basket key of an order is customer id + order id, so two
+    customers' orders never share a basket even when ids repeat across shops.
+    """
+    _check_basket(basket)
+    _require_columns(orders, (CUSTOMER_ID, PRODUCT_ID, IS_REFUND) + ((ORDER_ID,) if basket == "order" else ()))
+    lines = orders.filter(~orders[IS_REFUND].fill_null(False), orders[PRODUCT_ID].notnull())
+    excluded = [str(p) for p in exclude_products]
+    if excluded:
+        lines = lines.filter(~lines[PRODUCT_ID].isin(excluded))
+    if basket == "order":
+        lines = lines.filter(lines[ORDER_ID].notnull())
+        key = lines[CUSTOMER_ID].cast("string") + "\x1f" + lines[ORDER_ID].cast("string")
+    else:
+        key = lines[CUSTOMER_ID].cast("string")
+    return lines.select(basket=key, product_id=lines[PRODUCT_ID].cast("string")).distinct()
+
+
+def product_pairs(
+    orders: ibis.Table,
+    *,
+    basket: str = "customer",
+    min_support: float = 0.01,
+    min_count: int = 1,
+    exclude_products: Iterable[str] = (),
+) -> pd.DataFrame:
+    """Association rules A -> B between products bought in the same baskets.
+
+    ``orders`` are canonical order lines (:func:`clv.data.load_orders`, its
+    ``orders``). A pair is kept when both ``support(A, B) >= min_support`` and
+    ``n(A and B) >= min_count``; each kept pair gives two rows, A -> B and B -> A
+    (confidence is directional; support and lift are symmetric).
+
+    Returns one row per rule with :data:`RULE_COLUMNS`, sorted by lift, then
+    baskets_both (both descending), then product ids. ``attrs`` records the
+    basket kind, ``baskets`` (N), ``products``, ``frequent_products`` (those that
+    pass the threshold alone), ``min_basket_count`` (the count threshold used)
+    and the options.
+    """
+    _check_thresholds(min_support, min_count)
+    with contextlib.ExitStack() as caches:
+        items = _cached(caches, basket_items(orders, basket=basket, exclude_products=exclude_products))
+        product_counts = _cached(caches, items.group_by("product_id").aggregate(baskets=ibis._.count()))
+        n_baskets, n_products = _basket_and_product_totals(items, product_counts, basket)
+        threshold = max(int(min_count), math.ceil(min_support * n_baskets - 1e-9), 1)
+        frequent = product_counts.filter(product_counts.baskets >= threshold)
+        n_frequent = int(frequent.count().execute())
+        counted = _pair_counts(items, frequent, threshold, caches)
+        rules = _sorted(_directed_rules(counted, n_baskets).execute())
+    rules.attrs.update(basket=basket, baskets=n_baskets, products=n_products, frequent_products=n_frequent,
+                       min_basket_count=threshold, min_support=min_support, min_count=int(min_count),
+                       exclude_products=[str(p) for p in exclude_products])
+    return rules
+
+
+def product_labels(orders: ibis.Table, column: str) -> pd.DataFrame:
+    """product_id and its most frequent value of ``column`` (e.g. a description carried as an extra)."""
+    _require_columns(orders, (PRODUCT_ID, column))
+    lines = orders.filter(orders[PRODUCT_ID].notnull(), orders[column].notnull())
+    counts = lines.group_by([PRODUCT_ID, column]).aggregate(lines=ibis._.count())
+    ranked = counts.mutate(
+        rank=ibis.row_number().over(group_by=PRODUCT_ID, order_by=[ibis.desc("lines"), column])
+    )
+    best = ranked.filter(ranked["rank"] == 0)
+    return best.select(product_id=best[PRODUCT_ID].cast("string"), label=best[column].cast("string")).execute()
+
+
+def _basket_and_product_totals(items: ibis.Table, product_counts: ibis.Table, basket: str) -> tuple[int, int]:
+    n_baskets = int(items.basket.nunique().execute())
+    if n_baskets == 0:
+        needs = " and an order id (map order_id)" if basket == "order" else ""
+        raise DataError(
+            f"no purchase line has a product id{needs}, so there are no baskets; fix: map the "
+            "product column, e.g. Columns(product_id='StockCode'), and check that not every line is a refund."
+        )
+    return n_baskets, int(product_counts.count().execute())
+
+
+def _pair_counts(items: ibis.Table, frequent: ibis.Table, threshold: int, caches: contextlib.ExitStack) -> ibis.Table:
+    """Unordered pairs (product_a < product_b) of frequent products with their basket counts.
+
+    Products and baskets are coded as integers before the self-join: the join
+    and the pair aggregation on integers are several times cheaper than on text.
+    """
+    codes = frequent.mutate(p=ibis.row_number().over(order_by="product_id").cast("int32"))
+    baskets = items.select("basket").distinct()
+    baskets = baskets.mutate(b=ibis.row_number().over(order_by="basket").cast("int32"))
+    coded = _cached(caches, items.join(codes, "product_id").join(baskets, "basket").select("b", "p"))
+    left, right = coded, coded.view()
+    joined = left.join(right, [left.b == right.b, left.p < right.p]).select(pa=left.p, pb=right.p)
+    counts = joined.group_by(["pa", "pb"]).aggregate(baskets_both=ibis._.count())
+    counts = counts.filter(counts.baskets_both >= threshold)
+    a = codes.select(pa="p", product_a="product_id", baskets_a="baskets")
+    b = codes.select(pb="p", product_b="product_id", baskets_b="baskets")
+    return counts.join(a, "pa").join(b, "pb").select("product_a", "product_b", "baskets_a", "baskets_b", "baskets_both")
+
+
+def _directed_rules(pairs: ibis.Table, n_baskets: int) -> ibis.Table:
+    """Both directions of each pair with support, confidence and lift."""
+    swapped = pairs.select(product_a="product_b", product_b="product_a", baskets_a="baskets_b",
+                           baskets_b="baskets_a", baskets_both="baskets_both")
+    rules = pairs.union(swapped)
+    n = float(n_baskets)
+    both, a, b = (rules[c].cast("float64") for c in ("baskets_both", "baskets_a", "baskets_b"))
+    return rules.mutate(
+        support=both / n, support_a=a / n, support_b=b / n,
+        confidence=both / a, lift=both * n / (a * b),
+    ).select(*RULE_COLUMNS)
+
+
+def _sorted(rules: pd.DataFrame) -> pd.DataFrame:
+    for column in ("baskets_a", "baskets_b", "baskets_both"):
+        rules[column] = rules[column].astype("int64")
+    order = rules.sort_values(["lift", "baskets_both", "product_a", "product_b"],
+                              ascending=[False, False, True, True], kind="stable")
+    return order.reset_index(drop=True)
+
+
+def _check_basket(basket: str) -> None:
+    if basket not in BASKETS:
+        raise DataError(f"basket={basket!r} is not one of {', '.join(BASKETS)}; fix: basket='customer' "
+                        "(everything a customer bought) or basket='order' (one order).")
+
+
+def _check_thresholds(min_support: float, min_count: int) -> None:
+    if not (isinstance(min_support, (int, float)) and 0.0 <= float(min_support) <= 1.0):
+        raise DataError(f"min_support={min_support!r} must be a share between 0 and 1, e.g. 0.01 (1% of baskets).")
+    if isinstance(min_count, bool) or int(min_count) != min_count or min_count < 1:
+        raise DataError(f"min_count={min_count!r} must be a whole number of baskets >= 1, e.g. 5.")
+
+
+def _require_columns(orders: ibis.Table, columns: Iterable[str]) -> None:
+    for column in columns:
+        if column not in orders.columns:
+            raise DataError(missing_column_message(column.replace("_", " "), column, orders.columns))
+
+
+def _cached(caches: contextlib.ExitStack, table: ibis.Table) -> ibis.Table:
+    """Materialise ``table`` as a temporary table until ``caches`` closes (it is read several times).
+
+    Dropped with plain SQL: Ibis 12's ``drop_table`` / ``Table.release`` emit a
+    statement DuckDB 2.0 rejects.
+    """
+    con = table._find_backend(use_default=True)
+    name = f"__clv_crosssell_{uuid.uuid4().hex[:12]}"
+    cached = con.create_table(name, table, temp=True)
+    caches.callback(con.raw_sql, f'DROP TABLE IF EXISTS "{name}"')
+    return cached
