@@ -66,7 +66,7 @@ def resolve_margin(table: Table, margin: float | None) -> Margin:
         raise DataError(no_margin_message(table.columns))
     has_cost = table[COST].notnull()
     sums = execute(table.aggregate(revenue=table[AMOUNT].sum(where=has_cost), cost=table[COST].cast("float64").sum()))
-    revenue, cost = float(sums["revenue"].iloc[0] or 0.0), float(sums["cost"].iloc[0] or 0.0)
+    revenue, cost = (float(pd.to_numeric(sums[c]).fillna(0.0).iloc[0]) for c in ("revenue", "cost"))
     if revenue <= 0:
         raise DataError(
             "margin: the 'cost' column has no value on any line with revenue, so the gross margin "
