@@ -66,7 +66,7 @@ def test_rules_of_the_actions_hold(segmented):
     by = segmented.groupby("action")
     high_value = segmented["value_tier"] != "rest"
     assert (segmented.loc[segmented.action == "win_back", "risk_tier"] == "high risk").all()
-    big_spender = segmented["m_score"] >= 4
+    big_spender = segmented["m_score"] >= 5
     assert (high_value | big_spender)[segmented.action == "win_back"].all()
     assert not (high_value | big_spender)[segmented.action == "reactivation"].any()
     assert segmented.loc[segmented.action == "vip_loyalty", "value_tier"].isin(["top 1%", "top 5%"]).all()

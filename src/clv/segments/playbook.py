@@ -3,7 +3,7 @@
 Every customer gets exactly one action, the first whose rule holds, in this
 order (``high value`` = any value tier above ``rest``; ``top tiers`` = the
 first ``vip_tiers`` value tiers, by default top 1% and top 5%; ``big spender``
-= M score >= ``big_spender_m_score``, by default 4):
+= M score >= ``big_spender_m_score``, by default 5):
 
 ====================== =======================================================
 action                 rule
@@ -98,7 +98,7 @@ class PlaybookSettings:
     vip_tiers: int = 2
     new_r_score: int = 4
     frequent_f_score: int = 4
-    big_spender_m_score: int = 4
+    big_spender_m_score: int = 5
     low_aov_quantile: float = 0.5
     rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
 
