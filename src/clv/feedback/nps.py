@@ -1,0 +1,257 @@
+"""Net Promoter Score from survey answers, over time, and next to customer value.
+
+The survey question "How likely are you to recommend us to a friend?" is
+answered 0-10 (Reichheld 2003, "The one number you need to grow", Harvard
+Business Review 81(12)):
+
+* promoters  answer 9 or 10
+* passives   answer 7 or 8
+* detractors answer 0 to 6
+
+    NPS = 100 x (promoters - detractors) / answers        (from -100 to +100)
+
+Every input line ends up in exactly one place: a valid answer or a reject with
+one reason (first that applies, in :data:`REJECT_REASONS` order), so
+``valid + rejected == input rows`` always.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import pandas as pd
+from ibis.backends import BaseBackend
+
+from clv.data.load import _number, _text, _timestamp
+from clv.data.policy import LoadPolicy
+from clv.data.sources import SOURCE_ROW_COL, raw_table, resolve_source
+from clv.errors import DataError, missing_column_message
+
+NPS_GROUPS = ("promoter", "passive", "detractor")
+REJECT_REASONS = (
+    "missing_customer_id",  # customer id null or blank
+    "unparsable_date",  # date null, blank or not a date
+    "missing_score",  # score null, blank or NaN
+    "unparsable_score",  # score text that is not a number
+    "score_out_of_range",  # a number outside 0-10
+    "score_not_integer",  # a number in 0-10 with a fraction, e.g. 7.5
+)
+FREQUENCIES = {"week": "W", "month": "M", "quarter": "Q", "year": "Y"}
+SCORE_COLUMNS = ("customer_id", "clv", "p_alive")
+
+
+@dataclass(frozen=True)
+class SurveyColumns:
+    """Your survey's column names for the customer id, the answer date and the 0-10 score."""
+
+    customer_id: str = "customer_id"
+    date: str = "date"
+    score: str = "score"
+
+
+@dataclass(frozen=True)
+class SurveyAnswers:
+    """Checked survey answers (lazy Ibis tables) and the lines set aside.
+
+    ``answers``: source_row, customer_id, answered_at, score (int64), nps_group.
+    ``rejects``: source_row, reason, then the three original values as given.
+    """
+
+    answers: ibis.Table
+    rejects: ibis.Table
+
+    def counts(self) -> dict[str, Any]:
+        """input_rows, valid_answers and rejected lines per reason (every reason listed)."""
+        valid = int(self.answers.count().execute())
+        by_reason = self.rejects.group_by("reason").aggregate(lines=ibis._.count()).execute()
+        rejected = {reason: 0 for reason in REJECT_REASONS}
+        rejected.update({r: int(n) for r, n in zip(by_reason["reason"], by_reason["lines"])})
+        return {"input_rows": valid + sum(rejected.values()), "valid_answers": valid, "rejected": rejected}
+
+
+def read_survey(
+    source: Any,
+    columns: SurveyColumns = SurveyColumns(),
+    *,
+    date_format: str | None = None,
+    delimiter: str | None = None,
+    con: BaseBackend | None = None,
+) -> SurveyAnswers:
+    """Read survey answers (CSV, Parquet, a DataFrame or an Ibis table) and check each line.
+
+    Text files are read every column as text, so a bad score is a reject, never
+    a crash. ``date_format`` is a strptime format for text dates (default ISO
+    8601). ``source_row`` is the 1-based data row, as in :func:`clv.data.load_orders`.
+    """
+    spec = resolve_source(source, table=None, delimiter=delimiter, header=True, names=None)
+    raw, _ = raw_table(spec, con)
+    for field, column in (("customer id", columns.customer_id), ("date", columns.date), ("score", columns.score)):
+        if column not in raw.columns:
+            raise DataError(missing_column_message(field, column, [c for c in raw.columns if c != SOURCE_ROW_COL]))
+    checked = _checked(raw, columns, LoadPolicy(date_format=date_format))
+    answers = checked.filter(checked.reason.isnull()).select(
+        source_row="source_row", customer_id="customer_id", answered_at="answered_at",
+        score=checked.number.cast("int64"), nps_group=_group(checked.number),
+    )
+    rejects = checked.filter(checked.reason.notnull()).select(
+        "source_row", "reason",
+        customer_id=_original(checked, columns.customer_id),
+        date=_original(checked, columns.date),
+        score=_original(checked, columns.score),
+    )
+    return SurveyAnswers(answers=answers, rejects=rejects)
+
+
+def _original(checked: ibis.Table, column: str) -> ibis.Value:
+    """An original value, as text so rejects of any source type stack into one table."""
+    return checked[f"original_{column}"].cast("string")
+
+
+def _checked(raw: ibis.Table, columns: SurveyColumns, policy: LoadPolicy) -> ibis.Table:
+    customer = _text(raw[columns.customer_id])
+    when = _timestamp(raw[columns.date], policy)
+    number = _number(raw[columns.score])
+    score_text = _text(raw[columns.score])
+    missing_score = score_text.isnull() | number.isnan().fill_null(False)
+    reason = ibis.cases(
+        (customer.isnull(), REJECT_REASONS[0]),
+        (when.isnull(), REJECT_REASONS[1]),
+        (missing_score, REJECT_REASONS[2]),
+        (number.isnull(), REJECT_REASONS[3]),
+        ((number < 0) | (number > 10) | number.isinf(), REJECT_REASONS[4]),
+        (number.round() != number, REJECT_REASONS[5]),
+        else_=ibis.null("string"),
+    )
+    originals = {f"original_{c}": raw[c] for c in dict.fromkeys((columns.customer_id, columns.date, columns.score))}
+    return raw.select(
+        source_row=raw[SOURCE_ROW_COL], customer_id=customer, answered_at=when, number=number,
+        reason=reason, **originals,
+    )
+
+
+def _group(score: ibis.Value) -> ibis.Value:
+    return ibis.cases((score >= 9, "promoter"), (score >= 7, "passive"), else_="detractor")
+
+
+def _counts(table: ibis.Table) -> dict[str, ibis.Value]:
+    group = table.nps_group
+    promoters = (group == "promoter").cast("int64").sum()
+    detractors = (group == "detractor").cast("int64").sum()
+    answers = table.count()
+    return {
+        "answers": answers,
+        "promoters": promoters,
+        "passives": (group == "passive").cast("int64").sum(),
+        "detractors": detractors,
+        "nps": 100.0 * (promoters - detractors).cast("float64") / answers.cast("float64"),
+    }
+
+
+def nps_summary(answers: ibis.Table | SurveyAnswers) -> dict[str, Any]:
+    """answers, promoters, passives, detractors, their shares (%) and NPS over all valid answers.
+
+    NPS is NaN when there is no answer.
+    """
+    table = _answers_table(answers)
+    row = table.aggregate(**_counts(table)).execute().iloc[0]
+    n = int(row["answers"])
+    out: dict[str, Any] = {key: int(row[key]) if n else 0 for key in ("answers", "promoters", "passives", "detractors")}
+    for key in ("promoters", "passives", "detractors"):
+        out[f"pct_{key}"] = 100.0 * out[key] / n if n else float("nan")
+    out["nps"] = float(row["nps"]) if n else float("nan")
+    return out
+
+
+def nps_over_time(answers: ibis.Table | SurveyAnswers, freq: str = "month") -> pd.DataFrame:
+    """NPS per calendar period of the answer date: period (its first day), answers, groups, nps.
+
+    ``freq``: week (Monday start), month, quarter or year. Periods without any
+    answer are absent (an NPS of no answers is undefined).
+    """
+    if freq not in FREQUENCIES:
+        raise DataError(f"freq={freq!r} is not one of {', '.join(FREQUENCIES)}; fix: e.g. freq='month'.")
+    table = _answers_table(answers)
+    table = table.mutate(period=table.answered_at.truncate(FREQUENCIES[freq]))
+    series = table.group_by("period").aggregate(**_counts(table)).order_by("period").execute()
+    series["period"] = pd.to_datetime(series["period"]).dt.date
+    return series.astype({c: "int64" for c in ("answers", "promoters", "passives", "detractors")})
+
+
+def latest_answers(answers: ibis.Table | SurveyAnswers) -> ibis.Table:
+    """Each customer's latest answer (latest date; on a tie, the later input row)."""
+    table = _answers_table(answers)
+    order = [ibis.desc("answered_at"), ibis.desc("source_row")]
+    ranked = table.mutate(_rank=ibis.row_number().over(group_by="customer_id", order_by=order))
+    return ranked.filter(ranked._rank == 0).drop("_rank")
+
+
+def nps_by_value(answers: ibis.Table | SurveyAnswers, scores: pd.DataFrame | str) -> pd.DataFrame:
+    """Customer value and churn risk per NPS group, from each customer's latest answer.
+
+    ``scores`` is the frame of :func:`clv.scores.score_customers` (or a CSV /
+    Parquet file of it) with customer_id, clv and p_alive. One row per group and
+    an ``all`` row: customers (who answered), with_scores, without_scores
+    (answered but absent from the scores, counted, never dropped silently),
+    share (of customers), mean_clv, total_clv and mean_p_alive over those with
+    scores. ``attrs['scored_without_answer']`` counts scored customers who never
+    answered.
+    """
+    latest = latest_answers(answers)
+    frame = _scores_frame(scores)
+    scored = ibis.memtable(frame)
+    joined = latest.left_join(scored, latest.customer_id == scored.customer_id).select(
+        latest.customer_id, latest.nps_group, has_scores=scored.customer_id.notnull(),
+        clv=scored.clv, p_alive=scored.p_alive,
+    )
+    by_group = _value_rows(joined.group_by("nps_group"), joined).execute()
+    overall = _value_rows(joined, joined).execute().assign(nps_group="all")
+    table = pd.concat([by_group, overall], ignore_index=True)
+    table["nps_group"] = pd.Categorical(table["nps_group"], categories=[*NPS_GROUPS, "all"])
+    table = table.set_index("nps_group").reindex(list(NPS_GROUPS) + ["all"]).reset_index()
+    table["nps_group"] = table["nps_group"].astype(str)
+    for column in ("customers", "with_scores", "without_scores"):
+        table[column] = table[column].fillna(0).astype("int64")
+    total = table.loc[table.nps_group == "all", "customers"].iloc[0]
+    table.insert(2, "share", table["customers"] / total if total else float("nan"))
+    answered = int(total)
+    table.attrs.update(scored_without_answer=len(frame) - int(table.loc[table.nps_group == "all", "with_scores"].iloc[0]),
+                       customers_answered=answered)
+    return table
+
+
+def _value_rows(grouped, joined: ibis.Table) -> ibis.Table:
+    has = joined.has_scores
+    metrics = dict(
+        customers=joined.count(),
+        with_scores=has.cast("int64").sum(),
+        without_scores=(~has).cast("int64").sum(),
+        mean_clv=joined.clv.mean(),
+        total_clv=joined.clv.sum(),
+        mean_p_alive=joined.p_alive.mean(),
+    )
+    return grouped.aggregate(**metrics)
+
+
+def _scores_frame(scores: pd.DataFrame | str) -> pd.DataFrame:
+    if isinstance(scores, (str,)) or hasattr(scores, "__fspath__"):
+        path = str(scores)
+        frame = pd.read_parquet(path) if path.lower().endswith(".parquet") else pd.read_csv(path, dtype={"customer_id": str})
+    else:
+        frame = scores
+    missing = [c for c in SCORE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(missing_column_message("scores " + missing[0], missing[0], map(str, frame.columns))
+                        + " The scores come from clv score / score_customers (customer_id, clv, p_alive).")
+    out = frame[list(SCORE_COLUMNS)].copy()
+    out["customer_id"] = out["customer_id"].astype(str).str.strip()
+    duplicated = out["customer_id"].duplicated()
+    if duplicated.any():
+        raise DataError(f"scores: customer_id {out.loc[duplicated, 'customer_id'].iloc[0]!r} appears more than once; "
+                        "fix: pass one row per customer (the output of score_customers).")
+    return out.astype({"clv": "float64", "p_alive": "float64"})
+
+
+def _answers_table(answers: ibis.Table | SurveyAnswers) -> ibis.Table:
+    return answers.answers if isinstance(answers, SurveyAnswers) else answers
