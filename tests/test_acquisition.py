@@ -141,3 +141,9 @@ def test_cli_acquisition_missing_spend_file(tmp_path):
     result = CliRunner().invoke(app, ["acquisition", str(orders), "--spend", str(tmp_path / "nope.csv"), "--no-model"])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_cohort_curves_hold_the_observed_margin(observed_report):
+    curves = observed_report.cohort_curves
+    email = curves[(curves["channel"] == "email") & (curves["cohort"] == "2024-01")].set_index("months_since_acquisition")
+    assert list(email.loc[[0, 1, 2], "margin_per_customer"]) == pytest.approx([25.0, 35.0, 55.0])

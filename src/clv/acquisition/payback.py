@@ -65,12 +65,14 @@ class AcquisitionReport:
     by_channel  one row per acquisition channel (see ``CHANNEL_COLUMNS``)
     by_cohort   one row per (channel, acquisition month), same columns plus ``cohort``
     curves      cumulative margin per customer by months since acquisition, per channel
+    cohort_curves  the same per (channel, acquisition month)
     settings    margin rate and source, horizon, models used
     """
 
     by_channel: pd.DataFrame
     by_cohort: pd.DataFrame
     curves: pd.DataFrame
+    cohort_curves: pd.DataFrame
     settings: dict = field(default_factory=dict)
 
 
@@ -114,6 +116,7 @@ def acquisition_payback(
         by_channel=by_channel[list(CHANNEL_COLUMNS)],
         by_cohort=by_cohort[[CHANNEL, COHORT, *CHANNEL_COLUMNS[1:]]],
         curves=channel_curves,
+        cohort_curves=_labelled(cohort_curves),
         settings={
             "margin_rate": inputs.cells.margin_rule.rate,
             "margin_source": inputs.cells.margin_rule.source,
@@ -124,6 +127,13 @@ def acquisition_payback(
             "time_unit": time_unit if inputs.projection is not None else None,
         },
     )
+
+
+def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cohort month indices as labels ('2024-03')."""
+    out = frame.copy()
+    out[COHORT] = [period_label(m, "month") for m in out[COHORT]]
+    return out
 
 
 def _spend_rows(table, spend: pd.DataFrame) -> pd.DataFrame:

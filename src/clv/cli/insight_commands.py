@@ -137,6 +137,7 @@ def acquisition_command(
                    "by_cohort": frame_records(report.by_cohort)}
         if view is AcquisitionView.curves:
             payload["curves"] = frame_records(report.curves)
+            payload["cohort_curves"] = frame_records(report.cohort_curves)
         emit(payload, OutputFormat.json, output)
         return
     frame = {"channel": report.by_channel, "cohort": report.by_cohort, "curves": report.curves}[view.value]
