@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from threadpoolctl import threadpool_limits
 
 from clv.errors import DataError, FitError
 from clv.summary.compress import compress
@@ -85,6 +86,12 @@ class MaximumLikelihoodModel(ABC):
         return self
 
     def _fit_compressed(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> None:
+        # L-BFGS-B does tiny BLAS calls; a multi-threaded BLAS makes them many times
+        # slower on small machines, so the optimisation runs with one BLAS thread.
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._maximise(data, weights)
+
+    def _maximise(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> None:
         total = float(weights.sum())
         objective = _Objective(self, data, weights, total)
         best = None
