@@ -162,7 +162,7 @@ def test_errors_name_the_fix():
         retention_matrix(hand_orders()[hand_orders()["order_ts"] < "2024-01-25"], observation_end="2024-01-25")
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 150), st.floats(1, 500)), min_size=1, max_size=25))
 def test_retention_shares_are_valid(lines):
     frame = pd.DataFrame(

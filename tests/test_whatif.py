@@ -49,8 +49,13 @@ def test_no_change_changes_nothing(baseline):
     assert list(baseline.totals["scope"]) == ["all customers"]
 
 
-def test_aov_plus_ten_percent_raises_clv_by_exactly_ten_percent(orders, models, baseline):
-    result = run(orders, models, Scenario(aov=0.10))
+@pytest.fixture(scope="module")
+def aov_ten(orders, models):
+    return run(orders, models, Scenario(aov=0.10))
+
+
+def test_aov_plus_ten_percent_raises_clv_by_exactly_ten_percent(aov_ten, baseline):
+    result = aov_ten
     np.testing.assert_allclose(result.customers["clv_after"], 1.1 * baseline.customers["clv_before"], rtol=1e-12)
     assert result.totals["change_pct"].iloc[0] == pytest.approx(10.0)
     assert result.classic["change_pct"].iloc[0] == pytest.approx(10.0)
@@ -99,8 +104,8 @@ def test_segment_as_ids_and_as_mask_agree(orders, models):
     np.testing.assert_allclose(by_ids.customers["clv_after"], by_mask.customers["clv_after"], rtol=1e-9)
 
 
-def test_price_elasticity_lowers_frequency(orders, models):
-    plain = run(orders, models, Scenario(aov=0.10))
+def test_price_elasticity_lowers_frequency(orders, models, aov_ten):
+    plain = aov_ten
     elastic = run(orders, models, Scenario(aov=0.10, price_elasticity=-0.5))
     assert elastic.settings["scenario"]["effective_frequency"] == pytest.approx(-0.05)
     assert elastic.totals["equity_after"].iloc[0] < plain.totals["equity_after"].iloc[0]
