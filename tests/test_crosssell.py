@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -279,3 +281,49 @@ def test_online_retail_suggestions(retail, retail_rules):
     previous = recs.groupby("customer_id")["score"].shift()
     assert (recs.score <= previous.fillna(np.inf) + 1e-12).all()
     assert recs.score.gt(0).all()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def hand_csv(tmp_path) -> Path:
+    path = tmp_path / "orders.csv"
+    _lines(BASKETS).assign(name=lambda f: "item " + f.product_id).to_csv(path, index=False)
+    return path
+
+
+CLI_COLS = ["--col", "order_id=order_id", "--col", "product_id=product_id"]
+
+
+def test_cli_crosssell_json_and_output(hand_csv, tmp_path):
+    from typer.testing import CliRunner
+
+    from clv.cli.main import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["crosssell", str(hand_csv), *CLI_COLS, "--min-support", "0", "--top", "3",
+                                 "--label", "name", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert len(rows) == 3 and rows[0]["lift"] == pytest.approx(1.25)
+    assert rows[0]["label_a"] == "item " + rows[0]["product_a"]
+    out = tmp_path / "rules.parquet"
+    result = runner.invoke(app, ["crosssell", str(hand_csv), *CLI_COLS, "--min-support", "0", "--basket", "order",
+                                 "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(out)) == 2 * 4  # order baskets: AB, AC, AD, BD; c1 bought C in another order
+    bad = runner.invoke(app, ["crosssell", str(hand_csv), *CLI_COLS, "--basket", "invoice"])
+    assert bad.exit_code == 2 and "basket" in bad.output
+
+
+def test_cli_recommend_one_customer(hand_csv):
+    from typer.testing import CliRunner
+
+    from clv.cli.main import app
+
+    result = CliRunner().invoke(app, ["recommend", str(hand_csv), *CLI_COLS, "--min-support", "0", "--customer", "c4",
+                                      "--min-lift", "0", "--weight", "lift", "--k", "1", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(io.StringIO(result.stdout))
+    assert rows.product_id.tolist() == ["A"] and rows.score.iloc[0] == pytest.approx(0.9375 + 0.625)
