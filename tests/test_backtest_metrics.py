@@ -154,7 +154,7 @@ def test_metric_bounds(data):
     if a.sum() > 0:
         captured = [top_share_captured(a, p, s) for s in (0.1, 0.2, 0.5, 1.0)]
         assert all(0 <= c <= 1 + 1e-12 for c in captured)
-        assert captured == sorted(captured)  # more customers capture no less
+        assert all(b >= a - 1e-12 for a, b in zip(captured, captured[1:]))  # more customers capture no less
         assert captured[-1] == pytest.approx(1.0)
         g = normalized_gini(a, p)
         assert math.isnan(g) or -1 - 1e-9 <= g <= 1 + 1e-9
