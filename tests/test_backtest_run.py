@@ -234,3 +234,18 @@ def test_cli_table_and_errors():
     assert "value RMSE" in result.stdout and "best:" in result.stdout and "inside 80% interval" in result.stdout
     bad = CliRunner().invoke(app, ["backtest", *CLI_INPUT, "--calibration-end", "1997-09-30", "--models", "xgboost"])
     assert bad.exit_code == 2 and "unknown models" in bad.output
+
+
+def test_baselines_only_and_own_average_spend(cdnow_lines):
+    only_baselines = backtest(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", models=(),
+                              intervals=())
+    assert only_baselines.metrics["predictor"].tolist() == ["classic", "naive", "rfm"]
+    assert list(only_baselines.charts) == ["conditional_expectations"]  # the other charts need a model
+    assert only_baselines.best == "rfm"  # value RMSE 79.1 vs classic 87.9 and naive 199.2
+    own_spend = backtest(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", models=("bgnbd",),
+                         spend_model=None, baselines=(), intervals=(), margin=0.5)
+    split = split_orders(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", unit="week")
+    predictions = own_spend.predictions
+    expected = 0.5 * predictions["bgnbd_purchases"] * split.frame["average_spend"].to_numpy()
+    assert predictions["bgnbd_value"].to_numpy() == pytest.approx(expected.to_numpy())
+    assert predictions["actual_value"].sum() == pytest.approx(0.5 * 70976.39)
