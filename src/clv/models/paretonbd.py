@@ -30,7 +30,8 @@ space and with its analytic gradient, by :func:`log_tail_integral`:
   exponents and zeta = |alpha-beta| / p2, Euler's transformation gives a
   positive series whose term ratios are below zeta,
   ``I = p1^(1-e1) p2^-e2 / (e1+e2-1) * sum_n (e2)_n / (e1+e2)_n zeta^n``;
-  it is used when zeta <= 0.8;
+  it is used when zeta <= 0.8 or when e1 dominates (ratios <= 0.8 for the
+  first 200 terms);
 * otherwise (one base much smaller than the other) the integral is split at
   the point where the smaller base reaches the larger one: the first piece
   by tanh-sinh quadrature in log(base), the rest again by the series, now
