@@ -166,3 +166,9 @@ def test_cli_nps_table_and_errors(tmp_path):
     assert missing.exit_code == 2
     wrong = runner.invoke(app, ["nps", str(SAMPLE), "--col", "score=Score"])
     assert wrong.exit_code == 2 and "Score" in wrong.output
+
+
+def test_float_customer_ids_in_scores_match_text_ids(scores):
+    as_float = scores.assign(customer_id=scores.customer_id.astype(float))
+    table = nps_by_value(read_survey(str(SAMPLE)), as_float).set_index("nps_group")
+    assert table.loc["all", "with_scores"] == 10

@@ -245,7 +245,10 @@ def _scores_frame(scores: pd.DataFrame | str) -> pd.DataFrame:
         raise DataError(missing_column_message("scores " + missing[0], missing[0], map(str, frame.columns))
                         + " The scores come from clv score / score_customers (customer_id, clv, p_alive).")
     out = frame[list(SCORE_COLUMNS)].copy()
-    out["customer_id"] = out["customer_id"].astype(str).str.strip()
+    ids = out["customer_id"]
+    if pd.api.types.is_float_dtype(ids) and (ids.dropna() % 1 == 0).all():
+        ids = ids.astype("Int64")  # 17850.0 -> "17850", as the loader writes ids
+    out["customer_id"] = ids.astype(str).str.strip()
     duplicated = out["customer_id"].duplicated()
     if duplicated.any():
         raise DataError(f"scores: customer_id {out.loc[duplicated, 'customer_id'].iloc[0]!r} appears more than once; "
