@@ -119,8 +119,9 @@ def _typed_frame(path) -> pd.DataFrame:
 
 
 def _sorted_orders(result):
+    """Orders in input order; customer ids as text (integer id columns stay integers)."""
     frame = result.orders.execute().sort_values("source_row").reset_index(drop=True)
-    return frame[COMPARED]
+    return frame[COMPARED].assign(customer_id=frame["customer_id"].astype(str))
 
 
 def test_same_orders_from_csv_parquet_pandas_polars_arrow(retail_slice, con, tmp_path):

@@ -188,3 +188,20 @@ def test_cancelled_zero_value_line_is_not_a_purchase():
     assert orders.report.netted_refund_lines == 1
     row = summarize(orders, observation_end="2024-01-31").iloc[0]
     assert (row.frequency, row.recency, row.n_orders) == (1, 8.0, 2)
+
+
+def test_order_counts_with_and_without_order_ids():
+    from clv.data import Columns, load_orders
+
+    frame = pd.DataFrame({
+        "customer_id": [7, 7, 7, 7],
+        "order_ts": pd.to_datetime(["2024-01-01 09:00", "2024-01-01 09:00", "2024-01-01 18:00", "2024-01-03 12:00"]),
+        "amount": [5.0, 6.0, 7.0, 8.0],
+        "order_id": ["A", "A", "B", None],
+    })
+    with_ids = summarize(load_orders(frame, Columns(order_id="order_id")), observation_end="2024-01-10").iloc[0]
+    assert with_ids.customer_id == 7  # integer ids stay integers
+    assert (with_ids.frequency, with_ids.n_orders) == (1, 3)  # A and B on day 1; an unnamed order on day 3
+    assert with_ids.monetary_value == pytest.approx(8.0)
+    without_ids = summarize(load_orders(frame.drop(columns="order_id")), observation_end="2024-01-10").iloc[0]
+    assert (without_ids.frequency, without_ids.n_orders) == (1, 2)  # one order per purchase day

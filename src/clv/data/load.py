@@ -223,7 +223,9 @@ def _as_text_originals(classified: ibis.Table, originals, all_originals) -> ibis
         c: classified[c].cast(dt.string) if c in originals else ibis.null(dt.string)
         for c in all_originals
     }
-    fixed = [c for c in classified.columns if c not in originals]
+    customer = _FIELD + schema.CUSTOMER_ID
+    text[customer] = classified[customer].cast(dt.string)  # one key type across sources
+    fixed = [c for c in classified.columns if c not in originals and c != customer]
     return classified.select(*fixed, **text)
 
 
@@ -258,6 +260,13 @@ def _cache_name() -> str:
 
 
 # --------------------------------------------------------------------------- parsing
+
+
+def _customer_key(value: ibis.Value) -> ibis.Value:
+    """Customer ids: integer columns stay integers (cheaper to group by), others become text."""
+    if value.type().is_integer():
+        return value.cast(dt.int64)
+    return _text(value)
 
 
 def _text(value: ibis.Value) -> ibis.Value:
@@ -434,7 +443,7 @@ def _classify(raw, originals, cols: Columns, policy: LoadPolicy, observation_end
     if rate is not None:
         amount, cost = amount * rate, cost * rate
     fields = {
-        schema.CUSTOMER_ID: _text(raw[cols.customer_id]),
+        schema.CUSTOMER_ID: _customer_key(raw[cols.customer_id]),
         schema.ORDER_TS: _timestamp(raw[cols.time_column], policy),
         schema.AMOUNT: amount,
         schema.ORDER_ID: _optional_text(raw, cols.order_id),

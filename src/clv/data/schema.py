@@ -8,7 +8,8 @@ Column           Type        Meaning
 ---------------  ----------  ----------------------------------------------------
 source_row       int64       1-based row number in the user's input (data rows,
                              header excluded). Stable key back to the input.
-customer_id      string      Customer identifier (never null after loading).
+customer_id      string      Customer identifier (never null after loading);
+                 or int64    integer ids stay integers (several sources: text).
 order_ts         timestamp   Order timestamp (naive, in the policy's time zone).
 amount           float64     Net revenue of the line (quantity x unit price when
                              those are given), in the reporting currency.
