@@ -327,3 +327,26 @@ def test_cli_recommend_one_customer(hand_csv):
     assert result.exit_code == 0, result.output
     rows = pd.read_csv(io.StringIO(result.stdout))
     assert rows.product_id.tolist() == ["A"] and rows.score.iloc[0] == pytest.approx(0.9375 + 0.625)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(baskets=baskets_strategy, weight=st.sampled_from(["confidence", "lift"]), k=st.integers(1, 3))
+def test_suggestions_match_brute_force(con, baskets, weight, k):
+    orders = _orders(_lines(baskets), con)
+    rules = product_pairs(orders, min_support=0.0)
+    recs = recommend(orders, rules, k=k, weight=weight, min_lift=0.5)
+    owned = {c: set(itertools.chain.from_iterable(o)) for c, o in baskets.items()}
+    useful = rules[rules.lift > 0.5]
+    expected = []
+    for customer, products in sorted(owned.items()):
+        votes = useful[useful.product_a.isin(products) & ~useful.product_b.isin(products)]
+        scores = votes.groupby("product_b")[weight].sum()
+        ranked = sorted(scores.items(), key=lambda item: (-round(item[1], 12), item[0]))[:k]
+        expected += [(customer, rank + 1, product) for rank, (product, _) in enumerate(ranked)]
+        for rank, (product, score) in enumerate(ranked):
+            row = recs[(recs.customer_id == customer) & (recs["rank"] == rank + 1)]
+            assert row.score.iloc[0] == pytest.approx(score)
+            best = votes[votes.product_b == product].sort_values([weight, "product_a"], ascending=[False, True])
+            assert row.because.iloc[0] == best.product_a.iloc[0]
+    found = list(zip(recs.customer_id, recs["rank"], recs.product_id))
+    assert found == expected

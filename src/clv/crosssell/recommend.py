@@ -110,7 +110,8 @@ def _top_k(ownership: sp.csr_matrix, weights: sp.csr_matrix, k: int) -> _TopK:
     scores = (scores - scores.multiply(ownership)).tocsr()  # weights are > 0, so only owned cells become 0
     scores.eliminate_zeros()
     cells = scores.tocoo()
-    order = np.lexsort((cells.col, -cells.data, cells.row))
+    # rounded so that sums equal in exact arithmetic tie (and fall back to the product id)
+    order = np.lexsort((cells.col, -np.round(cells.data, 12), cells.row))
     row, col, score = cells.row[order], cells.col[order], cells.data[order]
     first = np.r_[True, row[1:] != row[:-1]]
     starts = np.flatnonzero(first)
@@ -118,6 +119,7 @@ def _top_k(ownership: sp.csr_matrix, weights: sp.csr_matrix, k: int) -> _TopK:
     keep = rank <= k
     row, col, score, rank = row[keep], col[keep], score[keep], rank[keep]
     contributions = ownership[row].multiply(weights.T.tocsr()[col]).tocsr()
+    contributions.sort_indices()  # argmax takes the first maximum: the smallest product id
     because = np.asarray(contributions.argmax(axis=1)).ravel()
     return _TopK(row, col, score, rank.astype(np.int64), because, contributions.getnnz(axis=1).astype(np.int64))
 
