@@ -127,7 +127,7 @@ def test_order_baskets_split_a_customers_orders(hand_orders):
 
 
 def test_excluded_products_leave_the_baskets(hand_orders):
-    rules = product_pairs(hand_orders, min_support=0.0, exclude_products=["B"])
+    rules = product_pairs(hand_orders, min_support=0.0, exclude_products="B")
     assert "B" not in set(rules.product_a) | set(rules.product_b)
     assert rules.attrs["products"] == 3
 

@@ -53,7 +53,7 @@ def basket_items(orders: ibis.Table, *, basket: str = "customer",
     _check_basket(basket)
     _require_columns(orders, (CUSTOMER_ID, PRODUCT_ID, IS_REFUND) + ((ORDER_ID,) if basket == "order" else ()))
     lines = orders.filter(~orders[IS_REFUND].fill_null(False), orders[PRODUCT_ID].notnull())
-    excluded = [str(p) for p in exclude_products]
+    excluded = _product_list(exclude_products)
     if excluded:
         lines = lines.filter(~lines[PRODUCT_ID].isin(excluded))
     if basket == "order":
@@ -98,7 +98,7 @@ def product_pairs(
             rules = _sorted(_directed_rules(counted, n_baskets).execute())
     rules.attrs.update(basket=basket, baskets=n_baskets, products=n_products, frequent_products=n_frequent,
                        min_basket_count=threshold, min_support=min_support, min_count=int(min_count),
-                       exclude_products=[str(p) for p in exclude_products])
+                       exclude_products=_product_list(exclude_products))
     return rules
 
 
@@ -185,6 +185,11 @@ def _sorted(rules: pd.DataFrame) -> pd.DataFrame:
     order = rules.sort_values(["lift", "baskets_both", "product_a", "product_b"],
                               ascending=[False, False, True, True], kind="stable")
     return order.reset_index(drop=True)
+
+
+def _product_list(products: Iterable[str] | str) -> list[str]:
+    """Product ids as text; a single id may be given as a plain string."""
+    return [products] if isinstance(products, str) else [str(p) for p in products]
 
 
 def _check_basket(basket: str) -> None:
