@@ -1,0 +1,97 @@
+"""``build_report``: one self-contained HTML file (inline CSS, plotly.js embedded once, no network)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from clv import __version__
+from clv.errors import DataError
+from clv.report.content import Section
+from clv.report.context import ReportContext, read_table_file
+from clv.report.figures import plotly_js
+from clv.report.sections import SECTIONS
+
+UNITS = ("day", "week", "month", "year")
+STEP_NAMES = tuple(name for name, _ in SECTIONS) + ("writing the HTML file",)
+
+
+def build_report(
+    orders: Any,
+    *,
+    spend: Any = None,
+    survey: Any = None,
+    unit: str = "week",
+    horizon: float = 52,
+    calibration_end: Any = None,
+    margin: float | None = None,
+    observation_end: Any = None,
+    title: str = "Customer lifetime value report",
+    path: str | Path = "report.html",
+    on_step: Callable[[str], None] | None = None,
+    strict: bool = False,
+) -> Path:
+    """Compute every section once and write the report to ``path``; returns the path.
+
+    ``orders``: a :func:`clv.data.load_orders` result (its load report becomes
+    section 1) or canonical order lines (Ibis table or DataFrame). ``spend``:
+    acquisition spend per channel and month (DataFrame or .csv/.parquet with
+    channel, month, spend). ``survey``: NPS answers (anything
+    :func:`clv.feedback.read_survey` reads). ``unit`` / ``horizon``: time unit of
+    the models and the CLV horizon in that unit. ``calibration_end``: end of the
+    backtest's fitting period (default: two thirds of the history). ``margin``:
+    gross margin rate (default from the cost column). ``on_step(name)`` is called
+    before each step (names in :data:`STEP_NAMES`). A section whose computation
+    fails says why in the report; ``strict=True`` raises instead.
+    """
+    if unit not in UNITS:
+        raise DataError(f"unit={unit!r} is not one of {', '.join(UNITS)}; fix: e.g. unit='week'.")
+    if not float(horizon) > 0:
+        raise DataError(f"horizon must be a positive number of {unit}s, got {horizon!r}.")
+    if margin is not None and not 0 < float(margin) <= 1:
+        raise DataError(f"margin must be a rate in (0, 1], got {margin!r}; fix: e.g. margin=0.4.")
+    ctx = ReportContext(source=orders, spend=read_table_file(spend, "spend"), survey=survey, unit=unit,
+                        horizon=float(horizon), calibration_end=calibration_end, margin=margin,
+                        observation_end=observation_end)
+    started = time.perf_counter()
+    sections = [_run_section(name, compute, ctx, on_step, strict) for name, compute in SECTIONS]
+    if on_step:
+        on_step(STEP_NAMES[-1])
+    html = render(sections, ctx, title, seconds=time.perf_counter() - started)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return out
+
+
+def _run_section(name: str, compute, ctx: ReportContext, on_step, strict: bool) -> Section:
+    if on_step:
+        on_step(name)
+    try:
+        return compute(ctx)
+    except Exception as exc:  # a report with one failed section is still worth reading
+        if strict:
+            raise
+        title = compute.__name__.replace("_", " ")
+        return Section(compute.__name__, f"{title} (not computed)", "",
+                       missing=f"This section could not be computed: {type(exc).__name__}: {exc}")
+
+
+def render(sections: list[Section], ctx: ReportContext, title: str, seconds: float = float("nan")) -> str:
+    """The page: template + sections + plotly.js once in the head."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("clv.report", "templates"), autoescape=jinja2.select_autoescape(["html", "j2"]),
+        trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+    )
+    template = environment.get_template("report.html.j2")
+    return template.render(
+        title=title, sections=sections, plotly_js=plotly_js(), notes=ctx.notes, version=__version__,
+        created=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), seconds=seconds,
+        observation_end=ctx.observation_day.date().isoformat(), unit=ctx.unit, horizon=ctx.horizon_words,
+        margin=ctx.margin_rate,
+    )

@@ -1,0 +1,112 @@
+"""The inputs of a report, resolved once, and the pieces several sections share (summary, models, scores)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import ibis
+import pandas as pd
+
+from clv.data import LoadResult
+from clv.errors import DataError
+
+DISCOUNT_RATE = 0.10
+CLV_OVER_TIME_MONTHS = 36
+
+
+def read_table_file(value: Any, what: str) -> pd.DataFrame | None:
+    """A DataFrame as is; a .csv / .parquet path read with pandas; None stays None."""
+    if value is None or isinstance(value, pd.DataFrame):
+        return value
+    path = Path(value)
+    if not path.exists():
+        raise DataError(f"{what} file {str(path)!r} does not exist; fix: give an existing .csv or .parquet file.")
+    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+
+
+@dataclass
+class ReportContext:
+    """Everything the sections read. Heavy shared pieces are computed on first use and kept."""
+
+    source: Any
+    spend: pd.DataFrame | None
+    survey: Any
+    unit: str
+    horizon: float
+    calibration_end: Any
+    margin: float | None
+    observation_end: Any
+    notes: list[str] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)  # results a caller may want back (e.g. the backtest)
+
+    @cached_property
+    def load_result(self) -> LoadResult | None:
+        return self.source.cache() if isinstance(self.source, LoadResult) else None
+
+    @cached_property
+    def orders(self) -> ibis.Table:
+        if self.load_result is not None:
+            return self.load_result.orders
+        if isinstance(self.source, ibis.Table):
+            return self.source
+        return ibis.memtable(pd.DataFrame(self.source))
+
+    @cached_property
+    def columns(self) -> set[str]:
+        return set(self.orders.columns)
+
+    @cached_property
+    def observation_day(self) -> pd.Timestamp:
+        """The last observed day: given, else the last order line's day."""
+        if self.observation_end is not None:
+            return pd.Timestamp(self.observation_end).normalize()
+        return pd.Timestamp(self.orders.order_ts.max().execute()).normalize()
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        from clv.summary import summarize
+
+        return summarize(self.orders, observation_end=self.observation_day, unit=self.unit)
+
+    @cached_property
+    def margin_rate(self) -> float:
+        """The margin given, else (revenue - cost) / revenue from the summary, else 1 (values are revenue)."""
+        if self.margin is not None:
+            return float(self.margin)
+        if "margin" in self.summary and self.summary["revenue"].sum() > 0:
+            return float(self.summary["margin"].sum() / self.summary["revenue"].sum())
+        self.notes.append("The orders have no cost column and no margin was given: values are revenue, not margin.")
+        return 1.0
+
+    @cached_property
+    def margin_argument(self) -> float | None:
+        """What to pass as ``margin=`` to the order-level functions: the rate, or None to let them use cost."""
+        return self.margin if self.margin is not None else (None if "cost" in self.columns else 1.0)
+
+    @cached_property
+    def models(self) -> tuple[Any, Any]:
+        """BG/NBD (purchases and drop-out) and Gamma-Gamma (spend per order), fitted on all customers."""
+        from clv.models.bgnbd import BetaGeoModel
+        from clv.models.gammagamma import GammaGammaModel
+
+        summary = self.summary
+        transactions = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+        spend = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
+        return transactions, spend
+
+    @cached_property
+    def scores(self) -> pd.DataFrame:
+        from clv.scores import score_customers
+
+        transactions, spend = self.models
+        return score_customers(
+            self.summary, transactions, spend, horizon=self.horizon, time_unit=self.unit,
+            annual_discount_rate=DISCOUNT_RATE, margin=self.margin_rate, intervals=None,
+        )
+
+    @property
+    def horizon_words(self) -> str:
+        return f"{self.horizon:g} {self.unit}{'s' if self.horizon != 1 else ''}"

@@ -1,0 +1,492 @@
+"""The nine sections of the report: each computes its numbers once and says in plain words what they mean."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from clv.report import figures as fig
+from clv.report.content import (
+    FigureBlock, Metric, Section, TableBlock, money, number, pct, ratio, table_from_frame,
+)
+from clv.report.context import CLV_OVER_TIME_MONTHS, DISCOUNT_RATE, ReportContext
+
+
+def _figure(key: str, figure, reading: str) -> FigureBlock:
+    return FigureBlock(key=key, html=fig.figure_html(figure, f"chart-{key}"), reading=reading)
+
+
+def _change(before: float, after: float) -> str:
+    return "n/a" if not before else pct(after / before - 1, signed=True)
+
+
+# 1. data check --------------------------------------------------------------------------------
+
+def data_check(ctx: ReportContext) -> Section:
+    section = Section("data", "1. Data check: every order line accounted for",
+                      "Before any number is computed, every line of the order file is either kept, netted "
+                      "(a refund subtracted from its customer's purchases) or set aside with a reason.")
+    if ctx.load_result is None:
+        section.missing = ("The orders were given as a ready table rather than a file, so there is no load report: "
+                           "the lines were not checked here. Load them with clv.data.load_orders to get one.")
+        return section
+    report = ctx.load_result.report
+    section.metrics = [
+        Metric("input_rows", "lines in the file", number(report.input_rows), report.input_rows),
+        Metric("accepted_purchase_lines", "purchase lines kept", number(report.accepted_purchase_lines),
+               report.accepted_purchase_lines),
+        Metric("netted_refund_lines", "refund lines netted", number(report.netted_refund_lines),
+               report.netted_refund_lines),
+        Metric("rejected_lines", "lines set aside", number(report.rejected_lines), report.rejected_lines),
+    ]
+    reasons = pd.DataFrame({"reason": list(report.rejected), "lines": list(report.rejected.values())})
+    reasons = reasons[reasons["lines"] > 0].sort_values("lines", ascending=False)
+    reasons["share"] = reasons["lines"] / max(report.input_rows, 1)
+    section.tables.append(table_from_frame(
+        reasons, "Lines set aside, by reason",
+        {"reason": ("reason", lambda r: r.replace("_", " ")), "lines": ("lines", number), "share": ("share of all lines", pct)},
+        key="rejected"))
+    kept = (report.accepted_purchase_lines + report.netted_refund_lines) / max(report.input_rows, 1)
+    finding = f"{pct(kept)} of the {number(report.input_rows)} lines are used."
+    if len(reasons):
+        top = reasons.iloc[0]
+        finding += (f" The most common reason to set a line aside is '{top['reason'].replace('_', ' ')}' "
+                    f"({number(top['lines'])} lines, {pct(top['share'])} of all lines).")
+    section.findings.append(finding)
+    return section
+
+
+# 2. KPIs and drivers ------------------------------------------------------------------------
+
+def kpis(ctx: ReportContext) -> Section:
+    from clv.formula import classic_clv, drivers_over_time
+
+    section = Section("kpis", "2. Key numbers and the four drivers of CLV",
+                      "The classic formula: CLV per customer = average order value x orders per customer per year "
+                      "x gross margin / yearly churn. Below: the whole history, then the four drivers month by month.")
+    overall = classic_clv(ctx.orders, period="year", margin=ctx.margin_argument).overall.iloc[0]
+    customers = len(ctx.summary)
+    section.metrics = [
+        Metric("customers", "customers", number(customers), customers),
+        Metric("orders", "orders", number(overall["orders"]), int(overall["orders"])),
+        Metric("revenue", "net revenue", money(overall["revenue"]), float(overall["revenue"])),
+        Metric("aov", "average order value", money(overall["aov"]), float(overall["aov"])),
+        Metric("purchase_frequency", "orders per customer per year", number(overall["purchase_frequency"], 2),
+               float(overall["purchase_frequency"])),
+        Metric("margin", "gross margin rate", pct(overall["margin"]), float(overall["margin"])),
+        Metric("churn", "yearly churn", pct(overall["churn_rate"]), float(overall["churn_rate"])),
+        Metric("classic_clv", "classic CLV per customer", money(overall["clv"]), float(overall["clv"])),
+    ]
+    drivers = drivers_over_time(ctx.orders, freq="month", margin=ctx.margin_argument)
+    drivers = drivers[drivers["complete"] & (drivers["customers_active"] > 0)].copy()
+    drivers["period"] = drivers["period"].astype(str)
+    if len(drivers) >= 2:
+        section.figures.append(_figure("drivers", fig.drivers_figure(drivers), _drivers_reading(drivers)))
+        clv = drivers.dropna(subset=["clv"])
+        if len(clv):
+            section.figures.append(_figure("classic_clv", fig.line_figure(
+                clv["period"], {"CLV per customer (monthly formula)": clv["clv"]},
+                "Classic-formula CLV, computed month by month", "month", "CLV per customer"),
+                f"Computed month by month, the classic CLV per customer went from {money(clv['clv'].iloc[0])} "
+                f"({clv['period'].iloc[0]}) to {money(clv['clv'].iloc[-1])} ({clv['period'].iloc[-1]}); "
+                f"it swings with monthly churn, so read the trend, not single months."))
+    else:
+        section.notes.append("Fewer than two complete months of orders: no drivers over time.")
+    section.findings.append(
+        f"An average customer orders {number(overall['purchase_frequency'], 2)} times a year at "
+        f"{money(overall['aov'])} per order; {pct(overall['churn_rate'])} of a year's buyers do not buy the next "
+        f"year, so the classic formula values a customer at {money(overall['clv'])} of gross margin.")
+    return section
+
+
+def _drivers_reading(drivers: pd.DataFrame) -> str:
+    first, last = drivers.iloc[0], drivers.iloc[-1]
+    parts = [f"average order value {money(first['aov'])} -> {money(last['aov'])}",
+             f"orders per active customer {number(first['purchase_frequency'], 2)} -> {number(last['purchase_frequency'], 2)}",
+             f"margin {pct(first['margin'])} -> {pct(last['margin'])}"]
+    churn = drivers["churn"].dropna()
+    if len(churn):
+        parts.append(f"monthly churn {pct(churn.iloc[0])} -> {pct(churn.iloc[-1])}")
+    return f"From {first['period']} to {last['period']}: " + "; ".join(parts) + "."
+
+
+# 3. cohorts ------------------------------------------------------------------------------------
+
+def cohorts(ctx: ReportContext) -> Section:
+    from clv.cohorts import clv_over_time, retention_matrix, retention_wide
+
+    section = Section("cohorts", "3. Cohorts: who comes back, and what a customer is worth over time",
+                      "A cohort is everyone whose first purchase fell in the same month. Retention is the share "
+                      "of a cohort buying again in a later month; CLV over time is the gross margin a customer "
+                      "has brought, added up month by month since the first purchase.")
+    long = retention_matrix(ctx.orders, observation_end=ctx.observation_day)
+    wide = retention_wide(long)
+    later = long[long["months_since_acquisition"] > 0]
+    if len(later):
+        section.figures.append(_figure("retention", fig.retention_heatmap(wide), _retention_reading(later)))
+    transactions, spend = ctx.models
+    curves = clv_over_time(ctx.orders, transaction_model=transactions, spend_model=spend, time_unit=ctx.unit,
+                           margin=ctx.margin_argument, observation_end=ctx.observation_day,
+                           horizon_months=CLV_OVER_TIME_MONTHS).overall
+    section.figures.append(_figure("clv_over_time", fig.line_figure(
+        curves["months_since_acquisition"],
+        {"observed": curves["margin_per_customer"], "observed + projected": curves["projected_margin_per_customer"]},
+        "Gross margin per customer, cumulative, by months since the first purchase",
+        "months since first purchase", "margin per customer", dashed=("observed + projected",)),
+        _curve_reading(curves)))
+    at = curves.set_index("months_since_acquisition")["projected_margin_per_customer"]
+    section.metrics = [
+        Metric("cohorts", "monthly cohorts", number(len(wide)), len(wide)),
+        Metric("margin_12m", "margin per customer, first 12 months", money(at.get(12)), at.get(12)),
+        Metric("margin_36m", f"margin per customer, first {CLV_OVER_TIME_MONTHS} months",
+               money(at.get(CLV_OVER_TIME_MONTHS)), at.get(CLV_OVER_TIME_MONTHS)),
+    ]
+    return section
+
+
+def _retention_reading(later: pd.DataFrame) -> str:
+    def weighted(k: int) -> float | None:
+        cells = later[later["months_since_acquisition"] == k]
+        return float(cells["active"].sum() / cells["customers"].sum()) if len(cells) else None
+
+    one = weighted(1)
+    text = f"On average {pct(one)} of new customers buy again in the month after their first purchase"
+    last_k = 12 if weighted(12) is not None else int(later["months_since_acquisition"].max())
+    if last_k > 1:
+        text += f"; {last_k} months later {pct(weighted(last_k))} buy in that month"
+    return text + "."
+
+
+def _curve_reading(curves: pd.DataFrame) -> str:
+    by_k = curves.set_index("months_since_acquisition")
+    observed_until = int(by_k["margin_per_customer"].dropna().index.max())
+    k12 = min(12, int(by_k.index.max()))
+    return (f"A customer brings on average {money(by_k.loc[k12, 'projected_margin_per_customer'])} of gross margin "
+            f"in the first {k12} months and {money(by_k['projected_margin_per_customer'].iloc[-1])} by month "
+            f"{int(by_k.index.max())}; months up to {observed_until} have been seen in at least one cohort, "
+            f"the rest is the model's projection (dashed).")
+
+
+# 4. model fit and backtest ---------------------------------------------------------------------
+
+def model_fit(ctx: ReportContext) -> Section:
+    from clv.backtest import backtest
+
+    section = Section("models", "4. Model fit and backtest: can the predictions be trusted?",
+                      "BG/NBD predicts how often each customer buys and whether they are still a customer; "
+                      "Gamma-Gamma predicts how much they spend per order. The backtest hides the most recent "
+                      "period, fits on the past only, and checks the predictions against what customers then did.")
+    transactions, spend = ctx.models
+    for name, model in (("BG/NBD (purchases and drop-out)", transactions), ("Gamma-Gamma (spend per order)", spend)):
+        params = model.summary().reset_index()
+        section.tables.append(table_from_frame(
+            params, f"{name}: parameters with 95% intervals",
+            {"parameter": ("parameter", None), "estimate": ("estimate", lambda v: number(v, 4)),
+             "ci95_lower": ("95% low", lambda v: number(v, 4)), "ci95_upper": ("95% high", lambda v: number(v, 4))},
+            key="params"))
+    split = ({"calibration_end": ctx.calibration_end} if ctx.calibration_end is not None
+             else {"calibration_fraction": 2 / 3})
+    result = backtest(ctx.orders, observation_end=ctx.observation_day, unit=ctx.unit, margin=ctx.margin_rate,
+                      n_draws=100, **split)
+    settings = result.settings
+    section.metrics = [
+        Metric("best_model", "best predictor", result.best, result.best),
+        Metric("calibration_end", "fitted on orders up to", str(settings["calibration_end"]), settings["calibration_end"]),
+        Metric("backtest_customers", "customers in the backtest", number(settings["customers"]), settings["customers"]),
+    ]
+    section.findings.append(f"Best: {result.best}. Why: {result.best_reason}")
+    metrics = result.metrics.copy()
+    section.tables.append(table_from_frame(
+        metrics, f"Holdout accuracy ({settings['calibration_end']} to {settings['observation_end']})",
+        {"predictor": ("predictor", None), "kind": ("kind", None),
+         "value_total_error_pct": ("total value off by", lambda v: number(v, 1) + "%"),
+         "value_mae": ("mean error per customer", money),
+         "value_rmse": ("RMSE per customer", money),
+         "value_spearman": ("ranking (Spearman)", lambda v: number(v, 3)),
+         "value_top20_capture": ("top 20% capture", pct)},
+        key="accuracy"))
+    figures = result.figures()
+    if "tracking" in figures:
+        section.figures.append(_figure("tracking", fig.styled(figures["tracking"], height=560),
+                                       _tracking_reading(result)))
+    section.figures.append(_figure("coverage", *_coverage(metrics)))
+    if result.warnings:
+        section.notes.extend(result.warnings)
+    section.notes.append("The scores in the sections below use BG/NBD + Gamma-Gamma fitted on the whole history "
+                         "(the what-if and the segments need BG/NBD's drop-out probability).")
+    ctx.results["backtest"] = result
+    return section
+
+
+def _tracking_reading(result) -> str:
+    best = result.metrics.set_index("predictor").loc[result.best]
+    return (f"Over the holdout, {result.best} predicted {number(best['purchases_predicted_total'])} purchases against "
+            f"{number(best['purchases_actual_total'])} that happened ({number(best['purchases_total_error_pct'], 1)}%).")
+
+
+def _coverage(metrics: pd.DataFrame):
+    columns = sorted(c for c in metrics.columns if c.startswith("value_coverage_"))
+    models = metrics[metrics["kind"] == "model"]
+    levels = [float(c.rsplit("_", 1)[1]) for c in columns]
+    series = {f"{level:.0%} interval": models[c].to_numpy(float) for level, c in zip(levels, columns)}
+    import plotly.graph_objects as go
+
+    figure = go.Figure([go.Bar(x=models["predictor"], y=v, name=k) for k, v in series.items()])
+    for level in levels:
+        figure.add_hline(level, line={"dash": "dot", "color": "grey"})
+    figure.update_layout(title="Share of customers whose actual holdout value fell inside the prediction interval",
+                         yaxis_tickformat=".0%", barmode="group")
+    best = models.iloc[0] if len(models) else None
+    if best is None or not columns:
+        return fig.styled(figure), "No model has prediction intervals."
+    reading = "; ".join(f"{model['predictor']}'s {level:.0%} intervals held {pct(model[c])} of customers"
+                        for _, model in models.iterrows() for level, c in zip(levels[:1], columns[:1]))
+    return fig.styled(figure), (reading + f" (should be about {levels[0]:.0%}; well above means the intervals "
+                                "are wider than needed, below means too narrow).")
+
+
+# 5. segments -------------------------------------------------------------------------------------
+
+def segments(ctx: ReportContext) -> Section:
+    from clv.segments import assign_segments, playbook
+
+    section = Section("segments", "5. Value and risk segments, and what to do with each",
+                      f"Each customer's predicted CLV over the next {ctx.horizon_words} (gross margin, discounted "
+                      f"{DISCOUNT_RATE:.0%} a year) and chance of still being a customer give one action per "
+                      "customer. 'Value at stake' is the predicted CLV of the customers on that list.")
+    frame = assign_segments(ctx.summary, ctx.scores, ctx.orders, observation_end=ctx.observation_day)
+    plan = playbook(frame)
+    total = float(ctx.scores["clv"].sum())
+    saved = float(plan["expected_value_saved"].sum())
+    section.metrics = [
+        Metric("customer_equity", f"customer equity (all CLV, next {ctx.horizon_words})", money(total), total),
+        Metric("value_saved", "expected value saved if every action is run", money(saved), saved),
+        Metric("at_risk_customers", "customers at high churn risk",
+               number((frame["risk_tier"] == "high risk").sum()), int((frame["risk_tier"] == "high risk").sum())),
+    ]
+    section.tables.append(table_from_frame(
+        plan, "Playbook: one action per customer",
+        {"action": ("action", lambda a: a.replace("_", " ")), "customers": ("customers", number),
+         "value_at_stake": ("value at stake", money), "share_of_value": ("share of value", pct),
+         "expected_value_saved": ("expected value saved", money), "assumption": ("assumption", None),
+         "why": ("why", None)}, key="playbook"))
+    tiers = pd.crosstab(frame["value_tier"], frame["risk_tier"]).reset_index()
+    section.tables.append(TableBlock("Customers by value tier (rows) and churn risk (columns)",
+                                     [str(c).replace("_", " ") for c in tiers.columns],
+                                     [[str(row[0])] + [number(v) for v in row[1:]] for row in tiers.itertuples(index=False)],
+                                     key="tiers"))
+    ordered = plan.sort_values("value_at_stake", ascending=False)
+    top = ordered.iloc[0]
+    section.figures.append(_figure("playbook", fig.bar_figure(
+        [a.replace("_", " ") for a in ordered["action"]], ordered["value_at_stake"],
+        "Predicted value at stake per action", "predicted CLV of the list"),
+        f"The largest list by value is '{top['action'].replace('_', ' ')}': {number(top['customers'])} customers "
+        f"carrying {money(top['value_at_stake'])} ({pct(top['share_of_value'])} of all predicted value)."))
+    section.findings.append(
+        f"Run as assumed, the playbook would save about {money(saved)} ({pct(saved / total if total else np.nan)} of "
+        "customer equity). These savings are assumptions (the 'assumption' column), not measurements: test each "
+        "action against a control group before trusting them.")
+    return section
+
+
+# 6. channels -------------------------------------------------------------------------------------
+
+def channels(ctx: ReportContext) -> Section:
+    from clv.acquisition import acquisition_payback
+
+    section = Section("channels", "6. Acquisition channels: cost, value and payback",
+                      "CAC is what it cost to win one customer (spend / new customers). CLV here is the gross "
+                      f"margin a customer brings in the first {CLV_OVER_TIME_MONTHS} months (seen so far plus the "
+                      "model's projection). Payback month: the first month in which that margin covers the CAC.")
+    if ctx.spend is None:
+        section.missing = ("No acquisition spend was given (--spend spend.csv with columns channel, month, spend), "
+                           "so CAC, CLV:CAC and payback cannot be computed.")
+        return section
+    if "channel" not in ctx.columns:
+        section.missing = "The orders have no channel column, so customers cannot be matched to the spend per channel."
+        return section
+    transactions, spend_model = ctx.models
+    report = acquisition_payback(ctx.orders, ctx.spend, transaction_model=transactions, spend_model=spend_model,
+                                 time_unit=ctx.unit, margin=ctx.margin_argument, observation_end=ctx.observation_day,
+                                 horizon_months=CLV_OVER_TIME_MONTHS)
+    table = report.by_channel.sort_values("clv_to_cac", ascending=False)
+    section.tables.append(table_from_frame(
+        table, "Per acquisition channel",
+        {"channel": ("channel", None), "new_customers": ("new customers", number), "spend": ("spend", money),
+         "cac": ("CAC", money), "clv": (f"CLV ({CLV_OVER_TIME_MONTHS} months)", money),
+         "clv_to_cac": ("CLV:CAC", ratio), "payback_month": ("payback month", lambda v: number(v)),
+         "payback_status": ("payback", None)}, key="channels"))
+    section.metrics = [Metric("channels", "channels", number(len(table)), len(table)),
+                       Metric("total_spend", "acquisition spend", money(table["spend"].sum()), float(table["spend"].sum()))]
+    finite = table[np.isfinite(table["clv_to_cac"].astype(float))]
+    if len(finite):
+        best, worst = finite.iloc[0], finite.iloc[-1]
+        reading = f"Customers acquired through {best['channel']} are worth {ratio(best['clv_to_cac'])} their acquisition cost"
+        if len(finite) > 1:
+            reading += (f"; through {worst['channel']} only {ratio(worst['clv_to_cac'])}, paying back in month "
+                        f"{number(worst['payback_month'])} ({worst['payback_status']})")
+        section.figures.append(_figure("clv_to_cac", fig.bar_figure(
+            list(finite["channel"]), finite["clv_to_cac"], "CLV:CAC per channel (dotted line: value = cost)",
+            "CLV / CAC", reference=1.0, text=[ratio(v) for v in finite["clv_to_cac"]]), reading + "."))
+    return section
+
+
+# 7. what-if ---------------------------------------------------------------------------------------
+
+WHATIF_CHANGES = (("aov", "average order value"), ("frequency", "purchase frequency"),
+                  ("margin", "gross margin"), ("churn", "churn"))
+
+
+def what_if_grid(ctx: ReportContext) -> Section:
+    from clv.scores import customer_lifetime_value
+    from clv.whatif import TRADE_OFF_NOTE, ScenarioModel
+
+    section = Section("whatif", "7. What if: each driver 10% better or worse",
+                      f"Customer equity is the sum of every customer's predicted CLV over the next "
+                      f"{ctx.horizon_words}. Each row changes one driver for everyone from today on and recomputes "
+                      "it through the models (the same computation as clv whatif).")
+    transactions, spend_model = ctx.models
+    summary, scores = ctx.summary, ctx.scores
+    x, t_x, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    spend = scores["expected_spend"].to_numpy(float)
+
+    def equity(model, spend_factor=1.0, margin_factor=1.0) -> float:
+        clv = customer_lifetime_value(model, None, x, t_x, T, spend * spend_factor, horizon=ctx.horizon,
+                                      time_unit=ctx.unit, annual_discount_rate=DISCOUNT_RATE,
+                                      margin=min(ctx.margin_rate * margin_factor, 1.0))
+        return float(clv.sum())
+
+    before = equity(transactions)
+    rows = []
+    for driver, words in WHATIF_CHANGES:
+        for change in (0.10, -0.10):
+            model = (ScenarioModel(transactions, **{driver: change}) if driver in ("frequency", "churn")
+                     else transactions)
+            after = equity(model, 1 + change if driver == "aov" else 1.0, 1 + change if driver == "margin" else 1.0)
+            rows.append({"driver": words, "change": change, "before": before, "after": after,
+                         "gain": after - before, "gain_pct": after / before - 1 if before else np.nan})
+    grid = pd.DataFrame(rows)
+    section.metrics = [Metric("equity_before", "customer equity today", money(before), before)]
+    section.tables.append(table_from_frame(
+        grid, "Customer equity before and after each change",
+        {"driver": ("driver", None), "change": ("change", lambda v: pct(v, 0, signed=True)),
+         "before": ("equity before", money), "after": ("equity after", money), "gain": ("difference", money),
+         "gain_pct": ("difference %", lambda v: pct(v, signed=True))}, key="whatif"))
+    improvements = grid[((grid["driver"] == "churn") & (grid["change"] < 0)) | ((grid["driver"] != "churn") & (grid["change"] > 0))]
+    improvements = improvements.sort_values("gain", ascending=False)
+    labels = [f"{d} {pct(c, 0, signed=True)}" for d, c in zip(improvements["driver"], improvements["change"])]
+    lever = improvements.iloc[0]
+    section.figures.append(_figure("whatif", fig.bar_figure(
+        labels, improvements["gain"], "Gain in customer equity from a 10% improvement", "gain in customer equity",
+        text=[pct(v, signed=True) for v in improvements["gain_pct"]]),
+        f"The biggest lever is {labels[0]}: customer equity {money(lever['before'])} -> {money(lever['after'])} "
+        f"({pct(lever['gain_pct'], signed=True)}). Order value and margin move equity one for one; frequency and "
+        "churn less, because they also change who stays."))
+    section.notes.append(TRADE_OFF_NOTE)
+    return section
+
+
+# 8. cross-sell --------------------------------------------------------------------------------------
+
+def cross_sell(ctx: ReportContext, top: int = 10) -> Section:
+    from clv.crosssell import product_pairs
+
+    section = Section("crosssell", "8. Cross-sell: products bought by the same customers",
+                      "Lift says how much more likely a customer who bought one product is to have bought the other, "
+                      "compared with customers in general (lift 2 = twice as likely). Pairs bought by at least 1% "
+                      "of customers are shown.")
+    if "product_id" not in ctx.columns:
+        section.missing = "The orders have no product column (--col product_id=...), so there are no product pairs."
+        return section
+    rules = product_pairs(ctx.orders, basket="customer", min_support=0.01)
+    pairs = rules[rules["product_a"].astype(str) < rules["product_b"].astype(str)].head(top)
+    if not len(pairs):
+        section.missing = "No two products are each bought by at least 1% of customers together: no pairs to show."
+        return section
+    section.tables.append(table_from_frame(
+        pairs, f"Top {len(pairs)} product pairs by lift",
+        {"product_a": ("product A", None), "product_b": ("product B", None),
+         "baskets_both": ("customers who bought both", number), "confidence": ("of A's buyers, share buying B", pct),
+         "lift": ("lift", lambda v: number(v, 2))}, key="pairs"))
+    best = pairs.iloc[0]
+    section.metrics = [Metric("top_lift", "highest lift", number(best["lift"], 2), float(best["lift"]))]
+    section.figures.append(_figure("pairs", fig.bar_figure(
+        [f"{a} + {b}" for a, b in zip(pairs["product_a"], pairs["product_b"])], pairs["lift"],
+        "Lift of the top product pairs (dotted line: no link)", "lift", reference=1.0, horizontal=True),
+        f"Customers who buy {best['product_a']} are {number(best['lift'], 1)}x as likely as the average customer to "
+        f"also buy {best['product_b']} ({number(best['baskets_both'])} customers bought both): a natural bundle or "
+        "follow-up offer."))
+    return section
+
+
+# 9. NPS ------------------------------------------------------------------------------------------------
+
+def nps(ctx: ReportContext) -> Section:
+    from clv.feedback import nps_by_value, nps_over_time, nps_summary, read_survey
+
+    section = Section("nps", "9. Net Promoter Score next to customer value",
+                      "NPS = % promoters (answers 9-10) - % detractors (0-6). Below: NPS over time, and each "
+                      "group's predicted value and chance of still being a customer (latest answer per customer).")
+    if ctx.survey is None:
+        section.missing = ("No survey was given (--survey survey.csv with columns customer_id, date, score 0-10), "
+                           "so there is no NPS section.")
+        return section
+    answers = read_survey(ctx.survey)
+    counts = answers.counts()
+    overall = nps_summary(answers)
+    section.metrics = [
+        Metric("nps", "NPS", number(overall["nps"], 0), overall["nps"]),
+        Metric("answers", "valid answers", number(overall["answers"]), overall["answers"]),
+        Metric("survey_rows", "survey lines", number(counts["input_rows"]), counts["input_rows"]),
+        Metric("survey_rejected", "survey lines set aside", number(sum(counts["rejected"].values())),
+               sum(counts["rejected"].values())),
+    ]
+    months = pd.Timestamp(ctx.observation_day).to_period("M").ordinal
+    freq = "month" if overall["answers"] >= 100 * max(months - _first_month(answers), 1) else "quarter"
+    series = nps_over_time(answers, freq=freq)
+    if len(series):
+        section.figures.append(_figure("nps_over_time", fig.line_figure(
+            series["period"].astype(str), {"NPS": series["nps"]}, f"NPS per {freq}", freq, "NPS"),
+            f"NPS was {number(series['nps'].iloc[0])} in the first {freq} ({series['period'].iloc[0]}) and "
+            f"{number(series['nps'].iloc[-1])} in the last ({series['period'].iloc[-1]}); over all answers it is "
+            f"{number(overall['nps'])}."))
+    by_group = nps_by_value(answers, ctx.scores)
+    section.tables.append(table_from_frame(
+        by_group, f"Predicted value (next {ctx.horizon_words}) and churn risk by NPS group",
+        {"nps_group": ("group", None), "customers": ("customers", number), "share": ("share", pct),
+         "mean_clv": ("average CLV", money), "mean_p_alive": ("chance still a customer", pct),
+         "without_scores": ("answered but not in the orders", number)}, key="nps_value"))
+    groups = by_group[by_group["nps_group"] != "all"]
+    section.figures.append(_figure("nps_value", fig.bar_figure(
+        list(groups["nps_group"]), groups["mean_clv"], "Average predicted CLV by NPS group", "average CLV"),
+        _nps_reading(groups)))
+    return section
+
+
+def _first_month(answers) -> int:
+    first = answers.answers.answered_at.min().execute()
+    return pd.Timestamp(first).to_period("M").ordinal
+
+
+def _nps_reading(groups: pd.DataFrame) -> str:
+    by = groups.set_index("nps_group")
+    promoter, detractor = by.loc["promoter"], by.loc["detractor"]
+    text = (f"Promoters are predicted to be worth {money(promoter['mean_clv'])} each, detractors "
+            f"{money(detractor['mean_clv'])}")
+    if detractor["mean_clv"] and np.isfinite(detractor["mean_clv"]):
+        text += f" ({ratio(promoter['mean_clv'] / detractor['mean_clv'])})"
+    return (text + f"; {pct(promoter['mean_p_alive'])} of promoters vs {pct(detractor['mean_p_alive'])} of "
+            "detractors are likely still customers.")
+
+
+SECTIONS = (
+    ("checking every line", data_check),
+    ("key numbers and drivers", kpis),
+    ("cohorts and CLV over time", cohorts),
+    ("fitting models and backtesting", model_fit),
+    ("segments and playbook", segments),
+    ("channel payback", channels),
+    ("what-if grid", what_if_grid),
+    ("cross-sell pairs", cross_sell),
+    ("NPS", nps),
+)
