@@ -76,6 +76,13 @@ class MaximumLikelihoodModel(ABC):
     def _initial_params(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
         return np.ones(len(self.param_names))
 
+    def _weighted_gradient(
+        self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray
+    ) -> np.ndarray | None:
+        """Sum over rows of weight x gradient; models may override to skip the per-row matrix."""
+        grad = self._log_likelihood_gradient(params, data)
+        return None if grad is None else weights @ grad
+
     # ----- fitting --------------------------------------------------------
     def _fit(self, data: Mapping[str, np.ndarray], weights: np.ndarray | None = None) -> "MaximumLikelihoodModel":
         """Fit on raw rows: compress, maximise, then derive the fitted attributes."""
@@ -258,10 +265,10 @@ class _Objective:
 
     def gradient_theta(self, theta: np.ndarray) -> np.ndarray:
         params = np.exp(theta)
-        grad = self.model._log_likelihood_gradient(params, self.data)
+        grad = self.model._weighted_gradient(params, self.data, self.weights)
         if grad is None:
             return _numerical_gradient(self.log_likelihood, theta)
-        return (self.weights @ grad) * params
+        return grad * params
 
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(all="ignore"):

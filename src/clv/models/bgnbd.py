@@ -126,7 +126,15 @@ class BetaGeoModel(MaximumLikelihoodModel):
         return log_a1 + np.logaddexp(log_alive, log_dropped)
 
     def _log_likelihood_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Analytic d(log L)/d(r, alpha, a, b): softmax weights of the two terms times their derivatives."""
+        """Analytic d(log L)/d(r, alpha, a, b) per row, shape (n_rows, 4)."""
+        return np.column_stack(self._gradient_columns(params, data))
+
+    def _weighted_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+        """The weighted sum of the per-row gradients, without building the (n_rows, 4) matrix."""
+        return np.array([weights @ column for column in self._gradient_columns(params, data)])
+
+    def _gradient_columns(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+        """d(log L)/d(r, alpha, a, b): softmax weights of the two terms times their derivatives."""
         r, alpha, a, b = params
         x = data["x"]
         s = self._dropout_at_first_purchase
@@ -149,7 +157,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
             + w_alive * (self._per_value(x, lambda v: digamma(b + v + s)) - psi_sum)
             + w_dropped * (self._per_value(x, psi_dropped) - np.where((x + s) >= 1, psi_sum, 0.0))
         )
-        return np.column_stack([d_r, d_alpha, d_a, d_b])
+        return d_r, d_alpha, d_a, d_b
 
     def _per_value(self, array: np.ndarray, function) -> np.ndarray:
         """``function(array)`` evaluated once per distinct value (distinct values cached per array)."""
