@@ -24,11 +24,12 @@ def _version(version: bool = typer.Option(False, "--version", help="Print the ve
 
 def _register_commands() -> None:
     from clv.cli import (
-        backtest_commands, crosssell_commands, data_commands, demo, insight_commands, model_commands, segment_commands,
+        backtest_commands, crosssell_commands, data_commands, demo, insight_commands, model_commands, report_commands,
+        segment_commands,
     )
 
     for module in (demo, data_commands, model_commands, backtest_commands, segment_commands, insight_commands,
-                   crosssell_commands):
+                   crosssell_commands, report_commands):
         module.register(app)
 
 

@@ -1,0 +1,11 @@
+"""One self-contained HTML report for a marketer: every analysis of ``clv`` computed once, in plain words.
+
+>>> from clv.report import build_report
+>>> build_report(load_orders("orders.csv"), spend="spend.csv", survey="survey.csv", path="report.html")  # doctest: +SKIP
+
+See docs/report.md for what each section shows and how to read it.
+"""
+
+from clv.report.build import STEP_NAMES, build_report
+
+__all__ = ["STEP_NAMES", "build_report"]

@@ -26,6 +26,12 @@ class TableBlock:
     rows: list[list[str]]
     key: str = ""
 
+    @property
+    def text_columns(self) -> list[bool]:
+        """Columns whose first cell is words (left-aligned), not a number."""
+        first = self.rows[0] if self.rows else [""] * len(self.columns)
+        return [bool(cell) and cell[0].isalpha() and cell != "n/a" for cell in first]
+
 
 @dataclass
 class FigureBlock:
@@ -59,10 +65,10 @@ def number(value: Any, digits: int = 0) -> str:
 
 
 def money(value: Any) -> str:
-    """Amounts: whole units from 100 up, cents below."""
+    """Amounts: whole units from 1,000 up, cents below."""
     if value is None or pd.isna(value):
         return "n/a"
-    return number(value, 0 if abs(float(value)) >= 100 else 2)
+    return number(value, 0 if abs(float(value)) >= 1000 else 2)
 
 
 def pct(value: Any, digits: int = 1, signed: bool = False) -> str:

@@ -199,7 +199,7 @@ def model_fit(ctx: ReportContext) -> Section:
     section.tables.append(table_from_frame(
         metrics, f"Holdout accuracy ({settings['calibration_end']} to {settings['observation_end']})",
         {"predictor": ("predictor", None), "kind": ("kind", None),
-         "value_total_error_pct": ("total value off by", lambda v: number(v, 1) + "%"),
+         "value_total_error_pct": ("total value off by", lambda v: f"{v:+.1f}%"),
          "value_mae": ("mean error per customer", money),
          "value_rmse": ("RMSE per customer", money),
          "value_spearman": ("ranking (Spearman)", lambda v: number(v, 3)),
@@ -221,7 +221,8 @@ def model_fit(ctx: ReportContext) -> Section:
 def _tracking_reading(result) -> str:
     best = result.metrics.set_index("predictor").loc[result.best]
     return (f"Over the holdout, {result.best} predicted {number(best['purchases_predicted_total'])} purchases against "
-            f"{number(best['purchases_actual_total'])} that happened ({number(best['purchases_total_error_pct'], 1)}%).")
+            f"{number(best['purchases_actual_total'])} that happened "
+            f"(off by {best['purchases_total_error_pct']:+.1f}%); the dotted line is where fitting stopped.")
 
 
 def _coverage(metrics: pd.DataFrame):
@@ -248,7 +249,7 @@ def _coverage(metrics: pd.DataFrame):
 # 5. segments -------------------------------------------------------------------------------------
 
 def segments(ctx: ReportContext) -> Section:
-    from clv.segments import assign_segments, playbook
+    from clv.segments import DEFAULT_VALUE_CUTS, RISK_TIERS, assign_segments, playbook, value_tier_names
 
     section = Section("segments", "5. Value and risk segments, and what to do with each",
                       f"Each customer's predicted CLV over the next {ctx.horizon_words} (gross margin, discounted "
@@ -270,7 +271,9 @@ def segments(ctx: ReportContext) -> Section:
          "value_at_stake": ("value at stake", money), "share_of_value": ("share of value", pct),
          "expected_value_saved": ("expected value saved", money), "assumption": ("assumption", None),
          "why": ("why", None)}, key="playbook"))
-    tiers = pd.crosstab(frame["value_tier"], frame["risk_tier"]).reset_index()
+    tiers = pd.crosstab(frame["value_tier"], frame["risk_tier"])
+    tiers = tiers.reindex(index=[t for t in value_tier_names(DEFAULT_VALUE_CUTS) if t in tiers.index],
+                          columns=[r for r in RISK_TIERS if r in tiers.columns]).reset_index()
     section.tables.append(TableBlock("Customers by value tier (rows) and churn risk (columns)",
                                      [str(c).replace("_", " ") for c in tiers.columns],
                                      [[str(row[0])] + [number(v) for v in row[1:]] for row in tiers.itertuples(index=False)],

@@ -1,0 +1,79 @@
+"""``clv report``: the whole analysis as one self-contained HTML file for a marketer."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from clv.cli.common import console, fail, user_errors
+from clv.cli.data_commands import (
+    COL_OPTION, DATE_FORMAT_OPTION, DELIMITER_OPTION, END_OPTION, EXTRA_OPTION, INPUT_ARGUMENT, NAMES_OPTION,
+    POLICY_OPTION, RATE_OPTION, TABLE_OPTION, open_orders,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_command)
+
+
+def report_command(
+    source: Path = INPUT_ARGUMENT,
+    cols: list[str] = COL_OPTION,
+    extra: list[str] = EXTRA_OPTION,
+    policy: list[str] = POLICY_OPTION,
+    rates: list[str] = RATE_OPTION,
+    date_format: str = DATE_FORMAT_OPTION,
+    delimiter: str = DELIMITER_OPTION,
+    names: str = NAMES_OPTION,
+    table: str = TABLE_OPTION,
+    observation_end: str = END_OPTION,
+    spend: Path = typer.Option(None, "--spend", help="Acquisition spend per channel and month (CSV/Parquet: channel, month, spend); without it the channel section says so."),
+    survey: Path = typer.Option(None, "--survey", help="NPS survey answers (CSV/Parquet: customer_id, date, score 0-10); without it the NPS section says so."),
+    unit: str = typer.Option("week", "--unit", "-u", help="Time unit of the models: day, week, month or year."),
+    horizon: float = typer.Option(52, "--horizon", help="CLV horizon in --unit (52 weeks = one year)."),
+    calibration_end: str = typer.Option(None, "--calibration-end", help="Backtest: fit on orders up to this date, check the rest (default: the first two thirds of the history)."),
+    margin: float = typer.Option(None, "--margin", help="Gross margin rate (0-1]; default from the cost column."),
+    title: str = typer.Option("Customer lifetime value report", "--title", help="Title at the top of the report."),
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="Where to write the HTML report."),
+) -> None:
+    """Write one self-contained HTML report: data check, KPIs, cohorts, models and backtest, segments, channels, what-if, cross-sell, NPS."""
+    from clv.report import build_report
+
+    with user_errors():
+        for path, option in ((spend, "--spend"), (survey, "--survey")):
+            if path is not None and not path.exists():
+                fail(f"{option} file {str(path)!r} does not exist.")
+        result = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
+        with step_progress() as on_step:
+            path = build_report(
+                result, spend=spend, survey=None if survey is None else str(survey), unit=unit, horizon=horizon,
+                calibration_end=calibration_end, margin=margin, observation_end=observation_end, title=title,
+                path=output, on_step=on_step,
+            )
+    console.print(f"report written to {path}")
+
+
+@contextlib.contextmanager
+def step_progress() -> Iterator:
+    """A Rich progress bar over the report's steps; yields the ``on_step(name)`` callback."""
+    from clv.report.build import STEP_NAMES
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("report", total=len(STEP_NAMES))
+        started = [False]
+
+        def on_step(name: str) -> None:
+            if started[0]:
+                bar.advance(task)
+            started[0] = True
+            bar.update(task, description=name)
+
+        yield on_step
+        bar.update(task, completed=len(STEP_NAMES))
