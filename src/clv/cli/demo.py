@@ -1,4 +1,4 @@
-"""``clv demo``: the whole path on a synthetic store, from raw lines to each customer's CLV."""
+"""``clv demo``: the whole path on a synthetic store, from raw lines to each customer's CLV and the HTML report."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ def register(app: typer.Typer) -> None:
 
 def demo_command(
     directory: Path = typer.Option(Path("clv-demo"), "--dir", help="Where to write the demo store and results."),
-    customers: int = typer.Option(20_000, "--customers", help="Number of simulated customers."),
+    customers: int = typer.Option(10_000, "--customers", help="Number of simulated customers."),
     seed: int = typer.Option(42, "--seed", help="Random seed of the synthetic store."),
 ) -> None:
-    """Simulate a store (with refunds, duplicates, anonymous and broken lines), then load, summarise, compute KPIs, fit models and score every customer."""
+    """Simulate a store (with refunds, duplicates, anonymous and broken lines), then load, summarise, compute KPIs, fit models, score every customer and write the HTML report."""
     out = Console()
     with user_errors():
         directory.mkdir(parents=True, exist_ok=True)
@@ -60,7 +60,26 @@ def demo_command(
             f"\n{len(scores):,} customers scored -> {directory / 'scores.csv'}; total 1-year customer equity "
             f"{scores['clv'].sum():,.0f}; {len(at_risk):,} customers with P(alive) < 50%."
         )
+        report = _write_report(result, store, directory, observation_end, seed)
+        out.print(f"\n6. the marketer's report (open it in a browser, no network needed): {report}")
     console.print(f"demo written to {directory}/")
+
+
+def _write_report(result, store, directory: Path, observation_end: str, seed: int) -> Path:
+    """The HTML report of the store, with its acquisition spend and a synthetic NPS survey (also saved as CSV)."""
+    from clv.cli.report_commands import step_progress
+    from clv.data.survey import store_survey
+    from clv.report import build_report
+
+    spend = store.acquisition_spend_frame()
+    survey = store_survey(store, seed=seed)
+    spend.to_csv(directory / "spend.csv", index=False)
+    survey.to_csv(directory / "survey.csv", index=False)
+    with step_progress() as on_step:
+        return build_report(
+            result, spend=spend, survey=survey, unit="week", horizon=52, observation_end=observation_end,
+            title="Customer lifetime value report (demo store)", path=directory / "report.html", on_step=on_step,
+        )
 
 
 def _classic_kpis(result, store, directory: Path):
