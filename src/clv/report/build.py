@@ -18,7 +18,7 @@ from clv.report.figures import plotly_js
 from clv.report.sections import SECTIONS
 
 UNITS = ("day", "week", "month", "year")
-STEP_NAMES = tuple(name for name, _ in SECTIONS) + ("writing the HTML file",)
+STEP_NAMES = tuple(step for _, _, step, _ in SECTIONS) + ("writing the HTML file",)
 
 
 def build_report(
@@ -59,7 +59,7 @@ def build_report(
                         horizon=float(horizon), calibration_end=calibration_end, margin=margin,
                         observation_end=observation_end)
     started = time.perf_counter()
-    sections = [_run_section(name, compute, ctx, on_step, strict) for name, compute in SECTIONS]
+    sections = [_run_section(key, title, step, compute, ctx, on_step, strict) for key, title, step, compute in SECTIONS]
     if on_step:
         on_step(STEP_NAMES[-1])
     html = render(sections, ctx, title, seconds=time.perf_counter() - started)
@@ -69,16 +69,15 @@ def build_report(
     return out
 
 
-def _run_section(name: str, compute, ctx: ReportContext, on_step, strict: bool) -> Section:
+def _run_section(key: str, title: str, step: str, compute, ctx: ReportContext, on_step, strict: bool) -> Section:
     if on_step:
-        on_step(name)
+        on_step(step)
     try:
         return compute(ctx)
     except Exception as exc:  # a report with one failed section is still worth reading
         if strict:
             raise
-        title = compute.__name__.replace("_", " ")
-        return Section(compute.__name__, f"{title} (not computed)", "",
+        return Section(key, f"{title} (not computed)", "",
                        missing=f"This section could not be computed: {type(exc).__name__}: {exc}")
 
 

@@ -398,7 +398,7 @@ def cross_sell(ctx: ReportContext, top: int = 10) -> Section:
                       "Lift says how much more likely a customer who bought one product is to have bought the other, "
                       "compared with customers in general (lift 2 = twice as likely). Pairs bought by at least 1% "
                       "of customers are shown.")
-    if "product_id" not in ctx.columns:
+    if "product_id" not in ctx.columns or not ctx.orders.product_id.notnull().any().execute():
         section.missing = "The orders have no product column (--col product_id=...), so there are no product pairs."
         return section
     rules = product_pairs(ctx.orders, basket="customer", min_support=0.01)
@@ -482,14 +482,14 @@ def _nps_reading(groups: pd.DataFrame) -> str:
             "detractors are likely still customers.")
 
 
-SECTIONS = (
-    ("checking every line", data_check),
-    ("key numbers and drivers", kpis),
-    ("cohorts and CLV over time", cohorts),
-    ("fitting models and backtesting", model_fit),
-    ("segments and playbook", segments),
-    ("channel payback", channels),
-    ("what-if grid", what_if_grid),
-    ("cross-sell pairs", cross_sell),
-    ("NPS", nps),
+SECTIONS = (  # key, title if it fails, progress step, function
+    ("data", "1. Data check", "checking every line", data_check),
+    ("kpis", "2. Key numbers and drivers", "key numbers and drivers", kpis),
+    ("cohorts", "3. Cohorts", "cohorts and CLV over time", cohorts),
+    ("models", "4. Model fit and backtest", "fitting models and backtesting", model_fit),
+    ("segments", "5. Segments and playbook", "segments and playbook", segments),
+    ("channels", "6. Acquisition channels", "channel payback", channels),
+    ("whatif", "7. What if", "what-if grid", what_if_grid),
+    ("crosssell", "8. Cross-sell", "cross-sell pairs", cross_sell),
+    ("nps", "9. Net Promoter Score", "NPS", nps),
 )

@@ -1,0 +1,285 @@
+"""The HTML report: every section present with its numbers, self-contained, plotly.js once; the synthetic survey; the CLI."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from clv.data import Columns, load_orders
+from clv.data.survey import simulate_survey, store_survey
+from clv.data.synthetic import generate_store
+from clv.report import STEP_NAMES, build_report
+from clv.report.build import render
+from clv.report.context import ReportContext
+from clv.report.sections import channels, nps
+from clv.summary import summarize
+
+END = "2025-12-31"
+COLUMNS = Columns(order_id="order_id", product_id="product_id", quantity="quantity", channel="channel", cost="cost")
+SECTION_KEYS = ["data", "kpis", "cohorts", "models", "segments", "channels", "whatif", "crosssell", "nps"]
+
+
+class ReportParser(HTMLParser):
+    """Collects what the tests read: sections, key numbers, tables, figures, readings, external references."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.missing: dict[str, str] = {}
+        self.metrics: dict[str, str] = {}
+        self.tables: dict[str, list[list[str]]] = {}
+        self.figures: list[str] = []
+        self.readings: list[str] = []
+        self.references: list[tuple[str, str, str]] = []  # (tag, attribute, value) of src/href
+        self.scripts: list[str] = []
+        self._capture: tuple[str, str] | None = None
+        self._text: list[str] = []
+        self._table: str | None = None
+        self._row: list[str] | None = None
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for name in ("src", "href"):
+            if name in attrs and tag in ("script", "link", "img", "iframe", "source", "embed"):
+                self.references.append((tag, name, attrs[name] or ""))
+        if tag == "script":
+            self._in_script, self._text = True, []
+        if "data-section" in attrs:
+            self.sections.append(attrs["data-section"])
+        if "data-missing" in attrs:
+            self._start(("missing", attrs["data-missing"]))
+        if "data-key" in attrs:
+            self._start(("metric", attrs["data-key"]))
+        if "data-figure" in attrs:
+            self.figures.append(attrs["data-figure"])
+        if attrs.get("class") == "reading":
+            self._start(("reading", ""))
+        if "data-table" in attrs:
+            self._table = attrs["data-table"] + f"#{sum(k.startswith(attrs['data-table']) for k in self.tables)}"
+            self.tables[self._table] = []
+        if tag == "tr" and self._table:
+            self._row = []
+        if tag == "td" and self._row is not None:
+            self._start(("cell", ""))
+
+    def _start(self, what):
+        self._capture, self._text = what, []
+
+    def handle_data(self, data):
+        if self._capture or self._in_script:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "script" and self._in_script:
+            self.scripts.append("".join(self._text))
+            self._in_script = False
+        if self._capture and tag in ("p", "dd", "span", "td"):
+            kind, key = self._capture
+            text = "".join(self._text).strip()
+            if kind == "missing":
+                self.missing[key] = text
+            elif kind == "metric":
+                self.metrics[key] = text
+            elif kind == "reading":
+                self.readings.append(text)
+            elif kind == "cell" and self._row is not None:
+                self._row.append(text)
+            self._capture = None
+        if tag == "tr" and self._row is not None:
+            if self._row:
+                self.tables[self._table].append(self._row)
+            self._row = None
+        if tag == "table":
+            self._table = None
+
+
+def as_number(text: str) -> float:
+    return float(text.replace(",", "").rstrip("%x"))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    store = generate_store(root / "store", n_customers=1_500, seed=7, defects=True, end=END)
+    result = load_orders(str(store.orders_path), COLUMNS, observation_end=END)
+    steps: list[str] = []
+    path = build_report(result, spend=store.acquisition_spend_frame(), survey=store_survey(store, seed=3),
+                        observation_end=END, path=root / "report.html", on_step=steps.append, strict=True)
+    html = path.read_text(encoding="utf-8")
+    parser = ReportParser()
+    parser.feed(html)
+    return {"store": store, "result": result, "path": path, "html": html, "page": parser, "steps": steps}
+
+
+def test_every_section_present_in_order_and_none_missing(built):
+    page = built["page"]
+    assert page.sections == SECTION_KEYS
+    assert page.missing == {}
+    assert built["steps"] == list(STEP_NAMES)
+
+
+def test_load_report_totals_equal_the_input_rows(built):
+    metrics = built["page"].metrics
+    rows = pq.ParquetFile(built["store"].orders_path).metadata.num_rows
+    assert as_number(metrics["input_rows"]) == rows
+    kept = as_number(metrics["accepted_purchase_lines"]) + as_number(metrics["netted_refund_lines"])
+    assert kept + as_number(metrics["rejected_lines"]) == rows
+    by_reason = sum(as_number(row[1]) for row in built["page"].tables["rejected#0"])
+    assert by_reason == as_number(metrics["rejected_lines"]) > 0
+
+
+def test_kpi_customers_equal_the_summary(built):
+    summary = summarize(built["result"], observation_end=END, unit="week")
+    assert as_number(built["page"].metrics["customers"]) == len(summary)
+
+
+def test_best_model_is_the_backtest_result(built):
+    from clv.backtest import backtest
+
+    summary = summarize(built["result"], observation_end=END, unit="week")
+    margin = summary["margin"].sum() / summary["revenue"].sum()
+    expected = backtest(built["result"], calibration_fraction=2 / 3, observation_end=END, unit="week",
+                        margin=margin, n_draws=100)
+    page = built["page"]
+    assert page.metrics["best_model"] == expected.best
+    predictors = [row[0] for row in page.tables["accuracy#0"]]
+    assert sorted(predictors) == sorted(expected.metrics["predictor"])
+
+
+def test_sections_agree_with_each_other(built):
+    metrics = built["page"].metrics
+    assert metrics["equity_before"] == metrics["customer_equity"]  # what-if baseline = sum of the scores' CLV
+    playbook = built["page"].tables["playbook#0"]
+    assert sum(as_number(row[1]) for row in playbook) == as_number(metrics["customers"])
+    spend = built["store"].acquisition_spend_frame()
+    assert as_number(metrics["total_spend"]) == pytest.approx(spend["spend"].sum(), abs=1)
+    assert as_number(metrics["channels"]) == spend["channel"].nunique()
+
+
+def test_channel_table_finds_the_true_cac(built):
+    truth = built["store"].truth["channels"]
+    rows = {row[0]: row for row in built["page"].tables["channels#0"]}
+    for name, channel in truth.items():
+        assert as_number(rows[name][3]) == pytest.approx(channel["cac"], abs=0.01)
+
+
+def test_every_chart_has_a_reading_and_plotly_is_embedded_once(built):
+    page, html = built["page"], built["html"]
+    assert len(page.figures) >= 12
+    assert len(page.readings) == len(page.figures)
+    assert all(len(text) > 20 for text in page.readings)
+    assert html.count("* plotly.js v") == 1
+    assert sum("Plotly.newPlot" in script for script in page.scripts) == len(page.figures)
+
+
+def test_report_is_self_contained(built):
+    page, html = built["page"], built["html"]
+    assert page.references == []  # no script src, link href or img src at all
+    from clv.report.figures import plotly_js
+
+    ours = html.replace(plotly_js(), "")  # plotly.js itself names its CDN (geo maps' topojson, unused here)
+    assert len(ours) < len(html) - 1_000_000
+    assert "@import" not in ours and "url(" not in ours
+    assert "http://" not in ours and "https://" not in ours.replace('xmlns="http', "")
+
+
+def test_missing_inputs_are_said_plainly(tmp_path):
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "order_ts": pd.to_datetime(["2024-01-01", "2024-02-01"]),
+                          "amount": [10.0, 20.0]})
+    ctx = ReportContext(source=frame, spend=None, survey=None, unit="week", horizon=52, calibration_end=None,
+                        margin=None, observation_end="2024-03-31")
+    sections = [channels(ctx), nps(ctx)]
+    assert "No acquisition spend" in sections[0].missing
+    assert "No survey" in sections[1].missing
+    parser = ReportParser()
+    parser.feed(render(sections, ctx, "t"))
+    assert set(parser.missing) == {"channels", "nps"}
+    assert "--spend" in parser.missing["channels"] and "--survey" in parser.missing["nps"]
+
+
+def test_a_failing_section_says_why_instead_of_breaking_the_report(tmp_path):
+    frame = pd.DataFrame({"customer_id": ["a"], "order_ts": pd.to_datetime(["2024-01-01"]), "amount": [10.0]})
+    path = build_report(frame, path=tmp_path / "r.html", observation_end="2024-01-31")
+    parser = ReportParser()
+    parser.feed(path.read_text(encoding="utf-8"))
+    assert parser.sections == SECTION_KEYS
+    assert "load report" in parser.missing["data"]
+    assert "no product column" in parser.missing["crosssell"]
+    assert any("could not be computed" in text for text in parser.missing.values())
+
+
+def test_bad_arguments_are_refused():
+    from clv.errors import DataError
+
+    with pytest.raises(DataError, match="unit"):
+        build_report(pd.DataFrame(), unit="fortnight")
+    with pytest.raises(DataError, match="margin"):
+        build_report(pd.DataFrame(), margin=1.5)
+
+
+# the synthetic survey --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def truth(built):
+    return built["store"].customers_frame()
+
+
+def test_survey_is_seedable_and_valid(truth):
+    first = simulate_survey(truth, end=END, seed=5)
+    assert first.equals(simulate_survey(truth, end=END, seed=5))
+    assert not first.equals(simulate_survey(truth, end=END, seed=6))
+    assert list(first.columns) == ["customer_id", "date", "score"]
+    assert first["score"].between(0, 10).all() and first["score"].dtype == np.int64
+    acquired = first.merge(truth[["customer_id", "acquired_at"]], on="customer_id")["acquired_at"]
+    assert (first["date"].to_numpy() >= acquired.dt.normalize().to_numpy()).all()
+    assert first["date"].max() <= pd.Timestamp(END)
+
+
+def test_survey_answers_follow_the_true_purchase_rate(truth):
+    answers = simulate_survey(truth, end=END, seed=1, response_rate=1.0).merge(truth, on="customer_id")
+    promoters = answers.loc[answers["score"] >= 9, "lambda"]
+    detractors = answers.loc[answers["score"] <= 6, "lambda"]
+    assert np.log(promoters).mean() > np.log(detractors).mean() + 0.5
+
+
+def test_survey_refuses_a_frame_without_truth():
+    from clv.errors import DataError
+
+    with pytest.raises(DataError, match="customers has no column"):
+        simulate_survey(pd.DataFrame({"customer_id": [1]}), end=END)
+
+
+# the command line -------------------------------------------------------------------------------
+
+def test_cli_report_writes_the_file(built, tmp_path):
+    from clv.cli.main import app
+
+    store = built["store"]
+    spend = tmp_path / "spend.csv"
+    store.acquisition_spend_frame().to_csv(spend, index=False)
+    output = tmp_path / "out" / "report.html"
+    args = ["report", str(store.orders_path), "--col", "order_id=order_id", "--col", "channel=channel",
+            "--col", "cost=cost", "--spend", str(spend), "--observation-end", END, "--unit", "week",
+            "--horizon", "26", "--output", str(output)]
+    outcome = CliRunner().invoke(app, args)
+    assert outcome.exit_code == 0, outcome.output
+    parser = ReportParser()
+    parser.feed(output.read_text(encoding="utf-8"))
+    assert parser.sections == SECTION_KEYS
+    assert set(parser.missing) == {"crosssell", "nps"}  # no product column mapped, no survey given
+    assert "26 weeks" in output.read_text(encoding="utf-8")
+
+
+def test_cli_report_names_a_missing_spend_file(built, tmp_path):
+    from clv.cli.main import app
+
+    outcome = CliRunner().invoke(app, ["report", str(built["store"].orders_path), "--spend", str(tmp_path / "no.csv")])
+    assert outcome.exit_code == 2
+    assert "--spend" in outcome.output
