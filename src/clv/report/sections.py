@@ -422,6 +422,9 @@ def cross_sell(ctx: ReportContext, top: int = 10) -> Section:
     return section
 
 
+MIN_NPS_ANSWERS = 30
+
+
 # 9. NPS ------------------------------------------------------------------------------------------------
 
 def nps(ctx: ReportContext) -> Section:
@@ -447,12 +450,17 @@ def nps(ctx: ReportContext) -> Section:
     months = pd.Timestamp(ctx.observation_day).to_period("M").ordinal
     freq = "month" if overall["answers"] >= 100 * max(months - _first_month(answers), 1) else "quarter"
     series = nps_over_time(answers, freq=freq)
+    thin = series["answers"] < MIN_NPS_ANSWERS
+    if thin.any():
+        section.notes.append(f"{int(thin.sum())} {freq}s with fewer than {MIN_NPS_ANSWERS} answers are left out of "
+                             "the NPS chart (too few answers for a stable score); they count in the overall NPS.")
+    series = series[~thin]
     if len(series):
         section.figures.append(_figure("nps_over_time", fig.line_figure(
             series["period"].astype(str), {"NPS": series["nps"]}, f"NPS per {freq}", freq, "NPS"),
-            f"NPS was {number(series['nps'].iloc[0])} in the first {freq} ({series['period'].iloc[0]}) and "
-            f"{number(series['nps'].iloc[-1])} in the last ({series['period'].iloc[-1]}); over all answers it is "
-            f"{number(overall['nps'])}."))
+            f"NPS was {number(series['nps'].iloc[0])} in {series['period'].iloc[0]:%Y-%m} and "
+            f"{number(series['nps'].iloc[-1])} in {series['period'].iloc[-1]:%Y-%m} (the {freq} starting then); "
+            f"over all answers it is {number(overall['nps'])}."))
     by_group = nps_by_value(answers, ctx.scores)
     section.tables.append(table_from_frame(
         by_group, f"Predicted value (next {ctx.horizon_words}) and churn risk by NPS group",
@@ -478,8 +486,12 @@ def _nps_reading(groups: pd.DataFrame) -> str:
             f"{money(detractor['mean_clv'])}")
     if detractor["mean_clv"] and np.isfinite(detractor["mean_clv"]):
         text += f" ({ratio(promoter['mean_clv'] / detractor['mean_clv'])})"
-    return (text + f"; {pct(promoter['mean_p_alive'])} of promoters vs {pct(detractor['mean_p_alive'])} of "
-            "detractors are likely still customers.")
+    text += (f"; their average chance of still being a customer: promoters {pct(promoter['mean_p_alive'])}, "
+             f"detractors {pct(detractor['mean_p_alive'])}")
+    if detractor["mean_p_alive"] > promoter["mean_p_alive"]:
+        text += (" (higher for detractors because BG/NBD counts customers who bought only once as still active, "
+                 "and rare buyers answer lower: judge the groups by CLV)")
+    return text + "."
 
 
 SECTIONS = (  # key, title if it fails, progress step, function
