@@ -30,8 +30,8 @@ space and with its analytic gradient, by :func:`log_tail_integral`:
   exponents and zeta = |alpha-beta| / p2, Euler's transformation gives a
   positive series whose term ratios are below zeta,
   ``I = p1^(1-e1) p2^-e2 / (e1+e2-1) * sum_n (e2)_n / (e1+e2)_n zeta^n``;
-  it is used when zeta <= 0.8 or when e1 dominates (ratios <= 0.8 for the
-  first 200 terms);
+  it is used when zeta <= 0.8 or when it provably converges within 400
+  terms (e1 large: heavy buyers);
 * otherwise (one base much smaller than the other) the integral is split at
   the point where the smaller base reaches the larger one: the first piece
   by tanh-sinh quadrature in log(base), the rest again by the series, now
@@ -54,7 +54,8 @@ from clv.errors import DataError, FitError
 from clv.models.base import MaximumLikelihoodModel, as_float_array, validate_rfm
 from clv.summary.compress import apply_on_distinct, compress
 
-_SERIES_MAX_ZETA = 0.8  # beyond, split the integral (series would need > 170 terms)
+_SERIES_MAX_ZETA = 0.8  # series always (<= 180 terms); beyond, only if it converges within:
+_SERIES_MAX_TERMS = 400  # (cheaper than the split quadrature's ~100-300 nodes of several logs each)
 _SERIES_TOLERANCE = 1e-17
 _EDGE_LOG_PARAM = 25.0
 
@@ -74,15 +75,24 @@ def log_tail_integral(e1, e2, p1, p2, gap):
     log_value = np.empty(e1.shape)
     grad = np.empty((4,) + e1.shape)
     zeta = gap / p2
-    # the series term ratio (e2+n)/(e1+e2+n) zeta is <= 0.8 for all n <= 200
-    # (so 200 terms reach 1e-19) when zeta is moderate or e1 dominates
-    near = (zeta <= _SERIES_MAX_ZETA) | ((e2 + 200.0) * zeta <= _SERIES_MAX_ZETA * (e1 + e2 + 200.0))
+    near = (zeta <= _SERIES_MAX_ZETA) | _series_converges_within(_SERIES_MAX_TERMS, e1, e2, zeta)
     if near.any():
         log_value[near], grad[:, near] = _tail_series(e1[near], e2[near], p1[near], p2[near], gap[near])
     far = ~near
     if far.any():
         log_value[far], grad[:, far] = _tail_split(e1[far], e2[far], p1[far], p2[far], gap[far])
     return log_value.reshape(shape), grad.reshape((4,) + shape)
+
+
+def _series_converges_within(n_terms: int, e1, e2, zeta):
+    """True where term n_terms, c_n zeta^n with c_n = (e2)_n/(e1+e2)_n, bounds the remaining tail below tolerance.
+
+    The tail after term n is <= term_n zeta/(1-zeta) since every later ratio is < zeta.
+    """
+    with np.errstate(divide="ignore"):
+        log_term = (gammaln(e2 + n_terms) - gammaln(e2) + gammaln(e1 + e2) - gammaln(e1 + e2 + n_terms)
+                    + n_terms * np.log(zeta))
+        return log_term + np.log(zeta) - np.log1p(-zeta) < np.log(_SERIES_TOLERANCE)
 
 
 def _tail_series(e1, e2, p1, p2, gap):
@@ -165,8 +175,17 @@ def _tanh_sinh(n_nodes_half: int, t_max: float = 3.2):
     return position, complement, log_weight
 
 
-def _head_quadrature(e1, e2, p1, p2, gap):
-    """log int_0^gap (p1+u)^-e1 (p2+u)^-e2 du and its gradient, by tanh-sinh in log(p1+u)."""
+def _head_quadrature(e1, e2, p1, p2, gap, block_rows: int = 4096):
+    """log int_0^gap (p1+u)^-e1 (p2+u)^-e2 du and its gradient, by tanh-sinh in log(p1+u).
+
+    Rows are processed in blocks so the (rows x nodes) work arrays stay small.
+    """
+    if e1.shape[0] > block_rows:
+        parts = [
+            _head_quadrature(*(v[i:i + block_rows] for v in (e1, e2, p1, p2, gap)), block_rows=block_rows)
+            for i in range(0, e1.shape[0], block_rows)
+        ]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts], axis=1)
     length = np.log(p2) - np.log(p1)  # in [log 5, 60] here
     # Node spacing: below 0.6 mid-interval (an interior bump has log-curvature
     # <= 1, so the trapezoid error is below exp(-2 pi^2 / 0.6^2) = e^-55) and
@@ -314,8 +333,9 @@ class ParetoNBDModel(MaximumLikelihoodModel):
 
     def _log_probability_alive(self, x, t_x, T, params=None):
         r, alpha, s, beta = self._params_array(params)
-        log_i1, _ = _log_tail_by_rates(r, alpha, s, beta, x, t_x)
-        log_i2, _ = _log_tail_by_rates(r, alpha, s, beta, x, T)
+        pairs = _with_pair_index({"x": x, "t_x": t_x, "T": T})
+        log_tail, _ = _log_tail_by_rates(r, alpha, s, beta, pairs["pair_x"], pairs["pair_y"])
+        log_i1, log_i2 = log_tail[pairs["pair_of_t_x"]], log_tail[pairs["pair_of_T"]]
         log_f = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
         with np.errstate(divide="ignore"):
             log_death = np.log(s) + log_i1 + np.log(-np.expm1(np.minimum(log_i2 - log_i1, 0.0)))
