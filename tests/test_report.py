@@ -163,6 +163,23 @@ def test_sections_agree_with_each_other(built):
     assert as_number(metrics["channels"]) == spend["channel"].nunique()
 
 
+def test_what_if_grid_equals_clv_whatif(built):
+    from clv.models.bgnbd import BetaGeoModel
+    from clv.models.gammagamma import GammaGammaModel
+    from clv.whatif import Scenario, what_if
+
+    summary = summarize(built["result"], observation_end=END, unit="week")
+    bgnbd = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    spend = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
+    weeks_in_months = 52 * 7 / (365.25 / 12)
+    expected = what_if(built["result"].orders, Scenario(churn=-0.10), transaction_model=bgnbd, spend_model=spend,
+                       time_unit="week", horizon_months=weeks_in_months, observation_end=END).totals.iloc[0]
+    rows = {(row[0], row[1]): row for row in built["page"].tables["whatif#0"]}
+    assert as_number(rows[("churn", "-10%")][2]) == pytest.approx(expected["equity_before"], abs=0.51)
+    assert as_number(rows[("churn", "-10%")][3]) == pytest.approx(expected["equity_after"], abs=0.51)
+    assert as_number(rows[("average order value", "+10%")][5]) == pytest.approx(10.0)
+
+
 def test_channel_table_finds_the_true_cac(built):
     truth = built["store"].truth["channels"]
     rows = {row[0]: row for row in built["page"].tables["channels#0"]}
