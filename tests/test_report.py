@@ -300,3 +300,16 @@ def test_cli_report_names_a_missing_spend_file(built, tmp_path):
     outcome = CliRunner().invoke(app, ["report", str(built["store"].orders_path), "--spend", str(tmp_path / "no.csv")])
     assert outcome.exit_code == 2
     assert "--spend" in outcome.output
+
+
+def test_demo_writes_the_report(tmp_path):
+    from clv.cli.main import app
+
+    outcome = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path), "--customers", "600", "--seed", "4"])
+    assert outcome.exit_code == 0, outcome.output
+    report = tmp_path / "report.html"
+    assert report.exists() and "report.html" in outcome.output
+    assert {"spend.csv", "survey.csv", "scores.csv"} <= {p.name for p in tmp_path.iterdir()}
+    parser = ReportParser()
+    parser.feed(report.read_text(encoding="utf-8"))
+    assert parser.sections == SECTION_KEYS and parser.missing == {}
