@@ -362,3 +362,45 @@ def validate_rfm(frequency: Any, recency: Any, T: Any) -> tuple[np.ndarray, np.n
                 f"({int(bad.sum())} rows in all)."
             )
     return x, t_x, T
+
+def require_identified(model: MaximumLikelihoodModel) -> None:
+    """Raise FitError when the observed information at the optimum is singular.
+
+    Then the likelihood is flat in some direction (typically too few or too
+    uninformative customers, e.g. a single customer) and the estimates mean
+    nothing, even though the optimiser stopped inside the bounds.
+    """
+    if not np.all(np.isfinite(model.covariance_theta_)):
+        values = ", ".join(f"{k}={v:.4g}" for k, v in model.params_.items())
+        raise FitError(
+            f"{type(model).__name__}: the data do not identify the parameters (the information matrix is "
+            f"singular at the optimum {values}; n={model.n_:g} customers). Fit on more customers or a "
+            "longer calibration period, or use a simpler model."
+        )
+
+def validate_weights(weights: Any, n_rows: int) -> np.ndarray | None:
+    """None, or a float array of n_rows finite non-negative customer counts."""
+    if weights is None:
+        return None
+    array = as_float_array(weights, "weights")
+    if array.shape[0] != n_rows:
+        raise DataError(f"weights must have one value per row ({n_rows}); got {array.shape[0]}.")
+    bad = ~np.isfinite(array) | (array < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"weights must be finite and >= 0 (customer counts); first offending row {row}: {array[row]}.")
+    return array
+
+def broadcast_history(frequency: Any, recency: Any, T: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Broadcast (frequency, recency, T) to one shape and validate them (:func:`validate_rfm`)."""
+    x, t_x, T = np.broadcast_arrays(*(as_float_array(v, n) for v, n in ((frequency, "frequency"), (recency, "recency"), (T, "T"))))
+    return validate_rfm(np.ascontiguousarray(x), np.ascontiguousarray(t_x), np.ascontiguousarray(T))
+
+def non_negative(values: Any, name: str) -> np.ndarray:
+    """A float array of finite values >= 0, naming the first bad row."""
+    array = as_float_array(values, name)
+    bad = ~np.isfinite(array) | (array < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{name} must be finite and >= 0; first offending row {row}: {name}={array[row]}.")
+    return array

@@ -34,14 +34,13 @@ import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
 from clv.errors import DataError
-from clv.models.base import MaximumLikelihoodModel, as_float_array
+from clv.models.base import MaximumLikelihoodModel, as_float_array, validate_weights
 from clv.models.sbg import (
     _discount_rate,
     _periods,
     expected_survived_periods,
     hyp2f1_unit_a,
     require_identified,
-    validate_weights,
 )
 from clv.summary.compress import apply_on_distinct
 

@@ -29,7 +29,15 @@ from scipy import stats
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from clv.errors import DataError, FitError
-from clv.models.base import MaximumLikelihoodModel, as_float_array, validate_rfm
+from clv.models.base import (
+    MaximumLikelihoodModel,
+    as_float_array,
+    broadcast_history,
+    non_negative,
+    require_identified,
+    validate_rfm,
+    validate_weights,
+)
 from clv.summary.compress import apply_on_distinct
 
 # Half-width of the window around a = 1 where the (a+beta-1)/(a-1) * [...]
@@ -180,7 +188,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
         MBG/NBD: 1 / (1 + a/(b+x) (...)^(r+x)) for every x. Computed as a
         logistic of the log odds. Time unit: that of the data.
         """
-        x, t_x, T = _broadcast_history(frequency, recency, T)
+        x, t_x, T = broadcast_history(frequency, recency, T)
         return apply_on_distinct(self._probability_alive, x=x, t_x=t_x, T=T)
 
     def _probability_alive(self, x, t_x, T, params=None):
@@ -199,7 +207,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
         MBG/NBD (Batislam et al. 2007): b/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b+1; a+b; t/(alpha+t))].
         ``t`` in the time unit of the data.
         """
-        t = _non_negative(t, "t")
+        t = non_negative(t, "t")
         r, alpha, a, b = self.params
         s = self._dropout_at_first_purchase
         survive_first = np.exp(betaln(a, b + s) - betaln(a, b))
@@ -213,8 +221,8 @@ class BetaGeoModel(MaximumLikelihoodModel):
         (MBG/NBD: b+x -> b+x+1). See :func:`expected_purchases_given_alive`
         for the stable evaluation. ``t`` in the time unit of the data.
         """
-        t = _non_negative(t, "t")
-        t, x, t_x, T = np.broadcast_arrays(t, *_broadcast_history(frequency, recency, T))
+        t = non_negative(t, "t")
+        t, x, t_x, T = np.broadcast_arrays(t, *broadcast_history(frequency, recency, T))
         return apply_on_distinct(self._expected_purchases, t=t, x=x, t_x=t_x, T=T)
 
     def _expected_purchases(self, t, x, t_x, T):
@@ -231,10 +239,10 @@ class BetaGeoModel(MaximumLikelihoodModel):
         (FHL 2005 eq. 8 for s = 0), in log space with the negative binomial
         pmf / survival function. ``t`` in the time unit of the data.
         """
-        n = _non_negative(n, "n")
+        n = non_negative(n, "n")
         if np.any(n != np.round(n)):
             raise DataError("n must be a whole number of purchases (0, 1, 2, ...).")
-        n, t = np.broadcast_arrays(n, _non_negative(t, "t"))
+        n, t = np.broadcast_arrays(n, non_negative(t, "t"))
         r, alpha, a, b = self.params
         s = self._dropout_at_first_purchase
         success = alpha / (alpha + t)
@@ -265,8 +273,8 @@ class BetaGeoModel(MaximumLikelihoodModel):
         ``t`` in the time unit of the data. Returns floats (whole numbers).
         """
         rng = np.random.default_rng(rng)
-        t = _non_negative(t, "t")
-        t, x, t_x, T = np.broadcast_arrays(t, *_broadcast_history(frequency, recency, T))
+        t = non_negative(t, "t")
+        t, x, t_x, T = np.broadcast_arrays(t, *broadcast_history(frequency, recency, T))
         r, alpha, a, b = self._params_array(params)
         s = self._dropout_at_first_purchase
         alive = rng.random(x.shape) < self._probability_alive(x, t_x, T, params)
@@ -397,22 +405,6 @@ def _series_minus_one(A, B, C, z, max_terms: int = 5_000) -> np.ndarray:
     return total
 
 
-def require_identified(model: MaximumLikelihoodModel) -> None:
-    """Raise FitError when the observed information at the optimum is singular.
-
-    Then the likelihood is flat in some direction (typically too few or too
-    uninformative customers, e.g. a single customer) and the estimates mean
-    nothing, even though the optimiser stopped inside the bounds.
-    """
-    if not np.all(np.isfinite(model.covariance_theta_)):
-        values = ", ".join(f"{k}={v:.4g}" for k, v in model.params_.items())
-        raise FitError(
-            f"{type(model).__name__}: the data do not identify the parameters (the information matrix is "
-            f"singular at the optimum {values}; n={model.n_:g} customers). Fit on more customers or a "
-            "longer calibration period, or use a simpler model."
-        )
-
-
 def _geometric_trials(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Geometric(p) on {1, 2, ...} as floats, by inversion (no int64 overflow for tiny p)."""
     u = rng.random(np.shape(p))
@@ -420,30 +412,3 @@ def _geometric_trials(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         trials = np.ceil(np.log(u) / np.log1p(-p))
     return np.maximum(trials, 1.0)
 
-
-def _broadcast_history(frequency, recency, T):
-    x, t_x, T = np.broadcast_arrays(*(as_float_array(v, n) for v, n in ((frequency, "frequency"), (recency, "recency"), (T, "T"))))
-    return validate_rfm(np.ascontiguousarray(x), np.ascontiguousarray(t_x), np.ascontiguousarray(T))
-
-
-def _non_negative(values: Any, name: str) -> np.ndarray:
-    array = as_float_array(values, name)
-    bad = ~np.isfinite(array) | (array < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{name} must be finite and >= 0; first offending row {row}: {name}={array[row]}.")
-    return array
-
-
-def validate_weights(weights: Any, n_rows: int) -> np.ndarray | None:
-    """None, or a float array of n_rows finite non-negative customer counts."""
-    if weights is None:
-        return None
-    array = as_float_array(weights, "weights")
-    if array.shape[0] != n_rows:
-        raise DataError(f"weights must have one value per row ({n_rows}); got {array.shape[0]}.")
-    bad = ~np.isfinite(array) | (array < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"weights must be finite and >= 0 (customer counts); first offending row {row}: {array[row]}.")
-    return array

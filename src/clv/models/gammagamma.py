@@ -21,8 +21,7 @@ import numpy as np
 from scipy.special import digamma, gammaln
 
 from clv.errors import DataError, FitError
-from clv.models.base import MaximumLikelihoodModel, as_float_array
-from clv.models.bgnbd import require_identified, validate_weights
+from clv.models.base import MaximumLikelihoodModel, as_float_array, require_identified, validate_weights
 from clv.summary.compress import apply_on_distinct
 
 

@@ -51,7 +51,15 @@ import numpy as np
 from scipy.special import digamma, expit, exprel, gammaln, hyperu, logsumexp
 
 from clv.errors import DataError, FitError
-from clv.models.base import MaximumLikelihoodModel, as_float_array, validate_rfm
+from clv.models.base import (
+    MaximumLikelihoodModel,
+    as_float_array,
+    broadcast_history,
+    non_negative,
+    require_identified,
+    validate_rfm,
+    validate_weights,
+)
 from clv.summary.compress import apply_on_distinct, compress
 
 _SERIES_MAX_ZETA = 0.8  # series always (<= 180 terms); beyond, only if it converges within:
@@ -253,7 +261,7 @@ class ParetoNBDModel(MaximumLikelihoodModel):
         information matrix is singular there (e.g. a single customer).
         """
         x, t_x, T = validate_rfm(frequency, recency, T)
-        weights = _validate_weights(weights, x.shape[0])
+        weights = validate_weights(weights, x.shape[0])
         counted = x > 0 if weights is None else (x > 0) & (weights > 0)
         if not counted.any():
             raise FitError(
@@ -262,7 +270,7 @@ class ParetoNBDModel(MaximumLikelihoodModel):
                 "calibration period or more customers."
             )
         self._fit({"x": x, "t_x": t_x, "T": T}, weights)
-        _require_identified(self)
+        require_identified(self)
         return self
 
     def _fit_compressed(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> None:
@@ -325,7 +333,7 @@ class ParetoNBDModel(MaximumLikelihoodModel):
     # ----- predictions ----------------------------------------------------
     def probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """P(alive at T | x, t_x, T) = F / (F + s (I(t_x) - I(T))) (Fader-Hardie 2005, eq. (24))."""
-        x, t_x, T = _history(frequency, recency, T)
+        x, t_x, T = broadcast_history(frequency, recency, T)
         return apply_on_distinct(self._probability_alive, x=x, t_x=t_x, T=T)
 
     def _probability_alive(self, x, t_x, T, params=None):
@@ -349,7 +357,7 @@ class ParetoNBDModel(MaximumLikelihoodModel):
         (r beta/alpha) u exprel(-(s-1) u) with u = log(1 + t/beta) so that
         s = 1 (limit (r beta/alpha) u) needs no special case.
         """
-        t = _non_negative(t, "t")
+        t = non_negative(t, "t")
         r, alpha, s, beta = self.params
         u = np.log1p(t / beta)
         return r * beta / alpha * u * exprel(-(s - 1.0) * u)
@@ -361,8 +369,8 @@ class ParetoNBDModel(MaximumLikelihoodModel):
         (Fader-Hardie 2005, eq. (27)), with the same exprel form as
         :meth:`expected_purchases_new`.
         """
-        t = _non_negative(t, "t")
-        t, x, t_x, T = np.broadcast_arrays(t, *_history(frequency, recency, T))
+        t = non_negative(t, "t")
+        t, x, t_x, T = np.broadcast_arrays(t, *broadcast_history(frequency, recency, T))
         return apply_on_distinct(self._expected_purchases, t=t, x=x, t_x=t_x, T=T)
 
     def _expected_purchases(self, t, x, t_x, T, params=None):
@@ -385,10 +393,10 @@ class ParetoNBDModel(MaximumLikelihoodModel):
         The integral (their 2F1 sum, which alternates and cancels) is done by
         tanh-sinh quadrature in log space.
         """
-        n = _non_negative(n, "n")
+        n = non_negative(n, "n")
         if np.any(n != np.round(n)):
             raise DataError("n must be whole numbers of purchases.")
-        t = _non_negative(t, "t")
+        t = non_negative(t, "t")
         n, t = np.broadcast_arrays(n, t)
         r, alpha, s, beta = self.params
         with np.errstate(divide="ignore"):
@@ -425,7 +433,7 @@ class ParetoNBDModel(MaximumLikelihoodModel):
                 f"discount_rate_per_period must be finite and > 0 (continuous rate per time unit of the data); "
                 f"first offending row {row}: {delta[row]}."
             )
-        delta, x, t_x, T = np.broadcast_arrays(delta, *_history(frequency, recency, T))
+        delta, x, t_x, T = np.broadcast_arrays(delta, *broadcast_history(frequency, recency, T))
         return apply_on_distinct(self._dert, delta=delta, x=x, t_x=t_x, T=T)
 
     def _dert(self, delta, x, t_x, T):
@@ -450,8 +458,8 @@ class ParetoNBDModel(MaximumLikelihoodModel):
         :meth:`sample_params`. Returns floats (whole numbers).
         """
         rng = np.random.default_rng(rng)
-        t = _non_negative(t, "t")
-        t, x, t_x, T = np.broadcast_arrays(t, *_history(frequency, recency, T))
+        t = non_negative(t, "t")
+        t, x, t_x, T = np.broadcast_arrays(t, *broadcast_history(frequency, recency, T))
         r, alpha, s, beta = self._params_array(params)
         alive = rng.random(x.shape) < self._probability_alive(x, t_x, T, params)
         rate = rng.gamma(r + x, 1.0 / (alpha + T))
@@ -578,39 +586,3 @@ def _require_interior(model: MaximumLikelihoodModel) -> None:
             "model: use a longer calibration period, more customers, check the time unit, or try BG/NBD."
         )
 
-
-def _require_identified(model: MaximumLikelihoodModel) -> None:
-    if not np.all(np.isfinite(model.covariance_theta_)):
-        values = ", ".join(f"{k}={v:.4g}" for k, v in model.params_.items())
-        raise FitError(
-            f"{type(model).__name__}: the data do not identify the parameters (the information matrix is "
-            f"singular at the optimum {values}; n={model.n_:g} customers). Fit on more customers or a "
-            "longer calibration period."
-        )
-
-
-def _history(frequency, recency, T):
-    x, t_x, T = np.broadcast_arrays(*(as_float_array(v, n) for v, n in ((frequency, "frequency"), (recency, "recency"), (T, "T"))))
-    return validate_rfm(np.ascontiguousarray(x), np.ascontiguousarray(t_x), np.ascontiguousarray(T))
-
-
-def _non_negative(values: Any, name: str) -> np.ndarray:
-    array = as_float_array(values, name)
-    bad = ~np.isfinite(array) | (array < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{name} must be finite and >= 0 (in the data's time unit); first offending row {row}: {name}={array[row]}.")
-    return array
-
-
-def _validate_weights(weights: Any, n_rows: int) -> np.ndarray | None:
-    if weights is None:
-        return None
-    array = as_float_array(weights, "weights")
-    if array.shape[0] != n_rows:
-        raise DataError(f"weights must have one value per row ({n_rows}); got {array.shape[0]}.")
-    bad = ~np.isfinite(array) | (array < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"weights must be finite and >= 0 (customer counts); first offending row {row}: {array[row]}.")
-    return array

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.special import betaln, digamma, hyp2f1, polygamma
 
 from clv.errors import DataError, FitError
-from clv.models.base import MaximumLikelihoodModel, as_float_array
+from clv.models.base import MaximumLikelihoodModel, as_float_array, validate_weights
 
 # log G(a+b)G(1+b+h)/(G(1+b)G(a+b+h)) is analytic in a - 1 with radius 1 + b; inside
 # a fraction of it a Taylor series avoids the cancellation of the betaln form.
@@ -369,20 +369,6 @@ def validate_tenure(tenure: Any, churned: Any) -> tuple[np.ndarray, np.ndarray]:
                 f"{message}; first offending row {row}: tenure={t[row]}, churned={c[row]} ({int(bad.sum())} rows in all)."
             )
     return t, c
-
-
-def validate_weights(weights: Any, n_rows: int) -> np.ndarray | None:
-    """None, or finite non-negative weights with one entry per row."""
-    if weights is None:
-        return None
-    w = as_float_array(weights, "weights")
-    if w.shape[0] != n_rows:
-        raise DataError(f"weights must have one entry per row (got {w.shape[0]} weights for {n_rows} rows).")
-    bad = ~np.isfinite(w) | (w < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"weights must be finite and >= 0; first offending row {row}: weight={w[row]}.")
-    return w
 
 
 def survival_to_rows(survivors: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -190,7 +190,7 @@ def summary_expression(
     merge: Merge = "day",
 ) -> ir.Table:
     """The per-customer summary as a lazy Ibis expression (see :func:`summarize`)."""
-    length = _validate_options(unit, merge)
+    _validate_options(unit, merge)
     table = as_orders_table(orders)
     end = resolve_observation_end(table, observation_end)
     table = table.filter(order_date(table) <= ibis.date(end))
