@@ -5,6 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -219,6 +220,16 @@ def test_missing_inputs_are_said_plainly(tmp_path):
     parser.feed(render(sections, ctx, "t"))
     assert set(parser.missing) == {"channels", "nps"}
     assert "--spend" in parser.missing["channels"] and "--survey" in parser.missing["nps"]
+
+
+def test_unmapped_columns_are_said_plainly(built):
+    """Canonical columns exist but are null when not mapped: no cost -> revenue note, no channel -> section says so."""
+    orders = built["result"].orders.mutate(cost=ibis.null("float64"), channel=ibis.null("string"))
+    ctx = ReportContext(source=orders, spend=built["store"].acquisition_spend_frame(), survey=None, unit="week",
+                        horizon=52, calibration_end=None, margin=None, observation_end=END)
+    assert "no channel column" in channels(ctx).missing
+    assert ctx.margin_rate == 1.0 and ctx.margin_argument == 1.0
+    assert "revenue, not gross margin" in ctx.notes[0]
 
 
 def test_a_failing_section_says_why_instead_of_breaking_the_report(tmp_path):

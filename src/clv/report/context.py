@@ -41,6 +41,7 @@ class ReportContext:
     observation_end: Any
     notes: list[str] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)  # results a caller may want back (e.g. the backtest)
+    _has_values: dict[str, bool] = field(default_factory=dict, repr=False)
 
     @cached_property
     def load_result(self) -> LoadResult | None:
@@ -71,20 +72,35 @@ class ReportContext:
 
         return summarize(self.orders, observation_end=self.observation_day, unit=self.unit)
 
+    def has_values(self, column: str) -> bool:
+        """Whether any order line has a value in ``column`` (canonical columns are null when not mapped)."""
+        if column not in self.columns:
+            return False
+        if column not in self._has_values:
+            self._has_values[column] = bool(self.orders[column].notnull().any().execute())
+        return self._has_values[column]
+
+    @cached_property
+    def has_cost(self) -> bool:
+        return self.has_values("cost")
+
     @cached_property
     def margin_rate(self) -> float:
         """The margin given, else (revenue - cost) / revenue from the summary, else 1 (values are revenue)."""
         if self.margin is not None:
             return float(self.margin)
-        if "margin" in self.summary and self.summary["revenue"].sum() > 0:
+        if self.has_cost and "margin" in self.summary and self.summary["revenue"].sum() > 0:
             return float(self.summary["margin"].sum() / self.summary["revenue"].sum())
-        self.notes.append("The orders have no cost column and no margin was given: values are revenue, not margin.")
+        self.notes.append("The orders have no cost and no margin rate was given (--margin): every value in this "
+                          "report is revenue, not gross margin.")
         return 1.0
 
     @cached_property
     def margin_argument(self) -> float | None:
         """What to pass as ``margin=`` to the order-level functions: the rate, or None to let them use cost."""
-        return self.margin if self.margin is not None else (None if "cost" in self.columns else 1.0)
+        if self.margin is not None:
+            return self.margin
+        return None if self.has_cost else 1.0
 
     @cached_property
     def models(self) -> tuple[Any, Any]:

@@ -305,8 +305,9 @@ def channels(ctx: ReportContext) -> Section:
         section.missing = ("No acquisition spend was given (--spend spend.csv with columns channel, month, spend), "
                            "so CAC, CLV:CAC and payback cannot be computed.")
         return section
-    if "channel" not in ctx.columns:
-        section.missing = "The orders have no channel column, so customers cannot be matched to the spend per channel."
+    if not ctx.has_values("channel"):
+        section.missing = ("The orders have no channel column (--col channel=...), so customers cannot be matched to "
+                           "the spend per channel.")
         return section
     transactions, spend_model = ctx.models
     report = acquisition_payback(ctx.orders, ctx.spend, transaction_model=transactions, spend_model=spend_model,
@@ -398,7 +399,7 @@ def cross_sell(ctx: ReportContext, top: int = 10) -> Section:
                       "Lift says how much more likely a customer who bought one product is to have bought the other, "
                       "compared with customers in general (lift 2 = twice as likely). Pairs bought by at least 1% "
                       "of customers are shown.")
-    if "product_id" not in ctx.columns or not ctx.orders.product_id.notnull().any().execute():
+    if not ctx.has_values("product_id"):
         section.missing = "The orders have no product column (--col product_id=...), so there are no product pairs."
         return section
     rules = product_pairs(ctx.orders, basket="customer", min_support=0.01)
