@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
 
 def demo_command(
     directory: Path = typer.Option(Path("clv-demo"), "--dir", help="Where to write the demo store and results."),
-    customers: int = typer.Option(10_000, "--customers", help="Number of simulated customers."),
+    customers: int = typer.Option(20_000, "--customers", help="Number of simulated customers."),
     seed: int = typer.Option(42, "--seed", help="Random seed of the synthetic store."),
 ) -> None:
     """Simulate a store (with refunds, duplicates, anonymous and broken lines), then load, summarise, compute KPIs, fit models, score every customer and write the HTML report."""
