@@ -400,9 +400,9 @@ class ParetoNBDModel(MaximumLikelihoodModel):
         n, t = np.broadcast_arrays(n, t)
         r, alpha, s, beta = self.params
         with np.errstate(divide="ignore"):
-            log_t = np.log(t)
-            log_alive = n * log_t - (r + n) * np.log(alpha + t) - s * np.log(beta + t)
-            log_alive = np.where((n == 0) & (t == 0), -r * np.log(alpha) - s * np.log(beta), log_alive)
+            # n log t with n = 0 is 0 even at t = 0 (t^0 = 1), not 0 * -inf.
+            n_log_t = np.where(n == 0, 0.0, n * np.log(np.where(n == 0, 1.0, t)))
+            log_alive = n_log_t - (r + n) * np.log(alpha + t) - s * np.log(beta + t)
         log_dead = np.log(s) + _log_death_integral(n, t, r, alpha, s, beta)
         constant = gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * np.log(alpha) + s * np.log(beta)
         return np.exp(constant + np.logaddexp(log_alive, log_dead))
