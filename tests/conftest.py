@@ -1,9 +1,17 @@
 """Shared fixtures: the small real data sets copied into tests/data."""
 
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import settings
+
+# CI runs the property tests on a fixed set of examples (derandomized), so a run
+# is reproducible; locally they draw new examples each time to keep finding cases.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 DATA = Path(__file__).parent / "data"
 
