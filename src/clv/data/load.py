@@ -9,6 +9,7 @@ three views of that one expression, so they always add up to the input.
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 import re
 import uuid
 from collections.abc import Mapping
@@ -440,6 +441,8 @@ _BAD_AMOUNT = "__clv_bad_amount"
 _NO_RATE = "__clv_no_rate"
 _CANCELLED = "__clv_cancelled"
 _DUPLICATE = "__clv_duplicate"
+_HASH = "__clv_hash"
+_COUNT = "__clv_count"
 
 
 def _classify(raw, originals, cols: Columns, policy: LoadPolicy, observation_end, con):
@@ -489,13 +492,53 @@ def _classify(raw, originals, cols: Columns, policy: LoadPolicy, observation_end
 def _mark_duplicates(raw: ibis.Table, originals: list[str]) -> ibis.Table:
     """Flag every copy of a line but the first (lowest source_row).
 
-    One window over the original columns only, before any parsing, so the sort
-    carries as little as possible; it is the costliest step of loading.
+    Copies are lines whose original columns are all equal (nulls equal). On
+    DuckDB a hash pre-filter keeps the exact window small (see
+    :func:`_duplicate_rows_by_hash`); elsewhere one window over every line.
     """
-    copy_number = ibis.row_number().over(
-        group_by=[raw[c] for c in originals], order_by=raw[SOURCE_ROW_COL]
+    if _backend_name(raw[SOURCE_ROW_COL]) == "duckdb":
+        copies = _duplicate_rows_by_hash(raw, originals)
+        return raw.mutate(**{_DUPLICATE: raw[SOURCE_ROW_COL].isin(copies)})
+    return raw.mutate(**{_DUPLICATE: _copy_number(raw, originals) > 0})
+
+
+def _copy_number(table: ibis.Table, originals: list[str]) -> ibis.Value:
+    """0 for the first line of each group of equal lines, 1, 2, ... for its copies."""
+    return ibis.row_number().over(
+        group_by=[table[c] for c in originals], order_by=table[SOURCE_ROW_COL]
     )
-    return raw.mutate(**{_DUPLICATE: copy_number > 0})
+
+
+def _duplicate_rows_by_hash(raw: ibis.Table, originals: list[str]) -> ibis.Column:
+    """source_row of every copy but the first, exact, sorting only candidate lines.
+
+    Equal lines have equal ``hash(col1, ..., colN)``, so only lines whose hash
+    occurs more than once can be copies (few, on real data); the exact window
+    then runs over those candidates alone. A hash collision only adds a
+    candidate, never a false duplicate: the window compares the values.
+    """
+    row_hash = _duckdb_hash([raw[c].type() for c in originals])
+    hashed = raw.mutate(**{_HASH: row_hash(*(raw[c] for c in originals))})
+    repeated = (
+        hashed.group_by(_HASH).aggregate(**{_COUNT: ibis._.count()})
+        .filter(ibis._[_COUNT] > 1)
+        .select(_HASH)
+    )
+    candidates = hashed.semi_join(repeated, _HASH)
+    numbered = candidates.mutate(**{_COUNT: _copy_number(candidates, originals)})
+    return numbered.filter(numbered[_COUNT] > 0)[SOURCE_ROW_COL]
+
+
+def _duckdb_hash(types: list[dt.DataType]):
+    """DuckDB's variadic ``hash(v1, ..., vN)`` as an Ibis builtin UDF for these types."""
+
+    def row_hash(*values):
+        """DuckDB ``hash``: equal values (nulls, NaNs, 0.0 and -0.0 included) hash equal."""
+
+    row_hash.__signature__ = inspect.Signature(
+        [inspect.Parameter(f"v{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(len(types))]
+    )
+    return ibis.udf.scalar.builtin(row_hash, name="hash", signature=(tuple(types), dt.uint64))
 
 
 def _optional_text(raw: ibis.Table, column: str | None) -> ibis.Value:

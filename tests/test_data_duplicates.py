@@ -1,0 +1,80 @@
+"""Duplicate detection: the DuckDB hash pre-filter flags exactly what the plain window flags."""
+
+from __future__ import annotations
+
+import math
+
+import ibis
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clv.data import load
+from clv.data.sources import SOURCE_ROW_COL
+from clv.engine import connect
+
+TEXT = st.sampled_from(["a", "b", " a", "", None])
+NUMBER = st.sampled_from([1.0, 2.5, 0.0, -0.0, math.nan, math.inf, None])
+INTEGER = st.sampled_from([1, 2, None])
+LINE = st.tuples(TEXT, NUMBER, INTEGER)
+
+
+@pytest.fixture(scope="module")
+def con():
+    return connect()
+
+
+def _raw(con, lines) -> ibis.Table:
+    columns = list(zip(*lines)) if lines else [(), (), ()]
+    arrow = pa.table({
+        SOURCE_ROW_COL: pa.array(range(1, len(lines) + 1), pa.int64()),
+        "t": pa.array(columns[0], pa.string()),
+        "x": pa.array(columns[1], pa.float64(), from_pandas=False),
+        "i": pa.array(columns[2], pa.int64()),
+    })
+    name = load._cache_name()
+    con.con.register(name, arrow)
+    return con.table(name)
+
+
+def _flagged(con, table: ibis.Table) -> set[int]:
+    marked = load._mark_duplicates(table, ["t", "x", "i"])
+    rows = con.execute(marked.filter(marked[load._DUPLICATE])[SOURCE_ROW_COL])
+    return set(int(r) for r in rows)
+
+
+def _by_window(con, table: ibis.Table) -> set[int]:
+    numbered = table.mutate(n=load._copy_number(table, ["t", "x", "i"]))
+    return set(int(r) for r in con.execute(numbered.filter(numbered.n > 0)[SOURCE_ROW_COL]))
+
+
+@st.composite
+def lines(draw):
+    base = draw(st.lists(LINE, min_size=0, max_size=10))
+    repeats = draw(st.lists(st.integers(0, 9), max_size=6))
+    return base + [base[i] for i in repeats if i < len(base)]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=lines())
+def test_hash_prefilter_flags_exactly_the_window_copies(con, data):
+    table = _raw(con, data)
+    assert _flagged(con, table) == _by_window(con, table)
+
+
+def test_first_copy_kept_nulls_and_nan_equal(con):
+    data = [("a", 1.0, 1), (None, math.nan, None), ("a", 1.0, 1), (None, math.nan, None),
+            ("a", 1.0, 2), ("a", -0.0, 1), ("a", 0.0, 1)]
+    assert _flagged(con, _raw(con, data)) == {3, 4, 7}
+
+
+def test_hash_collisions_never_make_false_duplicates(con, monkeypatch):
+    """Every line colliding (a constant hash): only truly equal lines are flagged."""
+
+    def constant_hash(types):
+        return lambda *values: ibis.literal(0, type="uint64")
+
+    monkeypatch.setattr(load, "_duckdb_hash", constant_hash)
+    data = [("a", 1.0, 1), ("b", 1.0, 1), ("a", 1.0, 1), ("a", 2.0, 1), ("b", 1.0, 1)]
+    assert _flagged(con, _raw(con, data)) == {3, 5}
