@@ -372,11 +372,19 @@ def require_identified(model: MaximumLikelihoodModel) -> None:
     """
     if not np.all(np.isfinite(model.covariance_theta_)):
         values = ", ".join(f"{k}={v:.4g}" for k, v in model.params_.items())
+        edge = [k for k, v in model.params_.items() if v < 1e-4 or v > 1e6]
+        why = (
+            f" {', '.join(edge)} went to the edge of its range (near 0 or infinity): for a dropout "
+            "parameter (a, s) that means the data show no detectable churn in this window, a pure "
+            "NBD purchase process."
+            if edge else ""
+        )
         raise FitError(
             f"{type(model).__name__}: the data do not identify the parameters (the information matrix is "
-            f"singular at the optimum {values}; n={model.n_:g} customers). Fit on more customers or a "
+            f"singular at the optimum {values}; n={model.n_:g} customers).{why} Fit on more customers or a "
             "longer calibration period, or use a simpler model."
         )
+
 
 def validate_weights(weights: Any, n_rows: int) -> np.ndarray | None:
     """None, or a float array of n_rows finite non-negative customer counts."""
