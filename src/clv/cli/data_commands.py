@@ -55,13 +55,18 @@ def parse_pairs(pairs: list[str] | None, what: str, allowed: tuple[str, ...] | N
 def build_columns(cols: list[str] | None, extra: list[str] | None) -> Columns:
     mapping: dict[str, Any] = parse_pairs(cols, "--col", COLUMN_FIELDS)
     if "margin_rate" in mapping:
-        try:
-            mapping["margin_rate"] = float(mapping["margin_rate"])
-        except ValueError:
-            pass  # a column name
+        mapping["margin_rate"] = _number_or_column(mapping["margin_rate"])
     if "timestamp" not in mapping and "date" not in mapping:
         mapping["timestamp"] = "order_ts"
     return Columns(**mapping, extra=tuple(extra or ()))
+
+
+def _number_or_column(text: str) -> float | str:
+    """``margin_rate=0.3`` is one rate for every line; ``margin_rate=Margin`` names a column."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def build_policy(policy: list[str] | None, rates: list[str] | None, date_format: str | None) -> LoadPolicy:
