@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 
 import ibis
+import pandas as pd
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clv.data import load
+from clv.data import load, load_orders
 from clv.data.sources import SOURCE_ROW_COL
 from clv.engine import connect
 
@@ -78,3 +79,20 @@ def test_hash_collisions_never_make_false_duplicates(con, monkeypatch):
     monkeypatch.setattr(load, "_duckdb_hash", constant_hash)
     data = [("a", 1.0, 1), ("b", 1.0, 1), ("a", 1.0, 1), ("a", 2.0, 1), ("b", 1.0, 1)]
     assert _flagged(con, _raw(con, data)) == {3, 5}
+
+
+@pytest.mark.parametrize("end", [None, "2021-03-01", "2021-03-01 10:00:00", "2021-03-01T10:00:00+01:00"])
+def test_accepted_flag_agrees_with_status_at_the_time_bound(con, end):
+    """The orders filter (one reference to the parsed time) accepts exactly the lines whose status is not a reject."""
+    frame = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "b", "c", "c", "d", "d"],
+        "order_ts": ["2021-03-01 10:00:00", "2021-03-01 10:00:01", "2021-03-01", "2021-03-02",
+                     "2021-03-01T09:00:00Z", "not a date", None, "2021-03-01 23:59:59"],
+        "amount": ["1", "2", "nan", "3", "-4", "5", "6", "inf"],
+    })
+    result = load_orders(frame, observation_end=end, con=con)
+    statuses = con.execute(result.classified.select(SOURCE_ROW_COL, load.STATUS))
+    accepted = statuses[statuses[load.STATUS].isin(["purchase", "netted_refund"])][SOURCE_ROW_COL]
+    orders = con.execute(result.orders)["source_row"]
+    assert sorted(orders) == sorted(accepted)
+    assert result.report.rejected_lines == len(frame) - len(orders)

@@ -333,7 +333,9 @@ def _not_finite(value: ibis.Value) -> ibis.Value:
     ``isnan(x)`` filter misses NaN values (``isfinite`` is not pushed down).
     """
     if _backend_name(value) == "duckdb":
-        return value.isnull() | ~_duckdb_isfinite(value)
+        # One reference to ``value``: DuckDB does not share subexpressions inside a
+        # filter, and ``value`` is often a parse of text (trim + cast).
+        return ~_duckdb_isfinite(value).fill_null(False)
     return value.isnull() | value.isnan() | value.isinf()
 
 
@@ -517,14 +519,14 @@ def _duplicate_rows_by_hash(raw: ibis.Table, originals: list[str]) -> ibis.Colum
     then runs over those candidates alone. A hash collision only adds a
     candidate, never a false duplicate: the window compares the values.
     """
-    row_hash = _duckdb_hash([raw[c].type() for c in originals])
-    hashed = raw.mutate(**{_HASH: row_hash(*(raw[c] for c in originals))})
+    row_hash = _duckdb_hash([raw[c].type() for c in originals])(*(raw[c] for c in originals))
     repeated = (
-        hashed.group_by(_HASH).aggregate(**{_COUNT: ibis._.count()})
-        .filter(ibis._[_COUNT] > 1)
-        .select(_HASH)
+        raw.group_by(**{_HASH: row_hash}).aggregate(**{_COUNT: ibis._.count()})
+        .filter(ibis._[_COUNT] > 1)[_HASH]
     )
-    candidates = hashed.semi_join(repeated, _HASH)
+    # The hash is computed twice rather than once in a shared subquery: a shared
+    # one becomes a CTE that DuckDB materialises with every column of every line.
+    candidates = raw.filter(row_hash.isin(repeated))
     numbered = candidates.mutate(**{_COUNT: _copy_number(candidates, originals)})
     return numbered.filter(numbered[_COUNT] > 0)[SOURCE_ROW_COL]
 
@@ -586,10 +588,25 @@ def _reject_and_refund(t, policy, observation_end) -> tuple[ibis.Value, ibis.Val
     filtering the orders and flagging refunds stay cheap on large inputs.
     """
     rules = _reject_rules(t, policy, observation_end)
-    rejected = ibis.literal(False)
-    for condition, _reason in rules[:-1]:
-        rejected = rejected | condition.fill_null(False)
+    by_time = {P.UNPARSABLE_TIMESTAMP, P.AFTER_OBSERVATION_END}
+    rejected = _unusable_time(t, policy, observation_end)
+    for condition, reason in rules[:-1]:
+        if reason not in by_time:
+            rejected = rejected | condition.fill_null(False)
     return rejected, rules[-1][0].fill_null(False)
+
+
+def _unusable_time(t, policy, observation_end) -> ibis.Value:
+    """Timestamp unparsable or after the observation end, with one reference to it.
+
+    Same lines as those two rules of :func:`_reject_rules`; one reference matters
+    because DuckDB re-evaluates each copy of a text-date parse inside a filter.
+    """
+    ts = t[_FIELD + schema.ORDER_TS]
+    if observation_end is None:
+        return ts.isnull()
+    bound, inclusive = _end_bound(observation_end, policy)
+    return ~(ts <= bound if inclusive else ts < bound).fill_null(False)
 
 
 def _status(t, originals, policy, observation_end) -> ibis.Value:
