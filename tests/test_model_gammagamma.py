@@ -130,13 +130,23 @@ def test_frequency_zero_set_aside_and_weights(cdnow_repeat_spend):
 
 def test_bad_monetary_value_names_the_row():
     with pytest.raises(DataError, match="first offending row 2"):
-        GammaGammaModel().fit([1, 0, 3, 2], [10.0, 0.0, 0.0, 5.0])
+        GammaGammaModel().fit([1, 0, 3, 2], [10.0, 0.0, -1.0, 5.0])
     with pytest.raises(DataError, match="first offending row 0"):
         GammaGammaModel().fit([1], [np.nan])
     with pytest.raises(DataError, match="frequency must be a whole number"):
         GammaGammaModel().fit([1.5], [3.0])
     with pytest.raises(DataError, match="no customer has frequency > 0"):
         GammaGammaModel().fit([0, 0], [0.0, 0.0])
+
+
+def test_zero_value_repeat_buyers_are_set_aside_and_still_scored(cdnow_repeat_spend, fitted):
+    data = pd.concat([cdnow_repeat_spend, pd.DataFrame({"frequency": [2, 0], "monetary_value": [0.0, 0.0]})])
+    model = GammaGammaModel().fit(data["frequency"], data["monetary_value"])
+    assert model.n_ == fitted.n_  # the zero-spend repeat buyer is not in the likelihood
+    assert model.n_excluded_ == fitted.n_excluded_ + 2
+    assert model.params_["p"] == pytest.approx(fitted.params_["p"], rel=1e-6)
+    p, q, gamma = model.params
+    assert model.expected_spend([2], [0.0])[0] == pytest.approx(p * gamma / (2 * p + q - 1))
 
 
 def test_json_round_trip(fitted):

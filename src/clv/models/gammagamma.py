@@ -41,20 +41,26 @@ class GammaGammaModel(MaximumLikelihoodModel):
     model_name: ClassVar[str] = "gammagamma"
 
     def fit(self, frequency: Any, monetary_value: Any, weights: Any = None) -> "GammaGammaModel":
-        """Fit on customers with ``frequency`` > 0.
+        """Fit on customers with ``frequency`` > 0 and a positive mean spend.
 
-        ``frequency``: number of repeat transactions x (customers with x = 0
-        are set aside and counted in ``n_excluded_``); ``monetary_value``:
-        the mean value m of those x repeat transactions, > 0. ``weights``:
-        optional count of customers sharing each row.
+        ``frequency``: number of repeat transactions x; ``monetary_value``: the
+        mean value m of those x repeat transactions (>= 0). Customers with
+        x = 0 carry no spend information, and those with m = 0 (only
+        zero-value repeat purchases, which the Gamma density cannot produce)
+        are set aside and counted in ``n_excluded_``; :meth:`expected_spend`
+        still scores both. ``weights``: optional count of customers sharing
+        each row.
         """
         x, m = _validate_spend(frequency, monetary_value)
         weights = validate_weights(weights, x.shape[0])
-        used = x > 0
+        used = (x > 0) & (m > 0)
         row_weights = np.ones_like(x) if weights is None else weights
         n_excluded = float(row_weights[~used].sum())
         if not used.any():
-            raise DataError("GammaGammaModel.fit: no customer has frequency > 0; the model needs repeat buyers.")
+            raise DataError(
+                "GammaGammaModel.fit: no customer has frequency > 0 and a positive monetary_value; "
+                "the model needs repeat buyers with spend."
+            )
         self._fit({"x": x[used], "m": m[used]}, None if weights is None else weights[used])
         self.n_excluded_ = n_excluded
         self._refuse_infinite_mean()
@@ -139,7 +145,7 @@ class GammaGammaModel(MaximumLikelihoodModel):
 
 
 def _validate_spend(frequency: Any, monetary_value: Any) -> tuple[np.ndarray, np.ndarray]:
-    """frequency: whole numbers >= 0; monetary_value: finite and > 0 where frequency > 0."""
+    """frequency: whole numbers >= 0; monetary_value: finite and >= 0 where frequency > 0."""
     x = as_float_array(frequency, "frequency")
     m = as_float_array(monetary_value, "monetary_value")
     if x.shape != m.shape and x.size != 1 and m.size != 1:
@@ -147,9 +153,9 @@ def _validate_spend(frequency: Any, monetary_value: Any) -> tuple[np.ndarray, np
     x, m = (np.ascontiguousarray(a) for a in np.broadcast_arrays(x, m))
     checks = (
         (~np.isfinite(x) | (x < 0) | (x != np.round(x)), "frequency must be a whole number >= 0"),
-        ((x > 0) & ~(np.isfinite(m) & (m > 0)),
-         "monetary_value (mean value of the repeat transactions) must be finite and > 0 for customers with "
-         "frequency > 0; remove or fix refunds, zero-value orders and missing amounts"),
+        ((x > 0) & ~(np.isfinite(m) & (m >= 0)),
+         "monetary_value (mean value of the repeat transactions) must be finite and >= 0 for customers with "
+         "frequency > 0; fix missing amounts and negative values (refunds belong in revenue, not spend)"),
     )
     for bad, message in checks:
         if bad.any():

@@ -169,10 +169,10 @@ def clean_monetary_value(frequency: np.ndarray, monetary_value, *, has_spend_mod
     m = np.broadcast_to(as_float_array(monetary_value, "monetary_value"), frequency.shape).astype(float)
     if has_spend_model:
         m = np.where(frequency > 0, m, 0.0)
-    bad = ~np.isfinite(m) | (m < 0) | (has_spend_model & (frequency > 0) & (m <= 0))
+    bad = ~np.isfinite(m) | (m < 0)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        fix = (" and > 0 for repeat buyers (Gamma-Gamma); fix refunds and zero-value orders" if has_spend_model
+        fix = (" for repeat buyers (Gamma-Gamma); fix missing amounts and negative values" if has_spend_model
                else " (without a spend model it is the expected value of every future order)")
         raise DataError(f"monetary_value must be finite and >= 0{fix}; first offending row {row}: {m[row]}.")
     return m
