@@ -43,6 +43,7 @@ def test_hand_computed_days():
     b = summary.loc["b"]
     assert (b.frequency, b.recency, b["T"], b.monetary_value) == (0, 0.0, 21.0, 0.0)
     assert "c" not in summary.index
+    assert summarize(HAND, observation_end="2024-01-31").attrs["customers_without_purchase"] == 1  # c
 
 
 def test_weeks_are_days_over_seven():
@@ -85,6 +86,13 @@ def test_margin_from_costs():
     frame = HAND.assign(cost=HAND["amount"].abs() * 0.5)
     summary = summarize(frame, observation_end="2024-01-31").set_index("customer_id")
     assert summary.loc["a", "margin"] == pytest.approx(60.0 - 45.0)
+
+
+def test_margin_counts_only_lines_with_a_cost():
+    costs = [4.0, None, 10.0, 20.0, None, None, None]  # b has no cost at all
+    summary = summarize(HAND.assign(cost=costs), observation_end="2024-01-31").set_index("customer_id")
+    assert summary.loc["a", "margin"] == pytest.approx((10 - 4) + (20 - 10) + (40 - 20))
+    assert pd.isna(summary.loc["b", "margin"])
 
 
 def test_cdnow_matches_the_published_summary(cdnow_lines, cdnow_summary_reference):
@@ -205,3 +213,12 @@ def test_order_counts_with_and_without_order_ids():
     assert with_ids.monetary_value == pytest.approx(8.0)
     without_ids = summarize(load_orders(frame.drop(columns="order_id")), observation_end="2024-01-10").iloc[0]
     assert (without_ids.frequency, without_ids.n_orders) == (1, 2)  # one order per purchase day
+
+
+def test_unit_merge_split_must_fall_between_periods():
+    frame = lines([("x", "2024-01-01", 1.0), ("x", "2024-01-08", 1.0), ("x", "2024-01-12", 1.0)])
+    with pytest.raises(DataError, match="Sunday"):
+        calibration_holdout(frame, calibration_end="2024-01-10", observation_end="2024-01-31", unit="week", merge="unit")
+    split = calibration_holdout(frame, calibration_end="2024-01-07", observation_end="2024-01-28", unit="week", merge="unit")
+    row = split.iloc[0]
+    assert (row.frequency, row.frequency_holdout, row.duration_holdout) == (0, 1, 3.0)  # days 8 and 12 share a week

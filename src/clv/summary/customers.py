@@ -143,19 +143,19 @@ def period_table(table: ir.Table, *, unit: str, merge: str) -> ir.Table:
             _gross=lines[schema.AMOUNT].sum(where=lines._purchase == 1),
             _net=lines[schema.AMOUNT].sum(),
             _purchase=lines._purchase.sum(),
-            **({"_cost": lines[schema.COST].sum()} if has_cost else {}),
+            **({"_margin": (lines[schema.AMOUNT] - lines[schema.COST]).sum()} if has_cost else {}),
         )
         named_order = (lines._purchase > 0) & lines[schema.ORDER_ID].notnull()
         orders = {"orders": named_order.cast("int64").sum()}
     else:
         lines = lines.mutate(_gross=ibis.ifelse(lines._purchase == 1, lines[schema.AMOUNT], None), _net=lines[schema.AMOUNT],
-                             **({"_cost": lines[schema.COST]} if has_cost else {}))
+                             **({"_margin": lines[schema.AMOUNT] - lines[schema.COST]} if has_cost else {}))
         orders = {}
     periods = lines.group_by(keys).aggregate(
         gross=lines._gross.sum(),
         net=lines._net.sum(),
         purchase_lines=lines._purchase.sum(),
-        **({"cost": lines._cost.sum()} if has_cost else {}),
+        **({"margin": lines._margin.sum()} if has_cost else {}),
         **orders,
     )
     bought = (periods.purchase_lines > 0).cast("int64")
@@ -188,8 +188,13 @@ def summary_expression(
     observation_end: Any = None,
     unit: Unit = "day",
     merge: Merge = "day",
+    keep_non_buyers: bool = False,
 ) -> ir.Table:
-    """The per-customer summary as a lazy Ibis expression (see :func:`summarize`)."""
+    """The per-customer summary as a lazy Ibis expression (see :func:`summarize`).
+
+    ``keep_non_buyers`` keeps customers whose lines are all refunds, with a
+    null ``frequency`` (they have no purchase to measure from).
+    """
     _validate_options(unit, merge)
     table = as_orders_table(orders)
     end = resolve_observation_end(table, observation_end)
@@ -203,10 +208,11 @@ def summary_expression(
         _gross=periods.gross.sum(where=buys),
         _first_gross=_value_at_min(periods, periods.gross, periods._period, buys),
         revenue=periods.net.sum(),
-        **({"_cost": periods.cost.sum()} if "cost" in periods.columns else {}),
+        **({"_margin": periods.margin.sum()} if "margin" in periods.columns else {}),
         n_orders=periods.orders.sum(),
     )
-    per_customer = per_customer.filter(per_customer._n_periods > 0)
+    if not keep_non_buyers:
+        per_customer = per_customer.filter(per_customer._n_periods > 0)
     step = _period_length(unit, merge)
     end_index = _observation_end_index(end, unit, merge)
     frequency = (per_customer._n_periods - 1).cast("int64")
@@ -223,8 +229,8 @@ def summary_expression(
         "n_orders": per_customer.n_orders.cast("int64"),
         "revenue": per_customer.revenue,
     }
-    if "_cost" in per_customer.columns:
-        columns["margin"] = per_customer.revenue - per_customer._cost.fill_null(0)
+    if "_margin" in per_customer.columns:
+        columns["margin"] = per_customer._margin
     return per_customer.select(**columns)
 
 
@@ -268,16 +274,22 @@ def summarize(
     -------
     pandas.DataFrame
         ``customer_id, frequency, recency, T, monetary_value, first_purchase,
-        last_purchase, n_orders, revenue`` (+ ``margin`` when costs are known),
+        last_purchase, n_orders, revenue`` (+ ``margin``, the sum of amount -
+        cost over the customer's lines that have a cost, null when none has),
         sorted by customer id. ``attrs`` record unit, merge and observation end.
         Customers whose only lines are refunds have no purchase and are not
         rows; ``attrs["customers_without_purchase"]`` counts them.
     """
     table = as_orders_table(orders)
     end = resolve_observation_end(table, observation_end)
-    expression = summary_expression(table, observation_end=end, unit=unit, merge=merge)
+    expression = summary_expression(table, observation_end=end, unit=unit, merge=merge, keep_non_buyers=True)
     frame = expression.order_by(schema.CUSTOMER_ID).to_pandas()
-    frame.attrs.update(unit=unit, merge=merge, observation_end=str(end))
+    buyers = frame["first_purchase"].notna().to_numpy()
+    frame = frame[buyers].reset_index(drop=True)
+    frame["frequency"] = frame["frequency"].astype("int64")
+    frame.attrs.update(
+        unit=unit, merge=merge, observation_end=str(end), customers_without_purchase=int((~buyers).sum())
+    )
     return frame
 
 
@@ -321,6 +333,7 @@ def calibration_holdout(
     obs_end = resolve_observation_end(table, observation_end)
     if obs_end <= cal_end:
         raise DataError(f"observation_end ({obs_end}) must be after calibration_end ({cal_end}).")
+    _require_period_end(cal_end, unit, merge)
     calibration = summary_expression(table, observation_end=cal_end, unit=unit, merge=merge)
     day = order_date(table)
     later = table.filter((day > ibis.date(cal_end)) & (day <= ibis.date(obs_end)))
@@ -348,6 +361,19 @@ def calibration_holdout(
         new_customers_in_holdout=int(known), unit_days=length,
     )
     return frame
+
+
+def _require_period_end(day: dt.date, unit: str, merge: str) -> None:
+    """With whole-period merging the split must fall between two periods, or one period is in both."""
+    if merge != "unit" or unit == "day":
+        return
+    next_day = day + dt.timedelta(days=1)
+    if _observation_end_index(next_day, unit, merge) == _observation_end_index(day, unit, merge):
+        boundary = "a Sunday (weeks run Monday to Sunday)" if unit == "week" else "the last day of a month"
+        raise DataError(
+            f"calibration_end {day} falls inside a {unit}: with merge='unit' it must be {boundary}, "
+            "so that no purchase period is split between calibration and holdout."
+        )
 
 
 def _window_length(start: dt.date, end: dt.date, unit: str, merge: str) -> float:
