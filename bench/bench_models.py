@@ -1,4 +1,4 @@
-"""Benchmark: model fits, scoring and the end-to-end pipeline, clv vs lifetimes.
+"""Benchmark: model fits, scoring and the end-to-end pipeline, clv vs lifetimes and pymc-marketing.
 
     /tmp/venv/bin/python bench/bench_models.py                     # 1M, 10M and the 4M-customer store
     /tmp/venv/bin/python bench/bench_models.py --sizes 1M --tasks end_to_end
@@ -21,8 +21,19 @@ Steps (each in its own process, time limit per step, see bench/harness.py):
 * ``end to end`` (order file -> summary -> BG/NBD + Gamma-Gamma -> every
   customer's 12-month CLV), at 1M only by default.
 
+pymc-marketing (``bench/steps/models_pymc.py``, its own venv) runs the same
+fits with its default priors, ``fit(method="map")``, and the same scoring with
+clv's parameters; ``BG/NBD fit (NUTS)`` is its default MCMC fit, a short run,
+at 100k only by default (``--mcmc-sizes``). It has no end-to-end step.
+
 Checks: fitted parameters (max relative difference), per-customer P(alive),
-expected purchases and CLV (max / median relative difference).
+expected purchases and CLV (max / median relative difference); for
+pymc-marketing's MAP also the log-likelihood given up and the log-prior gained
+relative to clv's MLE (a MAP differs from the MLE by the prior's pull).
+
+``--tools`` runs a subset of the tools and ``--merge`` puts the new rows into
+the saved run (``bench/out/<name>.json``), replacing rows of the same step,
+size and tool, so adding a tool or a size does not re-run the others.
 """
 
 from __future__ import annotations
@@ -44,8 +55,14 @@ WORK = OUT_DIR / "work" / "models"
 CLV = "clv"
 BIG = "4Mc"  # 4 million customers
 BIG_CUSTOMERS = 4_000_000
-TASKS = {"bgnbd": "BG/NBD fit", "paretonbd": "Pareto/NBD fit", "gammagamma": "Gamma-Gamma fit",
-         "score": "score (P(alive), E[purchases], CLV)", "end_to_end": "end to end (orders -> CLV)"}
+TASKS = {"bgnbd": "BG/NBD fit", "bgnbd_mcmc": "BG/NBD fit (NUTS)", "paretonbd": "Pareto/NBD fit",
+         "gammagamma": "Gamma-Gamma fit", "score": "score (P(alive), E[purchases], CLV)",
+         "end_to_end": "end to end (orders -> CLV)"}
+CLV_TASKS = [task for task in TASKS if task != "bgnbd_mcmc"]
+PYMC = "pymc-marketing"
+PYMC_TASKS = ["bgnbd", "bgnbd_mcmc", "paretonbd", "gammagamma", "score"]
+TOOLS = [CLV, "lifetimes", PYMC]
+PRIOR_SLACK = 0.01  # nats: find_MAP's and clv's optimiser tolerances
 ORDER = ["100k", "1M", "10M", BIG, "100M"]
 
 
@@ -89,9 +106,10 @@ pq.write_table(table.set_column(0, "customer_id", table.column(0).cast("string")
     return path
 
 
-def plan_size(size: str, tasks: list[str], orders: Path, summary: Path, peer: tuple[Path, str] | None,
+def plan_size(size: str, tasks: list[str], orders: Path, summary: Path, peers: dict[str, tuple[Path, str]],
               args: argparse.Namespace) -> list[Step]:
     out = WORK / size
+    tools = args.tools.split(",")
     steps = []
     for task in tasks:
         if task == "end_to_end" and size not in args.end_to_end_sizes.split(","):
@@ -100,16 +118,30 @@ def plan_size(size: str, tasks: list[str], orders: Path, summary: Path, peer: tu
         suffix = "parquet" if task == "score" else "json"
         ours = out / f"clv_{task}.{suffix}"
         repeat = 1 if task in ("paretonbd", "end_to_end") else args.repeat
-        steps.append(Step(TASKS[task], size, CLV, OUR_PYTHON, "models_clv.py",
-                          ["--task", task, *source, "--output", str(ours)], repeat, args.timeout))
-        if peer is None or not peer_allowed(task, size, args):
-            continue
-        python, version = peer
+        if CLV in tools and task in CLV_TASKS:
+            steps.append(Step(TASKS[task], size, CLV, OUR_PYTHON, "models_clv.py",
+                              ["--task", task, *source, "--output", str(ours)], repeat, args.timeout))
         extra = ["--params", str(ours) + ".params.json"] if task == "score" else []
-        steps.append(Step(TASKS[task], size, f"lifetimes {version}", python, "models_lifetimes.py",
-                          ["--task", task, *source, *extra, "--output", str(out / f"lifetimes_{task}.{suffix}")],
-                          1, args.timeout))
+        if "lifetimes" in peers and task in CLV_TASKS and peer_allowed(task, size, args):
+            python, version = peers["lifetimes"]
+            steps.append(Step(TASKS[task], size, f"lifetimes {version}", python, "models_lifetimes.py",
+                              ["--task", task, *source, *extra, "--output", str(out / f"lifetimes_{task}.{suffix}")],
+                              1, args.timeout))
+        if PYMC in peers and pymc_allowed(task, size, args):
+            python, version = peers[PYMC]
+            mle = out / f"clv_{task.removesuffix('_mcmc')}.json"
+            extra += ["--mle", str(mle)] if task != "score" else []  # read if clv's fit wrote it
+            extra += ["--draws", str(args.mcmc_draws), "--tune", str(args.mcmc_draws)] if task == "bgnbd_mcmc" else []
+            steps.append(Step(TASKS[task], size, f"{PYMC} {version}", python, "models_pymc.py",
+                              ["--task", task, *source, *extra, "--output", str(out / f"pymc_{task}.{suffix}")],
+                              1, args.timeout))
     return steps
+
+
+def pymc_allowed(task: str, size: str, args: argparse.Namespace) -> bool:
+    if task == "bgnbd_mcmc":
+        return size in args.mcmc_sizes.split(",")
+    return task in PYMC_TASKS and ORDER.index(size) <= ORDER.index(args.pymc_max_size)
 
 
 def peer_allowed(task: str, size: str, args: argparse.Namespace) -> bool:
@@ -127,6 +159,27 @@ def compare_params(ours: Path, theirs: Path) -> str:
     worst = max(rel, key=rel.get)
     verdict = "same parameters" if rel[worst] < 1e-3 else "parameters differ"
     return f"{verdict} (max rel. diff {rel[worst]:.1e} in {worst})"
+
+
+def compare_map(ours: Path, theirs: Path, m: Measurement) -> str:
+    """Parameters of pymc-marketing's MAP (or posterior mean) against clv's MLE, and the prior's share."""
+    text = compare_params(ours, theirs)
+    if m.info.get("method") == "mcmc":
+        sampler = m.info.get("sampler", {})
+        return (f"posterior mean vs clv's MLE: {text} ({sampler.get('chains')} chains x {sampler.get('draws')} draws "
+                f"after {sampler.get('tune')} tuning)")
+    d = m.info.get("densities")
+    if not d:
+        return f"MAP vs clv's MLE: {text}"
+    lost = d["loglik_mle"] - d["loglik_fit"]
+    gained = d["logprior_fit"] - d["logprior_mle"]
+    if d["logprior_fit"] == 0 and d["logprior_mle"] == 0:
+        verdict = "flat priors, so MAP = MLE"
+    elif lost <= gained + PRIOR_SLACK:
+        verdict = "within the prior's effect"
+    else:
+        verdict = "more than the prior explains"
+    return (f"MAP vs clv's MLE: {text}; MAP log-lik {lost:.2g} below clv's, log-prior {gained:+.2g}: {verdict}")
 
 
 def compare_scores(ours: Path, theirs: Path) -> str:
@@ -149,8 +202,11 @@ def add_checks(measurements: list[Measurement], size: str) -> None:
         if m.size != size or m.tool == CLV or m.status != "ok":
             continue
         task = next(k for k, v in TASKS.items() if v == m.step)
+        peer = "pymc" if m.tool.startswith(PYMC) else "lifetimes"
         if task == "score":
-            m.check = compare_scores(out / "clv_score.parquet", out / "lifetimes_score.parquet")
+            m.check = compare_scores(out / "clv_score.parquet", out / f"{peer}_score.parquet")
+        elif peer == "pymc":
+            m.check = compare_map(out / f"pymc_{task}.json", out / f"clv_{task.removesuffix('_mcmc')}.json", m)
         else:
             m.check = compare_params(out / f"clv_{task}.json", out / f"lifetimes_{task}.json")
             if task == "end_to_end":
@@ -196,6 +252,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lifetimes-venv", default="lifetimes")
     parser.add_argument("--peer-max-size", default="10M", help="lifetimes runs up to this size")
     parser.add_argument("--pareto-peer-max-size", default="1M", help="lifetimes' Pareto/NBD up to this size")
+    parser.add_argument("--tools", default=",".join(TOOLS), help=f"subset of {','.join(TOOLS)}")
+    parser.add_argument("--pymc-venv", default=PYMC)
+    parser.add_argument("--pymc-max-size", default="10M", help="pymc-marketing's MAP fits and scoring up to this size")
+    parser.add_argument("--mcmc-sizes", default="100k", help="sizes of pymc-marketing's NUTS fit")
+    parser.add_argument("--mcmc-draws", type=int, default=200, help="NUTS draws (and as many tuning steps) a chain")
+    parser.add_argument("--merge", action="store_true",
+                        help="put the new rows into bench/out/<name>.json, replacing rows of the same step/size/tool")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
@@ -208,23 +271,50 @@ def main(argv: list[str] | None = None) -> int:
         measurements = [Measurement(**m) for m in saved["measurements"]]
         for size in saved["sizes"]:
             add_checks(measurements, size)
-        return report(args.name, measurements, saved["sizes"], saved["machine"])
-    peer = None
-    if not args.no_peers:
-        python = peer_python(args.lifetimes_venv)
-        peer = (python, peer_version(args.lifetimes_venv, "lifetimes")) if python else None
-        if peer is None:
-            print("no lifetimes venv (run bench/peers.py); peers skipped")
+        return report(args.name, measurements, saved["sizes"], saved["machine"], saved.get("first_run"))
+    peers = {} if args.no_peers else find_peers(args)
     measurements: list[Measurement] = []
     for size in args.sizes.split(","):
         orders = orders_file(size, args.data_root.resolve())
         summary = summary_file(size, orders)
         customers = len(pd.read_parquet(summary, columns=["frequency"]))
         print(f"{size}: {orders} ({customers:,} customers)", flush=True)
-        for step in plan_size(size, args.tasks.split(","), orders, summary, peer, args):
+        for step in plan_size(size, args.tasks.split(","), orders, summary, peers, args):
             measurements.append(measure(step, WORK / size))
         add_checks(measurements, size)
+    if args.merge:
+        return merge(args.name, measurements, args.sizes.split(","))
     return report(args.name, measurements, args.sizes.split(","))
+
+
+def find_peers(args: argparse.Namespace) -> dict[str, tuple[Path, str]]:
+    """{tool: (venv python, version)} of the peers asked for by ``--tools`` and built by bench/peers.py."""
+    peers = {}
+    for tool, venv, module in (("lifetimes", args.lifetimes_venv, "lifetimes"),
+                               (PYMC, args.pymc_venv, "pymc_marketing")):
+        if tool not in args.tools.split(","):
+            continue
+        python = peer_python(venv)
+        if python is None:
+            print(f"no {venv} venv (run bench/peers.py{' --pymc' if tool == PYMC else ''}); {tool} skipped")
+            continue
+        peers[tool] = (python, peer_version(venv, module))
+    return peers
+
+
+def merge(name: str, new: list[Measurement], sizes: list[str]) -> int:
+    """The saved run's rows with ``new`` in place of rows of the same step, size and tool."""
+    saved = json.loads((OUT_DIR / f"{name}.json").read_text())
+    keys = {(m.step, m.size, m.tool) for m in new}
+    old = [Measurement(**m) for m in saved["measurements"] if (m["step"], m["size"], m["tool"]) not in keys]
+    all_sizes = sorted(set(saved["sizes"]) | set(sizes), key=ORDER.index)
+    steps = list(TASKS.values())
+    rank = {size: i for i, size in enumerate(all_sizes)}
+    measurements = sorted(old + new, key=lambda m: (rank[m.size], steps.index(m.step),
+                                                    next(i for i, t in enumerate(TOOLS) if m.tool.startswith(t))))
+    for size in all_sizes:
+        add_checks(measurements, size)
+    return report(name, measurements, all_sizes, merged_from=saved.get("first_run", saved["machine"]))
 
 
 def phase_notes(measurements: list[Measurement]) -> list[str]:
@@ -239,9 +329,12 @@ def phase_notes(measurements: list[Measurement]) -> list[str]:
     return notes
 
 
-def report(name: str, measurements: list[Measurement], sizes: list[str], box: dict | None = None) -> int:
+def report(name: str, measurements: list[Measurement], sizes: list[str], box: dict | None = None,
+           merged_from: dict | None = None) -> int:
     fill_ratios(measurements, CLV)
-    notes = phase_notes(measurements) + [
+    merged = [f"Rows added by later runs (--merge) to a run measured {merged_from['date']} (1-minute load average "
+              f"{merged_from['load_average_1m']} at its end); the header is the last of them."] if merged_from else []
+    notes = merged + phase_notes(measurements) + [
         f"{BIG}: a synthetic store of 4M customers generated by this script; other sizes are order lines "
         "from bench/make_data.py. Fits and scores read the same per-customer summary (days).",
         "seconds: the step's own timing without reading the input file (median of the runs for clv, one run "
@@ -249,11 +342,19 @@ def report(name: str, measurements: list[Measurement], sizes: list[str], box: di
         "score: horizon 360 days; clv with 80% and 95% intervals (Monte Carlo), lifetimes without (it has none), "
         "using clv's fitted parameters. CLV: lifetimes' conventions on both sides (12 steps of 30 days, 1% "
         "discount a step; clv given discount_step=30 days and the equivalent annual rate).",
+        "pymc-marketing: default priors; fits by fit(method=\"map\") (pymc.find_MAP), seconds = building the PyMC "
+        "model + compiling and optimising (PyTensor's compiled-code cache warm; the first run on a machine adds 5 to 20 s "
+        "of C compilation a model). BG/NBD's and Pareto/NBD's default priors are proper, so their MAP is not clv's MLE: "
+        "the check gives how much log-likelihood the MAP gives up against clv's MLE and how much log-prior it "
+        f"gains (MAP optimum consistent when the loss <= the gain + {PRIOR_SLACK} nats); Gamma-Gamma's priors are "
+        "flat. BG/NBD fit (NUTS): its default fit, pymc.sample, a short run (chains one after the other in the "
+        "step's process), posterior means compared. Scoring with clv's parameters as a one-draw posterior.",
     ]
     intro = ("Model fits, scoring and the end-to-end pipeline. Generated by `bench/bench_models.py`; "
              "see docs/benchmarks.md.")
+    extra = {"sizes": sizes, **({"first_run": merged_from} if merged_from else {})}
     path = write_results(name, "Model benchmark", measurements, intro=intro, targets=targets(measurements),
-                         notes=notes, extra={"sizes": sizes}, box=box)
+                         notes=notes, extra=extra, box=box)
     print(path.read_text())
     return 0
 
