@@ -432,3 +432,20 @@ def test_nan_amounts_in_parquet_are_rejected(tmp_path):
     assert result.report.accepted_purchase_lines == n - 3
     rejected_rows = sorted(result.rejects.to_pandas()["source_row"])
     assert rejected_rows == [11, 20_001, 50_000]
+
+
+def test_canonical_optional_columns_are_used_without_mapping():
+    frame = pd.DataFrame({
+        "customer_id": ["a", "a", "b"],
+        "order_ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
+        "amount": [10.0, 4.0, 8.0],
+        "order_id": ["1", "C2", "3"],
+        "channel": ["web", "web", "store"],
+        "cost": [6.0, 2.0, 5.0],
+    })
+    result = load_orders(frame, Columns())
+    assert result.report.netted_refund_lines == 1  # the 'C' order id was read without mapping it
+    orders = result.orders.execute().sort_values("source_row")
+    assert list(orders["channel"]) == ["web", "web", "store"]
+    assert list(orders["cost"]) == [6.0, 2.0, 5.0]
+    assert Columns(margin_rate=0.3).with_canonical_defaults(list(frame.columns)).cost is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -115,6 +116,22 @@ class Columns:
         used = {kind: col for kind, col in named.items() if col is not None}
         used.update({f"extra {col}": col for col in self.extra})
         return used
+
+    def with_canonical_defaults(self, found: Sequence[str]) -> "Columns":
+        """Unmapped optional fields take the source column of their canonical name, if any.
+
+        A table already in canonical form (``order_id``, ``channel``, ``cost``...)
+        then needs ``Columns()`` only. A column already mapped to another field
+        is never taken twice; ``cost`` is not defaulted when ``margin_rate`` is given.
+        """
+        taken = set(self.used().values())
+        updates = {}
+        for name in (schema.ORDER_ID, schema.QUANTITY, schema.PRODUCT_ID, schema.CHANNEL, schema.COST, "currency"):
+            if name == schema.COST and self.margin_rate is not None:
+                continue
+            if getattr(self, name) is None and name in found and name not in taken:
+                updates[name] = name
+        return dataclasses.replace(self, **updates) if updates else self
 
     def check_against(self, found: Sequence[str]) -> None:
         """Raise DataError naming the first mapped column not in ``found``."""

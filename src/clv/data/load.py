@@ -189,6 +189,7 @@ def _classify_source(source, columns, policy, observation_end, con, options):
     spec = resolve_source(source, **options)
     raw, con = raw_table(spec, con)
     originals = [c for c in raw.columns if c != SOURCE_ROW_COL]
+    columns = columns.with_canonical_defaults(originals)
     columns.check_against(originals)
     classified = _classify(raw, originals, columns, policy, observation_end, con)
     return classified, con, originals
