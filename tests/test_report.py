@@ -301,7 +301,8 @@ def test_cli_report_writes_the_file(built, tmp_path):
     parser = ReportParser()
     parser.feed(output.read_text(encoding="utf-8"))
     assert parser.sections == SECTION_KEYS
-    assert set(parser.missing) == {"crosssell", "nps"}  # no product column mapped, no survey given
+    # product_id is read by its canonical name without mapping; no survey was given
+    assert set(parser.missing) == {"nps"}
     assert "26 weeks" in output.read_text(encoding="utf-8")
 
 

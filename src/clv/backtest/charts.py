@@ -57,7 +57,7 @@ def actual_repeat_purchases(orders: Any, *, calibration_end: dt.date, observatio
     """
     table = as_orders_table(orders)
     table = table.filter(order_date(table) <= ibis.date(observation_end))
-    buys = table.filter(table[schema.AMOUNT] >= 0)
+    buys = table.filter(schema.is_purchase(table))
     first_day = buys.group_by(schema.CUSTOMER_ID).aggregate(_first_day=order_date(buys).epoch_days().min())
     cohort = first_day.filter(first_day._first_day <= _epoch_day(calibration_end)).select(schema.CUSTOMER_ID)
     periods = period_table(table.semi_join(cohort, schema.CUSTOMER_ID), unit=unit, merge=merge)

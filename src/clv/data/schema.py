@@ -40,3 +40,16 @@ IS_REFUND = "is_refund"
 REQUIRED = (CUSTOMER_ID, ORDER_TS, AMOUNT)
 OPTIONAL = (ORDER_ID, PRODUCT_ID, QUANTITY, CHANNEL, COST)
 CANONICAL = (SOURCE_ROW, *REQUIRED, *OPTIONAL)
+
+
+def is_purchase(table):
+    """Which lines of an Ibis table of order lines are purchases.
+
+    Every line but a refund: the loader's ``is_refund`` flag when present (it
+    also marks cancelled order ids and negative quantities), else a negative
+    amount. Zero-value lines are purchases (a visit without revenue, as in the
+    CDNOW literature). Every module counts purchases with this one rule.
+    """
+    if IS_REFUND in table.columns:
+        return ~table[IS_REFUND]
+    return table[AMOUNT] >= 0

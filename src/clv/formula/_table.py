@@ -13,6 +13,7 @@ import ibis
 import pandas as pd
 from ibis.expr.types import Table
 
+from clv.data import schema
 from clv.data.schema import AMOUNT, CUSTOMER_ID, ORDER_ID, ORDER_TS, REQUIRED, SOURCE_ROW
 from clv.engine import default_connection
 from clv.errors import DataError, missing_column_message
@@ -160,8 +161,8 @@ def with_order_key(table: Table) -> Table:
 
 
 def is_purchase(table: Table) -> ibis.Expr:
-    """Lines that make an order: positive amount (refunds are negative lines)."""
-    return table[AMOUNT] > 0
+    """Lines that make an order: :func:`clv.data.schema.is_purchase` (refunds never do)."""
+    return schema.is_purchase(table)
 
 
 def period_index(ts: ibis.Expr, unit: str) -> ibis.Expr:

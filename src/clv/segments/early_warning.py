@@ -84,7 +84,7 @@ def early_warning_expression(orders: Any, *, observation_end: Any = None,
     day = order_date(table)
     lines = table.filter(day <= ibis.date(end)).mutate(_day=day.epoch_days().cast("int64"))
     recent = lines._day > _epoch_day(cutoff)
-    buy = lines[schema.AMOUNT] >= 0
+    buy = schema.is_purchase(lines)
     per_customer = lines.group_by(schema.CUSTOMER_ID).aggregate(
         _first_day=lines._day.min(where=buy),
         orders_before=lines._day.nunique(where=buy & ~recent).cast("int64"),

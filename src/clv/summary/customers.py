@@ -128,10 +128,7 @@ def period_table(table: ir.Table, *, unit: str, merge: str) -> ir.Table:
     cheaper than a distinct count).
     """
     date = order_date(table)
-    amount = table[schema.AMOUNT]
-    # The loader marks refunds explicitly (negative amount or quantity, cancelled
-    # order id); raw canonical frames fall back to the sign of the amount.
-    is_purchase = ~table[IS_REFUND] if IS_REFUND in table.columns else amount >= 0
+    is_purchase = schema.is_purchase(table)
     lines = table.mutate(
         _period=_period_index(date.epoch_days().cast("int64"), date, unit, merge),
         _purchase=is_purchase.cast("int64"),
