@@ -282,9 +282,9 @@ def _shifted_ranks(rho: np.ndarray, levels: np.ndarray, n_draws: int) -> np.ndar
 
     Inverse empirical CDF: ``q_v = sorted[ceil(v n) - 1]``.
     """
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):
         v = 1.0 - (1.0 - levels[None, :]) / rho[:, None]
-    v = np.maximum(v, -1.0)  # rho = 0 gives -inf: no purchases at any level
+    v = np.maximum(v, -1.0)  # rho = 0 (or tiny) gives -inf: no purchases at any level
     ranks = np.ceil(v * n_draws - 1e-9).astype(np.int64) - 1
     ranks = np.minimum(ranks, n_draws - 1)
     return np.where(v > 0, np.maximum(ranks, 0), -1)
