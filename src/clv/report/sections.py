@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from clv.errors import DataError
 from clv.report import figures as fig
 from clv.report.content import (
     FigureBlock, Metric, Section, TableBlock, money, number, pct, ratio, table_from_frame,
@@ -58,26 +59,45 @@ def data_check(ctx: ReportContext) -> Section:
 
 # 2. KPIs and drivers ------------------------------------------------------------------------
 
-def kpis(ctx: ReportContext) -> Section:
-    from clv.formula import classic_clv, drivers_over_time
+def _classic_overall(ctx: ReportContext) -> tuple[pd.Series, str]:
+    """The classic formula over the whole history, per year if two whole years allow a churn estimate,
+    else per quarter, else per month."""
+    from clv.formula import classic_clv
 
+    error = None
+    for period in ("year", "quarter", "month"):
+        try:
+            result = classic_clv(ctx.orders, period=period, margin=ctx.margin_argument, end=ctx.observation_day)
+        except DataError as exc:  # churn needs two consecutive complete periods
+            if "churn" not in str(exc):
+                raise
+            error = exc
+            continue
+        return result.overall.iloc[0], period
+    raise error
+
+
+def kpis(ctx: ReportContext) -> Section:
+    from clv.formula import drivers_over_time
+
+    overall, period = _classic_overall(ctx)
     section = Section("kpis", "2. Key numbers and the four drivers of CLV",
-                      "The classic formula: CLV per customer = average order value x orders per customer per year "
-                      "x gross margin / yearly churn. Below: the whole history, then the four drivers month by month.")
-    overall = classic_clv(ctx.orders, period="year", margin=ctx.margin_argument).overall.iloc[0]
-    customers = len(ctx.summary)
+                      f"The classic formula: CLV per customer = average order value x orders per customer per {period} "
+                      f"x gross margin / churn per {period}. Below: the whole history, then the four drivers month "
+                      "by month.")
+    customers = int(overall["customers"])
     section.metrics = [
         Metric("customers", "customers", number(customers), customers),
         Metric("orders", "orders", number(overall["orders"]), int(overall["orders"])),
         Metric("revenue", "net revenue", money(overall["revenue"]), float(overall["revenue"])),
         Metric("aov", "average order value", money(overall["aov"]), float(overall["aov"])),
-        Metric("purchase_frequency", "orders per customer per year", number(overall["purchase_frequency"], 2),
+        Metric("purchase_frequency", f"orders per customer per {period}", number(overall["purchase_frequency"], 2),
                float(overall["purchase_frequency"])),
         Metric("margin", "gross margin rate", pct(overall["margin"]), float(overall["margin"])),
-        Metric("churn", "yearly churn", pct(overall["churn_rate"]), float(overall["churn_rate"])),
+        Metric("churn", f"churn per {period}", pct(overall["churn_rate"]), float(overall["churn_rate"])),
         Metric("classic_clv", "classic CLV per customer", money(overall["clv"]), float(overall["clv"])),
     ]
-    drivers = drivers_over_time(ctx.orders, freq="month", margin=ctx.margin_argument)
+    drivers = drivers_over_time(ctx.orders, freq="month", margin=ctx.margin_argument, end=ctx.observation_day)
     drivers = drivers[drivers["complete"] & (drivers["customers_active"] > 0)].copy()
     drivers["period"] = drivers["period"].astype(str)
     if len(drivers) >= 2:
