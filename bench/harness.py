@@ -84,8 +84,8 @@ class Measurement:
     check: str = ""
 
 
-def _high_water_mb(pid: int) -> float:
-    """VmHWM of a running process in MB (0 when it cannot be read)."""
+def _high_water_mb(pid: int) -> float | None:
+    """VmHWM of a running process in MB (None when it cannot be read)."""
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
@@ -93,20 +93,26 @@ def _high_water_mb(pid: int) -> float:
                     return int(line.split()[1]) / 1024.0
     except (OSError, ValueError):
         pass
-    return 0.0
+    return None
 
 
-def _wait_with_limit(process: subprocess.Popen, limit: float) -> tuple[int | None, float]:
+def _highest(*values: float | None) -> float | None:
+    """The largest known value; None when none is known (never a made-up 0)."""
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def _wait_with_limit(process: subprocess.Popen, limit: float) -> tuple[int | None, float | None]:
     """Wait for ``process``; kill its process group past ``limit`` seconds.
 
     Returns (exit status or None when killed, highest VmHWM seen while polling, MB).
     """
     deadline = time.monotonic() + limit
-    peak = 0.0
+    peak = None
     while True:
         if process.poll() is not None:
             return process.returncode, peak
-        peak = max(peak, _high_water_mb(process.pid))
+        peak = _highest(peak, _high_water_mb(process.pid))
         if time.monotonic() > deadline:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
@@ -132,7 +138,7 @@ def run_once(step: Step, result_path: Path, log_path: Path) -> tuple[str, dict, 
         tail = log_path.read_text()[-1500:]
         return "failed", {}, peak_mb, wall, tail
     result = json.loads(result_path.read_text())
-    return "ok", result, max(peak_mb, result.get("peak_rss_mb") or 0.0), wall, ""
+    return "ok", result, _highest(peak_mb, result.get("peak_rss_mb")), wall, ""
 
 
 def measure(step: Step, work_dir: Path) -> Measurement:
@@ -151,8 +157,8 @@ def measure(step: Step, work_dir: Path) -> Measurement:
             break
         results.append(result)
         walls.append(wall)
-        print(f"{result['seconds']:.2f} s, {peak:.0f} MB", flush=True)
-    found.peak_mb = max(peaks) if peaks else None
+        print(f"{result['seconds']:.2f} s, {'?' if peak is None else f'{peak:.0f}'} MB", flush=True)
+    found.peak_mb = _highest(*peaks)
     if results:
         found.runs = [r["seconds"] for r in results]
         found.seconds = statistics.median(found.runs)

@@ -283,6 +283,12 @@ def score_command(
         if spend is not None and spend.model_name != "gammagamma":
             raise DataError(f"--spend-model must be a gammagamma model; {spend_model} holds {spend.model_name!r}.")
         unit = time_unit.value if time_unit else transactions.time_unit_
+        saved = getattr(transactions, "time_unit_", None)
+        if saved and unit != saved:
+            raise DataError(
+                f"--time-unit {unit} differs from the unit the model was fitted in ({saved}); "
+                "recency, T and --horizon must be in the model's unit."
+            )
         if unit is None:
             raise DataError("give --time-unit (the unit of recency, T and --horizon): the model file does not record one.")
         frame = summary_for_scoring(read_input(summary, from_orders, orders, unit), columns, transactions.model_name)

@@ -35,6 +35,7 @@ def as_orders_table(orders: object) -> Table:
     A pandas DataFrame is wrapped with ``ibis.memtable``. ``customer_id`` is cast
     to string, ``amount`` to float64 and ``order_ts`` to timestamp.
     """
+    orders = getattr(orders, "orders", orders)  # a clv.data.load_orders result
     if isinstance(orders, pd.DataFrame):
         table = ibis.memtable(orders)
     elif isinstance(orders, Table):

@@ -341,7 +341,7 @@ def validate_rfm(frequency: Any, recency: Any, T: Any) -> tuple[np.ndarray, np.n
     """Check (frequency, recency, T) histories and return them as float arrays.
 
     Rules: all finite; frequency a non-negative integer; 0 <= recency <= T;
-    T > 0; recency == 0 when frequency == 0. The first offending row is named.
+    T >= 0; recency == 0 when frequency == 0. The first offending row is named.
     """
     x, t_x, T = (as_float_array(v, n) for v, n in ((frequency, "frequency"), (recency, "recency"), (T, "T")))
     if not (x.shape == t_x.shape == T.shape):
