@@ -39,6 +39,7 @@ def report_command(
     margin: float = typer.Option(None, "--margin", help="Gross margin rate (0-1]; default from the cost column."),
     title: str = typer.Option("Customer lifetime value report", "--title", help="Title at the top of the report."),
     output: Path = typer.Option(Path("report.html"), "--output", "-o", help="Where to write the HTML report."),
+    strict: bool = typer.Option(False, "--strict", help="Exit with an error when a section cannot be computed (default: that section says why and the rest is written)."),
 ) -> None:
     """Write one self-contained HTML report: data check, KPIs, cohorts, models and backtest, segments, channels, what-if, cross-sell, NPS."""
     from clv.report import build_report
@@ -52,7 +53,7 @@ def report_command(
             path = build_report(
                 result, spend=spend, survey=None if survey is None else str(survey), unit=unit, horizon=horizon,
                 calibration_end=calibration_end, margin=margin, observation_end=observation_end, title=title,
-                path=output, on_step=on_step,
+                path=output, on_step=on_step, strict=strict,
             )
     console.print(f"report written to {path}")
 
