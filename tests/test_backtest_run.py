@@ -22,12 +22,14 @@ from conftest import DATA
 # ----- baselines by hand ----------------------------------------------------------
 SUMMARY = pd.DataFrame({
     "frequency": [0, 2, 4], "recency": [0.0, 5.0, 10.0], "T": [10.0, 10.0, 20.0],
-    "revenue": [10.0, 30.0, 50.0], "average_spend": [10.0, 10.0, 10.0],
+    "gross_revenue": [10.0, 30.0, 50.0], "revenue": [10.0, 24.0, 50.0],  # customer 2 refunded 6
+    "average_spend": [10.0, 10.0, 10.0],
 })
 
 
 def test_classic_baseline_gives_everyone_the_population_rate():
-    # rate = (0 + 2 + 4) / (10 + 10 + 20) = 0.15 per unit; AOV = 90 / (1 + 3 + 5) = 10
+    # rate = (0 + 2 + 4) / (10 + 10 + 20) = 0.15 per unit; AOV = gross 90 / (1 + 3 + 5) = 10
+    # (refunds are not subtracted: the holdout value they are scored on is gross too)
     prediction = classic_baseline(SUMMARY, horizon=5.0, margin=0.5)
     assert prediction.purchases == pytest.approx([0.75] * 3)
     assert prediction.value == pytest.approx([0.75 * 10 * 0.5] * 3)

@@ -8,10 +8,10 @@ holdout value over a window of length ``H`` (in the summary's time unit):
   formula CLV (AOV x purchase frequency x time; Gupta & Lehmann 2003):
   ``purchases = (sum x / sum T) * H`` (the population's repeat purchases per
   unit of customer age) and ``value = purchases * AOV * margin`` with
-  ``AOV = sum revenue / sum (x + 1)`` (net revenue per purchase period).
+  ``AOV = sum gross_revenue / sum (x + 1)`` (purchase value per purchase period, refunds not subtracted, as the holdout value counts it).
 * ``naive``: "the same rate as before": ``purchases = x / T * H`` (0 when T = 0)
   and ``value = purchases * average spend * margin``, the customer's own
-  average spend ``revenue / (x + 1)``.
+  average spend ``gross_revenue / (x + 1)``.
 * ``rfm``: quintile RFM scores (R on time since the last purchase ``T - t_x``,
   shorter = better; F on x; M on the average spend; each ``ceil(5 r / n)`` with
   ``r`` the average rank, so ties share a score) summed to a score 3..15. The
@@ -51,7 +51,7 @@ def classic_baseline(summary: pd.DataFrame, horizon: float, margin: float = 1.0)
     """Population rate ``sum x / sum T`` times the horizon for everyone; value at the population AOV."""
     x, _, T, _ = _columns(summary)
     rate = x.sum() / T.sum() if T.sum() > 0 else 0.0
-    aov = max(summary["revenue"].sum() / (x + 1).sum(), 0.0)
+    aov = summary["gross_revenue"].sum() / (x + 1).sum()
     purchases = np.full(x.shape, rate * horizon)
     return Prediction(purchases, purchases * aov * margin)
 

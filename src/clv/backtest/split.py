@@ -21,7 +21,7 @@ class Split:
     ``frame`` is :func:`clv.summary.calibration_holdout`'s result plus
     ``value_holdout`` (gross purchase value in the holdout window =
     ``frequency_holdout * monetary_value_holdout``) and ``average_spend``
-    (calibration net revenue per purchase period, ``revenue / (frequency + 1)``,
+    (calibration purchase value per purchase period, ``gross_revenue / (frequency + 1)``,
     floored at 0).
     """
 
@@ -76,7 +76,8 @@ def split_orders(
     if frame.empty:
         raise DataError(f"no customer purchased by calibration_end {cal_end}: nothing to backtest.")
     frame["value_holdout"] = frame["frequency_holdout"] * frame["monetary_value_holdout"]
-    frame["average_spend"] = np.maximum(frame["revenue"].to_numpy(float) / (frame["frequency"].to_numpy(float) + 1), 0.0)
+    # gross purchase value per purchase, as the holdout value and the spend models count it
+    frame["average_spend"] = frame["gross_revenue"].to_numpy(float) / (frame["frequency"].to_numpy(float) + 1)
     return Split(frame, first, cal_end, end, unit, merge)
 
 

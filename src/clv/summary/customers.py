@@ -224,6 +224,7 @@ def summary_expression(
         "first_purchase": _period_start(per_customer._first, unit, merge),
         "last_purchase": _period_start(per_customer._last, unit, merge),
         "n_orders": per_customer.n_orders.cast("int64"),
+        "gross_revenue": per_customer._gross,
         "revenue": per_customer.revenue,
     }
     if "_margin" in per_customer.columns:
@@ -271,7 +272,8 @@ def summarize(
     -------
     pandas.DataFrame
         ``customer_id, frequency, recency, T, monetary_value, first_purchase,
-        last_purchase, n_orders, revenue`` (+ ``margin``, the sum of amount -
+        last_purchase, n_orders, gross_revenue`` (value of all purchases, refunds
+        not subtracted), ``revenue`` (net of refunds) (+ ``margin``, the sum of amount -
         cost over the customer's lines that have a cost, null when none has),
         sorted by customer id. ``attrs`` record unit, merge and observation end.
         Customers whose only lines are refunds have no purchase and are not
