@@ -149,6 +149,20 @@ class MaximumLikelihoodModel(ABC):
             lower, upper = np.exp(theta - _Z95 * se_theta), np.exp(theta + _Z95 * se_theta)
         self.confidence_intervals_ = {n: (lo, hi) for n, lo, hi in zip(self.param_names, lower.tolist(), upper.tolist())}
 
+    def _params_array(self, params: Any = None) -> np.ndarray:
+        """The fitted parameters, or ``params`` given as a mapping or a sequence in ``param_names`` order."""
+        if params is None:
+            return self.params
+        if isinstance(params, Mapping):
+            missing = [n for n in self.param_names if n not in params]
+            if missing:
+                raise DataError(f"params is missing {missing}; give all of {list(self.param_names)}.")
+            params = [params[n] for n in self.param_names]
+        values = as_float_array(params, "params")
+        if values.shape != (len(self.param_names),) or not np.all(np.isfinite(values) & (values > 0)):
+            raise DataError(f"params must be {len(self.param_names)} positive numbers {list(self.param_names)}; got {params!r}.")
+        return values
+
     # ----- fitted summaries -----------------------------------------------
     @property
     def params(self) -> np.ndarray:

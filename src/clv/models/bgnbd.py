@@ -307,19 +307,6 @@ class BetaGeoModel(MaximumLikelihoodModel):
         t_x = np.where(bought, T * order_stat, 0.0)
         return pd.DataFrame({"frequency": x, "recency": t_x, "T": T})
 
-    def _params_array(self, params: Any = None) -> np.ndarray:
-        if params is None:
-            return self.params
-        if isinstance(params, Mapping):
-            missing = [n for n in self.param_names if n not in params]
-            if missing:
-                raise DataError(f"params is missing {missing}; give all of {list(self.param_names)}.")
-            params = [params[n] for n in self.param_names]
-        values = as_float_array(params, "params")
-        if values.shape != (len(self.param_names),) or not np.all(np.isfinite(values) & (values > 0)):
-            raise DataError(f"params must be {len(self.param_names)} positive numbers {list(self.param_names)}; got {params!r}.")
-        return values
-
 
 def expected_purchases_given_alive(t, shape, rate, a, beta) -> np.ndarray:
     """E[min(Poisson(lambda t), N)] with lambda ~ Gamma(shape, rate), N ~ Geometric(p), p ~ Beta(a, beta).

@@ -469,19 +469,6 @@ class ParetoNBDModel(MaximumLikelihoodModel):
         purchases = rng.poisson(rate * np.minimum(t, lifetime)).astype(float)
         return np.where(alive, purchases, 0.0)
 
-    def _params_array(self, params: Any = None) -> np.ndarray:
-        if params is None:
-            return self.params
-        if isinstance(params, Mapping):
-            missing = [n for n in self.param_names if n not in params]
-            if missing:
-                raise DataError(f"params is missing {missing}; give all of {list(self.param_names)}.")
-            params = [params[n] for n in self.param_names]
-        values = as_float_array(params, "params")
-        if values.shape != (len(self.param_names),) or not np.all(np.isfinite(values) & (values > 0)):
-            raise DataError(f"params must be {len(self.param_names)} positive numbers {list(self.param_names)}; got {params!r}.")
-        return values
-
 
 # ----- helpers -------------------------------------------------------------
 
