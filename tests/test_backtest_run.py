@@ -3,6 +3,7 @@
 import datetime as dt
 import importlib.util
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -199,6 +200,17 @@ def test_cdnow_charts(cdnow_result, tmp_path):
     assert sorted(p.name for p in paths) == ["conditional_expectations.html", "frequency_histogram.html", "tracking.html"]
     assert all("plotly" in p.read_text()[:200000].lower() for p in paths)
     json.dumps(cdnow_result.to_dict())  # every value JSON-ready
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("google-chrome") is None,
+                    reason="PNG export renders in Chrome/Chromium, which is not installed here")
+def test_charts_as_png(cdnow_result, tmp_path):
+    pytest.importorskip("kaleido", reason="kaleido (pip install 'clv[png]') is not installed")
+    paths = [p for p in cdnow_result.write_charts(tmp_path, png=True) if p.suffix == ".png"]
+    assert sorted(p.name for p in paths) == ["conditional_expectations.png", "frequency_histogram.png", "tracking.png"]
+    for path in paths:
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000  # a real image, not an empty file
 
 
 def test_deciles_and_predictions_line_up(cdnow_result):

@@ -22,6 +22,7 @@ cohort's start counts in period ``ceil(d)`` (period k covers (k-1, k]).
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from clv.data import schema
+from clv.errors import DataError
 from clv.summary.compress import compress
 from clv.summary.customers import UNIT_DAYS, as_orders_table, order_date, period_table
 
@@ -205,8 +207,13 @@ def frequency_histogram_figure(data: pd.DataFrame):
     return figure
 
 
-def write_charts(figures: Mapping[str, Any], directory: str | Path) -> list[Path]:
-    """Write each figure as a self-contained HTML file (plotly.js inlined) into ``directory``."""
+def write_charts(figures: Mapping[str, Any], directory: str | Path, *, png: bool = False) -> list[Path]:
+    """Write each figure as a self-contained HTML file (plotly.js inlined) into ``directory``.
+
+    ``png=True`` also writes a PNG of each (for slides and e-mail), through
+    Plotly's image export: it needs the ``kaleido`` package (``pip install
+    clv[png]``) and a Chrome or Chromium browser on the machine.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
@@ -214,4 +221,16 @@ def write_charts(figures: Mapping[str, Any], directory: str | Path) -> list[Path
         path = directory / CHART_FILES.get(name, f"{name}.html")
         path.write_text(figure.to_html(include_plotlyjs=True, full_html=True), encoding="utf-8")
         written.append(path)
+        if png:
+            written.append(_write_png(figure, path.with_suffix(".png")))
     return written
+
+
+def _write_png(figure: Any, path: Path) -> Path:
+    if importlib.util.find_spec("kaleido") is None:  # Plotly's image export engine
+        raise DataError("PNG charts need the kaleido package: pip install 'clv[png]' (and a Chrome or Chromium browser).")
+    try:
+        figure.write_image(str(path), width=1100, height=600, scale=1)
+    except Exception as exc:  # kaleido reports a missing browser in its own exception types
+        raise DataError(f"could not render {path.name}: {exc}. PNG export needs Chrome or Chromium installed.") from exc
+    return path

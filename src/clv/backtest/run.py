@@ -84,9 +84,9 @@ class BacktestResult:
             out["frequency_histogram"] = charts.frequency_histogram_figure(self.charts["frequency_histogram"])
         return out
 
-    def write_charts(self, directory) -> list:
-        """Write the charts as self-contained HTML files into ``directory``; returns the paths."""
-        return charts.write_charts(self.figures(), directory)
+    def write_charts(self, directory, *, png: bool = False) -> list:
+        """Write the charts as self-contained HTML files (and PNGs with ``png=True``) into ``directory``."""
+        return charts.write_charts(self.figures(), directory, png=png)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (NaN -> None): settings, best, warnings, metrics, deciles, charts."""

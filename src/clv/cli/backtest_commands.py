@@ -100,6 +100,7 @@ def backtest_command(
     draws: int = typer.Option(200, "--draws", help="Monte Carlo draws per distinct history for the intervals."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the interval draws."),
     charts: Path = typer.Option(None, "--charts", help="Write the tracking, conditional-expectation and frequency charts as HTML files into this folder."),
+    png: bool = typer.Option(False, "--png", help="With --charts: also write PNG images (needs pip install 'clv[png]' and Chrome/Chromium)."),
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path = OUTPUT_OPTION,
 ) -> None:
@@ -119,7 +120,7 @@ def backtest_command(
                 n_draws=draws, seed=seed,
             )
         if charts is not None:
-            for path in result.write_charts(charts):
+            for path in result.write_charts(charts, png=png):
                 console.print(f"wrote {path}")
     settings = result.settings
     if fmt is OutputFormat.json or (output is not None and output.suffix.lower() == ".json"):
