@@ -10,17 +10,8 @@ from rich.console import Console
 
 from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, console, emit, progress, rich_table, user_errors
 from clv.cli.data_commands import (
-    COL_OPTION,
-    DATE_FORMAT_OPTION,
-    DELIMITER_OPTION,
-    END_OPTION,
-    EXTRA_OPTION,
-    INPUT_ARGUMENT,
-    NAMES_OPTION,
-    POLICY_OPTION,
-    RATE_OPTION,
-    TABLE_OPTION,
-    open_orders,
+    OrdersInput,
+    takes_orders,
 )
 from clv.errors import DataError
 
@@ -77,17 +68,9 @@ def metrics_table(metrics: pd.DataFrame, intervals: tuple[float, ...]) -> pd.Dat
     return table.reset_index(names="metric")
 
 
+@takes_orders
 def backtest_command(
-    source: Path = INPUT_ARGUMENT,
-    cols: list[str] = COL_OPTION,
-    extra: list[str] = EXTRA_OPTION,
-    policy: list[str] = POLICY_OPTION,
-    rates: list[str] = RATE_OPTION,
-    date_format: str = DATE_FORMAT_OPTION,
-    delimiter: str = DELIMITER_OPTION,
-    names: str = NAMES_OPTION,
-    table: str = TABLE_OPTION,
-    observation_end: str = END_OPTION,
+    orders: OrdersInput,
     calibration_end: str = typer.Option(None, "--calibration-end", help="Last day of the calibration period (the holdout runs to --observation-end)."),
     calibration_fraction: float = typer.Option(None, "--calibration-fraction", help="Instead of --calibration-end: this fraction of the span from the first order to the observation end (e.g. 0.5)."),
     unit: str = typer.Option("week", "--unit", "-u", help="Time unit of the summary and models: day, week, month or year."),
@@ -111,10 +94,10 @@ def backtest_command(
         coverages = parse_coverages(intervals)
         spend = None if spend_model.strip().lower() == "none" else spend_model.strip()
         with progress("backtesting"):
-            orders = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
+            loaded = orders.open()
             result = backtest(
-                orders, calibration_end=calibration_end, calibration_fraction=calibration_fraction,
-                observation_end=observation_end, unit=unit, merge=merge,
+                loaded, calibration_end=calibration_end, calibration_fraction=calibration_fraction,
+                observation_end=orders.observation_end, unit=unit, merge=merge,
                 models=split_names(models, "--models"), spend_model=spend,
                 baselines=split_names(baselines, "--baselines"), margin=margin, intervals=coverages,
                 n_draws=draws, seed=seed,

@@ -9,10 +9,7 @@ import pandas as pd
 import typer
 
 from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, console, emit, fail, progress, user_errors
-from clv.cli.data_commands import (
-    COL_OPTION, DATE_FORMAT_OPTION, DELIMITER_OPTION, END_OPTION, EXTRA_OPTION, INPUT_ARGUMENT, NAMES_OPTION,
-    POLICY_OPTION, RATE_OPTION, TABLE_OPTION, open_orders, parse_pairs,
-)
+from clv.cli.data_commands import DATE_FORMAT_OPTION, DELIMITER_OPTION, OrdersInput, parse_pairs, takes_orders
 
 BASKET_OPTION = typer.Option("customer", "--basket", help="What counts as a basket: 'customer' (all a customer bought) or 'order'.")
 MIN_SUPPORT_OPTION = typer.Option(0.01, "--min-support", help="Keep pairs bought together in at least this share of baskets.")
@@ -49,17 +46,9 @@ def _labelled(frame: pd.DataFrame, orders, label: str | None, id_columns: dict[s
     return frame
 
 
+@takes_orders
 def crosssell_command(
-    source: Path = INPUT_ARGUMENT,
-    cols: list[str] = COL_OPTION,
-    extra: list[str] = EXTRA_OPTION,
-    policy: list[str] = POLICY_OPTION,
-    rates: list[str] = RATE_OPTION,
-    date_format: str = DATE_FORMAT_OPTION,
-    delimiter: str = DELIMITER_OPTION,
-    names: str = NAMES_OPTION,
-    table: str = TABLE_OPTION,
-    observation_end: str = END_OPTION,
+    orders: OrdersInput,
     basket: str = BASKET_OPTION,
     min_support: float = MIN_SUPPORT_OPTION,
     min_count: int = MIN_COUNT_OPTION,
@@ -74,8 +63,7 @@ def crosssell_command(
 
     with user_errors():
         with progress("finding products bought together"):
-            result = open_orders(source, cols, _with_label(extra, label), policy, rates, date_format, delimiter,
-                                 names, table, observation_end).cache()
+            result = orders.open(_with_label(orders.extra, label)).cache()
             started = time.perf_counter()
             rules = product_pairs(result.orders, basket=basket, min_support=min_support, min_count=min_count,
                                   exclude_products=exclude or ())
@@ -92,17 +80,9 @@ def crosssell_command(
     emit(shown, fmt, output, title=f"products bought together ({basket} baskets)")
 
 
+@takes_orders
 def recommend_command(
-    source: Path = INPUT_ARGUMENT,
-    cols: list[str] = COL_OPTION,
-    extra: list[str] = EXTRA_OPTION,
-    policy: list[str] = POLICY_OPTION,
-    rates: list[str] = RATE_OPTION,
-    date_format: str = DATE_FORMAT_OPTION,
-    delimiter: str = DELIMITER_OPTION,
-    names: str = NAMES_OPTION,
-    table: str = TABLE_OPTION,
-    observation_end: str = END_OPTION,
+    orders: OrdersInput,
     customer: list[str] = typer.Option(None, "--customer", help="Suggest for this customer id (repeatable); default every customer."),
     k: int = typer.Option(5, "--k", help="Suggestions per customer."),
     weight: str = typer.Option("confidence", "--weight", help="Score = sum of the rules' 'confidence' (default) or 'lift'."),
@@ -120,8 +100,7 @@ def recommend_command(
 
     with user_errors():
         with progress("scoring next products"):
-            result = open_orders(source, cols, _with_label(extra, label), policy, rates, date_format, delimiter,
-                                 names, table, observation_end).cache()
+            result = orders.open(_with_label(orders.extra, label)).cache()
             rules = product_pairs(result.orders, basket=basket, min_support=min_support, min_count=min_count,
                                   exclude_products=exclude or ())
             suggestions = recommend(result.orders, rules, k=k, weight=weight, min_lift=min_lift,

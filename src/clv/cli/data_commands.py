@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +100,67 @@ def open_orders(
     )
 
 
+@dataclass(frozen=True)
+class OrdersInput:
+    """The order file and how to read it: the arguments every orders command shares."""
+
+    source: Path
+    cols: list[str] | None
+    extra: list[str] | None
+    policy: list[str] | None
+    rates: list[str] | None
+    date_format: str | None
+    delimiter: str | None
+    names: str | None
+    table: str | None
+    observation_end: str | None
+
+    def open(self, extra: list[str] | None = None) -> LoadResult:
+        """Load the orders (lazy); ``extra`` replaces the carried-through columns when given."""
+        return open_orders(self.source, self.cols, self.extra if extra is None else extra, self.policy, self.rates,
+                           self.date_format, self.delimiter, self.names, self.table, self.observation_end)
+
+
+_ORDERS_PARAMETERS = (
+    ("source", Path, INPUT_ARGUMENT),
+    ("cols", list[str], COL_OPTION),
+    ("extra", list[str], EXTRA_OPTION),
+    ("policy", list[str], POLICY_OPTION),
+    ("rates", list[str], RATE_OPTION),
+    ("date_format", str, DATE_FORMAT_OPTION),
+    ("delimiter", str, DELIMITER_OPTION),
+    ("names", str, NAMES_OPTION),
+    ("table", str, TABLE_OPTION),
+    ("observation_end", str, END_OPTION),
+)
+
+
+def takes_orders(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the shared order-file argument and loading options.
+
+    The command declares ``orders: OrdersInput`` instead of the ten shared
+    parameters; the CLI shows them first, in the same order, for every command.
+    """
+    signature = inspect.signature(command)
+    own = [p for name, p in signature.parameters.items() if name != "orders"]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
+        for name, annotation, default in _ORDERS_PARAMETERS
+    ]
+
+    @functools.wraps(command)
+    def with_orders(**kwargs: Any) -> Any:
+        orders = OrdersInput(**{name: kwargs.pop(name) for name, _, _ in _ORDERS_PARAMETERS})
+        return command(orders=orders, **kwargs)
+
+    with_orders.__signature__ = signature.replace(parameters=shared + own)
+    with_orders.__annotations__ = {
+        **{name: annotation for name, annotation, _ in _ORDERS_PARAMETERS},
+        **{k: v for k, v in command.__annotations__.items() if k != "orders"},
+    }
+    return with_orders
+
+
 def report_rows(report) -> dict[str, int]:
     """The load report as flat rows: totals, then each reject reason that occurred."""
     rows = {
@@ -114,17 +179,9 @@ def register(app: typer.Typer) -> None:
     app.command("kpis")(kpis_command)
 
 
+@takes_orders
 def load_command(
-    source: Path = INPUT_ARGUMENT,
-    cols: list[str] = COL_OPTION,
-    extra: list[str] = EXTRA_OPTION,
-    policy: list[str] = POLICY_OPTION,
-    rates: list[str] = RATE_OPTION,
-    date_format: str = DATE_FORMAT_OPTION,
-    delimiter: str = DELIMITER_OPTION,
-    names: str = NAMES_OPTION,
-    table: str = TABLE_OPTION,
-    observation_end: str = END_OPTION,
+    orders: OrdersInput,
     rejects: Path = typer.Option(None, "--rejects", help="Write the set-aside lines (source row, reason, original values) here (.csv or .parquet)."),
     orders_out: Path = typer.Option(None, "--orders", help="Write the accepted lines in the canonical schema here (.parquet or .csv)."),
     fmt: OutputFormat = FORMAT_OPTION,
@@ -133,14 +190,14 @@ def load_command(
     """Check and load order lines: count accepted, netted and rejected lines by reason (totals always add up)."""
     with user_errors():
         with progress("loading and checking lines"):
-            result = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
+            result = orders.open()
             report = result.report
             if rejects is not None:
                 result.write_rejects(str(rejects))
             if orders_out is not None:
                 _write_orders(result, orders_out)
         payload = report.as_dict() if fmt is OutputFormat.json else report_rows(report)
-        emit(payload, fmt, output, title=f"load report: {source.name}")
+        emit(payload, fmt, output, title=f"load report: {orders.source.name}")
 
 
 def _write_orders(result: LoadResult, path: Path) -> None:
@@ -150,17 +207,9 @@ def _write_orders(result: LoadResult, path: Path) -> None:
         result.con.to_csv(result.orders, str(path))
 
 
+@takes_orders
 def summarize_command(
-    source: Path = INPUT_ARGUMENT,
-    cols: list[str] = COL_OPTION,
-    extra: list[str] = EXTRA_OPTION,
-    policy: list[str] = POLICY_OPTION,
-    rates: list[str] = RATE_OPTION,
-    date_format: str = DATE_FORMAT_OPTION,
-    delimiter: str = DELIMITER_OPTION,
-    names: str = NAMES_OPTION,
-    table: str = TABLE_OPTION,
-    observation_end: str = END_OPTION,
+    orders: OrdersInput,
     unit: str = typer.Option("day", "--unit", "-u", help="Time unit of recency and T: day, week, month (365.25/12 days) or year."),
     merge: str = typer.Option("day", "--merge", help="Merge purchases per calendar 'day' (literature) or per 'unit' period (lifetimes' freq=)."),
     calibration_end: str = typer.Option(None, "--calibration-end", help="Also split: calibration summary to this date plus holdout frequency/value to --observation-end."),
@@ -171,30 +220,22 @@ def summarize_command(
     """Per-customer summary: frequency, recency, T, monetary value, first/last purchase, orders, revenue."""
     with user_errors():
         with progress("summarising customers"):
-            result = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
+            result = orders.open()
             if calibration_end:
                 frame = calibration_holdout(
-                    result, calibration_end=calibration_end, observation_end=observation_end, unit=unit, merge=merge
+                    result, calibration_end=calibration_end, observation_end=orders.observation_end, unit=unit, merge=merge
                 )
             else:
-                frame = summarize(result, observation_end=observation_end, unit=unit, merge=merge)
+                frame = summarize(result, observation_end=orders.observation_end, unit=unit, merge=merge)
             if compressed:
                 frame = compressed_summary(frame)
         console.print(f"{len(frame):,} rows; unit={unit}, merge={merge}", highlight=False)
         emit(frame, fmt, output, title="customer summary")
 
 
+@takes_orders
 def kpis_command(
-    source: Path = INPUT_ARGUMENT,
-    cols: list[str] = COL_OPTION,
-    extra: list[str] = EXTRA_OPTION,
-    policy: list[str] = POLICY_OPTION,
-    rates: list[str] = RATE_OPTION,
-    date_format: str = DATE_FORMAT_OPTION,
-    delimiter: str = DELIMITER_OPTION,
-    names: str = NAMES_OPTION,
-    table: str = TABLE_OPTION,
-    observation_end: str = END_OPTION,
+    orders: OrdersInput,
     period: str = typer.Option("year", "--period", help="Unit of frequency, churn and lifespan: year, quarter or month."),
     margin: float = typer.Option(None, "--margin", help="Gross margin rate (0-1]; default from the cost column."),
     churn: float = typer.Option(None, "--churn", help="Churn rate per period; default estimated from consecutive periods."),
@@ -210,7 +251,7 @@ def kpis_command(
 
     with user_errors():
         with progress("computing KPIs"):
-            result = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
+            result = orders.open()
             if drivers:
                 emit(drivers_over_time(result.orders, freq=drivers, margin=margin), fmt, output, title=f"drivers per {drivers}")
                 return

@@ -11,17 +11,8 @@ import typer
 
 from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, console, emit, frame_records, progress, user_errors
 from clv.cli.data_commands import (
-    COL_OPTION,
-    DATE_FORMAT_OPTION,
-    DELIMITER_OPTION,
-    END_OPTION,
-    EXTRA_OPTION,
-    INPUT_ARGUMENT,
-    NAMES_OPTION,
-    POLICY_OPTION,
-    RATE_OPTION,
-    TABLE_OPTION,
-    open_orders,
+    OrdersInput,
+    takes_orders,
 )
 from clv.errors import DataError
 
@@ -98,18 +89,10 @@ def _wants_json(fmt: OutputFormat, output: Path | None) -> bool:
     return fmt is OutputFormat.json or (output is not None and output.suffix.lower() == ".json")
 
 
+@takes_orders
 def acquisition_command(
-    source: Path = INPUT_ARGUMENT,
+    orders: OrdersInput,
     spend: Path = typer.Option(..., "--spend", help="Acquisition spend: CSV or Parquet with columns channel, month (e.g. 2024-03), spend."),
-    cols: list[str] = COL_OPTION,
-    extra: list[str] = EXTRA_OPTION,
-    policy: list[str] = POLICY_OPTION,
-    rates: list[str] = RATE_OPTION,
-    date_format: str = DATE_FORMAT_OPTION,
-    delimiter: str = DELIMITER_OPTION,
-    names: str = NAMES_OPTION,
-    table: str = TABLE_OPTION,
-    observation_end: str = END_OPTION,
     model: Path = MODEL_OPTION,
     spend_model: Path = SPEND_MODEL_OPTION,
     no_model: bool = NO_MODEL_OPTION,
@@ -127,10 +110,10 @@ def acquisition_command(
         spend_frame = _read_spend(spend)
         transaction, spend_fit, unit = _models(model, spend_model, no_model, time_unit)
         with progress("computing acquisition payback"):
-            result = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
+            result = orders.open()
             report = acquisition_payback(
                 result.orders, spend_frame, transaction_model=transaction, spend_model=spend_fit, time_unit=unit,
-                margin=margin, observation_end=observation_end, horizon_months=horizon_months,
+                margin=margin, observation_end=orders.observation_end, horizon_months=horizon_months,
             )
     if _wants_json(fmt, output):
         payload = {"settings": report.settings, "by_channel": frame_records(report.by_channel),
@@ -151,17 +134,9 @@ def acquisition_command(
                       "per customer covers CAC; see docs/acquisition-cohorts-whatif.md", highlight=False)
 
 
+@takes_orders
 def cohorts_command(
-    source: Path = INPUT_ARGUMENT,
-    cols: list[str] = COL_OPTION,
-    extra: list[str] = EXTRA_OPTION,
-    policy: list[str] = POLICY_OPTION,
-    rates: list[str] = RATE_OPTION,
-    date_format: str = DATE_FORMAT_OPTION,
-    delimiter: str = DELIMITER_OPTION,
-    names: str = NAMES_OPTION,
-    table: str = TABLE_OPTION,
-    observation_end: str = END_OPTION,
+    orders: OrdersInput,
     model: Path = MODEL_OPTION,
     spend_model: Path = SPEND_MODEL_OPTION,
     no_model: bool = NO_MODEL_OPTION,
@@ -178,20 +153,20 @@ def cohorts_command(
     with user_errors():
         transaction, spend_fit, unit = _models(model, spend_model, no_model, time_unit)
         with progress(f"computing cohort {view.value}"):
-            result = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
+            result = orders.open()
             if view is CohortView.retention:
-                long = retention_matrix(result.orders, observation_end=observation_end, max_months=horizon_months)
+                long = retention_matrix(result.orders, observation_end=orders.observation_end, max_months=horizon_months)
                 payload: Any = long if _wants_json(fmt, output) or fmt is OutputFormat.csv else retention_wide(long)
                 title = "retention: share of the cohort buying in month k since acquisition"
             elif view is CohortView.repeat:
-                shares = repeat_share(result.orders, observation_end=observation_end)
+                shares = repeat_share(result.orders, observation_end=orders.observation_end)
                 payload = pd.concat([shares.overall.assign(month="all"), shares.by_month], ignore_index=True)
                 payload = payload[["month", *shares.overall.columns]]
                 title = "revenue from first vs repeat orders"
             else:
                 curves = clv_over_time(
                     result.orders, transaction_model=transaction, spend_model=spend_fit, time_unit=unit, margin=margin,
-                    observation_end=observation_end, horizon_months=horizon_months,
+                    observation_end=orders.observation_end, horizon_months=horizon_months,
                 )
                 payload = pd.concat([curves.overall.assign(cohort="all"), curves.by_cohort], ignore_index=True)
                 payload = payload[["cohort", *curves.overall.columns]]
@@ -199,17 +174,9 @@ def cohorts_command(
     emit(payload, fmt, output, title=title)
 
 
+@takes_orders
 def whatif_command(
-    source: Path = INPUT_ARGUMENT,
-    cols: list[str] = COL_OPTION,
-    extra: list[str] = EXTRA_OPTION,
-    policy: list[str] = POLICY_OPTION,
-    rates: list[str] = RATE_OPTION,
-    date_format: str = DATE_FORMAT_OPTION,
-    delimiter: str = DELIMITER_OPTION,
-    names: str = NAMES_OPTION,
-    table: str = TABLE_OPTION,
-    observation_end: str = END_OPTION,
+    orders: OrdersInput,
     aov: str = typer.Option(None, "--aov", help="Change of average order value, e.g. +5%."),
     frequency: str = typer.Option(None, "--frequency", help="Change of purchase frequency (purchase rate), e.g. +10%."),
     margin_change: str = typer.Option(None, "--margin", help="Change of the gross margin rate, e.g. +2% (relative: 40% -> 40.8%)."),
@@ -239,11 +206,11 @@ def whatif_command(
             raise DataError("--segment-col and --segment-value go together, e.g. --segment-col channel --segment-value email.")
         transaction, spend_fit, unit = _models(model, spend_model, False, time_unit)
         with progress("fitting models and computing the what-if"):
-            result = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
+            result = orders.open()
             outcome = what_if(
                 result.orders, scenario, segment_col=segment_col, segment_value=segment_value,
                 transaction_model=transaction, spend_model=spend_fit, time_unit=unit, margin=margin_rate,
-                horizon_months=horizon_months, annual_discount_rate=discount_rate, observation_end=observation_end,
+                horizon_months=horizon_months, annual_discount_rate=discount_rate, observation_end=orders.observation_end,
             )
     if _wants_json(fmt, output):
         payload = {"settings": outcome.settings, "totals": frame_records(outcome.totals),

@@ -10,27 +10,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from clv.cli.common import console, fail, user_errors
-from clv.cli.data_commands import (
-    COL_OPTION, DATE_FORMAT_OPTION, DELIMITER_OPTION, END_OPTION, EXTRA_OPTION, INPUT_ARGUMENT, NAMES_OPTION,
-    POLICY_OPTION, RATE_OPTION, TABLE_OPTION, open_orders,
-)
+from clv.cli.data_commands import OrdersInput, takes_orders
 
 
 def register(app: typer.Typer) -> None:
     app.command("report")(report_command)
 
 
+@takes_orders
 def report_command(
-    source: Path = INPUT_ARGUMENT,
-    cols: list[str] = COL_OPTION,
-    extra: list[str] = EXTRA_OPTION,
-    policy: list[str] = POLICY_OPTION,
-    rates: list[str] = RATE_OPTION,
-    date_format: str = DATE_FORMAT_OPTION,
-    delimiter: str = DELIMITER_OPTION,
-    names: str = NAMES_OPTION,
-    table: str = TABLE_OPTION,
-    observation_end: str = END_OPTION,
+    orders: OrdersInput,
     spend: Path = typer.Option(None, "--spend", help="Acquisition spend per channel and month (CSV/Parquet: channel, month, spend); without it the channel section says so."),
     survey: Path = typer.Option(None, "--survey", help="NPS survey answers (CSV/Parquet: customer_id, date, score 0-10); without it the NPS section says so."),
     unit: str = typer.Option("week", "--unit", "-u", help="Time unit of the models: day, week, month or year."),
@@ -48,11 +37,11 @@ def report_command(
         for path, option in ((spend, "--spend"), (survey, "--survey")):
             if path is not None and not path.exists():
                 fail(f"{option} file {str(path)!r} does not exist.")
-        result = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
+        result = orders.open()
         with step_progress() as on_step:
             path = build_report(
                 result, spend=spend, survey=None if survey is None else str(survey), unit=unit, horizon=horizon,
-                calibration_end=calibration_end, margin=margin, observation_end=observation_end, title=title,
+                calibration_end=calibration_end, margin=margin, observation_end=orders.observation_end, title=title,
                 path=output, on_step=on_step, strict=strict,
             )
     console.print(f"report written to {path}")

@@ -7,10 +7,7 @@ from pathlib import Path
 import typer
 
 from clv.cli.common import FORMAT_OPTION, OutputFormat, console, emit, fail, progress, rich_table, user_errors
-from clv.cli.data_commands import (
-    COL_OPTION, DATE_FORMAT_OPTION, DELIMITER_OPTION, END_OPTION, EXTRA_OPTION, INPUT_ARGUMENT, NAMES_OPTION,
-    POLICY_OPTION, RATE_OPTION, TABLE_OPTION, open_orders, parse_pairs,
-)
+from clv.cli.data_commands import OrdersInput, parse_pairs, takes_orders
 from clv.errors import DataError
 
 UNITS = ("day", "week", "month", "year")
@@ -47,17 +44,9 @@ def _assumed_rates(pairs: list[str] | None) -> dict[str, float]:
     return rates
 
 
+@takes_orders
 def segments_command(
-    source: Path = INPUT_ARGUMENT,
-    cols: list[str] = COL_OPTION,
-    extra: list[str] = EXTRA_OPTION,
-    policy: list[str] = POLICY_OPTION,
-    rates: list[str] = RATE_OPTION,
-    date_format: str = DATE_FORMAT_OPTION,
-    delimiter: str = DELIMITER_OPTION,
-    names: str = NAMES_OPTION,
-    table: str = TABLE_OPTION,
-    observation_end: str = END_OPTION,
+    orders: OrdersInput,
     unit: str = typer.Option("week", "--unit", "-u", help="Time unit of the models: day, week, month or year."),
     horizon: float = typer.Option(52, "--horizon", help="CLV horizon in --unit (52 weeks = one year)."),
     discount_rate: float = typer.Option(0.10, "--discount-rate", help="Annual discount rate of future purchases."),
@@ -81,8 +70,8 @@ def segments_command(
         settings = PlaybookSettings(rates=_assumed_rates(assume))
         cuts = _parse_cuts(value_cuts)
         with progress("fitting BG/NBD + Gamma-Gamma and segmenting customers"):
-            result = open_orders(source, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end)
-            summary, scores = _fit_and_score(result, observation_end=observation_end, unit=unit, horizon=horizon,
+            result = orders.open()
+            summary, scores = _fit_and_score(result, observation_end=orders.observation_end, unit=unit, horizon=horizon,
                                              discount_rate=discount_rate, margin=margin)
             frame = assign_segments(summary, scores, result, value_cuts=cuts, playbook=settings,
                                     warning=EarlyWarningSettings(window_days=window_days))
