@@ -103,6 +103,14 @@ def test_cancel_prefix_can_be_turned_off(con):
     assert frame(other)["is_refund"].tolist() == [False, True]
 
 
+def test_cancel_prefix_after_leading_blanks_only(con):
+    df = pd.DataFrame({"customer_id": ["a"] * 4, "order_ts": ["2021-01-01"] * 4,
+                       "amount": [5.0, 6.0, 7.0, 8.0], "order_id": ["  C1", "C2 ", "1C", " 1"]})
+    orders = frame(load_orders(df, Columns(order_id="order_id"), con=con))
+    assert orders["is_refund"].tolist() == [True, True, False, False]
+    assert orders["order_id"].tolist() == ["C1", "C2", "1C", "1"]
+
+
 def test_mixed_currencies_without_rates_raise_listing_them(con):
     with pytest.raises(DataError, match=r"EUR, GBP, USD.*exchange_rates"):
         load_orders(DEFECTS, DEFECT_COLUMNS, con=con)

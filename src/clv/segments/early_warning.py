@@ -46,6 +46,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from clv.data import schema
+from clv.engine import to_frame
 from clv.errors import DataError
 from clv.summary.customers import as_orders_table, order_date, resolve_observation_end
 
@@ -134,7 +135,7 @@ def early_warning(orders: Any, *, observation_end: Any = None,
     if not isinstance(settings, EarlyWarningSettings):
         raise DataError(f"settings must be an EarlyWarningSettings, got {type(settings).__name__}.")
     expression = early_warning_expression(orders, observation_end=observation_end, settings=settings)
-    frame = expression.order_by(schema.CUSTOMER_ID).to_pandas()
+    frame = to_frame(expression.order_by(schema.CUSTOMER_ID))
     end = resolve_observation_end(as_orders_table(orders), observation_end)
     frame.attrs.update(observation_end=str(end), recent_window_start=str(end - dt.timedelta(days=settings.window_days - 1)),
                        **settings.__dict__)

@@ -32,6 +32,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from clv.data import schema
+from clv.engine import to_frame
 from clv.errors import DataError
 
 Unit = Literal["day", "week", "month", "year"]
@@ -119,39 +120,50 @@ def resolve_observation_end(table: ir.Table, observation_end: Any) -> dt.date:
         raise DataError(f"observation_end {observation_end!r} is not a date (use e.g. '2025-12-31').") from exc
 
 
-def period_table(table: ir.Table, *, unit: str, merge: str) -> ir.Table:
-    """One row per customer and purchase period: gross purchases, net value, costs, orders.
+def period_table(table: ir.Table, *, unit: str, merge: str, totals: bool = True) -> ir.Table:
+    """One row per customer and purchase period: gross purchases and purchase lines.
 
-    ``orders`` counts distinct order ids among the period's purchase lines, and
+    ``gross`` is the value of the period's purchase lines (null when it has
+    none: a refund-only period), ``purchase_lines`` their number. With
+    ``totals`` also ``net`` (refunds netted), ``margin`` (when there is a cost
+    column) and ``orders``: distinct order ids among the period's purchase lines,
     at least one per purchase period (lines without an order id form one order).
     With an order id the lines are first reduced to orders (a grouping is much
-    cheaper than a distinct count).
+    cheaper than a distinct count); without ``totals`` that level is skipped.
     """
     date = order_date(table)
-    is_purchase = schema.is_purchase(table)
+    purchase = schema.is_purchase(table)
+    amount = table[schema.AMOUNT]
     lines = table.mutate(
         _period=_period_index(date.epoch_days().cast("int64"), date, unit, merge),
-        _purchase=is_purchase.cast("int64"),
+        _purchase_amount=ibis.ifelse(purchase, amount, ibis.null("float64")),
+        _purchase_line=ibis.ifelse(purchase, 1, ibis.null("int64")),
     )
-    has_cost = schema.COST in table.columns
     keys = [schema.CUSTOMER_ID, "_period"]
+    if not totals:
+        return lines.group_by(keys).aggregate(
+            gross=lines._purchase_amount.sum(), purchase_lines=lines._purchase_line.count()
+        )
+    has_cost = schema.COST in table.columns
+    margin = {"_margin": lines[schema.AMOUNT] - lines[schema.COST]} if has_cost else {}
     if schema.ORDER_ID in table.columns:
         lines = lines.group_by([*keys, schema.ORDER_ID]).aggregate(
-            _gross=lines[schema.AMOUNT].sum(where=lines._purchase == 1),
+            _purchase_amount=lines._purchase_amount.sum(),
             _net=lines[schema.AMOUNT].sum(),
-            _purchase=lines._purchase.sum(),
-            **({"_margin": (lines[schema.AMOUNT] - lines[schema.COST]).sum()} if has_cost else {}),
+            _purchase_line=lines._purchase_line.count(),
+            **({name: value.sum() for name, value in margin.items()}),
         )
-        named_order = (lines._purchase > 0) & lines[schema.ORDER_ID].notnull()
-        orders = {"orders": named_order.cast("int64").sum()}
+        named_order = ibis.ifelse((lines._purchase_line > 0) & lines[schema.ORDER_ID].notnull(), 1, ibis.null("int64"))
+        orders = {"orders": named_order.count()}
+        purchase_lines = lines._purchase_line.sum()
     else:
-        lines = lines.mutate(_gross=ibis.ifelse(lines._purchase == 1, lines[schema.AMOUNT], None), _net=lines[schema.AMOUNT],
-                             **({"_margin": lines[schema.AMOUNT] - lines[schema.COST]} if has_cost else {}))
+        lines = lines.mutate(_net=lines[schema.AMOUNT], **margin)
         orders = {}
+        purchase_lines = lines._purchase_line.count()
     periods = lines.group_by(keys).aggregate(
-        gross=lines._gross.sum(),
+        gross=lines._purchase_amount.sum(),
         net=lines._net.sum(),
-        purchase_lines=lines._purchase.sum(),
+        purchase_lines=purchase_lines,
         **({"margin": lines._margin.sum()} if has_cost else {}),
         **orders,
     )
@@ -165,11 +177,11 @@ def _duckdb_arg_min(arg: float, key: int) -> float:
     """DuckDB's ARG_MIN: a plain hash aggregate (Ibis' argmin compiles to an ordered FIRST)."""
 
 
-def _value_at_min(table: ir.Table, value: ir.Column, key: ir.Column, where: ir.BooleanValue) -> ir.Scalar:
-    """``value`` on the row with the smallest ``key`` (per group), fastest form the engine has."""
+def _value_at_min(table: ir.Table, value: ir.Column, key: ir.Column) -> ir.Scalar:
+    """``value`` on the row with the smallest non-null ``key`` (per group), fastest form the engine has."""
     if _backend_name(table) == "duckdb":
-        return _duckdb_arg_min(value, key, where=where)
-    return value.argmin(key, where=where)
+        return _duckdb_arg_min(value, key)  # skips rows whose key is null
+    return value.argmin(key, where=key.notnull())
 
 
 def _backend_name(table: ir.Table) -> str:
@@ -186,30 +198,37 @@ def summary_expression(
     unit: Unit = "day",
     merge: Merge = "day",
     keep_non_buyers: bool = False,
+    totals: bool = True,
 ) -> ir.Table:
     """The per-customer summary as a lazy Ibis expression (see :func:`summarize`).
 
     ``keep_non_buyers`` keeps customers whose lines are all refunds, with a
-    null ``frequency`` (they have no purchase to measure from).
+    null ``frequency`` (they have no purchase to measure from). ``totals=False``
+    leaves out ``n_orders``, ``revenue`` and ``margin``.
     """
     _validate_options(unit, merge)
     table = as_orders_table(orders)
     end = resolve_observation_end(table, observation_end)
     table = table.filter(order_date(table) <= ibis.date(end))
-    periods = period_table(table, unit=unit, merge=merge)
-    buys = periods.purchase_lines > 0
+    periods = period_table(table, unit=unit, merge=merge, totals=totals)
+    bought_period = ibis.ifelse(periods.purchase_lines > 0, periods._period, ibis.null("int64"))
+    sums = {"revenue": periods.net.sum(), "n_orders": periods.orders.sum()} if totals else {}
+    if totals and "margin" in periods.columns:
+        sums["_margin"] = periods.margin.sum()
     per_customer = periods.group_by(schema.CUSTOMER_ID).aggregate(
-        _first=periods._period.min(where=buys),
-        _last=periods._period.max(where=buys),
-        _n_periods=buys.sum(),
-        _gross=periods.gross.sum(where=buys),
-        _first_gross=_value_at_min(periods, periods.gross, periods._period, buys),
-        revenue=periods.net.sum(),
-        **({"_margin": periods.margin.sum()} if "margin" in periods.columns else {}),
-        n_orders=periods.orders.sum(),
+        _first=bought_period.min(),
+        _last=bought_period.max(),
+        _n_periods=bought_period.count(),
+        _gross=periods.gross.sum(),
+        _first_gross=_value_at_min(periods, periods.gross, bought_period),
+        **sums,
     )
     if not keep_non_buyers:
         per_customer = per_customer.filter(per_customer._n_periods > 0)
+    return per_customer.select(**_summary_columns(per_customer, end, unit, merge))
+
+
+def _summary_columns(per_customer: ir.Table, end: dt.date, unit: str, merge: str) -> dict[str, ir.Value]:
     step = _period_length(unit, merge)
     end_index = _observation_end_index(end, unit, merge)
     frequency = (per_customer._n_periods - 1).cast("int64")
@@ -223,13 +242,15 @@ def summary_expression(
         ),
         "first_purchase": _period_start(per_customer._first, unit, merge),
         "last_purchase": _period_start(per_customer._last, unit, merge),
-        "n_orders": per_customer.n_orders.cast("int64"),
-        "gross_revenue": per_customer._gross,
-        "revenue": per_customer.revenue,
     }
+    if "n_orders" in per_customer.columns:
+        columns["n_orders"] = per_customer.n_orders.cast("int64")
+    columns["gross_revenue"] = per_customer._gross
+    if "revenue" in per_customer.columns:
+        columns["revenue"] = per_customer.revenue
     if "_margin" in per_customer.columns:
         columns["margin"] = per_customer._margin
-    return per_customer.select(**columns)
+    return columns
 
 
 def _period_start(index: ir.IntegerValue, unit: str, merge: str) -> ir.DateValue:
@@ -251,6 +272,7 @@ def summarize(
     observation_end: Any = None,
     unit: Unit = "day",
     merge: Merge = "day",
+    totals: bool = True,
 ) -> pd.DataFrame:
     """Summarise order lines into one row per customer, inside the engine.
 
@@ -267,6 +289,12 @@ def summarize(
     merge : {"day", "unit"}
         Purchases merged per calendar day (literature) or per period of ``unit``
         (lifetimes' ``freq=``).
+    totals : bool
+        Also count orders and sum net revenue and margin (``n_orders``,
+        ``revenue``, ``margin``). ``False`` gives only what the models need
+        (the RFM columns, first/last purchase, gross revenue) at about half the
+        cost on large inputs: counting orders needs one more grouping level,
+        by order id.
 
     Returns
     -------
@@ -281,8 +309,10 @@ def summarize(
     """
     table = as_orders_table(orders)
     end = resolve_observation_end(table, observation_end)
-    expression = summary_expression(table, observation_end=end, unit=unit, merge=merge, keep_non_buyers=True)
-    frame = expression.order_by(schema.CUSTOMER_ID).to_pandas()
+    expression = summary_expression(
+        table, observation_end=end, unit=unit, merge=merge, keep_non_buyers=True, totals=totals
+    )
+    frame = to_frame(expression.order_by(schema.CUSTOMER_ID))
     buyers = frame["first_purchase"].notna().to_numpy()
     frame = frame[buyers].reset_index(drop=True)
     frame["frequency"] = frame["frequency"].astype("int64")
@@ -301,7 +331,7 @@ def compressed_summary(
     if missing:
         raise DataError(f"summary lacks column(s) {missing}; columns found: {', '.join(table.columns)}.")
     grouped = table.group_by(list(columns)).aggregate(count=table.count())
-    return grouped.order_by(list(columns)).to_pandas()
+    return to_frame(grouped.order_by(list(columns)))
 
 
 def calibration_holdout(
@@ -352,7 +382,7 @@ def calibration_holdout(
         ),
         revenue_holdout=joined.revenue_holdout.fill_null(0.0),
     ).drop("_gross_holdout", f"{schema.CUSTOMER_ID}_right")
-    frame = joined.order_by(schema.CUSTOMER_ID).to_pandas()
+    frame = to_frame(joined.order_by(schema.CUSTOMER_ID))
     frame["duration_holdout"] = _window_length(cal_end, obs_end, unit, merge)
     known = holdout.select(schema.CUSTOMER_ID).anti_join(calibration, schema.CUSTOMER_ID).count().to_pyarrow().as_py()
     frame.attrs.update(
