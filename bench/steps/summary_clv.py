@@ -2,7 +2,10 @@
 
 ``--mode load`` (what a user runs): ``clv.data.load_orders(path)`` (column
 mapping, validation, rejects) then ``clv.summary.summarize(...)`` to a pandas
-DataFrame. ``--mode expression``: the engine cost alone, the summary expression
+DataFrame, every column (order counts, net revenue and margin included).
+``--mode load-rfm``: the same with ``summarize(..., totals=False)``, the model
+inputs only (the columns lifetimes computes, plus first/last purchase and gross
+revenue). ``--mode expression``: the engine cost alone, the summary expression
 over the raw file (``con.read_parquet`` / ``read_csv``) fetched to Arrow.
 Writes customer_id, frequency, recency, T, monetary_value to ``--output``.
 """
@@ -24,10 +27,14 @@ except ImportError:  # before the package re-exports them
 CHECK_COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value"]
 
 
-def summary_via_load(path: str, observation_end: str) -> pa.Table:
+def summary_via_load(path: str, observation_end: str, totals: bool = True) -> pa.Table:
     loaded = load_orders(path, observation_end=observation_end)
-    frame = summarize(loaded, observation_end=observation_end, unit="day")
+    frame = summarize(loaded, observation_end=observation_end, unit="day", totals=totals)
     return pa.Table.from_pandas(frame[CHECK_COLUMNS], preserve_index=False)
+
+
+def summary_via_load_rfm(path: str, observation_end: str) -> pa.Table:
+    return summary_via_load(path, observation_end, totals=False)
 
 
 def summary_via_expression(path: str, observation_end: str) -> pa.Table:
@@ -41,11 +48,11 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
     p.add_argument("--observation-end", required=True)
-    p.add_argument("--mode", choices=["load", "expression"], default="load")
+    p.add_argument("--mode", choices=["load", "load-rfm", "expression"], default="load")
     p.add_argument("--output")
     args = p.parse_args()
     phases = Phases()
-    build = summary_via_load if args.mode == "load" else summary_via_expression
+    build = {"load": summary_via_load, "load-rfm": summary_via_load_rfm, "expression": summary_via_expression}[args.mode]
     with phases("summary"):
         table = build(args.data, args.observation_end)
     if args.output:
