@@ -184,3 +184,27 @@ def test_closed_form_tail_matches_the_models_own_sampler(model_class):
             empirical = np.mean(draws > n)
             assert abs(empirical - tail[n]) < 4 * np.sqrt(tail[n] * (1 - tail[n]) / n_sim) + 1e-4, (g, n)
         assert tail[-1] <= TAIL_EPSILON  # the table runs into the far tail
+
+
+def test_sorted_draw_counts_equal_the_plain_search():
+    model = BetaGeoModel()
+    model.params_ = dict(r=0.24, alpha=4.4, a=0.79, b=2.4)
+    x, T = np.array([0.0, 1.0, 5.0, 30.0, 1.0]), np.array([38.0, 38.0, 20.0, 38.0, 2.0])
+    table = reference_tails(model.params[None, :], x, T, 39.0, dropout_shift(model))
+    rng = np.random.default_rng(2)
+    uniforms = rng.random((x.size, 60))
+    uniforms[:, :3] = [0.0, 1.0, 0.5]
+    for g in range(x.size):  # ties: uniforms equal to table tail values
+        tail = 1.0 - 2.0 * (table.keys[table.starts[g]:table.starts[g + 1]] - g)
+        uniforms[g, 3:3 + min(5, tail.size)] = tail[:5]
+    uniforms = -np.sort(-uniforms, axis=1)
+    groups = np.repeat(np.arange(x.size), uniforms.shape[1])
+    expected = table.count_above(groups, uniforms.ravel()).reshape(uniforms.shape)
+    np.testing.assert_array_equal(table.count_above_sorted_draws(uniforms), expected)
+    assert expected.max() > 0 and expected.min() == 0
+
+
+def test_shifted_ranks_of_a_dead_or_undefined_ratio_mean_zero_purchases():
+    levels = np.array([0.025, 0.975])
+    ranks = _shifted_ranks(np.array([0.0, np.nan, 1e-300, 1.0]), levels, 200)
+    np.testing.assert_array_equal(ranks, [[-1, -1], [-1, -1], [-1, -1], [4, 194]])

@@ -54,6 +54,12 @@ def alive_at_reference(params: np.ndarray, x: np.ndarray, T: np.ndarray, s: int)
     return np.where(has_dropout_term, expit(-log_odds_dead), 1.0)
 
 
+def _clip_unit(values: np.ndarray) -> None:
+    """``np.clip(values, 0, 1)`` in place (NaN stays NaN), without np.clip's per-call overhead."""
+    np.maximum(values, 0.0, out=values)
+    np.minimum(values, 1.0, out=values)
+
+
 @dataclass(frozen=True)
 class TailTable:
     """Per group g, the mixture tail ``S_g(n) = P(Y > n)`` at the reference row, n = 0, 1, ...
@@ -69,6 +75,26 @@ class TailTable:
         """``#{n : S_group(n) > threshold}``: the inverse-CDF quantile / the draw for a uniform ``threshold``."""
         query = group + (1.0 - np.clip(threshold, 0.0, 1.0)) / 2.0
         return np.searchsorted(self.keys, query, side="left") - self.starts[group]
+
+    def count_above_sorted_draws(self, uniforms: np.ndarray) -> np.ndarray:
+        """``count_above`` for a (groups, draws) array of uniforms in [0, 1], each row sorted descending.
+
+        Same result as ``count_above(group of the row, uniform)``, but the queries
+        ``g + (1 - u) / 2`` are then sorted, so the table keys are placed among
+        the queries instead (one search per table entry, not per query): the
+        number of keys below query ``j`` is the number of keys whose place among
+        the queries is at most ``j``.
+        """
+        n_groups, n_draws = uniforms.shape
+        query = np.subtract(1.0, np.clip(uniforms, 0.0, 1.0))
+        query /= 2.0
+        query += np.arange(n_groups, dtype=float)[:, None]
+        places = np.searchsorted(query.ravel(), self.keys, side="right")
+        below = np.bincount(places, minlength=query.size + 1)[:-1]
+        np.cumsum(below, out=below)
+        below = below.reshape(n_groups, n_draws)
+        below -= self.starts[:n_groups, None]
+        return below
 
 
 def reference_tails(param_draws: np.ndarray, x: np.ndarray, T: np.ndarray, horizon: float, s: int) -> TailTable:
@@ -89,32 +115,47 @@ def reference_tails(param_draws: np.ndarray, x: np.ndarray, T: np.ndarray, horiz
     nb_cdf = np.zeros_like(shape)
     stay = np.ones_like(shape)  # c_{n-1}
     tail_alive = np.ones_like(shape)
-    a = np.broadcast_to(a, shape.shape)
+    a = np.array(np.broadcast_to(a, shape.shape))
+    log_pmf = shape * log_p0
     groups, values = [], []
     open_rows = np.ones(group.shape[0], dtype=bool)  # rows whose tail is still above TAIL_EPSILON
     n = 0
     while group.size:
-        # log P(K = n) by the recurrence P(K = n) = P(K = n-1) (shape + n - 1) / n * (1 - P0), in logs (no underflow).
+        # In place on preallocated buffers (fresh arrays of this size cost page faults every round).
         if n == 0:
-            log_pmf = shape * log_p0
+            pmf = np.exp(log_pmf)
+            mass = pmf.copy()
+            work = np.empty_like(pmf)
         else:
-            log_pmf += np.log(shape + (n - 1.0)) + (log_q1 - np.log(n))
-        pmf = np.exp(log_pmf)
+            # log P(K = n) by the recurrence P(K = n) = P(K = n-1) (shape + n - 1) / n * (1 - P0), in logs (no underflow).
+            np.add(shape, n - 1.0, out=work)
+            np.log(work, out=work)
+            np.subtract(log_q1, np.log(n), out=mass)
+            work += mass
+            log_pmf += work
+            np.exp(log_pmf, out=pmf)
         nb_cdf += pmf
-        if n == 0:
-            mass = pmf
-        else:
-            scale = a + beta + (n - 1.0)
-            mass = stay * (pmf + a / scale * np.clip(1.0 - nb_cdf, 0.0, 1.0))
-            stay *= (beta + (n - 1.0)) / scale
-        tail_alive = np.clip(tail_alive - mass, 0.0, 1.0)
-        tail = np.mean(alive * tail_alive, axis=1)
+        if n > 0:
+            # mass = c_{n-1} (P(K = n) + a / (a + beta + n - 1) P(K > n)); then c_n = c_{n-1} (beta + n - 1) / (a + beta + n - 1)
+            scale = np.add(a, beta, out=work)
+            scale += n - 1.0
+            np.subtract(1.0, nb_cdf, out=mass)
+            _clip_unit(mass)
+            mass *= np.divide(a, scale)
+            mass += pmf
+            mass *= stay
+            stay *= np.divide(np.add(beta, n - 1.0), scale, out=scale)
+        tail_alive -= mass
+        _clip_unit(tail_alive)
+        tail = np.multiply(alive, tail_alive, out=work).sum(axis=1)
+        tail /= alive.shape[1]  # the mean over parameter draws
         groups.append(group[open_rows])
         values.append(tail[open_rows])
         open_rows &= tail > TAIL_EPSILON
         if open_rows.mean() < 0.7:  # compact the state now and then, not every round
-            group, shape, log_pmf, log_q1, beta, alive, nb_cdf, stay, tail_alive, a = (
-                v[open_rows] for v in (group, shape, log_pmf, log_q1, beta, alive, nb_cdf, stay, tail_alive, a)
+            group, shape, log_pmf, log_q1, beta, alive, nb_cdf, stay, tail_alive, a, pmf, mass, work = (
+                v[open_rows] for v in (group, shape, log_pmf, log_q1, beta, alive, nb_cdf, stay, tail_alive, a,
+                                       pmf, mass, work)
             )
             open_rows = np.ones(group.shape[0], dtype=bool)
         n += 1

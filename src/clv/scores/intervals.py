@@ -255,17 +255,20 @@ def closed_form_quantiles(model, spend_model, rows: ForecastRows, *, horizon: fl
 def _closed_form_money(table, spend, rows: ForecastRows, levels: np.ndarray, n_draws: int, rng) -> np.ndarray:
     """Per history, quantiles of the standardised money total from ``n_draws`` draws per (x, T)."""
     n_groups = rows.frequency.shape[0]
-    # Uniforms sorted descending within each group make the inverse-CDF queries globally sorted (fast
-    # searchsorted); the Gamma-Gamma draws paired with them are i.i.d., so the pairing is still random.
-    uniforms = -np.sort(-rng.random((n_groups, n_draws)), axis=1)
-    groups = np.repeat(np.arange(n_groups), n_draws)
-    y = table.count_above(groups, uniforms.ravel()).reshape(n_groups, n_draws).astype(float)
-    money = np.empty((n_groups, n_draws))
+    # Uniforms sorted descending within each group make the inverse-CDF queries globally sorted (one
+    # search per table entry); the Gamma-Gamma draws paired with them are i.i.d., so the pairing is still random.
+    uniforms = np.sort(rng.random((n_groups, n_draws)), axis=1)[:, ::-1]
+    # Draw-major (draws, groups) layout: each draw's column of counts is contiguous for the sampler.
+    y = np.ascontiguousarray(table.count_above_sorted_draws(uniforms).T, dtype=float)
+    money = np.empty((n_groups, n_draws + 1))
+    money[:, 0] = 0.0  # rank -1 (the level is below the P(alive) shift): 0, see _shifted_ranks
     for d in range(n_draws):
-        money[:, d] = spend.standardised_total(d, y[:, d], rows.frequency, rng)
-    money.sort(axis=1)
+        money[:, d + 1] = spend.standardised_total(d, y[d], rows.frequency, rng)
+    money[:, 1:].sort(axis=1)
     ranks = _shifted_ranks(rows.scale, levels, n_draws)
-    return np.where(ranks >= 0, money[rows.index[:, None], np.maximum(ranks, 0)], 0.0)
+    ranks += 1
+    ranks += (rows.index * (n_draws + 1))[:, None]
+    return money.ravel()[ranks]
 
 
 def _sorted_count_above(table, group: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -280,14 +283,22 @@ def _sorted_count_above(table, group: np.ndarray, thresholds: np.ndarray) -> np.
 def _shifted_ranks(rho: np.ndarray, levels: np.ndarray, n_draws: int) -> np.ndarray:
     """Index into the reference's sorted draws of the level ``v = 1 - (1 - u) / rho``; -1 means 0.
 
-    Inverse empirical CDF: ``q_v = sorted[ceil(v n) - 1]``.
+    Inverse empirical CDF: ``q_v = sorted[ceil(v n) - 1]``. Computed in place on one
+    float array (the values are small whole numbers, exact in floating point).
     """
     with np.errstate(divide="ignore", over="ignore"):
-        v = 1.0 - (1.0 - levels[None, :]) / rho[:, None]
-    v = np.maximum(v, -1.0)  # rho = 0 (or tiny) gives -inf: no purchases at any level
-    ranks = np.ceil(v * n_draws - 1e-9).astype(np.int64) - 1
-    ranks = np.minimum(ranks, n_draws - 1)
-    return np.where(v > 0, np.maximum(ranks, 0), -1)
+        v = np.divide((1.0 - levels)[None, :], rho[:, None])
+    np.subtract(1.0, v, out=v)
+    positive = v > 0
+    np.maximum(v, -1.0, out=v)  # rho = 0 (or tiny) gives -inf: no purchases at any level
+    v *= n_draws
+    v -= 1e-9
+    np.ceil(v, out=v)
+    v -= 1.0
+    np.clip(v, 0.0, n_draws - 1.0, out=v)
+    ranks = v.astype(np.int64)
+    ranks[~positive] = -1
+    return ranks
 
 
 def monte_carlo_level_sd(level: float, n_draws: int) -> float:
