@@ -66,6 +66,11 @@ PRIOR_SLACK = 0.01  # nats: find_MAP's and clv's optimiser tolerances
 ORDER = ["100k", "1M", "10M", BIG, "100M"]
 
 
+def size_rank(size: str) -> tuple[int, bool]:
+    """Sort key of a size; ``<size>-sparse`` (make_data.py --shape sparse) right after ``<size>``."""
+    return ORDER.index(size.removesuffix("-sparse")), size.endswith("-sparse")
+
+
 def orders_file(size: str, data_root: Path) -> Path:
     """The size's order file; the 4M-customer store is generated on first use."""
     if size != BIG:
@@ -141,12 +146,12 @@ def plan_size(size: str, tasks: list[str], orders: Path, summary: Path, peers: d
 def pymc_allowed(task: str, size: str, args: argparse.Namespace) -> bool:
     if task == "bgnbd_mcmc":
         return size in args.mcmc_sizes.split(",")
-    return task in PYMC_TASKS and ORDER.index(size) <= ORDER.index(args.pymc_max_size)
+    return task in PYMC_TASKS and size_rank(size)[0] <= size_rank(args.pymc_max_size)[0]
 
 
 def peer_allowed(task: str, size: str, args: argparse.Namespace) -> bool:
     limit = args.pareto_peer_max_size if task == "paretonbd" else args.peer_max_size
-    return ORDER.index(size) <= ORDER.index(limit)
+    return size_rank(size)[0] <= size_rank(limit)[0]
 
 
 def compare_params(ours: Path, theirs: Path) -> str:
@@ -307,7 +312,7 @@ def merge(name: str, new: list[Measurement], sizes: list[str]) -> int:
     saved = json.loads((OUT_DIR / f"{name}.json").read_text())
     keys = {(m.step, m.size, m.tool) for m in new}
     old = [Measurement(**m) for m in saved["measurements"] if (m["step"], m["size"], m["tool"]) not in keys]
-    all_sizes = sorted(set(saved["sizes"]) | set(sizes), key=ORDER.index)
+    all_sizes = sorted(set(saved["sizes"]) | set(sizes), key=size_rank)
     steps = list(TASKS.values())
     rank = {size: i for i, size in enumerate(all_sizes)}
     measurements = sorted(old + new, key=lambda m: (rank[m.size], steps.index(m.step),

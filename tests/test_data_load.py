@@ -457,3 +457,18 @@ def test_canonical_optional_columns_are_used_without_mapping():
     assert list(orders["channel"]) == ["web", "web", "store"]
     assert list(orders["cost"]) == [6.0, 2.0, 5.0]
     assert Columns(margin_rate=0.3).with_canonical_defaults(list(frame.columns)).cost is None
+
+
+def test_last_order_ts_skips_rejected_lines_and_matches_the_orders(con):
+    df = pd.DataFrame({
+        "customer_id": ["a", "a", "b", None, "c"],
+        "order_ts": ["2021-01-01", "2021-01-03", "2021-01-03", "2021-02-01", "not a date"],
+        "amount": [5.0, 6.0, 6.0, 7.0, 8.0],
+    })
+    df = pd.concat([df, df.iloc[[1]]], ignore_index=True)  # a duplicate of a kept line
+    result = load_orders(df, con=con)
+    expected = frame(result)["order_ts"].max()
+    assert result.last_order_ts() == expected == pd.Timestamp("2021-01-03")
+    both = load_orders({"shop": df, "app": df.assign(order_ts="2021-01-09")}, con=con)
+    assert both.last_order_ts() == pd.Timestamp("2021-01-09") == frame(both)["order_ts"].max()
+    assert result.cache().last_order_ts() == expected

@@ -66,7 +66,7 @@ def main() -> None:
     info: dict = {}
     if args.task == "end_to_end":
         with phases("summary"):
-            s = summarize(load_orders(args.orders), unit="day")
+            s = summarize(load_orders(args.orders), unit="day", totals=False)  # the model inputs only
         with phases("fit"):
             bg, gg = fit_transactions("bgnbd", s), fit_spend(s)
         with phases("clv"):

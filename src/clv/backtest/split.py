@@ -65,7 +65,7 @@ def split_orders(
     """Split at the calibration end and summarise both windows per customer (inside the engine)."""
     table = as_orders_table(orders)
     first = pd.Timestamp(order_date(table).min().to_pyarrow().as_py()).date()
-    end = resolve_observation_end(table, observation_end)
+    end = resolve_observation_end(orders, observation_end)
     cal_end = resolve_calibration_end(first, end, calibration_end, calibration_fraction)
     if not first <= cal_end < end:
         raise DataError(

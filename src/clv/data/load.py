@@ -13,7 +13,7 @@ import inspect
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -109,6 +109,7 @@ class LoadResult:
     originals: tuple[str, ...] = ()
     extras: tuple[str, ...] = ()
     multi: bool = False
+    order_times: ibis.Table | None = None  # order_ts of accepted lines and their copies
 
     def cache(self) -> LoadResult:
         """The same result with the classification computed once into a temp table.
@@ -133,6 +134,16 @@ class LoadResult:
             rejected={r: int(by_status.get(r, 0)) for r in P.REASON_PRECEDENCE},
         )
         return report.check()
+
+    def last_order_ts(self) -> Any:
+        """Timestamp of the last accepted line (None when there is none).
+
+        Copies of a line have its timestamp, so this is found on the lines
+        classified without the duplicate search (one light query).
+        """
+        if self.order_times is None:
+            return self.orders[schema.ORDER_TS].max().to_pyarrow().as_py()
+        return self.order_times[schema.ORDER_TS].max().to_pyarrow().as_py()
 
     def write_rejects(self, path: str) -> str:
         """Write the rejects to ``path`` (.parquet, else CSV); returns the path."""
@@ -179,33 +190,44 @@ def load_orders(
         return _load_many(source, columns, policy, observation_end, con, options)
     if isinstance(columns, Mapping):
         raise DataError("columns is a dict but source is not; fix: pass one Columns(...).")
-    classified, con, originals = _classify_source(
+    classified, con, originals, times = _classify_source(
         source, columns, policy, observation_end, con, options
     )
-    return _result(classified, con, originals, columns.extra, multi=False)
+    result = _result(classified, con, originals, columns.extra, multi=False)
+    return replace(result, order_times=times)
 
 
 def _classify_source(source, columns, policy, observation_end, con, options):
+    """Classified lines, connection, original column names and the accepted lines' times.
+
+    The times come from the same classification without the duplicate search
+    (copies share their line's time), so the date range is one light query.
+    """
     spec = resolve_source(source, **options)
     raw, con = raw_table(spec, con)
     originals = [c for c in raw.columns if c != SOURCE_ROW_COL]
     columns = columns.with_canonical_defaults(originals)
     columns.check_against(originals)
     classified = _classify(raw, originals, columns, policy, observation_end, con)
-    return classified, con, originals
+    kept = classified
+    if policy.drops_duplicates:
+        kept = _classify(raw, originals, columns, replace(policy, duplicates="keep"), observation_end, con)
+    times = kept.filter(kept[ACCEPTED]).select(**{schema.ORDER_TS: kept[_FIELD + schema.ORDER_TS]})
+    return classified, con, originals, times
 
 
 def _load_many(sources, columns, policy, observation_end, con, options) -> LoadResult:
     if not sources:
         raise DataError("load_orders got an empty dict of sources; fix: pass at least one.")
-    parts, all_originals, extras = [], [], None
+    parts, all_originals, extras, times = [], [], None, []
     for label, source in sources.items():
         if isinstance(columns, Mapping) and label not in columns:
             raise DataError(f"no Columns for source {label!r}; fix: add it to columns.")
         cols = columns[label] if isinstance(columns, Mapping) else columns
-        classified, con, originals = _classify_source(
+        classified, con, originals, source_times = _classify_source(
             source, cols, policy, observation_end, con, options
         )
+        times.append(source_times)
         if extras is not None and tuple(cols.extra) != extras:
             raise DataError(
                 f"source {label!r} carries extra={cols.extra}, another carries {extras}; "
@@ -218,7 +240,8 @@ def _load_many(sources, columns, policy, observation_end, con, options) -> LoadR
         parts.append((classified, originals))
         all_originals += [c for c in originals if c not in all_originals]
     unioned = ibis.union(*(_as_text_originals(c, o, all_originals) for c, o in parts))
-    return _result(unioned, con, all_originals, extras, multi=True)
+    result = _result(unioned, con, all_originals, extras, multi=True)
+    return replace(result, order_times=ibis.union(*times))
 
 
 def _as_text_originals(classified: ibis.Table, originals, all_originals) -> ibis.Table:

@@ -136,7 +136,7 @@ def early_warning(orders: Any, *, observation_end: Any = None,
         raise DataError(f"settings must be an EarlyWarningSettings, got {type(settings).__name__}.")
     expression = early_warning_expression(orders, observation_end=observation_end, settings=settings)
     frame = to_frame(expression.order_by(schema.CUSTOMER_ID))
-    end = resolve_observation_end(as_orders_table(orders), observation_end)
+    end = resolve_observation_end(orders, observation_end)
     frame.attrs.update(observation_end=str(end), recent_window_start=str(end - dt.timedelta(days=settings.window_days - 1)),
                        **settings.__dict__)
     return frame

@@ -107,10 +107,17 @@ def _observation_end_index(observation_end: dt.date, unit: str, merge: str) -> i
     return observation_end.year * 12 + observation_end.month - 1
 
 
-def resolve_observation_end(table: ir.Table, observation_end: Any) -> dt.date:
-    """The observation end as a date; by default the last order date in the data."""
+def resolve_observation_end(orders: Any, observation_end: Any) -> dt.date:
+    """The observation end as a date; by default the last order date in the data.
+
+    ``orders``: an orders table, or a load result (whose last date is found
+    without its duplicate search).
+    """
     if observation_end is None:
-        last = table[schema.ORDER_TS].max().to_pyarrow().as_py()
+        if hasattr(orders, "last_order_ts"):
+            last = orders.last_order_ts()
+        else:
+            last = as_orders_table(orders)[schema.ORDER_TS].max().to_pyarrow().as_py()
         if last is None:
             raise DataError("orders are empty: nothing to summarise.")
         return pd.Timestamp(last).date()
@@ -308,7 +315,7 @@ def summarize(
         rows; ``attrs["customers_without_purchase"]`` counts them.
     """
     table = as_orders_table(orders)
-    end = resolve_observation_end(table, observation_end)
+    end = resolve_observation_end(orders, observation_end)
     expression = summary_expression(
         table, observation_end=end, unit=unit, merge=merge, keep_non_buyers=True, totals=totals
     )
@@ -358,8 +365,8 @@ def calibration_holdout(
     """
     length = _validate_options(unit, merge)
     table = as_orders_table(orders)
-    cal_end = resolve_observation_end(table, calibration_end)
-    obs_end = resolve_observation_end(table, observation_end)
+    cal_end = resolve_observation_end(orders, calibration_end)
+    obs_end = resolve_observation_end(orders, observation_end)
     if obs_end <= cal_end:
         raise DataError(f"observation_end ({obs_end}) must be after calibration_end ({cal_end}).")
     _require_period_end(cal_end, unit, merge)
