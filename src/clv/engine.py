@@ -14,6 +14,7 @@ import ibis
 import pandas as pd
 import pyarrow as pa
 from ibis.backends import BaseBackend
+from ibis.backends.duckdb import Backend as DuckDBBackend
 
 
 def connect(database: str = ":memory:", *, threads: int | None = None) -> BaseBackend:
@@ -22,7 +23,7 @@ def connect(database: str = ":memory:", *, threads: int | None = None) -> BaseBa
     ``database`` is a DuckDB file path or ``":memory:"``. ``threads`` defaults to
     all cores (``CLV_THREADS`` overrides).
     """
-    con = ibis.duckdb.connect(database)
+    con = DuckDBBackend().connect(database)
     threads = threads or int(os.environ.get("CLV_THREADS", "0")) or os.cpu_count() or 1
     con.raw_sql(f"SET threads = {int(threads)}")
     return con
