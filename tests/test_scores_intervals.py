@@ -10,7 +10,7 @@ from clv.models.bgnbd import BetaGeoModel
 from clv.models.mbgnbd import ModifiedBetaGeoModel
 from clv.models.gammagamma import GammaGammaModel
 from clv.models.paretonbd import ParetoNBDModel
-from clv.scores import quantile_levels, score_customers
+from clv.scores import expected_spend_per_order, quantile_levels, score_customers
 from clv.scores.closed_form import TAIL_EPSILON, alive_at_reference, dropout_shift, reference_tails
 from clv.scores.intervals import _shifted_ranks
 
@@ -208,3 +208,30 @@ def test_shifted_ranks_of_a_dead_or_undefined_ratio_mean_zero_purchases():
     levels = np.array([0.025, 0.975])
     ranks = _shifted_ranks(np.array([0.0, np.nan, 1e-300, 1.0]), levels, 200)
     np.testing.assert_array_equal(ranks, [[-1, -1], [-1, -1], [-1, -1], [4, 194]])
+
+
+@pytest.mark.parametrize("with_ids", [True, False])
+def test_scores_of_repeated_histories_equal_the_plain_computation(simulated, with_ids):
+    summary, _, model = simulated
+    summary = summary.head(1500).assign(
+        customer_id=lambda s: s["customer_id"].astype(str),
+        monetary_value=lambda s: np.where(s["frequency"] > 0, 10.0 + s["T"] % 7, 0.0))
+    if not with_ids:
+        summary = summary.drop(columns="customer_id")
+    spend = GammaGammaModel()
+    spend.params_ = {"p": 6.25, "q": 3.74, "gamma": 15.44}
+    kwargs = dict(horizon=26.0, time_unit="week", intervals=(0.8, 0.95), n_draws=50, seed=4)
+    once = score_customers(summary, model, spend, **kwargs)
+    twice = score_customers(pd.concat([summary, summary], ignore_index=True), model, spend, **kwargs)
+    # Histories are numbered by first appearance, so the second copy repeats the first one's draws exactly.
+    half = len(summary)
+    for frame in (twice.iloc[:half], twice.iloc[half:]):
+        pd.testing.assert_frame_equal(frame.drop(columns="customer_id").reset_index(drop=True),
+                                      once.drop(columns="customer_id"))
+    if with_ids:
+        assert once["customer_id"].dtype == "str" and once["customer_id"].tolist() == summary["customer_id"].tolist()
+    else:
+        assert once["customer_id"].tolist() == list(range(half))
+    x, m = summary["frequency"].to_numpy(), summary["monetary_value"].to_numpy()
+    np.testing.assert_array_equal(once["expected_spend"], expected_spend_per_order(spend, x, m))
+    np.testing.assert_array_equal(once["p_alive"], model.probability_alive(x, summary["recency"], summary["T"]))

@@ -37,6 +37,7 @@ from clv.errors import DataError
 from clv.models.base import as_float_array, validate_rfm
 from clv.scores.units import check_annual_rate, discount_factor, step_in_units, years_per_unit
 from clv.scores.distinct import distinct_rows
+from clv.summary.compress import Compressed
 
 FACTORISABLE_MODELS = frozenset({"bgnbd", "mbgnbd", "pareto", "bgbb"})
 DISCRETE_TIME_MODELS = frozenset({"bgbb"})
@@ -107,8 +108,19 @@ def forecast_purchases(
     fitted in. ``expected`` is NaN when ``horizon`` is None (whole lifetime).
     """
     x, t_x, T = validate_rfm(frequency, recency, T)
+    check_annual_rate(annual_discount_rate)
+    return forecast_from_rows(
+        model, forecast_rows(model, x, t_x, T), horizon=horizon, time_unit=time_unit,
+        annual_discount_rate=annual_discount_rate, discount_step=discount_step, use_closed_form=use_closed_form,
+    )
+
+
+def forecast_from_rows(
+    model, rows: ForecastRows, *, horizon: float | None, time_unit: str,
+    annual_discount_rate: float = 0.10, discount_step: str | float = "month", use_closed_form: bool = True,
+) -> PurchaseForecast:
+    """:func:`forecast_purchases` from the histories' :func:`forecast_rows` (work that needs only the rows can start first)."""
     rate = check_annual_rate(annual_discount_rate)
-    rows = forecast_rows(model, x, t_x, T)
 
     def expectation(t: np.ndarray, take: np.ndarray) -> np.ndarray:
         return np.asarray(model.expected_purchases(t, rows.frequency[take], rows.recency[take], rows.T[take]), dtype=float)
@@ -116,7 +128,7 @@ def forecast_purchases(
     n_rows = rows.frequency.shape[0]
     if horizon is None:
         discounted = _lifetime_row_values(model, rows, expectation, n_rows, time_unit, rate, discount_step, use_closed_form)
-        return PurchaseForecast(rows.p_alive, np.full(x.shape, np.nan), rows.expand(discounted), rows)
+        return PurchaseForecast(rows.p_alive, np.full(rows.p_alive.shape, np.nan), rows.expand(discounted), rows)
     step_ends = _step_ends(model, _checked_horizon(horizon), time_unit, discount_step)
     expected, discounted = _finite_sum(expectation, n_rows, step_ends, discount_factor(step_ends, rate, time_unit))
     return PurchaseForecast(rows.p_alive, rows.expand(expected), rows.expand(discounted), rows)
@@ -154,9 +166,13 @@ def expected_spend_per_order(spend_model, frequency, monetary_value) -> np.ndarr
     return _linear_in_m(spend_model, x, m)
 
 
-def _linear_in_m(spend_model, x: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Gamma-Gamma E[M | x, m] is ``A(x) + B(x) m``: evaluate the model at m = 1 and 2 per distinct x only."""
-    groups = distinct_rows({"x": x})
+def _linear_in_m(spend_model, x: np.ndarray, m: np.ndarray, groups: Compressed | None = None) -> np.ndarray:
+    """Gamma-Gamma E[M | x, m] is ``A(x) + B(x) m``: evaluate the model at m = 1 and 2 per distinct x only.
+
+    ``groups``: the distinct values of ``x`` with the map back (column "x"), when the caller has them.
+    """
+    if groups is None:
+        groups = distinct_rows({"x": x})
     x_distinct = groups.columns["x"]
     at_one = np.asarray(spend_model.expected_spend(x_distinct, np.ones_like(x_distinct)), dtype=float)
     at_two = np.asarray(spend_model.expected_spend(x_distinct, np.full_like(x_distinct, 2.0)), dtype=float)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,11 +25,15 @@ from clv.scores.intervals import (
 from clv.scores.lifetime_value import (
     _checked_horizon,
     _checked_margin,
+    _linear_in_m,
+    _step_ends,
     clean_monetary_value,
-    expected_spend_per_order,
-    forecast_purchases,
+    forecast_from_rows,
+    forecast_rows,
 )
 from clv.scores.distinct import distinct_rows
+from clv.scores.units import check_annual_rate
+from clv.summary.compress import Compressed
 
 
 def score_customers(
@@ -64,32 +69,46 @@ def score_customers(
     horizon = _checked_horizon(horizon)
     margin = _checked_margin(margin)
     x, t_x, T, m, customer_id = _summary_columns(summary, transaction_model, spend_model)
+    check_annual_rate(annual_discount_rate)
+    _step_ends(transaction_model, horizon, time_unit, discount_step)  # checks the units before work starts
+    plan = _IntervalPlan.checked(transaction_model, intervals, n_draws, seed, interval_method) if intervals else None
     histories = distinct_rows({"x": x, "t_x": t_x, "T": T})
-    hx, ht, hT = (histories.columns[k] for k in ("x", "t_x", "T"))
-    forecast = forecast_purchases(
-        transaction_model, hx, ht, hT, horizon=horizon, time_unit=time_unit,
-        annual_discount_rate=annual_discount_rate, discount_step=discount_step,
-    )
+    rows = forecast_rows(transaction_model, *(histories.columns[k] for k in ("x", "t_x", "T")))
+    money = clean_monetary_value(x, m, has_spend_model=spend_model is not None) if m is not None else None
     attrs = dict(model=transaction_model.model_name, time_unit=time_unit, horizon=horizon,
                  annual_discount_rate=annual_discount_rate, margin=margin, discount_step=discount_step)
-    # The intervals and the point columns are independent: compute them on two threads (NumPy
-    # releases the GIL in its loops); the intervals use their own random generator, so the
-    # result does not depend on scheduling.
+    # Intervals and point columns are independent: the interval draws run on a second thread (NumPy
+    # releases the GIL in its loops), from as soon as the forecast rows are known. The intervals use their
+    # own random generator, so the result does not depend on scheduling.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(
-            _interval_columns, transaction_model, spend_model, x, t_x, T, m, histories, forecast, margin,
-            horizon=horizon, intervals=intervals, n_draws=n_draws, seed=seed, method=interval_method,
-        ) if intervals else None
+        quantiles = purchases_q = None
+        if plan is not None and plan.method != "simulate":
+            quantiles = pool.submit(plan.history_quantiles, transaction_model, spend_model, rows, horizon)
+            purchases_q = pool.submit(_expanded_columns, quantiles, "purchases", histories)  # after them, same thread
+        forecast = forecast_from_rows(transaction_model, rows, horizon=horizon, time_unit=time_unit,
+                                      annual_discount_rate=annual_discount_rate, discount_step=discount_step)
+        simulated = None
+        if plan is not None and plan.method == "simulate":
+            simulated = pool.submit(_simulated, transaction_model, spend_model, x, t_x, T, money, histories, forecast,
+                                    margin, horizon=horizon, plan=plan)
         out = {"customer_id": customer_id, "p_alive": histories.expand(forecast.p_alive),
                "expected_purchases": histories.expand(forecast.expected)}
-        if m is not None:
-            spend = expected_spend_per_order(spend_model, x, m)
+        if money is not None:
+            spend = money if spend_model is None else _linear_in_m(spend_model, x, money, _frequency_groups(histories))
             out["expected_spend"] = spend
             out["clv"] = margin * spend * histories.expand(forecast.discounted)
-        if pending is not None:
-            columns, interval_attrs = pending.result()
-            out.update(columns)
-            attrs.update(interval_attrs)
+        if plan is not None:
+            if simulated is not None:
+                purchases_columns, clv_columns = simulated.result()
+            else:
+                clv_columns = None
+                if money is not None:
+                    scale = spend_scale(spend_model, x, money)
+                    scale *= margin * histories.expand(forecast.mean_discount)
+                    clv_columns = _expanded_columns(quantiles, "money", histories, scale)
+                purchases_columns = purchases_q.result()
+            out.update(plan.columns(purchases_columns, clv_columns))
+            attrs.update(plan.attrs)
     frame = pd.DataFrame(out, copy=False)
     frame.attrs.update(attrs)
     return frame
@@ -110,50 +129,78 @@ def _summary_columns(summary: pd.DataFrame, model, spend_model):
     else:
         m = None
     if "customer_id" in summary.columns:
-        customer_id = summary["customer_id"].to_numpy()
+        ids = summary["customer_id"]
+        # A column of the default string dtype (what the output would infer anyway) is passed on as it is:
+        # converting millions of strings to Python objects and back is slow.
+        customer_id = ids.array if ids.dtype == "str" else ids.to_numpy()
     else:
         customer_id = np.asarray(summary.index)
     return x, t_x, T, m, customer_id
 
 
-def _interval_columns(model, spend_model, x, t_x, T, m, histories, forecast, margin, *,
-                      horizon, intervals, n_draws, seed, method):
-    """Quantile columns (name -> per-customer array) and the attrs describing them."""
-    n_draws = int(n_draws)
-    if n_draws < 10:
-        raise DataError(f"n_draws must be at least 10 for quantiles to mean anything, got {n_draws}.")
-    levels = quantile_levels(intervals)
-    method = choose_method(model, method)
-    rng = np.random.default_rng(seed)
-    money = clean_monetary_value(x, m, has_spend_model=spend_model is not None) if m is not None else None
-    if method == "simulate":
-        purchases_q, clv_q = _simulated(model, spend_model, x, t_x, T, money, histories, forecast, margin,
-                                        horizon=horizon, levels=levels, n_draws=n_draws, rng=rng)
-    else:
-        compute = closed_form_quantiles if method == "closed" else factorised_quantiles
-        result = compute(model, spend_model, forecast.rows, horizon=horizon, levels=levels, n_draws=n_draws, rng=rng)
-        purchases_q = [histories.expand(result.purchases[:, j]) for j in range(levels.size)]
-        if money is not None:
-            scale = spend_scale(spend_model, x, money)
-            scale *= margin * histories.expand(forecast.mean_discount)
-            clv_q = [scale * histories.expand(result.money[:, j]) for j in range(levels.size)]
-    columns = {quantile_name("purchases", u): purchases_q[j] for j, u in enumerate(levels)}
-    if money is not None:
-        columns.update({quantile_name("clv", u): clv_q[j] for j, u in enumerate(levels)})
-    attrs = dict(interval_method=method, n_draws=n_draws, seed=seed,
-                 quantile_level_mc_sd={f"{u:g}": monte_carlo_level_sd(u, n_draws) for u in levels})
-    return columns, attrs
+def _frequency_groups(histories) -> Compressed:
+    """Distinct frequencies with the map back to the customers, found among the (fewer) distinct histories."""
+    by_history = distinct_rows({"x": histories.columns["x"]})
+    weights = np.bincount(by_history.inverse, weights=histories.weights, minlength=by_history.n_distinct)
+    return Compressed(by_history.columns, weights, by_history.inverse[histories.inverse])
 
 
-def _simulated(model, spend_model, x, t_x, T, money, histories, forecast, margin, *, horizon, levels, n_draws, rng):
-    """Full simulation per distinct (history, monetary value): money enters the draws."""
+def _expanded_columns(quantiles, name: str, histories, scale: np.ndarray | None = None) -> list[np.ndarray]:
+    """Per-customer columns of the per-history quantiles ``name`` ("purchases" or "money"), times ``scale``."""
+    result = quantiles.result()
+    per_history = getattr(result, name)
+    columns = [histories.expand(per_history[:, j]) for j in range(per_history.shape[1])]
+    return columns if scale is None else [scale * column for column in columns]
+
+
+@dataclass(frozen=True)
+class _IntervalPlan:
+    """The checked interval options: levels, method, draws, seed."""
+
+    levels: np.ndarray
+    method: str
+    n_draws: int
+    seed: int | None
+
+    @classmethod
+    def checked(cls, model, intervals, n_draws, seed, method) -> "_IntervalPlan":
+        n_draws = int(n_draws)
+        if n_draws < 10:
+            raise DataError(f"n_draws must be at least 10 for quantiles to mean anything, got {n_draws}.")
+        levels = quantile_levels(intervals)
+        return cls(levels, choose_method(model, method), n_draws, seed)
+
+    def history_quantiles(self, model, spend_model, rows, horizon: float):
+        """Per distinct history: purchase and standardised money quantiles ("closed" or "factorised")."""
+        compute = closed_form_quantiles if self.method == "closed" else factorised_quantiles
+        return compute(model, spend_model, rows, horizon=horizon, levels=self.levels, n_draws=self.n_draws,
+                       rng=np.random.default_rng(self.seed))
+
+    def columns(self, purchases_q: list[np.ndarray], clv_q: list[np.ndarray] | None) -> dict[str, np.ndarray]:
+        columns = {quantile_name("purchases", u): purchases_q[j] for j, u in enumerate(self.levels)}
+        if clv_q is not None:
+            columns.update({quantile_name("clv", u): clv_q[j] for j, u in enumerate(self.levels)})
+        return columns
+
+    @property
+    def attrs(self) -> dict:
+        return dict(interval_method=self.method, n_draws=self.n_draws, seed=self.seed,
+                    quantile_level_mc_sd={f"{u:g}": monte_carlo_level_sd(u, self.n_draws) for u in self.levels})
+
+
+def _simulated(model, spend_model, x, t_x, T, money, histories, forecast, margin, *, horizon, plan):
+    """Full simulation per distinct (history, monetary value): money enters the draws.
+
+    Returns the per-customer purchase and CLV quantile columns (CLV None without money).
+    """
     money_or_zero = money if money is not None else np.zeros_like(x)
     rows = distinct_rows({"x": x, "t_x": t_x, "T": T, "m": money_or_zero})
     clv_scale = margin * forecast.mean_discount[histories.inverse][_first_rows(rows)]
     inputs = IntervalInputs(rows.columns["x"], rows.columns["t_x"], rows.columns["T"], rows.columns["m"], clv_scale)
-    result = simulate_quantiles(model, spend_model, inputs, horizon=horizon, levels=levels, n_draws=n_draws, rng=rng)
-    purchases_q = [rows.expand(result.purchases[:, j]) for j in range(levels.size)]
-    clv_q = [rows.expand(result.clv[:, j]) for j in range(levels.size)]
+    result = simulate_quantiles(model, spend_model, inputs, horizon=horizon, levels=plan.levels, n_draws=plan.n_draws,
+                                rng=np.random.default_rng(plan.seed))
+    purchases_q = [rows.expand(result.purchases[:, j]) for j in range(plan.levels.size)]
+    clv_q = [rows.expand(result.clv[:, j]) for j in range(plan.levels.size)] if money is not None else None
     return purchases_q, clv_q
 
 
