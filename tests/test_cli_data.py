@@ -74,6 +74,16 @@ def test_summarize_json_and_file(orders_csv, tmp_path):
     assert pd.read_parquet(out).set_index("customer_id").loc["a", "recency"] == pytest.approx(2.0)
 
 
+def test_summarize_no_totals_gives_the_same_model_inputs(orders_csv):
+    args = ["summarize", str(orders_csv), *COLS, "--observation-end", "2024-01-31", "--format", "json"]
+    full = pd.DataFrame(json.loads(runner.invoke(app, args).stdout))
+    result = runner.invoke(app, [*args, "--no-totals"])
+    assert result.exit_code == 0, result.output
+    lean = pd.DataFrame(json.loads(result.stdout))
+    assert {"n_orders", "revenue"} <= set(full.columns) and not {"n_orders", "revenue"} & set(lean.columns)
+    pd.testing.assert_frame_equal(lean, full[lean.columns])
+
+
 def test_summarize_calibration_split_csv(orders_csv):
     result = runner.invoke(
         app, ["summarize", str(orders_csv), *COLS, "--calibration-end", "2024-01-09", "--observation-end", "2024-01-31", "--format", "csv"]

@@ -183,6 +183,26 @@ def test_properties_hold_for_any_history(rows):
     assert (summary["monetary_value"] >= 0).all()
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcd"), st.integers(0, 30), st.sampled_from([-20.0, 0.0, 3.5, 10.0]),
+                  st.sampled_from(["o1", "o2", None])),
+        min_size=1, max_size=30,
+    )
+)
+def test_summary_without_totals_has_the_same_model_inputs(rows):
+    """totals=False skips the order-id level and the net sums; every column it keeps is unchanged."""
+    frame = pd.DataFrame(rows, columns=["customer_id", "day", "amount", "order_id"])
+    frame["order_ts"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame["day"], unit="D")
+    lines = frame[["customer_id", "order_ts", "amount", "order_id"]]
+    full = summarize(lines, observation_end="2024-02-15")
+    lean = summarize(lines, observation_end="2024-02-15", totals=False)
+    assert list(lean.columns) == [c for c in full.columns if c not in ("n_orders", "revenue", "margin")]
+    pd.testing.assert_frame_equal(lean, full[lean.columns])
+    assert lean.attrs["customers_without_purchase"] == full.attrs["customers_without_purchase"]
+
+
 def test_cancelled_zero_value_line_is_not_a_purchase():
     from clv.data import Columns, load_orders
 

@@ -214,6 +214,7 @@ def summarize_command(
     merge: str = typer.Option("day", "--merge", help="Merge purchases per calendar 'day' (literature) or per 'unit' period (lifetimes' freq=)."),
     calibration_end: str = typer.Option(None, "--calibration-end", help="Also split: calibration summary to this date plus holdout frequency/value to --observation-end."),
     compressed: bool = typer.Option(False, "--compressed", help="Print distinct (frequency, recency, T) rows with their customer counts."),
+    totals: bool = typer.Option(True, "--totals/--no-totals", help="Also count orders and sum net revenue and margin; --no-totals gives the model inputs only, about twice as fast on large files."),
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path = OUTPUT_OPTION,
 ) -> None:
@@ -226,7 +227,7 @@ def summarize_command(
                     result, calibration_end=calibration_end, observation_end=orders.observation_end, unit=unit, merge=merge
                 )
             else:
-                frame = summarize(result, observation_end=orders.observation_end, unit=unit, merge=merge)
+                frame = summarize(result, observation_end=orders.observation_end, unit=unit, merge=merge, totals=totals)
             if compressed:
                 frame = compressed_summary(frame)
         console.print(f"{len(frame):,} rows; unit={unit}, merge={merge}", highlight=False)

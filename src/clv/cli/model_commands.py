@@ -149,7 +149,7 @@ def summary_from_orders(path: Path, orders: dict[str, Any], unit: str) -> pd.Dat
     columns = Columns(customer_id=orders["customer"], date=orders["date"], amount=orders["amount"], order_id=orders["order_id"])
     policy = LoadPolicy(date_format=orders["date_format"]) if orders["date_format"] else None
     loaded = load_orders(str(path), columns, policy, delimiter=orders["delimiter"], header=names is None, names=names)
-    summary = summarize(loaded, observation_end=orders["observation_end"], unit=unit)
+    summary = summarize(loaded, observation_end=orders["observation_end"], unit=unit, totals=False)  # model inputs only
     if summary.empty:
         raise DataError(f"no purchase could be read from {path}: {loaded.report.as_dict()['rejected']} "
                         "(check --date-col/--date-format/--amount-col).")
