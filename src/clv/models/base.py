@@ -83,6 +83,20 @@ class MaximumLikelihoodModel(ABC):
         grad = self._log_likelihood_gradient(params, data)
         return None if grad is None else weights @ grad
 
+    def _weighted_log_likelihood_and_gradient(
+        self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray
+    ) -> tuple[float, np.ndarray | None]:
+        """The weighted log-likelihood and its gradient in ``params`` (None: numerical), in one call.
+
+        The default calls the two hooks above separately. A model whose value
+        and gradient share per-row work overrides this to do that work once per
+        optimiser step (L-BFGS-B always asks for both at the same point).
+        """
+        value = float(weights @ self._log_likelihood_terms(params, data))
+        if not np.isfinite(value):
+            return value, None
+        return value, self._weighted_gradient(params, data, weights)
+
     # ----- fitting --------------------------------------------------------
     def _fit(self, data: Mapping[str, np.ndarray], weights: np.ndarray | None = None) -> "MaximumLikelihoodModel":
         """Fit on raw rows: compress, maximise, then derive the fitted attributes."""
@@ -272,6 +286,7 @@ class _Objective:
 
     def __init__(self, model: MaximumLikelihoodModel, data, weights: np.ndarray, total: float):
         self.model, self.data, self.weights, self.total = model, data, weights, total
+        self._last: tuple[bytes, float, np.ndarray] | None = None
 
     def log_likelihood(self, theta: np.ndarray) -> float:
         terms = self.model._log_likelihood_terms(np.exp(theta), self.data)
@@ -285,11 +300,19 @@ class _Objective:
         return grad * params
 
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Objective and gradient; the last point is remembered (the start is asked for twice)."""
+        key = np.asarray(theta, dtype=float).tobytes()
+        if self._last is None or self._last[0] != key:
+            self._last = (key, *self._evaluate(theta))
+        return self._last[1], self._last[2].copy()
+
+    def _evaluate(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        params = np.exp(theta)
         with np.errstate(all="ignore"):
-            value = self.log_likelihood(theta)
+            value, grad = self.model._weighted_log_likelihood_and_gradient(params, self.data, self.weights)
             if not np.isfinite(value):
                 return np.inf, np.zeros_like(theta)
-            grad = self.gradient_theta(theta)
+            grad = _numerical_gradient(self.log_likelihood, theta) if grad is None else grad * params
         if not np.all(np.isfinite(grad)):
             return np.inf, np.zeros_like(theta)
         return -value / self.total, -grad / self.total
