@@ -111,3 +111,39 @@ def test_validate_rfm_names_the_row():
         validate_rfm([0], [3], [10])
     x, t_x, T = validate_rfm([1], [2], [3])
     assert x.dtype == float and T[0] == 3
+
+
+def test_default_fused_hook_is_the_two_separate_hooks():
+    x, T = simulate(500, seed=5)
+    data, weights = {"x": x.astype(float), "T": T}, np.linspace(0.5, 2.0, 500)
+    model, params = CountNBD(), np.array([0.7, 3.5])
+    value, grad = model._weighted_log_likelihood_and_gradient(params, data, weights)
+    assert value == pytest.approx(weights @ model._log_likelihood_terms(params, data), rel=1e-14)
+    assert grad == pytest.approx(weights @ model._log_likelihood_gradient(params, data), rel=1e-14)
+
+
+def test_fit_uses_an_overridden_fused_hook_for_optimisation_and_standard_errors():
+    x, T = simulate(5_000, seed=6)
+
+    class FusedNBD(CountNBD):
+        calls = 0
+
+        def _weighted_log_likelihood_and_gradient(self, params, data, weights):
+            type(self).calls += 1
+            return (float(weights @ CountNBD._log_likelihood_terms(self, params, data)),
+                    weights @ CountNBD._log_likelihood_gradient(self, params, data))
+
+        def _weighted_gradient(self, params, data, weights):
+            return self._weighted_log_likelihood_and_gradient(params, data, weights)[1]
+
+        def _log_likelihood_terms(self, params, data):
+            raise AssertionError("the fit should go through the fused hook")
+
+        _log_likelihood_gradient = _log_likelihood_terms
+
+    separate = CountNBD().fit(x, T)
+    fused = FusedNBD().fit(x, T)
+    assert FusedNBD.calls > 0
+    assert fused.params_["r"] == pytest.approx(separate.params_["r"], rel=1e-10)
+    assert fused.log_likelihood_ == pytest.approx(separate.log_likelihood_, rel=1e-12)
+    assert fused.standard_errors_["alpha"] == pytest.approx(separate.standard_errors_["alpha"], rel=1e-8)

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate
-from scipy.special import betaln
+from scipy.special import betaln, gammaln
 
 from clv.errors import DataError, FitError
 from clv.models.bgnbd import BetaGeoModel, expected_purchases_given_alive
+from clv.models.mbgnbd import ModifiedBetaGeoModel
 
 DATA = Path(__file__).parent / "data"
 CDNOW_PARAMS = {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}
@@ -255,3 +256,65 @@ def test_new_customer_expectation_across_the_c_zero_pole(a, b):
     # a + b = 1 makes 2F1(...; a+b-1; z) singular; the expectation itself is smooth there.
     closed = model_at({"r": 1.0, "alpha": 1.0, "a": a, "b": b}).expected_purchases_new(10.0)[0]
     assert closed == pytest.approx(given_alive_by_quadrature(10.0, 1.0, 1.0, a, b), rel=1e-5)
+
+
+# ----- the fused weighted value and gradient used by the fit -------------------------------
+# Rows with repeated x, t_x and T values (the fit gathers per-value tables by code), x = 0
+# rows (no dropout term for BG/NBD), large histories, zero and fractional weights.
+FUSED_DATA = {
+    "x": np.array([0.0, 0, 0, 1, 1, 2, 2, 7, 7, 40, 2000, 1]),
+    "t_x": np.array([0.0, 0, 0, 1.7, 30.4, 30.4, 35.1, 35.1, 1.7, 200.0, 2999.0, 38.9]),
+    "T": np.array([38.9, 12.0, 400.0, 38.9, 38.9, 38.9, 38.9, 400.0, 38.9, 400.0, 3000.0, 38.9]),
+}
+FUSED_WEIGHTS = np.array([120.0, 3, 0, 17, 1, 2.5, 9, 1, 4, 2, 1, 6])
+FUSED_PARAMS = [[0.243, 4.41, 0.793, 2.43], [2.0, 0.5, 3.0, 0.7], [0.05, 80.0, 1.0, 1.5], [0.5, 6.0, 0.9, 0.3]]
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+@pytest.mark.parametrize("params", FUSED_PARAMS)
+def test_fused_value_and_gradient_equal_the_per_row_hooks(model_class, params):
+    model, params = model_class(), np.array(params)
+    value, grad = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    assert value == pytest.approx(FUSED_WEIGHTS @ model._log_likelihood_terms(params, FUSED_DATA), rel=1e-12)
+    per_row = FUSED_WEIGHTS @ model._log_likelihood_gradient(params, FUSED_DATA)
+    assert grad == pytest.approx(per_row, rel=1e-10, abs=1e-9)
+    assert model._weighted_gradient(params, FUSED_DATA, FUSED_WEIGHTS) == pytest.approx(grad, rel=1e-15)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+@pytest.mark.parametrize("params", FUSED_PARAMS)
+def test_fused_gradient_matches_finite_differences_of_the_fused_value(model_class, params):
+    model, params = model_class(), np.array(params)
+    _, grad = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    numerical = np.empty(4)
+    for j in range(4):
+        up, down = params.copy(), params.copy()
+        up[j] *= 1 + 1e-6
+        down[j] *= 1 - 1e-6
+        diff = (model._weighted_log_likelihood_and_gradient(up, FUSED_DATA, FUSED_WEIGHTS)[0]
+                - model._weighted_log_likelihood_and_gradient(down, FUSED_DATA, FUSED_WEIGHTS)[0])
+        numerical[j] = diff / (2e-6 * params[j])
+    assert grad == pytest.approx(numerical, rel=1e-5, abs=1e-4)
+
+
+def test_fused_evaluation_follows_new_data_not_a_stale_cache():
+    model, params = BetaGeoModel(), np.array([0.243, 4.41, 0.793, 2.43])
+    first = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    shifted = {k: v[::-1].copy() for k, v in FUSED_DATA.items()}
+    shifted["T"] = shifted["T"] + 5.0
+    second = model._weighted_log_likelihood_and_gradient(params, shifted, FUSED_WEIGHTS)
+    assert second[0] != pytest.approx(first[0], rel=1e-6)
+    assert second[0] == pytest.approx(FUSED_WEIGHTS @ model._log_likelihood_terms(params, shifted), rel=1e-12)
+    assert second[1] == pytest.approx(FUSED_WEIGHTS @ model._log_likelihood_gradient(params, shifted), rel=1e-10)
+
+
+def test_log_likelihood_is_the_papers_two_term_formula():
+    # FHL 2005 eq. 6, term by term with beta functions, for x = 0 (no dropout term) and x > 0.
+    r, alpha, a, b = 0.243, 4.41, 0.793, 2.43
+    rows = [(0.0, 0.0, 38.9), (1.0, 1.7, 38.9), (3.0, 20.0, 38.0), (40.0, 200.0, 400.0)]
+    for x, t_x, T in rows:
+        alive = np.exp(betaln(a, b + x) - betaln(a, b)) * (alpha + T) ** -(r + x)
+        dropped = np.exp(betaln(a + 1, b + x - 1) - betaln(a, b)) * (alpha + t_x) ** -(r + x) if x > 0 else 0.0
+        by_hand = np.log(alive + dropped) + gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+        data = {"x": np.array([x]), "t_x": np.array([t_x]), "T": np.array([T])}
+        assert BetaGeoModel()._log_likelihood_terms(np.array([r, alpha, a, b]), data)[0] == pytest.approx(by_hand, rel=1e-12)
