@@ -235,3 +235,22 @@ def test_scores_of_repeated_histories_equal_the_plain_computation(simulated, wit
     x, m = summary["frequency"].to_numpy(), summary["monetary_value"].to_numpy()
     np.testing.assert_array_equal(once["expected_spend"], expected_spend_per_order(spend, x, m))
     np.testing.assert_array_equal(once["p_alive"], model.probability_alive(x, summary["recency"], summary["T"]))
+
+
+def test_tail_tables_do_not_depend_on_blocks_or_threads(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from clv.scores import closed_form
+
+    draws = np.array([[0.24, 4.4, 0.79, 2.4], [0.3, 5.0, 0.7, 2.0], [0.2, 4.0, 0.9, 3.0]])
+    x = np.array([0.0, 1.0, 5.0, 30.0, 1.0, 2.0, 0.0, 12.0, 3.0, 200.0])
+    T = np.array([38.0, 38.0, 20.0, 38.0, 2.0, 10.0, 1.0, 30.0, 38.0, 39.0])
+    whole = reference_tails(draws, x, T, 39.0, 0)
+    monkeypatch.setattr(closed_form, "TAIL_BLOCK", 3)
+    blocked = reference_tails(draws, x, T, 39.0, 0)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        threaded = reference_tails(draws, x, T, 39.0, 0, executor=pool)
+    for table in (blocked, threaded):
+        np.testing.assert_array_equal(table.keys, whole.keys)
+        np.testing.assert_array_equal(table.starts, whole.starts)
+    assert np.all(np.diff(whole.keys) > 0) and whole.starts[-1] == whole.keys.size

@@ -24,6 +24,7 @@ at the point estimate (it cancels exactly for one-time buyers).
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,7 @@ from scipy.special import expit
 CLOSED_FORM_MODELS = frozenset({"bgnbd", "mbgnbd"})
 TAIL_EPSILON = 1e-6  # tables stop once the tail probability is below this
 PARAMETER_DRAWS = 16  # parameter draws mixed into the tail tables (see docs/scoring.md)
+TAIL_BLOCK = 4096  # groups whose tail tables are built together
 
 
 def dropout_shift(model) -> int:
@@ -97,16 +99,40 @@ class TailTable:
         return below
 
 
-def reference_tails(param_draws: np.ndarray, x: np.ndarray, T: np.ndarray, horizon: float, s: int) -> TailTable:
+def reference_tails(param_draws: np.ndarray, x: np.ndarray, T: np.ndarray, horizon: float, s: int,
+                    executor: Executor | None = None) -> TailTable:
     """Tail tables of the predictive distribution at the reference rows ``(x, T, T)``, mixed over draws.
 
     ``param_draws`` is (D, 4) in (r, alpha, a, b) order; ``x, T`` per group, in
-    the model's time unit like ``horizon``. Rounds n = 0, 1, ... run on the
-    groups whose tail is still above ``TAIL_EPSILON`` (state arrays are
-    compacted as groups finish).
+    the model's time unit like ``horizon``. Groups are taken in blocks of
+    ``TAIL_BLOCK`` (a block's state stays in the CPU cache); ``executor``, when
+    given, computes every other block meanwhile (the tables do not depend on it).
+    """
+    firsts = range(0, x.shape[0], TAIL_BLOCK)
+
+    def block(first: int):
+        part = slice(first, first + TAIL_BLOCK)
+        return _block_tails(param_draws, x[part], T[part], horizon, s, first)
+
+    elsewhere = {first: executor.submit(block, first) for first in firsts[1::2]} if executor is not None else {}
+    here = {first: block(first) for first in firsts if first not in elsewhere}
+    blocks = [here[first] if first in here else elsewhere[first].result() for first in firsts]
+    group_ids = np.concatenate([ids for ids, _ in blocks]) if blocks else np.zeros(0, dtype=np.intp)
+    tails = np.concatenate([values for _, values in blocks]) if blocks else np.zeros(0)
+    order = np.argsort(group_ids, kind="stable")  # rounds were appended in n order
+    keys = group_ids[order] + (1.0 - tails[order]) / 2.0
+    starts = np.concatenate(([0], np.cumsum(np.bincount(group_ids, minlength=x.shape[0]))))
+    return TailTable(keys, starts)
+
+
+def _block_tails(param_draws: np.ndarray, x: np.ndarray, T: np.ndarray, horizon: float, s: int, first_group: int):
+    """Group ids (from ``first_group``) and tail values ``S_g(n)``, n = 0, 1, ..., of one block of groups.
+
+    Rounds n = 0, 1, ... run on the groups whose tail is still above
+    ``TAIL_EPSILON`` (state arrays are compacted as groups finish).
     """
     r, alpha, a, b = (param_draws[None, :, j] for j in range(4))
-    group = np.arange(x.shape[0])
+    group = np.arange(first_group, first_group + x.shape[0])
     shape = r + x[:, None]
     log_p0 = np.log(alpha + T[:, None]) - np.log(alpha + T[:, None] + horizon)
     log_q1 = np.log(horizon) - np.log(alpha + T[:, None] + horizon)
@@ -121,7 +147,7 @@ def reference_tails(param_draws: np.ndarray, x: np.ndarray, T: np.ndarray, horiz
     open_rows = np.ones(group.shape[0], dtype=bool)  # rows whose tail is still above TAIL_EPSILON
     n = 0
     while group.size:
-        # In place on preallocated buffers (fresh arrays of this size cost page faults every round).
+        # In place, on buffers allocated once per block.
         if n == 0:
             pmf = np.exp(log_pmf)
             mass = pmf.copy()
@@ -159,9 +185,4 @@ def reference_tails(param_draws: np.ndarray, x: np.ndarray, T: np.ndarray, horiz
             )
             open_rows = np.ones(group.shape[0], dtype=bool)
         n += 1
-    group_ids = np.concatenate(groups)
-    tails = np.concatenate(values)
-    order = np.argsort(group_ids, kind="stable")  # rounds were appended in n order
-    keys = group_ids[order] + (1.0 - tails[order]) / 2.0
-    starts = np.concatenate(([0], np.cumsum(np.bincount(group_ids, minlength=x.shape[0]))))
-    return TailTable(keys, starts)
+    return np.concatenate(groups), np.concatenate(values)

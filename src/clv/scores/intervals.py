@@ -241,39 +241,55 @@ def closed_form_quantiles(model, spend_model, rows: ForecastRows, *, horizon: fl
     """
     thetas = parameter_draws(model, min(n_draws, PARAMETER_DRAWS), rng)
     spend = SpendSampler(spend_model, n_draws, rng)
-    table = reference_tails(thetas, rows.frequency, rows.T, horizon, dropout_shift(model))
-    rho = rows.scale
-    with np.errstate(divide="ignore"):
-        thresholds = (1.0 - levels[None, :]) / rho[:, None]
-    with ThreadPoolExecutor(max_workers=1) as pool:  # money draws on a second core meanwhile
-        pending = pool.submit(_closed_form_money, table, spend, rows, levels, n_draws, rng)
+    n_groups = rows.frequency.shape[0]
+    with np.errstate(divide="ignore", over="ignore"):
+        thresholds = (1.0 - levels[None, :]) / rows.scale[:, None]
+    # A second core draws the uniforms and builds half of the tables, then draws the money totals
+    # while this thread counts the purchase quantiles. Each step uses ``rng`` after the previous one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        uniforms = pool.submit(_descending_uniforms, rng, n_groups, n_draws)
+        table = reference_tails(thetas, rows.frequency, rows.T, horizon, dropout_shift(model), executor=pool)
+        money = pool.submit(_sorted_money_draws, table, spend, rows.frequency, uniforms.result(), rng)
         purchases_q = _sorted_count_above(table, rows.index, thresholds)
-        money_q = pending.result()
+        ranks = _ranks_at_thresholds(thresholds, n_draws)
+        money_q = _at_shifted_ranks(money.result(), rows.index, ranks)
     return HistoryQuantiles(purchases_q.astype(float), money_q, "closed", n_draws)
 
 
-def _closed_form_money(table, spend, rows: ForecastRows, levels: np.ndarray, n_draws: int, rng) -> np.ndarray:
-    """Per history, quantiles of the standardised money total from ``n_draws`` draws per (x, T)."""
-    n_groups = rows.frequency.shape[0]
-    # Uniforms sorted descending within each group make the inverse-CDF queries globally sorted (one
-    # search per table entry); the Gamma-Gamma draws paired with them are i.i.d., so the pairing is still random.
-    uniforms = np.sort(rng.random((n_groups, n_draws)), axis=1)[:, ::-1]
-    # Draw-major (draws, groups) layout: each draw's column of counts is contiguous for the sampler.
+def _descending_uniforms(rng, n_groups: int, n_draws: int) -> np.ndarray:
+    """(groups, draws) uniforms, each row sorted descending (a view of the ascending sort)."""
+    return np.sort(rng.random((n_groups, n_draws)), axis=1)[:, ::-1]
+
+
+def _sorted_money_draws(table, spend, x: np.ndarray, uniforms: np.ndarray, rng) -> np.ndarray:
+    """Per (x, T) group, sorted draws of the standardised money total, after a column of zeros.
+
+    ``Y`` is drawn from the group's table by inversion of ``uniforms`` (each row
+    sorted descending, so the inverse-CDF queries are globally sorted: one search
+    per table entry); the Gamma-Gamma draws paired with them are i.i.d., so the
+    pairing is still random. Column 0 is the 0 of a level below the P(alive) shift.
+    """
+    n_groups, n_draws = uniforms.shape
+    # Draw-major (draws, groups) layout: each draw's counts are contiguous for the sampler.
     y = np.ascontiguousarray(table.count_above_sorted_draws(uniforms).T, dtype=float)
     money = np.empty((n_groups, n_draws + 1))
-    money[:, 0] = 0.0  # rank -1 (the level is below the P(alive) shift): 0, see _shifted_ranks
+    money[:, 0] = 0.0
     for d in range(n_draws):
-        money[:, d + 1] = spend.standardised_total(d, y[d], rows.frequency, rng)
+        money[:, d + 1] = spend.standardised_total(d, y[d], x, rng)
     money[:, 1:].sort(axis=1)
-    ranks = _shifted_ranks(rows.scale, levels, n_draws)
-    ranks += 1
-    ranks += (rows.index * (n_draws + 1))[:, None]
-    return money.ravel()[ranks]
+    return money
+
+
+def _at_shifted_ranks(sorted_money: np.ndarray, group: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """Per history and level, the group's sorted draw at ``ranks`` (-1: the leading 0 column)."""
+    flat = ranks + 1
+    flat += (group * sorted_money.shape[1])[:, None]
+    return sorted_money.ravel()[flat]
 
 
 def _sorted_count_above(table, group: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """``table.count_above`` for (history, level) pairs, queried in group order (cache-friendly search)."""
-    order = np.argsort(group, kind="stable")
+    order = np.argsort(group)  # any order within a group: the counts are put back in place
     counts = table.count_above(np.repeat(group[order], thresholds.shape[1]), thresholds[order].ravel())
     out = np.empty(thresholds.shape)
     out[order] = counts.reshape(-1, thresholds.shape[1])
@@ -283,12 +299,19 @@ def _sorted_count_above(table, group: np.ndarray, thresholds: np.ndarray) -> np.
 def _shifted_ranks(rho: np.ndarray, levels: np.ndarray, n_draws: int) -> np.ndarray:
     """Index into the reference's sorted draws of the level ``v = 1 - (1 - u) / rho``; -1 means 0.
 
-    Inverse empirical CDF: ``q_v = sorted[ceil(v n) - 1]``. Computed in place on one
-    float array (the values are small whole numbers, exact in floating point).
+    Inverse empirical CDF: ``q_v = sorted[ceil(v n) - 1]``.
     """
     with np.errstate(divide="ignore", over="ignore"):
-        v = np.divide((1.0 - levels)[None, :], rho[:, None])
-    np.subtract(1.0, v, out=v)
+        thresholds = (1.0 - levels[None, :]) / rho[:, None]
+    return _ranks_at_thresholds(thresholds, n_draws)
+
+
+def _ranks_at_thresholds(thresholds: np.ndarray, n_draws: int) -> np.ndarray:
+    """:func:`_shifted_ranks` from ``(1 - u) / rho``, computed in place on one float array.
+
+    The values are small whole numbers, exact in floating point.
+    """
+    v = np.subtract(1.0, thresholds)
     positive = v > 0
     np.maximum(v, -1.0, out=v)  # rho = 0 (or tiny) gives -inf: no purchases at any level
     v *= n_draws
