@@ -147,3 +147,24 @@ def test_fit_uses_an_overridden_fused_hook_for_optimisation_and_standard_errors(
     assert fused.params_["r"] == pytest.approx(separate.params_["r"], rel=1e-10)
     assert fused.log_likelihood_ == pytest.approx(separate.log_likelihood_, rel=1e-12)
     assert fused.standard_errors_["alpha"] == pytest.approx(separate.standard_errors_["alpha"], rel=1e-8)
+
+
+def test_an_analytic_hessian_gives_the_standard_errors_of_central_differences():
+    from scipy.special import polygamma
+
+    class HessianNBD(CountNBD):
+        used = False
+
+        def _weighted_hessian(self, params, data, weights):
+            type(self).used = True
+            r, alpha = params
+            x, T = data["x"], data["T"]
+            h_rr = weights @ (polygamma(1, r + x) - polygamma(1, r))
+            h_r_alpha = weights @ (1 / alpha - 1 / (alpha + T))
+            h_alpha_alpha = weights @ (-r / alpha**2 + (r + x) / (alpha + T) ** 2)
+            return np.array([[h_rr, h_r_alpha], [h_r_alpha, h_alpha_alpha]])
+
+    x, T = simulate(5_000, seed=7)
+    differenced, analytic = CountNBD().fit(x, T), HessianNBD().fit(x, T)
+    assert HessianNBD.used
+    assert analytic.covariance_theta_ == pytest.approx(differenced.covariance_theta_, rel=1e-5)

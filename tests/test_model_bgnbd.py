@@ -318,3 +318,32 @@ def test_log_likelihood_is_the_papers_two_term_formula():
         by_hand = np.log(alive + dropped) + gammaln(r + x) - gammaln(r) + r * np.log(alpha)
         data = {"x": np.array([x]), "t_x": np.array([t_x]), "T": np.array([T])}
         assert BetaGeoModel()._log_likelihood_terms(np.array([r, alpha, a, b]), data)[0] == pytest.approx(by_hand, rel=1e-12)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+@pytest.mark.parametrize("params", FUSED_PARAMS)
+def test_analytic_hessian_matches_finite_differences_of_the_fused_gradient(model_class, params):
+    model, params = model_class(), np.array(params)
+    analytic = model._weighted_hessian(params, FUSED_DATA, FUSED_WEIGHTS)
+    numerical = np.empty((4, 4))
+    for j in range(4):
+        up, down = params.copy(), params.copy()
+        up[j] *= 1 + 1e-6
+        down[j] *= 1 - 1e-6
+        diff = (model._weighted_log_likelihood_and_gradient(up, FUSED_DATA, FUSED_WEIGHTS)[1]
+                - model._weighted_log_likelihood_and_gradient(down, FUSED_DATA, FUSED_WEIGHTS)[1])
+        numerical[:, j] = diff / (2e-6 * params[j])
+    assert analytic == pytest.approx(numerical, rel=2e-5, abs=1e-3)
+    assert analytic == pytest.approx(analytic.T, rel=1e-15)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+def test_standard_errors_equal_those_from_differencing_the_gradient(cdnow, model_class):
+    class Differenced(model_class):
+        def _weighted_hessian(self, params, data, weights):
+            return None  # the base class falls back to central differences of the gradient
+
+    columns = cdnow["frequency"], cdnow["recency"], cdnow["T"]
+    analytic, differenced = model_class().fit(*columns), Differenced().fit(*columns)
+    for name in analytic.param_names:
+        assert analytic.standard_errors_[name] == pytest.approx(differenced.standard_errors_[name], rel=1e-6), name

@@ -97,6 +97,13 @@ class MaximumLikelihoodModel(ABC):
             return value, None
         return value, self._weighted_gradient(params, data, weights)
 
+    def _weighted_hessian(
+        self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray
+    ) -> np.ndarray | None:
+        """Second derivatives of the weighted log-likelihood in ``params`` (k, k), or None (the default)
+        for central differences of the gradient."""
+        return None
+
     # ----- fitting --------------------------------------------------------
     def _fit(self, data: Mapping[str, np.ndarray], weights: np.ndarray | None = None) -> "MaximumLikelihoodModel":
         """Fit on raw rows: compress, maximise, then derive the fitted attributes."""
@@ -328,7 +335,15 @@ class _Objective:
         return result if np.isfinite(result.fun) else None
 
     def hessian_theta(self, theta: np.ndarray) -> np.ndarray:
-        """Central differences of the gradient, symmetrised."""
+        """The model's analytic Hessian taken to theta = log(params), else central differences of the gradient.
+
+        Chain rule: d2LL/dtheta_j dtheta_k = p_j p_k d2LL/dp_j dp_k + [j = k] p_j dLL/dp_j.
+        """
+        params = np.exp(theta)
+        with np.errstate(all="ignore"):
+            analytic = self.model._weighted_hessian(params, self.data, self.weights)
+            if analytic is not None:
+                return np.outer(params, params) * analytic + np.diag(self.gradient_theta(theta))
         k = theta.shape[0]
         hessian = np.empty((k, k))
         for j in range(k):

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 from scipy import stats
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, polygamma
 
 from clv.errors import DataError, FitError
 from clv.models.base import (
@@ -197,6 +197,65 @@ class BetaGeoModel(MaximumLikelihoodModel):
         d_a = per_x.d_a @ rows.weight_by_x + q_by_x.sum() / a
         d_b = per_x.d_b @ rows.weight_by_x + q_by_x @ per_x.d_log_odds_b
         return float(value), np.array([d_r, d_alpha, d_a, d_b])
+
+    def _weighted_hessian(self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+        """Analytic second derivatives of sum_i w_i log L_i in (r, alpha, a, b), shape (4, 4).
+
+        With log L = log_alive - (r+x) log(alpha+T) + softplus(d) (see
+        :meth:`_log_likelihood_terms`) and q = softplus'(d),
+        H = d2[log_alive - (r+x) log(alpha+T)] + sum_i w_i [q(1-q) grad(d) grad(d)' + q d2(d)],
+        grad(d) = (R, (r+x) D, 1/a, -u) with R = log((alpha+T)/(alpha+t_x)),
+        D = 1/(alpha+T) - 1/(alpha+t_x), u = 1/(b+x+s-1) (0 without a dropout
+        term); the non-zero second derivatives of d are d2/(dr dalpha) = D,
+        d2/dalpha2 = (r+x) (1/(alpha+t_x)^2 - 1/(alpha+T)^2), d2/da2 = -1/a^2,
+        d2/db2 = u^2; those of log_alive are trigamma (psi') terms. q(1-q) is
+        computed as e^(d - 2 softplus(d)) (exact also where q rounds to 1).
+        Summed as in :meth:`_weighted_log_likelihood_and_gradient`.
+        """
+        rows = self._rows_for(data, weights)
+        r, alpha, a, b = params
+        s = self._dropout_at_first_purchase
+        x_values, weight_by_x = rows.x_values, rows.weight_by_x
+        per_x = self._x_terms(params, x_values)
+        inv_tail = -per_x.d_log_odds_b  # u(x)
+        inv_at_T, inv_at_t_x = 1.0 / (alpha + rows.T_values), 1.0 / (alpha + rows.t_x_values)
+        shape_by_T = r * rows.weight_by_T + rows.weighted_x_by_T
+
+        shape = r + rows.x
+        log_ratio = np.log(alpha + rows.T_values)[rows.T_codes] - np.log(alpha + rows.t_x_values)[rows.t_x_codes]
+        inv_diff = inv_at_T[rows.T_codes] - inv_at_t_x[rows.t_x_codes]  # D
+        log_odds = per_x.log_odds[rows.x_codes] + shape * log_ratio
+        soft = _softplus(log_odds)
+        weighted_q = rows.weights * np.exp(log_odds - soft)
+        weighted_qq = rows.weights * np.exp(log_odds - 2.0 * soft)  # w q (1-q)
+        d_alpha_odds = shape * inv_diff
+
+        def by_x(values):
+            return np.bincount(rows.x_codes, values, minlength=x_values.shape[0])
+
+        q_by_x, qq_by_x = by_x(weighted_q), by_x(weighted_qq)
+        qq_ratio_by_x, qq_alpha_by_x = by_x(weighted_qq * log_ratio), by_x(weighted_qq * d_alpha_odds)
+        trigamma_ab, trigamma_abx = polygamma(1, a + b), polygamma(1, a + b + x_values + s)
+
+        h_rr = weight_by_x @ (polygamma(1, r + x_values) - polygamma(1, r)) + weighted_qq @ log_ratio**2
+        h_r_alpha = (rows.total / alpha - rows.weight_by_T @ inv_at_T
+                     + weighted_qq @ (log_ratio * d_alpha_odds) + weighted_q @ inv_diff)
+        h_alpha_alpha = (
+            -r * rows.total / alpha**2 + shape_by_T @ inv_at_T**2 + weighted_qq @ d_alpha_odds**2
+            + weighted_q @ (shape * (inv_at_t_x[rows.t_x_codes] ** 2 - inv_at_T[rows.T_codes] ** 2))
+        )
+        h_r_a, h_r_b = qq_ratio_by_x.sum() / a, -(qq_ratio_by_x @ inv_tail)
+        h_alpha_a, h_alpha_b = qq_alpha_by_x.sum() / a, -(qq_alpha_by_x @ inv_tail)
+        h_aa = weight_by_x @ (trigamma_ab - trigamma_abx) + (qq_by_x.sum() - q_by_x.sum()) / a**2
+        h_ab = weight_by_x @ (trigamma_ab - trigamma_abx) - (qq_by_x @ inv_tail) / a
+        h_bb = (weight_by_x @ (polygamma(1, b + x_values + s) - trigamma_abx - polygamma(1, b) + trigamma_ab)
+                + (qq_by_x + q_by_x) @ inv_tail**2)
+        return np.array([
+            [h_rr, h_r_alpha, h_r_a, h_r_b],
+            [h_r_alpha, h_alpha_alpha, h_alpha_a, h_alpha_b],
+            [h_r_a, h_alpha_a, h_aa, h_ab],
+            [h_r_b, h_alpha_b, h_ab, h_bb],
+        ])
 
     def _rows_for(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> "_CodedRows":
         """The coded rows of ``data`` (built once per fit and kept while the same arrays come back)."""
