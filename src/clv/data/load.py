@@ -208,10 +208,11 @@ def _classify_source(source, columns, policy, observation_end, con, options):
     originals = [c for c in raw.columns if c != SOURCE_ROW_COL]
     columns = columns.with_canonical_defaults(originals)
     columns.check_against(originals)
-    classified = _classify(raw, originals, columns, policy, observation_end, con)
+    rate = _rate(raw, columns, policy, con)
+    classified = _classify(raw, originals, columns, policy, observation_end, con, rate)
     kept = classified
     if policy.drops_duplicates:
-        kept = _classify(raw, originals, columns, replace(policy, duplicates="keep"), observation_end, con)
+        kept = _classify(raw, originals, columns, replace(policy, duplicates="keep"), observation_end, con, rate)
     times = kept.filter(kept[ACCEPTED]).select(**{schema.ORDER_TS: kept[_FIELD + schema.ORDER_TS]})
     return classified, con, originals, times
 
@@ -476,8 +477,11 @@ _HASH = "__clv_hash"
 _COUNT = "__clv_count"
 
 
-def _classify(raw, originals, cols: Columns, policy: LoadPolicy, observation_end, con):
-    """Add parsed canonical fields and the status of every line to ``raw``."""
+def _classify(raw, originals, cols: Columns, policy: LoadPolicy, observation_end, con, rate=None):
+    """Add parsed canonical fields and the status of every line to ``raw``.
+
+    ``rate``: the result of :func:`_rate` when already known (it queries the data).
+    """
     quantity = _number(raw[cols.quantity]) if cols.quantity else ibis.null(dt.float64)
     bad_amount = ibis.literal(False)
     if cols.amount_is_derived:
@@ -492,7 +496,7 @@ def _classify(raw, originals, cols: Columns, policy: LoadPolicy, observation_end
         if cols.quantity:
             bad_amount |= _bad_optional(raw[cols.quantity], quantity)
     cost, bad_cost = _cost(raw, cols, amount)
-    rate, no_rate = _rate(raw, cols, policy, con)
+    rate, no_rate = rate if rate is not None else _rate(raw, cols, policy, con)
     if rate is not None:
         amount, cost = amount * rate, cost * rate
     fields = {

@@ -350,6 +350,9 @@ def _all_null_as_text(arrow: pa.Table) -> pa.Table:
     return arrow
 
 
+_FRAME_BATCH_ROWS = 1 << 17
+
+
 def _read_frame(frame: Any, con: BaseBackend) -> ibis.Table:
     """Register an in-memory frame (zero-copy on DuckDB); source_row = position + 1."""
     arrow = _all_null_as_text(_to_arrow(frame))
@@ -357,6 +360,9 @@ def _read_frame(frame: Any, con: BaseBackend) -> ibis.Table:
         raise DataError(f"column {SOURCE_ROW_COL!r} is reserved; fix: rename it.")
     rows = pa.array(np.arange(1, arrow.num_rows + 1, dtype=np.int64))
     arrow = arrow.add_column(0, SOURCE_ROW_COL, rows)
+    # DuckDB scans an Arrow table one record batch per thread: a frame converted in one
+    # piece would be read by a single thread. Slicing is zero-copy.
+    arrow = pa.Table.from_batches(arrow.to_batches(max_chunksize=_FRAME_BATCH_ROWS), schema=arrow.schema)
     name = _temp_name("frame")
     if con.name == "duckdb":
         con.con.register(name, arrow)
