@@ -12,6 +12,7 @@ from scipy import integrate
 from scipy.special import betaln, gammaln
 
 from clv.errors import DataError, FitError
+from clv.models import bgnbd
 from clv.models.bgnbd import BetaGeoModel, expected_purchases_given_alive
 from clv.models.mbgnbd import ModifiedBetaGeoModel
 
@@ -347,3 +348,13 @@ def test_standard_errors_equal_those_from_differencing_the_gradient(cdnow, model
     analytic, differenced = model_class().fit(*columns), Differenced().fit(*columns)
     for name in analytic.param_names:
         assert analytic.standard_errors_[name] == pytest.approx(differenced.standard_errors_[name], rel=1e-6), name
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+def test_fused_evaluation_in_several_row_blocks_equals_one_block(model_class, monkeypatch):
+    params = np.array([0.5, 6.0, 0.9, 0.3])
+    whole = model_class()._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    monkeypatch.setattr(bgnbd, "_BLOCK_ROWS", 5)  # 12 rows: blocks of 5, 5 and 2
+    blocked = model_class()._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    assert blocked[0] == pytest.approx(whole[0], rel=1e-14)
+    assert blocked[1] == pytest.approx(whole[1], rel=1e-12)
