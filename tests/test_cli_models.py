@@ -1,6 +1,7 @@
 """`clv fit` and `clv score` through Typer's CliRunner: exit codes, JSON keys, files written."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +158,78 @@ def test_score_refuses_non_transaction_models_and_unknown_methods(workdir):
     result = run("score", CDNOW, "-m", bg, "--horizon", 10, "--interval-method", "simulate", "--draws", 20, "-f", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["purchases_q0.975"] >= 0
+
+
+# ----- sBG subscription scoring -------------------------------------------------------
+@pytest.fixture(scope="module")
+def subscribers(workdir):
+    """Simulated monthly subscribers: theta ~ Beta(0.7, 1.2), observed 1-30 months, a fee per month."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    cancel = rng.geometric(rng.beta(0.7, 1.2, n))
+    observed = rng.integers(1, 31, n)
+    gone = (cancel <= observed).astype(int)
+    frame = pd.DataFrame({"sub": np.arange(n), "months": np.where(gone == 1, cancel, observed), "gone": gone,
+                          "fee": np.round(rng.gamma(5.0, 4.0, n), 2)})
+    path = workdir / "subscribers.csv"
+    frame.to_csv(path, index=False)
+    model = workdir / "sbg_monthly.json"
+    result = run("fit", path, "-m", "sbg", "--tenure-col", "months", "--churned-col", "gone", "--time-unit", "month", "--save", model)
+    assert result.exit_code == 0, result.output
+    return path, model, frame
+
+
+SBG_COLUMNS = ("--tenure-col", "months", "--churned-col", "gone", "--id-col", "sub")
+
+
+def test_score_sbg_round_trip_matches_the_library(workdir, subscribers):
+    from clv.models.sbg import ShiftedBetaGeometricModel
+    from clv.scores.subscriptions import score_subscribers
+
+    path, model_path, frame = subscribers
+    out = workdir / "sbg_scores.parquet"
+    result = run("score", path, "-m", model_path, "--horizon", 12, "--discount-rate", 0.008, "--value-col", "fee",
+                 "--margin", 0.5, *SBG_COLUMNS, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "per contract period" in result.output
+    scores = pd.read_parquet(out)
+    assert list(scores.columns[:6]) == ["customer_id", "active", "p_renew_next", "expected_renewals", "derl", "residual_value"]
+    assert {"renewals_q0.025", "renewals_q0.975", "residual_value_q0.1"} <= set(scores.columns)
+    assert scores["customer_id"].tolist() == frame["sub"].tolist()
+    model = ShiftedBetaGeometricModel.from_json(model_path)
+    expected = score_subscribers(frame.assign(fee=frame["fee"] * 0.5), model, horizon=12, discount_rate=0.008,
+                                 value_per_period="fee", tenure_col="months", churned_col="gone", id_col="sub")
+    np.testing.assert_allclose(scores["residual_value"], expected["residual_value"])
+    np.testing.assert_array_equal(scores["renewals_q0.9"], expected["renewals_q0.9"])
+    assert (scores.loc[frame["gone"] == 1, "derl"] == 0).all()
+
+
+def test_score_sbg_whole_lifetime_json_with_one_value(subscribers):
+    path, model_path, frame = subscribers
+    result = run("score", path, "-m", model_path, "--horizon", "inf", "--discount-rate", 0.01, "--value-per-period", 20,
+                 "--intervals", "0.9", *SBG_COLUMNS, "-f", "json")
+    assert result.exit_code == 0, result.output
+    rows = pd.DataFrame(json.loads(result.stdout))
+    active = rows[rows["active"]]
+    np.testing.assert_allclose(active["residual_value"], 20 * active["derl"])
+    assert (active["renewals_q0.05"] <= active["renewals_q0.95"]).all()
+    assert "renewals_q0.1" not in rows.columns
+
+
+def test_score_sbg_errors_name_the_option(subscribers):
+    path, model_path, _ = subscribers
+    base = ("score", path, "-m", model_path)
+    cases = [
+        ((*base, "--horizon", 12, "--discount-rate", 0.01), "--tenure-col"),
+        ((*base, "--horizon", 12, *SBG_COLUMNS), "--discount-rate"),
+        ((*base, "--horizon", 2.5, "--discount-rate", 0.01, *SBG_COLUMNS), "whole number"),
+        ((*base, "--horizon", 12, "--discount-rate", 0.01, *SBG_COLUMNS, "--value-col", "fees"), "'fees'"),
+        ((*base, "--horizon", 12, "--discount-rate", 0.01, *SBG_COLUMNS, "--value-col", "fee", "--value-per-period", 3), "not both"),
+        ((*base, "--horizon", 12, "--discount-rate", 0.01, *SBG_COLUMNS, "--interval-method", "simulate"), "--interval-method"),
+        ((*base, "--horizon", 12, "--discount-rate", 0.01, *SBG_COLUMNS, "--time-unit", "year"), "month"),
+        ((*base, "--horizon", 12, "--discount-rate", 0.01, "--tenure-col", "months", "--churned-col", "sub"), "'sub'.*churned"),
+    ]
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert re.search(message, result.output.replace("\n", " ")), (message, result.output)

@@ -239,12 +239,12 @@ def fit_command(
 
 def score_command(
     summary: Path = typer.Argument(..., help="Customer summary (CSV or Parquet) in the model's time unit."),
-    model: Path = typer.Option(..., "--model", "-m", help="Transaction model JSON from `clv fit --save`."),
+    model: Path = typer.Option(..., "--model", "-m", help="Model JSON from `clv fit --save`: a transaction model (bgnbd, mbgnbd, pareto, bgbb) or an sBG subscription model."),
     spend_model: Path | None = typer.Option(None, "--spend-model", help="Gamma-Gamma model JSON; without it the monetary column is the spend per order."),
-    horizon: float = typer.Option(..., "--horizon", help="Forecast horizon in the model's time unit (e.g. 52 weeks)."),
+    horizon: float = typer.Option(..., "--horizon", help="Forecast horizon in the model's time unit (e.g. 52 weeks). sBG: whole contract periods, or inf for the whole remaining lifetime."),
     time_unit: TimeUnit | None = typer.Option(None, "--time-unit", help="Unit of recency/T/horizon; default: the one saved with the model."),
-    discount_rate: float = typer.Option(0.10, "--discount-rate", help="Annual discount rate (0.1 = 10% a year)."),
-    margin: float = typer.Option(1.0, "--margin", help="Profit margin as a fraction of revenue."),
+    discount_rate: float | None = typer.Option(None, "--discount-rate", help="Transaction models: annual discount rate (default 0.1 = 10% a year). sBG: required, a rate PER CONTRACT PERIOD (monthly contracts at 10% a year: 1.1**(1/12) - 1 = 0.00797)."),
+    margin: float = typer.Option(1.0, "--margin", help="Profit margin as a fraction of revenue (sBG: multiplies the value per period)."),
     discount_step: TimeUnit = typer.Option(TimeUnit.month, "--discount-step", help="Purchases are discounted at the end of each such step."),
     intervals: str = typer.Option("0.8,0.95", "--intervals", help="Central prediction intervals, e.g. 0.8,0.95, or none."),
     draws: int = typer.Option(200, "--draws", help="Monte Carlo draws per distinct history (or per distinct (x, T))."),
@@ -256,6 +256,10 @@ def score_command(
     t_col: str = T_COL,
     monetary_col: str = MONETARY_COL,
     n_periods_col: str = N_PERIODS_COL,
+    tenure_col: str = typer.Option("tenure", "--tenure-col", help="sBG: column of periods survived (renewals so far; period of cancellation if churned)."),
+    churned_col: str = typer.Option("churned", "--churned-col", help="sBG: column, 1/true if the customer has churned."),
+    value_col: str | None = typer.Option(None, "--value-col", help="sBG: column of each customer's value per contract period (fee or margin); adds residual_value columns."),
+    value_per_period: float | None = typer.Option(None, "--value-per-period", help="sBG: one value per contract period for every customer (instead of --value-col)."),
     from_orders: bool = FROM_ORDERS,
     customer_col: str = CUSTOMER_COL,
     date_col: str | None = DATE_COL,
@@ -268,7 +272,12 @@ def score_command(
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path | None = OUTPUT_OPTION,
 ) -> None:
-    """Score customers: P(alive), expected purchases, expected spend, CLV and prediction intervals."""
+    """Score customers: P(alive), expected purchases, expected spend, CLV and prediction intervals.
+
+    With an sBG model (subscriptions, see docs/scoring-subscriptions.md) SUMMARY has one row per
+    subscriber with tenure and churned columns, and the output has p_renew_next, expected_renewals,
+    derl (discounted expected residual lifetime), residual_value and renewals/residual_value quantiles.
+    """
     from clv.scores import score_customers
 
     columns = {"frequency": frequency_col, "recency": recency_col, "t": t_col, "monetary": monetary_col,
@@ -277,8 +286,18 @@ def score_command(
               "date_format": date_format, "delimiter": delimiter, "names": names, "observation_end": observation_end}
     with user_errors():
         transactions = load_model(model)
+        if transactions.model_name == "sbg":
+            subscription = {"tenure": tenure_col, "churned": churned_col, "id": id_col, "value": value_col,
+                            "value_per_period": value_per_period}
+            options = {"horizon": horizon, "time_unit": time_unit.value if time_unit else None, "discount_rate": discount_rate,
+                       "margin": margin, "intervals": intervals, "draws": draws, "seed": seed,
+                       "interval_method": interval_method, "spend_model": spend_model, "from_orders": from_orders}
+            scores, title = score_subscriptions(summary, transactions, model, subscription, options)
+            emit(scores, fmt, output, title=title)
+            return
+        discount_rate = 0.10 if discount_rate is None else discount_rate
         if transactions.model_name not in TRANSACTION_MODELS:
-            raise DataError(f"--model must be a transaction model ({', '.join(TRANSACTION_MODELS)}); {model} holds {transactions.model_name!r}.")
+            raise DataError(f"--model must be a transaction model ({', '.join(TRANSACTION_MODELS)}) or an sBG model; {model} holds {transactions.model_name!r}.")
         spend = load_model(spend_model) if spend_model is not None else None
         if spend is not None and spend.model_name != "gammagamma":
             raise DataError(f"--spend-model must be a gammagamma model; {spend_model} holds {spend.model_name!r}.")
@@ -299,3 +318,82 @@ def score_command(
                 n_draws=draws, seed=seed, interval_method=interval_method,
             )
     emit(scores, fmt, output, title=f"scores over {horizon:g} {unit}s")
+
+
+def score_subscriptions(summary: Path, model, model_path: Path, columns: dict[str, Any], options: dict[str, Any]):
+    """`clv score` with an sBG model: checked options -> (scores frame, table title)."""
+    from clv.scores.subscriptions import score_subscribers
+
+    horizon, unit = sbg_horizon_and_unit(model, options)
+    frame, value = subscriber_frame(read_table(summary), columns, options["margin"], model_path)
+    if options["discount_rate"] is None:
+        raise DataError("an sBG model needs --discount-rate as a rate per contract period, e.g. 0.00797 for "
+                        "monthly contracts at 10% a year (1.1**(1/12) - 1), or 0.1 for yearly contracts.")
+    with progress("scoring subscribers"):
+        scores = score_subscribers(
+            frame, model, horizon=horizon, discount_rate=options["discount_rate"], value_per_period=value,
+            intervals=parse_intervals(options["intervals"]), n_draws=options["draws"], seed=options["seed"],
+            tenure_col=columns["tenure"], churned_col=columns["churned"], id_col=columns["id"],
+        )
+    scores = scores.rename(columns={columns["id"]: "customer_id"}).reset_index(drop=True)
+    scores.attrs["time_unit"] = unit
+    periods = f"{unit}s" if unit else "periods"
+    console.print(f"sBG: --discount-rate {options['discount_rate']:g} read as a rate per contract period "
+                  f"({unit or 'period'}); the next payment is undiscounted.", highlight=False)
+    title = "scores over the remaining lifetime" if horizon is None else f"scores over {horizon} {periods}"
+    return scores, title
+
+
+def sbg_horizon_and_unit(model, options: dict[str, Any]) -> tuple[int | None, str | None]:
+    """--horizon (inf = lifetime) and the period unit; refuses the options that do not apply to sBG."""
+    not_applicable = (
+        (options["spend_model"] is not None, "--spend-model (give the value per period with --value-col or --value-per-period)"),
+        (options["from_orders"], "--from-orders (give one row per subscriber with tenure and churned columns)"),
+        (options["interval_method"] != "auto", "--interval-method (sBG quantiles come from the exact predictive tail)"),
+    )
+    for given, what in not_applicable:
+        if given:
+            raise DataError(f"an sBG model does not use {what}.")
+    horizon = options["horizon"]
+    if horizon == float("inf"):
+        horizon = None
+    elif not (horizon >= 0 and horizon == round(horizon)):
+        raise DataError(f"--horizon must be a whole number of contract periods for an sBG model (or inf for the "
+                        f"whole remaining lifetime); got {horizon:g}.")
+    saved = getattr(model, "time_unit_", None)
+    unit = options["time_unit"] or saved
+    if saved and unit != saved:
+        raise DataError(f"--time-unit {unit} differs from the contract period the model was fitted in ({saved}).")
+    return (None if horizon is None else int(horizon)), unit
+
+
+def subscriber_frame(frame: pd.DataFrame, columns: dict[str, Any], margin: float, model_path: Path):
+    """(subscribers, value_per_period argument): tenure, churned, id and value columns under their own names.
+
+    The value per period is --margin times --value-col (a column) or --value-per-period (a number).
+    """
+    if columns["tenure"] not in frame.columns:
+        message = missing_column_message("tenure", columns["tenure"], map(str, frame.columns)).split(" Fix:")[0]
+        raise DataError(f"{message} Fix: pass --tenure-col with the tenure column's name ({model_path} holds an sBG "
+                        f"subscription model; summaries of frequency/recency/T need a transaction model: "
+                        f"{', '.join(TRANSACTION_MODELS)}).")
+    take_columns(frame, {"churned": columns["churned"]}, "churned")
+    wanted = [columns["tenure"], columns["churned"]] + [c for c in (columns["id"],) if c in frame.columns]
+    if columns["value"] is not None and columns["value_per_period"] is not None:
+        raise DataError("give either --value-col or --value-per-period, not both.")
+    if columns["value_per_period"] is not None:
+        return frame[wanted], margin * columns["value_per_period"]
+    if columns["value"] is None:
+        if margin != 1.0:
+            raise DataError("--margin multiplies the value per period: give --value-col or --value-per-period.")
+        return frame[wanted], None
+    value = columns["value"]
+    take_columns(frame, {"value": value}, "value per period")
+    out = frame[list(dict.fromkeys(wanted + [value]))].copy()
+    if margin != 1.0:
+        try:
+            out[value] = margin * pd.to_numeric(out[value])
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"column {value!r} (value per period) must be numeric: {exc}. "
+                            "Fix: pass --value-col with a numeric column.") from None
+    return out, value
