@@ -240,3 +240,15 @@ def test_bad_options_are_refused():
     ok = score_subscribers(customers([1, 2], [0, 1], fee=[1.0, np.nan]), model, horizon=3, discount_rate=0.1,
                            value_per_period="fee", intervals=None)
     assert ok["residual_value"].tolist()[1] == 0.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(alpha=st.floats(0.3, 10.0), beta=st.floats(0.1, 30.0), r=st.integers(0, 300), horizon=st.integers(0, 200))
+def test_horizon_quantiles_are_the_lifetime_quantiles_capped(alpha, beta, r, horizon):
+    # min(N, h) has quantiles min(q(N), h): the horizon only truncates the same mixed tail.
+    draws = model_at(alpha, beta, np.eye(2) * 0.01).sample_params(50, np.random.default_rng(1))
+    levels = [0.025, 0.1, 0.5, 0.9, 0.975]
+    lifetime = renewal_quantiles(draws, [r], None, levels)
+    capped = renewal_quantiles(draws, [r], horizon, levels)
+    assert np.all(np.diff(capped) >= 0)
+    np.testing.assert_array_equal(capped, np.minimum(lifetime, horizon))

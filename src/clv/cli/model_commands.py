@@ -245,7 +245,7 @@ def score_command(
     time_unit: TimeUnit | None = typer.Option(None, "--time-unit", help="Unit of recency/T/horizon; default: the one saved with the model."),
     discount_rate: float | None = typer.Option(None, "--discount-rate", help="Transaction models: annual discount rate (default 0.1 = 10% a year). sBG: required, a rate PER CONTRACT PERIOD (monthly contracts at 10% a year: 1.1**(1/12) - 1 = 0.00797)."),
     margin: float = typer.Option(1.0, "--margin", help="Profit margin as a fraction of revenue (sBG: multiplies the value per period)."),
-    discount_step: TimeUnit = typer.Option(TimeUnit.month, "--discount-step", help="Purchases are discounted at the end of each such step."),
+    discount_step: TimeUnit = typer.Option(TimeUnit.month, "--discount-step", help="Transaction models: purchases are discounted at the end of each such step (sBG: payments at period starts)."),
     intervals: str = typer.Option("0.8,0.95", "--intervals", help="Central prediction intervals, e.g. 0.8,0.95, or none."),
     draws: int = typer.Option(200, "--draws", help="Monte Carlo draws per distinct history (or per distinct (x, T))."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the interval draws."),
