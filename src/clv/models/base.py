@@ -12,8 +12,8 @@ every model:
   the chain rule ``dLL/dtheta = params * dLL/dparams``; restart from other
   points when a start fails;
 * standard errors from the observed information matrix (the negative Hessian of
-  the log-likelihood at the optimum, by central differences of the gradient in
-  ``theta``), delta-method standard errors ``se(p) = p * se(log p)`` and 95%
+  the log-likelihood at the optimum: the model's analytic one where it gives
+  one, else central differences of the gradient in ``theta``), delta-method standard errors ``se(p) = p * se(log p)`` and 95%
   Wald intervals built on the log scale, ``exp(theta +- 1.96 se(theta))``, so
   they stay positive;
 * AIC = 2k - 2LL, BIC = k ln(n) - 2LL with n the number of customers;
@@ -56,6 +56,11 @@ class MaximumLikelihoodModel(ABC):
         numerical differentiation.
     ``_initial_params(data, weights) -> ndarray (k,)``
         a sensible starting point.
+    ``_weighted_log_likelihood_and_gradient(params, data, weights)`` (optional)
+        (sum of weight x log-likelihood, its gradient in params) in one call,
+        for models whose value and gradient share per-row work.
+    ``_weighted_hessian(params, data, weights) -> ndarray (k, k)`` (optional)
+        analytic second derivatives of the weighted log-likelihood in params.
     """
 
     param_names: ClassVar[tuple[str, ...]] = ()
