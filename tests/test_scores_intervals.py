@@ -186,7 +186,7 @@ def test_closed_form_tail_matches_the_models_own_sampler(model_class):
         assert tail[-1] <= TAIL_EPSILON  # the table runs into the far tail
 
 
-def test_sorted_draw_counts_equal_the_plain_search():
+def test_batched_counts_equal_the_plain_search():
     model = BetaGeoModel()
     model.params_ = dict(r=0.24, alpha=4.4, a=0.79, b=2.4)
     x, T = np.array([0.0, 1.0, 5.0, 30.0, 1.0]), np.array([38.0, 38.0, 20.0, 38.0, 2.0])
@@ -202,6 +202,11 @@ def test_sorted_draw_counts_equal_the_plain_search():
     expected = table.count_above(groups, uniforms.ravel()).reshape(uniforms.shape)
     np.testing.assert_array_equal(table.count_above_sorted_draws(uniforms), expected)
     assert expected.max() > 0 and expected.min() == 0
+    row_groups = np.array([4, 0, 0, 3, 1])  # any groups, any order
+    thresholds = uniforms[row_groups]
+    per_row = table.count_above_per_row(row_groups, thresholds.copy())
+    plain = table.count_above(np.repeat(row_groups, thresholds.shape[1]), thresholds.ravel()).reshape(thresholds.shape)
+    np.testing.assert_array_equal(per_row, plain)
 
 
 def test_shifted_ranks_of_a_dead_or_undefined_ratio_mean_zero_purchases():

@@ -78,6 +78,17 @@ class TailTable:
         query = group + (1.0 - np.clip(threshold, 0.0, 1.0)) / 2.0
         return np.searchsorted(self.keys, query, side="left") - self.starts[group]
 
+    def count_above_per_row(self, group: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+        """``count_above`` for a (rows, k) array of thresholds, row ``i`` of group ``group[i]``.
+
+        ``thresholds`` must be a fresh array: it is overwritten with the queries.
+        Rows sorted by group make the search cache-friendly.
+        """
+        query = _queries_in_place(group, thresholds)
+        counts = np.searchsorted(self.keys, query.ravel(), side="left").reshape(query.shape)
+        counts -= self.starts[group][:, None]
+        return counts
+
     def count_above_sorted_draws(self, uniforms: np.ndarray) -> np.ndarray:
         """``count_above`` for a (groups, draws) array of uniforms in [0, 1], each row sorted descending.
 
@@ -88,15 +99,22 @@ class TailTable:
         the queries is at most ``j``.
         """
         n_groups, n_draws = uniforms.shape
-        query = np.subtract(1.0, np.clip(uniforms, 0.0, 1.0))
-        query /= 2.0
-        query += np.arange(n_groups, dtype=float)[:, None]
+        query = _queries_in_place(np.arange(n_groups), np.array(uniforms))
         places = np.searchsorted(query.ravel(), self.keys, side="right")
         below = np.bincount(places, minlength=query.size + 1)[:-1]
         np.cumsum(below, out=below)
         below = below.reshape(n_groups, n_draws)
         below -= self.starts[:n_groups, None]
         return below
+
+
+def _queries_in_place(group: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """The keys ``g + (1 - c) / 2`` of thresholds ``c`` (clipped to [0, 1]) of row groups ``g``, in ``thresholds``."""
+    np.clip(thresholds, 0.0, 1.0, out=thresholds)
+    np.subtract(1.0, thresholds, out=thresholds)
+    thresholds /= 2.0
+    thresholds += group[:, None]
+    return thresholds
 
 
 def reference_tails(param_draws: np.ndarray, x: np.ndarray, T: np.ndarray, horizon: float, s: int,

@@ -253,7 +253,7 @@ def closed_form_quantiles(model, spend_model, rows: ForecastRows, *, horizon: fl
         purchases_q = _sorted_count_above(table, rows.index, thresholds)
         ranks = _ranks_at_thresholds(thresholds, n_draws)
         money_q = _at_shifted_ranks(money.result(), rows.index, ranks)
-    return HistoryQuantiles(purchases_q.astype(float), money_q, "closed", n_draws)
+    return HistoryQuantiles(purchases_q, money_q, "closed", n_draws)
 
 
 def _descending_uniforms(rng, n_groups: int, n_draws: int) -> np.ndarray:
@@ -288,12 +288,15 @@ def _at_shifted_ranks(sorted_money: np.ndarray, group: np.ndarray, ranks: np.nda
 
 
 def _sorted_count_above(table, group: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """``table.count_above`` for (history, level) pairs, queried in group order (cache-friendly search)."""
+    """``table.count_above`` for (history, level) pairs, queried in group order (cache-friendly search).
+
+    Non-finite thresholds (a P(alive) ratio of 0 or NaN) count 0.
+    """
     order = np.argsort(group)  # any order within a group: the counts are put back in place
-    counts = table.count_above(np.repeat(group[order], thresholds.shape[1]), thresholds[order].ravel())
     out = np.empty(thresholds.shape)
-    out[order] = counts.reshape(-1, thresholds.shape[1])
-    return np.where(np.isfinite(thresholds), out, 0.0)
+    out[order] = table.count_above_per_row(group[order], thresholds[order])
+    out[~np.isfinite(thresholds)] = 0.0
+    return out
 
 
 def _shifted_ranks(rho: np.ndarray, levels: np.ndarray, n_draws: int) -> np.ndarray:
