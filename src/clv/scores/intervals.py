@@ -61,7 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clv.errors import DataError
-from clv.scores.closed_form import CLOSED_FORM_MODELS, PARAMETER_DRAWS, dropout_shift, reference_tails
+from clv.scores.closed_form import CLOSED_FORM_MODELS, PARAMETER_DRAWS, TailTable, dropout_shift, reference_tails
 from clv.scores.lifetime_value import FACTORISABLE_MODELS, ForecastRows
 
 DRAWS_PER_CHUNK = 4_000_000  # rows x draws held at once
@@ -229,28 +229,53 @@ def factorised_quantiles(model, spend_model, rows: ForecastRows, *, horizon: flo
     return HistoryQuantiles(purchases_q, money_q, "factorised", n_draws)
 
 
+@dataclass(frozen=True)
+class ReferenceDraws:
+    """What the closed-form intervals compute per (x, T) before the histories' P(alive) ratios are needed."""
+
+    table: TailTable
+    spend: SpendSampler
+    uniforms: np.ndarray  # (groups, draws), each row sorted descending
+    rng: np.random.Generator  # the generator they were drawn with, for the draws that follow
+
+
+def closed_form_reference(model, spend_model, x: np.ndarray, T: np.ndarray, *, horizon: float, n_draws: int,
+                          rng: np.random.Generator) -> ReferenceDraws:
+    """Tail tables per (x, T) group (``min(n_draws, PARAMETER_DRAWS)`` parameter draws), the Gamma-Gamma
+    parameter draws and the uniforms of the money draws: the part of :func:`closed_form_quantiles` that
+    needs only the reference rows."""
+    thetas = parameter_draws(model, min(n_draws, PARAMETER_DRAWS), rng)
+    spend = SpendSampler(spend_model, n_draws, rng)
+    # A second core draws the uniforms, then builds half of the tables.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        uniforms = pool.submit(_descending_uniforms, rng, x.shape[0], n_draws)
+        table = reference_tails(thetas, x, T, horizon, dropout_shift(model), executor=pool)
+        return ReferenceDraws(table, spend, uniforms.result(), rng)
+
+
 def closed_form_quantiles(model, spend_model, rows: ForecastRows, *, horizon: float, levels: np.ndarray,
-                          n_draws: int, rng: np.random.Generator) -> HistoryQuantiles:
+                          n_draws: int, rng: np.random.Generator,
+                          reference: ReferenceDraws | None = None) -> HistoryQuantiles:
     """BG/NBD family: exact process-noise quantiles of purchases from tail tables per distinct (x, T).
 
     Purchases: ``q_u = #{n : rho S(n) > 1 - u}`` with ``S`` the reference tail mixed
     over ``min(n_draws, PARAMETER_DRAWS)`` parameter draws (:mod:`clv.scores.closed_form`). Money: per
     (x, T), ``n_draws`` draws of ``Y`` from the same table by inversion, each
     with its own Gamma-Gamma parameter draw, shifted to the history's level like
-    ``"factorised"``.
+    ``"factorised"``. ``reference``: ``closed_form_reference(model, spend_model,
+    rows.frequency, rows.T, ...)`` drawn with ``rng``, when already computed
+    (then it continues with ``reference.rng``).
     """
-    thetas = parameter_draws(model, min(n_draws, PARAMETER_DRAWS), rng)
-    spend = SpendSampler(spend_model, n_draws, rng)
-    n_groups = rows.frequency.shape[0]
+    if reference is None:
+        reference = closed_form_reference(model, spend_model, rows.frequency, rows.T, horizon=horizon,
+                                          n_draws=n_draws, rng=rng)
     with np.errstate(divide="ignore", over="ignore"):
         thresholds = (1.0 - levels[None, :]) / rows.scale[:, None]
-    # A second core draws the uniforms and builds half of the tables, then draws the money totals
-    # while this thread counts the purchase quantiles. Each step uses ``rng`` after the previous one.
+    # The money totals are drawn on a second core while this thread counts the purchase quantiles.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        uniforms = pool.submit(_descending_uniforms, rng, n_groups, n_draws)
-        table = reference_tails(thetas, rows.frequency, rows.T, horizon, dropout_shift(model), executor=pool)
-        money = pool.submit(_sorted_money_draws, table, spend, rows.frequency, uniforms.result(), rng)
-        purchases_q = _sorted_count_above(table, rows.index, thresholds)
+        money = pool.submit(_sorted_money_draws, reference.table, reference.spend, rows.frequency,
+                            reference.uniforms, reference.rng)
+        purchases_q = _sorted_count_above(reference.table, rows.index, thresholds)
         ranks = _ranks_at_thresholds(thresholds, n_draws)
         money_q = _at_shifted_ranks(money.result(), rows.index, ranks)
     return HistoryQuantiles(purchases_q, money_q, "closed", n_draws)

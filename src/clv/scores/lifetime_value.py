@@ -70,11 +70,23 @@ def forecast_rows(model, frequency: np.ndarray, recency: np.ndarray, T: np.ndarr
 
     ``frequency, recency, T`` are in the model's time unit.
     """
-    p_alive = np.asarray(model.probability_alive(frequency, recency, T), dtype=float)
+    return forecast_rows_in_groups(model, frequency, recency, T, reference_groups(model, frequency, T))
+
+
+def reference_groups(model, frequency: np.ndarray, T: np.ndarray) -> Compressed | None:
+    """The distinct ``(x, T)`` of the histories for a factorisable model (None for the others)."""
     if model.model_name not in FACTORISABLE_MODELS:
+        return None
+    return distinct_rows({"x": frequency, "T": T})
+
+
+def forecast_rows_in_groups(model, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray,
+                            groups: Compressed | None) -> ForecastRows:
+    """:func:`forecast_rows` given ``groups = reference_groups(model, frequency, T)``."""
+    p_alive = np.asarray(model.probability_alive(frequency, recency, T), dtype=float)
+    if groups is None:
         identity = np.arange(frequency.shape[0])
         return ForecastRows(frequency, recency, T, identity, np.ones_like(p_alive), p_alive)
-    groups = distinct_rows({"x": frequency, "T": T})
     x_ref, T_ref = groups.columns["x"], groups.columns["T"]
     recency_ref = np.where(x_ref > 0, T_ref, 0.0)
     p_alive_ref = np.asarray(model.probability_alive(x_ref, recency_ref, T_ref), dtype=float)[groups.inverse]

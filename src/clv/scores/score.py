@@ -15,6 +15,7 @@ from clv.scores.intervals import (
     IntervalInputs,
     choose_method,
     closed_form_quantiles,
+    closed_form_reference,
     factorised_quantiles,
     monte_carlo_level_sd,
     quantile_levels,
@@ -29,7 +30,8 @@ from clv.scores.lifetime_value import (
     _step_ends,
     clean_monetary_value,
     forecast_from_rows,
-    forecast_rows,
+    forecast_rows_in_groups,
+    reference_groups,
 )
 from clv.scores.distinct import distinct_rows
 from clv.scores.units import check_annual_rate
@@ -72,25 +74,32 @@ def score_customers(
     check_annual_rate(annual_discount_rate)
     _step_ends(transaction_model, horizon, time_unit, discount_step)  # checks the units before work starts
     plan = _IntervalPlan.checked(transaction_model, intervals, n_draws, seed, interval_method) if intervals else None
-    histories = distinct_rows({"x": x, "t_x": t_x, "T": T})
-    rows = forecast_rows(transaction_model, *(histories.columns[k] for k in ("x", "t_x", "T")))
     money = clean_monetary_value(x, m, has_spend_model=spend_model is not None) if m is not None else None
+    histories = distinct_rows({"x": x, "t_x": t_x, "T": T})
+    hx, ht, hT = (histories.columns[k] for k in ("x", "t_x", "T"))
+    groups = reference_groups(transaction_model, hx, hT)
     attrs = dict(model=transaction_model.model_name, time_unit=time_unit, horizon=horizon,
                  annual_discount_rate=annual_discount_rate, margin=margin, discount_step=discount_step)
     # Intervals and point columns are independent: the interval draws run on a second thread (NumPy
-    # releases the GIL in its loops), from as soon as the forecast rows are known. The intervals use their
-    # own random generator, so the result does not depend on scheduling.
+    # releases the GIL in its loops), from as soon as the distinct (x, T) are known (closed form) or the
+    # forecast rows (factorised); tasks run in submission order. The intervals use their own random
+    # generator, so the result does not depend on scheduling.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        quantiles = purchases_q = None
+        rng = np.random.default_rng(plan.seed) if plan is not None else None
+        reference = quantiles = purchases_q = None
+        if plan is not None and plan.method == "closed":
+            reference = pool.submit(closed_form_reference, transaction_model, spend_model, groups.columns["x"],
+                                    groups.columns["T"], horizon=horizon, n_draws=plan.n_draws, rng=rng)
+        rows = forecast_rows_in_groups(transaction_model, hx, ht, hT, groups)
         if plan is not None and plan.method != "simulate":
-            quantiles = pool.submit(plan.history_quantiles, transaction_model, spend_model, rows, horizon)
-            purchases_q = pool.submit(_expanded_columns, quantiles, "purchases", histories)  # after them, same thread
+            quantiles = pool.submit(plan.history_quantiles, transaction_model, spend_model, rows, horizon, rng, reference)
+            purchases_q = pool.submit(_expanded_columns, quantiles, "purchases", histories)
         forecast = forecast_from_rows(transaction_model, rows, horizon=horizon, time_unit=time_unit,
                                       annual_discount_rate=annual_discount_rate, discount_step=discount_step)
         simulated = None
         if plan is not None and plan.method == "simulate":
             simulated = pool.submit(_simulated, transaction_model, spend_model, x, t_x, T, money, histories, forecast,
-                                    margin, horizon=horizon, plan=plan)
+                                    margin, horizon=horizon, plan=plan, rng=rng)
         out = {"customer_id": customer_id, "p_alive": histories.expand(forecast.p_alive),
                "expected_purchases": histories.expand(forecast.expected)}
         if money is not None:
@@ -170,11 +179,17 @@ class _IntervalPlan:
         levels = quantile_levels(intervals)
         return cls(levels, choose_method(model, method), n_draws, seed)
 
-    def history_quantiles(self, model, spend_model, rows, horizon: float):
-        """Per distinct history: purchase and standardised money quantiles ("closed" or "factorised")."""
-        compute = closed_form_quantiles if self.method == "closed" else factorised_quantiles
-        return compute(model, spend_model, rows, horizon=horizon, levels=self.levels, n_draws=self.n_draws,
-                       rng=np.random.default_rng(self.seed))
+    def history_quantiles(self, model, spend_model, rows, horizon: float, rng, reference=None):
+        """Per distinct history: purchase and standardised money quantiles ("closed" or "factorised").
+
+        ``reference``: the future of the closed form's :func:`closed_form_reference` drawn with ``rng``.
+        """
+        if self.method == "closed":
+            return closed_form_quantiles(model, spend_model, rows, horizon=horizon, levels=self.levels,
+                                         n_draws=self.n_draws, rng=rng,
+                                         reference=reference.result() if reference is not None else None)
+        return factorised_quantiles(model, spend_model, rows, horizon=horizon, levels=self.levels,
+                                    n_draws=self.n_draws, rng=rng)
 
     def columns(self, purchases_q: list[np.ndarray], clv_q: list[np.ndarray] | None) -> dict[str, np.ndarray]:
         columns = {quantile_name("purchases", u): purchases_q[j] for j, u in enumerate(self.levels)}
@@ -188,7 +203,7 @@ class _IntervalPlan:
                     quantile_level_mc_sd={f"{u:g}": monte_carlo_level_sd(u, self.n_draws) for u in self.levels})
 
 
-def _simulated(model, spend_model, x, t_x, T, money, histories, forecast, margin, *, horizon, plan):
+def _simulated(model, spend_model, x, t_x, T, money, histories, forecast, margin, *, horizon, plan, rng):
     """Full simulation per distinct (history, monetary value): money enters the draws.
 
     Returns the per-customer purchase and CLV quantile columns (CLV None without money).
@@ -198,7 +213,7 @@ def _simulated(model, spend_model, x, t_x, T, money, histories, forecast, margin
     clv_scale = margin * forecast.mean_discount[histories.inverse][_first_rows(rows)]
     inputs = IntervalInputs(rows.columns["x"], rows.columns["t_x"], rows.columns["T"], rows.columns["m"], clv_scale)
     result = simulate_quantiles(model, spend_model, inputs, horizon=horizon, levels=plan.levels, n_draws=plan.n_draws,
-                                rng=np.random.default_rng(plan.seed))
+                                rng=rng)
     purchases_q = [rows.expand(result.purchases[:, j]) for j in range(plan.levels.size)]
     clv_q = [rows.expand(result.clv[:, j]) for j in range(plan.levels.size)] if money is not None else None
     return purchases_q, clv_q
