@@ -225,6 +225,7 @@ def test_scores_of_repeated_histories_equal_the_plain_computation(simulated, wit
         summary = summary.drop(columns="customer_id")
     spend = GammaGammaModel()
     spend.params_ = {"p": 6.25, "q": 3.74, "gamma": 15.44}
+    spend.covariance_theta_ = np.eye(3) * 1e-4
     kwargs = dict(horizon=26.0, time_unit="week", intervals=(0.8, 0.95), n_draws=50, seed=4)
     once = score_customers(summary, model, spend, **kwargs)
     twice = score_customers(pd.concat([summary, summary], ignore_index=True), model, spend, **kwargs)
@@ -259,3 +260,29 @@ def test_tail_tables_do_not_depend_on_blocks_or_threads(monkeypatch):
         np.testing.assert_array_equal(table.keys, whole.keys)
         np.testing.assert_array_equal(table.starts, whole.starts)
     assert np.all(np.diff(whole.keys) > 0) and whole.starts[-1] == whole.keys.size
+
+
+def test_score_intervals_equal_the_plain_closed_form_path(simulated):
+    from clv.scores.distinct import distinct_rows
+    from clv.scores.intervals import closed_form_quantiles, spend_scale
+    from clv.scores.lifetime_value import forecast_purchases, forecast_rows
+
+    summary, _, model = simulated
+    summary = pd.concat([summary.head(800), summary.head(300)], ignore_index=True)  # repeated histories
+    summary["monetary_value"] = np.where(summary["frequency"] > 0, 12.0 + summary["T"] % 5, 0.0)
+    spend = GammaGammaModel()
+    spend.params_ = {"p": 6.25, "q": 3.74, "gamma": 15.44}
+    spend.covariance_theta_ = np.eye(3) * 1e-4
+    scores = score_customers(summary, model, spend, horizon=26.0, time_unit="week", margin=0.5, intervals=(0.8,),
+                             n_draws=40, seed=9)
+    x, t_x, T, m = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value"))
+    histories = distinct_rows({"x": x, "t_x": t_x, "T": T})
+    hx, ht, hT = (histories.columns[k] for k in ("x", "t_x", "T"))
+    plain = closed_form_quantiles(model, spend, forecast_rows(model, hx, ht, hT), horizon=26.0,
+                                  levels=np.array([0.1, 0.9]), n_draws=40, rng=np.random.default_rng(9))
+    mean_discount = forecast_purchases(model, hx, ht, hT, horizon=26.0, time_unit="week").mean_discount
+    scale = spend_scale(spend, x, m) * (0.5 * histories.expand(mean_discount))
+    for j, level in enumerate((0.1, 0.9)):
+        np.testing.assert_array_equal(scores[f"purchases_q{level:g}"], histories.expand(plain.purchases[:, j]))
+        np.testing.assert_allclose(scores[f"clv_q{level:g}"], scale * histories.expand(plain.money[:, j]), rtol=1e-12)
+    assert scores["purchases_q0.9"].max() > 0 and scores["clv_q0.9"].max() > 0

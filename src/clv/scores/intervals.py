@@ -347,9 +347,8 @@ def _ranks_at_thresholds(thresholds: np.ndarray, n_draws: int) -> np.ndarray:
     np.ceil(v, out=v)
     v -= 1.0
     np.clip(v, 0.0, n_draws - 1.0, out=v)
-    ranks = v.astype(np.int64)
-    ranks[~positive] = -1
-    return ranks
+    v[~positive] = -1.0  # also replaces NaN before the cast
+    return v.astype(np.int64)
 
 
 def monte_carlo_level_sd(level: float, n_draws: int) -> float:
