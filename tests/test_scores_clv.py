@@ -241,3 +241,20 @@ def test_zero_value_repeat_buyer_is_scored_not_refused():
     scores = score_customers(summary, model, spend, horizon=10, time_unit="week", intervals=(0.8,), n_draws=50)
     assert np.all(np.isfinite(scores["clv"])) and scores["clv"].iloc[0] < scores["clv"].iloc[1]
     assert scores["expected_spend"].iloc[0] == pytest.approx(6.25 * 15.44 / (2 * 6.25 + 3.74 - 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.sampled_from([0.0, 0.5, 2.0, 7.25]), st.integers(-3, 3)),
+                min_size=1, max_size=60))
+def test_distinct_rows_equal_the_plain_compression(rows):
+    from clv.scores.distinct import distinct_rows
+    from clv.summary.compress import compress
+
+    x, money, shift = (np.array(column) for column in zip(*rows))
+    columns = {"x": x.astype(float), "m": money, "shift": shift}
+    fast, plain = distinct_rows(columns), compress(columns)
+    np.testing.assert_array_equal(fast.inverse, plain.inverse)
+    np.testing.assert_array_equal(fast.weights, plain.weights)
+    for name in columns:
+        np.testing.assert_array_equal(fast.columns[name], plain.columns[name])
+        np.testing.assert_array_equal(fast.expand(fast.columns[name]), columns[name])

@@ -38,17 +38,22 @@ def distinct_rows(columns: Mapping[str, np.ndarray]) -> Compressed:
     n = arrays[0].shape[0]
     if n == 0:
         return compress(dict(zip(names, arrays)))
-    key = np.zeros(n, dtype=np.int64)
+    key = None
     size = 1
     for array in arrays:
-        codes, k = _codes(array)
+        codes, k = _codes(array)  # a fresh array: the key is built in place
         if size * k >= _MAX_KEY:
             return compress(dict(zip(names, arrays)))
-        key = key * k + codes
+        if key is None:
+            key = codes
+        else:
+            key *= k
+            key += codes
         size *= k
     inverse, uniques = pd.factorize(key)
-    inverse = inverse.astype(np.intp)
-    seen_before = np.maximum.accumulate(np.concatenate(([-1], inverse[:-1])))
-    first = np.flatnonzero(inverse > seen_before)
+    inverse = inverse.astype(np.intp, copy=False)
+    # Codes number the rows by first appearance: a row is the first of its kind where the running maximum grows.
+    running_max = np.maximum.accumulate(inverse)
+    first = np.flatnonzero(np.concatenate(([True], running_max[1:] != running_max[:-1])))
     weights = np.bincount(inverse, minlength=len(uniques)).astype(float)
     return Compressed({name: a[first] for name, a in zip(names, arrays)}, weights, inverse)
