@@ -158,7 +158,9 @@ def spend_scale(spend_model, x: np.ndarray, m: np.ndarray) -> np.ndarray:
     if spend_model is None:
         return np.array(m, dtype=float)
     gamma_hat = dict(zip(spend_model.param_names, spend_model.params))[spend_model.param_names[2]]
-    return gamma_hat + x * m
+    scale = x * m
+    scale += gamma_hat
+    return scale
 
 
 def simulate_quantiles(model, spend_model, inputs: IntervalInputs, *, horizon: float, levels: np.ndarray,

@@ -189,7 +189,10 @@ def _linear_in_m(spend_model, x: np.ndarray, m: np.ndarray, groups: Compressed |
     at_one = np.asarray(spend_model.expected_spend(x_distinct, np.ones_like(x_distinct)), dtype=float)
     at_two = np.asarray(spend_model.expected_spend(x_distinct, np.full_like(x_distinct, 2.0)), dtype=float)
     slope = at_two - at_one
-    return groups.expand(at_one - slope) + groups.expand(slope) * m
+    spend = groups.expand(slope)
+    spend *= m
+    spend += groups.expand(at_one - slope)
+    return spend
 
 
 def clean_monetary_value(frequency: np.ndarray, monetary_value, *, has_spend_model: bool) -> np.ndarray:

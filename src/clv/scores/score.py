@@ -105,7 +105,9 @@ def score_customers(
         if money is not None:
             spend = money if spend_model is None else _linear_in_m(spend_model, x, money, _frequency_groups(histories))
             out["expected_spend"] = spend
-            out["clv"] = margin * spend * histories.expand(forecast.discounted)
+            clv = margin * spend
+            clv *= histories.expand(forecast.discounted)
+            out["clv"] = clv
         if plan is not None:
             if simulated is not None:
                 purchases_columns, clv_columns = simulated.result()
@@ -113,7 +115,9 @@ def score_customers(
                 clv_columns = None
                 if money is not None:
                     scale = spend_scale(spend_model, x, money)
-                    scale *= margin * histories.expand(forecast.mean_discount)
+                    mean_discount = histories.expand(forecast.mean_discount)
+                    mean_discount *= margin
+                    scale *= mean_discount
                     clv_columns = _expanded_columns(quantiles, "money", histories, scale)
                 purchases_columns = purchases_q.result()
             out.update(plan.columns(purchases_columns, clv_columns))
@@ -159,7 +163,10 @@ def _expanded_columns(quantiles, name: str, histories, scale: np.ndarray | None 
     result = quantiles.result()
     per_history = getattr(result, name)
     columns = [histories.expand(per_history[:, j]) for j in range(per_history.shape[1])]
-    return columns if scale is None else [scale * column for column in columns]
+    if scale is not None:
+        for column in columns:
+            column *= scale
+    return columns
 
 
 @dataclass(frozen=True)
