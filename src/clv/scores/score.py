@@ -100,25 +100,13 @@ def score_customers(
         if plan is not None and plan.method == "simulate":
             simulated = pool.submit(_simulated, transaction_model, spend_model, x, t_x, T, money, histories, forecast,
                                     margin, horizon=horizon, plan=plan, rng=rng)
-        out = {"customer_id": customer_id, "p_alive": histories.expand(forecast.p_alive),
-               "expected_purchases": histories.expand(forecast.expected)}
-        if money is not None:
-            spend = money if spend_model is None else _linear_in_m(spend_model, x, money, _frequency_groups(histories))
-            out["expected_spend"] = spend
-            clv = margin * spend
-            clv *= histories.expand(forecast.discounted)
-            out["clv"] = clv
+        out = {"customer_id": customer_id, **_point_columns(spend_model, x, money, histories, forecast, margin)}
         if plan is not None:
             if simulated is not None:
                 purchases_columns, clv_columns = simulated.result()
             else:
-                clv_columns = None
-                if money is not None:
-                    scale = spend_scale(spend_model, x, money)
-                    mean_discount = histories.expand(forecast.mean_discount)
-                    mean_discount *= margin
-                    scale *= mean_discount
-                    clv_columns = _expanded_columns(quantiles, "money", histories, scale)
+                clv_columns = None if money is None else _expanded_columns(
+                    quantiles, "money", histories, _clv_scale(spend_model, x, money, histories, forecast, margin))
                 purchases_columns = purchases_q.result()
             out.update(plan.columns(purchases_columns, clv_columns))
             attrs.update(plan.attrs)
@@ -149,6 +137,26 @@ def _summary_columns(summary: pd.DataFrame, model, spend_model):
     else:
         customer_id = np.asarray(summary.index)
     return x, t_x, T, m, customer_id
+
+
+def _point_columns(spend_model, x, money, histories, forecast, margin) -> dict[str, np.ndarray]:
+    """p_alive, expected_purchases and, with money, expected_spend and clv per customer."""
+    out = {"p_alive": histories.expand(forecast.p_alive), "expected_purchases": histories.expand(forecast.expected)}
+    if money is not None:
+        spend = money if spend_model is None else _linear_in_m(spend_model, x, money, _frequency_groups(histories))
+        clv = margin * spend
+        clv *= histories.expand(forecast.discounted)
+        out.update(expected_spend=spend, clv=clv)
+    return out
+
+
+def _clv_scale(spend_model, x, money, histories, forecast, margin) -> np.ndarray:
+    """CLV per unit of standardised money: ``spend scale * margin * mean discount`` per customer."""
+    scale = spend_scale(spend_model, x, money)
+    mean_discount = histories.expand(forecast.mean_discount)
+    mean_discount *= margin
+    scale *= mean_discount
+    return scale
 
 
 def _frequency_groups(histories) -> Compressed:
