@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from scipy import integrate
 
 from clv.errors import DataError, FitError
+from clv.models import paretonbd
+from clv.models.base import MaximumLikelihoodModel
 from clv.models.paretonbd import ParetoNBDModel, log_tail_integral
 
 DATA = Path(__file__).parent / "data"
@@ -334,3 +336,91 @@ def test_expected_purchases_non_negative_and_non_decreasing(params, history, t):
     for values in (new, conditional):
         assert np.all(np.isfinite(values)) and np.all(values >= 0)
         assert values[1] >= values[0] * (1 - 1e-12)
+
+
+# ----- the fused weighted value and gradient used by the fit -------------------------------
+# Rows sharing (x, t_x) and (x, T) pairs (the fit sums per pair), x = 0 rows, rows bought at T
+# (t_x = T: no death term), a heavy buyer, a tiny age, zero and fractional weights.
+FUSED_DATA = {
+    "x": np.array([0.0, 0, 0, 1, 1, 2, 2, 7, 7, 40, 2000, 1, 3, 1]),
+    "t_x": np.array([0.0, 0, 0, 1.7, 30.4, 30.4, 35.1, 35.1, 1.7, 200.0, 2999.0, 38.9, 400.0, 1e-3]),
+    "T": np.array([38.9, 12.0, 400.0, 38.9, 38.9, 38.9, 38.9, 400.0, 38.9, 400.0, 3000.0, 38.9, 400.0, 2e-3]),
+}
+FUSED_WEIGHTS = np.array([120.0, 3, 0, 17, 1, 2.5, 9, 1, 4, 2, 1, 6, 5, 1])
+# alpha < beta, alpha > beta, alpha = beta, and alpha << beta (split quadrature of the tail integral)
+FUSED_PARAMS = [CDNOW_MLE, (2.0, 40.0, 0.3, 0.5), (0.7, 5.0, 1.2, 5.0), (0.5, 0.01, 0.8, 300.0)]
+
+
+@pytest.mark.parametrize("params", FUSED_PARAMS)
+def test_fused_value_and_gradient_equal_the_per_row_hooks(params):
+    model, params = ParetoNBDModel(), np.array(params)
+    value, grad = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    assert value == pytest.approx(FUSED_WEIGHTS @ model._log_likelihood_terms(params, FUSED_DATA), rel=1e-12)
+    per_row = FUSED_WEIGHTS @ model._log_likelihood_gradient(params, FUSED_DATA)
+    assert grad == pytest.approx(per_row, rel=1e-10, abs=1e-9)
+    assert model._weighted_gradient(params, FUSED_DATA, FUSED_WEIGHTS) == pytest.approx(grad, rel=1e-15)
+
+
+@pytest.mark.parametrize("params", FUSED_PARAMS)
+def test_fused_gradient_matches_finite_differences_of_the_fused_value(params):
+    model, params = ParetoNBDModel(), np.array(params)
+    _, grad = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    numerical = np.empty(4)
+    for j in range(4):
+        up, down = params.copy(), params.copy()
+        up[j] *= 1 + 1e-6
+        down[j] *= 1 - 1e-6
+        diff = (model._weighted_log_likelihood_and_gradient(up, FUSED_DATA, FUSED_WEIGHTS)[0]
+                - model._weighted_log_likelihood_and_gradient(down, FUSED_DATA, FUSED_WEIGHTS)[0])
+        numerical[j] = diff / (2e-6 * params[j])
+    assert grad == pytest.approx(numerical, rel=1e-5, abs=1e-3)
+
+
+def test_fused_evaluation_follows_new_data_not_a_stale_cache():
+    model, params = ParetoNBDModel(), np.array(CDNOW_MLE)
+    first = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    shifted = {k: v[::-1].copy() for k, v in FUSED_DATA.items()}
+    shifted["T"] = shifted["T"] + 5.0
+    second = model._weighted_log_likelihood_and_gradient(params, shifted, FUSED_WEIGHTS)
+    assert second[0] != pytest.approx(first[0], rel=1e-6)
+    assert second[0] == pytest.approx(FUSED_WEIGHTS @ model._log_likelihood_terms(params, shifted), rel=1e-12)
+    assert second[1] == pytest.approx(FUSED_WEIGHTS @ model._log_likelihood_gradient(params, shifted), rel=1e-10)
+
+
+def test_fused_evaluation_in_several_row_blocks_equals_one_block(monkeypatch):
+    params = np.array((2.0, 40.0, 0.3, 0.5))
+    whole = ParetoNBDModel()._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    monkeypatch.setattr(paretonbd, "_BLOCK_ROWS", 5)  # 14 rows: blocks of 5, 5 and 4
+    blocked = ParetoNBDModel()._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    assert blocked[0] == pytest.approx(whole[0], rel=1e-14)
+    assert blocked[1] == pytest.approx(whole[1], rel=1e-12)
+
+
+def test_tail_series_with_late_compaction_equals_compaction_at_every_finished_row(monkeypatch):
+    rng = np.random.default_rng(3)
+    e1 = np.concatenate([rng.uniform(0.1, 5.0, 300), rng.uniform(50.0, 3000.0, 100)])
+    e2, p1 = rng.uniform(1.05, 4.0, 400), rng.uniform(0.5, 500.0, 400)
+    zeta = np.concatenate([rng.uniform(0.0, 0.8, 300), rng.uniform(0.8, 0.95, 100)])  # heavy buyers: zeta > 0.8
+    p2 = p1 / (1.0 - zeta)
+    late = log_tail_integral(e1, e2, p1, p2, p2 - p1)
+    monkeypatch.setattr(paretonbd, "_SERIES_KEEP_SHARE", 1.0)
+    eager = log_tail_integral(e1, e2, p1, p2, p2 - p1)
+    np.testing.assert_allclose(late[0], eager[0], rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(late[1], eager[1], rtol=1e-12, atol=1e-14)
+
+
+def test_fit_on_weighted_rows_equals_the_per_row_hooks_fit(cdnow):
+    class PerRow(ParetoNBDModel):
+        """The base class's separate value and gradient hooks instead of the fused evaluation."""
+
+        _weighted_log_likelihood_and_gradient = MaximumLikelihoodModel._weighted_log_likelihood_and_gradient
+        _weighted_gradient = MaximumLikelihoodModel._weighted_gradient
+
+    grouped = cdnow[["frequency", "recency", "T"]].value_counts().reset_index()
+    columns = grouped["frequency"], grouped["recency"], grouped["T"]
+    fused, per_row = ParetoNBDModel().fit(*columns, weights=grouped["count"]), PerRow().fit(*columns, weights=grouped["count"])
+    assert fused.log_likelihood_ == pytest.approx(-9594.97, abs=0.005)
+    assert fused.log_likelihood_ == pytest.approx(per_row.log_likelihood_, rel=1e-12)
+    for name in fused.param_names:
+        assert fused.params_[name] == pytest.approx(per_row.params_[name], rel=1e-6), name
+        assert fused.standard_errors_[name] == pytest.approx(per_row.standard_errors_[name], rel=1e-5), name
