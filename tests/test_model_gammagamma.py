@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clv.errors import DataError, FitError
+from clv.models.base import MaximumLikelihoodModel
 from clv.models.gammagamma import GammaGammaModel
 
 DATA = Path(__file__).parent / "data"
@@ -171,3 +172,72 @@ def test_expected_spend_is_a_positive_weighted_average(x, m, p, q, gamma):
     assert low * (1 - 1e-9) <= spend <= high * (1 + 1e-9)
     data = {"x": np.array([max(x, 1.0)]), "m": np.array([m])}
     assert np.isfinite(model._log_likelihood_terms(np.array([p, q, gamma]), data)).all()
+
+
+# ----- the fused weighted value, gradient and Hessian used by the fit ----------------------
+# Rows sharing x values (gamma functions are evaluated per distinct x), x = 1, a heavy buyer,
+# tiny and huge mean spends, zero and fractional weights.
+FUSED_DATA = {
+    "x": np.array([1.0, 1, 1, 2, 2, 3, 7, 7, 40, 2000, 1, 5]),
+    "m": np.array([12.5, 0.01, 12.5, 30.0, 4.2, 1e5, 25.0, 26.0, 18.3, 22.0, 3e-4, 60.0]),
+}
+FUSED_WEIGHTS = np.array([120.0, 3, 0, 17, 1, 2.5, 9, 1, 4, 1, 6, 2])
+FUSED_PARAMS = [[6.25, 3.74, 15.44], [0.5, 1.2, 300.0], [40.0, 0.3, 0.02], [2.0, 3.0, 1e4]]
+
+
+@pytest.mark.parametrize("params", FUSED_PARAMS)
+def test_fused_value_and_gradient_equal_the_per_row_hooks(params):
+    model, params = GammaGammaModel(), np.array(params)
+    value, grad = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    assert value == pytest.approx(FUSED_WEIGHTS @ model._log_likelihood_terms(params, FUSED_DATA), rel=1e-12)
+    per_row = FUSED_WEIGHTS @ model._log_likelihood_gradient(params, FUSED_DATA)
+    assert grad == pytest.approx(per_row, rel=1e-10, abs=1e-9)
+    assert model._weighted_gradient(params, FUSED_DATA, FUSED_WEIGHTS) == pytest.approx(grad, rel=1e-15)
+
+
+@pytest.mark.parametrize("params", FUSED_PARAMS)
+def test_fused_gradient_and_hessian_match_finite_differences(params):
+    model, params = GammaGammaModel(), np.array(params)
+    _, grad = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    hessian = model._weighted_hessian(params, FUSED_DATA, FUSED_WEIGHTS)
+    numerical_grad, numerical_hessian = np.empty(3), np.empty((3, 3))
+    for j in range(3):
+        up, down = params.copy(), params.copy()
+        up[j] *= 1 + 1e-6
+        down[j] *= 1 - 1e-6
+        value_up, grad_up = model._weighted_log_likelihood_and_gradient(up, FUSED_DATA, FUSED_WEIGHTS)
+        value_down, grad_down = model._weighted_log_likelihood_and_gradient(down, FUSED_DATA, FUSED_WEIGHTS)
+        numerical_grad[j] = (value_up - value_down) / (2e-6 * params[j])
+        numerical_hessian[:, j] = (grad_up - grad_down) / (2e-6 * params[j])
+    scale = np.abs(numerical_hessian).max()
+    assert grad == pytest.approx(numerical_grad, rel=1e-5, abs=1e-3)
+    assert hessian == pytest.approx(numerical_hessian, rel=1e-5, abs=1e-7 * scale)
+    assert hessian == pytest.approx(hessian.T, rel=1e-15)
+
+
+def test_fused_evaluation_follows_new_data_not_a_stale_cache():
+    model, params = GammaGammaModel(), np.array([6.25, 3.74, 15.44])
+    first = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    shifted = {"x": FUSED_DATA["x"][::-1].copy(), "m": FUSED_DATA["m"] * 2.0}
+    second = model._weighted_log_likelihood_and_gradient(params, shifted, FUSED_WEIGHTS)
+    assert second[0] != pytest.approx(first[0], rel=1e-6)
+    assert second[0] == pytest.approx(FUSED_WEIGHTS @ model._log_likelihood_terms(params, shifted), rel=1e-12)
+    assert second[1] == pytest.approx(FUSED_WEIGHTS @ model._log_likelihood_gradient(params, shifted), rel=1e-10)
+
+
+def test_fit_equals_the_per_row_hooks_fit_with_differenced_hessian(cdnow_repeat_spend, fitted):
+    class PerRow(GammaGammaModel):
+        """The base class's separate hooks and central-difference Hessian instead of the fused ones."""
+
+        _weighted_log_likelihood_and_gradient = MaximumLikelihoodModel._weighted_log_likelihood_and_gradient
+        _weighted_gradient = MaximumLikelihoodModel._weighted_gradient
+
+        def _weighted_hessian(self, params, data, weights):
+            return None
+
+    data = cdnow_repeat_spend
+    per_row = PerRow().fit(data["frequency"], data["monetary_value"])
+    assert fitted.log_likelihood_ == pytest.approx(per_row.log_likelihood_, rel=1e-12)
+    for name in fitted.param_names:
+        assert fitted.params_[name] == pytest.approx(per_row.params_[name], rel=1e-6), name
+        assert fitted.standard_errors_[name] == pytest.approx(per_row.standard_errors_[name], rel=1e-5), name

@@ -10,15 +10,24 @@ rate nu, mean p/nu); across customers nu ~ Gamma(q, gamma). The papers call
 the scale parameter of that second Gamma ``v``; here it is ``gamma`` as in
 lifetimes. Spend is assumed independent of the purchase process, so the model
 is fitted on repeat buyers only (x >= 1 transactions with average value m).
+
+Fitting cost. Mean spends are continuous, so almost every repeat buyer is a
+distinct (x, m) row, but x takes few values: the gamma functions are evaluated
+once per distinct x, the terms in m alone are constants of the fit, and one
+evaluation of the weighted log-likelihood and its gradient is one logarithm and
+one reciprocal per row (see
+:meth:`GammaGammaModel._weighted_log_likelihood_and_gradient`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import digamma, gammaln
+import pandas as pd
+from scipy.special import digamma, gammaln, polygamma
 
 from clv.errors import DataError, FitError
 from clv.models.base import MaximumLikelihoodModel, as_float_array, require_identified, validate_weights
@@ -61,7 +70,11 @@ class GammaGammaModel(MaximumLikelihoodModel):
                 "GammaGammaModel.fit: no customer has frequency > 0 and a positive monetary_value; "
                 "the model needs repeat buyers with spend."
             )
-        self._fit({"x": x[used], "m": m[used]}, None if weights is None else weights[used])
+        self._spend_rows = None
+        try:
+            self._fit({"x": x[used], "m": m[used]}, None if weights is None else weights[used])
+        finally:
+            self._spend_rows = None
         self.n_excluded_ = n_excluded
         self._refuse_infinite_mean()
         require_identified(self)
@@ -105,6 +118,87 @@ class GammaGammaModel(MaximumLikelihoodModel):
         d_gamma = q / gamma - (p * x + q) / (gamma + m * x)
         return np.column_stack([d_p, d_q, d_gamma])
 
+    def _weighted_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+        """The weighted sum of the per-row gradients (by the fused evaluation)."""
+        return self._weighted_log_likelihood_and_gradient(params, data, weights)[1]
+
+    def _weighted_log_likelihood_and_gradient(
+        self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        """sum_i w_i log f(m_i | x_i) and its gradient in (p, q, gamma), one log1p and one division per row.
+
+        The formulas of :meth:`_log_likelihood_terms` and
+        :meth:`_log_likelihood_gradient` summed with weights w. Since
+        px log(m x) - px log(gamma + m x) = -px l with l = log1p(gamma/(m x)),
+        with W_x the weight of each distinct x and W the total weight,
+        sum w log f = sum_x W_x [lnGamma(px+q) - lnGamma(px)] - W lnGamma(q) + W q log gamma
+                      - sum(w log m) - q sum(w log(m x)) - p sum(w x l) - q sum(w l),
+        d/dp     = sum_x W_x x [psi(px+q) - psi(px)] - sum(w x l),
+        d/dq     = sum_x W_x psi(px+q) - W psi(q) + W log gamma - sum(w log(m x)) - sum(w l),
+        d/dgamma = W q / gamma - p sum(w x / u) - q sum(w / u),  u = gamma + m x.
+        The sums over m alone are fixed during a fit (:class:`_SpendRows`); only
+        l and 1/u need a pass over the rows. Writing px log(m x / (gamma + m x))
+        as -px l keeps the value accurate for large p (no cancellation of two
+        terms of size px log(m x)).
+        """
+        rows = self._rows_for(data, weights)
+        p, q, gamma = params
+        log_ratio = np.log1p(gamma * rows.inv_mx)
+        log_w, log_wx = rows.weights @ log_ratio, rows.wx @ log_ratio
+        inv_pooled = 1.0 / (gamma + rows.mx)
+        inv_w, inv_wx = rows.weights @ inv_pooled, rows.wx @ inv_pooled
+        px = p * rows.x_values
+        psi_total = digamma(px + q)
+        total, log_gamma = rows.total, np.log(gamma)
+        value = (
+            rows.weight_by_x @ (gammaln(px + q) - gammaln(px)) - total * gammaln(q) + total * q * log_gamma
+            - rows.w_log_m - q * rows.w_log_mx - p * log_wx - q * log_w
+        )
+        d_p = rows.weighted_x_by_x @ (psi_total - digamma(px)) - log_wx
+        d_q = rows.weight_by_x @ psi_total - total * digamma(q) + total * log_gamma - rows.w_log_mx - log_w
+        d_gamma = total * q / gamma - p * inv_wx - q * inv_w
+        return float(value), np.array([d_p, d_q, d_gamma])
+
+    def _weighted_hessian(self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+        """Analytic second derivatives of sum_i w_i log f(m_i | x_i) in (p, q, gamma), shape (3, 3).
+
+        Differentiating the gradient of :meth:`_weighted_log_likelihood_and_gradient`
+        (psi' the trigamma function, u = gamma + m x):
+        d2/dp2 = sum_x W_x x^2 [psi'(px+q) - psi'(px)],  d2/dp dq = sum_x W_x x psi'(px+q),
+        d2/dq2 = sum_x W_x psi'(px+q) - W psi'(q),       d2/dp dgamma = -sum(w x / u),
+        d2/dq dgamma = W / gamma - sum(w / u),
+        d2/dgamma2 = -W q / gamma^2 + p sum(w x / u^2) + q sum(w / u^2).
+        """
+        rows = self._rows_for(data, weights)
+        p, q, gamma = params
+        inv_pooled = 1.0 / (gamma + rows.mx)
+        inv_w, inv_wx = rows.weights @ inv_pooled, rows.wx @ inv_pooled
+        inv_pooled *= inv_pooled
+        inv2_w, inv2_wx = rows.weights @ inv_pooled, rows.wx @ inv_pooled
+        px = p * rows.x_values
+        trigamma_total = polygamma(1, px + q)
+        x_values, weight_by_x, total = rows.x_values, rows.weight_by_x, rows.total
+        h_pp = (weight_by_x * x_values**2) @ (trigamma_total - polygamma(1, px))
+        h_pq = rows.weighted_x_by_x @ trigamma_total
+        h_qq = weight_by_x @ trigamma_total - total * polygamma(1, q)
+        h_p_gamma = -inv_wx
+        h_q_gamma = total / gamma - inv_w
+        h_gamma_gamma = -total * q / gamma**2 + p * inv2_wx + q * inv2_w
+        return np.array([
+            [h_pp, h_pq, h_p_gamma],
+            [h_pq, h_qq, h_q_gamma],
+            [h_p_gamma, h_q_gamma, h_gamma_gamma],
+        ])
+
+    def _rows_for(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> "_SpendRows":
+        """The fit's fixed per-row quantities (built once per fit, kept while the same arrays come back)."""
+        columns = (data["x"], data["m"], weights)
+        cached = self.__dict__.get("_spend_rows")
+        if cached is None or not all(a is b for a, b in zip(cached[0], columns)):
+            cached = (columns, _SpendRows.build(*columns))
+            self._spend_rows = cached
+        return cached[1]
+
     def expected_spend(self, frequency: Any, monetary_value: Any) -> np.ndarray:
         """Conditional expected average value per transaction, E[M | x, m].
 
@@ -142,6 +236,38 @@ class GammaGammaModel(MaximumLikelihoodModel):
         model = super().from_dict(payload)
         model.n_excluded_ = float(payload.get("n_excluded", 0.0))
         return model
+
+
+@dataclass(frozen=True)
+class _SpendRows:
+    """What a fit's likelihood needs from its rows that does not depend on the parameters.
+
+    Per row ``mx`` = m x, ``inv_mx`` = 1/(m x) and ``wx`` = w x; per distinct
+    x value (``x_values``) its weight W_x (``weight_by_x``) and
+    ``weighted_x_by_x`` = W_x x; the constant sums sum(w log m) and sum(w log(m x)).
+    """
+
+    weights: np.ndarray
+    wx: np.ndarray
+    mx: np.ndarray
+    inv_mx: np.ndarray
+    total: float
+    x_values: np.ndarray
+    weight_by_x: np.ndarray
+    weighted_x_by_x: np.ndarray
+    w_log_m: float
+    w_log_mx: float
+
+    @classmethod
+    def build(cls, x: np.ndarray, m: np.ndarray, weights: np.ndarray) -> "_SpendRows":
+        x_codes, x_values = pd.factorize(x)
+        weight_by_x = np.bincount(x_codes, weights, minlength=x_values.shape[0])
+        mx = m * x
+        return cls(
+            weights=weights, wx=weights * x, mx=mx, inv_mx=1.0 / mx, total=float(weights.sum()),
+            x_values=x_values, weight_by_x=weight_by_x, weighted_x_by_x=weight_by_x * x_values,
+            w_log_m=float(weights @ np.log(m)), w_log_mx=float(weights @ np.log(mx)),
+        )
 
 
 def _validate_spend(frequency: Any, monetary_value: Any) -> tuple[np.ndarray, np.ndarray]:
