@@ -89,17 +89,19 @@ class TailTable:
         counts -= self.starts[group][:, None]
         return counts
 
-    def count_above_sorted_draws(self, uniforms: np.ndarray) -> np.ndarray:
+    def count_above_sorted_draws(self, uniforms: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
         """``count_above`` for a (groups, draws) array of uniforms in [0, 1], each row sorted descending.
 
         Same result as ``count_above(group of the row, uniform)``, but the queries
         ``g + (1 - u) / 2`` are then sorted, so the table keys are placed among
         the queries instead (one search per table entry, not per query): the
         number of keys below query ``j`` is the number of keys whose place among
-        the queries is at most ``j``.
+        the queries is at most ``j``. ``overwrite=True`` builds the queries in
+        ``uniforms`` (C-contiguous) instead of a copy.
         """
         n_groups, n_draws = uniforms.shape
-        query = _queries_in_place(np.arange(n_groups), np.array(uniforms))
+        query = np.ascontiguousarray(uniforms) if overwrite else np.array(uniforms)
+        query = _queries_in_place(np.arange(n_groups), query)
         places = np.searchsorted(query.ravel(), self.keys, side="right")
         below = np.bincount(places, minlength=query.size + 1)[:-1]
         np.cumsum(below, out=below)

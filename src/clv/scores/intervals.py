@@ -237,7 +237,7 @@ class ReferenceDraws:
 
     table: TailTable
     spend: SpendSampler
-    uniforms: np.ndarray  # (groups, draws), each row sorted descending
+    uniforms: np.ndarray  # (groups, draws), each row sorted descending; used up by closed_form_quantiles
     rng: np.random.Generator  # the generator they were drawn with, for the draws that follow
 
 
@@ -266,7 +266,7 @@ def closed_form_quantiles(model, spend_model, rows: ForecastRows, *, horizon: fl
     with its own Gamma-Gamma parameter draw, shifted to the history's level like
     ``"factorised"``. ``reference``: ``closed_form_reference(model, spend_model,
     rows.frequency, rows.T, ...)`` drawn with ``rng``, when already computed
-    (then it continues with ``reference.rng``).
+    (then it continues with ``reference.rng``; its uniforms are used up).
     """
     if reference is None:
         reference = closed_form_reference(model, spend_model, rows.frequency, rows.T, horizon=horizon,
@@ -284,8 +284,12 @@ def closed_form_quantiles(model, spend_model, rows: ForecastRows, *, horizon: fl
 
 
 def _descending_uniforms(rng, n_groups: int, n_draws: int) -> np.ndarray:
-    """(groups, draws) uniforms, each row sorted descending (a view of the ascending sort)."""
-    return np.sort(rng.random((n_groups, n_draws)), axis=1)[:, ::-1]
+    """(groups, draws) uniforms, each row sorted descending (in place: ``-sort(-u)``)."""
+    uniforms = rng.random((n_groups, n_draws))
+    np.negative(uniforms, out=uniforms)
+    uniforms.sort(axis=1)
+    np.negative(uniforms, out=uniforms)
+    return uniforms
 
 
 def _sorted_money_draws(table, spend, x: np.ndarray, uniforms: np.ndarray, rng) -> np.ndarray:
@@ -295,10 +299,14 @@ def _sorted_money_draws(table, spend, x: np.ndarray, uniforms: np.ndarray, rng) 
     sorted descending, so the inverse-CDF queries are globally sorted: one search
     per table entry); the Gamma-Gamma draws paired with them are i.i.d., so the
     pairing is still random. Column 0 is the 0 of a level below the P(alive) shift.
+    ``uniforms`` is used up: its memory holds the queries, then the counts.
     """
     n_groups, n_draws = uniforms.shape
+    counts = table.count_above_sorted_draws(uniforms, overwrite=True)
     # Draw-major (draws, groups) layout: each draw's counts are contiguous for the sampler.
-    y = np.ascontiguousarray(table.count_above_sorted_draws(uniforms).T, dtype=float)
+    y = uniforms.reshape(n_draws, n_groups)
+    np.copyto(y, counts.T)
+    del counts
     money = np.empty((n_groups, n_draws + 1))
     money[:, 0] = 0.0
     for d in range(n_draws):
@@ -308,8 +316,9 @@ def _sorted_money_draws(table, spend, x: np.ndarray, uniforms: np.ndarray, rng) 
 
 
 def _at_shifted_ranks(sorted_money: np.ndarray, group: np.ndarray, ranks: np.ndarray) -> np.ndarray:
-    """Per history and level, the group's sorted draw at ``ranks`` (-1: the leading 0 column)."""
-    flat = ranks + 1
+    """Per history and level, the group's sorted draw at ``ranks`` (-1: the leading 0 column); overwrites ``ranks``."""
+    flat = ranks
+    flat += 1
     flat += (group * sorted_money.shape[1])[:, None]
     return sorted_money.ravel()[flat]
 
