@@ -38,3 +38,46 @@ def test_weights_add_up_and_apply_on_distinct_maps_back():
     many = np.tile(x, 10), np.tile(T, 10)
     np.testing.assert_array_equal(apply_on_distinct(product, x=many[0], T=many[1]), many[0] * many[1])
     assert calls == [3]
+
+
+def _hash_only_compress(columns, weights=None):
+    """compress with every column hash-factorised (object dtype), the reference for the offset coding."""
+    return compress({k: np.asarray(v).astype(object) for k, v in columns.items()}, weights)
+
+
+whole_floats = st.one_of(
+    st.lists(st.integers(-3, 6).map(float), min_size=1, max_size=50),  # narrow range: coded as value - min
+    st.lists(st.sampled_from([0.0, -0.0, 1.0, 2.0, 1e15, -7.0]), min_size=1, max_size=50),  # wide range, signed zeros
+    st.lists(st.sampled_from([1.0, 2.0, 2.5, np.nan, np.inf]), min_size=1, max_size=50),  # not whole: hashed
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(whole_floats, st.data())
+def test_offset_coded_columns_group_exactly_like_hashing(first_column, data):
+    n = len(first_column)
+    integers = np.array(data.draw(st.lists(st.integers(-2**62, 2**62), min_size=n, max_size=n)), dtype=np.int64)
+    small = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), dtype=np.uint8)
+    columns = {"a": np.array(first_column), "b": small, "c": integers % 5 if data.draw(st.booleans()) else integers}
+    weights = np.arange(1.0, n + 1)
+    packed, reference = compress(columns, weights), _hash_only_compress(columns, weights)
+    np.testing.assert_array_equal(packed.inverse, reference.inverse)
+    np.testing.assert_array_equal(packed.weights, reference.weights)
+    for name, column in columns.items():
+        assert packed.columns[name].dtype == column.dtype
+        np.testing.assert_array_equal(packed.columns[name], reference.columns[name].astype(column.dtype))
+        # the distinct rows are the first rows of their group, sign of zero included
+        np.testing.assert_array_equal(np.signbit(packed.columns[name]), np.signbit(column[np.unique(packed.inverse, return_index=True)[1]]))
+
+
+def test_offset_coding_applies_to_whole_numbers_in_a_narrow_range_only():
+    from clv.summary.compress import _offset_codes
+
+    codes, n_codes = _offset_codes(np.array([7.0, 3.0, 7.0, 4.0]))
+    np.testing.assert_array_equal(codes, [4, 0, 4, 1])
+    assert n_codes == 5
+    assert _offset_codes(np.array([1.0, 2.5])) is None  # a fraction
+    assert _offset_codes(np.array([1.0, np.nan])) is None
+    assert _offset_codes(np.array([0, 10**12])) is None  # wider than the number of rows
+    assert _offset_codes(np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max])) is None  # no wrap-around
+    assert _offset_codes(np.array(["a", "b"])) is None

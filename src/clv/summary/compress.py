@@ -39,7 +39,10 @@ class Compressed:
 def compress(columns: Mapping[str, np.ndarray], weights: np.ndarray | None = None) -> Compressed:
     """Group identical rows of ``columns`` and add up their ``weights`` (default 1).
 
-    Uses a hash-based grouping (pandas factorisation), so it runs in linear time.
+    Runs in linear time: each column is coded on its own (value - min for
+    whole numbers in a narrow range, else hash factorisation) and the combined
+    row key is hash-factorised. Distinct rows come in order of first
+    appearance, each as its first row; ``weights`` are summed per distinct row.
     """
     names = list(columns)
     arrays = [np.asarray(columns[name]) for name in names]
@@ -61,23 +64,54 @@ def compress(columns: Mapping[str, np.ndarray], weights: np.ndarray | None = Non
 
 
 def _row_codes(arrays: list[np.ndarray]) -> np.ndarray:
-    """Group ids of the rows, numbered by first appearance (hash factorisation).
+    """Group ids of the rows, numbered by first appearance.
 
-    Each column is factorised on its own and the codes are combined into one
-    integer key, factorised again: a few linear passes instead of a multi-column
-    group-by.
+    Each column is coded on its own (:func:`_column_codes`) and the codes are
+    combined into one integer key, factorised again: a few linear passes
+    instead of a multi-column group-by.
     """
     key = np.zeros(arrays[0].shape[0], dtype=np.int64)
     span = 1
     for array in arrays:
-        codes, uniques = pd.factorize(array, use_na_sentinel=False)
-        if span * len(uniques) >= 2**62:  # the combined key would overflow: re-number first
+        codes, n_codes = _column_codes(array)
+        if span * n_codes >= 2**62:  # the combined key would overflow: re-number first
             key, _ = pd.factorize(key)
             span = int(key.max()) + 1
-        key = key * len(uniques) + codes
-        span *= len(uniques)
+        key = key * n_codes + codes
+        span *= n_codes
     inverse, _ = pd.factorize(key)
     return inverse.astype(np.intp, copy=False)
+
+
+def _column_codes(array: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes in [0, n_codes) with equal codes exactly for equal values, and n_codes.
+
+    Whole numbers spanning a range no wider than the number of rows (counts,
+    ages in days...) are coded as value - min: a few arithmetic passes, about
+    three times faster than hashing. Anything else (fractions, NaN, strings,
+    wide ranges) is hash-factorised (NaN equal to NaN, -0.0 equal to 0.0 in
+    both).
+    """
+    offset = _offset_codes(array)
+    if offset is not None:
+        return offset
+    codes, uniques = pd.factorize(array, use_na_sentinel=False)
+    return codes, len(uniques)
+
+
+def _offset_codes(array: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """(value - min as int64, max - min + 1) for whole numbers in a range of at most len(array); else None."""
+    if array.dtype.kind not in "iuf" or array.shape[0] == 0:
+        return None
+    low, high = array.min(), array.max()
+    width = float(high) - float(low)  # in floats: no integer wrap-around for extreme int64 values
+    if not (np.isfinite(width) and width <= array.shape[0]):
+        return None  # NaN, inf or a wide range
+    shifted = array - low
+    codes = shifted.astype(np.int64)
+    if array.dtype.kind == "f" and not np.array_equal(codes, shifted):
+        return None  # not all whole numbers
+    return codes, int(width) + 1
 
 
 def apply_on_distinct(function: Callable[..., np.ndarray], **columns: np.ndarray) -> np.ndarray:
