@@ -1,4 +1,5 @@
-"""Per-customer scores from fitted models: P(alive), expected purchases, CLV, intervals."""
+"""Per-customer scores from fitted models: P(alive), expected purchases, CLV, intervals;
+renewals and residual value of subscribers (sBG)."""
 
 from clv.scores.intervals import quantile_levels, quantile_name
 from clv.scores.lifetime_value import (
@@ -8,6 +9,7 @@ from clv.scores.lifetime_value import (
     forecast_purchases,
 )
 from clv.scores.score import score_customers
+from clv.scores.subscriptions import score_subscribers
 from clv.scores.units import DAYS_PER_UNIT, continuous_rate_per_unit, discount_factor, years_per_unit
 
 __all__ = [
@@ -21,5 +23,6 @@ __all__ = [
     "quantile_levels",
     "quantile_name",
     "score_customers",
+    "score_subscribers",
     "years_per_unit",
 ]
