@@ -71,13 +71,13 @@ def test_offset_coded_columns_group_exactly_like_hashing(first_column, data):
 
 
 def test_offset_coding_applies_to_whole_numbers_in_a_narrow_range_only():
-    from clv.summary.compress import _offset_codes
+    from clv.summary.compress import offset_codes
 
-    codes, n_codes = _offset_codes(np.array([7.0, 3.0, 7.0, 4.0]))
+    codes, n_codes = offset_codes(np.array([7.0, 3.0, 7.0, 4.0]))
     np.testing.assert_array_equal(codes, [4, 0, 4, 1])
     assert n_codes == 5
-    assert _offset_codes(np.array([1.0, 2.5])) is None  # a fraction
-    assert _offset_codes(np.array([1.0, np.nan])) is None
-    assert _offset_codes(np.array([0, 10**12])) is None  # wider than the number of rows
-    assert _offset_codes(np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max])) is None  # no wrap-around
-    assert _offset_codes(np.array(["a", "b"])) is None
+    assert offset_codes(np.array([1.0, 2.5])) is None  # a fraction
+    assert offset_codes(np.array([1.0, np.nan])) is None
+    assert offset_codes(np.array([0, 10**12])) is None  # wider than the number of rows
+    assert offset_codes(np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max])) is None  # no wrap-around
+    assert offset_codes(np.array(["a", "b"])) is None

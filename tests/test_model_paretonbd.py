@@ -452,3 +452,14 @@ def test_hessian_in_several_row_blocks_equals_one_block(monkeypatch):
     monkeypatch.setattr(paretonbd, "_BLOCK_ROWS", 5)
     blocked = ParetoNBDModel()._weighted_hessian(params, FUSED_DATA, FUSED_WEIGHTS)
     assert blocked == pytest.approx(whole, rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 400), st.sampled_from([1.0, 0.5])), min_size=1, max_size=80))
+def test_distinct_pairs_by_table_or_by_hashing_index_the_same_pairs(rows):
+    x, y, scale = (np.array(column, dtype=float) for column in zip(*rows))
+    y = y * scale  # some rows fractional: the hashing path, else the table of combinations
+    pair_x, pair_y, inverse = paretonbd._distinct_pairs(x, y)
+    np.testing.assert_array_equal(pair_x[inverse], x)
+    np.testing.assert_array_equal(pair_y[inverse], y)
+    assert len(pair_x) == len(set(zip(x.tolist(), y.tolist())))

@@ -67,7 +67,7 @@ from clv.models.base import (
     validate_rfm,
     validate_weights,
 )
-from clv.summary.compress import apply_on_distinct, compress
+from clv.summary.compress import apply_on_distinct, compress, offset_codes
 
 _SERIES_MAX_ZETA = 0.8  # series always (<= 180 terms); beyond, only if it converges within:
 _SERIES_MAX_TERMS = 400  # (cheaper than the split quadrature's ~100-300 nodes of several logs each)
@@ -739,11 +739,29 @@ def _with_pair_index(data: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]
         return data
     x, t_x, T = data["x"], data["t_x"], data["T"]
     n = x.shape[0]
-    packed = compress({"x": np.concatenate([x, x]), "y": np.concatenate([t_x, T])})
-    return {
-        **data, "pair_x": packed.columns["x"], "pair_y": packed.columns["y"],
-        "pair_of_t_x": packed.inverse[:n], "pair_of_T": packed.inverse[n:],
-    }
+    pair_x, pair_y, inverse = _distinct_pairs(np.concatenate([x, x]), np.concatenate([t_x, T]))
+    return {**data, "pair_x": pair_x, "pair_y": pair_y, "pair_of_t_x": inverse[:n], "pair_of_T": inverse[n:]}
+
+
+def _distinct_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (x, y) rows and each row's index into them (in an order that does not matter here).
+
+    Where both columns are whole numbers in narrow ranges (purchase counts,
+    ages in whole days) the rows are numbered through a table of all (x, y)
+    combinations, pairs sorted by x then y: a few array passes, no hashing.
+    Otherwise by :func:`clv.summary.compress.compress`.
+    """
+    x_coded, y_coded = offset_codes(x), offset_codes(y)
+    if x_coded is None or y_coded is None or x_coded[1] * y_coded[1] > 4 * x.shape[0]:
+        packed = compress({"x": x, "y": y})
+        return packed.columns["x"], packed.columns["y"], packed.inverse
+    n_y = y_coded[1]
+    key = x_coded[0] * n_y + y_coded[0]
+    present = np.zeros(x_coded[1] * n_y, dtype=bool)
+    present[key] = True
+    keys = np.flatnonzero(present)
+    inverse = (np.cumsum(present) - 1)[key]
+    return x.min() + keys // n_y, y.min() + keys % n_y, inverse
 
 
 def _log_death_integral(n, t, r, alpha, s, beta, half_nodes: int = 200):

@@ -92,14 +92,14 @@ def _column_codes(array: np.ndarray) -> tuple[np.ndarray, int]:
     wide ranges) is hash-factorised (NaN equal to NaN, -0.0 equal to 0.0 in
     both).
     """
-    offset = _offset_codes(array)
+    offset = offset_codes(array)
     if offset is not None:
         return offset
     codes, uniques = pd.factorize(array, use_na_sentinel=False)
     return codes, len(uniques)
 
 
-def _offset_codes(array: np.ndarray) -> tuple[np.ndarray, int] | None:
+def offset_codes(array: np.ndarray) -> tuple[np.ndarray, int] | None:
     """(value - min as int64, max - min + 1) for whole numbers in a range of at most len(array); else None."""
     if array.dtype.kind not in "iuf" or array.shape[0] == 0:
         return None
