@@ -75,6 +75,7 @@ def prepare(size: str, formats: list[str], data_root: Path) -> tuple[dict[str, P
         with open(path, "rb") as handle:
             while handle.read(1 << 24):
                 pass
+    files["frame"] = parquet  # read into a pandas DataFrame by each step, before its timing
     return {f: files[f] for f in formats}, end.isoformat()
 
 
@@ -85,12 +86,13 @@ def steps_for(size: str, fmt: str, path: Path, end: str, peers: dict[str, tuple[
     for stale in out.glob("*.parquet"):  # a failed step must not leave an old answer to check
         stale.unlink()
     step = f"{STEP} ({fmt})"
-    common = ["--data", str(path), "--observation-end", end]
+    frame = ["--frame"] if fmt == "frame" else []
+    common = ["--data", str(path), "--observation-end", end, *frame]
     plan = [
         Step(step, size, CLV, OUR_PYTHON, "summary_clv.py", [*common, "--mode", "load", "--output", str(out / "clv.parquet")], repeat, timeout),
         Step(step, size, CLV_RFM, OUR_PYTHON, "summary_clv.py", [*common, "--mode", "load-rfm", "--output", str(out / "clv-rfm.parquet")], repeat, timeout),
         Step(step, size, ENGINE, OUR_PYTHON, "summary_clv.py", [*common, "--mode", "expression", "--output", str(out / "engine.parquet")], repeat, timeout),
-        Step(step, size, BARE, OUR_PYTHON, "summary_duckdb.py", ["--data", str(path)], repeat, timeout),
+        Step(step, size, BARE, OUR_PYTHON, "summary_duckdb.py", ["--data", str(path), *frame], repeat, timeout),
         Step(step, size, SAME, OUR_PYTHON, "summary_duckdb.py", [*common, "--query", "same", "--output", str(out / "duckdb-same.parquet")], repeat, timeout),
     ]  # fmt: skip
     plan = [s for s in plan if TOOL_NAMES[s.tool] in tools]
@@ -236,7 +238,7 @@ def available_peers(names: list[str], lifetimes_venv: str) -> dict[str, tuple[Pa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated, e.g. 100k,1M,10M (100M on request)")
-    parser.add_argument("--formats", default="parquet,csv")
+    parser.add_argument("--formats", default="parquet,csv", help="parquet, csv, frame (a pandas DataFrame of the Parquet file, read before the timing)")
     parser.add_argument("--tools", default=",".join(TOOL_NAMES.values()),
                         help="our side: clv (load_orders + summarize), clv-rfm (the same, totals=False), "
                         "engine (summary_expression), duckdb (bare GROUP BY), duckdb-same (the summary in DuckDB SQL)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -62,13 +63,18 @@ def main() -> None:
     p.add_argument("--query", choices=["bare", "same"], default="bare")
     p.add_argument("--observation-end", help="needed by --query same")
     p.add_argument("--output")
+    p.add_argument("--frame", action="store_true", help="query a pandas DataFrame of the Parquet file")
     args = p.parse_args()
+    frame = pd.read_parquet(args.data) if args.frame else None
     phases = Phases()
     with phases("aggregate"):
         con = duckdb.connect()
         con.execute(f"SET threads = {os.cpu_count()}")
+        if frame is not None:
+            con.register("orders_frame", frame)
         query = BARE if args.query == "bare" else SAME
-        table = con.sql(query.format(reader=reader(args.data), end=args.observation_end)).fetch_arrow_table()
+        source = "orders_frame" if frame is not None else reader(args.data)
+        table = con.sql(query.format(reader=source, end=args.observation_end)).fetch_arrow_table()
     info = {"customers": table.num_rows}
     if args.query == "bare":
         info["lines"] = int(table.column("n").to_numpy().sum())
