@@ -344,9 +344,15 @@ def _text_missing(value: ibis.Value) -> ibis.Value:
 
 
 def _number(value: ibis.Value) -> ibis.Value:
-    """Float64, null when missing or unparsable."""
+    """Float64, null when missing or unparsable.
+
+    On DuckDB text is cast as it is: its cast ignores surrounding blanks and
+    gives null for a blank text, like trimming first, at a fraction of the cost.
+    """
     if value.type().is_numeric() or value.type().is_boolean():
         return value.cast(dt.float64)
+    if _backend_name(value) == "duckdb":
+        return value.try_cast(dt.float64)
     return _text(value).try_cast(dt.float64)
 
 
@@ -389,7 +395,7 @@ def _bad_optional(raw: ibis.Value, parsed: ibis.Value) -> ibis.Value:
         return ibis.literal(False)
     if raw.type().is_floating():
         return raw.notnull() & _not_finite(raw)
-    return _text(raw).notnull() & _not_finite(parsed)
+    return _not_finite(parsed) & _text(raw).notnull()  # the cheap test first
 
 
 def _timestamp(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
