@@ -15,6 +15,7 @@ from clv.errors import DataError, FitError
 from clv.models import bgnbd
 from clv.models.bgnbd import BetaGeoModel, expected_purchases_given_alive
 from clv.models.mbgnbd import ModifiedBetaGeoModel
+from fused_checks import assert_fused_equals_per_row, fused_central_differences
 
 DATA = Path(__file__).parent / "data"
 CDNOW_PARAMS = {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}
@@ -275,11 +276,7 @@ FUSED_PARAMS = [[0.243, 4.41, 0.793, 2.43], [2.0, 0.5, 3.0, 0.7], [0.05, 80.0, 1
 @pytest.mark.parametrize("params", FUSED_PARAMS)
 def test_fused_value_and_gradient_equal_the_per_row_hooks(model_class, params):
     model, params = model_class(), np.array(params)
-    value, grad = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
-    assert value == pytest.approx(FUSED_WEIGHTS @ model._log_likelihood_terms(params, FUSED_DATA), rel=1e-12)
-    per_row = FUSED_WEIGHTS @ model._log_likelihood_gradient(params, FUSED_DATA)
-    assert grad == pytest.approx(per_row, rel=1e-10, abs=1e-9)
-    assert model._weighted_gradient(params, FUSED_DATA, FUSED_WEIGHTS) == pytest.approx(grad, rel=1e-15)
+    assert_fused_equals_per_row(model, params, FUSED_DATA, FUSED_WEIGHTS)
 
 
 @pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
@@ -287,14 +284,7 @@ def test_fused_value_and_gradient_equal_the_per_row_hooks(model_class, params):
 def test_fused_gradient_matches_finite_differences_of_the_fused_value(model_class, params):
     model, params = model_class(), np.array(params)
     _, grad = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
-    numerical = np.empty(4)
-    for j in range(4):
-        up, down = params.copy(), params.copy()
-        up[j] *= 1 + 1e-6
-        down[j] *= 1 - 1e-6
-        diff = (model._weighted_log_likelihood_and_gradient(up, FUSED_DATA, FUSED_WEIGHTS)[0]
-                - model._weighted_log_likelihood_and_gradient(down, FUSED_DATA, FUSED_WEIGHTS)[0])
-        numerical[j] = diff / (2e-6 * params[j])
+    numerical, _ = fused_central_differences(model, params, FUSED_DATA, FUSED_WEIGHTS)
     assert grad == pytest.approx(numerical, rel=1e-5, abs=1e-4)
 
 
@@ -326,14 +316,7 @@ def test_log_likelihood_is_the_papers_two_term_formula():
 def test_analytic_hessian_matches_finite_differences_of_the_fused_gradient(model_class, params):
     model, params = model_class(), np.array(params)
     analytic = model._weighted_hessian(params, FUSED_DATA, FUSED_WEIGHTS)
-    numerical = np.empty((4, 4))
-    for j in range(4):
-        up, down = params.copy(), params.copy()
-        up[j] *= 1 + 1e-6
-        down[j] *= 1 - 1e-6
-        diff = (model._weighted_log_likelihood_and_gradient(up, FUSED_DATA, FUSED_WEIGHTS)[1]
-                - model._weighted_log_likelihood_and_gradient(down, FUSED_DATA, FUSED_WEIGHTS)[1])
-        numerical[:, j] = diff / (2e-6 * params[j])
+    _, numerical = fused_central_differences(model, params, FUSED_DATA, FUSED_WEIGHTS)
     assert analytic == pytest.approx(numerical, rel=2e-5, abs=1e-3)
     assert analytic == pytest.approx(analytic.T, rel=1e-15)
 

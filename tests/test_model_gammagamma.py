@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from clv.errors import DataError, FitError
 from clv.models.base import MaximumLikelihoodModel
 from clv.models.gammagamma import GammaGammaModel
+from fused_checks import assert_fused_equals_per_row, fused_central_differences
 
 DATA = Path(__file__).parent / "data"
 
@@ -188,11 +189,7 @@ FUSED_PARAMS = [[6.25, 3.74, 15.44], [0.5, 1.2, 300.0], [40.0, 0.3, 0.02], [2.0,
 @pytest.mark.parametrize("params", FUSED_PARAMS)
 def test_fused_value_and_gradient_equal_the_per_row_hooks(params):
     model, params = GammaGammaModel(), np.array(params)
-    value, grad = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
-    assert value == pytest.approx(FUSED_WEIGHTS @ model._log_likelihood_terms(params, FUSED_DATA), rel=1e-12)
-    per_row = FUSED_WEIGHTS @ model._log_likelihood_gradient(params, FUSED_DATA)
-    assert grad == pytest.approx(per_row, rel=1e-10, abs=1e-9)
-    assert model._weighted_gradient(params, FUSED_DATA, FUSED_WEIGHTS) == pytest.approx(grad, rel=1e-15)
+    assert_fused_equals_per_row(model, params, FUSED_DATA, FUSED_WEIGHTS)
 
 
 @pytest.mark.parametrize("params", FUSED_PARAMS)
@@ -200,15 +197,7 @@ def test_fused_gradient_and_hessian_match_finite_differences(params):
     model, params = GammaGammaModel(), np.array(params)
     _, grad = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
     hessian = model._weighted_hessian(params, FUSED_DATA, FUSED_WEIGHTS)
-    numerical_grad, numerical_hessian = np.empty(3), np.empty((3, 3))
-    for j in range(3):
-        up, down = params.copy(), params.copy()
-        up[j] *= 1 + 1e-6
-        down[j] *= 1 - 1e-6
-        value_up, grad_up = model._weighted_log_likelihood_and_gradient(up, FUSED_DATA, FUSED_WEIGHTS)
-        value_down, grad_down = model._weighted_log_likelihood_and_gradient(down, FUSED_DATA, FUSED_WEIGHTS)
-        numerical_grad[j] = (value_up - value_down) / (2e-6 * params[j])
-        numerical_hessian[:, j] = (grad_up - grad_down) / (2e-6 * params[j])
+    numerical_grad, numerical_hessian = fused_central_differences(model, params, FUSED_DATA, FUSED_WEIGHTS)
     scale = np.abs(numerical_hessian).max()
     assert grad == pytest.approx(numerical_grad, rel=1e-5, abs=1e-3)
     assert hessian == pytest.approx(numerical_hessian, rel=1e-5, abs=1e-7 * scale)

@@ -13,6 +13,7 @@ from clv.errors import DataError, FitError
 from clv.models import paretonbd
 from clv.models.base import MaximumLikelihoodModel
 from clv.models.paretonbd import ParetoNBDModel, log_tail_integral
+from fused_checks import assert_fused_equals_per_row, fused_central_differences
 
 DATA = Path(__file__).parent / "data"
 CDNOW_MLE = (0.5533, 10.5776, 0.6062, 11.6679)
@@ -354,25 +355,14 @@ FUSED_PARAMS = [CDNOW_MLE, (2.0, 40.0, 0.3, 0.5), (0.7, 5.0, 1.2, 5.0), (0.5, 0.
 @pytest.mark.parametrize("params", FUSED_PARAMS)
 def test_fused_value_and_gradient_equal_the_per_row_hooks(params):
     model, params = ParetoNBDModel(), np.array(params)
-    value, grad = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
-    assert value == pytest.approx(FUSED_WEIGHTS @ model._log_likelihood_terms(params, FUSED_DATA), rel=1e-12)
-    per_row = FUSED_WEIGHTS @ model._log_likelihood_gradient(params, FUSED_DATA)
-    assert grad == pytest.approx(per_row, rel=1e-10, abs=1e-9)
-    assert model._weighted_gradient(params, FUSED_DATA, FUSED_WEIGHTS) == pytest.approx(grad, rel=1e-15)
+    assert_fused_equals_per_row(model, params, FUSED_DATA, FUSED_WEIGHTS)
 
 
 @pytest.mark.parametrize("params", FUSED_PARAMS)
 def test_fused_gradient_matches_finite_differences_of_the_fused_value(params):
     model, params = ParetoNBDModel(), np.array(params)
     _, grad = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
-    numerical = np.empty(4)
-    for j in range(4):
-        up, down = params.copy(), params.copy()
-        up[j] *= 1 + 1e-6
-        down[j] *= 1 - 1e-6
-        diff = (model._weighted_log_likelihood_and_gradient(up, FUSED_DATA, FUSED_WEIGHTS)[0]
-                - model._weighted_log_likelihood_and_gradient(down, FUSED_DATA, FUSED_WEIGHTS)[0])
-        numerical[j] = diff / (2e-6 * params[j])
+    numerical, _ = fused_central_differences(model, params, FUSED_DATA, FUSED_WEIGHTS)
     assert grad == pytest.approx(numerical, rel=1e-5, abs=1e-3)
 
 
@@ -433,14 +423,7 @@ def test_fit_on_weighted_rows_equals_the_per_row_hooks_fit_with_differenced_hess
 def test_hessian_matches_finite_differences_of_the_fused_gradient(params):
     model, params = ParetoNBDModel(), np.array(params, dtype=float)
     hessian = model._weighted_hessian(params, FUSED_DATA, FUSED_WEIGHTS)
-    numerical = np.empty((4, 4))
-    for j in range(4):
-        up, down = params.copy(), params.copy()
-        up[j] *= 1 + 1e-6
-        down[j] *= 1 - 1e-6
-        diff = (model._weighted_log_likelihood_and_gradient(up, FUSED_DATA, FUSED_WEIGHTS)[1]
-                - model._weighted_log_likelihood_and_gradient(down, FUSED_DATA, FUSED_WEIGHTS)[1])
-        numerical[:, j] = diff / (2e-6 * params[j])
+    _, numerical = fused_central_differences(model, params, FUSED_DATA, FUSED_WEIGHTS)
     # the tail integral switches formula at alpha = beta (one of the cases): a little differencing noise there
     assert hessian == pytest.approx(numerical, rel=2e-5, abs=1e-5 * np.abs(numerical).max())
     np.testing.assert_array_equal(hessian, hessian.T)
