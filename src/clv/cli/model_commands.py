@@ -138,6 +138,12 @@ def summary_for_scoring(frame: pd.DataFrame, columns: dict[str, str | None], mod
     return pd.DataFrame(data)
 
 
+def orders_options(customer, date, amount, order_id, date_format, delimiter, names, observation_end) -> dict[str, Any]:
+    """The --from-orders options of fit and score, as read by :func:`read_input`."""
+    return {"customer": customer, "date": date, "amount": amount, "order_id": order_id, "date_format": date_format,
+            "delimiter": delimiter, "names": names, "observation_end": observation_end}
+
+
 def summary_from_orders(path: Path, orders: dict[str, Any], unit: str) -> pd.DataFrame:
     """Order lines -> canonical per-customer summary in ``unit`` (clv.data.load_orders + clv.summary.summarize)."""
     from clv.data import Columns, LoadPolicy, load_orders
@@ -185,6 +191,8 @@ RECENCY_COL = typer.Option("recency", "--recency-col", help="Column of the last 
 T_COL = typer.Option("T", "--t-col", help="Column of the customer's age at the end of calibration (T).")
 MONETARY_COL = typer.Option("monetary_value", "--monetary-col", help="Column of the mean repeat-order value.")
 N_PERIODS_COL = typer.Option("n_periods", "--n-periods-col", help="BG/BB: column of the number of purchase opportunities.")
+TENURE_COL = typer.Option("tenure", "--tenure-col", help="sBG: column of periods survived (renewals so far; period of cancellation if churned).")
+CHURNED_COL = typer.Option("churned", "--churned-col", help="sBG: column, 1/true if the customer has churned.")
 
 
 def fit_command(
@@ -198,8 +206,8 @@ def fit_command(
     monetary_col: str = MONETARY_COL,
     n_periods_col: str = N_PERIODS_COL,
     weights_col: str | None = typer.Option(None, "--weights-col", help="Column counting the customers that share each row."),
-    tenure_col: str = typer.Option("tenure", "--tenure-col", help="sBG: column of periods survived."),
-    churned_col: str = typer.Option("churned", "--churned-col", help="sBG: column, 1/true if the customer has churned."),
+    tenure_col: str = TENURE_COL,
+    churned_col: str = CHURNED_COL,
     from_orders: bool = FROM_ORDERS,
     customer_col: str = CUSTOMER_COL,
     date_col: str | None = DATE_COL,
@@ -215,8 +223,8 @@ def fit_command(
     """Fit a model (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, sBG or Gamma-Gamma) on a customer summary."""
     columns = {"frequency": frequency_col, "recency": recency_col, "t": t_col, "monetary": monetary_col,
                "n_periods": n_periods_col, "weights": weights_col, "tenure": tenure_col, "churned": churned_col}
-    orders = {"customer": customer_col, "date": date_col, "amount": amount_col, "order_id": order_id_col,
-              "date_format": date_format, "delimiter": delimiter, "names": names, "observation_end": observation_end}
+    orders = orders_options(customer_col, date_col, amount_col, order_id_col, date_format, delimiter, names,
+                            observation_end)
     with user_errors():
         frame = read_input(input, from_orders, orders, time_unit.value if time_unit else None)
         with progress(f"fitting {model.value}"):
@@ -256,8 +264,8 @@ def score_command(
     t_col: str = T_COL,
     monetary_col: str = MONETARY_COL,
     n_periods_col: str = N_PERIODS_COL,
-    tenure_col: str = typer.Option("tenure", "--tenure-col", help="sBG: column of periods survived (renewals so far; period of cancellation if churned)."),
-    churned_col: str = typer.Option("churned", "--churned-col", help="sBG: column, 1/true if the customer has churned."),
+    tenure_col: str = TENURE_COL,
+    churned_col: str = CHURNED_COL,
     value_col: str | None = typer.Option(None, "--value-col", help="sBG: column of each customer's value per contract period (fee or margin); adds residual_value columns."),
     value_per_period: float | None = typer.Option(None, "--value-per-period", help="sBG: one value per contract period for every customer (instead of --value-col)."),
     from_orders: bool = FROM_ORDERS,
@@ -282,8 +290,8 @@ def score_command(
 
     columns = {"frequency": frequency_col, "recency": recency_col, "t": t_col, "monetary": monetary_col,
                "n_periods": n_periods_col, "id": id_col}
-    orders = {"customer": customer_col, "date": date_col, "amount": amount_col, "order_id": order_id_col,
-              "date_format": date_format, "delimiter": delimiter, "names": names, "observation_end": observation_end}
+    orders = orders_options(customer_col, date_col, amount_col, order_id_col, date_format, delimiter, names,
+                            observation_end)
     with user_errors():
         transactions = load_model(model)
         if transactions.model_name == "sbg":
