@@ -242,3 +242,38 @@ def test_unit_merge_split_must_fall_between_periods():
     split = calibration_holdout(frame, calibration_end="2024-01-07", observation_end="2024-01-28", unit="week", merge="unit")
     row = split.iloc[0]
     assert (row.frequency, row.frequency_holdout, row.duration_holdout) == (0, 1, 3.0)  # days 8 and 12 share a week
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcd"), st.integers(0, 90), st.sampled_from([-20.0, 0.0, 3.5, 10.0]),
+                  st.sampled_from(["o1", "o2", None])),
+        min_size=1, max_size=30,
+    ),
+    st.sampled_from([("day", "day"), ("week", "day"), ("week", "unit"), ("month", "unit"), ("year", "day")]),
+    st.booleans(),
+)
+def test_default_observation_end_found_in_the_summary_query_equals_the_last_order_date(rows, unit_merge, totals):
+    """Without observation_end the summary ends on the last line's date (refunds included), as if given."""
+    frame = pd.DataFrame(rows, columns=["customer_id", "day", "amount", "order_id"])
+    frame["order_ts"] = pd.Timestamp("2024-01-01 10:00") + pd.to_timedelta(frame["day"], unit="D")
+    data = frame[["customer_id", "order_ts", "amount", "order_id"]]
+    unit, merge = unit_merge
+    last = data["order_ts"].max().date()
+    found = summarize(data, unit=unit, merge=merge, totals=totals)
+    given_end = summarize(data, observation_end=str(last), unit=unit, merge=merge, totals=totals)
+    pd.testing.assert_frame_equal(found, given_end)
+    assert found.attrs == given_end.attrs
+    assert found.attrs["observation_end"] == str(last)
+
+
+def test_default_observation_end_of_a_load_result_ignores_rejected_lines():
+    from clv.data import load_orders
+
+    frame = lines([("a", "2024-01-01 09:00", 10.0), ("a", "2024-01-05 09:00", 4.0), ("b", "2024-01-09 09:00", -2.0),
+                   ("", "2024-02-01 09:00", 8.0), ("c", "2024-01-07 09:00", float("nan"))])
+    summary = summarize(load_orders(frame))
+    assert summary.attrs["observation_end"] == "2024-01-09"  # b's refund is the last accepted line
+    assert summary.set_index("customer_id").loc["a", "T"] == 8.0
+    assert summary.attrs["customers_without_purchase"] == 1

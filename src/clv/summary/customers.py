@@ -127,7 +127,7 @@ def resolve_observation_end(orders: Any, observation_end: Any) -> dt.date:
         raise DataError(f"observation_end {observation_end!r} is not a date (use e.g. '2025-12-31').") from exc
 
 
-def period_table(table: ir.Table, *, unit: str, merge: str, totals: bool = True) -> ir.Table:
+def period_table(table: ir.Table, *, unit: str, merge: str, totals: bool = True, last_day: bool = False) -> ir.Table:
     """One row per customer and purchase period: gross purchases and purchase lines.
 
     ``gross`` is the value of the period's purchase lines (null when it has
@@ -137,20 +137,28 @@ def period_table(table: ir.Table, *, unit: str, merge: str, totals: bool = True)
     at least one per purchase period (lines without an order id form one order).
     With an order id the lines are first reduced to orders (a grouping is much
     cheaper than a distinct count); without ``totals`` that level is skipped.
+    ``last_day`` adds ``_last_day``, the last day (since 1970-01-01) with a line
+    in the period, refunds included.
     """
     date = order_date(table)
     purchase = schema.is_purchase(table)
     amount = table[schema.AMOUNT]
+    day = date.epoch_days().cast("int64")
+    period_is_day = merge == "day" or unit == "day"
     lines = table.mutate(
-        _period=_period_index(date.epoch_days().cast("int64"), date, unit, merge),
+        _period=_period_index(day, date, unit, merge),
         _purchase_amount=ibis.ifelse(purchase, amount, ibis.null("float64")),
         _purchase_line=ibis.ifelse(purchase, 1, ibis.null("int64")),
+        **({"_last_day": day} if last_day and not period_is_day else {}),
     )
+    # A day period is its own last day; longer periods carry the maximum up each level.
+    day_max = {"_last_day": lines["_last_day"].max()} if last_day and not period_is_day else {}
     keys = [schema.CUSTOMER_ID, "_period"]
     if not totals:
-        return lines.group_by(keys).aggregate(
-            gross=lines._purchase_amount.sum(), purchase_lines=lines._purchase_line.count()
+        periods = lines.group_by(keys).aggregate(
+            gross=lines._purchase_amount.sum(), purchase_lines=lines._purchase_line.count(), **day_max
         )
+        return _with_period_day(periods, last_day and period_is_day)
     has_cost = schema.COST in table.columns
     margin = {"_margin": lines[schema.AMOUNT] - lines[schema.COST]} if has_cost else {}
     if schema.ORDER_ID in table.columns:
@@ -159,7 +167,9 @@ def period_table(table: ir.Table, *, unit: str, merge: str, totals: bool = True)
             _net=lines[schema.AMOUNT].sum(),
             _purchase_line=lines._purchase_line.count(),
             **({name: value.sum() for name, value in margin.items()}),
+            **day_max,
         )
+        day_max = {"_last_day": lines["_last_day"].max()} if day_max else {}
         named_order = ibis.ifelse((lines._purchase_line > 0) & lines[schema.ORDER_ID].notnull(), 1, ibis.null("int64"))
         orders = {"orders": named_order.count()}
         purchase_lines = lines._purchase_line.sum()
@@ -173,10 +183,16 @@ def period_table(table: ir.Table, *, unit: str, merge: str, totals: bool = True)
         purchase_lines=purchase_lines,
         **({"margin": lines._margin.sum()} if has_cost else {}),
         **orders,
+        **day_max,
     )
     bought = (periods.purchase_lines > 0).cast("int64")
     orders_in_period = ibis.greatest(periods.orders, bought) if orders else bought
-    return periods.mutate(orders=orders_in_period)
+    return _with_period_day(periods.mutate(orders=orders_in_period), last_day and period_is_day)
+
+
+def _with_period_day(periods: ir.Table, add: bool) -> ir.Table:
+    """``_last_day`` as the period itself when periods are days (no extra aggregate)."""
+    return periods.mutate(_last_day=periods._period) if add else periods
 
 
 @ibis.udf.agg.builtin(name="arg_min")
@@ -211,18 +227,58 @@ def summary_expression(
 
     ``keep_non_buyers`` keeps customers whose lines are all refunds, with a
     null ``frequency`` (they have no purchase to measure from). ``totals=False``
-    leaves out ``n_orders``, ``revenue`` and ``margin``.
+    leaves out ``n_orders``, ``revenue`` and ``margin``. The default
+    ``observation_end`` (the last order date) is looked up with one query first.
     """
     _validate_options(unit, merge)
     table = as_orders_table(orders)
     end = resolve_observation_end(table, observation_end)
     table = table.filter(order_date(table) <= ibis.date(end))
-    periods = period_table(table, unit=unit, merge=merge, totals=totals)
+    per_customer = _per_customer(table, unit, merge, totals, last_day=False)
+    if not keep_non_buyers:
+        per_customer = per_customer.filter(per_customer._n_periods > 0)
+    end_index = ibis.literal(_observation_end_index(end, unit, merge))
+    return per_customer.select(**_summary_columns(per_customer, end_index, unit, merge))
+
+
+def _summary_to_last_order(table: ir.Table, unit: str, merge: str, totals: bool) -> pd.DataFrame:
+    """The summary observed to the last order date of ``table``, without a query for that date.
+
+    Every customer row carries the day of its last line (refunds included); the
+    maximum over the rows is the last order date, so no line is after it and
+    only ``T`` depends on it: T is computed here, by the formula of
+    :func:`_summary_columns`. A window maximum inside the query would cost more
+    than the separate query it saves. Non-buyers are kept (they may hold the
+    last line); ``attrs["observation_end"]`` is the date.
+    """
+    per_customer = _per_customer(table, unit, merge, totals, last_day=True)
+    columns = _summary_columns(per_customer, None, unit, merge)
+    frame = to_frame(per_customer.select(**columns, _first=per_customer._first, _last_day=per_customer._last_day)
+                     .order_by(schema.CUSTOMER_ID))
+    if frame.empty:
+        raise DataError("orders are empty: nothing to summarise.")
+    end = dt.date(1970, 1, 1) + dt.timedelta(days=int(frame.pop("_last_day").max()))
+    end_index = _observation_end_index(end, unit, merge)
+    t = (end_index - frame.pop("_first").to_numpy()).astype("float64") * _period_length(unit, merge)
+    frame.insert(frame.columns.get_loc("recency") + 1, "T", t)
+    frame.attrs["observation_end"] = end
+    return frame
+
+
+def _per_customer(table: ir.Table, unit: str, merge: str, totals: bool, *, last_day: bool) -> ir.Table:
+    """One row per customer: first/last purchase period, purchase periods, gross value (+ totals).
+
+    ``last_day`` adds ``_last_day``, the day (since 1970-01-01) of the customer's
+    last line, refunds included.
+    """
+    periods = period_table(table, unit=unit, merge=merge, totals=totals, last_day=last_day)
     bought_period = ibis.ifelse(periods.purchase_lines > 0, periods._period, ibis.null("int64"))
     sums = {"revenue": periods.net.sum(), "n_orders": periods.orders.sum()} if totals else {}
     if totals and "margin" in periods.columns:
         sums["_margin"] = periods.margin.sum()
-    per_customer = periods.group_by(schema.CUSTOMER_ID).aggregate(
+    if last_day:
+        sums["_last_day"] = periods["_last_day"].max()
+    return periods.group_by(schema.CUSTOMER_ID).aggregate(
         _first=bought_period.min(),
         _last=bought_period.max(),
         _n_periods=bought_period.count(),
@@ -230,20 +286,17 @@ def summary_expression(
         _first_gross=_value_at_min(periods, periods.gross, bought_period),
         **sums,
     )
-    if not keep_non_buyers:
-        per_customer = per_customer.filter(per_customer._n_periods > 0)
-    return per_customer.select(**_summary_columns(per_customer, end, unit, merge))
 
 
-def _summary_columns(per_customer: ir.Table, end: dt.date, unit: str, merge: str) -> dict[str, ir.Value]:
+def _summary_columns(per_customer: ir.Table, end_index: ir.IntegerValue | None, unit: str, merge: str) -> dict[str, ir.Value]:
+    """The summary's columns; without ``end_index`` (the observation end's period) no ``T``."""
     step = _period_length(unit, merge)
-    end_index = _observation_end_index(end, unit, merge)
     frequency = (per_customer._n_periods - 1).cast("int64")
     columns = {
         schema.CUSTOMER_ID: per_customer[schema.CUSTOMER_ID],
         "frequency": frequency,
         "recency": (per_customer._last - per_customer._first).cast("float64") * step,
-        "T": (ibis.literal(end_index) - per_customer._first).cast("float64") * step,
+        **({"T": (end_index - per_customer._first).cast("float64") * step} if end_index is not None else {}),
         "monetary_value": ibis.ifelse(
             frequency > 0, (per_customer._gross - per_customer._first_gross) / frequency.cast("float64"), 0.0
         ),
@@ -315,11 +368,16 @@ def summarize(
         rows; ``attrs["customers_without_purchase"]`` counts them.
     """
     table = as_orders_table(orders)
-    end = resolve_observation_end(orders, observation_end)
-    expression = summary_expression(
-        table, observation_end=end, unit=unit, merge=merge, keep_non_buyers=True, totals=totals
-    )
-    frame = to_frame(expression.order_by(schema.CUSTOMER_ID))
+    _validate_options(unit, merge)
+    if observation_end is None:
+        frame = _summary_to_last_order(table, unit, merge, totals)
+        end = frame.attrs["observation_end"]
+    else:
+        end = resolve_observation_end(orders, observation_end)
+        expression = summary_expression(
+            table, observation_end=end, unit=unit, merge=merge, keep_non_buyers=True, totals=totals
+        )
+        frame = to_frame(expression.order_by(schema.CUSTOMER_ID))
     buyers = frame["first_purchase"].notna().to_numpy()
     frame = frame[buyers].reset_index(drop=True)
     frame["frequency"] = frame["frequency"].astype("int64")
