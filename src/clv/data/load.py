@@ -12,7 +12,7 @@ import datetime as _dt
 import inspect
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -109,7 +109,7 @@ class LoadResult:
     originals: tuple[str, ...] = ()
     extras: tuple[str, ...] = ()
     multi: bool = False
-    order_times: ibis.Table | None = None  # order_ts of accepted lines and their copies
+    order_times_source: Callable[[], ibis.Table] | None = None  # builds the accepted lines' order_ts, copies included
 
     def cache(self) -> LoadResult:
         """The same result with the classification computed once into a temp table.
@@ -141,9 +141,9 @@ class LoadResult:
         Copies of a line have its timestamp, so this is found on the lines
         classified without the duplicate search (one light query).
         """
-        if self.order_times is None:
+        if self.order_times_source is None:
             return self.orders[schema.ORDER_TS].max().to_pyarrow().as_py()
-        return self.order_times[schema.ORDER_TS].max().to_pyarrow().as_py()
+        return self.order_times_source()[schema.ORDER_TS].max().to_pyarrow().as_py()
 
     def write_rejects(self, path: str) -> str:
         """Write the rejects to ``path`` (.parquet, else CSV); returns the path."""
@@ -194,14 +194,15 @@ def load_orders(
         source, columns, policy, observation_end, con, options
     )
     result = _result(classified, con, originals, columns.extra, multi=False)
-    return replace(result, order_times=times)
+    return replace(result, order_times_source=times)
 
 
 def _classify_source(source, columns, policy, observation_end, con, options):
-    """Classified lines, connection, original column names and the accepted lines' times.
+    """Classified lines, connection, original column names and a builder of the accepted lines' times.
 
     The times come from the same classification without the duplicate search
-    (copies share their line's time), so the date range is one light query.
+    (copies share their line's time), so the date range is one light query;
+    that expression is built only when asked for.
     """
     spec = resolve_source(source, **options)
     raw, con = raw_table(spec, con)
@@ -210,10 +211,13 @@ def _classify_source(source, columns, policy, observation_end, con, options):
     columns.check_against(originals)
     rate = _rate(raw, columns, policy, con)
     classified = _classify(raw, originals, columns, policy, observation_end, con, rate)
-    kept = classified
-    if policy.drops_duplicates:
-        kept = _classify(raw, originals, columns, replace(policy, duplicates="keep"), observation_end, con, rate)
-    times = kept.filter(kept[ACCEPTED]).select(**{schema.ORDER_TS: kept[_FIELD + schema.ORDER_TS]})
+
+    def times() -> ibis.Table:
+        kept = classified
+        if policy.drops_duplicates:
+            kept = _classify(raw, originals, columns, replace(policy, duplicates="keep"), observation_end, con, rate)
+        return kept.filter(kept[ACCEPTED]).select(**{schema.ORDER_TS: kept[_FIELD + schema.ORDER_TS]})
+
     return classified, con, originals, times
 
 
@@ -242,7 +246,7 @@ def _load_many(sources, columns, policy, observation_end, con, options) -> LoadR
         all_originals += [c for c in originals if c not in all_originals]
     unioned = ibis.union(*(_as_text_originals(c, o, all_originals) for c, o in parts))
     result = _result(unioned, con, all_originals, extras, multi=True)
-    return replace(result, order_times=ibis.union(*times))
+    return replace(result, order_times_source=lambda: ibis.union(*(build() for build in times)))
 
 
 def _as_text_originals(classified: ibis.Table, originals, all_originals) -> ibis.Table:
