@@ -256,8 +256,6 @@ def _parquet_files(path: str) -> list[str]:
 
 def _read_parquet(spec: Parquet, con: BaseBackend) -> ibis.Table:
     """Lazy read; source_row = rows of earlier parts + row number within the part."""
-    import pyarrow.parquet as pq
-
     _require_duckdb(con, "Parquet through SQL")
     files = [str(Path(f).resolve()) for f in _parquet_files(str(spec.path))]
     file_list = "[" + ", ".join(_sql_text(f) for f in files) + "]"
@@ -266,6 +264,8 @@ def _read_parquet(spec: Parquet, con: BaseBackend) -> ibis.Table:
         options = "file_row_number = true"
         exclude = "file_row_number"
     else:
+        import pyarrow.parquet as pq  # only for several parts: their row counts
+
         offsets = np.cumsum([0] + [pq.read_metadata(f).num_rows for f in files[:-1]])
         branches = " ".join(
             f"WHEN {_sql_text(f)} THEN {int(o)}" for f, o in zip(files, offsets)
