@@ -23,6 +23,7 @@ every model:
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from abc import ABC, abstractmethod
@@ -40,6 +41,12 @@ from clv.summary.compress import compress
 
 _Z95 = 1.959963984540054
 _THETA_BOUND = 30.0  # |log param| beyond this is numerically meaningless
+_FTOL, _GTOL = 1e-14, 1e-9  # L-BFGS-B stopping rules on the mean negative log-likelihood in theta
+# Pilot fits (MaximumLikelihoodModel._pilot_start) on inputs with at least this many
+# distinct rows, on a subsample of about _PILOT_ROWS of them.
+_PILOT_MIN_ROWS = 20_000
+_PILOT_ROWS = 6_000
+_NEWTON_STEPS = 8
 
 
 class MaximumLikelihoodModel(ABC):
@@ -61,10 +68,15 @@ class MaximumLikelihoodModel(ABC):
         for models whose value and gradient share per-row work.
     ``_weighted_hessian(params, data, weights) -> ndarray (k, k)`` (optional)
         analytic second derivatives of the weighted log-likelihood in params.
+    ``_weighted_log_likelihood_gradient_and_hessian(params, data, weights)`` (optional)
+        (value, gradient, Hessian) in one call, for models whose Hessian pass
+        computes the value and gradient anyway (the Newton steps of a pilot-started fit).
     """
 
     param_names: ClassVar[tuple[str, ...]] = ()
     model_name: ClassVar[str] = ""
+    # Start large fits from a subsample fit refined by Newton steps (see _pilot_start).
+    _pilot_fit: ClassVar[bool] = False
 
     def __init__(self, *, initial_params: Mapping[str, float] | None = None, max_iter: int = 2000):
         self.initial_params = initial_params
@@ -109,6 +121,13 @@ class MaximumLikelihoodModel(ABC):
         for central differences of the gradient."""
         return None
 
+    def _weighted_log_likelihood_gradient_and_hessian(
+        self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """(value, gradient, Hessian) of the weighted log-likelihood in ``params`` in one call, or None
+        (the default) for the separate hooks above."""
+        return None
+
     # ----- fitting --------------------------------------------------------
     def _fit(self, data: Mapping[str, np.ndarray], weights: np.ndarray | None = None) -> "MaximumLikelihoodModel":
         """Fit on raw rows: compress, maximise, then derive the fitted attributes."""
@@ -127,13 +146,11 @@ class MaximumLikelihoodModel(ABC):
     def _maximise(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> None:
         total = float(weights.sum())
         objective = _Objective(self, data, weights, total)
-        best = None
-        for theta0 in self._starting_points(data, weights):
-            result = objective.minimise(theta0, self.max_iter)
-            if result is not None and (best is None or result.fun < best.fun):
-                best = result
-            if best is not None and best.success:
-                break
+        starts = self._starting_points(data, weights)
+        pilot = self._pilot_start(data, weights, objective)
+        if pilot is not None:
+            starts = itertools.chain([pilot], starts)
+        best = _best_fit(objective, starts, self.max_iter)
         if best is None:
             raise FitError(
                 f"{type(self).__name__}: the likelihood was not finite at any starting point. "
@@ -149,6 +166,30 @@ class MaximumLikelihoodModel(ABC):
                 "try a simpler model, a longer calibration period, or check the time unit."
             )
         self._set_fitted(theta, -best.fun * total, weights, data, objective)
+
+    def _pilot_start(self, data: Mapping[str, np.ndarray], weights: np.ndarray, objective: "_Objective"):
+        """A start next to the full-data optimum, or None: worth it on many distinct rows only.
+
+        The maximum-likelihood estimate on a weighted subsample of the distinct
+        rows (:func:`_subsample`, a few thousand rows, same starting points),
+        then Newton steps on all rows with the analytic Hessian
+        (:meth:`_Objective.newton`). L-BFGS-B from a point 5% off the optimum
+        still needs about as many steps as from a default start; Newton from
+        there converges quadratically, in 3-4 steps. The caller then runs the
+        usual L-BFGS-B on all rows from this point (with the usual stopping
+        rules), which stops at once when Newton has converged, so the estimate
+        is the full-data one either way. Models opt in with ``_pilot_fit``
+        (every column of their data must be per row, and they must supply
+        ``_weighted_hessian``).
+        """
+        if not self._pilot_fit or weights.shape[0] < _PILOT_MIN_ROWS:
+            return None
+        sample, sample_weights = _subsample(data, weights, _PILOT_ROWS)
+        pilot_objective = _Objective(self, sample, sample_weights, float(sample_weights.sum()))
+        pilot = _best_fit(pilot_objective, self._starting_points(sample, sample_weights), self.max_iter)
+        if pilot is None:
+            return None
+        return objective.newton(pilot.x)
 
     def _starting_points(self, data: Mapping[str, np.ndarray], weights: np.ndarray):
         if self.initial_params is not None:
@@ -299,6 +340,7 @@ class _Objective:
     def __init__(self, model: MaximumLikelihoodModel, data, weights: np.ndarray, total: float):
         self.model, self.data, self.weights, self.total = model, data, weights, total
         self._last: tuple[bytes, float, np.ndarray] | None = None
+        self._last_hessian: tuple[bytes, np.ndarray] | None = None
 
     def log_likelihood(self, theta: np.ndarray) -> float:
         terms = self.model._log_likelihood_terms(np.exp(theta), self.data)
@@ -335,20 +377,84 @@ class _Objective:
         bounds = [(-_THETA_BOUND, _THETA_BOUND)] * theta0.shape[0]
         result = optimize.minimize(
             self.value_and_gradient, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
-            options={"maxiter": max_iter, "ftol": 1e-14, "gtol": 1e-9},
+            options={"maxiter": max_iter, "ftol": _FTOL, "gtol": _GTOL},
         )
         return result if np.isfinite(result.fun) else None
+
+    def newton(self, theta: np.ndarray, max_steps: int = _NEWTON_STEPS) -> np.ndarray:
+        """Newton steps theta <- theta - H^-1 g on the objective, from ``theta``; returns the last good point.
+
+        Stops when the gradient is well inside the L-BFGS-B tolerance
+        (|g| <= gtol/10), and early, keeping the point reached, when the
+        Hessian is not positive definite (not near a maximum of the
+        likelihood), the objective is not finite, or a step does not lower the
+        objective. Steps are capped at 1 in theta (a factor e in a parameter).
+        The Hessian at the returned point is kept for the standard errors.
+        """
+        theta = np.asarray(theta, dtype=float)
+        value, grad, hessian = self.value_gradient_and_hessian(theta)
+        for _ in range(max_steps):
+            if hessian is None or np.max(np.abs(grad)) <= _GTOL / 10 or not np.all(np.isfinite(hessian)):
+                break
+            try:
+                np.linalg.cholesky(hessian)  # raises unless positive definite
+                step = -np.linalg.solve(hessian, grad)
+            except np.linalg.LinAlgError:
+                break
+            if not np.all(np.isfinite(step)):
+                break
+            step /= max(1.0, float(np.max(np.abs(step))))
+            trial = np.clip(theta + step, -_THETA_BOUND, _THETA_BOUND)
+            trial_value, trial_grad, trial_hessian = self.value_gradient_and_hessian(trial)
+            if not trial_value <= value + 1e-13 * max(1.0, abs(value)):
+                break
+            theta, value, grad, hessian = trial, trial_value, trial_grad, trial_hessian
+        return theta
+
+    def value_gradient_and_hessian(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """Objective, gradient and Hessian (None where the objective is not finite), all remembered.
+
+        By the model's fused hook where it has one (one pass over the rows), else the separate ones.
+        """
+        key = np.asarray(theta, dtype=float).tobytes()
+        remembered = self._last is not None and self._last[0] == key
+        if not (remembered and self._last_hessian is not None and self._last_hessian[0] == key):
+            params = np.exp(theta)
+            with np.errstate(all="ignore"):
+                fused = self.model._weighted_log_likelihood_gradient_and_hessian(params, self.data, self.weights)
+            if fused is not None:
+                value, grad, hessian = fused
+                grad_theta = grad * params
+                if np.isfinite(value) and np.all(np.isfinite(grad_theta)):
+                    self._last = (key, -value / self.total, -grad_theta / self.total)
+                    self._last_hessian = (key, np.outer(params, params) * hessian + np.diag(grad_theta))
+                else:
+                    self._last = (key, np.inf, np.zeros_like(theta))
+        value, grad = self.value_and_gradient(theta)
+        if not np.isfinite(value):
+            return value, grad, None
+        return value, grad, -self.hessian_theta(theta) / self.total
 
     def hessian_theta(self, theta: np.ndarray) -> np.ndarray:
         """The model's analytic Hessian taken to theta = log(params), else central differences of the gradient.
 
         Chain rule: d2LL/dtheta_j dtheta_k = p_j p_k d2LL/dp_j dp_k + [j = k] p_j dLL/dp_j.
+        The last point's Hessian is remembered (Newton steps end where the
+        standard errors are taken).
         """
+        key = np.asarray(theta, dtype=float).tobytes()
+        if self._last_hessian is None or self._last_hessian[0] != key:
+            self._last_hessian = (key, self._hessian_theta(theta))
+        return self._last_hessian[1].copy()
+
+    def _hessian_theta(self, theta: np.ndarray) -> np.ndarray:
         params = np.exp(theta)
         with np.errstate(all="ignore"):
             analytic = self.model._weighted_hessian(params, self.data, self.weights)
             if analytic is not None:
-                return np.outer(params, params) * analytic + np.diag(self.gradient_theta(theta))
+                value, grad = self.value_and_gradient(theta)  # the fused hook's, usually remembered
+                gradient = -self.total * grad if np.isfinite(value) else self.gradient_theta(theta)
+                return np.outer(params, params) * analytic + np.diag(gradient)
         k = theta.shape[0]
         hessian = np.empty((k, k))
         for j in range(k):
@@ -359,6 +465,31 @@ class _Objective:
             with np.errstate(all="ignore"):
                 hessian[:, j] = (self.gradient_theta(up) - self.gradient_theta(down)) / (2 * step)
         return 0.5 * (hessian + hessian.T)
+
+
+def _best_fit(objective: _Objective, starts, max_iter: int):
+    """L-BFGS-B from each start in turn until one succeeds; the best result, or None when none was finite."""
+    best = None
+    for theta0 in starts:
+        result = objective.minimise(theta0, max_iter)
+        if result is not None and (best is None or result.fun < best.fun):
+            best = result
+        if best is not None and best.success:
+            break
+    return best
+
+
+def _subsample(data: Mapping[str, np.ndarray], weights: np.ndarray, size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A weighted subsample of about ``size`` rows whose weighted sums estimate those of all rows.
+
+    Poisson sampling with inclusion probability pi = min(1, size w / sum w),
+    kept rows weighted w / pi (Horvitz-Thompson): rows shared by many
+    customers are always kept, with their own weight. Fixed seed: a fit is
+    reproducible.
+    """
+    inclusion = np.minimum(1.0, weights * (size / float(weights.sum())))
+    keep = np.random.default_rng(0).random(weights.shape[0]) < inclusion
+    return {name: np.asarray(column)[keep] for name, column in data.items()}, weights[keep] / inclusion[keep]
 
 
 def _numerical_gradient(function, theta: np.ndarray) -> np.ndarray:

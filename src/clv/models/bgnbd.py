@@ -39,7 +39,7 @@ from clv.models.base import (
     validate_rfm,
     validate_weights,
 )
-from clv.summary.compress import apply_on_distinct
+from clv.summary.compress import apply_on_distinct, offset_codes
 
 # Half-width of the window around a = 1 where the (a+beta-1)/(a-1) * [...]
 # form of the expectation is 0/0; inside it the value is interpolated linearly
@@ -49,6 +49,8 @@ _A_NEAR_ONE = 1e-4
 _C_NEAR_ZERO = 1e-4
 # Above this denominator parameter the 2F1 power series converges in a few dozen terms.
 _SERIES_MIN_C = 20.0
+# Power-series terms between convergence tests (the test costs about as much as two terms).
+_SERIES_CHECK_EVERY = 8
 # Rows per block in the fit's row passes: a block's temporaries (a few hundred KB) stay in the CPU cache.
 _BLOCK_ROWS = 32_768
 
@@ -67,6 +69,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
     model_name: ClassVar[str] = "bgnbd"
     _dropout_at_first_purchase: ClassVar[int] = 0
+    _pilot_fit: ClassVar[bool] = True  # large fits start from a subsample fit (MaximumLikelihoodModel._pilot_start)
 
     # ----- fitting --------------------------------------------------------
     def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> "BetaGeoModel":
@@ -208,6 +211,15 @@ class BetaGeoModel(MaximumLikelihoodModel):
     def _weighted_hessian(self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
         """Analytic second derivatives of sum_i w_i log L_i in (r, alpha, a, b), shape (4, 4).
 
+        See :meth:`_weighted_log_likelihood_gradient_and_hessian`, which computes them.
+        """
+        return self._weighted_log_likelihood_gradient_and_hessian(params, data, weights)[2]
+
+    def _weighted_log_likelihood_gradient_and_hessian(
+        self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """sum_i w_i log L_i, its gradient and its Hessian in (r, alpha, a, b), in one pass over the rows.
+
         With log L = log_alive - (r+x) log(alpha+T) + softplus(d) (see
         :meth:`_log_likelihood_terms`) and q = softplus'(d),
         H = d2[log_alive - (r+x) log(alpha+T)] + sum_i w_i [q(1-q) grad(d) grad(d)' + q d2(d)],
@@ -217,7 +229,9 @@ class BetaGeoModel(MaximumLikelihoodModel):
         d2/dalpha2 = (r+x) (1/(alpha+t_x)^2 - 1/(alpha+T)^2), d2/da2 = -1/a^2,
         d2/db2 = u^2; those of log_alive are trigamma (psi') terms. q(1-q) is
         computed as e^(d - 2 softplus(d)) (exact also where q rounds to 1).
-        Summed as in :meth:`_weighted_log_likelihood_and_gradient`.
+        Value and gradient as in :meth:`_weighted_log_likelihood_and_gradient`
+        (the row pass needs the same q); Newton steps ask for all three at each point.
+        Summed the same way: per distinct x, t_x and T, rows block by block.
         """
         rows = self._rows_for(data, weights)
         r, alpha, a, b = params
@@ -225,44 +239,64 @@ class BetaGeoModel(MaximumLikelihoodModel):
         x_values, weight_by_x = rows.x_values, rows.weight_by_x
         per_x = self._x_terms(params, x_values)
         inv_tail = -per_x.d_log_odds_b  # u(x)
+        log_at_T, log_at_t_x = np.log(alpha + rows.T_values), np.log(alpha + rows.t_x_values)
         inv_at_T, inv_at_t_x = 1.0 / (alpha + rows.T_values), 1.0 / (alpha + rows.t_x_values)
-        shape_by_T = r * rows.weight_by_T + rows.weighted_x_by_T
+        shape_by_T = r * rows.weight_by_T + rows.weighted_x_by_T  # sum of w (r+x) by T
 
-        shape = r + rows.x
-        log_ratio = np.log(alpha + rows.T_values)[rows.T_codes] - np.log(alpha + rows.t_x_values)[rows.t_x_codes]
-        inv_diff = inv_at_T[rows.T_codes] - inv_at_t_x[rows.t_x_codes]  # D
-        log_odds = per_x.log_odds[rows.x_codes] + shape * log_ratio
-        soft = _softplus(log_odds)
-        weighted_q = rows.weights * np.exp(log_odds - soft)
-        weighted_qq = rows.weights * np.exp(log_odds - 2.0 * soft)  # w q (1-q)
-        d_alpha_odds = shape * inv_diff
+        # Row sums: w softplus(d), w q R, w q (r+x) D, w qq R^2, w qq R (r+x) D, w q D, w qq ((r+x) D)^2,
+        # w q (r+x) (1/(alpha+t_x)^2 - 1/(alpha+T)^2), with qq = q (1-q).
+        soft_sum = q_log_ratio = q_d_alpha = qq_rr = qq_r_alpha = q_diff = qq_alpha_alpha = q_curvature = 0.0
+        n_x = x_values.shape[0]
+        q_by_x, qq_by_x, qq_ratio_by_x, qq_alpha_by_x = (np.zeros(n_x) for _ in range(4))
+        for x, w, x_codes, t_x_codes, T_codes in rows.blocks():
+            shape = r + x
+            at_T, at_t_x = inv_at_T[T_codes], inv_at_t_x[t_x_codes]
+            log_ratio = log_at_T[T_codes] - log_at_t_x[t_x_codes]
+            inv_diff = at_T - at_t_x  # D
+            log_odds = per_x.log_odds[x_codes] + shape * log_ratio
+            soft = _softplus(log_odds)
+            weighted_q = w * np.exp(log_odds - soft)
+            weighted_qq = w * np.exp(log_odds - 2.0 * soft)  # w q (1-q)
+            d_alpha_odds = shape * inv_diff
+            qq_log_ratio, qq_d_alpha = weighted_qq * log_ratio, weighted_qq * d_alpha_odds
+            soft_sum += w @ soft
+            q_log_ratio += weighted_q @ log_ratio
+            q_d_alpha += weighted_q @ d_alpha_odds
+            qq_rr += qq_log_ratio @ log_ratio
+            qq_r_alpha += qq_log_ratio @ d_alpha_odds
+            q_diff += weighted_q @ inv_diff
+            qq_alpha_alpha += qq_d_alpha @ d_alpha_odds
+            q_curvature += weighted_q @ (shape * (at_t_x * at_t_x - at_T * at_T))
+            q_by_x += np.bincount(x_codes, weighted_q, minlength=n_x)
+            qq_by_x += np.bincount(x_codes, weighted_qq, minlength=n_x)
+            qq_ratio_by_x += np.bincount(x_codes, qq_log_ratio, minlength=n_x)
+            qq_alpha_by_x += np.bincount(x_codes, qq_d_alpha, minlength=n_x)
 
-        def by_x(values):
-            return np.bincount(rows.x_codes, values, minlength=x_values.shape[0])
+        value = per_x.log_alive @ weight_by_x - shape_by_T @ log_at_T + soft_sum
+        gradient = np.array([
+            per_x.d_r @ weight_by_x - rows.weight_by_T @ log_at_T + q_log_ratio,
+            r * rows.total / alpha - shape_by_T @ inv_at_T + q_d_alpha,
+            per_x.d_a @ weight_by_x + q_by_x.sum() / a,
+            per_x.d_b @ weight_by_x + q_by_x @ per_x.d_log_odds_b,
+        ])
 
-        q_by_x, qq_by_x = by_x(weighted_q), by_x(weighted_qq)
-        qq_ratio_by_x, qq_alpha_by_x = by_x(weighted_qq * log_ratio), by_x(weighted_qq * d_alpha_odds)
         trigamma_ab, trigamma_abx = polygamma(1, a + b), polygamma(1, a + b + x_values + s)
-
-        h_rr = weight_by_x @ (polygamma(1, r + x_values) - polygamma(1, r)) + weighted_qq @ log_ratio**2
-        h_r_alpha = (rows.total / alpha - rows.weight_by_T @ inv_at_T
-                     + weighted_qq @ (log_ratio * d_alpha_odds) + weighted_q @ inv_diff)
-        h_alpha_alpha = (
-            -r * rows.total / alpha**2 + shape_by_T @ inv_at_T**2 + weighted_qq @ d_alpha_odds**2
-            + weighted_q @ (shape * (inv_at_t_x[rows.t_x_codes] ** 2 - inv_at_T[rows.T_codes] ** 2))
-        )
+        h_rr = weight_by_x @ (polygamma(1, r + x_values) - polygamma(1, r)) + qq_rr
+        h_r_alpha = rows.total / alpha - rows.weight_by_T @ inv_at_T + qq_r_alpha + q_diff
+        h_alpha_alpha = -r * rows.total / alpha**2 + shape_by_T @ inv_at_T**2 + qq_alpha_alpha + q_curvature
         h_r_a, h_r_b = qq_ratio_by_x.sum() / a, -(qq_ratio_by_x @ inv_tail)
         h_alpha_a, h_alpha_b = qq_alpha_by_x.sum() / a, -(qq_alpha_by_x @ inv_tail)
         h_aa = weight_by_x @ (trigamma_ab - trigamma_abx) + (qq_by_x.sum() - q_by_x.sum()) / a**2
         h_ab = weight_by_x @ (trigamma_ab - trigamma_abx) - (qq_by_x @ inv_tail) / a
         h_bb = (weight_by_x @ (polygamma(1, b + x_values + s) - trigamma_abx - polygamma(1, b) + trigamma_ab)
                 + (qq_by_x + q_by_x) @ inv_tail**2)
-        return np.array([
+        hessian = np.array([
             [h_rr, h_r_alpha, h_r_a, h_r_b],
             [h_r_alpha, h_alpha_alpha, h_alpha_a, h_alpha_b],
             [h_r_a, h_alpha_a, h_aa, h_ab],
             [h_r_b, h_alpha_b, h_ab, h_bb],
         ])
+        return float(value), gradient, hessian
 
     def _rows_for(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> "_CodedRows":
         """The coded rows of ``data`` (built once per fit and kept while the same arrays come back)."""
@@ -280,16 +314,20 @@ class BetaGeoModel(MaximumLikelihoodModel):
         BG/NBD (FHL 2005 eq. 11): 1 / (1 + [x > 0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x));
         MBG/NBD: 1 / (1 + a/(b+x) (...)^(r+x)) for every x. Computed as a
         logistic of the log odds. Time unit: that of the data.
+        Evaluated on every row, not on the distinct rows: these few logarithms
+        per row cost less than finding the distinct rows.
         """
         x, t_x, T = broadcast_history(frequency, recency, T)
-        return apply_on_distinct(self._probability_alive, x=x, t_x=t_x, T=T)
+        return self._probability_alive(x, t_x, T)
 
     def _probability_alive(self, x, t_x, T, params=None):
         r, alpha, a, b = self._params_array(params)
         s = self._dropout_at_first_purchase
         has_dropout_term = (x + s) >= 1
-        beta_tail = np.where(has_dropout_term, b + x + s - 1, 1.0)
-        log_odds_dropped = np.log(a) - np.log(beta_tail) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+        log_odds_dropped = np.log(alpha + T)  # built in place: the same operations as the formula, fewer temporaries
+        log_odds_dropped -= np.log(alpha + t_x)
+        log_odds_dropped *= r + x
+        log_odds_dropped += np.log(a) - np.log(np.where(has_dropout_term, b + x + s - 1, 1.0))
         return np.where(has_dropout_term, expit(-log_odds_dropped), 1.0)
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:
@@ -313,10 +351,19 @@ class BetaGeoModel(MaximumLikelihoodModel):
         * [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))]
         (MBG/NBD: b+x -> b+x+1). See :func:`expected_purchases_given_alive`
         for the stable evaluation. ``t`` in the time unit of the data.
+        Arguments broadcast as NumPy arrays. Histories of shape (n, 1) with
+        ``t`` of shape (1, m) give the (n, m) grid of every history at every
+        time, evaluated as a grid (the per-history parts once per row; no
+        search for distinct rows); other inputs are evaluated once per
+        distinct (t, x, t_x, T).
         """
         t = non_negative(t, "t")
-        t, x, t_x, T = np.broadcast_arrays(t, *broadcast_history(frequency, recency, T))
-        return apply_on_distinct(self._expected_purchases, t=t, x=x, t_x=t_x, T=T)
+        x, t_x, T = broadcast_history(frequency, recency, T)
+        if t.ndim == 2 and t.shape[0] == 1 and x.ndim == 2 and x.shape[1] == 1:
+            return self._expected_purchases(t, x, t_x, T)
+        t, x, t_x, T = np.broadcast_arrays(t, x, t_x, T)
+        flat = {name: np.ascontiguousarray(v).reshape(-1) for name, v in (("t", t), ("x", x), ("t_x", t_x), ("T", T))}
+        return apply_on_distinct(self._expected_purchases, **flat).reshape(t.shape)
 
     def _expected_purchases(self, t, x, t_x, T):
         r, alpha, a, b = self.params
@@ -444,9 +491,7 @@ class _CodedRows:
 
     @classmethod
     def build(cls, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, weights: np.ndarray) -> "_CodedRows":
-        x_codes, x_values = pd.factorize(x)
-        t_x_codes, t_x_values = pd.factorize(t_x)
-        T_codes, T_values = pd.factorize(T)
+        (x_codes, x_values), (t_x_codes, t_x_values), (T_codes, T_values) = map(_value_codes, (x, t_x, T))
         n_T = T_values.shape[0]
         return cls(
             x=x, weights=weights, total=float(weights.sum()),
@@ -456,6 +501,20 @@ class _CodedRows:
             weight_by_T=np.bincount(T_codes, weights, minlength=n_T),
             weighted_x_by_T=np.bincount(T_codes, weights * x, minlength=n_T),
         )
+
+
+def _value_codes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, values) with ``values[codes] == column``.
+
+    Whole numbers in a narrow range (counts, ages in whole days) are coded as
+    value - min over all values of the range, some perhaps unused (zero
+    weight): a few array passes instead of hashing. Otherwise hash-factorised.
+    """
+    offset = offset_codes(column)
+    if offset is None:
+        return pd.factorize(column)
+    codes, n_codes = offset
+    return codes, column.min() + np.arange(n_codes, dtype=column.dtype)
 
 
 def _softplus(d: np.ndarray) -> np.ndarray:
@@ -483,7 +542,9 @@ def expected_purchases_given_alive(t, shape, rate, a, beta) -> np.ndarray:
     bracket is evaluated as -expm1((a-1) log1p(-z)) - (1-z)^(a-1) (2F1 - 1)
     to avoid cancelling 1 - 1. Near a = 1 (a 0/0 form) see ``_A_NEAR_ONE``.
     """
-    t, shape, rate, beta = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, shape, rate, beta)))
+    # Not broadcast here: per-customer arguments of shape (n, 1) with times of shape (1, m) keep the
+    # per-customer work (and the series coefficients) once per row.
+    t, shape, rate, beta = (np.asarray(v, dtype=float) for v in (t, shape, rate, beta))
     if abs(a - 1.0) < _A_NEAR_ONE:
         below = _given_alive_euler(t, shape, rate, 1.0 - _A_NEAR_ONE, beta)
         above = _given_alive_euler(t, shape, rate, 1.0 + _A_NEAR_ONE, beta)
@@ -505,11 +566,12 @@ def _given_alive_euler(t, shape, rate, a, beta):
 
 
 def _given_alive_core(t, shape, rate, a, beta):
-    z = t / (rate + t)
+    rate_plus_t = rate + t
+    z = t / rate_plus_t
     c = a + beta - 1.0
-    log_one_minus_z = np.log(rate) - np.log(rate + t)
+    power = (a - 1.0) * (np.log(rate) - np.log(rate_plus_t))  # (a-1) log(1-z)
     hyp_minus_one = _hyp2f1_minus_one(c - shape, a - 1.0, c, z)
-    bracket = -np.expm1((a - 1.0) * log_one_minus_z) - np.exp((a - 1.0) * log_one_minus_z) * hyp_minus_one
+    bracket = -np.expm1(power) - np.exp(power) * hyp_minus_one
     # 0 <= E[min(Poisson, N)] <= E[Poisson] = shape t / rate: a guard against rounding at the extremes.
     return np.clip(c / (a - 1.0) * bracket, 0.0, shape * t / rate)
 
@@ -522,32 +584,83 @@ def _hyp2f1_minus_one(A, B, C, z) -> np.ndarray:
     (and the series, up to 5,000 terms, where scipy gives inf/NaN). The series is
     needed, not just faster: scipy 1.17 returns inf/NaN for large C when
     C-A-B is an integer and z > 0.9 (e.g. r == a, x >= 99), a region the
-    series handles in a few dozen terms. The loop runs over series terms,
-    vectorised over rows.
+    series handles in a few dozen terms. Arguments broadcast; when z is 2-D
+    (rows, columns) and A, B, C are constant along the columns (one customer
+    at several horizons), the series shares its coefficients along each row
+    (:func:`_series_minus_one`); any other shape is evaluated element by element.
     """
-    A, B, C, z = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (A, B, C, z)))
-    result = np.empty(A.shape)
+    A, B, C, z = (np.asarray(v, dtype=float) for v in (A, B, C, z))
+    shape = np.broadcast_shapes(A.shape, B.shape, C.shape, z.shape)
+    row_shape = np.broadcast_shapes(A.shape, B.shape, C.shape)
+    if len(shape) == 2 and (len(row_shape) == 0 or row_shape[-1] == 1):
+        grid = shape
+    else:
+        grid = (int(np.prod(shape)), 1)
+    A, B, C = (np.broadcast_to(v, shape).reshape(grid)[:, :1] for v in (A, B, C))
+    z = np.broadcast_to(z, shape).reshape(grid)
+    result = np.empty(grid)
     by_series = ((C >= _SERIES_MIN_C) & (C - A - B >= _SERIES_MIN_C / 2)) | (z <= 0.5)
     by_scipy = ~by_series
-    result[by_scipy] = hyp2f1(A[by_scipy], B[by_scipy], C[by_scipy], z[by_scipy]) - 1.0
-    unresolved = by_series | ~np.isfinite(result)
-    result[unresolved] = _series_minus_one(A[unresolved], B[unresolved], C[unresolved], z[unresolved])
-    return result
+    if by_scipy.any():
+        full = (np.broadcast_to(v, grid)[by_scipy] for v in (A, B, C))
+        result[by_scipy] = hyp2f1(*full, z[by_scipy]) - 1.0
+        unresolved = by_series | ~np.isfinite(result)
+    else:
+        unresolved = by_series
+    rows = np.flatnonzero(unresolved.any(axis=1))
+    if rows.size == grid[0] and unresolved.all():
+        result = _series_minus_one(A[:, 0], B[:, 0], C[:, 0], z)
+    elif rows.size:
+        # Elements left to scipy get z = 0 here: their series is 0 after one term and does not hold the row up.
+        needed = unresolved[rows]
+        series = _series_minus_one(A[rows, 0], B[rows, 0], C[rows, 0], np.where(needed, z[rows], 0.0))
+        result[rows] = np.where(needed, series, result[rows])
+    return result.reshape(shape)
 
 
 def _series_minus_one(A, B, C, z, max_terms: int = 5_000) -> np.ndarray:
-    total = np.zeros(A.shape)
-    term = np.ones(A.shape)
-    active = np.arange(A.shape[0])
-    for k in range(max_terms):
-        if active.size == 0:
-            break
-        a_, b_, c_, z_ = A[active], B[active], C[active], z[active]
-        term[active] *= (a_ + k) * (b_ + k) / ((c_ + k) * (k + 1.0)) * z_
-        total[active] += term[active]
-        done = (np.abs(term[active]) <= 1e-17 * np.abs(total[active])) | (term[active] == 0) | ~np.isfinite(total[active])
-        active = active[~done]
-    return total
+    """sum_{k>=1} (A)_k (B)_k / ((C)_k k!) z^k for each element of ``z`` (rows, columns); A, B, C per row.
+
+    Term k+1 is term k times (A+k)(B+k) / ((C+k)(k+1)) z: that ratio is
+    computed once per row and shared by the row's columns (for the
+    Euler-transformed BG/NBD expectation of one customer at several horizons
+    only z differs). A 1-D ``z`` is one column. The convergence test runs
+    every ``_SERIES_CHECK_EVERY`` terms: a row stops when every element has
+    |term| <= 1e-17 |sum| (zero terms, where the series terminates, pass;
+    sums that turned inf/NaN pass and get no further terms), and finished
+    rows leave the working set. An element that passed the test earlier than
+    its row may get a few more terms; beyond the test they are below 1e-17
+    of the sum and shrink geometrically, so the sum moves by rounding only.
+    """
+    z = np.asarray(z, dtype=float)
+    values = z[:, None] if z.ndim == 1 else z
+    n_rows = values.shape[0]
+    result = np.empty(values.shape)
+    a_, b_, c_ = (np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), (n_rows,)) for v in (A, B, C))
+    rows = np.arange(n_rows)
+    term, total, scratch = np.ones(values.shape), np.zeros(values.shape), np.empty(values.shape)
+    k = 0
+    while rows.size and k < max_terms:
+        for k in range(k, min(k + _SERIES_CHECK_EVERY, max_terms)):
+            ratio = (a_ + k) * (b_ + k) / ((c_ + k) * (k + 1.0))
+            np.multiply(values, ratio[:, None], out=scratch)
+            term *= scratch
+            total += term
+        k += 1
+        np.abs(total, out=scratch)
+        scratch *= 1e-17
+        going = np.abs(term) > scratch  # False for NaN: a NaN sum stops like an inf one
+        if not np.isfinite(total).all():
+            term[~np.isfinite(total)] = 0.0
+        finished = ~going.any(axis=1)
+        if finished.any():
+            result[rows[finished]] = total[finished]
+            keep = ~finished
+            rows, a_, b_, c_ = rows[keep], a_[keep], b_[keep], c_[keep]
+            values, term, total = values[keep], term[keep], total[keep]
+            scratch = np.empty(term.shape)
+    result[rows] = total
+    return result.reshape(z.shape)
 
 
 def _geometric_trials(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -48,6 +48,7 @@ class GammaGammaModel(MaximumLikelihoodModel):
 
     param_names: ClassVar[tuple[str, ...]] = ("p", "q", "gamma")
     model_name: ClassVar[str] = "gammagamma"
+    _pilot_fit: ClassVar[bool] = True  # large fits start from a subsample fit (MaximumLikelihoodModel._pilot_start)
 
     def fit(self, frequency: Any, monetary_value: Any, weights: Any = None) -> "GammaGammaModel":
         """Fit on customers with ``frequency`` > 0 and a positive mean spend.
