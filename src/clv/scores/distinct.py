@@ -16,6 +16,9 @@ import pandas as pd
 from clv.summary.compress import Compressed, compress
 
 _MAX_KEY = 2**62
+# The table path (a count per possible key) is used while the table is at most this many entries per row (plus a floor).
+_TABLE_ROWS_PER_KEY = 4
+_TABLE_MIN_KEYS = 1 << 16
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -31,8 +34,13 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), max(len(uniques), 1)
 
 
-def distinct_rows(columns: Mapping[str, np.ndarray]) -> Compressed:
-    """Distinct rows of ``columns`` with counts and the map back (``Compressed``)."""
+def distinct_rows(columns: Mapping[str, np.ndarray], *, ordered: bool = True) -> Compressed:
+    """Distinct rows of ``columns`` with counts and the map back (``Compressed``).
+
+    ``ordered=False`` lets the distinct rows come in any order (in practice
+    by increasing codes), which allows a faster path when the combined key
+    is small (see :func:`_distinct_by_table`).
+    """
     names = list(columns)
     arrays = [np.asarray(columns[name]) for name in names]
     n = arrays[0].shape[0]
@@ -50,6 +58,8 @@ def distinct_rows(columns: Mapping[str, np.ndarray]) -> Compressed:
             key *= k
             key += codes
         size *= k
+    if not ordered and size <= _TABLE_ROWS_PER_KEY * n + _TABLE_MIN_KEYS:
+        return _distinct_by_table(names, arrays, key, size)
     inverse, uniques = pd.factorize(key)
     inverse = inverse.astype(np.intp, copy=False)
     # Codes number the rows by first appearance: a row is the first of its kind where the running maximum grows.
@@ -57,3 +67,20 @@ def distinct_rows(columns: Mapping[str, np.ndarray]) -> Compressed:
     first = np.flatnonzero(np.concatenate(([True], running_max[1:] != running_max[:-1])))
     weights = np.bincount(inverse, minlength=len(uniques)).astype(float)
     return Compressed({name: a[first] for name, a in zip(names, arrays)}, weights, inverse)
+
+
+def _distinct_by_table(names: list[str], arrays: list[np.ndarray], key: np.ndarray, size: int) -> Compressed:
+    """Distinct rows by counting each key in a table of all ``size`` possible keys (no hashing).
+
+    A group's number is the rank of its key among the keys present, so the
+    distinct rows come in increasing key order. Each distinct row is read
+    from one of its rows (all hold equal values).
+    """
+    counts = np.bincount(key, minlength=size)
+    present = counts > 0
+    rank = np.cumsum(present) - 1
+    inverse = rank[key]
+    weights = counts[present].astype(float)
+    one_row = np.empty(weights.shape[0], dtype=np.intp)
+    one_row[inverse] = np.arange(key.shape[0])
+    return Compressed({name: a[one_row] for name, a in zip(names, arrays)}, weights, inverse)

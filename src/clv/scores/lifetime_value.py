@@ -35,6 +35,7 @@ import numpy as np
 
 from clv.errors import DataError
 from clv.models.base import as_float_array, validate_rfm
+from clv.models.bgnbd import BetaGeoModel
 from clv.scores.units import check_annual_rate, discount_factor, step_in_units, years_per_unit
 from clv.scores.distinct import distinct_rows
 from clv.summary.compress import Compressed
@@ -44,6 +45,8 @@ DISCRETE_TIME_MODELS = frozenset({"bgbb"})
 LIFETIME_RTOL = 1e-6
 LIFETIME_MAX_YEARS = 1000.0
 GRID_ELEMENTS_PER_CALL = 2_000_000
+# (row, time) elements per grid call of BG/NBD-type models: the series' working arrays stay in the CPU cache.
+ROW_GRID_ELEMENTS_PER_CALL = 65_536
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,15 @@ def forecast_rows(model, frequency: np.ndarray, recency: np.ndarray, T: np.ndarr
     return forecast_rows_in_groups(model, frequency, recency, T, reference_groups(model, frequency, T))
 
 
-def reference_groups(model, frequency: np.ndarray, T: np.ndarray) -> Compressed | None:
-    """The distinct ``(x, T)`` of the histories for a factorisable model (None for the others)."""
+def reference_groups(model, frequency: np.ndarray, T: np.ndarray, *, ordered: bool = True) -> Compressed | None:
+    """The distinct ``(x, T)`` of the histories for a factorisable model (None for the others).
+
+    ``ordered``: in order of first appearance (else in any order, found faster;
+    see :func:`clv.scores.distinct.distinct_rows`).
+    """
     if model.model_name not in FACTORISABLE_MODELS:
         return None
-    return distinct_rows({"x": frequency, "T": T})
+    return distinct_rows({"x": frequency, "T": T}, ordered=ordered)
 
 
 def forecast_rows_in_groups(model, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray,
@@ -132,18 +139,25 @@ def forecast_from_rows(
     annual_discount_rate: float = 0.10, discount_step: str | float = "month", use_closed_form: bool = True,
 ) -> PurchaseForecast:
     """:func:`forecast_purchases` from the histories' :func:`forecast_rows` (work that needs only the rows can start first)."""
+    expected, discounted = _row_forecast(
+        model, rows, horizon=horizon, time_unit=time_unit, annual_discount_rate=annual_discount_rate,
+        discount_step=discount_step, use_closed_form=use_closed_form,
+    )
+    if expected is None:
+        return PurchaseForecast(rows.p_alive, np.full(rows.p_alive.shape, np.nan), rows.expand(discounted), rows)
+    return PurchaseForecast(rows.p_alive, rows.expand(expected), rows.expand(discounted), rows)
+
+
+def _row_forecast(model, rows: ForecastRows, *, horizon: float | None, time_unit: str, annual_discount_rate: float,
+                  discount_step: str | float, use_closed_form: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    """E[Y(horizon)] (None for the whole lifetime) and DET per forecast row (before :meth:`ForecastRows.expand`)."""
     rate = check_annual_rate(annual_discount_rate)
-
-    def expectation(t: np.ndarray, take: np.ndarray) -> np.ndarray:
-        return np.asarray(model.expected_purchases(t, rows.frequency[take], rows.recency[take], rows.T[take]), dtype=float)
-
+    path = _path_function(model, rows)
     n_rows = rows.frequency.shape[0]
     if horizon is None:
-        discounted = _lifetime_row_values(model, rows, expectation, n_rows, time_unit, rate, discount_step, use_closed_form)
-        return PurchaseForecast(rows.p_alive, np.full(rows.p_alive.shape, np.nan), rows.expand(discounted), rows)
+        return None, _lifetime_row_values(model, rows, path, n_rows, time_unit, rate, discount_step, use_closed_form)
     step_ends = _step_ends(model, _checked_horizon(horizon), time_unit, discount_step)
-    expected, discounted = _finite_sum(expectation, n_rows, step_ends, discount_factor(step_ends, rate, time_unit))
-    return PurchaseForecast(rows.p_alive, rows.expand(expected), rows.expand(discounted), rows)
+    return _finite_sum(path, n_rows, step_ends, discount_factor(step_ends, rate, time_unit))
 
 
 def discounted_expected_purchases(
@@ -169,13 +183,21 @@ def expected_spend_per_order(spend_model, frequency, monetary_value) -> np.ndarr
     NaN) for customers with no repeat purchase. Without a spend model the given
     ``monetary_value`` is the expected spend per order and must be finite.
     """
+    _require_monetary_value(monetary_value)
+    return _spend_per_order(spend_model, as_float_array(frequency, "frequency"), monetary_value)
+
+
+def _require_monetary_value(monetary_value) -> None:
     if monetary_value is None:
         raise DataError("monetary_value is needed for CLV: pass the customers' mean order value (monetary_value column).")
-    x = as_float_array(frequency, "frequency")
+
+
+def _spend_per_order(spend_model, x: np.ndarray, monetary_value, groups: Compressed | None = None) -> np.ndarray:
+    """:func:`expected_spend_per_order` for float frequencies ``x``; ``groups``: distinct x (column "x"), if known."""
     m = clean_monetary_value(x, monetary_value, has_spend_model=spend_model is not None)
     if spend_model is None:
         return m
-    return _linear_in_m(spend_model, x, m)
+    return _linear_in_m(spend_model, x, m, groups)
 
 
 def _linear_in_m(spend_model, x: np.ndarray, m: np.ndarray, groups: Compressed | None = None) -> np.ndarray:
@@ -184,7 +206,7 @@ def _linear_in_m(spend_model, x: np.ndarray, m: np.ndarray, groups: Compressed |
     ``groups``: the distinct values of ``x`` with the map back (column "x"), when the caller has them.
     """
     if groups is None:
-        groups = distinct_rows({"x": x})
+        groups = distinct_rows({"x": x}, ordered=False)
     x_distinct = groups.columns["x"]
     at_one = np.asarray(spend_model.expected_spend(x_distinct, np.ones_like(x_distinct)), dtype=float)
     at_two = np.asarray(spend_model.expected_spend(x_distinct, np.full_like(x_distinct, 2.0)), dtype=float)
@@ -197,12 +219,10 @@ def _linear_in_m(spend_model, x: np.ndarray, m: np.ndarray, groups: Compressed |
 
 def clean_monetary_value(frequency: np.ndarray, monetary_value, *, has_spend_model: bool) -> np.ndarray:
     """monetary_value as floats, checked; with a spend model, one-time buyers' values become 0 (unused)."""
-    m = np.broadcast_to(as_float_array(monetary_value, "monetary_value"), frequency.shape).astype(float)
-    if has_spend_model:
-        m = np.where(frequency > 0, m, 0.0)
-    bad = ~np.isfinite(m) | (m < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
+    m = np.broadcast_to(as_float_array(monetary_value, "monetary_value"), frequency.shape)
+    m = np.where(frequency > 0, m, 0.0) if has_spend_model else m.astype(float)
+    if m.size and not (m.min() >= 0 and m.max() < np.inf):  # False also for NaN, which min and max propagate
+        row = int(np.flatnonzero(~np.isfinite(m) | (m < 0))[0])
         fix = (" for repeat buyers (Gamma-Gamma); fix missing amounts and negative values" if has_spend_model
                else " (without a spend model it is the expected value of every future order)")
         raise DataError(f"monetary_value must be finite and >= 0{fix}; first offending row {row}: {m[row]}.")
@@ -224,12 +244,26 @@ def customer_lifetime_value(
     uses ``monetary_value`` as the expected spend per order.
     """
     margin = _checked_margin(margin)
-    spend = expected_spend_per_order(spend_model, frequency, monetary_value)
-    det = discounted_expected_purchases(
-        transaction_model, frequency, recency, T, horizon=horizon, time_unit=time_unit,
-        annual_discount_rate=annual_discount_rate, discount_step=discount_step, use_closed_form=use_closed_form,
+    _require_monetary_value(monetary_value)
+    x, t_x, T = validate_rfm(frequency, recency, T)
+    check_annual_rate(annual_discount_rate)
+    groups = reference_groups(transaction_model, x, T, ordered=False)
+    spend = _spend_per_order(spend_model, x, monetary_value, None if groups is None else _frequency_groups(groups))
+    rows = forecast_rows_in_groups(transaction_model, x, t_x, T, groups)
+    _, discounted = _row_forecast(
+        transaction_model, rows, horizon=horizon, time_unit=time_unit, annual_discount_rate=annual_discount_rate,
+        discount_step=discount_step, use_closed_form=use_closed_form,
     )
-    return margin * spend * det
+    spend *= margin
+    spend *= rows.expand(discounted)
+    return spend
+
+
+def _frequency_groups(groups: Compressed) -> Compressed:
+    """Distinct x with the map back to the histories, from the distinct (x, T) ``groups`` (far fewer rows)."""
+    by_x = distinct_rows({"x": groups.columns["x"]}, ordered=False)
+    weights = np.bincount(by_x.inverse, weights=groups.weights, minlength=by_x.n_distinct)
+    return Compressed(by_x.columns, weights, by_x.inverse[groups.inverse])
 
 
 # ----- helpers ---------------------------------------------------------------
@@ -282,13 +316,37 @@ def expectation_grid(expectation: Callable, rows: np.ndarray, times: np.ndarray)
     return out
 
 
-def _finite_sum(expectation: Callable, n_rows: int, step_ends: np.ndarray, factors: np.ndarray):
-    path = expectation_grid(expectation, np.arange(n_rows), step_ends)
-    increments = np.diff(path, axis=1, prepend=0.0)
-    return path[:, -1], increments @ factors
+def _path_function(model, rows: ForecastRows) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``path(take, times)``: E[Y(t)] of the rows ``take`` at every ``t`` in ``times``, shape (rows, times).
+
+    BG/NBD and MBG/NBD evaluate a (rows, 1) by (1, times) grid directly (the
+    per-row work once per row); other models get flat (row, time) pairs.
+    """
+    if isinstance(model, BetaGeoModel):
+        def path(take: np.ndarray, times: np.ndarray) -> np.ndarray:
+            out = np.empty((take.shape[0], times.shape[0]))
+            chunk = max(1, ROW_GRID_ELEMENTS_PER_CALL // max(times.shape[0], 1))
+            for start in range(0, take.shape[0], chunk):
+                part = take[start:start + chunk]
+                history = (column[part][:, None] for column in (rows.frequency, rows.recency, rows.T))
+                out[start:start + part.shape[0]] = model.expected_purchases(times[None, :], *history)
+            return out
+
+        return path
+
+    def expectation(t: np.ndarray, take: np.ndarray) -> np.ndarray:
+        return np.asarray(model.expected_purchases(t, rows.frequency[take], rows.recency[take], rows.T[take]), dtype=float)
+
+    return lambda take, times: expectation_grid(expectation, take, times)
 
 
-def _lifetime_row_values(model, rows, expectation, n_rows, time_unit, rate, discount_step, use_closed_form):
+def _finite_sum(path: Callable, n_rows: int, step_ends: np.ndarray, factors: np.ndarray):
+    values = path(np.arange(n_rows), step_ends)
+    increments = np.diff(values, axis=1, prepend=0.0)
+    return values[:, -1], increments @ factors
+
+
+def _lifetime_row_values(model, rows, path, n_rows, time_unit, rate, discount_step, use_closed_form):
     if rate <= 0:
         raise DataError(
             "the whole-lifetime value (horizon=None) needs annual_discount_rate > 0: undiscounted "
@@ -304,7 +362,7 @@ def _lifetime_row_values(model, rows, expectation, n_rows, time_unit, rate, disc
         step = step_in_units(discount_step, time_unit)
     step_factor = math.exp(-math.log1p(rate) * step * years_per_unit(time_unit))
     max_steps = math.ceil(LIFETIME_MAX_YEARS / (step * years_per_unit(time_unit)))
-    return _lifetime_sum(expectation, n_rows, step, step_factor, max_steps)
+    return _lifetime_sum(path, n_rows, step, step_factor, max_steps)
 
 
 def _closed_form_rate(model, rate: float, time_unit: str) -> float:
@@ -314,7 +372,7 @@ def _closed_form_rate(model, rate: float, time_unit: str) -> float:
     return math.log1p(rate) * years_per_unit(time_unit)
 
 
-def _lifetime_sum(expectation: Callable, n_rows: int, step: float, q: float, max_steps: int, block: int = 120):
+def _lifetime_sum(path: Callable, n_rows: int, step: float, q: float, max_steps: int, block: int = 120):
     """sum_k (E[Y(k s)] - E[Y((k-1) s)]) q^k until the remaining terms are negligible.
 
     In these models the expected purchase rate of a customer never increases
@@ -330,10 +388,10 @@ def _lifetime_sum(expectation: Callable, n_rows: int, step: float, q: float, max
     k = 0
     while active.size and k < max_steps:
         steps = np.arange(k + 1, min(k + block, max_steps) + 1)
-        path = expectation_grid(expectation, active, steps * step)
-        increments = np.diff(path, axis=1, prepend=previous[active][:, None])
+        values = path(active, steps * step)
+        increments = np.diff(values, axis=1, prepend=previous[active][:, None])
         total[active] += increments @ q ** steps.astype(float)
-        previous[active] = path[:, -1]
+        previous[active] = values[:, -1]
         k = int(steps[-1])
         bound = np.maximum(increments[:, -1], 0.0) * q ** (k + 1) / (1.0 - q)
         active = active[bound > LIFETIME_RTOL * np.abs(total[active])]
