@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate
-from scipy.special import betaln, gammaln
+from scipy.special import betaln, gammaln, hyp2f1
 
 from clv.errors import DataError, FitError
 from clv.models import bgnbd
@@ -341,3 +341,125 @@ def test_fused_evaluation_in_several_row_blocks_equals_one_block(model_class, mo
     blocked = model_class()._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
     assert blocked[0] == pytest.approx(whole[0], rel=1e-14)
     assert blocked[1] == pytest.approx(whole[1], rel=1e-12)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+@pytest.mark.parametrize("params", FUSED_PARAMS)
+def test_fused_value_gradient_and_hessian_equal_the_separate_hooks(model_class, params, monkeypatch):
+    model, params = model_class(), np.array(params)
+    monkeypatch.setattr(bgnbd, "_BLOCK_ROWS", 5)  # several row blocks
+    value, grad, hessian = model._weighted_log_likelihood_gradient_and_hessian(params, FUSED_DATA, FUSED_WEIGHTS)
+    separate = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    assert value == pytest.approx(separate[0], rel=1e-13)
+    assert grad == pytest.approx(separate[1], rel=1e-11, abs=1e-11)
+    assert hessian == pytest.approx(model._weighted_hessian(params, FUSED_DATA, FUSED_WEIGHTS), rel=1e-14)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+@pytest.mark.parametrize("whole_days", [False, True])  # True: recency coded by offset, not hashed
+def test_pilot_started_fit_on_many_distinct_rows_equals_the_plain_fit(model_class, whole_days):
+    from clv.models.base import _PILOT_MIN_ROWS
+
+    class Plain(model_class):
+        _pilot_fit = False  # L-BFGS-B from the default start only
+
+    ages = np.round(np.random.default_rng(11).uniform(1.0, 700.0, 60_000))  # whole days, as the 1M bench
+    history = BetaGeoModel().simulate(ages, params=[0.25, 40.0, 0.8, 2.5], rng=12)
+    recency = np.round(history["recency"]) if whole_days else history["recency"]
+    columns = history["frequency"], recency, history["T"]
+    piloted, plain = model_class().fit(*columns), Plain().fit(*columns)
+    assert piloted.n_distinct_ >= _PILOT_MIN_ROWS
+    for name in piloted.param_names:
+        assert piloted.params_[name] == pytest.approx(plain.params_[name], rel=1e-6), name
+        assert piloted.standard_errors_[name] == pytest.approx(plain.standard_errors_[name], rel=1e-5), name
+    assert piloted.log_likelihood_ == pytest.approx(plain.log_likelihood_, abs=1e-6)
+
+
+def series_term_by_term(A, B, C, z, max_terms=5_000):
+    """sum_{k>=1} (A)_k (B)_k / ((C)_k k!) z^k element by element, stopping each at |term| <= 1e-17 |sum|."""
+    total = np.zeros(np.shape(z))
+    for i, (a_, b_, c_, z_) in enumerate(np.broadcast(A, B, C, z)):
+        term = 1.0
+        for k in range(max_terms):
+            term *= (a_ + k) * (b_ + k) / ((c_ + k) * (k + 1.0)) * z_
+            total.flat[i] += term
+            if abs(term) <= 1e-17 * abs(total.flat[i]) or term == 0 or not np.isfinite(total.flat[i]):
+                break
+    return total
+
+
+@pytest.mark.parametrize(
+    "A, B, C",
+    [
+        (2.09, -0.19, 2.35),  # BG/NBD-like, x = 0
+        (2.09, -0.19, 3002.35),  # large x
+        (-0.3, -0.9999, 1.4),  # a near 0 (B near -1)
+        (0.5, 1e-4, 0.6),  # a next to 1 (B near 0)
+        (-2.5, 0.7, 4.0),  # A crossing zero: the terms change sign
+        (-3.0, 0.7, 4.0),  # A a negative integer: the series stops after 3 terms
+        (40.0, 30.0, 25.0),  # terms grow for a while before they shrink
+    ],
+)
+def test_row_shared_series_equals_the_term_by_term_series(A, B, C):
+    z = np.array([[0.0, 1e-6, 0.1, 0.3, 0.5], [0.6, 0.8, 0.9, 0.95, 0.2]])
+    rows = np.full(2, A), np.full(2, B), np.full(2, C)
+    fast = bgnbd._series_minus_one(*rows, z)
+    expected = series_term_by_term(A, B, C, z)
+    np.testing.assert_allclose(fast, expected, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(bgnbd._series_minus_one(np.full(10, A), np.full(10, B), np.full(10, C), z.ravel()),
+                               expected.ravel(), rtol=1e-13, atol=1e-300)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_series_rows_with_different_parameters_and_an_overflowing_row():
+    A, B, C = np.array([2.09, 400.0, -1.0]), np.array([-0.19, 400.0, 0.5]), np.array([20.0, 1.0, 3.0])
+    z = np.array([[0.1, 0.4], [0.45, 0.5], [0.3, 0.99]])
+    fast = bgnbd._series_minus_one(A, B, C, z)
+    expected = series_term_by_term(A[:, None], B[:, None], C[:, None], z)
+    assert np.all(np.isinf(fast[1])) and np.all(np.isinf(expected[1]))  # (400)_k^2 / k! overflows: inf, not a crash
+    np.testing.assert_allclose(fast[[0, 2]], expected[[0, 2]], rtol=1e-13)
+    assert fast[2, 0] == pytest.approx(-1.0 * 0.5 / 3.0 * 0.3)  # A = -1: one term
+
+
+def test_hypergeometric_on_a_grid_equals_element_by_element():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 300, 40).astype(float)
+    r, a, b = 0.25, 0.8, 2.5
+    A, B, C = (a + b + x - 1) - (r + x), a - 1.0, a + b + x - 1  # the Euler-transformed BG/NBD parameters
+    z = rng.uniform(0.0, 0.95, (40, 7))
+    grid = bgnbd._hyp2f1_minus_one(A[:, None], B, C[:, None], z)
+    flat = bgnbd._hyp2f1_minus_one(np.repeat(A, 7), B, np.repeat(C, 7), z.ravel())
+    np.testing.assert_allclose(grid, flat.reshape(40, 7), rtol=1e-13)
+    scipy_values = hyp2f1(A[:, None], B, C[:, None], z) - 1.0
+    np.testing.assert_allclose(grid, scipy_values, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+def test_expected_purchases_on_a_grid_equals_the_flat_evaluation(model_class):
+    rng = np.random.default_rng(4)
+    n = 300
+    T = rng.integers(0, 1200, n).astype(float)
+    x = np.where(rng.random(n) < 0.4, 0.0, rng.integers(1, 400, n)).astype(float)
+    t_x = np.where(x > 0, np.floor(T * rng.random(n)), 0.0)
+    times = np.array([0.0, 30.0, 90.0, 360.0, 5000.0])
+    model = model_class()
+    model.params_ = {"r": 0.25, "alpha": 41.6, "a": 0.81, "b": 2.54}
+    grid = model.expected_purchases(times[None, :], x[:, None], t_x[:, None], T[:, None])
+    flat = model.expected_purchases(np.tile(times, n), np.repeat(x, 5), np.repeat(t_x, 5), np.repeat(T, 5))
+    assert grid.shape == (n, 5)
+    np.testing.assert_allclose(grid, flat.reshape(n, 5), rtol=1e-12, atol=0)
+    other = model.expected_purchases(times[:, None], x[:3], t_x[:3], T[:3])  # any other broadcast: shape kept
+    assert other.shape == (5, 3)
+    np.testing.assert_allclose(other, grid[:3].T, rtol=1e-12)
+
+
+def test_probability_alive_direct_equals_the_formula():
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 50, 1000).astype(float)
+    T = rng.integers(0, 700, 1000).astype(float)
+    t_x = np.where(x > 0, np.floor(T * rng.random(1000)), 0.0)
+    r, alpha, a, b = 0.25, 41.6, 0.81, 2.54
+    model = model_at({"r": r, "alpha": alpha, "a": a, "b": b})
+    safe_tail = np.maximum(b + x - 1, 1e-300)
+    expected = np.where(x > 0, 1 / (1 + a / safe_tail * ((alpha + T) / (alpha + t_x)) ** (r + x)), 1.0)
+    np.testing.assert_allclose(model.probability_alive(x, t_x, T), expected, rtol=1e-12)

@@ -258,3 +258,41 @@ def test_distinct_rows_equal_the_plain_compression(rows):
     for name in columns:
         np.testing.assert_array_equal(fast.columns[name], plain.columns[name])
         np.testing.assert_array_equal(fast.expand(fast.columns[name]), columns[name])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.sampled_from([0.0, 0.5, 2.0, 7.25]), st.integers(-3, 3)),
+                min_size=1, max_size=60))
+def test_unordered_distinct_rows_group_the_same_rows(rows):
+    from clv.scores.distinct import distinct_rows
+
+    x, money, shift = (np.array(column) for column in zip(*rows))
+    columns = {"x": x.astype(float), "m": money, "shift": shift}
+    ordered, fast = distinct_rows(columns), distinct_rows(columns, ordered=False)
+    assert fast.n_distinct == ordered.n_distinct
+    for name in columns:
+        np.testing.assert_array_equal(fast.expand(fast.columns[name]), columns[name])
+    np.testing.assert_array_equal(fast.expand(fast.weights), ordered.expand(ordered.weights))
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+def test_clv_equals_a_direct_per_customer_computation(model_class):
+    """Day-unit histories with repeats, Gamma-Gamma spend, monthly steps: CLV from every customer's own path."""
+    rng = np.random.default_rng(6)
+    n = 3_000
+    T = rng.integers(0, 1100, n).astype(float)
+    x = np.where(rng.random(n) < 0.55, 0, rng.geometric(0.3, n)).astype(float)
+    x[:5] = [0, 150, 2000, 1, 3]
+    t_x = np.where(x > 0, np.floor(T * rng.random(n)), 0.0)
+    m = np.where(x > 0, rng.gamma(3.0, 20.0, n), np.nan)
+    model = fitted(model_class, r=0.253, alpha=41.64, a=0.806, b=2.54)
+    spend = GammaGammaModel()
+    spend.params_ = {"p": 5.93, "q": 3.98, "gamma": 30.35}
+    rate = 1.01 ** (365.25 / 30) - 1
+    clv = customer_lifetime_value(model, spend, x, t_x, T, m, horizon=360.0, time_unit="day",
+                                  annual_discount_rate=rate, discount_step=30.0, margin=0.3)
+    step_ends = 30.0 * np.arange(1, 13)
+    path = np.column_stack([model.expected_purchases(t, x, t_x, T) for t in step_ends])
+    det = np.diff(path, axis=1, prepend=0.0) @ (1 + rate) ** (-step_ends / 365.25)
+    direct = 0.3 * spend.expected_spend(x, np.where(x > 0, m, 0.0)) * det
+    np.testing.assert_allclose(clv, direct, rtol=1e-12, atol=0)

@@ -324,10 +324,17 @@ class BetaGeoModel(MaximumLikelihoodModel):
         r, alpha, a, b = self._params_array(params)
         s = self._dropout_at_first_purchase
         has_dropout_term = (x + s) >= 1
-        log_odds_dropped = np.log(alpha + T)  # built in place: the same operations as the formula, fewer temporaries
+        # Built in place (the formula's operations in its order, fewer full-size temporaries).
+        log_odds_dropped = np.log(alpha + T)
         log_odds_dropped -= np.log(alpha + t_x)
         log_odds_dropped *= r + x
-        log_odds_dropped += np.log(a) - np.log(np.where(has_dropout_term, b + x + s - 1, 1.0))
+        log_tail = b + x
+        log_tail += s
+        log_tail -= 1
+        np.log(log_tail, out=log_tail, where=has_dropout_term)
+        log_tail[~has_dropout_term] = 0.0  # log(1): no dropout term
+        np.subtract(np.log(a), log_tail, out=log_tail)
+        log_odds_dropped += log_tail
         return np.where(has_dropout_term, expit(-log_odds_dropped), 1.0)
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:

@@ -88,17 +88,29 @@ def reference_groups(model, frequency: np.ndarray, T: np.ndarray, *, ordered: bo
 
 
 def forecast_rows_in_groups(model, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray,
-                            groups: Compressed | None) -> ForecastRows:
-    """:func:`forecast_rows` given ``groups = reference_groups(model, frequency, T)``."""
-    p_alive = np.asarray(model.probability_alive(frequency, recency, T), dtype=float)
+                            groups: Compressed | None, *, checked: bool = False) -> ForecastRows:
+    """:func:`forecast_rows` given ``groups = reference_groups(model, frequency, T)``.
+
+    ``checked``: the histories already passed :func:`validate_rfm` (BG/NBD-type
+    models then skip checking them again).
+    """
+    if checked and isinstance(model, BetaGeoModel):
+        p_alive = model._probability_alive(frequency, recency, T)
+    else:
+        p_alive = np.asarray(model.probability_alive(frequency, recency, T), dtype=float)
     if groups is None:
         identity = np.arange(frequency.shape[0])
         return ForecastRows(frequency, recency, T, identity, np.ones_like(p_alive), p_alive)
     x_ref, T_ref = groups.columns["x"], groups.columns["T"]
     recency_ref = np.where(x_ref > 0, T_ref, 0.0)
-    p_alive_ref = np.asarray(model.probability_alive(x_ref, recency_ref, T_ref), dtype=float)[groups.inverse]
-    ratio = np.divide(p_alive, p_alive_ref, out=np.zeros_like(p_alive), where=p_alive_ref > 0)
-    ratio = np.where(frequency > 0, np.clip(ratio, 0.0, 1.0), 1.0)
+    p_alive_ref = np.asarray(model.probability_alive(x_ref, recency_ref, T_ref), dtype=float)
+    if np.all(p_alive_ref > 0):  # checked on the few reference rows, not per history
+        ratio = p_alive / p_alive_ref[groups.inverse]
+    else:
+        p_alive_ref = p_alive_ref[groups.inverse]
+        ratio = np.divide(p_alive, p_alive_ref, out=np.zeros_like(p_alive), where=p_alive_ref > 0)
+    np.clip(ratio, 0.0, 1.0, out=ratio)
+    ratio = np.where(frequency > 0, ratio, 1.0)
     return ForecastRows(x_ref, recency_ref, T_ref, groups.inverse, ratio, p_alive)
 
 
@@ -129,7 +141,8 @@ def forecast_purchases(
     x, t_x, T = validate_rfm(frequency, recency, T)
     check_annual_rate(annual_discount_rate)
     return forecast_from_rows(
-        model, forecast_rows(model, x, t_x, T), horizon=horizon, time_unit=time_unit,
+        model, forecast_rows_in_groups(model, x, t_x, T, reference_groups(model, x, T), checked=True),
+        horizon=horizon, time_unit=time_unit,
         annual_discount_rate=annual_discount_rate, discount_step=discount_step, use_closed_form=use_closed_form,
     )
 
@@ -249,7 +262,7 @@ def customer_lifetime_value(
     check_annual_rate(annual_discount_rate)
     groups = reference_groups(transaction_model, x, T, ordered=False)
     spend = _spend_per_order(spend_model, x, monetary_value, None if groups is None else _frequency_groups(groups))
-    rows = forecast_rows_in_groups(transaction_model, x, t_x, T, groups)
+    rows = forecast_rows_in_groups(transaction_model, x, t_x, T, groups, checked=True)
     _, discounted = _row_forecast(
         transaction_model, rows, horizon=horizon, time_unit=time_unit, annual_discount_rate=annual_discount_rate,
         discount_step=discount_step, use_closed_form=use_closed_form,
