@@ -168,3 +168,73 @@ def test_an_analytic_hessian_gives_the_standard_errors_of_central_differences():
     differenced, analytic = CountNBD().fit(x, T), HessianNBD().fit(x, T)
     assert HessianNBD.used
     assert analytic.covariance_theta_ == pytest.approx(differenced.covariance_theta_, rel=1e-5)
+
+
+class HessianCountNBD(CountNBD):
+    """CountNBD with its analytic Hessian, opted in to pilot-started fits."""
+
+    _pilot_fit = True
+
+    def _weighted_hessian(self, params, data, weights):
+        from scipy.special import polygamma
+
+        r, alpha = params
+        x, T = data["x"], data["T"]
+        h_rr = weights @ (polygamma(1, r + x) - polygamma(1, r))
+        h_r_alpha = weights @ (1 / alpha - 1 / (alpha + T))
+        h_alpha_alpha = weights @ (-r / alpha**2 + (r + x) / (alpha + T) ** 2)
+        return np.array([[h_rr, h_r_alpha], [h_r_alpha, h_alpha_alpha]])
+
+
+def many_distinct_rows(n=30_000, seed=8):
+    """NBD counts over ages with two decimals: more than _PILOT_MIN_ROWS distinct (x, T) rows."""
+    rng = np.random.default_rng(seed)
+    T = np.round(rng.uniform(1.0, 60.0, n), 2)
+    return rng.poisson(rng.gamma(0.8, 1 / 4.0, n) * T), T
+
+
+def test_pilot_started_fit_equals_the_plain_fit(monkeypatch):
+    from clv.models import base
+
+    x, T = many_distinct_rows()
+
+    class Plain(HessianCountNBD):
+        _pilot_fit = False
+
+    pilots = []
+    original = base._subsample
+    monkeypatch.setattr(base, "_subsample", lambda *args: pilots.append(1) or original(*args))
+    piloted, plain = HessianCountNBD().fit(x, T), Plain().fit(x, T)
+    assert pilots == [1] and piloted.n_distinct_ >= base._PILOT_MIN_ROWS
+    for name in ("r", "alpha"):
+        assert piloted.params_[name] == pytest.approx(plain.params_[name], rel=1e-6)
+        assert piloted.standard_errors_[name] == pytest.approx(plain.standard_errors_[name], rel=1e-5)
+    assert piloted.log_likelihood_ == pytest.approx(plain.log_likelihood_, abs=1e-6)
+
+
+def test_a_wrong_hessian_stops_newton_and_l_bfgs_b_still_finds_the_optimum():
+    x, T = many_distinct_rows(seed=9)
+
+    class WrongHessian(HessianCountNBD):
+        def _weighted_hessian(self, params, data, weights):
+            return -super()._weighted_hessian(params, data, weights)  # not negative definite: no Newton step
+
+    class Plain(HessianCountNBD):
+        _pilot_fit = False
+
+    wrong, plain = WrongHessian().fit(x, T), Plain().fit(x, T)
+    assert wrong.params_["r"] == pytest.approx(plain.params_["r"], rel=1e-6)
+    assert wrong.log_likelihood_ == pytest.approx(plain.log_likelihood_, abs=1e-6)
+
+
+def test_subsample_estimates_weighted_sums_and_keeps_heavy_rows():
+    from clv.models.base import _subsample
+
+    rng = np.random.default_rng(10)
+    weights = np.concatenate([np.full(50, 500.0), rng.integers(1, 4, 20_000).astype(float)])
+    data = {"v": rng.normal(size=weights.shape[0])}
+    sample, sample_weights = _subsample(data, weights, 2_000)
+    assert 1_000 < sample_weights.shape[0] < 3_000
+    np.testing.assert_array_equal(sample["v"][:50], data["v"][:50])  # weight 500 > sum/size: always kept
+    np.testing.assert_array_equal(sample_weights[:50], 500.0)
+    assert sample_weights.sum() == pytest.approx(weights.sum(), rel=0.05)

@@ -230,3 +230,32 @@ def test_fit_equals_the_per_row_hooks_fit_with_differenced_hessian(cdnow_repeat_
     for name in fitted.param_names:
         assert fitted.params_[name] == pytest.approx(per_row.params_[name], rel=1e-6), name
         assert fitted.standard_errors_[name] == pytest.approx(per_row.standard_errors_[name], rel=1e-5), name
+
+
+def test_large_fit_pilot_start_and_uncompressed_rows_equal_the_plain_compressed_fit():
+    from clv.models.base import _PILOT_MIN_ROWS
+
+    class Plain(GammaGammaModel):
+        _pilot_fit = False  # L-BFGS-B from the default start only
+        _compress_rows = True
+
+    rng = np.random.default_rng(13)
+    x, m = simulate(40_000, 4.0, 3.0, 20.0, rng)
+    m = np.round(m, 1)  # some customers share (x, m): compressing changes the rows, not the fit
+    fast, plain = GammaGammaModel().fit(x, m), Plain().fit(x, m)
+    assert fast.n_distinct_ == 40_000 >= _PILOT_MIN_ROWS  # rows fitted as given, from a pilot start
+    assert plain.n_distinct_ < 40_000
+    for name in fast.param_names:
+        assert fast.params_[name] == pytest.approx(plain.params_[name], rel=1e-6), name
+        assert fast.standard_errors_[name] == pytest.approx(plain.standard_errors_[name], rel=1e-5), name
+    assert fast.log_likelihood_ == pytest.approx(plain.log_likelihood_, abs=1e-6)
+
+
+@pytest.mark.parametrize("params", FUSED_PARAMS)
+def test_fused_value_gradient_and_hessian_equal_the_separate_hooks(params):
+    model, params = GammaGammaModel(), np.array(params)
+    value, grad, hessian = model._weighted_log_likelihood_gradient_and_hessian(params, FUSED_DATA, FUSED_WEIGHTS)
+    separate = model._weighted_log_likelihood_and_gradient(params, FUSED_DATA, FUSED_WEIGHTS)
+    assert value == pytest.approx(separate[0], rel=1e-14)
+    assert grad == pytest.approx(separate[1], rel=1e-14)
+    assert hessian == pytest.approx(hessian.T, rel=1e-15)

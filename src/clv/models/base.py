@@ -77,6 +77,10 @@ class MaximumLikelihoodModel(ABC):
     model_name: ClassVar[str] = ""
     # Start large fits from a subsample fit refined by Newton steps (see _pilot_start).
     _pilot_fit: ClassVar[bool] = False
+    # Fit on distinct rows with weights (n_distinct_ counts them); False for models whose rows are
+    # almost all distinct (continuous statistics), where grouping costs more than it saves:
+    # then the rows are fitted as given and n_distinct_ is their number.
+    _compress_rows: ClassVar[bool] = True
 
     def __init__(self, *, initial_params: Mapping[str, float] | None = None, max_iter: int = 2000):
         self.initial_params = initial_params
@@ -130,11 +134,17 @@ class MaximumLikelihoodModel(ABC):
 
     # ----- fitting --------------------------------------------------------
     def _fit(self, data: Mapping[str, np.ndarray], weights: np.ndarray | None = None) -> "MaximumLikelihoodModel":
-        """Fit on raw rows: compress, maximise, then derive the fitted attributes."""
-        packed = compress(data, weights)
-        if packed.n_distinct == 0 or packed.weights.sum() <= 0:
+        """Fit on raw rows: compress (unless the model opts out), maximise, then derive the fitted attributes."""
+        if self._compress_rows:
+            packed = compress(data, weights)
+            data, weights = packed.columns, packed.weights
+        else:
+            data = {name: np.asarray(column) for name, column in data.items()}
+            n_rows = next(iter(data.values())).shape[0]
+            weights = np.ones(n_rows) if weights is None else np.asarray(weights, dtype=float)
+        if weights.shape[0] == 0 or weights.sum() <= 0:
             raise DataError(f"{type(self).__name__}.fit: no customers to fit on (empty input or all weights zero).")
-        self._fit_compressed(packed.columns, packed.weights)
+        self._fit_compressed(data, weights)
         return self
 
     def _fit_compressed(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> None:
