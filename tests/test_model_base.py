@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import gammaln
 
 from clv.errors import DataError, FitError
@@ -238,3 +240,26 @@ def test_subsample_estimates_weighted_sums_and_keeps_heavy_rows():
     np.testing.assert_array_equal(sample["v"][:50], data["v"][:50])  # weight 500 > sum/size: always kept
     np.testing.assert_array_equal(sample_weights[:50], 500.0)
     assert sample_weights.sum() == pytest.approx(weights.sum(), rel=0.05)
+
+
+history_values = st.sampled_from([0.0, -0.0, 1.0, 2.0, 2.5, 3.0, -1.0, 1e308, np.nan, np.inf, -np.inf])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(history_values, history_values, history_values), min_size=1, max_size=6))
+def test_one_pass_history_check_agrees_with_the_rule_by_rule_checks(rows):
+    from clv.models import base
+
+    x, t_x, T = (np.array(column) for column in zip(*rows))
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(base, "_valid_histories", lambda *columns: False)  # the rules one by one
+            validate_rfm(x, t_x, T)
+        valid = True
+    except DataError:
+        valid = False
+    if base._valid_histories(x, t_x, T):  # may say no to valid rows (e.g. a sum overflowing), never yes to invalid
+        assert valid
+    else:
+        with np.errstate(over="ignore"):
+            assert not valid or np.isinf(x + t_x + T).any()

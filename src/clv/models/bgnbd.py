@@ -243,60 +243,53 @@ class BetaGeoModel(MaximumLikelihoodModel):
         inv_at_T, inv_at_t_x = 1.0 / (alpha + rows.T_values), 1.0 / (alpha + rows.t_x_values)
         shape_by_T = r * rows.weight_by_T + rows.weighted_x_by_T  # sum of w (r+x) by T
 
-        # Row sums: w softplus(d), w q R, w q (r+x) D, w qq R^2, w qq R (r+x) D, w q D, w qq ((r+x) D)^2,
-        # w q (r+x) (1/(alpha+t_x)^2 - 1/(alpha+T)^2), with qq = q (1-q).
-        soft_sum = q_log_ratio = q_d_alpha = qq_rr = qq_r_alpha = q_diff = qq_alpha_alpha = q_curvature = 0.0
-        n_x = x_values.shape[0]
-        q_by_x, qq_by_x, qq_ratio_by_x, qq_alpha_by_x = (np.zeros(n_x) for _ in range(4))
+        # Row sums: sum w softplus(d); sum w q grad(d) (4,); sum w q(1-q) grad(d) grad(d)' (4, 4);
+        # and those of w q d2(d): w q D, w q (r+x) (1/(alpha+t_x)^2 - 1/(alpha+T)^2), w q, w q u^2.
+        soft_sum = q_diff = q_curvature = q_sum = q_tail2 = 0.0
+        q_grad, qq_outer = np.zeros(4), np.zeros((4, 4))
         for x, w, x_codes, t_x_codes, T_codes in rows.blocks():
             shape = r + x
             at_T, at_t_x = inv_at_T[T_codes], inv_at_t_x[t_x_codes]
-            log_ratio = log_at_T[T_codes] - log_at_t_x[t_x_codes]
+            tail = inv_tail[x_codes]
+            log_odds = per_x.log_odds[x_codes]
+            grad_d = np.empty((4, x.shape[0]))  # rows: d(d)/d(r, alpha, a, b) = R, (r+x) D, 1/a, -u
+            np.subtract(log_at_T[T_codes], log_at_t_x[t_x_codes], out=grad_d[0])
             inv_diff = at_T - at_t_x  # D
-            log_odds = per_x.log_odds[x_codes] + shape * log_ratio
+            np.multiply(shape, inv_diff, out=grad_d[1])
+            grad_d[2] = 1.0 / a
+            np.negative(tail, out=grad_d[3])
+            log_odds += shape * grad_d[0]
             soft = _softplus(log_odds)
             weighted_q = w * np.exp(log_odds - soft)
             weighted_qq = w * np.exp(log_odds - 2.0 * soft)  # w q (1-q)
-            d_alpha_odds = shape * inv_diff
-            qq_log_ratio, qq_d_alpha = weighted_qq * log_ratio, weighted_qq * d_alpha_odds
             soft_sum += w @ soft
-            q_log_ratio += weighted_q @ log_ratio
-            q_d_alpha += weighted_q @ d_alpha_odds
-            qq_rr += qq_log_ratio @ log_ratio
-            qq_r_alpha += qq_log_ratio @ d_alpha_odds
+            q_grad += grad_d @ weighted_q
+            qq_outer += (grad_d * weighted_qq) @ grad_d.T
             q_diff += weighted_q @ inv_diff
-            qq_alpha_alpha += qq_d_alpha @ d_alpha_odds
             q_curvature += weighted_q @ (shape * (at_t_x * at_t_x - at_T * at_T))
-            q_by_x += np.bincount(x_codes, weighted_q, minlength=n_x)
-            qq_by_x += np.bincount(x_codes, weighted_qq, minlength=n_x)
-            qq_ratio_by_x += np.bincount(x_codes, qq_log_ratio, minlength=n_x)
-            qq_alpha_by_x += np.bincount(x_codes, qq_d_alpha, minlength=n_x)
+            q_sum += weighted_q.sum()
+            q_tail2 += weighted_q @ (tail * tail)
 
         value = per_x.log_alive @ weight_by_x - shape_by_T @ log_at_T + soft_sum
-        gradient = np.array([
-            per_x.d_r @ weight_by_x - rows.weight_by_T @ log_at_T + q_log_ratio,
-            r * rows.total / alpha - shape_by_T @ inv_at_T + q_d_alpha,
-            per_x.d_a @ weight_by_x + q_by_x.sum() / a,
-            per_x.d_b @ weight_by_x + q_by_x @ per_x.d_log_odds_b,
+        gradient = q_grad + np.array([
+            per_x.d_r @ weight_by_x - rows.weight_by_T @ log_at_T,
+            r * rows.total / alpha - shape_by_T @ inv_at_T,
+            per_x.d_a @ weight_by_x,
+            per_x.d_b @ weight_by_x,
         ])
 
         trigamma_ab, trigamma_abx = polygamma(1, a + b), polygamma(1, a + b + x_values + s)
-        h_rr = weight_by_x @ (polygamma(1, r + x_values) - polygamma(1, r)) + qq_rr
-        h_r_alpha = rows.total / alpha - rows.weight_by_T @ inv_at_T + qq_r_alpha + q_diff
-        h_alpha_alpha = -r * rows.total / alpha**2 + shape_by_T @ inv_at_T**2 + qq_alpha_alpha + q_curvature
-        h_r_a, h_r_b = qq_ratio_by_x.sum() / a, -(qq_ratio_by_x @ inv_tail)
-        h_alpha_a, h_alpha_b = qq_alpha_by_x.sum() / a, -(qq_alpha_by_x @ inv_tail)
-        h_aa = weight_by_x @ (trigamma_ab - trigamma_abx) + (qq_by_x.sum() - q_by_x.sum()) / a**2
-        h_ab = weight_by_x @ (trigamma_ab - trigamma_abx) - (qq_by_x @ inv_tail) / a
-        h_bb = (weight_by_x @ (polygamma(1, b + x_values + s) - trigamma_abx - polygamma(1, b) + trigamma_ab)
-                + (qq_by_x + q_by_x) @ inv_tail**2)
-        hessian = np.array([
-            [h_rr, h_r_alpha, h_r_a, h_r_b],
-            [h_r_alpha, h_alpha_alpha, h_alpha_a, h_alpha_b],
-            [h_r_a, h_alpha_a, h_aa, h_ab],
-            [h_r_b, h_alpha_b, h_ab, h_bb],
-        ])
-        return float(value), gradient, hessian
+        beta_ab = weight_by_x @ (trigamma_ab - trigamma_abx)  # d2 log B(a, b+x+s) - log B(a, b) / da db
+        hessian = qq_outer  # plus the second derivatives of log_alive - (r+x) log(alpha+T) and w q d2(d):
+        hessian[0, 0] += weight_by_x @ (polygamma(1, r + x_values) - polygamma(1, r))
+        hessian[0, 1] += rows.total / alpha - rows.weight_by_T @ inv_at_T + q_diff
+        hessian[1, 1] += -r * rows.total / alpha**2 + shape_by_T @ inv_at_T**2 + q_curvature
+        hessian[2, 2] += beta_ab - q_sum / a**2
+        hessian[2, 3] += beta_ab
+        hessian[3, 3] += (weight_by_x @ (polygamma(1, b + x_values + s) - trigamma_abx - polygamma(1, b) + trigamma_ab)
+                          + q_tail2)
+        upper = np.triu(hessian)
+        return float(value), gradient, upper + np.triu(upper, 1).T
 
     def _rows_for(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> "_CodedRows":
         """The coded rows of ``data`` (built once per fit and kept while the same arrays come back)."""
