@@ -318,17 +318,15 @@ class BetaGeoModel(MaximumLikelihoodModel):
         s = self._dropout_at_first_purchase
         has_dropout_term = (x + s) >= 1
         # Built in place (the formula's operations in its order, fewer full-size temporaries).
-        log_odds_dropped = np.log(alpha + T)
+        log_odds_dropped = np.log(alpha + T, out=np.empty(np.broadcast_shapes(np.shape(x), np.shape(t_x), np.shape(T))))
         log_odds_dropped -= np.log(alpha + t_x)
         log_odds_dropped *= r + x
-        log_tail = b + x
-        log_tail += s
-        log_tail -= 1
-        np.log(log_tail, out=log_tail, where=has_dropout_term)
-        log_tail[~has_dropout_term] = 0.0  # log(1): no dropout term
+        log_tail = np.where(has_dropout_term, b + x + s - 1, 1.0)
+        np.log(log_tail, out=log_tail)
         np.subtract(np.log(a), log_tail, out=log_tail)
         log_odds_dropped += log_tail
-        return np.where(has_dropout_term, expit(-log_odds_dropped), 1.0)
+        np.negative(log_odds_dropped, out=log_odds_dropped)
+        return np.where(has_dropout_term, expit(log_odds_dropped, out=log_odds_dropped), 1.0)
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:
         """E[X(t)]: expected repeat purchases in (0, t] of a newly acquired customer.
@@ -633,8 +631,10 @@ def _series_minus_one(A, B, C, z, max_terms: int = 5_000) -> np.ndarray:
     of the sum and shrink geometrically, so the sum moves by rounding only.
     """
     z = np.asarray(z, dtype=float)
-    values = z[:, None] if z.ndim == 1 else z
-    n_rows = values.shape[0]
+    # Worked on transposed, (columns, rows): a row's ratio then multiplies a contiguous run (much faster
+    # than broadcasting it along short rows).
+    values = np.ascontiguousarray((z[:, None] if z.ndim == 1 else z).T)
+    n_rows = values.shape[1]
     result = np.empty(values.shape)
     a_, b_, c_ = (np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), (n_rows,)) for v in (A, B, C))
     rows = np.arange(n_rows)
@@ -643,7 +643,7 @@ def _series_minus_one(A, B, C, z, max_terms: int = 5_000) -> np.ndarray:
     while rows.size and k < max_terms:
         for k in range(k, min(k + _SERIES_CHECK_EVERY, max_terms)):
             ratio = (a_ + k) * (b_ + k) / ((c_ + k) * (k + 1.0))
-            np.multiply(values, ratio[:, None], out=scratch)
+            np.multiply(values, ratio, out=scratch)
             term *= scratch
             total += term
         k += 1
@@ -652,15 +652,15 @@ def _series_minus_one(A, B, C, z, max_terms: int = 5_000) -> np.ndarray:
         going = np.abs(term) > scratch  # False for NaN: a NaN sum stops like an inf one
         if not np.isfinite(total).all():
             term[~np.isfinite(total)] = 0.0
-        finished = ~going.any(axis=1)
+        finished = ~going.any(axis=0)
         if finished.any():
-            result[rows[finished]] = total[finished]
+            result[:, rows[finished]] = total[:, finished]
             keep = ~finished
             rows, a_, b_, c_ = rows[keep], a_[keep], b_[keep], c_[keep]
-            values, term, total = values[keep], term[keep], total[keep]
+            values, term, total = values[:, keep], term[:, keep], total[:, keep]
             scratch = np.empty(term.shape)
-    result[rows] = total
-    return result.reshape(z.shape)
+    result[:, rows] = total
+    return np.ascontiguousarray(result.T).reshape(z.shape)
 
 
 def _geometric_trials(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
