@@ -22,7 +22,10 @@ alive at ``T``, the likelihood of the history depends on ``x`` and ``T`` only, s
 ``E[Y(t) | x, t_x, T] = P(alive | x, t_x, T) / P(alive | x, T*, T) * E[Y(t) | x, T*, T]``
 for any reference recency ``T*`` (we take ``T*=T``, or 0 when x=0). The path of
 expectations is then computed once per distinct ``(x, T)`` instead of once per
-distinct ``(x, t_x, T)``; tests check it equals the direct computation.
+distinct ``(x, t_x, T)``; tests check it equals the direct computation. BG/NBD
+and MBG/NBD evaluate each row's path as one (rows, 1) by (1, step ends) grid,
+so the per-row work (and the coefficients of the hypergeometric series) is
+done once per row, not once per (row, step).
 """
 
 from __future__ import annotations
