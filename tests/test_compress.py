@@ -81,3 +81,24 @@ def test_offset_coding_applies_to_whole_numbers_in_a_narrow_range_only():
     assert offset_codes(np.array([0, 10**12])) is None  # wider than the number of rows
     assert offset_codes(np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max])) is None  # no wrap-around
     assert offset_codes(np.array(["a", "b"])) is None
+
+
+def test_offset_codes_of_narrow_integer_types_do_not_wrap_around():
+    from clv.summary.compress import offset_codes
+
+    values = np.tile(np.arange(-100, 101, dtype=np.int8), 2)  # max - min = 200 > 127: int8 arithmetic would wrap
+    codes, n_codes = offset_codes(values)
+    assert n_codes == 201 and codes.dtype == np.int64
+    np.testing.assert_array_equal(codes, values.astype(np.int64) + 100)
+    other = np.repeat(np.array([0, 1], dtype=np.uint8), 201)
+    packed, reference = compress({"a": values, "b": other}), _hash_only_compress({"a": values, "b": other})
+    np.testing.assert_array_equal(packed.inverse, reference.inverse)
+    np.testing.assert_array_equal(packed.columns["a"], values[: packed.n_distinct])
+
+
+def test_key_span_beyond_int32_groups_like_hashing():
+    rng = np.random.default_rng(0)
+    columns = {name: rng.integers(0, 2_000, 3_000) for name in ("a", "b", "c")}  # span 8e9 > 2^31, offset-coded
+    packed, reference = compress(columns), _hash_only_compress(columns)
+    np.testing.assert_array_equal(packed.inverse, reference.inverse)
+    np.testing.assert_array_equal(packed.weights, reference.weights)

@@ -184,9 +184,10 @@ class MaximumLikelihoodModel(ABC):
         The maximum-likelihood estimate on a weighted subsample of the distinct
         rows (:func:`_subsample`, a few thousand rows, same starting points),
         then Newton steps on all rows with the analytic Hessian
-        (:meth:`_Objective.newton`). L-BFGS-B from a point 5% off the optimum
-        still needs about as many steps as from a default start; Newton from
-        there converges quadratically, in 3-4 steps. The caller then runs the
+        (:meth:`_Objective.newton`), the first with the subsample's Hessian.
+        L-BFGS-B from a point 5% off the optimum still needs about as many
+        steps as from a default start; Newton from there converges
+        quadratically, in 3-4 steps. The caller then runs the
         usual L-BFGS-B on all rows from this point (with the usual stopping
         rules), which stops at once when Newton has converged, so the estimate
         is the full-data one either way. Models opt in with ``_pilot_fit``
@@ -200,7 +201,7 @@ class MaximumLikelihoodModel(ABC):
         pilot = _best_fit(pilot_objective, self._starting_points(sample, sample_weights), self.max_iter)
         if pilot is None:
             return None
-        return objective.newton(pilot.x)
+        return objective.newton(pilot.x, first_hessian=pilot_objective.value_gradient_and_hessian(pilot.x)[2])
 
     def _starting_points(self, data: Mapping[str, np.ndarray], weights: np.ndarray):
         if self.initial_params is not None:
@@ -392,7 +393,8 @@ class _Objective:
         )
         return result if np.isfinite(result.fun) else None
 
-    def newton(self, theta: np.ndarray, max_steps: int = _NEWTON_STEPS) -> np.ndarray:
+    def newton(self, theta: np.ndarray, first_hessian: np.ndarray | None = None,
+               max_steps: int = _NEWTON_STEPS) -> np.ndarray:
         """Newton steps theta <- theta - H^-1 g on the objective, from ``theta``; returns the last good point.
 
         Stops when the gradient is well inside the L-BFGS-B tolerance
@@ -400,15 +402,20 @@ class _Objective:
         Hessian is not positive definite (not near a maximum of the
         likelihood), the objective is not finite, or a step does not lower the
         objective. Steps are capped at 1 in theta (a factor e in a parameter).
-        The Hessian at the returned point is kept for the standard errors.
+        ``first_hessian``: an estimate of the objective's Hessian at ``theta``
+        for the first step (a pilot fit's), which saves one Hessian pass over
+        all rows; the exact one is used when the estimate is not positive
+        definite. The Hessian at the returned point is kept for the standard errors.
         """
         theta = np.asarray(theta, dtype=float)
-        value, grad, hessian = self.value_gradient_and_hessian(theta)
+        if first_hessian is not None and _positive_definite(first_hessian):
+            (value, grad), hessian = self.value_and_gradient(theta), first_hessian
+        else:
+            value, grad, hessian = self.value_gradient_and_hessian(theta)
         for _ in range(max_steps):
-            if hessian is None or np.max(np.abs(grad)) <= _GTOL / 10 or not np.all(np.isfinite(hessian)):
+            if not np.isfinite(value) or np.max(np.abs(grad)) <= _GTOL / 10 or not _positive_definite(hessian):
                 break
             try:
-                np.linalg.cholesky(hessian)  # raises unless positive definite
                 step = -np.linalg.solve(hessian, grad)
             except np.linalg.LinAlgError:
                 break
@@ -476,6 +483,16 @@ class _Objective:
             with np.errstate(all="ignore"):
                 hessian[:, j] = (self.gradient_theta(up) - self.gradient_theta(down)) / (2 * step)
         return 0.5 * (hessian + hessian.T)
+
+
+def _positive_definite(matrix: np.ndarray | None) -> bool:
+    if matrix is None or not np.all(np.isfinite(matrix)):
+        return False
+    try:
+        np.linalg.cholesky(matrix)
+    except np.linalg.LinAlgError:
+        return False
+    return True
 
 
 def _best_fit(objective: _Objective, starts, max_iter: int):

@@ -9,6 +9,7 @@ distinct histories instead of the number of customers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -47,11 +48,10 @@ def compress(columns: Mapping[str, np.ndarray], weights: np.ndarray | None = Non
     names = list(columns)
     arrays = [np.asarray(columns[name]) for name in names]
     n = arrays[0].shape[0]
-    if weights is None:
-        weights = np.ones(n, dtype=float)
-    weights = np.asarray(weights, dtype=float)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=float)
     if n == 0:
-        return Compressed({k: a[:0] for k, a in zip(names, arrays)}, weights[:0], np.zeros(0, dtype=np.intp))
+        return Compressed({k: a[:0] for k, a in zip(names, arrays)}, np.zeros(0), np.zeros(0, dtype=np.intp))
     inverse = _row_codes(arrays)
     n_groups = int(inverse.max()) + 1
     # Codes number the groups by first appearance, so a row opens a new group
@@ -61,7 +61,10 @@ def compress(columns: Mapping[str, np.ndarray], weights: np.ndarray | None = Non
     np.greater(inverse[1:], np.maximum.accumulate(inverse)[:-1], out=opens[1:])
     first = np.flatnonzero(opens)
     distinct = {name: a[first] for name, a in zip(names, arrays)}
-    summed = np.bincount(inverse, weights=weights, minlength=n_groups)
+    if weights is None:  # counts: no array of ones to build
+        summed = np.bincount(inverse, minlength=n_groups).astype(float)
+    else:
+        summed = np.bincount(inverse, weights=weights, minlength=n_groups)
     return Compressed(distinct, summed, inverse)
 
 
@@ -70,22 +73,26 @@ def _row_codes(arrays: list[np.ndarray]) -> np.ndarray:
 
     Each column is coded on its own (:func:`_column_codes`) and the codes are
     combined into one integer key, factorised again: a few linear passes
-    instead of a multi-column group-by. The key is hashed as int32 when its
-    span allows (a smaller hash table: about a third faster).
+    instead of a multi-column group-by. The key is built and hashed as int32
+    when its span allows (a smaller hash table: about a third faster).
     """
     n = arrays[0].shape[0]
-    key = np.zeros(n, dtype=np.int64)
-    span = 1
-    for array in arrays:
-        codes, n_codes = _column_codes(array)
-        if span * n_codes >= 2**62:  # the combined key would overflow: re-number first
-            key, _ = pd.factorize(key, size_hint=n)
-            span = int(key.max()) + 1
-        key *= n_codes
-        key += codes
-        span *= n_codes
-    if span < 2**31:
-        key = key.astype(np.int32)
+    coded = [_column_codes(array) for array in arrays]
+    if math.prod(n_codes for _, n_codes in coded) < 2**31:
+        key = np.zeros(n, dtype=np.int32)
+        for codes, n_codes in coded:
+            key *= n_codes
+            key += codes  # each code < n_codes: no overflow
+    else:
+        key = np.zeros(n, dtype=np.int64)
+        span = 1
+        for codes, n_codes in coded:
+            if span * n_codes >= 2**62:  # the combined key would overflow: re-number first
+                key, _ = pd.factorize(key, size_hint=n)
+                span = int(key.max()) + 1
+            key *= n_codes
+            key += codes
+            span *= n_codes
     inverse, _ = pd.factorize(key, size_hint=n)
     return inverse.astype(np.intp, copy=False)
 
@@ -107,17 +114,28 @@ def _column_codes(array: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def offset_codes(array: np.ndarray) -> tuple[np.ndarray, int] | None:
-    """(value - min as int64, max - min + 1) for whole numbers in a range of at most len(array); else None."""
+    """(value - min as int64, max - min + 1) for whole numbers in a range of at most len(array); else None.
+
+    One new array per call: a cold process pays for every fresh page it touches.
+    """
     if array.dtype.kind not in "iuf" or array.shape[0] == 0:
         return None
     low, high = array.min(), array.max()
     width = float(high) - float(low)  # in floats: no integer wrap-around for extreme int64 values
     if not (np.isfinite(width) and width <= array.shape[0]):
         return None  # NaN, inf or a wide range
+    if array.dtype.kind in "iu":  # differences computed in int64 (modulo 2^64 for uint64: still exact)
+        return np.subtract(array, low, dtype=np.int64, casting="unsafe"), int(width) + 1
+    if max(abs(float(low)), abs(float(high))) < 2.0**62:
+        codes = array.astype(np.int64)  # truncated: equal to the value exactly when it is whole
+        if not np.array_equal(codes, array):
+            return None  # not all whole numbers
+        codes -= np.int64(low)
+        return codes, int(width) + 1
     shifted = array - low
     codes = shifted.astype(np.int64)
-    if array.dtype.kind == "f" and not np.array_equal(codes, shifted):
-        return None  # not all whole numbers
+    if not np.array_equal(codes, shifted):
+        return None
     return codes, int(width) + 1
 
 
