@@ -6,11 +6,14 @@ practical) its analytic gradient. This module does the rest, the same way for
 every model:
 
 * compress the input to distinct rows with weights (cost grows with distinct
-  histories, not customers);
+  histories, not customers; a model whose rows are almost all distinct may opt out);
 * maximise the weighted log-likelihood over ``theta = log(params)`` (all model
   parameters are positive) with L-BFGS-B, using the analytic gradient through
   the chain rule ``dLL/dtheta = params * dLL/dparams``; restart from other
-  points when a start fails;
+  points when a start fails. On many distinct rows, models with an analytic
+  Hessian may opt in to start from the fit on a subsample refined by Newton
+  steps on all rows (the same optimum, in a few passes over the rows instead of
+  a few dozen; see ``MaximumLikelihoodModel._pilot_start``);
 * standard errors from the observed information matrix (the negative Hessian of
   the log-likelihood at the optimum: the model's analytic one where it gives
   one, else central differences of the gradient in ``theta``), delta-method standard errors ``se(p) = p * se(log p)`` and 95%
@@ -190,13 +193,17 @@ class MaximumLikelihoodModel(ABC):
         quadratically, in 3-4 steps. The caller then runs the
         usual L-BFGS-B on all rows from this point (with the usual stopping
         rules), which stops at once when Newton has converged, so the estimate
-        is the full-data one either way. Models opt in with ``_pilot_fit``
-        (every column of their data must be per row, and they must supply
-        ``_weighted_hessian``).
+        is the full-data one either way; should that run fail, the usual
+        starting points follow. Models opt in with ``_pilot_fit`` (every
+        column of their data must be per row, and they must supply
+        ``_weighted_hessian``, ideally also the fused
+        ``_weighted_log_likelihood_gradient_and_hessian``).
         """
         if not self._pilot_fit or weights.shape[0] < _PILOT_MIN_ROWS:
             return None
         sample, sample_weights = _subsample(data, weights, _PILOT_ROWS)
+        if not sample_weights.sum() > 0:
+            return None
         pilot_objective = _Objective(self, sample, sample_weights, float(sample_weights.sum()))
         pilot = _best_fit(pilot_objective, self._starting_points(sample, sample_weights), self.max_iter)
         if pilot is None:
@@ -586,6 +593,7 @@ def validate_rfm(frequency: Any, recency: Any, T: Any) -> tuple[np.ndarray, np.n
                 f"({int(bad.sum())} rows in all)."
             )
     return x, t_x, T
+
 
 def _valid_histories(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> bool:
     """All the rules of :func:`validate_rfm` at once (fewer passes; the rules one by one name the row).

@@ -44,13 +44,16 @@ class GammaGammaModel(MaximumLikelihoodModel):
 
     Fitted attribute ``n_excluded_``: customers (summed weights) set aside
     because their frequency is 0 (no repeat transaction to average).
+    ``n_distinct_`` is the number of rows fitted: the rows are not grouped
+    into distinct (x, m) rows first (mean spends are continuous).
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("p", "q", "gamma")
     model_name: ClassVar[str] = "gammagamma"
     _pilot_fit: ClassVar[bool] = True  # large fits start from a subsample fit (MaximumLikelihoodModel._pilot_start)
-    # Mean spends are continuous: grouping equal (x, m) rows (about 1.3 customers per row on
-    # 150k repeat buyers) costs more than the evaluations it saves.
+    # Mean spends are continuous: grouping equal (x, m) rows (1.5 customers per row for the 177k
+    # repeat buyers of the 1M-order bench) costs more than the few evaluations it would shorten.
+    # The rows are fitted as given, and n_distinct_ is their number.
     _compress_rows: ClassVar[bool] = False
 
     def fit(self, frequency: Any, monetary_value: Any, weights: Any = None) -> "GammaGammaModel":
