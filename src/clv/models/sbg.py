@@ -101,7 +101,9 @@ class ShiftedBetaGeometricModel(MaximumLikelihoodModel):
         base = betaln(alpha, beta)
         lost = betaln(alpha + 1.0, beta + np.maximum(t - 1.0, 0.0)) - base
         alive = betaln(alpha, beta + t) - base
-        return np.where(churned, lost, alive)
+        # Both are log-probabilities; for huge beta the difference of two betaln
+        # values (each ~ beta log beta) can round a hair above 0 (1e-9 at beta = 1e6).
+        return np.minimum(np.where(churned, lost, alive), 0.0)
 
     def _log_likelihood_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
         alpha, beta = params
