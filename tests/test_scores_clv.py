@@ -238,7 +238,8 @@ def test_zero_value_repeat_buyer_is_scored_not_refused():
     spend = GammaGammaModel()
     spend.params_ = {"p": 6.25, "q": 3.74, "gamma": 15.44}
     summary = pd.DataFrame({"frequency": [2, 2], "recency": [3.0, 3.0], "T": [5.0, 5.0], "monetary_value": [0.0, 10.0]})
-    scores = score_customers(summary, model, spend, horizon=10, time_unit="week", intervals=(0.8,), n_draws=50)
+    with pytest.warns(UserWarning, match="no usable parameter covariance"):  # set by hand: no fit, no covariance
+        scores = score_customers(summary, model, spend, horizon=10, time_unit="week", intervals=(0.8,), n_draws=50)
     assert np.all(np.isfinite(scores["clv"])) and scores["clv"].iloc[0] < scores["clv"].iloc[1]
     assert scores["expected_spend"].iloc[0] == pytest.approx(6.25 * 15.44 / (2 * 6.25 + 3.74 - 1))
 
