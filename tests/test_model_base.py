@@ -151,20 +151,25 @@ def test_fit_uses_an_overridden_fused_hook_for_optimisation_and_standard_errors(
     assert fused.standard_errors_["alpha"] == pytest.approx(separate.standard_errors_["alpha"], rel=1e-8)
 
 
-def test_an_analytic_hessian_gives_the_standard_errors_of_central_differences():
+def count_nbd_hessian(params, data, weights):
+    """Second derivatives in (r, alpha) of CountNBD's weighted log-likelihood."""
     from scipy.special import polygamma
 
+    r, alpha = params
+    x, T = data["x"], data["T"]
+    h_rr = weights @ (polygamma(1, r + x) - polygamma(1, r))
+    h_r_alpha = weights @ (1 / alpha - 1 / (alpha + T))
+    h_alpha_alpha = weights @ (-r / alpha**2 + (r + x) / (alpha + T) ** 2)
+    return np.array([[h_rr, h_r_alpha], [h_r_alpha, h_alpha_alpha]])
+
+
+def test_an_analytic_hessian_gives_the_standard_errors_of_central_differences():
     class HessianNBD(CountNBD):
         used = False
 
         def _weighted_hessian(self, params, data, weights):
             type(self).used = True
-            r, alpha = params
-            x, T = data["x"], data["T"]
-            h_rr = weights @ (polygamma(1, r + x) - polygamma(1, r))
-            h_r_alpha = weights @ (1 / alpha - 1 / (alpha + T))
-            h_alpha_alpha = weights @ (-r / alpha**2 + (r + x) / (alpha + T) ** 2)
-            return np.array([[h_rr, h_r_alpha], [h_r_alpha, h_alpha_alpha]])
+            return count_nbd_hessian(params, data, weights)
 
     x, T = simulate(5_000, seed=7)
     differenced, analytic = CountNBD().fit(x, T), HessianNBD().fit(x, T)
@@ -178,14 +183,7 @@ class HessianCountNBD(CountNBD):
     _pilot_fit = True
 
     def _weighted_hessian(self, params, data, weights):
-        from scipy.special import polygamma
-
-        r, alpha = params
-        x, T = data["x"], data["T"]
-        h_rr = weights @ (polygamma(1, r + x) - polygamma(1, r))
-        h_r_alpha = weights @ (1 / alpha - 1 / (alpha + T))
-        h_alpha_alpha = weights @ (-r / alpha**2 + (r + x) / (alpha + T) ** 2)
-        return np.array([[h_rr, h_r_alpha], [h_r_alpha, h_alpha_alpha]])
+        return count_nbd_hessian(params, data, weights)
 
 
 def many_distinct_rows(n=30_000, seed=8):
