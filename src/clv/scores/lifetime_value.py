@@ -14,7 +14,11 @@ the sum runs until the bound on the remaining terms is negligible (see
 :func:`_lifetime_sum`) or, where the model has one, uses its closed-form
 discounted expected residual transactions (DERT: Fader, Hardie & Lee 2005, "RFM
 and CLV", for Pareto/NBD with continuous discounting; Fader, Hardie & Shang 2010
-for BG/BB with per-period discounting).
+for BG/BB with per-period discounting) or, for BG/NBD and MBG/NBD, the same step
+sum to infinity evaluated exactly as an expectation over the posterior of the
+purchase rate and dropout probability
+(:meth:`~clv.models.bgnbd.BetaGeoModel.discounted_lifetime_purchases`).
+``use_closed_form=False`` forces the step sum (the reference in tests).
 
 Speed: for the Buy-Till-You-Die models (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB) the
 history enters the forecast only through P(alive): given that the customer is
@@ -377,6 +381,9 @@ def _lifetime_row_values(model, rows, path, n_rows, time_unit, rate, discount_st
     else:
         step = step_in_units(discount_step, time_unit)
     step_factor = math.exp(-math.log1p(rate) * step * years_per_unit(time_unit))
+    if use_closed_form and hasattr(model, "discounted_lifetime_purchases"):
+        # BG/NBD, MBG/NBD: the step sum to infinity by quadrature over the posterior of (lambda, p).
+        return np.asarray(model.discounted_lifetime_purchases(rows.frequency, rows.recency, rows.T, step, step_factor), dtype=float)
     max_steps = math.ceil(LIFETIME_MAX_YEARS / (step * years_per_unit(time_unit)))
     return _lifetime_sum(path, n_rows, step, step_factor, max_steps)
 
