@@ -463,3 +463,126 @@ def test_probability_alive_direct_equals_the_formula():
     safe_tail = np.maximum(b + x - 1, 1e-300)
     expected = np.where(x > 0, 1 / (1 + a / safe_tail * ((alpha + T) / (alpha + t_x)) ** (r + x)), 1.0)
     np.testing.assert_allclose(model.probability_alive(x, t_x, T), expected, rtol=1e-12)
+
+
+# ----- whole-lifetime discounted purchases (quadrature over the posterior of lambda and p) ----------
+def lifetime_step_sum(model, x, t_x, T, step, q, tol=1e-13):
+    """sum_k q^k (E[Y(k s)] - E[Y((k-1) s)]), summed until the bound P(alive) E[lambda] s q^k / (1-q) on the rest
+    is below ``tol`` times the first term."""
+    r, alpha = model.params[:2]
+    alive = model.probability_alive(x, t_x, T)[0]
+    first = model.expected_purchases(step, x, t_x, T)[0]
+    if first == 0.0:  # P(alive) underflows: nothing to sum
+        return 0.0
+    bound = alive * (r + x) / (alpha + T) * step / (1 - q)
+    n_steps = int(np.ceil(np.log(tol * first / max(bound, first)) / np.log(q))) + 1
+    path = model.expected_purchases(step * np.arange(1, max(n_steps, 2) + 1.0), x, t_x, T)
+    return float(np.diff(path, prepend=0.0) @ q ** np.arange(1, path.shape[0] + 1.0))
+
+
+lifetime_parameters = st.fixed_dictionaries(
+    {"r": st.floats(0.05, 10.0), "alpha": st.floats(0.1, 100.0), "a": st.floats(0.05, 10.0), "b": st.floats(0.05, 20.0)}
+)
+lifetime_histories = st.tuples(st.integers(0, 300), st.floats(0.0, 1.0), st.floats(0.0, 500.0)).map(
+    lambda h: (h[0], 0.0 if h[0] == 0 else h[1] * h[2], h[2])
+)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+@settings(max_examples=40, deadline=None)
+@given(params=lifetime_parameters, history=lifetime_histories, step=st.floats(0.5, 60.0), q=st.floats(0.3, 0.9))
+def test_discounted_lifetime_purchases_equal_the_step_sum(model_class, params, history, step, q):
+    model = model_class()
+    model.params_ = dict(params)
+    x, t_x, T = history
+    quadrature = model.discounted_lifetime_purchases(x, t_x, T, step, q)[0]
+    assert quadrature == pytest.approx(lifetime_step_sum(model, x, t_x, T, step, q), rel=1e-7)
+
+
+def test_discounted_lifetime_purchases_with_dropout_fixed_equal_the_lambda_only_sum():
+    # a, b huge with a/(a+b) = p0: p is p0 (sd ~ 1e-5 p0); then
+    # E_lambda[q (1-e^-c) / (p0 (1 - q e^-c))] = (1 - (1-q) sum_k q^k E[e^(-lambda p0 s k)]) / p0, with
+    # E[e^(-lambda u)] = (1 + u/(alpha+T))^-(r+x): a one-dimensional sum, summed directly here.
+    p0, r, alpha, step, q = 0.2, 0.6, 8.0, 7.0, 0.8
+    model = model_at({"r": r, "alpha": alpha, "a": p0 * 1e10, "b": (1 - p0) * 1e10})
+    x = np.array([0.0, 3.0, 40.0, 900.0])
+    T = np.array([5.0, 60.0, 61.0, 300.0])
+    k = np.arange(400.0)
+    laplace = (1 + p0 * step * k[None, :] / (alpha + T[:, None])) ** -(r + x[:, None])
+    expected = (1 - (1 - q) * (laplace @ q**k)) / p0
+    t_x = np.where(x > 0, T, 0.0)
+    given_alive = model.discounted_lifetime_purchases(x, t_x, T, step, q) / model.probability_alive(x, t_x, T)
+    np.testing.assert_allclose(given_alive, expected, rtol=1e-7)
+
+
+def test_discounted_lifetime_purchases_without_dropout_are_the_discounted_poisson_rate():
+    # p ~ Beta(1e-4, 1e6): no dropout in practice; DET -> E[lambda] s q / (1-q) = (r+x)/(alpha+T) s q/(1-q).
+    model = model_at({"r": 0.7, "alpha": 3.0, "a": 1e-4, "b": 1e6})
+    x, t_x, T = np.array([0.0, 2.0, 50.0]), np.array([0.0, 10.0, 11.0]), np.array([4.0, 12.0, 11.0])
+    step, q = 2.0, 0.97
+    det = model.discounted_lifetime_purchases(x, t_x, T, step, q)
+    np.testing.assert_allclose(det, (0.7 + x) / (3.0 + T) * step * q / (1 - q), rtol=1e-6)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+def test_very_heavy_discount_leaves_only_the_first_step(model_class):
+    # q -> 0: DET = q E[Y(s)] + O(q^2), with E[Y(s)] the paper's closed form (2F1).
+    model = model_class()
+    model.params_ = dict(CDNOW_PARAMS)
+    x, t_x, T = np.array([0.0, 1.0, 7.0, 2000.0]), np.array([0.0, 30.0, 20.0, 300.0]), np.array([38.0, 38.0, 39.0, 300.0])
+    q = 1e-9
+    np.testing.assert_allclose(model.discounted_lifetime_purchases(x, t_x, T, 4.0, q) / q,
+                               model.expected_purchases(4.0, x, t_x, T), rtol=1e-7)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+@settings(max_examples=30, deadline=None)
+@given(params=parameters, x=st.integers(1, 3000), T=st.floats(0.0, 3000.0), q=st.floats(0.5, 0.9999))
+def test_more_purchases_more_value_and_more_discount_less(model_class, params, x, T, q):
+    model = model_class()
+    model.params_ = dict(params)
+    more = model.discounted_lifetime_purchases([x, x + 1], [T, T], [T, T], 30.0, q)
+    assert np.all(np.isfinite(more)) and more[0] > 0 and more[1] >= more[0] * (1 - 1e-9)
+    heavier = model.discounted_lifetime_purchases(x, T, T, 30.0, q * 0.99)[0]
+    assert heavier <= more[0] * (1 + 1e-9)
+
+
+lifetime_wide_parameters = st.fixed_dictionaries(
+    {"r": st.floats(1e-2, 50.0), "alpha": st.floats(1e-2, 1e3), "a": st.floats(1e-2, 50.0), "b": st.floats(1e-2, 1e3)}
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(params=lifetime_wide_parameters, x=st.integers(0, 5000), T=st.floats(0.0, 3000.0),
+       step=st.floats(0.1, 400.0), log_q=st.floats(-3.0, -1e-4))
+def test_lifetime_quadrature_agrees_with_halved_steps(params, x, T, step, log_q):
+    # Where the step sum would take too long (x in the thousands, tiny discounts): the rule against a finer one.
+    model = model_at(params)
+    history = (x, T if x > 0 else 0.0, T)
+    default = model.discounted_lifetime_purchases(*history, step, np.exp(log_q))[0]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bgnbd, "_LIFETIME_MAX_STEP", bgnbd._LIFETIME_MAX_STEP / 2)
+        patch.setattr(bgnbd, "_LIFETIME_STEP_PER_WIDTH", bgnbd._LIFETIME_STEP_PER_WIDTH / 2)
+        patch.setattr(bgnbd, "_LIFETIME_DROP", bgnbd._LIFETIME_DROP + 10)
+        finer = model.discounted_lifetime_purchases(*history, step, np.exp(log_q))[0]
+    assert np.isfinite(default) and default > 0
+    assert default == pytest.approx(finer, rel=1e-9)
+
+
+def test_discounted_lifetime_purchases_per_customer_equal_one_by_one():
+    model = model_at(CDNOW_PARAMS)
+    x = np.array([0.0, 2.0, 2.0, 0.0, 2.0, 15.0])
+    t_x = np.array([0.0, 30.0, 10.0, 0.0, 30.0, 37.0])
+    T = np.array([38.0, 38.0, 38.0, 12.0, 38.0, 38.0])
+    together = model.discounted_lifetime_purchases(x, t_x, T, 4.35, 0.99)
+    alone = [model.discounted_lifetime_purchases(*row, 4.35, 0.99)[0] for row in zip(x, t_x, T)]
+    np.testing.assert_allclose(together, alone, rtol=1e-13)
+    assert together[1] == together[4] and together[2] < together[1]  # same history, same value; older purchase: less
+    assert model.discounted_lifetime_purchases(2, 30.0, 38.0, 4.35, 0.99).shape == (1,)
+
+
+@pytest.mark.parametrize("step, q, match", [(0.0, 0.9, "step"), (np.inf, 0.9, "step"), (1.0, 1.0, "step_discount_factor"),
+                                            (1.0, 0.0, "step_discount_factor"), (1.0, np.nan, "step_discount_factor")])
+def test_discounted_lifetime_purchases_name_bad_arguments(step, q, match):
+    with pytest.raises(DataError, match=match):
+        model_at(CDNOW_PARAMS).discounted_lifetime_purchases(1, 1.0, 2.0, step, q)

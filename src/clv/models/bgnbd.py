@@ -60,6 +60,8 @@ _BLOCK_ROWS = 32_768
 _LIFETIME_DROP = 40.0
 _LIFETIME_MAX_STEP = 0.25
 _LIFETIME_STEP_PER_WIDTH = 0.6
+# Distributions whose shape parameters (a, b+x or r+x) reach this have tails beyond the cuts below e^-36.
+_LIFETIME_LIGHT_TAILS = 10.0
 # (row, lattice point) elements per block of the per-row sums.
 _LIFETIME_ROW_ELEMENTS = 1 << 20
 
@@ -738,7 +740,7 @@ def _lifetime_given_alive(x, T, r, alpha, a, beta0, step, log_discount) -> np.nd
     ``(G - S0 - S1) + S0 + S1`` with ``S1 = G(1) p`` and
     ``S0 = C0 (1-p)^n``, ``C0 = G(0+) = K (r+x) q/(1-q)``: the remainder
     vanishes at p = 0 and 1 and the expectations of S0 (``C0 B(a, beta+n)/B(a, beta)``)
-    and S1 are exact. ``n = max(1, (r+x) K / -log q)`` puts S0's fall where
+    and S1 are exact (needed only when a or beta is small: heavy tails in v). ``n = max(1, (r+x) K / -log q)`` puts S0's fall where
     G falls (c ~ -log q), so S0 never dwarfs the result.
 
     The v-nodes p_j and their weights depend on x only. For each p_j the
@@ -767,12 +769,13 @@ def _lifetime_given_alive(x, T, r, alpha, a, beta0, step, log_discount) -> np.nd
             shape[i], a, beta[i], (v_lo[i], v_hi[i], h_v[i]), (w_lo[i], w_hi[i], h_w[i])
         )
         log_scale = np.log(step) - np.log(alpha + T[rows])  # log K
-        scale = np.exp(log_scale)
-        power = np.maximum(1.0, shape[i] * scale / log_discount)
-        exact = np.exp(betaln(a, beta[i] + power) - betaln(a, beta[i]))
-        trapezoid = np.exp(power[:, None] * log_1mp[None, :]) @ p_weights
-        out[rows] = (_lifetime_lattice_sum(lattice, weights, log_scale, log_discount)
-                     + slope * shape[i] * scale * (exact - trapezoid))
+        out[rows] = _lifetime_lattice_sum(lattice, weights, log_scale, log_discount)
+        if p_weights is not None:  # S0: E[S0] minus its trapezoid
+            scale = np.exp(log_scale)
+            power = np.maximum(1.0, shape[i] * scale / log_discount)
+            exact = np.exp(betaln(a, beta[i] + power) - betaln(a, beta[i]))
+            trapezoid = np.exp(power[:, None] * log_1mp[None, :]) @ p_weights
+            out[rows] += slope * shape[i] * scale * (exact - trapezoid)
     return out
 
 
@@ -802,30 +805,73 @@ def _lifetime_cut_points(log_envelope, mode: np.ndarray) -> tuple[np.ndarray, np
 def _lifetime_lattice(shape, a, beta, v_grid, w_grid):
     """Per distinct x: (lattice log c - log K, its weights, the p-nodes' weights, their log(1-p)).
 
-    v-nodes ``v_j = j h_v`` in [v_lo, v_hi] with weights h_v Beta density in v
-    (``p^a (1-p)^beta / B(a, beta)``); node p = 1 added with weight
-    ``E[p] - sum_j W_j p_j`` (S1 of :func:`_lifetime_given_alive`). For node j
-    the u-integral is a trapezoid over ``w = m h_w - log p_j`` in [w_lo, w_hi]
-    with weights h_w Gamma density in w (``e^(shape w - e^w) / Gamma(shape)``),
-    times 1/p_j; the weights are summed per lattice point m.
+    v-nodes ``v_k = v* + k h_v`` in [v_lo, v_hi] (v* = log(a/beta), the mode)
+    with weights h_v Beta density in v (``p^a (1-p)^beta / B(a, beta)``); node
+    p = 1 added with weight ``E[p] - sum_k W_k p_k`` (S1 of
+    :func:`_lifetime_given_alive`). For node k the u-integral is a trapezoid
+    over ``w = m h_w - log p_k`` in [w_lo, w_hi] with weights h_w Gamma
+    density in w (``e^(shape w - e^w) / Gamma(shape)``), times 1/p_k; the
+    weights are summed per lattice point m. Densities are taken relative to
+    their modes (:func:`_log_beta_density_in_logit`, :func:`_log_gamma_density_in_log`).
+    With narrow distributions (a, beta or shape >= ``_LIFETIME_LIGHT_TAILS``)
+    the mass beyond the cuts is below e^-36, the weights are normalised to sum
+    to 1 (the normalising constants of such large parameters lose digits) and
+    no tail terms are needed (the p weights returned are then None).
     """
     (v_lo, v_hi, h_v), (w_lo, w_hi, h_w) = v_grid, w_grid
-    v = np.arange(np.ceil(v_lo / h_v), np.floor(v_hi / h_v) + 1.0) * h_v
+    v_mode = np.log(a) - np.log(beta)
+    offset = np.arange(np.ceil((v_lo - v_mode) / h_v), np.floor((v_hi - v_mode) / h_v) + 1.0) * h_v
+    v = v_mode + offset
     log_p, log_1mp = -_softplus(-v), -_softplus(v)
-    p_weights = h_v * np.exp(a * log_p + beta * log_1mp - betaln(a, beta))
+    light_p = min(a, beta) >= _LIFETIME_LIGHT_TAILS
+    p_weights = h_v * np.exp(_log_beta_density_in_logit(offset, v_mode, a, beta, normalised=not light_p))
     p = np.exp(log_p)
-    at_one = a / (a + beta) - p_weights @ p
-    node_log_p = np.append(log_p, 0.0)
-    node_weight = np.append(p_weights / p, at_one)
+    if light_p:
+        p_weights /= p_weights.sum()
+        node_log_p, node_weight = log_p, p_weights / p
+    else:
+        node_log_p = np.append(log_p, 0.0)
+        node_weight = np.append(p_weights / p, a / (a + beta) - p_weights @ p)
     first = np.ceil((w_lo + node_log_p) / h_w).astype(np.int64)
     counts = np.maximum(np.floor((w_hi + node_log_p) / h_w).astype(np.int64) - first + 1, 0)
     node = np.repeat(np.arange(node_log_p.shape[0]), counts)
     m = np.arange(counts.sum()) + np.repeat(first - (np.cumsum(counts) - counts), counts)
     w = m * h_w - node_log_p[node]
-    density = h_w * np.exp(shape * w - np.exp(w) - gammaln(shape))
+    light_u = shape >= _LIFETIME_LIGHT_TAILS
+    density = h_w * np.exp(_log_gamma_density_in_log(w - np.log(shape), shape, normalised=not light_u))
+    if light_u:
+        density /= np.bincount(node, density, minlength=node_log_p.shape[0])[node]
     lowest = m.min()
     weights = np.bincount(m - lowest, weights=node_weight[node] * density)
-    return (lowest + np.arange(weights.shape[0])) * h_w, weights, p_weights, log_1mp
+    lattice = (lowest + np.arange(weights.shape[0])) * h_w
+    return lattice, weights, (None if light_p else p_weights), log_1mp
+
+
+def _log_beta_density_in_logit(offset, v_mode, a, beta, *, normalised: bool) -> np.ndarray:
+    """log of the density of v = logit(p), p ~ Beta(a, beta), at v_mode + offset (v_mode = log(a/beta)).
+
+    ``a (log p - log p*) + beta (log(1-p) - log(1-p*))`` with the differences
+    computed as log1p(expit(-v*) expm1(-offset)) etc. (accurate for a, beta
+    in the billions, where a log p alone would lose the result's digits);
+    plus ``a log p* + beta log(1-p*) - log B(a, beta)`` if ``normalised``.
+    """
+    relative = (-a * np.log1p(expit(-v_mode) * np.expm1(-offset))
+                - beta * np.log1p(expit(v_mode) * np.expm1(offset)))
+    if normalised:
+        relative += -a * _softplus(-v_mode) - beta * _softplus(v_mode) - betaln(a, beta)
+    return relative
+
+
+def _log_gamma_density_in_log(offset, shape, *, normalised: bool) -> np.ndarray:
+    """log of the density of w = log u, u ~ Gamma(shape, 1), at log(shape) + offset.
+
+    ``-shape (expm1(offset) - offset)`` relative to the mode; plus
+    ``shape log(shape) - shape - log Gamma(shape)`` if ``normalised``.
+    """
+    relative = -shape * (np.expm1(offset) - offset)
+    if normalised:
+        relative += shape * np.log(shape) - shape - gammaln(shape)
+    return relative
 
 
 def _lifetime_lattice_sum(lattice, weights, log_scale, log_discount) -> np.ndarray:
