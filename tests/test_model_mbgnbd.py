@@ -204,3 +204,17 @@ def test_fused_fit_objective_matches_the_papers_formula_including_one_time_buyer
     data = {"x": x, "t_x": t_x, "T": T}
     value, _ = ModifiedBetaGeoModel()._weighted_log_likelihood_and_gradient(np.array([r, alpha, a, b]), data, weights)
     assert value == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_lifetime_discounted_purchases_given_alive_are_bgnbd_with_b_plus_one():
+    # Alive at T, MBG/NBD has p ~ Beta(a, b+x+1): the BG/NBD posterior with b -> b+1 (same lambda posterior).
+    params = {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}
+    shifted = BetaGeoModel()
+    shifted.params_ = {**params, "b": params["b"] + 1}
+    model = model_at(params)
+    x, t_x, T = np.array([0.0, 1.0, 4.0, 60.0]), np.array([0.0, 3.0, 30.0, 38.0]), np.array([38.0, 38.0, 39.0, 38.5])
+    mbg = model.discounted_lifetime_purchases(x, t_x, T, 1.0, 0.998) / model.probability_alive(x, t_x, T)
+    bg = shifted.discounted_lifetime_purchases(x, t_x, T, 1.0, 0.998) / shifted.probability_alive(x, t_x, T)
+    np.testing.assert_allclose(mbg, bg, rtol=1e-13)
+    # One-time buyers may already be gone under MBG/NBD: less value than under BG/NBD with the same b+1.
+    assert model.discounted_lifetime_purchases(0, 0.0, 38.0, 1.0, 0.998)[0] < shifted.discounted_lifetime_purchases(0, 0.0, 38.0, 1.0, 0.998)[0]

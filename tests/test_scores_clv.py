@@ -302,3 +302,24 @@ def test_clv_equals_a_direct_per_customer_computation(model_class):
     det = np.diff(path, axis=1, prepend=0.0) @ (1 + rate) ** (-step_ends / 365.25)
     direct = 0.3 * spend.expected_spend(x, np.where(x > 0, m, 0.0)) * det
     np.testing.assert_allclose(clv, direct, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+def test_bgnbd_lifetime_quadrature_equals_the_step_sum(model_class, monkeypatch):
+    # horizon=None: BG/NBD-type models use discounted_lifetime_purchases on the reference rows (x, T);
+    # use_closed_form=False sums the monthly steps (tolerance tightened so it is the exact sum).
+    import clv.scores.lifetime_value as lifetime_value
+
+    model = fitted(model_class, **BGNBD_CDNOW)
+    x = [0, 1, 1, 2, 2, 7, 7, 40]
+    t_x = [0.0, 2.0, 38.0, 30.4, 10.0, 35.0, 20.0, 38.5]
+    T = [38.9, 38.0, 38.0, 38.9, 38.9, 38.9, 38.9, 38.9]
+    kwargs = dict(horizon=None, time_unit="week", annual_discount_rate=0.5, margin=0.3)
+    money = [0.0, 10.0, 10.0, 25.0, 25.0, 7.5, 7.5, 40.0]
+    quadrature = customer_lifetime_value(model, None, x, t_x, T, money, **kwargs)
+    monkeypatch.setattr(lifetime_value, "LIFETIME_RTOL", 1e-12)
+    summed = customer_lifetime_value(model, None, x, t_x, T, money, use_closed_form=False, **kwargs)
+    np.testing.assert_allclose(quadrature, summed, rtol=1e-9, atol=0)
+    assert quadrature[2] > quadrature[1] and quadrature[3] > quadrature[4]  # a recent last purchase is worth more
+    det = discounted_expected_purchases(model, x, t_x, T, **{k: v for k, v in kwargs.items() if k != "margin"})
+    np.testing.assert_allclose(quadrature, 0.3 * np.array(money) * det, rtol=1e-13)
