@@ -740,8 +740,9 @@ def _lifetime_given_alive(x, T, r, alpha, a, beta0, step, log_discount) -> np.nd
     ``(G - S0 - S1) + S0 + S1`` with ``S1 = G(1) p`` and
     ``S0 = C0 (1-p)^n``, ``C0 = G(0+) = K (r+x) q/(1-q)``: the remainder
     vanishes at p = 0 and 1 and the expectations of S0 (``C0 B(a, beta+n)/B(a, beta)``)
-    and S1 are exact (needed only when a or beta is small: heavy tails in v). ``n = max(1, (r+x) K / -log q)`` puts S0's fall where
-    G falls (c ~ -log q), so S0 never dwarfs the result.
+    and S1 are exact (needed only when a or beta is small: heavy tails in v).
+    ``n = max(1, (r+x) K / -log q)`` puts S0's fall where G falls
+    (c ~ -log q), so S0 never dwarfs the result.
 
     The v-nodes p_j and their weights depend on x only. For each p_j the
     w-nodes are shifted to ``w = m h - log p_j`` so that ``log c = m h + log K``
