@@ -233,3 +233,22 @@ def test_score_sbg_errors_name_the_option(subscribers):
         result = run(*args)
         assert result.exit_code == 2, (args, result.output)
         assert re.search(message, result.output.replace("\n", " ")), (message, result.output)
+
+
+def test_score_purchase_model_over_the_whole_lifetime(workdir, summary_with_money):
+    bg, gg = workdir / "bg-life.json", workdir / "gg-life.json"
+    assert run("fit", summary_with_money, "-m", "bgnbd", "--save", bg, "--time-unit", "week").exit_code == 0
+    assert run("fit", summary_with_money, "-m", "gammagamma", "--monetary-col", "spend", "--save", gg).exit_code == 0
+    out = workdir / "lifetime.csv"
+    common = ("score", summary_with_money, "--model", bg, "--spend-model", gg, "--horizon", "inf", "--monetary-col", "spend",
+              "--id-col", "cust")
+    result = run(*common, "--intervals", "none", "--output", out)
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == ["customer_id", "p_alive", "discounted_purchases", "expected_spend", "clv"]
+    assert len(scores) == 2357 and np.all(np.isfinite(scores["clv"])) and (scores["clv"] >= 0).all()
+    one_year = workdir / "one-year.csv"
+    assert run(*common[:6], "--horizon", 52, *common[8:], "--intervals", "none", "--output", one_year).exit_code == 0
+    assert (scores["clv"] >= pd.read_csv(one_year)["clv"] - 1e-9).all()  # a lifetime is worth at least its first year
+    refused = run(*common)  # the default intervals
+    assert refused.exit_code == 2 and "--intervals none" in refused.output

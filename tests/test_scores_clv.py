@@ -323,3 +323,27 @@ def test_bgnbd_lifetime_quadrature_equals_the_step_sum(model_class, monkeypatch)
     assert quadrature[2] > quadrature[1] and quadrature[3] > quadrature[4]  # a recent last purchase is worth more
     det = discounted_expected_purchases(model, x, t_x, T, **{k: v for k, v in kwargs.items() if k != "margin"})
     np.testing.assert_allclose(quadrature, 0.3 * np.array(money) * det, rtol=1e-13)
+
+
+@pytest.mark.parametrize("model", [fitted(BetaGeoModel, **BGNBD_CDNOW), fitted(ParetoNBDModel, **PARETO_CDNOW)],
+                         ids=["bgnbd", "pareto"])
+@pytest.mark.parametrize("lifetime", [None, float("inf")])
+def test_score_customers_over_the_whole_lifetime_equals_the_lifetime_value(model, lifetime):
+    summary = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "frequency": [0, 2, 2, 7],
+                            "recency": [0.0, 10.0, 30.0, 35.0], "T": [38.0, 38.0, 38.0, 39.0],
+                            "monetary_value": [0.0, 20.0, 20.0, 45.0]})
+    scores = score_customers(summary, model, None, horizon=lifetime, time_unit="week", annual_discount_rate=0.12,
+                             margin=0.3, intervals=None)
+    expected = customer_lifetime_value(model, None, summary["frequency"], summary["recency"], summary["T"],
+                                       summary["monetary_value"], horizon=None, time_unit="week",
+                                       annual_discount_rate=0.12, margin=0.3)
+    assert list(scores.columns) == ["customer_id", "p_alive", "discounted_purchases", "expected_spend", "clv"]
+    np.testing.assert_allclose(scores["clv"], expected, rtol=1e-12)
+    np.testing.assert_allclose(scores["clv"], 0.3 * scores["expected_spend"] * scores["discounted_purchases"], rtol=1e-12)
+    assert scores["clv"].iloc[2] > scores["clv"].iloc[1]  # same x and T: the later last purchase is worth more
+
+
+def test_whole_lifetime_scores_refuse_intervals():
+    summary = pd.DataFrame({"frequency": [1], "recency": [3.0], "T": [10.0], "monetary_value": [5.0]})
+    with pytest.raises(DataError, match="intervals need a finite horizon"):
+        score_customers(summary, fitted(BetaGeoModel, **BGNBD_CDNOW), None, horizon=None, time_unit="week")

@@ -249,7 +249,7 @@ def score_command(
     summary: Path = typer.Argument(..., help="Customer summary (CSV or Parquet) in the model's time unit."),
     model: Path = typer.Option(..., "--model", "-m", help="Model JSON from `clv fit --save`: a transaction model (bgnbd, mbgnbd, pareto, bgbb) or an sBG subscription model."),
     spend_model: Path | None = typer.Option(None, "--spend-model", help="Gamma-Gamma model JSON; without it the monetary column is the spend per order."),
-    horizon: float = typer.Option(..., "--horizon", help="Forecast horizon in the model's time unit (e.g. 52 weeks). sBG: whole contract periods, or inf for the whole remaining lifetime."),
+    horizon: float = typer.Option(..., "--horizon", help="Forecast horizon in the model's time unit (e.g. 52 weeks), or inf for the whole remaining lifetime (purchase models: with --intervals none). sBG: whole contract periods, or inf."),
     time_unit: TimeUnit | None = typer.Option(None, "--time-unit", help="Unit of recency/T/horizon; default: the one saved with the model."),
     discount_rate: float | None = typer.Option(None, "--discount-rate", help="Transaction models: annual discount rate (default 0.1 = 10% a year). sBG: required, a rate PER CONTRACT PERIOD (monthly contracts at 10% a year: 1.1**(1/12) - 1 = 0.00797)."),
     margin: float = typer.Option(1.0, "--margin", help="Profit margin as a fraction of revenue (sBG: multiplies the value per period)."),
@@ -325,7 +325,8 @@ def score_command(
                 margin=margin, discount_step=discount_step.value, intervals=parse_intervals(intervals),
                 n_draws=draws, seed=seed, interval_method=interval_method,
             )
-    emit(scores, fmt, output, title=f"scores over {horizon:g} {unit}s")
+    span = "the whole remaining lifetime" if horizon == float("inf") else f"{horizon:g} {unit}s"
+    emit(scores, fmt, output, title=f"scores over {span}")
 
 
 def score_subscriptions(summary: Path, model, model_path: Path, columns: dict[str, Any], options: dict[str, Any]):

@@ -43,7 +43,7 @@ def score_customers(
     transaction_model,
     spend_model=None,
     *,
-    horizon: float,
+    horizon: float | None,
     time_unit: str,
     annual_discount_rate: float = 0.10,
     margin: float = 1.0,
@@ -54,6 +54,14 @@ def score_customers(
     interval_method: str = "auto",
 ) -> pd.DataFrame:
     """Per-customer predictions over ``horizon`` (in ``time_unit``, the model's unit).
+
+    ``horizon=None`` (or ``inf``) scores the whole remaining lifetime: ``clv``
+    is then the discounted value of all future purchases (closed-form DERT for
+    Pareto/NBD and BG/BB, exact quadrature for BG/NBD and MBG/NBD, see
+    :func:`clv.scores.customer_lifetime_value`), ``expected_purchases`` is
+    replaced by ``discounted_purchases`` (DERT; undiscounted the lifetime
+    purchases can be infinite) and intervals are not available (pass
+    ``intervals=None``).
 
     ``summary`` has columns frequency, recency, T (``n_periods`` accepted for
     BG/BB), optional customer_id, and monetary_value (needed for spend and CLV).
@@ -68,11 +76,12 @@ def score_customers(
     Work is done on distinct histories (and distinct (x, T)) and is vectorised;
     the frame's ``attrs`` record the units, rate, method and Monte Carlo error.
     """
-    horizon = _checked_horizon(horizon)
+    horizon = _lifetime_or_checked_horizon(horizon, intervals)
     margin = _checked_margin(margin)
     x, t_x, T, m, customer_id = _summary_columns(summary, transaction_model, spend_model)
     check_annual_rate(annual_discount_rate)
-    _step_ends(transaction_model, horizon, time_unit, discount_step)  # checks the units before work starts
+    if horizon is not None:
+        _step_ends(transaction_model, horizon, time_unit, discount_step)  # checks the units before work starts
     plan = _IntervalPlan.checked(transaction_model, intervals, n_draws, seed, interval_method) if intervals else None
     money = clean_monetary_value(x, m, has_spend_model=spend_model is not None) if m is not None else None
     histories = distinct_rows({"x": x, "t_x": t_x, "T": T})
@@ -110,9 +119,25 @@ def score_customers(
                 purchases_columns = purchases_q.result()
             out.update(plan.columns(purchases_columns, clv_columns))
             attrs.update(plan.attrs)
+    if horizon is None:  # undiscounted lifetime purchases can be infinite: their discounted sum instead
+        del out["expected_purchases"]
+        out = {"customer_id": out.pop("customer_id"), "p_alive": out.pop("p_alive"),
+               "discounted_purchases": histories.expand(forecast.discounted), **out}
     frame = pd.DataFrame(out, copy=False)
     frame.attrs.update(attrs)
     return frame
+
+
+def _lifetime_or_checked_horizon(horizon: float | None, intervals) -> float | None:
+    """None for the whole lifetime (None or inf), else the checked finite horizon."""
+    if horizon is not None and float(horizon) != float("inf"):
+        return _checked_horizon(horizon)
+    if intervals:
+        raise DataError(
+            "prediction intervals need a finite horizon for the purchase models: pass intervals=None "
+            "(CLI: --intervals none) to score the whole remaining lifetime, or give a finite horizon."
+        )
+    return None
 
 
 def _summary_columns(summary: pd.DataFrame, model, spend_model):
