@@ -12,7 +12,7 @@ from scipy import integrate
 from scipy.special import betaln, gammaln, hyp2f1
 
 from clv.errors import DataError, FitError
-from clv.models import bgnbd
+from clv.models import bgnbd, bgnbd_lifetime
 from clv.models.bgnbd import BetaGeoModel, expected_purchases_given_alive
 from clv.models.mbgnbd import ModifiedBetaGeoModel
 from fused_checks import assert_fused_equals_per_row, fused_central_differences
@@ -561,9 +561,9 @@ def test_lifetime_quadrature_agrees_with_halved_steps(params, x, T, step, log_q)
     history = (x, T if x > 0 else 0.0, T)
     default = model.discounted_lifetime_purchases(*history, step, np.exp(log_q))[0]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bgnbd, "_LIFETIME_MAX_STEP", bgnbd._LIFETIME_MAX_STEP / 2)
-        patch.setattr(bgnbd, "_LIFETIME_STEP_PER_WIDTH", bgnbd._LIFETIME_STEP_PER_WIDTH / 2)
-        patch.setattr(bgnbd, "_LIFETIME_DROP", bgnbd._LIFETIME_DROP + 10)
+        patch.setattr(bgnbd_lifetime, "_LIFETIME_MAX_STEP", bgnbd_lifetime._LIFETIME_MAX_STEP / 2)
+        patch.setattr(bgnbd_lifetime, "_LIFETIME_STEP_PER_WIDTH", bgnbd_lifetime._LIFETIME_STEP_PER_WIDTH / 2)
+        patch.setattr(bgnbd_lifetime, "_LIFETIME_DROP", bgnbd_lifetime._LIFETIME_DROP + 10)
         finer = model.discounted_lifetime_purchases(*history, step, np.exp(log_q))[0]
     assert np.isfinite(default) and default > 0
     assert default == pytest.approx(finer, rel=1e-9)

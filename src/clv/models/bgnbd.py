@@ -39,6 +39,8 @@ from clv.models.base import (
     validate_rfm,
     validate_weights,
 )
+from clv.models.bgnbd_lifetime import checked_lifetime_step, lifetime_given_alive
+from clv.models.special import softplus
 from clv.summary.compress import apply_on_distinct, compress, offset_codes
 
 # Half-width of the window around a = 1 where the (a+beta-1)/(a-1) * [...]
@@ -53,17 +55,6 @@ _SERIES_MIN_C = 20.0
 _SERIES_CHECK_EVERY = 8
 # Rows per block in the fit's row passes: a block's temporaries (a few hundred KB) stay in the CPU cache.
 _BLOCK_ROWS = 32_768
-# Whole-lifetime discounted purchases (BetaGeoModel.discounted_lifetime_purchases): trapezoid rules in
-# log-scale variables. Grids are cut where the integrand's envelope has fallen by e^-40 (~4e-18) from its
-# top; steps are at most 0.25 and at most 0.6 of the width of the log-scale distribution (the rules'
-# error is then ~1e-11 relative; tests compare with halved steps).
-_LIFETIME_DROP = 40.0
-_LIFETIME_MAX_STEP = 0.25
-_LIFETIME_STEP_PER_WIDTH = 0.6
-# Distributions whose shape parameters (a, b+x or r+x) reach this have tails beyond the cuts below e^-36.
-_LIFETIME_LIGHT_TAILS = 10.0
-# (row, lattice point) elements per block of the per-row sums.
-_LIFETIME_ROW_ELEMENTS = 1 << 20
 
 
 class BetaGeoModel(MaximumLikelihoodModel):
@@ -151,7 +142,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
         terms = self._x_terms(params, x)
         log_at_T = np.log(alpha + data["T"])
         log_odds = terms.log_odds + (r + x) * (log_at_T - np.log(alpha + data["t_x"]))
-        return terms.log_alive - (r + x) * log_at_T + _softplus(log_odds)
+        return terms.log_alive - (r + x) * log_at_T + softplus(log_odds)
 
     def _log_likelihood_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
         """Analytic d(log L)/d(r, alpha, a, b) per row, shape (n_rows, 4).
@@ -168,7 +159,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
         terms = self._x_terms(params, x)
         log_ratio = np.log(alpha + T) - np.log(alpha + t_x)
         log_odds = terms.log_odds + (r + x) * log_ratio
-        q = np.exp(log_odds - _softplus(log_odds))
+        q = np.exp(log_odds - softplus(log_odds))
         d_r = terms.d_r - np.log(alpha + T) + q * log_ratio
         d_alpha = r / alpha - (r + x) / (alpha + T) - q * (r + x) * (1.0 / (alpha + t_x) - 1.0 / (alpha + T))
         return np.column_stack([d_r, d_alpha, terms.d_a + q / a, terms.d_b + q * terms.d_log_odds_b])
@@ -205,7 +196,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
             shape = r + x
             log_ratio = log_at_T[T_codes] - log_at_t_x[t_x_codes]
             log_odds = per_x.log_odds[x_codes] + shape * log_ratio
-            soft = _softplus(log_odds)
+            soft = softplus(log_odds)
             weighted_q = w * np.exp(log_odds - soft)
             soft_sum += w @ soft
             q_log_ratio += weighted_q @ log_ratio
@@ -270,7 +261,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
             grad_d[2] = 1.0 / a
             np.negative(tail, out=grad_d[3])
             log_odds += shape * grad_d[0]
-            soft = _softplus(log_odds)
+            soft = softplus(log_odds)
             weighted_q = w * np.exp(log_odds - soft)
             weighted_qq = w * np.exp(log_odds - 2.0 * soft)  # w q (1-q)
             soft_sum += w @ soft
@@ -409,13 +400,13 @@ class BetaGeoModel(MaximumLikelihoodModel):
         step at c ~ -log q (the pole of 1/(1 - q e^-c) sits that close to 0),
         which Gauss-Laguerre/Jacobi rules need thousands of nodes to resolve
         but a log-scale grid resolves at any scale. See
-        :func:`_lifetime_given_alive`; accuracy ~1e-10 relative.
+        :func:`clv.models.bgnbd_lifetime.lifetime_given_alive`; accuracy ~1e-10 relative.
         """
         x, t_x, T = broadcast_history(frequency, recency, T)
-        step, log_discount = _checked_lifetime_step(step, step_discount_factor)
+        step, log_discount = checked_lifetime_step(step, step_discount_factor)
         r, alpha, a, b = self.params
         groups = compress({"x": x.reshape(-1), "T": T.reshape(-1)})
-        given_alive = _lifetime_given_alive(
+        given_alive = lifetime_given_alive(
             groups.columns["x"], groups.columns["T"], r, alpha, a, b + self._dropout_at_first_purchase,
             step, log_discount,
         )
@@ -567,14 +558,6 @@ def _value_codes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, column.min() + np.arange(n_codes, dtype=column.dtype)
 
 
-def _softplus(d: np.ndarray) -> np.ndarray:
-    """log(1 + e^d) without overflow, as max(d, 0) + log1p(e^-|d|) (0 at d = -inf).
-
-    Same value as np.logaddexp(0, d), several times faster on large arrays.
-    """
-    return np.maximum(d, 0.0) + np.log1p(np.exp(-np.abs(d)))
-
-
 def expected_purchases_given_alive(t, shape, rate, a, beta) -> np.ndarray:
     """E[min(Poisson(lambda t), N)] with lambda ~ Gamma(shape, rate), N ~ Geometric(p), p ~ Beta(a, beta).
 
@@ -713,180 +696,6 @@ def _series_minus_one(A, B, C, z, max_terms: int = 5_000) -> np.ndarray:
             scratch = np.empty(term.shape)
     result[:, rows] = total
     return np.ascontiguousarray(result.T).reshape(z.shape)
-
-
-def _checked_lifetime_step(step: float, step_discount_factor: float) -> tuple[float, float]:
-    """(step, -log q) after checking 0 < step < inf and 0 < q < 1."""
-    s, q = float(step), float(step_discount_factor)
-    if not (np.isfinite(s) and s > 0):
-        raise DataError(f"step must be a positive number of time units (of the data), got {step!r}.")
-    if not (0.0 < q < 1.0):
-        raise DataError(
-            f"step_discount_factor must be in (0, 1) (e.g. 1.1 ** (-1/12) for monthly steps at 10% a year), "
-            f"got {step_discount_factor!r}."
-        )
-    return s, -np.log(q)
-
-
-def _lifetime_given_alive(x, T, r, alpha, a, beta0, step, log_discount) -> np.ndarray:
-    """E[q (1 - e^-c) / (p (1 - q e^-c))] per row, c = lambda p step, q = e^-log_discount,
-    lambda ~ Gamma(r+x, rate alpha+T), p ~ Beta(a, beta0+x).
-
-    With u = lambda (alpha+T) ~ Gamma(r+x, 1) and K = step/(alpha+T) the
-    integrand is ``h(c)/p``, ``h(c) = q (1-e^-c)/(1 - q e^-c)``, c = u p K.
-    Trapezoid rules in w = log u and v = logit p converge geometrically for
-    integrands analytic in a strip and decaying in both directions; to make
-    the p-integrand decay at both ends, ``G(p) = E_u[h(c)]/p`` is split as
-    ``(G - S0 - S1) + S0 + S1`` with ``S1 = G(1) p`` and
-    ``S0 = C0 (1-p)^n``, ``C0 = G(0+) = K (r+x) q/(1-q)``: the remainder
-    vanishes at p = 0 and 1 and the expectations of S0 (``C0 B(a, beta+n)/B(a, beta)``)
-    and S1 are exact (needed only when a or beta is small: heavy tails in v).
-    ``n = max(1, (r+x) K / -log q)`` puts S0's fall where G falls
-    (c ~ -log q), so S0 never dwarfs the result.
-
-    The v-nodes p_j and their weights depend on x only. For each p_j the
-    w-nodes are shifted to ``w = m h - log p_j`` so that ``log c = m h + log K``
-    lies on one lattice: the double sum folds, per distinct x, into one
-    weight per lattice point (``_lifetime_lattice``), and each row (x, T)
-    costs one h(c) per lattice point (``_lifetime_lattice_sum``). Rows are
-    grouped by x (a loop over distinct x, not over rows).
-    """
-    out = np.empty(x.shape[0])
-    if out.shape[0] == 0:
-        return out
-    xs, inverse = np.unique(x, return_inverse=True)
-    shape, beta = r + xs, beta0 + xs
-    v_lo, v_hi = _lifetime_cut_points(
-        lambda v: -(a + 1.0) * _softplus(-v) - (beta + 1.0) * _softplus(v), np.log((a + 1.0) / (beta + 1.0))
-    )
-    w_lo, w_hi = _lifetime_cut_points(lambda w: (shape + 1.0) * w - np.exp(w), np.log(shape + 1.0))
-    h_v = np.minimum(_LIFETIME_MAX_STEP, _LIFETIME_STEP_PER_WIDTH * np.sqrt(polygamma(1, a + 1.0) + polygamma(1, beta + 1.0)))
-    h_w = np.minimum(_LIFETIME_MAX_STEP, _LIFETIME_STEP_PER_WIDTH * np.sqrt(polygamma(1, shape + 1.0)))
-    slope = np.exp(-log_discount) / -np.expm1(-log_discount)  # h'(0) = q/(1-q)
-    order = np.argsort(inverse, kind="stable")
-    ends = np.cumsum(np.bincount(inverse, minlength=xs.shape[0]))
-    for i, rows in enumerate(np.split(order, ends[:-1])):
-        lattice, weights, p_weights, log_1mp = _lifetime_lattice(
-            shape[i], a, beta[i], (v_lo[i], v_hi[i], h_v[i]), (w_lo[i], w_hi[i], h_w[i])
-        )
-        log_scale = np.log(step) - np.log(alpha + T[rows])  # log K
-        out[rows] = _lifetime_lattice_sum(lattice, weights, log_scale, log_discount)
-        if p_weights is not None:  # S0: E[S0] minus its trapezoid
-            scale = np.exp(log_scale)
-            power = np.maximum(1.0, shape[i] * scale / log_discount)
-            exact = np.exp(betaln(a, beta[i] + power) - betaln(a, beta[i]))
-            trapezoid = np.exp(power[:, None] * log_1mp[None, :]) @ p_weights
-            out[rows] += slope * shape[i] * scale * (exact - trapezoid)
-    return out
-
-
-def _lifetime_cut_points(log_envelope, mode: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where the unimodal ``log_envelope`` has fallen ``_LIFETIME_DROP`` below its top at ``mode``: (left, right).
-
-    Vectorised over ``mode`` (and the envelope's parameters): doubling, then bisection.
-    """
-    top = log_envelope(mode)
-    cuts = []
-    for sign in (-1.0, 1.0):
-        far = np.ones_like(mode)
-        for _ in range(64):
-            short = top - log_envelope(mode + sign * far) < _LIFETIME_DROP
-            if not short.any():
-                break
-            far = np.where(short, 2.0 * far, far)
-        near = np.zeros_like(mode)
-        for _ in range(48):
-            middle = 0.5 * (near + far)
-            short = top - log_envelope(mode + sign * middle) < _LIFETIME_DROP
-            near, far = np.where(short, middle, near), np.where(short, far, middle)
-        cuts.append(mode + sign * far)
-    return cuts[0], cuts[1]
-
-
-def _lifetime_lattice(shape, a, beta, v_grid, w_grid):
-    """Per distinct x: (lattice log c - log K, its weights, the p-nodes' weights, their log(1-p)).
-
-    v-nodes ``v_k = v* + k h_v`` in [v_lo, v_hi] (v* = log(a/beta), the mode)
-    with weights h_v Beta density in v (``p^a (1-p)^beta / B(a, beta)``); node
-    p = 1 added with weight ``E[p] - sum_k W_k p_k`` (S1 of
-    :func:`_lifetime_given_alive`). For node k the u-integral is a trapezoid
-    over ``w = m h_w - log p_k`` in [w_lo, w_hi] with weights h_w Gamma
-    density in w (``e^(shape w - e^w) / Gamma(shape)``), times 1/p_k; the
-    weights are summed per lattice point m. Densities are taken relative to
-    their modes (:func:`_log_beta_density_in_logit`, :func:`_log_gamma_density_in_log`).
-    With narrow distributions (a, beta or shape >= ``_LIFETIME_LIGHT_TAILS``)
-    the mass beyond the cuts is below e^-36, the weights are normalised to sum
-    to 1 (the normalising constants of such large parameters lose digits) and
-    no tail terms are needed (the p weights returned are then None).
-    """
-    (v_lo, v_hi, h_v), (w_lo, w_hi, h_w) = v_grid, w_grid
-    v_mode = np.log(a) - np.log(beta)
-    offset = np.arange(np.ceil((v_lo - v_mode) / h_v), np.floor((v_hi - v_mode) / h_v) + 1.0) * h_v
-    v = v_mode + offset
-    log_p, log_1mp = -_softplus(-v), -_softplus(v)
-    light_p = min(a, beta) >= _LIFETIME_LIGHT_TAILS
-    p_weights = h_v * np.exp(_log_beta_density_in_logit(offset, v_mode, a, beta, normalised=not light_p))
-    p = np.exp(log_p)
-    if light_p:
-        p_weights /= p_weights.sum()
-        node_log_p, node_weight = log_p, p_weights / p
-    else:
-        node_log_p = np.append(log_p, 0.0)
-        node_weight = np.append(p_weights / p, a / (a + beta) - p_weights @ p)
-    first = np.ceil((w_lo + node_log_p) / h_w).astype(np.int64)
-    counts = np.maximum(np.floor((w_hi + node_log_p) / h_w).astype(np.int64) - first + 1, 0)
-    node = np.repeat(np.arange(node_log_p.shape[0]), counts)
-    m = np.arange(counts.sum()) + np.repeat(first - (np.cumsum(counts) - counts), counts)
-    w = m * h_w - node_log_p[node]
-    light_u = shape >= _LIFETIME_LIGHT_TAILS
-    density = h_w * np.exp(_log_gamma_density_in_log(w - np.log(shape), shape, normalised=not light_u))
-    if light_u:
-        density /= np.bincount(node, density, minlength=node_log_p.shape[0])[node]
-    lowest = m.min()
-    weights = np.bincount(m - lowest, weights=node_weight[node] * density)
-    lattice = (lowest + np.arange(weights.shape[0])) * h_w
-    return lattice, weights, (None if light_p else p_weights), log_1mp
-
-
-def _log_beta_density_in_logit(offset, v_mode, a, beta, *, normalised: bool) -> np.ndarray:
-    """log of the density of v = logit(p), p ~ Beta(a, beta), at v_mode + offset (v_mode = log(a/beta)).
-
-    ``a (log p - log p*) + beta (log(1-p) - log(1-p*))`` with the differences
-    computed as log1p(expit(-v*) expm1(-offset)) etc. (accurate for a, beta
-    in the billions, where a log p alone would lose the result's digits);
-    plus ``a log p* + beta log(1-p*) - log B(a, beta)`` if ``normalised``.
-    """
-    relative = (-a * np.log1p(expit(-v_mode) * np.expm1(-offset))
-                - beta * np.log1p(expit(v_mode) * np.expm1(offset)))
-    if normalised:
-        relative += -a * _softplus(-v_mode) - beta * _softplus(v_mode) - betaln(a, beta)
-    return relative
-
-
-def _log_gamma_density_in_log(offset, shape, *, normalised: bool) -> np.ndarray:
-    """log of the density of w = log u, u ~ Gamma(shape, 1), at log(shape) + offset.
-
-    ``-shape (expm1(offset) - offset)`` relative to the mode; plus
-    ``shape log(shape) - shape - log Gamma(shape)`` if ``normalised``.
-    """
-    relative = -shape * (np.expm1(offset) - offset)
-    if normalised:
-        relative += shape * np.log(shape) - shape - gammaln(shape)
-    return relative
-
-
-def _lifetime_lattice_sum(lattice, weights, log_scale, log_discount) -> np.ndarray:
-    """sum_m weights_m h(exp(lattice_m + log K)) per row, h(c) = q (1-e^-c)/(1 - q e^-c) via expm1."""
-    out = np.empty(log_scale.shape[0])
-    q = np.exp(-log_discount)
-    block = max(1, _LIFETIME_ROW_ELEMENTS // lattice.shape[0])
-    for start in range(0, log_scale.shape[0], block):
-        c = np.exp(lattice[None, :] + log_scale[start:start + block, None])
-        values = np.expm1(-c)
-        values /= np.expm1(-log_discount - c)
-        out[start:start + block] = values @ weights
-    out *= q
-    return out
 
 
 def _geometric_trials(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -67,6 +67,7 @@ from clv.models.base import (
     validate_rfm,
     validate_weights,
 )
+from clv.models.special import softplus
 from clv.summary.compress import apply_on_distinct, compress, offset_codes
 
 _SERIES_MAX_ZETA = 0.8  # series always (<= 180 terms); beyond, only if it converges within:
@@ -609,7 +610,7 @@ def _row_shares(table: np.ndarray, rows: "_PairRows", log_s: float):
         # I(T)/I(t_x) - 1, 0 when t_x = T (no death term)
         ratio_minus_one = np.expm1(np.minimum(log_tail[T_pairs] - log_i1, 0.0))
         log_i1_over_f = log_s + log_i1 - log_f[T_pairs]  # log(s I(t_x) / F)
-        soft = _softplus(log_i1_over_f + np.log(-ratio_minus_one))
+        soft = softplus(log_i1_over_f + np.log(-ratio_minus_one))
         g1 = np.exp(log_i1_over_f - soft)
         yield block, w, soft, np.exp(-soft), g1, g1 * (1.0 + ratio_minus_one)
 
@@ -683,11 +684,6 @@ class _PairRows:
             weight_by_T_pair=np.bincount(T_pairs, weights, minlength=n_pairs),
             shares=np.empty((3, weights.shape[0])),
         )
-
-
-def _softplus(d: np.ndarray) -> np.ndarray:
-    """log(1 + e^d) without overflow, as max(d, 0) + log1p(e^-|d|) (0 at d = -inf)."""
-    return np.maximum(d, 0.0) + np.log1p(np.exp(-np.abs(d)))
 
 
 def _pair_tables(params: np.ndarray, data: Mapping[str, np.ndarray]):
