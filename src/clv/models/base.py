@@ -125,9 +125,10 @@ class MaximumLikelihoodModel(ABC):
     def _weighted_hessian(
         self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray
     ) -> np.ndarray | None:
-        """Second derivatives of the weighted log-likelihood in ``params`` (k, k), or None (the default)
-        for central differences of the gradient."""
-        return None
+        """Second derivatives of the weighted log-likelihood in ``params`` (k, k), or None for central
+        differences of the gradient. The default takes them from the fused hook below when the model has it."""
+        fused = self._weighted_log_likelihood_gradient_and_hessian(params, data, weights)
+        return None if fused is None else fused[2]
 
     def _weighted_log_likelihood_gradient_and_hessian(
         self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray
@@ -195,9 +196,9 @@ class MaximumLikelihoodModel(ABC):
         rules), which stops at once when Newton has converged, so the estimate
         is the full-data one either way; should that run fail, the usual
         starting points follow. Models opt in with ``_pilot_fit`` (every
-        column of their data must be per row, and they must supply
-        ``_weighted_hessian``, ideally also the fused
-        ``_weighted_log_likelihood_gradient_and_hessian``).
+        column of their data must be per row, and they must supply the fused
+        ``_weighted_log_likelihood_gradient_and_hessian`` or at least
+        ``_weighted_hessian``).
         """
         if not self._pilot_fit or weights.shape[0] < _PILOT_MIN_ROWS:
             return None

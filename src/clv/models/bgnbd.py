@@ -210,13 +210,6 @@ class BetaGeoModel(MaximumLikelihoodModel):
         d_b = per_x.d_b @ rows.weight_by_x + q_by_x @ per_x.d_log_odds_b
         return float(value), np.array([d_r, d_alpha, d_a, d_b])
 
-    def _weighted_hessian(self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-        """Analytic second derivatives of sum_i w_i log L_i in (r, alpha, a, b), shape (4, 4).
-
-        See :meth:`_weighted_log_likelihood_gradient_and_hessian`, which computes them.
-        """
-        return self._weighted_log_likelihood_gradient_and_hessian(params, data, weights)[2]
-
     def _weighted_log_likelihood_gradient_and_hessian(
         self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray
     ) -> tuple[float, np.ndarray, np.ndarray]:

@@ -172,13 +172,6 @@ class GammaGammaModel(MaximumLikelihoodModel):
         d_gamma = total * q / gamma - p * inv_wx - q * inv_w
         return float(value), np.array([d_p, d_q, d_gamma])
 
-    def _weighted_hessian(self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-        """Analytic second derivatives of sum_i w_i log f(m_i | x_i) in (p, q, gamma), shape (3, 3).
-
-        See :meth:`_weighted_log_likelihood_gradient_and_hessian`, which computes them.
-        """
-        return self._weighted_log_likelihood_gradient_and_hessian(params, data, weights)[2]
-
     def _weighted_log_likelihood_gradient_and_hessian(
         self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray
     ) -> tuple[float, np.ndarray, np.ndarray]:
