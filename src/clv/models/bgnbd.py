@@ -71,6 +71,9 @@ class BetaGeoModel(MaximumLikelihoodModel):
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
     model_name: ClassVar[str] = "bgnbd"
     _dropout_at_first_purchase: ClassVar[int] = 0
+    # Scoring capability (clv.scores): expected_purchases evaluates (n, 1) histories by (1, m) times as a
+    # grid, and _probability_alive takes already-validated histories row by row (cheap: no distinct rows).
+    scores_on_grids: ClassVar[bool] = True
     _pilot_fit: ClassVar[bool] = True  # large fits start from a subsample fit (MaximumLikelihoodModel._pilot_start)
 
     # ----- fitting --------------------------------------------------------

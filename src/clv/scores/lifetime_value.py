@@ -42,7 +42,6 @@ import numpy as np
 
 from clv.errors import DataError
 from clv.models.base import as_float_array, validate_rfm
-from clv.models.bgnbd import BetaGeoModel
 from clv.scores.units import check_annual_rate, discount_factor, step_in_units, years_per_unit
 from clv.scores.distinct import distinct_rows
 from clv.summary.compress import Compressed
@@ -98,10 +97,10 @@ def forecast_rows_in_groups(model, frequency: np.ndarray, recency: np.ndarray, T
                             groups: Compressed | None, *, checked: bool = False) -> ForecastRows:
     """:func:`forecast_rows` given ``groups = reference_groups(model, frequency, T)``.
 
-    ``checked``: the histories already passed :func:`validate_rfm` (BG/NBD-type
-    models then skip checking them again).
+    ``checked``: the histories already passed :func:`validate_rfm` (models with
+    ``scores_on_grids``, BG/NBD and MBG/NBD, then skip checking them again).
     """
-    if checked and isinstance(model, BetaGeoModel):
+    if checked and getattr(model, "scores_on_grids", False):
         p_alive = model._probability_alive(frequency, recency, T)
     else:
         p_alive = np.asarray(model.probability_alive(frequency, recency, T), dtype=float)
@@ -339,10 +338,11 @@ def expectation_grid(expectation: Callable, rows: np.ndarray, times: np.ndarray)
 def _path_function(model, rows: ForecastRows) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """``path(take, times)``: E[Y(t)] of the rows ``take`` at every ``t`` in ``times``, shape (rows, times).
 
-    BG/NBD and MBG/NBD evaluate a (rows, 1) by (1, times) grid directly (the
-    per-row work once per row); other models get flat (row, time) pairs.
+    Models with ``scores_on_grids`` (BG/NBD, MBG/NBD) evaluate a (rows, 1) by
+    (1, times) grid directly (the per-row work once per row); other models get
+    flat (row, time) pairs.
     """
-    if isinstance(model, BetaGeoModel):
+    if getattr(model, "scores_on_grids", False):
         def path(take: np.ndarray, times: np.ndarray) -> np.ndarray:
             out = np.empty((take.shape[0], times.shape[0]))
             chunk = max(1, ROW_GRID_ELEMENTS_PER_CALL // max(times.shape[0], 1))

@@ -26,6 +26,7 @@ from clv.scores.intervals import (
 from clv.scores.lifetime_value import (
     _checked_horizon,
     _checked_margin,
+    _frequency_groups,
     _linear_in_m,
     _step_ends,
     clean_monetary_value,
@@ -35,7 +36,6 @@ from clv.scores.lifetime_value import (
 )
 from clv.scores.distinct import distinct_rows
 from clv.scores.units import check_annual_rate
-from clv.summary.compress import Compressed
 
 
 def score_customers(
@@ -182,13 +182,6 @@ def _clv_scale(spend_model, x, money, histories, forecast, margin) -> np.ndarray
     mean_discount *= margin
     scale *= mean_discount
     return scale
-
-
-def _frequency_groups(histories) -> Compressed:
-    """Distinct frequencies with the map back to the customers, found among the (fewer) distinct histories."""
-    by_history = distinct_rows({"x": histories.columns["x"]})
-    weights = np.bincount(by_history.inverse, weights=histories.weights, minlength=by_history.n_distinct)
-    return Compressed(by_history.columns, weights, by_history.inverse[histories.inverse])
 
 
 def _expanded_columns(quantiles, name: str, histories, scale: np.ndarray | None = None) -> list[np.ndarray]:
