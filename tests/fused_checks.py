@@ -33,3 +33,14 @@ def fused_central_differences(model, params: np.ndarray, data, weights: np.ndarr
         gradient[j] = (value_up - value_down) / (2 * step * params[j])
         hessian[:, j] = (grad_up - grad_down) / (2 * step * params[j])
     return gradient, hessian
+
+
+def assert_fused_follows_new_data(model, params: np.ndarray, data, weights: np.ndarray) -> None:
+    """A second call on other rows (reversed, T shifted) is computed afresh, not served from a cache."""
+    first = model._weighted_log_likelihood_and_gradient(params, data, weights)
+    shifted = {k: v[::-1].copy() for k, v in data.items()}
+    shifted["T"] = shifted["T"] + 5.0
+    second = model._weighted_log_likelihood_and_gradient(params, shifted, weights)
+    assert second[0] != pytest.approx(first[0], rel=1e-6)
+    assert second[0] == pytest.approx(weights @ model._log_likelihood_terms(params, shifted), rel=1e-12)
+    assert second[1] == pytest.approx(weights @ model._log_likelihood_gradient(params, shifted), rel=1e-10)
