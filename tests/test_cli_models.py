@@ -154,7 +154,7 @@ def test_score_refuses_non_transaction_models_and_unknown_methods(workdir):
     bg = workdir / "bg_methods.json"
     assert run("fit", CDNOW, "-m", "bgnbd", "--save", bg, "--time-unit", "week").exit_code == 0
     result = run("score", CDNOW, "-m", bg, "--horizon", 10, "--interval-method", "magic")
-    assert result.exit_code == 2 and "interval_method" in result.output
+    assert result.exit_code == 2 and "--interval-method" in result.output
     result = run("score", CDNOW, "-m", bg, "--horizon", 10, "--interval-method", "simulate", "--draws", 20, "-f", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["purchases_q0.975"] >= 0

@@ -8,11 +8,9 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, console, emit, progress, rich_table, user_errors
-from clv.cli.data_commands import (
-    OrdersInput,
-    takes_orders,
-)
+from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, note, progress, rich_table, say
+from clv.cli.data_commands import OrdersInput, takes_orders
+from clv.cli.wording import to_cli
 from clv.errors import DataError
 
 TABLE_ROWS = {
@@ -90,21 +88,20 @@ def backtest_command(
     """Backtest: fit BTYD models and baselines on a calibration period, score their holdout predictions, name the best."""
     from clv.backtest import backtest
 
-    with user_errors():
-        coverages = parse_coverages(intervals)
-        spend = None if spend_model.strip().lower() == "none" else spend_model.strip()
-        with progress("backtesting"):
-            loaded = orders.open()
-            result = backtest(
-                loaded, calibration_end=calibration_end, calibration_fraction=calibration_fraction,
-                observation_end=orders.observation_end, unit=unit, merge=merge,
-                models=split_names(models, "--models"), spend_model=spend,
-                baselines=split_names(baselines, "--baselines"), margin=margin, intervals=coverages,
-                n_draws=draws, seed=seed,
-            )
-        if charts is not None:
-            for path in result.write_charts(charts, png=png):
-                console.print(f"wrote {path}")
+    coverages = parse_coverages(intervals)
+    spend = None if spend_model.strip().lower() == "none" else spend_model.strip()
+    with progress("backtesting"):
+        loaded = orders.open()
+        result = backtest(
+            loaded, calibration_end=calibration_end, calibration_fraction=calibration_fraction,
+            observation_end=orders.observation_end, unit=unit, merge=merge,
+            models=split_names(models, "--models"), spend_model=spend,
+            baselines=split_names(baselines, "--baselines"), margin=margin, intervals=coverages,
+            n_draws=draws, seed=seed,
+        )
+    if charts is not None:
+        for path in result.write_charts(charts, png=png):
+            note(f"wrote {path}")
     settings = result.settings
     if fmt is OutputFormat.json or (output is not None and output.suffix.lower() == ".json"):
         emit(result.to_dict(), OutputFormat.json, output)
@@ -115,8 +112,7 @@ def backtest_command(
     title = (f"backtest: calibration {settings['first_order']} .. {settings['calibration_end']}, "
              f"holdout to {settings['observation_end']} ({settings['holdout_length']:.4g} {settings['unit']}s), "
              f"{settings['customers']:,} customers")
-    out = Console()
-    out.print(rich_table(metrics_table(result.metrics, coverages), title))
-    out.print(f"[bold]best:[/] {result.best_reason}", highlight=False)
-    for note in result.warnings:
-        out.print(f"[yellow]warning:[/] {note}", highlight=False)
+    Console().print(rich_table(metrics_table(result.metrics, coverages), title))
+    say(result.best_reason, label="best: ")
+    for warning in result.warnings:
+        say(to_cli(warning, "backtest"), label="warning: ", style="yellow")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, console, emit, fail, progress, user_errors
+from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, fail, note, progress
+from clv.cli.outputs import write_frame
 from clv.cli.data_commands import DATE_FORMAT_OPTION, DELIMITER_OPTION, OrdersInput, parse_pairs, takes_orders
 
 BASKET_OPTION = typer.Option("customer", "--basket", help="What counts as a basket: 'customer' (all a customer bought) or 'order'.")
@@ -61,19 +62,16 @@ def crosssell_command(
     """Products bought by the same customers (or in the same orders): support, confidence P(B|A) and lift."""
     from clv.crosssell import product_pairs
 
-    with user_errors():
-        with progress("finding products bought together"):
-            result = orders.open(_with_label(orders.extra, label)).cache()
-            started = time.perf_counter()
-            rules = product_pairs(result.orders, basket=basket, min_support=min_support, min_count=min_count,
-                                  exclude_products=exclude or ())
-            seconds = time.perf_counter() - started
-            rules = _labelled(rules, result.orders, label, {"product_a": "label_a", "product_b": "label_b"})
+    with progress("finding products bought together"):
+        result = orders.open(_with_label(orders.extra, label)).cache()
+        started = time.perf_counter()
+        rules = product_pairs(result.orders, basket=basket, min_support=min_support, min_count=min_count,
+                              exclude_products=exclude or ())
+        seconds = time.perf_counter() - started
+        rules = _labelled(rules, result.orders, label, {"product_a": "label_a", "product_b": "label_b"})
     info = rules.attrs
-    console.print(
-        f"{info['baskets']:,} {basket} baskets, {info['products']:,} products, {info['frequent_products']:,} in at least "
-        f"{info['min_basket_count']:,} baskets; {len(rules):,} rules (A -> B) in {seconds:.2f} s", highlight=False,
-    )
+    note(f"{info['baskets']:,} {basket} baskets, {info['products']:,} products, {info['frequent_products']:,} in at "
+         f"least {info['min_basket_count']:,} baskets; {len(rules):,} rules (A -> B) in {seconds:.2f} s")
     shown = rules if output is not None else rules.head(top)
     if fmt is OutputFormat.table and output is None:
         shown = shown[[c for c in TABLE_COLUMNS if c in shown.columns]]
@@ -98,16 +96,15 @@ def recommend_command(
     """Next-product suggestions: unbought products scored by the rules from each customer's products."""
     from clv.crosssell import product_pairs, recommend
 
-    with user_errors():
-        with progress("scoring next products"):
-            result = orders.open(_with_label(orders.extra, label)).cache()
-            rules = product_pairs(result.orders, basket=basket, min_support=min_support, min_count=min_count,
-                                  exclude_products=exclude or ())
-            suggestions = recommend(result.orders, rules, k=k, weight=weight, min_lift=min_lift,
-                                    customers=customer or None, exclude_products=exclude or ())
-            suggestions = _labelled(suggestions, result.orders, label, {"product_id": "label", "because": "because_label"})
-    console.print(f"{len(suggestions):,} suggestions for {suggestions['customer_id'].nunique():,} customers from "
-                  f"{suggestions.attrs['rules']:,} rules with lift > {min_lift:g}", highlight=False)
+    with progress("scoring next products"):
+        result = orders.open(_with_label(orders.extra, label)).cache()
+        rules = product_pairs(result.orders, basket=basket, min_support=min_support, min_count=min_count,
+                              exclude_products=exclude or ())
+        suggestions = recommend(result.orders, rules, k=k, weight=weight, min_lift=min_lift,
+                                customers=customer or None, exclude_products=exclude or ())
+        suggestions = _labelled(suggestions, result.orders, label, {"product_id": "label", "because": "because_label"})
+    note(f"{len(suggestions):,} suggestions for {suggestions['customer_id'].nunique():,} customers from "
+         f"{suggestions.attrs['rules']:,} rules with lift > {min_lift:g}")
     emit(suggestions, fmt, output, title=f"top {k} next products")
 
 
@@ -130,15 +127,14 @@ def nps_command(
         fail(f"survey file {str(survey)!r} does not exist.")
     if scores is not None and not scores.exists():
         fail(f"scores file {str(scores)!r} does not exist; make it with: clv score ... --output scores.csv")
-    with user_errors():
-        checked = read_survey(str(survey), SurveyColumns(**parse_pairs(cols, "--col", SURVEY_FIELDS)),
-                              date_format=date_format, delimiter=delimiter)
-        counts = checked.counts()
-        overall = nps_summary(checked)
-        series = nps_over_time(checked, freq)
-        groups = nps_by_value(checked, str(scores)) if scores is not None else None
-        if rejects is not None:
-            _write(checked.rejects.order_by("source_row").execute(), rejects)
+    checked = read_survey(str(survey), SurveyColumns(**parse_pairs(cols, "--col", SURVEY_FIELDS)),
+                          date_format=date_format, delimiter=delimiter)
+    counts = checked.counts()
+    overall = nps_summary(checked)
+    series = nps_over_time(checked, freq)
+    groups = nps_by_value(checked, str(scores)) if scores is not None else None
+    if rejects is not None:
+        _write(checked.rejects.order_by("source_row").execute(), rejects)
     _write_optional(series, series_out, fmt)
     _write_optional(groups, groups_out, fmt)
     _print_nps(counts, overall, series, groups, fmt, freq)
@@ -148,8 +144,7 @@ def _print_nps(counts, overall, series, groups, fmt: OutputFormat, freq: str) ->
     rejected = sum(counts["rejected"].values())
     if rejected:
         reasons = ", ".join(f"{reason} {n}" for reason, n in counts["rejected"].items() if n)
-        console.print(f"{rejected:,} of {counts['input_rows']:,} answers set aside ({reasons}); --rejects FILE lists them",
-                      highlight=False)
+        note(f"{rejected:,} of {counts['input_rows']:,} answers set aside ({reasons}); --rejects FILE lists them")
     if fmt is OutputFormat.json:
         payload = {"counts": counts, "overall": overall, "over_time": series}
         if groups is not None:
@@ -165,7 +160,7 @@ def _print_nps(counts, overall, series, groups, fmt: OutputFormat, freq: str) ->
     emit(series, fmt, None, title=f"NPS per {freq}")
     if groups is not None:
         emit(groups, fmt, None, title="value and churn risk by NPS group (latest answer per customer)")
-        console.print(f"{groups.attrs['scored_without_answer']:,} scored customers never answered", highlight=False)
+        note(f"{groups.attrs['scored_without_answer']:,} scored customers never answered")
 
 
 def _write_optional(frame: pd.DataFrame | None, path: Path | None, fmt: OutputFormat) -> None:
@@ -174,8 +169,5 @@ def _write_optional(frame: pd.DataFrame | None, path: Path | None, fmt: OutputFo
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
-    if path.suffix.lower() == ".parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
-    console.print(f"wrote {len(frame):,} rows to {path}", highlight=False)
+    write_frame(frame, path)
+    note(f"wrote {len(frame):,} rows to {path}")

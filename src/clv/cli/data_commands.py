@@ -12,7 +12,9 @@ from typing import Any
 import pandas as pd
 import typer
 
-from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, console, emit, fail, progress, user_errors
+from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, fail, note, progress
+from clv.cli.outputs import write_table
+from clv.cli.provenance import load_metadata, provenance_sentence, read_provenance
 from clv.data import Columns, LoadPolicy, LoadResult, load_orders
 from clv.summary import calibration_holdout, compressed_summary, summarize
 
@@ -183,28 +185,25 @@ def register(app: typer.Typer) -> None:
 def load_command(
     orders: OrdersInput,
     rejects: Path = typer.Option(None, "--rejects", help="Write the set-aside lines (source row, reason, original values) here (.csv or .parquet)."),
-    orders_out: Path = typer.Option(None, "--orders", help="Write the accepted lines in the canonical schema here (.parquet or .csv)."),
+    orders_out: Path = typer.Option(None, "--orders", help="Write the accepted lines in the canonical schema here (.parquet or .csv); a .parquet file also records this load report, which clv load and clv report show when they read it."),
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path = OUTPUT_OPTION,
 ) -> None:
     """Check and load order lines: count accepted, netted and rejected lines by reason (totals always add up)."""
-    with user_errors():
-        with progress("loading and checking lines"):
-            result = orders.open()
-            report = result.report
-            if rejects is not None:
-                result.write_rejects(str(rejects))
-            if orders_out is not None:
-                _write_orders(result, orders_out)
-        payload = report.as_dict() if fmt is OutputFormat.json else report_rows(report)
-        emit(payload, fmt, output, title=f"load report: {orders.source.name}")
-
-
-def _write_orders(result: LoadResult, path: Path) -> None:
-    if path.suffix.lower() == ".parquet":
-        result.con.to_parquet(result.orders, str(path))
-    else:
-        result.con.to_csv(result.orders, str(path))
+    origin = read_provenance(orders.source)
+    with progress("loading and checking lines"):
+        result = orders.open()
+        report = result.report
+        if rejects is not None:
+            write_table(result.rejects, result.con, rejects)
+        if orders_out is not None:
+            write_table(result.orders, result.con, orders_out, metadata=load_metadata(orders.source, report))
+    payload = report.as_dict() if fmt is OutputFormat.json else report_rows(report)
+    if origin is not None:
+        note(provenance_sentence(origin), label="note: ")
+        if fmt is OutputFormat.json:
+            payload["cleaned_from"] = origin
+    emit(payload, fmt, output, title=f"load report: {orders.source.name}")
 
 
 @takes_orders
@@ -219,19 +218,18 @@ def summarize_command(
     output: Path = OUTPUT_OPTION,
 ) -> None:
     """Per-customer summary: frequency, recency, T, monetary value, first/last purchase, orders, revenue."""
-    with user_errors():
-        with progress("summarising customers"):
-            result = orders.open()
-            if calibration_end:
-                frame = calibration_holdout(
-                    result, calibration_end=calibration_end, observation_end=orders.observation_end, unit=unit, merge=merge
-                )
-            else:
-                frame = summarize(result, observation_end=orders.observation_end, unit=unit, merge=merge, totals=totals)
-            if compressed:
-                frame = compressed_summary(frame)
-        console.print(f"{len(frame):,} rows; unit={unit}, merge={merge}", highlight=False)
-        emit(frame, fmt, output, title="customer summary")
+    with progress("summarising customers"):
+        result = orders.open()
+        if calibration_end:
+            frame = calibration_holdout(
+                result, calibration_end=calibration_end, observation_end=orders.observation_end, unit=unit, merge=merge
+            )
+        else:
+            frame = summarize(result, observation_end=orders.observation_end, unit=unit, merge=merge, totals=totals)
+        if compressed:
+            frame = compressed_summary(frame)
+    note(f"{len(frame):,} rows; unit={unit}, merge={merge}")
+    emit(frame, fmt, output, title="customer summary")
 
 
 @takes_orders
@@ -242,7 +240,7 @@ def kpis_command(
     churn: float = typer.Option(None, "--churn", help="Churn rate per period; default estimated from consecutive periods."),
     lifespan: float = typer.Option(None, "--lifespan", help="Expected lifetime in periods (overrides churn)."),
     cac: str = typer.Option(None, "--cac", help="Acquisition cost: a number, or a CSV/Parquet spend table with columns channel, month, spend."),
-    segment_by: str = typer.Option(None, "--segment-by", help="Segment column (value on each customer's first order), or acquisition_month / acquisition_quarter."),
+    segment_by: str = typer.Option(None, "--segment-by", help="Segment column (value on each customer's first order), or acquisition_month / acquisition_quarter. CSV and --output then hold one table: a 'segment' column whose first row is 'overall', then one row per segment."),
     drivers: str = typer.Option(None, "--drivers", help="Instead: the four drivers (AOV, frequency, margin, churn) per 'month' or 'quarter'."),
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path = OUTPUT_OPTION,
@@ -250,22 +248,32 @@ def kpis_command(
     """Classic formula CLV = AOV x frequency x lifespan x margin (- CAC), overall and per segment; or the drivers over time."""
     from clv.formula import classic_clv, drivers_over_time
 
-    with user_errors():
-        with progress("computing KPIs"):
-            result = orders.open()
-            if drivers:
-                emit(drivers_over_time(result.orders, freq=drivers, margin=margin), fmt, output, title=f"drivers per {drivers}")
-                return
-            kpis = classic_clv(
-                result.orders, period=period, margin=margin, churn_rate=churn, lifespan=lifespan,
-                cac=_parse_cac(cac), segment_by=segment_by,
-            )
-        if fmt is OutputFormat.json or (output is not None and output.suffix.lower() == ".json"):
-            emit(kpis.to_dict(), OutputFormat.json, output)
+    with progress("computing KPIs"):
+        result = orders.open()
+        if drivers:
+            emit(drivers_over_time(result.orders, freq=drivers, margin=margin), fmt, output, title=f"drivers per {drivers}")
             return
+        kpis = classic_clv(
+            result.orders, period=period, margin=margin, churn_rate=churn, lifespan=lifespan,
+            cac=_parse_cac(cac), segment_by=segment_by,
+        )
+    if fmt is OutputFormat.json or (output is not None and output.suffix.lower() == ".json"):
+        emit(kpis.to_dict(), OutputFormat.json, output)
+        return
+    if kpis.by_segment is None:
         emit(kpis.overall, fmt, output, title=f"classic CLV per {period}")
-        if segment_by is not None and output is None and fmt is OutputFormat.table:
-            emit(kpis.by_segment, fmt, None, title=f"by {segment_by}")
+    elif fmt is OutputFormat.table and output is None:
+        emit(kpis.overall, fmt, None, title=f"classic CLV per {period}")
+        emit(kpis.by_segment, fmt, None, title=f"by {segment_by or 'channel'}")
+    else:
+        emit(overall_and_segments(kpis.overall, kpis.by_segment), fmt, output)
+
+
+def overall_and_segments(overall: pd.DataFrame, by_segment: pd.DataFrame) -> pd.DataFrame:
+    """One table: a ``segment`` column whose first row is 'overall', then one row per segment."""
+    first = overall.assign(segment="overall")
+    table = pd.concat([first, by_segment], ignore_index=True, sort=False)
+    return table[["segment", *(c for c in table.columns if c != "segment")]]
 
 
 def _parse_cac(cac: str | None) -> Any:
@@ -275,6 +283,7 @@ def _parse_cac(cac: str | None) -> Any:
         return float(cac)
     except ValueError:
         path = Path(cac)
-        if not path.exists():
-            fail(f"--cac {cac!r} is neither a number nor an existing spend file.")
+        if not path.is_file():
+            fail(f"--cac {cac!r} is neither a number nor an existing spend file. "
+                 "Fix: give a number (e.g. --cac 25) or a CSV/Parquet file with columns channel, month, spend.")
         return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)

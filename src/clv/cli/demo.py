@@ -9,7 +9,8 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from clv.cli.common import console, progress, rich_table, user_errors
+from clv.cli.common import note, progress, rich_table, say
+from clv.cli.outputs import write_frame, write_table
 from clv.cli.data_commands import report_rows
 from clv.data import Columns, load_orders
 from clv.data.synthetic import generate_store
@@ -28,41 +29,40 @@ def demo_command(
 ) -> None:
     """Simulate a store (with refunds, duplicates, anonymous and broken lines), then load, summarise, compute KPIs, fit models, score every customer and write the HTML report."""
     out = Console()
-    with user_errors():
-        directory.mkdir(parents=True, exist_ok=True)
-        with progress(f"simulating {customers:,} customers"):
-            store = generate_store(directory / "store", n_customers=customers, seed=seed, defects=True, end="2025-12-31")
-        observation_end = "2025-12-31"
-        result = load_orders(str(store.orders_path), DEMO_COLUMNS, observation_end=observation_end)
-        with progress("checking every line"):
-            report = result.report
-            result.write_rejects(str(directory / "rejects.csv"))
-        out.print(rich_table(report_rows(report), "1. load report: every line accounted for"))
+    directory.mkdir(parents=True, exist_ok=True)
+    with progress(f"simulating {customers:,} customers"):
+        store = generate_store(directory / "store", n_customers=customers, seed=seed, defects=True, end="2025-12-31")
+    observation_end = "2025-12-31"
+    result = load_orders(str(store.orders_path), DEMO_COLUMNS, observation_end=observation_end)
+    with progress("checking every line"):
+        report = result.report
+        write_table(result.rejects, result.con, directory / "rejects.csv")
+    out.print(rich_table(report_rows(report), "1. load report: every line accounted for"))
 
-        from clv.summary import summarize
+    from clv.summary import summarize
 
-        with progress("summarising customers"):
-            summary = summarize(result, observation_end=observation_end, unit="week")
-            summary.to_csv(directory / "summary.csv", index=False)
-        out.print(f"\n2. per-customer summary: {len(summary):,} customers (weeks) -> {directory / 'summary.csv'}")
+    with progress("summarising customers"):
+        summary = summarize(result, observation_end=observation_end, unit="week")
+        write_frame(summary, directory / "summary.csv")
+    say(f"\n2. per-customer summary: {len(summary):,} customers (weeks) -> {directory / 'summary.csv'}")
 
-        kpis = _classic_kpis(result, store, directory)
-        out.print(rich_table(kpis.overall.iloc[0].to_dict(), "3. classic formula CLV (per year)"))
-        out.print(rich_table(kpis.by_segment, "   by acquisition channel"))
+    kpis = _classic_kpis(result, store, directory)
+    out.print(rich_table(kpis.overall.iloc[0].to_dict(), "3. classic formula CLV (per year)"))
+    out.print(rich_table(kpis.by_segment, "   by acquisition channel"))
 
-        scores, models = _fit_and_score(summary, directory)
-        for name, model in models.items():
-            out.print(rich_table(model.summary().reset_index(), f"4. {name}: log-likelihood {model.log_likelihood_:,.1f}"))
-        top = scores.sort_values("clv", ascending=False).head(10)
-        out.print(rich_table(top, "5. top 10 customers by 1-year CLV (with 80% intervals)"))
-        at_risk = scores[(scores["p_alive"] < 0.5)].sort_values("clv", ascending=False)
-        out.print(
-            f"\n{len(scores):,} customers scored -> {directory / 'scores.csv'}; total 1-year customer equity "
-            f"{scores['clv'].sum():,.0f}; {len(at_risk):,} customers with P(alive) < 50%."
-        )
-        report = _write_report(result, store, directory, observation_end, seed)
-        out.print(f"\n6. the marketer's report (open it in a browser, no network needed): {report}")
-    console.print(f"demo written to {directory}/")
+    scores, models = _fit_and_score(summary, directory)
+    for name, model in models.items():
+        out.print(rich_table(model.summary().reset_index(), f"4. {name}: log-likelihood {model.log_likelihood_:,.1f}"))
+    top = scores.sort_values("clv", ascending=False).head(10)
+    out.print(rich_table(top, "5. top 10 customers by 1-year CLV (with 80% intervals)"))
+    at_risk = scores[(scores["p_alive"] < 0.5)].sort_values("clv", ascending=False)
+    say(
+        f"\n{len(scores):,} customers scored -> {directory / 'scores.csv'}; total 1-year customer equity "
+        f"{scores['clv'].sum():,.0f}; {len(at_risk):,} customers with P(alive) < 50%."
+    )
+    report = _write_report(result, store, directory, observation_end, seed)
+    say(f"\n6. the marketer's report (open it in a browser, no network needed): {report}")
+    note(f"demo written to {directory}/")
 
 
 def _write_report(result, store, directory: Path, observation_end: str, seed: int) -> Path:
@@ -73,8 +73,8 @@ def _write_report(result, store, directory: Path, observation_end: str, seed: in
 
     spend = store.acquisition_spend_frame()
     survey = store_survey(store, seed=seed)
-    spend.to_csv(directory / "spend.csv", index=False)
-    survey.to_csv(directory / "survey.csv", index=False)
+    write_frame(spend, directory / "spend.csv")
+    write_frame(survey, directory / "survey.csv")
     with step_progress() as on_step:
         return build_report(
             result, spend=spend, survey=survey, unit="week", horizon=52, observation_end=observation_end,
@@ -89,7 +89,7 @@ def _classic_kpis(result, store, directory: Path):
         spend = store.acquisition_spend_frame()
         kpis = classic_clv(result.orders, period="year", cac=spend, segment_by="channel")
         (directory / "kpis.json").write_text(json.dumps(kpis.to_dict(), indent=2, default=str))
-        drivers_over_time(result.orders, freq="month").to_csv(directory / "drivers_monthly.csv", index=False)
+        write_frame(drivers_over_time(result.orders, freq="month"), directory / "drivers_monthly.csv")
     return kpis
 
 
@@ -109,5 +109,5 @@ def _fit_and_score(summary: pd.DataFrame, directory: Path):
             summary, bgnbd, spend, horizon=52, time_unit="week", annual_discount_rate=0.10,
             margin=margin, intervals=(0.8,), n_draws=200, seed=0,
         )
-        scores.to_csv(directory / "scores.csv", index=False)
+        write_frame(scores, directory / "scores.csv")
     return scores, {"BG/NBD": bgnbd, "Gamma-Gamma": spend}

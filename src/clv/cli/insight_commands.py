@@ -9,11 +9,9 @@ from typing import Any
 import pandas as pd
 import typer
 
-from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, console, emit, frame_records, progress, user_errors
-from clv.cli.data_commands import (
-    OrdersInput,
-    takes_orders,
-)
+from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, fail, frame_records, note, progress
+from clv.cli.wording import to_cli
+from clv.cli.data_commands import OrdersInput, takes_orders
 from clv.errors import DataError
 
 MODEL_OPTION = typer.Option(None, "--model", "-m", help="BG/NBD model JSON from `clv fit --save` (default: fit BG/NBD on the orders).")
@@ -106,15 +104,14 @@ def acquisition_command(
     """CAC, CLV, CLV:CAC and payback month per acquisition channel (and per channel x acquisition month)."""
     from clv.acquisition import acquisition_payback
 
-    with user_errors():
-        spend_frame = _read_spend(spend)
-        transaction, spend_fit, unit = _models(model, spend_model, no_model, time_unit)
-        with progress("computing acquisition payback"):
-            result = orders.open()
-            report = acquisition_payback(
-                result.orders, spend_frame, transaction_model=transaction, spend_model=spend_fit, time_unit=unit,
-                margin=margin, observation_end=orders.observation_end, horizon_months=horizon_months,
-            )
+    spend_frame = _read_spend(spend)
+    transaction, spend_fit, unit = _models(model, spend_model, no_model, time_unit)
+    with progress("computing acquisition payback"):
+        result = orders.open()
+        report = acquisition_payback(
+            result.orders, spend_frame, transaction_model=transaction, spend_model=spend_fit, time_unit=unit,
+            margin=margin, observation_end=orders.observation_end, horizon_months=horizon_months,
+        )
     if _wants_json(fmt, output):
         payload = {"settings": report.settings, "by_channel": frame_records(report.by_channel),
                    "by_cohort": frame_records(report.by_cohort)}
@@ -125,13 +122,13 @@ def acquisition_command(
         return
     frame = {"channel": report.by_channel, "cohort": report.by_cohort, "curves": report.curves}[view.value]
     if fmt is OutputFormat.table and output is None and "clv_source" in frame.columns:
-        console.print(f"CLV: {frame['clv_source'].iloc[0] if len(frame) else '-'}", highlight=False)
+        note(f"CLV: {frame['clv_source'].iloc[0] if len(frame) else '-'}")
         frame = frame.drop(columns="clv_source")
     emit(frame, fmt, output, title=f"acquisition by {view.value} (margin {report.settings['margin_rate']:.1%}, "
                                   f"months 0..{horizon_months} since acquisition)")
     if fmt is OutputFormat.table and output is None:
-        console.print("payback month: first month since acquisition (0 = acquisition month) whose cumulative margin "
-                      "per customer covers CAC; see docs/acquisition-cohorts-whatif.md", highlight=False)
+        note("payback month: first month since acquisition (0 = acquisition month) whose cumulative margin "
+             "per customer covers CAC; see docs/acquisition-cohorts-whatif.md")
 
 
 @takes_orders
@@ -150,27 +147,26 @@ def cohorts_command(
     """Cohorts by acquisition month: retention matrix, cumulative revenue/margin per customer (observed and projected), repeat share."""
     from clv.cohorts import clv_over_time, repeat_share, retention_matrix, retention_wide
 
-    with user_errors():
-        transaction, spend_fit, unit = _models(model, spend_model, no_model, time_unit)
-        with progress(f"computing cohort {view.value}"):
-            result = orders.open()
-            if view is CohortView.retention:
-                long = retention_matrix(result.orders, observation_end=orders.observation_end, max_months=horizon_months)
-                payload: Any = long if _wants_json(fmt, output) or fmt is OutputFormat.csv else retention_wide(long)
-                title = "retention: share of the cohort buying in month k since acquisition"
-            elif view is CohortView.repeat:
-                shares = repeat_share(result.orders, observation_end=orders.observation_end)
-                payload = pd.concat([shares.overall.assign(month="all"), shares.by_month], ignore_index=True)
-                payload = payload[["month", *shares.overall.columns]]
-                title = "revenue from first vs repeat orders"
-            else:
-                curves = clv_over_time(
-                    result.orders, transaction_model=transaction, spend_model=spend_fit, time_unit=unit, margin=margin,
-                    observation_end=orders.observation_end, horizon_months=horizon_months,
-                )
-                payload = pd.concat([curves.overall.assign(cohort="all"), curves.by_cohort], ignore_index=True)
-                payload = payload[["cohort", *curves.overall.columns]]
-                title = "cumulative revenue and margin per customer by months since acquisition"
+    transaction, spend_fit, unit = _models(model, spend_model, no_model, time_unit)
+    with progress(f"computing cohort {view.value}"):
+        result = orders.open()
+        if view is CohortView.retention:
+            long = retention_matrix(result.orders, observation_end=orders.observation_end, max_months=horizon_months)
+            payload: Any = long if _wants_json(fmt, output) or fmt is OutputFormat.csv else retention_wide(long)
+            title = "retention: share of the cohort buying in month k since acquisition"
+        elif view is CohortView.repeat:
+            shares = repeat_share(result.orders, observation_end=orders.observation_end)
+            payload = pd.concat([shares.overall.assign(month="all"), shares.by_month], ignore_index=True)
+            payload = payload[["month", *shares.overall.columns]]
+            title = "revenue from first vs repeat orders"
+        else:
+            curves = clv_over_time(
+                result.orders, transaction_model=transaction, spend_model=spend_fit, time_unit=unit, margin=margin,
+                observation_end=orders.observation_end, horizon_months=horizon_months,
+            )
+            payload = pd.concat([curves.overall.assign(cohort="all"), curves.by_cohort], ignore_index=True)
+            payload = payload[["cohort", *curves.overall.columns]]
+            title = "cumulative revenue and margin per customer by months since acquisition"
     emit(payload, fmt, output, title=title)
 
 
@@ -197,21 +193,20 @@ def whatif_command(
     """What if AOV, frequency, margin or churn change by a percentage (for everyone or one segment)? CLV and equity before/after."""
     from clv.whatif import Scenario, what_if
 
-    with user_errors():
-        scenario = Scenario(
-            aov=parse_change(aov, "--aov"), frequency=parse_change(frequency, "--frequency"),
-            margin=parse_change(margin_change, "--margin"), churn=parse_change(churn, "--churn"), price_elasticity=elasticity,
+    scenario = Scenario(
+        aov=parse_change(aov, "--aov"), frequency=parse_change(frequency, "--frequency"),
+        margin=parse_change(margin_change, "--margin"), churn=parse_change(churn, "--churn"), price_elasticity=elasticity,
+    )
+    if (segment_col is None) != (segment_value is None):
+        raise DataError("--segment-col and --segment-value go together, e.g. --segment-col channel --segment-value email.")
+    transaction, spend_fit, unit = _models(model, spend_model, False, time_unit)
+    with progress("fitting models and computing the what-if"):
+        result = orders.open()
+        outcome = what_if(
+            result.orders, scenario, segment_col=segment_col, segment_value=segment_value,
+            transaction_model=transaction, spend_model=spend_fit, time_unit=unit, margin=margin_rate,
+            horizon_months=horizon_months, annual_discount_rate=discount_rate, observation_end=orders.observation_end,
         )
-        if (segment_col is None) != (segment_value is None):
-            raise DataError("--segment-col and --segment-value go together, e.g. --segment-col channel --segment-value email.")
-        transaction, spend_fit, unit = _models(model, spend_model, False, time_unit)
-        with progress("fitting models and computing the what-if"):
-            result = orders.open()
-            outcome = what_if(
-                result.orders, scenario, segment_col=segment_col, segment_value=segment_value,
-                transaction_model=transaction, spend_model=spend_fit, time_unit=unit, margin=margin_rate,
-                horizon_months=horizon_months, annual_discount_rate=discount_rate, observation_end=orders.observation_end,
-            )
     if _wants_json(fmt, output):
         payload = {"settings": outcome.settings, "totals": frame_records(outcome.totals),
                    "classic": None if outcome.classic is None else frame_records(outcome.classic), "notes": outcome.notes}
@@ -222,15 +217,11 @@ def whatif_command(
     frames = {"totals": outcome.totals, "classic": outcome.classic, "customers": outcome.customers}
     frame = frames[view.value]
     if frame is None:
-        raise typer.Exit(_fail_classic(outcome.notes))
+        fail(outcome.notes[-1])
     emit(frame, fmt, output, title=f"what-if ({outcome.settings['segment']}): {view.value}")
     if fmt is OutputFormat.table and output is None:
         if view is WhatIfView.totals and outcome.classic is not None:
             emit(outcome.classic, fmt, None, title="classic formula, same changes")
-        for note in outcome.notes:
-            console.print(f"note: {note}", highlight=False)
+        for text in outcome.notes:
+            note(to_cli(text, "whatif"), label="note: ")
 
-
-def _fail_classic(notes: list[str]) -> int:
-    console.print(f"[bold red]error:[/] {notes[-1]}", highlight=False)
-    return 2

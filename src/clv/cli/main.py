@@ -1,13 +1,19 @@
-"""The ``clv`` command line: one Typer app, commands registered from modules."""
+"""The ``clv`` command line: one Typer app, commands registered from modules.
+
+The app's classes (:mod:`clv.cli.core`) make every command fail politely: one
+line and exit 2 for bad input, a crash log and exit 1 for a bug.
+"""
 
 from __future__ import annotations
 
 import typer
 
 from clv import __version__
+from clv.cli.core import ClvGroup, ClvTyper
 
-app = typer.Typer(
+app = ClvTyper(
     name="clv",
+    cls=ClvGroup,
     help="Customer lifetime value: load orders, summarise customers, compute CLV, fit models, score customers.",
     no_args_is_help=True,
     add_completion=False,

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, console, emit, progress, user_errors
+from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, note, progress
 from clv.errors import DataError, missing_column_message
 
 MODEL_CLASSES: dict[str, tuple[str, str]] = {
@@ -225,17 +225,16 @@ def fit_command(
                "n_periods": n_periods_col, "weights": weights_col, "tenure": tenure_col, "churned": churned_col}
     orders = orders_options(customer_col, date_col, amount_col, order_id_col, date_format, delimiter, names,
                             observation_end)
-    with user_errors():
-        frame = read_input(input, from_orders, orders, time_unit.value if time_unit else None)
-        with progress(f"fitting {model.value}"):
-            fitted = fit_model(model.value, frame, columns)
-        unit = time_unit.value if time_unit else None
-        report = fit_report(fitted, input, unit)
-        if save is not None:
-            payload = fitted.to_dict()
-            payload["time_unit"] = unit
-            save.write_text(json.dumps(payload, indent=2))
-            console.print(f"saved {model.value} model to {save}")
+    frame = read_input(input, from_orders, orders, time_unit.value if time_unit else None)
+    with progress(f"fitting {model.value}"):
+        fitted = fit_model(model.value, frame, columns)
+    unit = time_unit.value if time_unit else None
+    report = fit_report(fitted, input, unit)
+    if save is not None:
+        payload = fitted.to_dict()
+        payload["time_unit"] = unit
+        save.write_text(json.dumps(payload, indent=2))
+        note(f"saved {model.value} model to {save}")
     if fmt is OutputFormat.table and output is None:
         table = fitted.summary().reset_index()
         title = (f"{model.value}: log-likelihood {fitted.log_likelihood_:.2f}, AIC {fitted.aic_:.1f}, "
@@ -292,39 +291,38 @@ def score_command(
                "n_periods": n_periods_col, "id": id_col}
     orders = orders_options(customer_col, date_col, amount_col, order_id_col, date_format, delimiter, names,
                             observation_end)
-    with user_errors():
-        transactions = load_model(model)
-        if transactions.model_name == "sbg":
-            subscription = {"tenure": tenure_col, "churned": churned_col, "id": id_col, "value": value_col,
-                            "value_per_period": value_per_period}
-            options = {"horizon": horizon, "time_unit": time_unit.value if time_unit else None, "discount_rate": discount_rate,
-                       "margin": margin, "intervals": intervals, "draws": draws, "seed": seed,
-                       "interval_method": interval_method, "spend_model": spend_model, "from_orders": from_orders}
-            scores, title = score_subscriptions(summary, transactions, model, subscription, options)
-            emit(scores, fmt, output, title=title)
-            return
-        discount_rate = 0.10 if discount_rate is None else discount_rate
-        if transactions.model_name not in TRANSACTION_MODELS:
-            raise DataError(f"--model must be a transaction model ({', '.join(TRANSACTION_MODELS)}) or an sBG model; {model} holds {transactions.model_name!r}.")
-        spend = load_model(spend_model) if spend_model is not None else None
-        if spend is not None and spend.model_name != "gammagamma":
-            raise DataError(f"--spend-model must be a gammagamma model; {spend_model} holds {spend.model_name!r}.")
-        unit = time_unit.value if time_unit else transactions.time_unit_
-        saved = getattr(transactions, "time_unit_", None)
-        if saved and unit != saved:
-            raise DataError(
-                f"--time-unit {unit} differs from the unit the model was fitted in ({saved}); "
-                "recency, T and --horizon must be in the model's unit."
-            )
-        if unit is None:
-            raise DataError("give --time-unit (the unit of recency, T and --horizon): the model file does not record one.")
-        frame = summary_for_scoring(read_input(summary, from_orders, orders, unit), columns, transactions.model_name)
-        with progress("scoring customers"):
-            scores = score_customers(
-                frame, transactions, spend, horizon=horizon, time_unit=unit, annual_discount_rate=discount_rate,
-                margin=margin, discount_step=discount_step.value, intervals=parse_intervals(intervals),
-                n_draws=draws, seed=seed, interval_method=interval_method,
-            )
+    transactions = load_model(model)
+    if transactions.model_name == "sbg":
+        subscription = {"tenure": tenure_col, "churned": churned_col, "id": id_col, "value": value_col,
+                        "value_per_period": value_per_period}
+        options = {"horizon": horizon, "time_unit": time_unit.value if time_unit else None, "discount_rate": discount_rate,
+                   "margin": margin, "intervals": intervals, "draws": draws, "seed": seed,
+                   "interval_method": interval_method, "spend_model": spend_model, "from_orders": from_orders}
+        scores, title = score_subscriptions(summary, transactions, model, subscription, options)
+        emit(scores, fmt, output, title=title)
+        return
+    discount_rate = 0.10 if discount_rate is None else discount_rate
+    if transactions.model_name not in TRANSACTION_MODELS:
+        raise DataError(f"--model must be a transaction model ({', '.join(TRANSACTION_MODELS)}) or an sBG model; {model} holds {transactions.model_name!r}.")
+    spend = load_model(spend_model) if spend_model is not None else None
+    if spend is not None and spend.model_name != "gammagamma":
+        raise DataError(f"--spend-model must be a gammagamma model; {spend_model} holds {spend.model_name!r}.")
+    unit = time_unit.value if time_unit else transactions.time_unit_
+    saved = getattr(transactions, "time_unit_", None)
+    if saved and unit != saved:
+        raise DataError(
+            f"--time-unit {unit} differs from the unit the model was fitted in ({saved}); "
+            "recency, T and --horizon must be in the model's unit."
+        )
+    if unit is None:
+        raise DataError("give --time-unit (the unit of recency, T and --horizon): the model file does not record one.")
+    frame = summary_for_scoring(read_input(summary, from_orders, orders, unit), columns, transactions.model_name)
+    with progress("scoring customers"):
+        scores = score_customers(
+            frame, transactions, spend, horizon=horizon, time_unit=unit, annual_discount_rate=discount_rate,
+            margin=margin, discount_step=discount_step.value, intervals=parse_intervals(intervals),
+            n_draws=draws, seed=seed, interval_method=interval_method,
+        )
     span = "the whole remaining lifetime" if horizon == float("inf") else f"{horizon:g} {unit}s"
     emit(scores, fmt, output, title=f"scores over {span}")
 
@@ -347,8 +345,8 @@ def score_subscriptions(summary: Path, model, model_path: Path, columns: dict[st
     scores = scores.rename(columns={columns["id"]: "customer_id"}).reset_index(drop=True)
     scores.attrs["time_unit"] = unit
     periods = f"{unit}s" if unit else "periods"
-    console.print(f"sBG: --discount-rate {options['discount_rate']:g} read as a rate per contract period "
-                  f"({unit or 'period'}); the next payment is undiscounted.", highlight=False)
+    note(f"sBG: --discount-rate {options['discount_rate']:g} read as a rate per contract period "
+         f"({unit or 'period'}); the next payment is undiscounted.")
     title = "scores over the remaining lifetime" if horizon is None else f"scores over {horizon} {periods}"
     return scores, title
 

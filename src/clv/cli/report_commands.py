@@ -9,8 +9,9 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from clv.cli.common import console, fail, user_errors
+from clv.cli.common import console, fail, note
 from clv.cli.data_commands import OrdersInput, takes_orders
+from clv.cli.provenance import provenance_sentence, read_provenance
 
 
 def register(app: typer.Typer) -> None:
@@ -33,18 +34,21 @@ def report_command(
     """Write one self-contained HTML report: data check, KPIs, cohorts, models and backtest, segments, channels, what-if, cross-sell, NPS."""
     from clv.report import build_report
 
-    with user_errors():
-        for path, option in ((spend, "--spend"), (survey, "--survey")):
-            if path is not None and not path.exists():
-                fail(f"{option} file {str(path)!r} does not exist.")
-        result = orders.open()
-        with step_progress() as on_step:
-            path = build_report(
-                result, spend=spend, survey=None if survey is None else str(survey), unit=unit, horizon=horizon,
-                calibration_end=calibration_end, margin=margin, observation_end=orders.observation_end, title=title,
-                path=output, on_step=on_step, strict=strict,
-            )
-    console.print(f"report written to {path}")
+    for path, option in ((spend, "--spend"), (survey, "--survey")):
+        if path is not None and not path.exists():
+            fail(f"{option} file {str(path)!r} does not exist.")
+    origin = read_provenance(orders.source)
+    source_note = None if origin is None else provenance_sentence(origin)
+    result = orders.open()
+    with step_progress() as on_step:
+        path = build_report(
+            result, spend=spend, survey=None if survey is None else str(survey), unit=unit, horizon=horizon,
+            calibration_end=calibration_end, margin=margin, observation_end=orders.observation_end, title=title,
+            path=output, on_step=on_step, strict=strict, source_note=source_note,
+        )
+    if source_note is not None:
+        note(source_note, label="note: ")
+    note(f"report written to {path}")
 
 
 @contextlib.contextmanager
@@ -53,7 +57,7 @@ def step_progress() -> Iterator:
     from clv.report.build import STEP_NAMES
 
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=True, disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task("report", total=len(STEP_NAMES))

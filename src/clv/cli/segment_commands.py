@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from clv.cli.common import FORMAT_OPTION, OutputFormat, console, emit, fail, progress, rich_table, user_errors
+from clv.cli.common import FORMAT_OPTION, OutputFormat, emit, fail, note, progress, rich_table, say
+from clv.cli.outputs import ROWS_SUFFIXES, suffix_of, write_frame
 from clv.cli.data_commands import OrdersInput, parse_pairs, takes_orders
 from clv.errors import DataError
 
@@ -60,29 +61,28 @@ def segments_command(
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Segment customers (RFM, value and churn-risk tiers, early warning) and print the action playbook."""
-    from clv.segments import EarlyWarningSettings, PlaybookSettings, assign_segments, export_segment, playbook
+    from clv.segments import EarlyWarningSettings, PlaybookSettings, assign_segments, playbook
 
     if unit not in UNITS:
         fail(f"--unit must be one of {', '.join(UNITS)}, not {unit!r}.")
-    if export is not None and output is None:
+    if export is not None and (output is None or suffix_of(output) not in ROWS_SUFFIXES):
         fail("--export needs --output FILE (.csv or .parquet) to write the segment's customers to.")
-    with user_errors():
-        settings = PlaybookSettings(rates=_assumed_rates(assume))
-        cuts = _parse_cuts(value_cuts)
-        with progress("fitting BG/NBD + Gamma-Gamma and segmenting customers"):
-            result = orders.open()
-            summary, scores = _fit_and_score(result, observation_end=orders.observation_end, unit=unit, horizon=horizon,
-                                             discount_rate=discount_rate, margin=margin)
-            frame = assign_segments(summary, scores, result, value_cuts=cuts, playbook=settings,
-                                    warning=EarlyWarningSettings(window_days=window_days))
-            plays = playbook(frame, settings)
-        if export is not None:
-            written = export_segment(frame, export, output)
-            console.print(f"wrote {len(written):,} customers of segment {export!r} to {output}", highlight=False)
-        if customers is not None:
-            export_all(frame, customers)
-    console.print(f"{len(frame):,} customers; CLV over {horizon:g} {unit}s; "
-                  f"{int(frame['early_warning'].sum()):,} early warnings", highlight=False)
+    settings = PlaybookSettings(rates=_assumed_rates(assume))
+    cuts = _parse_cuts(value_cuts)
+    with progress("fitting BG/NBD + Gamma-Gamma and segmenting customers"):
+        result = orders.open()
+        summary, scores = _fit_and_score(result, observation_end=orders.observation_end, unit=unit, horizon=horizon,
+                                         discount_rate=discount_rate, margin=margin)
+        frame = assign_segments(summary, scores, result, value_cuts=cuts, playbook=settings,
+                                warning=EarlyWarningSettings(window_days=window_days))
+        plays = playbook(frame, settings)
+    if export is not None:
+        members = segment_members(frame, export)
+        write_frame(members, output)
+        note(f"wrote {len(members):,} customers of segment {export!r} to {output}")
+    if customers is not None:
+        export_all(frame, customers)
+    note(f"{len(frame):,} customers; CLV over {horizon:g} {unit}s; {int(frame['early_warning'].sum()):,} early warnings")
     destination = None if export is not None else output
     if fmt is OutputFormat.table and destination is None:
         print_playbook(plays)
@@ -100,7 +100,7 @@ def print_playbook(plays) -> None:
     out = Console()
     out.print(rich_table(compact, "action playbook (value at stake = sum of predicted CLV)"))
     for row in plays.itertuples(index=False):
-        out.print(f"[bold]{row.action}[/]: {row.why} Assumption: {row.assumption}.", highlight=False)
+        say(f"{row.why} Assumption: {row.assumption}.", label=f"{row.action}: ")
 
 
 def _parse_cuts(text: str) -> tuple[float, ...]:
@@ -121,13 +121,17 @@ def print_cut_points(frame) -> None:
     out.print(rich_table(thresholds, "RFM score thresholds", max_rows=len(thresholds)))
 
 
+def segment_members(frame, name: str):
+    """The customers of one segment as :func:`clv.segments.export_segment` writes them: its columns, highest CLV first."""
+    from clv.segments import select_segment
+    from clv.segments.assign import EXPORT_COLUMNS
+
+    members = select_segment(frame, name)
+    columns = [c for c in EXPORT_COLUMNS if c in members.columns]
+    return members[columns].sort_values("clv", ascending=False, kind="stable").reset_index(drop=True)
+
+
 def export_all(frame, path: Path) -> None:
     """Every customer's row (scores and labels) as CSV or Parquet."""
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    elif suffix in (".csv", ".gz"):
-        frame.to_csv(path, index=False)
-    else:
-        raise DataError(f"--customers {str(path)!r} must end in .csv or .parquet.")
-    console.print(f"wrote {len(frame):,} customers to {path}", highlight=False)
+    write_frame(frame, path)
+    note(f"wrote {len(frame):,} customers to {path}")

@@ -35,6 +35,7 @@ def build_report(
     path: str | Path = "report.html",
     on_step: Callable[[str], None] | None = None,
     strict: bool = False,
+    source_note: str | None = None,
 ) -> Path:
     """Compute every section once and write the report to ``path``; returns the path.
 
@@ -47,7 +48,9 @@ def build_report(
     backtest's fitting period (default: two thirds of the history). ``margin``:
     gross margin rate (default from the cost column). ``on_step(name)`` is called
     before each step (names in :data:`STEP_NAMES`). A section whose computation
-    fails says why in the report; ``strict=True`` raises instead.
+    fails says why in the report; ``strict=True`` raises instead. ``source_note``: a
+    sentence on where the orders came from (e.g. the original file's reconciliation
+    when ``orders`` is a file already cleaned by ``clv load``), shown first in section 1.
     """
     if unit not in UNITS:
         raise DataError(f"unit={unit!r} is not one of {', '.join(UNITS)}; fix: e.g. unit='week'.")
@@ -57,7 +60,7 @@ def build_report(
         raise DataError(f"margin must be a rate in (0, 1], got {margin!r}; fix: e.g. margin=0.4.")
     ctx = ReportContext(source=orders, spend=read_table_file(spend, "spend"), survey=survey, unit=unit,
                         horizon=float(horizon), calibration_end=calibration_end, margin=margin,
-                        observation_end=observation_end)
+                        observation_end=observation_end, source_note=source_note)
     started = time.perf_counter()
     sections = [_run_section(key, title, step, compute, ctx, on_step, strict) for key, title, step, compute in SECTIONS]
     if on_step:

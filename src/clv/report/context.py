@@ -39,6 +39,7 @@ class ReportContext:
     calibration_end: Any
     margin: float | None
     observation_end: Any
+    source_note: str | None = None  # where the orders came from, e.g. a file cleaned by `clv load` (section 1)
     notes: list[str] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)  # results a caller may want back (e.g. the backtest)
     _has_values: dict[str, bool] = field(default_factory=dict, repr=False)

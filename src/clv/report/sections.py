@@ -53,6 +53,8 @@ def data_check(ctx: ReportContext) -> Section:
         top = reasons.iloc[0]
         finding += (f" The most common reason to set a line aside is '{top['reason'].replace('_', ' ')}' "
                     f"({number(top['lines'])} lines, {pct(top['share'])} of all lines).")
+    if ctx.source_note:
+        section.findings.append(ctx.source_note[0].upper() + ctx.source_note[1:])
     section.findings.append(finding)
     return section
 

@@ -1,0 +1,128 @@
+"""The Click classes behind the ``clv`` app: the one place where every command fails politely.
+
+* :class:`ClvGroup` (the app) turns usage errors (unknown option, bad number,
+  missing argument) into one line, ``error: ... (see 'clv load --help')``, exit 2.
+* :class:`ClvCommand` (every command) checks the output paths before any work
+  (:func:`clv.cli.outputs.check_outputs`) and turns any exception into one line:
+  exit 2 for what the user can fix, exit 1 and a crash log for a bug
+  (:func:`clv.cli.failures.report_failure`).
+* :class:`ClvTyper` gives every command these classes and the global options
+  (``--raw-csv``), so a new command gets them without writing anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from clv.cli.failures import USER_ERROR, print_error, report_failure
+from clv.cli.outputs import RAW_CSV_HELP, check_outputs, csv_escaping, split_paths
+
+try:  # Typer >= 0.20 carries its own copy of Click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older Typer on the Click package
+    from click import exceptions as click_exceptions
+
+_CLICK_EXITS = (typer.Exit, typer.Abort, click_exceptions.ClickException)
+
+RAW_CSV_OPTION = typer.Option(False, "--raw-csv", help=RAW_CSV_HELP)
+_GLOBAL_PARAMETERS = (("raw_csv", bool, RAW_CSV_OPTION),)
+
+
+class ClvCommand(TyperCommand):
+    """A command whose outputs are checked before it runs and whose failures print one line."""
+
+    def invoke(self, ctx: Any) -> Any:
+        outputs, inputs = split_paths(self.name, ctx.params)
+        try:
+            check_outputs(self.name, ctx.params, self.flags())
+            return super().invoke(ctx)
+        except _CLICK_EXITS:
+            raise
+        except Exception as exc:  # every other failure: one line, never a traceback
+            raise typer.Exit(report_failure(exc, self.name, tuple(str(p) for p in inputs))) from None
+
+    def flags(self) -> dict[str, str]:
+        """Parameter name -> its long option as typed (``orders_out`` -> ``--orders``)."""
+        found = {}
+        for param in self.params:
+            opts = [o for o in getattr(param, "opts", ()) if o.startswith("--")]
+            found[param.name] = opts[0] if opts else (param.name or "").upper()
+        return found
+
+
+class ClvGroup(TyperGroup):
+    """The app: usage errors and failures outside a command also end in one line."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            outcome = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_exceptions.NoArgsIsHelpError as exc:  # `clv` alone: the help (Rich prints it when it is made)
+            if exc.format_message().strip():
+                typer.echo(exc.format_message())
+            sys.exit(exc.exit_code)
+        except click_exceptions.ClickException as exc:
+            sys.exit(_report_usage_error(exc))
+        except typer.Abort as exc:
+            sys.exit(_report_abort(exc))
+        except Exception as exc:
+            sys.exit(report_failure(exc))
+        sys.exit(outcome if isinstance(outcome, int) else 0)
+
+
+def _report_usage_error(exc: Any) -> int:
+    """One line for an option Click could not accept, with where to find the right form."""
+    context = getattr(exc, "ctx", None)
+    command = context.command.name if context is not None and context.parent is not None else None
+    where = f" (see '{context.command_path} --help')" if context is not None else ""
+    print_error(f"{exc.format_message()}{where}", command)
+    return exc.exit_code if exc.exit_code not in (0, 1) else USER_ERROR
+
+
+def _report_abort(exc: BaseException) -> int:
+    """Click turns an EOFError into Abort: a truncated input file, or Ctrl-D at a prompt."""
+    if isinstance(exc.__cause__, EOFError):
+        return report_failure(exc.__cause__)
+    print_error("aborted.")
+    return 1
+
+
+class ClvTyper(typer.Typer):
+    """A Typer app whose commands are :class:`ClvCommand` and take the global options."""
+
+    def command(self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **kwargs: Any) -> Callable:
+        register = super().command(name, cls=cls or ClvCommand, **kwargs)
+
+        def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
+            register(with_global_options(function))
+            return function
+
+        return decorator
+
+
+def with_global_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command`` with the options every command takes (``--raw-csv``) added last and applied around it."""
+    signature = inspect.signature(command)
+
+    @functools.wraps(command)
+    def with_options(**kwargs: Any) -> Any:
+        raw_csv = kwargs.pop("raw_csv")
+        with csv_escaping(not raw_csv):
+            return command(**kwargs)
+
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+             for name, annotation, default in _GLOBAL_PARAMETERS]
+    with_options.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *extra])
+    with_options.__annotations__ = {**getattr(command, "__annotations__", {}),
+                                    **{name: annotation for name, annotation, _ in _GLOBAL_PARAMETERS}}
+    return with_options
+
