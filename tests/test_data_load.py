@@ -206,7 +206,7 @@ def test_precedence_first_reason_wins_for_every_copy(con):
 def test_duplicates_compare_every_original_column_and_nulls_match(con):
     df = pd.DataFrame({"customer_id": ["a"] * 4, "order_ts": ["2021-01-01"] * 4,
                        "amount": [1.0] * 4, "note": [None, None, "x", "y"]})
-    assert reasons(load_orders(df, con=con)) == {2: "duplicate"}
+    assert reasons(load_orders(df, Columns(), LoadPolicy(duplicates="drop"), con=con)) == {2: "duplicate"}
 
 
 def test_derived_amount_needs_both_parts(con):

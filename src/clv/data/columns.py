@@ -26,6 +26,12 @@ class Columns:
     ``extra`` names user columns carried through to the orders unchanged (e.g.
     ``("Country",)`` to segment by later).
 
+    A purchase log without values (customer and date only, as many retail and
+    app panels are) loads too: when neither ``amount`` nor ``unit_price`` is
+    mapped and the input has no ``amount`` column, ``has_amounts`` becomes
+    False, every line's amount is null and value columns downstream are marked
+    as not available. ``has_amounts=False`` says so explicitly.
+
     Defaults are the canonical names, so a table already in canonical form needs
     ``Columns()`` only.
 
@@ -48,9 +54,15 @@ class Columns:
     margin_rate: str | float | None = None
     currency: str | None = None
     extra: Sequence[str] = field(default_factory=tuple)
+    has_amounts: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "extra", tuple(self.extra))
+        if not self.has_amounts and (self.amount is not None or self.unit_price is not None):
+            raise DataError(
+                f"Columns(has_amounts=False) but amount={self.amount!r}, unit_price={self.unit_price!r} "
+                "are mapped; fix: drop has_amounts=False, or the amount mapping."
+            )
         if self.timestamp is not None and self.date is not None:
             raise DataError(
                 f"Columns got both timestamp={self.timestamp!r} and date={self.date!r}; "
@@ -93,8 +105,8 @@ class Columns:
 
     @property
     def amount_column(self) -> str | None:
-        """The user's amount column (None when amount = quantity x unit_price)."""
-        if self.amount_is_derived:
+        """The user's amount column (None when amount = quantity x unit_price or there is none)."""
+        if self.amount_is_derived or not self.has_amounts:
             return None
         return self.amount or schema.AMOUNT
 
@@ -131,6 +143,8 @@ class Columns:
                 continue
             if getattr(self, name) is None and name in found and name not in taken:
                 updates[name] = name
+        if self.amount is None and self.unit_price is None and schema.AMOUNT not in found:
+            updates["has_amounts"] = False
         return dataclasses.replace(self, **updates) if updates else self
 
     def check_against(self, found: Sequence[str]) -> None:

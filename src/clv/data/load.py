@@ -22,6 +22,7 @@ import ibis.expr.datatypes as dt
 import pandas as pd
 from ibis.backends import BaseBackend
 
+from clv.data import parse
 from clv.data import policy as P
 from clv.data import schema
 from clv.data.columns import Columns
@@ -37,17 +38,6 @@ IS_REFUND = "is_refund"
 SOURCE = "source"
 REASON = "reason"
 _FIELD = "__clv_f_"  # prefix of parsed canonical fields inside the classified table
-_TZ_SUFFIX = r"\d:\d\d(:\d\d(\.\d+)?)?\s*(Z|z|[+-]\d\d(:?\d\d)?)$"
-
-
-@ibis.udf.scalar.builtin(name="try_strptime")
-def _try_strptime(text: str, fmt: str) -> dt.Timestamp():
-    """DuckDB ``try_strptime``: NULL instead of an error on a bad date."""
-
-
-@ibis.udf.scalar.builtin(name="timezone")
-def _local_time(zone: str, ts: dt.Timestamp(timezone="UTC")) -> dt.Timestamp():
-    """DuckDB ``timezone(zone, timestamptz)``: the naive wall-clock time in ``zone``."""
 
 
 @dataclass(frozen=True)
@@ -55,17 +45,32 @@ class LoadReport:
     """What happened to every input line.
 
     ``input_rows == accepted_purchase_lines + netted_refund_lines + sum(rejected)``
-    always holds (:meth:`check` raises otherwise).
+    always holds (:meth:`check` raises otherwise). ``input_rows`` is also checked
+    against ``expected_rows``, the records a reader counted on its own (text
+    files: an independent count of the file's records), so a line can never
+    vanish between the file and the report.
+
+    ``repeated_lines_kept``: accepted lines identical to an earlier line that
+    were kept because they may be genuine repeat purchases (no order id and no
+    time of day; ``LoadPolicy(duplicates="drop")`` drops them).
+    ``has_amounts``: False for a purchase log without values.
     """
 
     input_rows: int
     accepted_purchase_lines: int
     netted_refund_lines: int
     rejected: Mapping[str, int] = field(default_factory=dict)
+    repeated_lines_kept: int = 0
+    expected_rows: int | None = None
+    has_amounts: bool = True
 
     @property
     def rejected_lines(self) -> int:
         return int(sum(self.rejected.values()))
+
+    @property
+    def accepted_lines(self) -> int:
+        return self.accepted_purchase_lines + self.netted_refund_lines
 
     def check(self) -> LoadReport:
         """Raise ClvError unless every input line is accounted for exactly once."""
@@ -76,6 +81,12 @@ class LoadReport:
                 f"{self.netted_refund_lines} refund + {self.rejected_lines} rejected = "
                 f"{total} lines, but the input has {self.input_rows}."
             )
+        if self.expected_rows is not None and self.expected_rows != self.input_rows:
+            raise ClvError(
+                f"the file has {self.expected_rows} records but {self.input_rows} were read; "
+                "lines would be lost. Fix: check the file's quoting (an unclosed '\"') and "
+                "delimiter, or convert it to Parquet first."
+            )
         return self
 
     def as_dict(self) -> dict[str, Any]:
@@ -84,6 +95,8 @@ class LoadReport:
             "accepted_purchase_lines": self.accepted_purchase_lines,
             "netted_refund_lines": self.netted_refund_lines,
             "rejected": dict(self.rejected),
+            "repeated_lines_kept": self.repeated_lines_kept,
+            "has_amounts": self.has_amounts,
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -96,6 +109,24 @@ class LoadReport:
         frame = pd.DataFrame(rows, columns=["outcome", "status", "lines"])
         frame["share"] = frame["lines"] / max(self.input_rows, 1)
         return frame
+
+    def top_reasons(self, count: int = 3) -> list[tuple[str, int]]:
+        """The most frequent reject reasons with their line counts."""
+        ranked = sorted(((n, r) for r, n in self.rejected.items() if n), reverse=True)
+        return [(reason, n) for n, reason in ranked[:count]]
+
+
+class LoadRejectedError(DataError):
+    """A load that keeps no line, or rejects more than ``max_rejected_share`` of them.
+
+    ``report`` is the load report, ``hints`` the likely fixes; the rejected lines
+    are still in ``LoadResult.rejects``.
+    """
+
+    def __init__(self, message: str, report: LoadReport, hints: list[str]):
+        super().__init__(message)
+        self.report = report
+        self.hints = hints
 
 
 @dataclass
@@ -110,6 +141,9 @@ class LoadResult:
     extras: tuple[str, ...] = ()
     multi: bool = False
     order_times_source: Callable[[], ibis.Table] | None = None  # builds the accepted lines' order_ts, copies included
+    expected_rows: int | None = None
+    columns: Columns | None = None
+    policy: LoadPolicy | None = None
 
     def cache(self) -> LoadResult:
         """The same result with the classification computed once into a temp table.
@@ -117,23 +151,85 @@ class LoadResult:
         Worth it when orders, rejects and report are all queried (each query
         otherwise re-runs parsing and duplicate detection).
         """
-        return _result(self.con.create_table(_cache_name(), self.classified, temp=True),
-                       self.con, self.originals, self.extras, multi=self.multi)
+        cached = _result(self.con.create_table(_cache_name(), self.classified, temp=True),
+                         self.con, self.originals, self.extras, multi=self.multi)
+        return replace(cached, order_times_source=self.order_times_source, expected_rows=self.expected_rows,
+                       columns=self.columns, policy=self.policy)
 
     @cached_property
     def report(self) -> LoadReport:
-        """Counts per outcome, computed in one aggregate query on first access."""
+        """Counts per outcome, computed in one aggregate query on first access.
+
+        Raises :class:`LoadRejectedError` when the load keeps no line or rejects
+        more than ``LoadPolicy.max_rejected_share`` of them, naming the top
+        reasons and the likely fix.
+        """
         counts = self.con.execute(
-            self.classified.group_by(STATUS).aggregate(lines=ibis._.count())
+            self.classified.group_by(STATUS, REPEAT_KEPT).aggregate(lines=ibis._.count())
         )
-        by_status = dict(zip(counts[STATUS], counts["lines"].astype(int)))
+        lines = counts["lines"].astype(int)
+        by_status = lines.groupby(counts[STATUS]).sum().to_dict()
         report = LoadReport(
-            input_rows=int(sum(by_status.values())),
-            accepted_purchase_lines=by_status.get(P.PURCHASE, 0),
-            netted_refund_lines=by_status.get(P.NETTED_REFUND, 0),
+            input_rows=int(lines.sum()),
+            accepted_purchase_lines=int(by_status.get(P.PURCHASE, 0)),
+            netted_refund_lines=int(by_status.get(P.NETTED_REFUND, 0)),
             rejected={r: int(by_status.get(r, 0)) for r in P.REASON_PRECEDENCE},
+            repeated_lines_kept=int(lines[counts[REPEAT_KEPT].astype(bool)].sum()),
+            expected_rows=self.expected_rows,
+            has_amounts=self.columns.has_amounts if self.columns is not None else True,
         )
-        return report.check()
+        report.check()
+        self._refuse_if_mostly_rejected(report)
+        return report
+
+    def _refuse_if_mostly_rejected(self, report: LoadReport) -> None:
+        limit = (self.policy or LoadPolicy()).max_rejected_share
+        if limit >= 1:
+            return
+        if report.input_rows == 0:
+            raise LoadRejectedError("the input has no data lines; fix: check the file (it holds a header at most).",
+                                    report, [])
+        share = report.rejected_lines / report.input_rows
+        if report.accepted_lines > 0 and share <= limit:
+            return
+        hints = self.hints(report)
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in report.top_reasons())
+        kept = "no line was kept" if report.accepted_lines == 0 else f"{share:.0%} of lines were rejected"
+        fix = " ".join(hints) if hints else "fix: check the column mapping and the rejects."
+        raise LoadRejectedError(
+            f"{kept} ({report.rejected_lines:,} of {report.input_rows:,}: {reasons}). {fix}", report, hints
+        )
+
+    def hints(self, report: LoadReport | None = None) -> list[str]:
+        """Likely fixes for the most frequent reject reasons (examines a few rejected lines)."""
+        report = report or self.report
+        return [hint for reason, _ in report.top_reasons() if (hint := self._hint(reason))]
+
+    def _hint(self, reason: str) -> str | None:
+        from clv.data import hints
+
+        columns = self.columns or Columns()
+        if reason == P.UNPARSABLE_TIMESTAMP:
+            formats = hints.suggest_date_format(self._rejected_values(reason, columns.time_column))
+            if not formats:
+                return "fix: give the date format, e.g. LoadPolicy(date_format='%d/%m/%Y %H:%M')."
+            if len(formats) > 1:
+                return (f"fix: dates read as LoadPolicy(date_format={formats[0]!r}) or {formats[1]!r} "
+                        "(day and month cannot be told apart here): pass the right one.")
+            return f"fix: LoadPolicy(date_format={formats[0]!r})."
+        if reason == P.UNPARSABLE_AMOUNT:
+            column = columns.amount_column or columns.unit_price
+            options = hints.suggest_number_format(self._rejected_values(reason, column)) if column else {}
+            if options:
+                return "fix: LoadPolicy(" + ", ".join(f"{k}={v!r}" for k, v in options.items()) + ")."
+            return None
+        return _FIXED_HINTS.get(reason)
+
+    def _rejected_values(self, reason: str, column: str | None, limit: int = 500) -> list[Any]:
+        if column is None or _reject_name(column) not in self.rejects.columns:
+            return []
+        sample = self.rejects.filter(self.rejects[REASON] == reason).select(_reject_name(column)).limit(limit)
+        return self.con.execute(sample).iloc[:, 0].tolist()
 
     def last_order_ts(self) -> Any:
         """Timestamp of the last accepted line (None when there is none).
@@ -185,16 +281,32 @@ def load_orders(
     """
     columns = columns if columns is not None else Columns()
     policy = policy or LoadPolicy()
+    if not isinstance(columns, (Columns, Mapping)) or not isinstance(policy, LoadPolicy):
+        raise DataError(
+            f"load_orders takes (source, Columns(...), LoadPolicy(...)); got columns={type(columns).__name__}, "
+            f"policy={type(policy).__name__}. Fix: pass them in that order or by name."
+        )
     options = {"table": table, "delimiter": delimiter, "header": header, "names": names}
     if isinstance(source, Mapping):
         return _load_many(source, columns, policy, observation_end, con, options)
     if isinstance(columns, Mapping):
         raise DataError("columns is a dict but source is not; fix: pass one Columns(...).")
-    classified, con, originals, times = _classify_source(
-        source, columns, policy, observation_end, con, options
-    )
-    result = _result(classified, con, originals, columns.extra, multi=False)
-    return replace(result, order_times_source=times)
+    loaded = _classify_source(source, columns, policy, observation_end, con, options)
+    result = _result(loaded.classified, loaded.con, loaded.originals, columns.extra, multi=False)
+    return replace(result, order_times_source=loaded.times, expected_rows=loaded.expected_rows,
+                   columns=loaded.columns, policy=policy)
+
+
+@dataclass(frozen=True)
+class _Classified:
+    """One source classified: the lines, their connection and what was read."""
+
+    classified: ibis.Table
+    con: BaseBackend
+    originals: list[str]
+    times: Callable[[], ibis.Table]
+    columns: Columns
+    expected_rows: int | None
 
 
 def _classify_source(source, columns, policy, observation_end, con, options):
@@ -206,7 +318,7 @@ def _classify_source(source, columns, policy, observation_end, con, options):
     """
     spec = resolve_source(source, **options)
     raw, con = raw_table(spec, con)
-    originals = [c for c in raw.columns if c != SOURCE_ROW_COL]
+    originals = [c for c in raw.columns if c != SOURCE_ROW_COL and c not in (BLANK_MARK, RAGGED_MARK)]
     columns = columns.with_canonical_defaults(originals)
     columns.check_against(originals)
     rate = _rate(raw, columns, policy, con)
@@ -218,21 +330,21 @@ def _classify_source(source, columns, policy, observation_end, con, options):
             kept = _classify(raw, originals, columns, replace(policy, duplicates="keep"), observation_end, con, rate)
         return kept.filter(kept[ACCEPTED]).select(**{schema.ORDER_TS: kept[_FIELD + schema.ORDER_TS]})
 
-    return classified, con, originals, times
+    return _Classified(classified, con, originals, times, columns, None)
 
 
 def _load_many(sources, columns, policy, observation_end, con, options) -> LoadResult:
     if not sources:
         raise DataError("load_orders got an empty dict of sources; fix: pass at least one.")
-    parts, all_originals, extras, times = [], [], None, []
+    parts, all_originals, extras, times, expected = [], [], None, [], []
     for label, source in sources.items():
         if isinstance(columns, Mapping) and label not in columns:
             raise DataError(f"no Columns for source {label!r}; fix: add it to columns.")
         cols = columns[label] if isinstance(columns, Mapping) else columns
-        classified, con, originals, source_times = _classify_source(
-            source, cols, policy, observation_end, con, options
-        )
-        times.append(source_times)
+        loaded = _classify_source(source, cols, policy, observation_end, con, options)
+        classified, con, originals = loaded.classified, loaded.con, loaded.originals
+        times.append(loaded.times)
+        expected.append(loaded.expected_rows)
         if extras is not None and tuple(cols.extra) != extras:
             raise DataError(
                 f"source {label!r} carries extra={cols.extra}, another carries {extras}; "
@@ -246,7 +358,9 @@ def _load_many(sources, columns, policy, observation_end, con, options) -> LoadR
         all_originals += [c for c in originals if c not in all_originals]
     unioned = ibis.union(*(_as_text_originals(c, o, all_originals) for c, o in parts))
     result = _result(unioned, con, all_originals, extras, multi=True)
-    return replace(result, order_times_source=lambda: ibis.union(*(build() for build in times)))
+    known = None if None in expected else int(sum(expected))
+    return replace(result, order_times_source=lambda: ibis.union(*(build() for build in times)),
+                   expected_rows=known, policy=policy)
 
 
 def _as_text_originals(classified: ibis.Table, originals, all_originals) -> ibis.Table:
@@ -287,147 +401,21 @@ def _reject_name(original: str) -> str:
     return f"original_{original}" if clashes else original
 
 
+_FIXED_HINTS = {
+    P.MISSING_CUSTOMER_ID: "fix: check the customer id column, e.g. Columns(customer_id='CustomerID').",
+    P.DATE_IN_FUTURE: "fix: check the dates; LoadPolicy(future_dates='keep') keeps lines dated after today.",
+    P.DATE_BEFORE_MIN: "fix: check the dates; LoadPolicy(min_date=None) (or an earlier date) keeps old lines.",
+    P.AMOUNT_OUT_OF_RANGE: "fix: check the amounts; LoadPolicy(max_amount=...) raises the bound.",
+    P.AFTER_OBSERVATION_END: "fix: check observation_end.",
+    P.NO_EXCHANGE_RATE: "fix: add the missing rates to LoadPolicy(exchange_rates=...).",
+}
+
+
 def _cache_name() -> str:
     return f"__clv_loaded_{uuid.uuid4().hex[:12]}"
 
 
-# --------------------------------------------------------------------------- parsing
-
-
-@ibis.udf.scalar.builtin(name="trim")
-def _duckdb_trim(value: str) -> str:
-    """DuckDB's one-argument TRIM (spaces)."""
-
-
-def _trim(text: ibis.Value) -> ibis.Value:
-    """Leading and trailing blanks removed.
-
-    On DuckDB the one-argument TRIM: Ibis' ``strip()`` compiles to TRIM with a
-    character set, several times slower over millions of ids. Tabs and line
-    breaks around an id are therefore kept on DuckDB.
-    """
-    if _backend_name(text) == "duckdb":
-        return _duckdb_trim(text)
-    return text.strip()
-
-
-@ibis.udf.scalar.builtin(name="ltrim")
-def _duckdb_ltrim(value: str) -> str:
-    """DuckDB's one-argument LTRIM (leading spaces)."""
-
-
-def _customer_key(value: ibis.Value) -> ibis.Value:
-    """Customer ids: integer columns stay integers (cheaper to group by), others become text."""
-    if value.type().is_integer():
-        return value.cast(dt.int64)
-    return _text(value)
-
-
-def _text(value: ibis.Value) -> ibis.Value:
-    """Identifier text: trimmed, empty -> null; integral floats lose their '.0'."""
-    vtype = value.type()
-    if vtype.is_integer():
-        return value.cast(dt.string)
-    if vtype.is_floating():
-        integral = (value.abs() < 2.0**53) & (value % 1 == 0)
-        return ibis.cases(
-            (integral, value.cast(dt.int64).cast(dt.string)), else_=value.cast(dt.string)
-        )
-    text = value if vtype.is_string() else value.cast(dt.string)
-    return _trim(text).nullif("")
-
-
-def _text_missing(value: ibis.Value) -> ibis.Value:
-    """True where the identifier is null or blank (cheap for typed columns)."""
-    vtype = value.type()
-    if vtype.is_integer():
-        return value.isnull()
-    if vtype.is_floating():
-        return _not_finite(value)
-    return _text(value).isnull()
-
-
-def _number(value: ibis.Value) -> ibis.Value:
-    """Float64, null when missing or unparsable.
-
-    On DuckDB text is cast as it is: its cast ignores surrounding blanks and
-    gives null for a blank text, like trimming first, at a fraction of the cost.
-    """
-    if value.type().is_numeric() or value.type().is_boolean():
-        return value.cast(dt.float64)
-    if _backend_name(value) == "duckdb":
-        return value.try_cast(dt.float64)
-    return _text(value).try_cast(dt.float64)
-
-
-@ibis.udf.scalar.builtin(name="isfinite")
-def _duckdb_isfinite(value: float) -> bool:
-    """DuckDB's ISFINITE."""
-
-
-def _not_finite(value: ibis.Value) -> ibis.Value:
-    """True where a float value is null, NaN or infinite.
-
-    On DuckDB this uses ``NOT isfinite(x)``: DuckDB 2.0 prunes Parquet row groups
-    by their min/max statistics, which ignore NaN, so a pushed-down
-    ``isnan(x)`` filter misses NaN values (``isfinite`` is not pushed down).
-    """
-    if _backend_name(value) == "duckdb":
-        # One reference to ``value``: DuckDB does not share subexpressions inside a
-        # filter, and ``value`` is often a parse of text (trim + cast).
-        return ~_duckdb_isfinite(value).fill_null(False)
-    return value.isnull() | value.isnan() | value.isinf()
-
-
-def _backend_name(value: ibis.Value) -> str:
-    try:
-        return value._find_backend(use_default=True).name
-    except Exception:  # noqa: BLE001 - unbound expressions run on the default engine (DuckDB)
-        return "duckdb"
-
-
-def _bad_number(raw: ibis.Value, parsed: ibis.Value) -> ibis.Value:
-    """A required number that is missing, unparsable or not finite."""
-    if raw.type().is_integer() or raw.type().is_boolean():
-        return raw.isnull()
-    return _not_finite(parsed)
-
-
-def _bad_optional(raw: ibis.Value, parsed: ibis.Value) -> ibis.Value:
-    """An optional number that is given but not a finite number (null is fine)."""
-    if raw.type().is_integer() or raw.type().is_boolean():
-        return ibis.literal(False)
-    if raw.type().is_floating():
-        return raw.notnull() & _not_finite(raw)
-    return _not_finite(parsed) & _text(raw).notnull()  # the cheap test first
-
-
-def _timestamp(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
-    """Naive timestamp in ``policy.timezone``, null when missing or unparsable."""
-    vtype = value.type()
-    if vtype.is_timestamp():
-        if vtype.timezone is not None:
-            return _local_time(policy.timezone, value)
-        return value.cast(dt.Timestamp())
-    if vtype.is_date():
-        return value.cast(dt.Timestamp())
-    if not vtype.is_string() and not vtype.is_integer():
-        raise DataError(
-            f"the time column has type {vtype}; fix: map a date, timestamp or text column."
-        )
-    text = _text(value)
-    if policy.date_format is not None:
-        return _try_strptime(text, policy.date_format)
-    if vtype.is_integer():
-        raise DataError(
-            "the time column holds integers; fix: give its format, e.g. "
-            "LoadPolicy(date_format='%Y%m%d')."
-        )
-    aware = text.re_search(_TZ_SUFFIX)
-    return ibis.cases(
-        (aware, _local_time(policy.timezone, text.try_cast(dt.Timestamp(timezone="UTC")))),
-        else_=text.try_cast(dt.Timestamp()),
-    )
+# --------------------------------------------------------------------------- rules
 
 
 def _end_bound(observation_end: Any, policy: LoadPolicy) -> tuple[pd.Timestamp, bool]:
@@ -480,11 +468,18 @@ def _currency_rate(currency: ibis.Value, policy: LoadPolicy, con):
 
 _MISSING_CUSTOMER = "__clv_missing_customer"
 _BAD_AMOUNT = "__clv_bad_amount"
+_AMOUNT_OUT_OF_RANGE = "__clv_amount_out_of_range"
 _NO_RATE = "__clv_no_rate"
 _CANCELLED = "__clv_cancelled"
 _DUPLICATE = "__clv_duplicate"
+_CERTAIN_COPY = "__clv_certain_copy"
+REPEAT_KEPT = "__clv_repeat_kept"
 _HASH = "__clv_hash"
 _COUNT = "__clv_count"
+BLANK_MARK = "__clv_blank"
+"""Marker column a reader may add: True on a blank line (every field empty)."""
+RAGGED_MARK = "__clv_ragged"
+"""Marker column a reader may add: True on a line with more fields than the header."""
 
 
 def _classify(raw, originals, cols: Columns, policy: LoadPolicy, observation_end, con, rate=None):
@@ -492,46 +487,103 @@ def _classify(raw, originals, cols: Columns, policy: LoadPolicy, observation_end
 
     ``rate``: the result of :func:`_rate` when already known (it queries the data).
     """
-    quantity = _number(raw[cols.quantity]) if cols.quantity else ibis.null(dt.float64)
-    bad_amount = ibis.literal(False)
-    if cols.amount_is_derived:
-        unit_price = _number(raw[cols.unit_price])
-        amount = quantity * unit_price
-        bad_amount = _bad_number(raw[cols.quantity], quantity) | _bad_number(
-            raw[cols.unit_price], unit_price
-        )
-    else:
-        amount = _number(raw[cols.amount_column])
-        bad_amount = _bad_number(raw[cols.amount_column], amount)
-        if cols.quantity:
-            bad_amount |= _bad_optional(raw[cols.quantity], quantity)
-    cost, bad_cost = _cost(raw, cols, amount)
+    quantity = parse.number(raw[cols.quantity], policy) if cols.quantity else ibis.null(dt.float64)
+    amount, bad_amount = _amount(raw, cols, policy, quantity)
+    cost, bad_cost = _cost(raw, cols, amount, policy)
     rate, no_rate = rate if rate is not None else _rate(raw, cols, policy, con)
     if rate is not None:
         amount, cost = amount * rate, cost * rate
     fields = {
-        schema.CUSTOMER_ID: _customer_key(raw[cols.customer_id]),
-        schema.ORDER_TS: _timestamp(raw[cols.time_column], policy),
+        schema.CUSTOMER_ID: parse.customer_key(raw[cols.customer_id], policy),
+        schema.ORDER_TS: parse.timestamp(raw[cols.time_column], policy),
         schema.AMOUNT: amount,
-        schema.ORDER_ID: _optional_text(raw, cols.order_id),
-        schema.PRODUCT_ID: _optional_text(raw, cols.product_id),
+        schema.ORDER_ID: _optional_id(raw, cols.order_id, policy),
+        schema.PRODUCT_ID: _optional_id(raw, cols.product_id, policy),
         schema.QUANTITY: quantity,
-        schema.CHANNEL: _optional_text(raw, cols.channel),
+        schema.CHANNEL: _optional_id(raw, cols.channel, None),
         schema.COST: cost,
     }
     flags = {
-        _MISSING_CUSTOMER: _text_missing(raw[cols.customer_id]),
+        _MISSING_CUSTOMER: parse.identifier_missing(raw[cols.customer_id]),
         _BAD_AMOUNT: bad_amount | bad_cost,
+        _AMOUNT_OUT_OF_RANGE: _out_of_range(amount, policy) | _out_of_range(cost, policy),
         _NO_RATE: no_rate,
         _CANCELLED: _cancelled(raw, cols, policy),
     }
-    if policy.drops_duplicates:
+    if policy.searches_duplicates:
         raw = _mark_duplicates(raw, originals, _duplicate_key_columns(cols, originals))
     parsed = raw.mutate(**{_FIELD + k: v for k, v in fields.items()}, **flags)
+    if policy.searches_duplicates:
+        parsed = parsed.mutate(**{_CERTAIN_COPY: _certain_copy(parsed, policy)})
     rejected, refund = _reject_and_refund(parsed, policy, observation_end)
-    return parsed.mutate(
+    classified = parsed.mutate(
         **{STATUS: _status(parsed, originals, policy, observation_end), ACCEPTED: ~rejected, REFUND_FLAG: refund}
     )
+    return classified.mutate(**{REPEAT_KEPT: _repeat_kept(classified, policy)})
+
+
+def _amount(raw, cols: Columns, policy: LoadPolicy, quantity) -> tuple[ibis.Value, ibis.Value]:
+    """(amount of the line, True where a needed number is missing or unparsable).
+
+    A purchase log without amounts (``cols.has_amounts`` false) has a null
+    amount on every line and nothing to reject for it.
+    """
+    if not cols.has_amounts:
+        return ibis.null(dt.float64), ibis.literal(False)
+    if cols.amount_is_derived:
+        unit_price = parse.number(raw[cols.unit_price], policy)
+        bad = _bad_number(raw[cols.quantity], quantity) | _bad_number(raw[cols.unit_price], unit_price)
+        return quantity * unit_price, bad
+    amount = parse.number(raw[cols.amount_column], policy)
+    bad = _bad_number(raw[cols.amount_column], amount)
+    if cols.quantity:
+        bad |= _bad_optional(raw[cols.quantity], quantity)
+    return amount, bad
+
+
+def _bad_number(raw: ibis.Value, parsed: ibis.Value) -> ibis.Value:
+    """A required number that is missing, unparsable or not finite ("inf", NaN)."""
+    if raw.type().is_integer() or raw.type().is_boolean():
+        return raw.isnull()
+    return parse.not_finite(parsed)
+
+
+def _bad_optional(raw: ibis.Value, parsed: ibis.Value) -> ibis.Value:
+    """An optional number that is given but not a finite number (null is fine)."""
+    if raw.type().is_integer() or raw.type().is_boolean():
+        return ibis.literal(False)
+    if raw.type().is_floating():
+        return raw.notnull() & parse.not_finite(raw)
+    return parse.not_finite(parsed) & parse.identifier(raw).notnull()  # the cheap test first
+
+
+def _out_of_range(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
+    """A number beyond ``policy.max_amount``, or a product of finite numbers that overflowed.
+
+    Missing and unparsable values are not (they are rejected as unparsable first).
+    """
+    return (value.abs() > policy.max_amount).fill_null(False)
+
+
+def _certain_copy(parsed: ibis.Table, policy: LoadPolicy) -> ibis.Value:
+    """Whether an exact copy of this line is certainly a copy, not a repeat purchase.
+
+    With ``duplicates="drop"`` every copy is; with "auto" only a line that has
+    an order id or a time of day (two identical dated-only lines without an
+    order id may be two real purchases on one day).
+    """
+    if policy.drops_duplicates:
+        return ibis.literal(True)
+    ts = parsed[_FIELD + schema.ORDER_TS]
+    has_time = (ts.truncate("D") != ts).fill_null(False)
+    return parsed[_FIELD + schema.ORDER_ID].notnull() | has_time
+
+
+def _repeat_kept(classified: ibis.Table, policy: LoadPolicy) -> ibis.Value:
+    """An accepted line that is an exact copy of an earlier one, kept as a possible repeat."""
+    if not policy.searches_duplicates:
+        return ibis.literal(False)
+    return (classified[ACCEPTED] & classified[_DUPLICATE] & ~classified[_CERTAIN_COPY]).fill_null(False)
 
 
 def _duplicate_key_columns(cols: Columns, originals: list[str]) -> list[str]:
@@ -552,7 +604,7 @@ def _mark_duplicates(raw: ibis.Table, originals: list[str], key_columns: list[st
     DuckDB a hash pre-filter on ``key_columns`` keeps the exact window small
     (see :func:`_duplicate_rows_by_hash`); elsewhere one window over every line.
     """
-    if _backend_name(raw[SOURCE_ROW_COL]) == "duckdb":
+    if parse.backend_name(raw[SOURCE_ROW_COL]) == "duckdb":
         copies = _duplicate_rows_by_hash(raw, originals, key_columns)
         return raw.mutate(**{_DUPLICATE: raw[SOURCE_ROW_COL].isin(copies)})
     return raw.mutate(**{_DUPLICATE: _copy_number(raw, originals) > 0})
@@ -599,17 +651,17 @@ def _duckdb_hash(types: list[dt.DataType]):
     return ibis.udf.scalar.builtin(row_hash, name="hash", signature=(tuple(types), dt.uint64))
 
 
-def _optional_text(raw: ibis.Table, column: str | None) -> ibis.Value:
-    return _text(raw[column]) if column else ibis.null(dt.string)
+def _optional_id(raw: ibis.Table, column: str | None, policy: LoadPolicy | None) -> ibis.Value:
+    return parse.identifier(raw[column], policy) if column else ibis.null(dt.string)
 
 
-def _cost(raw: ibis.Table, cols: Columns, amount: ibis.Value):
+def _cost(raw: ibis.Table, cols: Columns, amount: ibis.Value, policy: LoadPolicy):
     """(cost of the line, True where a given cost/margin is not a number)."""
     if cols.cost:
-        cost = _number(raw[cols.cost])
+        cost = parse.number(raw[cols.cost], policy)
         return cost, _bad_optional(raw[cols.cost], cost)
     if isinstance(cols.margin_rate, str):
-        margin = _number(raw[cols.margin_rate])
+        margin = parse.number(raw[cols.margin_rate], policy)
         return amount * (1 - margin), _bad_optional(raw[cols.margin_rate], margin)
     if cols.margin_rate is not None:
         return amount * (1 - float(cols.margin_rate)), ibis.literal(False)
@@ -620,11 +672,16 @@ def _rate(raw: ibis.Table, cols: Columns, policy: LoadPolicy, con):
     """(rate to the reporting currency or None, True where a line has no rate)."""
     if not cols.currency:
         return None, ibis.literal(False)
-    currency = _text(raw[cols.currency]).upper()
+    currency = parse.identifier(raw[cols.currency], policy).upper()
     rate = _currency_rate(currency, policy, con)
     if rate is None:
         return None, ibis.literal(False)
     return rate, rate.isnull()
+
+
+@ibis.udf.scalar.builtin(name="ltrim")
+def _duckdb_ltrim(value: str) -> str:
+    """DuckDB's one-argument LTRIM (leading spaces)."""
 
 
 def _cancelled(raw: ibis.Table, cols: Columns, policy: LoadPolicy) -> ibis.Value:
@@ -635,7 +692,7 @@ def _cancelled(raw: ibis.Table, cols: Columns, policy: LoadPolicy) -> ibis.Value
     if not order_id.type().is_string():
         return ibis.literal(False)
     # Only leading blanks matter for a prefix; LTRIM is much cheaper than TRIM on DuckDB.
-    stripped = _duckdb_ltrim(order_id) if _backend_name(order_id) == "duckdb" else order_id.lstrip()
+    stripped = _duckdb_ltrim(order_id) if parse.backend_name(order_id) == "duckdb" else order_id.lstrip()
     return stripped.startswith(policy.cancel_prefix).fill_null(False)
 
 
@@ -646,7 +703,7 @@ def _reject_and_refund(t, policy, observation_end) -> tuple[ibis.Value, ibis.Val
     filtering the orders and flagging refunds stay cheap on large inputs.
     """
     rules = _reject_rules(t, policy, observation_end)
-    by_time = {P.UNPARSABLE_TIMESTAMP, P.AFTER_OBSERVATION_END}
+    by_time = set(_TIME_REASONS)
     rejected = _unusable_time(t, policy, observation_end)
     for condition, reason in rules[:-1]:
         if reason not in by_time:
@@ -654,17 +711,39 @@ def _reject_and_refund(t, policy, observation_end) -> tuple[ibis.Value, ibis.Val
     return rejected, rules[-1][0].fill_null(False)
 
 
-def _unusable_time(t, policy, observation_end) -> ibis.Value:
-    """Timestamp unparsable or after the observation end, with one reference to it.
+_TIME_REASONS = (P.UNPARSABLE_TIMESTAMP, P.DATE_IN_FUTURE, P.DATE_BEFORE_MIN, P.AFTER_OBSERVATION_END)
 
-    Same lines as those two rules of :func:`_reject_rules`; one reference matters
+
+def _time_window(policy: LoadPolicy, observation_end) -> tuple[pd.Timestamp | None, pd.Timestamp | None, pd.Timestamp | None]:
+    """(earliest allowed, now when future dates are rejected, last allowed by observation_end)."""
+    earliest = pd.Timestamp(policy.min_date) if policy.min_date is not None else None
+    now = _load_time(policy) if policy.rejects_future_dates else None
+    end = None
+    if observation_end is not None:
+        bound, inclusive = _end_bound(observation_end, policy)
+        end = bound if inclusive else bound - pd.Timedelta(microseconds=1)
+    return earliest, now, end
+
+
+def _load_time(policy: LoadPolicy) -> pd.Timestamp:
+    """The moment of loading as a naive wall-clock time in the policy's zone (whole microseconds)."""
+    return pd.Timestamp.now(tz=policy.timezone).tz_localize(None).floor("us")
+
+
+def _unusable_time(t, policy, observation_end) -> ibis.Value:
+    """Timestamp unparsable or outside the allowed window, with one reference to it.
+
+    Same lines as the time rules of :func:`_reject_rules`; one reference matters
     because DuckDB re-evaluates each copy of a text-date parse inside a filter.
     """
     ts = t[_FIELD + schema.ORDER_TS]
-    if observation_end is None:
+    earliest, now, end = _time_window(policy, observation_end)
+    uppers = [b for b in (now, end) if b is not None]
+    if earliest is None and not uppers:
         return ts.isnull()
-    bound, inclusive = _end_bound(observation_end, policy)
-    return ~(ts <= bound if inclusive else ts < bound).fill_null(False)
+    low = earliest if earliest is not None else pd.Timestamp("1677-09-22")
+    high = min(uppers) if uppers else pd.Timestamp("2262-04-11")
+    return ~ts.between(low, high).fill_null(False)
 
 
 def _status(t, originals, policy, observation_end) -> ibis.Value:
@@ -678,21 +757,39 @@ def _status(t, originals, policy, observation_end) -> ibis.Value:
 def _reject_rules(t, policy, observation_end) -> list[tuple[ibis.Value, str]]:
     """(condition, status) in precedence order; the last one is the netted refund."""
     amount, ts = t[_FIELD + schema.AMOUNT], t[_FIELD + schema.ORDER_TS]
-    is_refund = (amount < 0) | (t[_FIELD + schema.QUANTITY] < 0).fill_null(False) | t[_CANCELLED]
-    rules = [
+    is_refund = (amount < 0).fill_null(False) | (t[_FIELD + schema.QUANTITY] < 0).fill_null(False) | t[_CANCELLED]
+    earliest, now, end = _time_window(policy, observation_end)
+    rules = _reader_rules(t)
+    rules += [
         (t[_MISSING_CUSTOMER], P.MISSING_CUSTOMER_ID),
         (ts.isnull(), P.UNPARSABLE_TIMESTAMP),
+    ]
+    if now is not None:
+        rules.append((ts > now, P.DATE_IN_FUTURE))
+    if earliest is not None:
+        rules.append((ts < earliest, P.DATE_BEFORE_MIN))
+    rules += [
         (t[_BAD_AMOUNT], P.UNPARSABLE_AMOUNT),
+        (t[_AMOUNT_OUT_OF_RANGE], P.AMOUNT_OUT_OF_RANGE),
         (t[_NO_RATE], P.NO_EXCHANGE_RATE),
     ]
-    if observation_end is not None:
-        bound, inclusive = _end_bound(observation_end, policy)
-        rules.append((ts > bound if inclusive else ts >= bound, P.AFTER_OBSERVATION_END))
-    if policy.drops_duplicates:
-        rules.append((t[_DUPLICATE], P.DUPLICATE))
+    if end is not None:
+        rules.append((ts > end, P.AFTER_OBSERVATION_END))
+    if policy.searches_duplicates:
+        rules.append((t[_DUPLICATE] & t[_CERTAIN_COPY], P.DUPLICATE))
     if policy.rejects_refunds:
         rules.append((is_refund, P.REFUND))
     if policy.rejects_zero_amounts:
         rules.append(((amount == 0) & ~is_refund, P.ZERO_AMOUNT))
     rules.append((is_refund, P.NETTED_REFUND))
+    return rules
+
+
+def _reader_rules(t) -> list[tuple[ibis.Value, str]]:
+    """Lines the reader marked: blank lines, lines with more fields than the header."""
+    rules = []
+    if BLANK_MARK in t.columns:
+        rules.append((t[BLANK_MARK], P.BLANK_LINE))
+    if RAGGED_MARK in t.columns:
+        rules.append((t[RAGGED_MARK], P.MALFORMED_LINE))
     return rules

@@ -24,7 +24,7 @@ import ibis
 import pandas as pd
 from ibis.backends import BaseBackend
 
-from clv.data.load import _number, _text, _timestamp
+from clv.data.parse import identifier as _text, number as _number, timestamp as _timestamp
 from clv.data.policy import LoadPolicy
 from clv.data.sources import SOURCE_ROW_COL, raw_table, resolve_source
 from clv.errors import DataError, missing_column_message

@@ -1,0 +1,217 @@
+"""Parse one column of user values into a canonical type, as Ibis expressions.
+
+Shared by the order loader (:mod:`clv.data.load`) and the survey loader
+(:mod:`clv.feedback.nps`). Every parser returns null for a value it cannot read,
+never raises on data: the loaders turn nulls into rejects with a reason.
+
+On DuckDB a few functions are called as builtins because Ibis' portable forms
+compile to slower SQL; other backends get the portable form.
+"""
+
+from __future__ import annotations
+
+import re
+import ibis
+import ibis.expr.datatypes as dt
+
+from clv.data.policy import EPOCH_FORMATS, LoadPolicy
+from clv.errors import DataError
+
+_TZ_SUFFIX = r"\d:\d\d(:\d\d(\.\d+)?)?\s*(Z|z|[+-]\d\d(:?\d\d)?)$"
+_EPOCH_SECONDS_LIMIT = 1e11  # year 5138: beyond it DuckDB's to_timestamp overflows
+_BLANKS = " \t\r\n"
+
+
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _try_strptime(text: str, fmt: str) -> dt.Timestamp():
+    """DuckDB ``try_strptime``: NULL instead of an error on a bad date."""
+
+
+@ibis.udf.scalar.builtin(name="timezone")
+def _local_time(zone: str, ts: dt.Timestamp(timezone="UTC")) -> dt.Timestamp():
+    """DuckDB ``timezone(zone, timestamptz)``: the naive wall-clock time in ``zone``."""
+
+
+@ibis.udf.scalar.builtin(name="to_timestamp")
+def _epoch_to_timestamp(seconds: float) -> dt.Timestamp(timezone="UTC"):
+    """DuckDB ``to_timestamp(seconds)``: an aware UTC timestamp."""
+
+
+@ibis.udf.scalar.builtin(name="trim")
+def _duckdb_trim(value: str) -> str:
+    """DuckDB's one-argument TRIM (spaces)."""
+
+
+@ibis.udf.scalar.builtin(name="trim")
+def _duckdb_trim_chars(value: str, characters: str) -> str:
+    """DuckDB's TRIM of a set of characters."""
+
+
+@ibis.udf.scalar.builtin(name="contains")
+def _duckdb_contains(value: str, part: str) -> bool:
+    """DuckDB ``contains`` (a memchr-speed substring test)."""
+
+
+@ibis.udf.scalar.builtin(name="isfinite")
+def _duckdb_isfinite(value: float) -> bool:
+    """DuckDB's ISFINITE."""
+
+
+def backend_name(value: ibis.Value) -> str:
+    """Name of the backend an expression runs on (unbound ones run on DuckDB)."""
+    try:
+        return value._find_backend(use_default=True).name
+    except Exception:  # noqa: BLE001 - unbound expressions run on the default engine (DuckDB)
+        return "duckdb"
+
+
+def trim_blanks(text: ibis.Value) -> ibis.Value:
+    """Leading and trailing spaces, tabs and line breaks removed.
+
+    On DuckDB the one-argument TRIM (spaces only) is several times cheaper than
+    TRIM with a character set, so the full trim runs only on the rare values
+    that contain a tab or line break.
+    """
+    if backend_name(text) != "duckdb":
+        return text.strip()
+    spaced = _duckdb_trim(text)
+    has_other_blank = _duckdb_contains(text, "\t") | _duckdb_contains(text, "\n") | _duckdb_contains(text, "\r")
+    return ibis.cases((has_other_blank, _duckdb_trim_chars(text, _BLANKS)), else_=spaced)
+
+
+def identifier(value: ibis.Value, policy: LoadPolicy | None = None) -> ibis.Value:
+    """Identifier text: trimmed of blanks, empty -> null.
+
+    Integral floats lose their '.0'. With ``policy.ids == "normalize"`` (the
+    default) text written as an integral number with a zero fraction
+    ("17850.0", "17850.00") is the same id as "17850".
+    """
+    vtype = value.type()
+    if vtype.is_integer():
+        return value.cast(dt.string)
+    if vtype.is_floating():
+        integral = (value.abs() < 2.0**53) & (value % 1 == 0)
+        return ibis.cases(
+            (integral, value.cast(dt.int64).cast(dt.string)), else_=value.cast(dt.string)
+        )
+    text = trim_blanks(value if vtype.is_string() else value.cast(dt.string)).nullif("")
+    if policy is not None and not policy.normalizes_ids:
+        return text
+    zero_fraction = text.contains(".") & text.re_search(r"^-?[0-9]+\.0+$")
+    return ibis.cases((zero_fraction, text.split(".")[0]), else_=text)
+
+
+def customer_key(value: ibis.Value, policy: LoadPolicy | None = None) -> ibis.Value:
+    """Customer ids: integer columns stay integers (cheaper to group by), others become text."""
+    if value.type().is_integer():
+        return value.cast(dt.int64)
+    return identifier(value, policy)
+
+
+def identifier_missing(value: ibis.Value) -> ibis.Value:
+    """True where the identifier is null or blank (cheap for typed columns)."""
+    vtype = value.type()
+    if vtype.is_integer():
+        return value.isnull()
+    if vtype.is_floating():
+        return not_finite(value)
+    return identifier(value, LoadPolicy(ids="as_written")).isnull()
+
+
+def number(value: ibis.Value, policy: LoadPolicy | None = None) -> ibis.Value:
+    """Float64, null when missing or unparsable.
+
+    Text is read with the policy's decimal mark, thousands separator and
+    currency symbol (:class:`LoadPolicy`). Plain text numbers are cast as they
+    are: DuckDB's cast ignores surrounding blanks and gives null for a blank
+    text, like trimming first, at a fraction of the cost.
+    """
+    if value.type().is_numeric() or value.type().is_boolean():
+        return value.cast(dt.float64)
+    text = value if value.type().is_string() else value.cast(dt.string)
+    plain = text.try_cast(dt.float64) if backend_name(text) == "duckdb" else trim_blanks(text).try_cast(dt.float64)
+    if policy is None or policy.parses_plain_numbers_only:
+        return plain
+    cleaned = _formatted_number(text, policy)
+    if policy.decimal == "." and policy.thousands is None:
+        return plain.coalesce(cleaned)  # only the currency symbol to strip: plain numbers first
+    return cleaned
+
+
+def _formatted_number(text: ibis.Value, policy: LoadPolicy) -> ibis.Value:
+    """A number written with the policy's decimal mark, thousands separator and symbol.
+
+    The grouping is checked ("1.234,56" with thousands "." is 1234.56, but
+    "1.23,4" is not a number), so a wrong option rejects lines instead of
+    inventing values.
+    """
+    body = trim_blanks(text)
+    if policy.currency_symbol is not None:
+        body = trim_blanks(body.replace(policy.currency_symbol, ""))
+    digits = r"[0-9]+"
+    if policy.thousands is not None:
+        digits = r"[0-9]{1,3}(" + re.escape(policy.thousands) + r"[0-9]{3})*|[0-9]+"
+    pattern = r"^[+-]?(" + digits + r")(" + re.escape(policy.decimal) + r"[0-9]*)?$"
+    plain = body
+    if policy.thousands is not None:
+        plain = plain.replace(policy.thousands, "")
+    if policy.decimal != ".":
+        plain = plain.replace(policy.decimal, ".")
+    return ibis.cases((body.re_search(pattern), plain.try_cast(dt.float64)), else_=ibis.null(dt.float64))
+
+
+def not_finite(value: ibis.Value) -> ibis.Value:
+    """True where a float value is null, NaN or infinite.
+
+    On DuckDB this uses ``NOT isfinite(x)``: DuckDB 2.0 prunes Parquet row groups
+    by their min/max statistics, which ignore NaN, so a pushed-down
+    ``isnan(x)`` filter misses NaN values (``isfinite`` is not pushed down).
+    """
+    if backend_name(value) == "duckdb":
+        # One reference to ``value``: DuckDB does not share subexpressions inside a
+        # filter, and ``value`` is often a parse of text (trim + cast).
+        return ~_duckdb_isfinite(value).fill_null(False)
+    return value.isnull() | value.isnan() | value.isinf()
+
+
+def timestamp(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
+    """Naive timestamp in ``policy.timezone``, null when missing or unparsable."""
+    vtype = value.type()
+    if vtype.is_timestamp():
+        if vtype.timezone is not None:
+            return _local_time(policy.timezone, value)
+        return value.cast(dt.Timestamp())
+    if vtype.is_date():
+        return value.cast(dt.Timestamp())
+    if policy.date_format in EPOCH_FORMATS:
+        return _from_epoch(value, policy)
+    if not vtype.is_string() and not vtype.is_integer():
+        raise DataError(
+            f"the time column has type {vtype}; fix: map a date, timestamp or text column."
+        )
+    text = identifier(value, LoadPolicy(ids="as_written"))
+    if policy.date_format is not None:
+        return _try_strptime(text, policy.date_format)
+    if vtype.is_integer():
+        raise DataError(
+            "the time column holds integers; fix: give their format, e.g. "
+            "LoadPolicy(date_format='%Y%m%d') for 20110131, 'epoch_s' for seconds or "
+            "'epoch_ms' for milliseconds since 1970."
+        )
+    aware = text.re_search(_TZ_SUFFIX)
+    return ibis.cases(
+        (aware, _local_time(policy.timezone, text.try_cast(dt.Timestamp(timezone="UTC")))),
+        else_=text.try_cast(dt.Timestamp()),
+    )
+
+
+def _from_epoch(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
+    """Seconds or milliseconds since 1970-01-01 UTC, as a naive time in the policy's zone."""
+    seconds = number(value)
+    if policy.date_format == "epoch_ms":
+        seconds = seconds / 1000.0
+    in_range = seconds.abs() < _EPOCH_SECONDS_LIMIT
+    if backend_name(seconds) != "duckdb":
+        return ibis.cases((in_range, seconds.cast(dt.int64).as_timestamp("s")), else_=ibis.null(dt.Timestamp()))
+    aware = ibis.cases((in_range, _epoch_to_timestamp(seconds)), else_=ibis.null(dt.Timestamp(timezone="UTC")))
+    return _local_time(policy.timezone, aware)
