@@ -30,8 +30,19 @@ _PER_COLUMN = 3
 """Padding (one space each side) plus the border after each column."""
 
 
-def format_cell(value: Any) -> str:
-    """A cell as text: thousands separators, four significant digits below 10,000, '-' for missing."""
+def is_identifier(name: Any) -> bool:
+    """Columns of ids (``customer_id``, ``order_id``...): shown as written, without thousands separators."""
+    text = str(name).lower()
+    return text == "id" or text.endswith(("_id", " id"))
+
+
+def format_cell(value: Any, identifier: bool = False) -> str:
+    """A cell as text: thousands separators, four significant digits below 10,000, '-' for missing.
+
+    ``identifier``: an id is shown as written (17850, not 17,850).
+    """
+    if identifier and isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return str(value)
     if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
         return "-"
     if isinstance(value, (bool, np.bool_)):
@@ -75,7 +86,7 @@ class FittedTable:
             return
         shown = result.head(max_rows)
         self.columns = [
-            _Column(str(name), [format_cell(v) for v in shown.iloc[:, i].tolist()],
+            _Column(str(name), [format_cell(v, is_identifier(name)) for v in shown.iloc[:, i].tolist()],
                     pd.api.types.is_numeric_dtype(shown.iloc[:, i]) and not pd.api.types.is_bool_dtype(shown.iloc[:, i]))
             for i, name in enumerate(result.columns)
         ]

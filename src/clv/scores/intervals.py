@@ -116,15 +116,22 @@ def choose_method(model, method: str) -> str:
 
 
 def parameter_draws(model, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_draws`` parameter vectors; the point estimate repeated if the covariance is unusable."""
+    """``n_draws`` parameter vectors; the point estimate repeated if the covariance is unusable.
+
+    Unusable: missing, not finite, or so wide that draws overflow (a fit at the edge of
+    the parameter space, e.g. BG/NBD's a and b towards infinity when no churn shows).
+    """
     covariance = getattr(model, "covariance_theta_", None)
-    if covariance is None or not np.all(np.isfinite(covariance)):
+    draws = None
+    if covariance is not None and np.all(np.isfinite(covariance)):
+        draws = model.sample_params(n_draws, rng)
+    if draws is None or not np.all(np.isfinite(draws) & (draws > 0)):
         warnings.warn(
-            f"{type(model).__name__}: no usable parameter covariance (singular information); "
-            "intervals include process noise only.", stacklevel=3,
+            f"{type(model).__name__}: no usable parameter covariance (singular information or draws out of "
+            "range); intervals include process noise only.", stacklevel=3,
         )
         return np.tile(model.params, (n_draws, 1))
-    return model.sample_params(n_draws, rng)
+    return draws
 
 
 class SpendSampler:
