@@ -305,3 +305,19 @@ def test_columns_and_policy_in_the_wrong_places_are_a_clear_error(con):
     df = lines(["a"], ["2021-01-01"], ["1"])
     with pytest.raises(DataError, match="in that order"):
         load_orders(df, LoadPolicy(), con=con)
+
+
+def test_a_date_far_outside_the_bulk_is_an_outlier_and_does_not_move_the_end(con):
+    days = pd.date_range("2011-01-01", "2011-12-09", freq="D").strftime("%Y-%m-%d").tolist()
+    df = lines([f"c{i % 40}" for i in range(len(days))] + ["c1"], days + ["2019-12-09"], ["1"] * (len(days) + 1))
+    result = load_orders(df, con=con)
+    assert reasons(result) == {len(days) + 1: "date_outlier"}
+    assert str(summarize(result, unit="day").attrs["observation_end"]) == "2011-12-09"
+    kept = load_orders(df, Columns(), LoadPolicy(outlier_dates="keep"), con=con)
+    assert reasons(kept) == {}
+
+
+def test_a_long_history_has_no_outliers(con):
+    days = pd.date_range("1995-01-01", "2025-12-31", freq="7D").strftime("%Y-%m-%d").tolist()
+    df = lines(["a"] * len(days), days, ["1"] * len(days))
+    assert reasons(load_orders(df, con=con)) == {}

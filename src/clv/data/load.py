@@ -322,12 +322,15 @@ def _classify_source(source, columns, policy, observation_end, con, options):
     columns = columns.with_canonical_defaults(originals)
     columns.check_against(originals)
     rate = _rate(raw, columns, policy, con)
-    classified = _classify(raw, originals, columns, policy, observation_end, con, rate)
+    window = TimeWindow.of(policy, observation_end)
+    if policy.rejects_outlier_dates:
+        window = replace(window, bulk=_bulk_of_dates(parse.timestamp(raw[columns.time_column], policy), window, con))
+    classified = _classify(raw, originals, columns, policy, window, con, rate)
 
     def times() -> ibis.Table:
         kept = classified
-        if policy.drops_duplicates:
-            kept = _classify(raw, originals, columns, replace(policy, duplicates="keep"), observation_end, con, rate)
+        if policy.searches_duplicates:
+            kept = _classify(raw, originals, columns, replace(policy, duplicates="keep"), window, con, rate)
         return kept.filter(kept[ACCEPTED]).select(**{schema.ORDER_TS: kept[_FIELD + schema.ORDER_TS]})
 
     return _Classified(classified, con, originals, times, columns, None)
@@ -405,6 +408,7 @@ _FIXED_HINTS = {
     P.MISSING_CUSTOMER_ID: "fix: check the customer id column, e.g. Columns(customer_id='CustomerID').",
     P.DATE_IN_FUTURE: "fix: check the dates; LoadPolicy(future_dates='keep') keeps lines dated after today.",
     P.DATE_BEFORE_MIN: "fix: check the dates; LoadPolicy(min_date=None) (or an earlier date) keeps old lines.",
+    P.DATE_OUTLIER: "fix: check the dates; LoadPolicy(outlier_dates='keep') keeps dates far from the rest.",
     P.AMOUNT_OUT_OF_RANGE: "fix: check the amounts; LoadPolicy(max_amount=...) raises the bound.",
     P.AFTER_OBSERVATION_END: "fix: check observation_end.",
     P.NO_EXCHANGE_RATE: "fix: add the missing rates to LoadPolicy(exchange_rates=...).",
@@ -482,7 +486,7 @@ RAGGED_MARK = "__clv_ragged"
 """Marker column a reader may add: True on a line with more fields than the header."""
 
 
-def _classify(raw, originals, cols: Columns, policy: LoadPolicy, observation_end, con, rate=None):
+def _classify(raw, originals, cols: Columns, policy: LoadPolicy, window: TimeWindow, con, rate=None):
     """Add parsed canonical fields and the status of every line to ``raw``.
 
     ``rate``: the result of :func:`_rate` when already known (it queries the data).
@@ -515,9 +519,9 @@ def _classify(raw, originals, cols: Columns, policy: LoadPolicy, observation_end
     parsed = raw.mutate(**{_FIELD + k: v for k, v in fields.items()}, **flags)
     if policy.searches_duplicates:
         parsed = parsed.mutate(**{_CERTAIN_COPY: _certain_copy(parsed, policy)})
-    rejected, refund = _reject_and_refund(parsed, policy, observation_end)
+    rejected, refund = _reject_and_refund(parsed, policy, window)
     classified = parsed.mutate(
-        **{STATUS: _status(parsed, originals, policy, observation_end), ACCEPTED: ~rejected, REFUND_FLAG: refund}
+        **{STATUS: _status(parsed, policy, window), ACCEPTED: ~rejected, REFUND_FLAG: refund}
     )
     return classified.mutate(**{REPEAT_KEPT: _repeat_kept(classified, policy)})
 
@@ -696,33 +700,59 @@ def _cancelled(raw: ibis.Table, cols: Columns, policy: LoadPolicy) -> ibis.Value
     return stripped.startswith(policy.cancel_prefix).fill_null(False)
 
 
-def _reject_and_refund(t, policy, observation_end) -> tuple[ibis.Value, ibis.Value]:
+def _reject_and_refund(t, policy, window: TimeWindow) -> tuple[ibis.Value, ibis.Value]:
     """Booleans: the line is rejected (any reject rule applies); it is a refund.
 
     The same rules as :func:`_status`, without building the reason text, so that
     filtering the orders and flagging refunds stay cheap on large inputs.
     """
-    rules = _reject_rules(t, policy, observation_end)
+    rules = _reject_rules(t, policy, window)
     by_time = set(_TIME_REASONS)
-    rejected = _unusable_time(t, policy, observation_end)
+    rejected = _unusable_time(t, window)
     for condition, reason in rules[:-1]:
         if reason not in by_time:
             rejected = rejected | condition.fill_null(False)
     return rejected, rules[-1][0].fill_null(False)
 
 
-_TIME_REASONS = (P.UNPARSABLE_TIMESTAMP, P.DATE_IN_FUTURE, P.DATE_BEFORE_MIN, P.AFTER_OBSERVATION_END)
+_TIME_REASONS = (P.UNPARSABLE_TIMESTAMP, P.DATE_IN_FUTURE, P.DATE_BEFORE_MIN, P.DATE_OUTLIER,
+                 P.AFTER_OBSERVATION_END)
+_FIRST_TIMESTAMP, _LAST_TIMESTAMP = pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")
 
 
-def _time_window(policy: LoadPolicy, observation_end) -> tuple[pd.Timestamp | None, pd.Timestamp | None, pd.Timestamp | None]:
-    """(earliest allowed, now when future dates are rejected, last allowed by observation_end)."""
-    earliest = pd.Timestamp(policy.min_date) if policy.min_date is not None else None
-    now = _load_time(policy) if policy.rejects_future_dates else None
-    end = None
-    if observation_end is not None:
-        bound, inclusive = _end_bound(observation_end, policy)
-        end = bound if inclusive else bound - pd.Timedelta(microseconds=1)
-    return earliest, now, end
+@dataclass(frozen=True)
+class TimeWindow:
+    """The times a line may have, fixed once per load (so every view of it agrees).
+
+    ``earliest``: ``LoadPolicy.min_date``; ``now``: the moment of loading when
+    future dates are rejected; ``end``: the last moment allowed by
+    ``observation_end`` (inclusive); ``bulk``: (low, high) outside which a date
+    is an outlier, found from the data (:func:`_bulk_of_dates`). None: no bound.
+    """
+
+    earliest: pd.Timestamp | None = None
+    now: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    bulk: tuple[pd.Timestamp, pd.Timestamp] | None = None
+
+    @classmethod
+    def of(cls, policy: LoadPolicy, observation_end) -> TimeWindow:
+        earliest = pd.Timestamp(policy.min_date) if policy.min_date is not None else None
+        now = _load_time(policy) if policy.rejects_future_dates else None
+        end = None
+        if observation_end is not None:
+            bound, inclusive = _end_bound(observation_end, policy)
+            end = bound if inclusive else bound - pd.Timedelta(microseconds=1)
+        return cls(earliest, now, end)
+
+    @property
+    def allowed(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """(first, last) allowed time, both inclusive; None when every parsed time is."""
+        lows = [b for b in (self.earliest, self.bulk and self.bulk[0]) if b is not None]
+        highs = [b for b in (self.now, self.end, self.bulk and self.bulk[1]) if b is not None]
+        if not lows and not highs:
+            return None
+        return max(lows, default=_FIRST_TIMESTAMP), min(highs, default=_LAST_TIMESTAMP)
 
 
 def _load_time(policy: LoadPolicy) -> pd.Timestamp:
@@ -730,51 +760,79 @@ def _load_time(policy: LoadPolicy) -> pd.Timestamp:
     return pd.Timestamp.now(tz=policy.timezone).tz_localize(None).floor("us")
 
 
-def _unusable_time(t, policy, observation_end) -> ibis.Value:
+_BULK_QUANTILES = (0.01, 0.99)
+_MIN_OUTLIER_GAP = pd.Timedelta(days=366)
+
+
+def _bulk_of_dates(ts: ibis.Value, window: TimeWindow, con) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """(low, high) beyond which a date is far outside the bulk of the data; None when none is.
+
+    The bulk is the central 98% of the parsed dates within the policy's window
+    (1st to 99th percentile, approximate). A date is an outlier when it lies
+    further from the bulk than the bulk's own span, and at least 366 days
+    from it: a single mistyped year (2011 -> 2019) is caught, a long history
+    never is. One query over the time column.
+    """
+    seconds = ts.epoch_seconds()
+    inside = TimeWindow(window.earliest, window.now).allowed
+    if inside is not None:
+        seconds = ibis.cases((ts.between(*inside), seconds), else_=ibis.null("int64"))
+    stats = con.execute(seconds.name("s").as_table().aggregate(
+        low=ibis._.s.approx_quantile(_BULK_QUANTILES[0]), high=ibis._.s.approx_quantile(_BULK_QUANTILES[1]),
+        first=ibis._.s.min(), last=ibis._.s.max(),
+    )).iloc[0]
+    if pd.isna(stats["low"]):
+        return None
+    low, high = pd.Timestamp(stats["low"], unit="s"), pd.Timestamp(stats["high"], unit="s")
+    gap = max(high - low, _MIN_OUTLIER_GAP)
+    bounds = ((low - gap).floor("s"), (high + gap).ceil("s"))
+    first, last = pd.Timestamp(stats["first"], unit="s"), pd.Timestamp(stats["last"], unit="s")
+    return bounds if first < bounds[0] or last > bounds[1] else None
+
+
+def _unusable_time(t, window: TimeWindow) -> ibis.Value:
     """Timestamp unparsable or outside the allowed window, with one reference to it.
 
     Same lines as the time rules of :func:`_reject_rules`; one reference matters
     because DuckDB re-evaluates each copy of a text-date parse inside a filter.
     """
     ts = t[_FIELD + schema.ORDER_TS]
-    earliest, now, end = _time_window(policy, observation_end)
-    uppers = [b for b in (now, end) if b is not None]
-    if earliest is None and not uppers:
+    allowed = window.allowed
+    if allowed is None:
         return ts.isnull()
-    low = earliest if earliest is not None else pd.Timestamp("1677-09-22")
-    high = min(uppers) if uppers else pd.Timestamp("2262-04-11")
-    return ~ts.between(low, high).fill_null(False)
+    return ~ts.between(*allowed).fill_null(False)
 
 
-def _status(t, originals, policy, observation_end) -> ibis.Value:
+def _status(t, policy, window: TimeWindow) -> ibis.Value:
     """First applicable reason in REASON_PRECEDENCE, else purchase / netted_refund."""
     return ibis.cases(
-        *((cond.fill_null(False), reason) for cond, reason in _reject_rules(t, policy, observation_end)),
+        *((cond.fill_null(False), reason) for cond, reason in _reject_rules(t, policy, window)),
         else_=ibis.literal(P.PURCHASE),
     )
 
 
-def _reject_rules(t, policy, observation_end) -> list[tuple[ibis.Value, str]]:
+def _reject_rules(t, policy, window: TimeWindow) -> list[tuple[ibis.Value, str]]:
     """(condition, status) in precedence order; the last one is the netted refund."""
     amount, ts = t[_FIELD + schema.AMOUNT], t[_FIELD + schema.ORDER_TS]
     is_refund = (amount < 0).fill_null(False) | (t[_FIELD + schema.QUANTITY] < 0).fill_null(False) | t[_CANCELLED]
-    earliest, now, end = _time_window(policy, observation_end)
     rules = _reader_rules(t)
     rules += [
         (t[_MISSING_CUSTOMER], P.MISSING_CUSTOMER_ID),
         (ts.isnull(), P.UNPARSABLE_TIMESTAMP),
     ]
-    if now is not None:
-        rules.append((ts > now, P.DATE_IN_FUTURE))
-    if earliest is not None:
-        rules.append((ts < earliest, P.DATE_BEFORE_MIN))
+    if window.now is not None:
+        rules.append((ts > window.now, P.DATE_IN_FUTURE))
+    if window.earliest is not None:
+        rules.append((ts < window.earliest, P.DATE_BEFORE_MIN))
+    if window.bulk is not None:
+        rules.append((~ts.between(*window.bulk), P.DATE_OUTLIER))
     rules += [
         (t[_BAD_AMOUNT], P.UNPARSABLE_AMOUNT),
         (t[_AMOUNT_OUT_OF_RANGE], P.AMOUNT_OUT_OF_RANGE),
         (t[_NO_RATE], P.NO_EXCHANGE_RATE),
     ]
-    if end is not None:
-        rules.append((ts > end, P.AFTER_OBSERVATION_END))
+    if window.end is not None:
+        rules.append((ts > window.end, P.AFTER_OBSERVATION_END))
     if policy.searches_duplicates:
         rules.append((t[_DUPLICATE] & t[_CERTAIN_COPY], P.DUPLICATE))
     if policy.rejects_refunds:

@@ -22,6 +22,7 @@ MISSING_CUSTOMER_ID = "missing_customer_id"
 UNPARSABLE_TIMESTAMP = "unparsable_timestamp"
 DATE_IN_FUTURE = "date_in_future"
 DATE_BEFORE_MIN = "date_before_min"
+DATE_OUTLIER = "date_outlier"
 UNPARSABLE_AMOUNT = "unparsable_amount"
 AMOUNT_OUT_OF_RANGE = "amount_out_of_range"
 NO_EXCHANGE_RATE = "no_exchange_rate"
@@ -37,6 +38,7 @@ REASON_PRECEDENCE = (
     UNPARSABLE_TIMESTAMP,
     DATE_IN_FUTURE,
     DATE_BEFORE_MIN,
+    DATE_OUTLIER,
     UNPARSABLE_AMOUNT,
     AMOUNT_OUT_OF_RANGE,
     NO_EXCHANGE_RATE,
@@ -63,6 +65,7 @@ _CHOICES = {
     "thousands": (None, ",", ".", " ", "'"),
     "ids": ("normalize", "as_written"),
     "future_dates": ("reject", "keep"),
+    "outlier_dates": ("reject", "keep"),
 }
 
 # Directives DuckDB's strptime understands (an optional '-' drops the zero padding).
@@ -129,6 +132,12 @@ class LoadPolicy:
     future_dates ["reject"]
         Lines dated after the moment of loading (sentinels such as 9999-12-31,
         typing errors): "reject" -> reason ``date_in_future``; "keep".
+    outlier_dates ["reject"]
+        Lines dated far outside the bulk of the data (a mistyped year): further
+        from the central 98% of the dates than that span, and at least 366 days
+        from it. "reject" -> reason ``date_outlier`` (so the default
+        observation end never follows a single outlier); "keep". Costs one
+        query over the time column at load.
     min_date ["1990-01-01"]
         Lines dated before this day are rejected with reason
         ``date_before_min`` (placeholders such as 1900-01-01 or 1970-01-01).
@@ -164,6 +173,7 @@ class LoadPolicy:
     currency_symbol: str | None = None
     ids: str = "normalize"
     future_dates: str = "reject"
+    outlier_dates: str = "reject"
     min_date: str | None = "1990-01-01"
     max_amount: float = 1e12
     max_rejected_share: float = 0.9
@@ -222,6 +232,10 @@ class LoadPolicy:
     @property
     def rejects_future_dates(self) -> bool:
         return self.future_dates == "reject"
+
+    @property
+    def rejects_outlier_dates(self) -> bool:
+        return self.outlier_dates == "reject"
 
     @property
     def normalizes_ids(self) -> bool:
