@@ -158,7 +158,7 @@ def test_bad_options_and_inputs_name_the_fix():
     with pytest.raises(DataError, match="unit must be one of"):
         summarize(HAND, unit="fortnight")
     with pytest.raises(DataError, match="load_orders"):
-        summarize(HAND.rename(columns={"amount": "Revenue"}))
+        summarize(HAND.rename(columns={"customer_id": "Client"}))  # without amount it is a log: tests/test_purchase_logs.py
     with pytest.raises(DataError, match="not a date"):
         summarize(HAND, observation_end="yesterday-ish")
 

@@ -22,6 +22,10 @@ holdout value over a window of length ``H`` (in the summary's time unit):
   ``L``. A customer's prediction is that rate of their score at the calibration
   end times ``H`` (value times margin). Scores nobody had at the inner cut-off
   get the inner window's overall rate.
+
+On a purchase log (no amounts: the summary has no ``gross_revenue`` and no
+``average_spend``) every baseline predicts purchases only (``value`` is None),
+and the RFM score is R + F (2..10): there is no M without amounts.
 """
 
 from __future__ import annotations
@@ -37,22 +41,30 @@ BASELINES = ("classic", "naive", "rfm")
 
 @dataclass(frozen=True)
 class Prediction:
-    """Per-customer predicted holdout purchases and value (same row order as the summary)."""
+    """Per-customer predicted holdout purchases and value (same row order as the summary).
+
+    ``value`` is None for a purchase log (no amounts, so no value to predict).
+    """
 
     purchases: np.ndarray
-    value: np.ndarray
+    value: np.ndarray | None
 
 
-def _columns(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    return tuple(summary[c].to_numpy(float) for c in ("frequency", "recency", "T", "average_spend"))
+def _columns(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """frequency, recency, T and average spend (None for a purchase log)."""
+    x, t_x, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    spend = summary["average_spend"].to_numpy(float) if "average_spend" in summary.columns else None
+    return x, t_x, T, spend
 
 
 def classic_baseline(summary: pd.DataFrame, horizon: float, margin: float = 1.0) -> Prediction:
     """Population rate ``sum x / sum T`` times the horizon for everyone; value at the population AOV."""
-    x, _, T, _ = _columns(summary)
+    x, _, T, spend = _columns(summary)
     rate = x.sum() / T.sum() if T.sum() > 0 else 0.0
-    aov = summary["gross_revenue"].sum() / (x + 1).sum()
     purchases = np.full(x.shape, rate * horizon)
+    if spend is None:
+        return Prediction(purchases, None)
+    aov = summary["gross_revenue"].sum() / (x + 1).sum()
     return Prediction(purchases, purchases * aov * margin)
 
 
@@ -61,7 +73,7 @@ def naive_baseline(summary: pd.DataFrame, horizon: float, margin: float = 1.0) -
     x, _, T, spend = _columns(summary)
     rate = np.divide(x, T, out=np.zeros_like(x), where=T > 0)
     purchases = rate * horizon
-    return Prediction(purchases, purchases * spend * margin)
+    return Prediction(purchases, None if spend is None else purchases * spend * margin)
 
 
 def quintile_score(values: np.ndarray) -> np.ndarray:
@@ -72,37 +84,48 @@ def quintile_score(values: np.ndarray) -> np.ndarray:
 
 
 def rfm_score(summary: pd.DataFrame) -> np.ndarray:
-    """R + F + M quintile scores, 3..15 (R: shorter time since the last purchase scores higher)."""
+    """R + F + M quintile scores, 3..15 (R: shorter time since the last purchase scores higher).
+
+    A purchase log has no M: its score is R + F, 2..10.
+    """
     x, t_x, T, spend = _columns(summary)
-    return quintile_score(-(T - t_x)) + quintile_score(x) + quintile_score(spend)
+    score = quintile_score(-(T - t_x)) + quintile_score(x)
+    return score if spend is None else score + quintile_score(spend)
 
 
 @dataclass(frozen=True)
 class RfmRates:
-    """Purchases and gross value per unit of time by RFM score (index 0..15), learnt in calibration."""
+    """Purchases and gross value per unit of time by RFM score (index 0..15), learnt in calibration.
+
+    ``value`` is None for a purchase log.
+    """
 
     purchases: np.ndarray
-    value: np.ndarray
+    value: np.ndarray | None
     customers: np.ndarray
+
+
+def _rates_per_score(score: np.ndarray, amounts: np.ndarray, length: float) -> np.ndarray:
+    """Mean of ``amounts`` per unit of time for each score 0..15; unseen scores get the overall mean."""
+    counts = np.bincount(score, minlength=16).astype(float)
+    sums = np.bincount(score, weights=amounts, minlength=16)
+    overall = sums.sum() / counts.sum() / length
+    return np.where(counts > 0, sums / np.maximum(counts, 1) / length, overall)
 
 
 def learn_rfm_rates(inner: pd.DataFrame) -> RfmRates:
     """Mean inner-holdout purchases and value per unit of time, per RFM score at the inner cut-off."""
     length = float(inner["duration_holdout"].iloc[0])
     score = rfm_score(inner)
-    counts = np.bincount(score, minlength=16).astype(float)
-    sums_n = np.bincount(score, weights=inner["frequency_holdout"].to_numpy(float), minlength=16)
-    sums_v = np.bincount(score, weights=inner["value_holdout"].to_numpy(float), minlength=16)
-    overall_n = sums_n.sum() / counts.sum() / length
-    overall_v = sums_v.sum() / counts.sum() / length
-    seen = counts > 0
-    per_n = np.where(seen, sums_n / np.maximum(counts, 1) / length, overall_n)
-    per_v = np.where(seen, sums_v / np.maximum(counts, 1) / length, overall_v)
-    return RfmRates(per_n, per_v, counts.astype(int))
+    purchases = _rates_per_score(score, inner["frequency_holdout"].to_numpy(float), length)
+    value = (_rates_per_score(score, inner["value_holdout"].to_numpy(float), length)
+             if "value_holdout" in inner.columns else None)
+    return RfmRates(purchases, value, np.bincount(score, minlength=16))
 
 
 def rfm_baseline(summary: pd.DataFrame, inner: pd.DataFrame, horizon: float, margin: float = 1.0) -> Prediction:
     """Each customer's RFM score at the calibration end, mapped through the rates learnt in ``inner``."""
     rates = learn_rfm_rates(inner)
     score = rfm_score(summary)
-    return Prediction(rates.purchases[score] * horizon, rates.value[score] * horizon * margin)
+    value = None if rates.value is None else rates.value[score] * horizon * margin
+    return Prediction(rates.purchases[score] * horizon, value)

@@ -15,6 +15,12 @@ because every predictor outputs an expected value, and the expectation is the
 prediction that minimises squared error (MAE is minimised by the median, which
 is 0 for most customers in a holdout window, so MAE rewards predicting nothing
 for the many customers who will not return).
+
+A purchase log (customer and date only, no amounts) has no value to predict:
+the models are fitted and scored on purchases, the baselines predict purchases,
+the value metrics are not computed (no ``value_*`` columns; a warning and
+``settings["value_metrics"]`` say why), the spend model is not fitted, and the
+best predictor is chosen by the same rule on holdout purchases.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from clv.backtest.metrics import accuracy, decile_calibration, interval_coverage
 from clv.backtest.split import Split, inner_split, split_orders
 from clv.errors import ClvError, DataError
 from clv.scores import quantile_levels, quantile_name, score_customers
+from clv.summary.amounts import AMOUNTS_FIX, NO_AMOUNTS
 
 TRANSACTION_MODELS = {
     "bgnbd": ("clv.models.bgnbd", "BetaGeoModel"),
@@ -45,6 +52,7 @@ TIE_TOLERANCE = 0.01  # RMSEs within 1% of the best are a tie, broken by Spearma
 MIN_REPEAT_BUYERS = 200
 MIN_CALIBRATION_PURCHASE_CYCLES = 3.0
 MIN_HOLDOUT_SHARE = 0.25
+QUANTITIES = ("purchases", "value")
 
 
 @dataclass
@@ -54,7 +62,8 @@ class BacktestResult:
     metrics      one row per predictor (``kind`` model or baseline), columns
                  ``purchases_<metric>`` and ``value_<metric>`` (see
                  :func:`clv.backtest.metrics.accuracy`) and, for models,
-                 ``purchases_coverage_<c>`` / ``value_coverage_<c>``
+                 ``purchases_coverage_<c>`` / ``value_coverage_<c>``; no
+                 ``value_*`` column for a purchase log (no amounts)
     deciles      per predictor and quantity: mean predicted vs actual by decile
     predictions  per customer: actuals and each predictor's purchases/value
     charts       chart data frames (tracking, conditional_expectations, frequency_histogram)
@@ -144,6 +153,10 @@ def backtest(
     summary = split.frame
     horizon = split.holdout_length
     notes = data_warnings(split)
+    quantities = QUANTITIES if split.has_amounts else ("purchases",)
+    if not split.has_amounts:
+        notes.append(_value_not_available(spend_model))
+        spend_model = None
 
     predictions: dict[str, base.Prediction] = {}
     bounds: dict[str, dict[str, np.ndarray]] = {}
@@ -161,10 +174,11 @@ def backtest(
         raise DataError("no predictor could be evaluated: every model fit failed and no baseline was asked for. "
                         f"Reasons: {' '.join(notes)}")
 
-    metrics = _metrics_table(summary, predictions, bounds, intervals, fitted, margin)
+    metrics = _metrics_table(summary, predictions, bounds, intervals, fitted, margin, quantities)
     best, reason = choose_best(metrics)
     if best in base.BASELINES and fitted:
-        notes.append(f"the {best} baseline beat every fitted model on holdout value: do not trust the models' CLV for this data.")
+        notes.append(f"the {best} baseline beat every fitted model on holdout {quantities[-1]}: "
+                     f"do not trust the models' {'CLV' if split.has_amounts else 'purchase forecasts'} for this data.")
     chart_data = _chart_data(orders, split, fitted, predictions)
     if spend is not None:
         fitted["spend"] = spend
@@ -176,10 +190,13 @@ def backtest(
         "new_customers_in_holdout": summary.attrs.get("new_customers_in_holdout"),
         "models": list(models), "spend_model": spend_model, "baselines": list(baselines),
         "margin": margin, "intervals": list(intervals), "n_draws": n_draws, "seed": seed,
-        "selection": f"lowest value RMSE; within {TIE_TOLERANCE:.0%} of it, highest value Spearman",
+        "selection": f"lowest {quantities[-1]} RMSE; within {TIE_TOLERANCE:.0%} of it, highest {quantities[-1]} Spearman",
+        "has_amounts": split.has_amounts,
+        "value_metrics": "computed" if split.has_amounts else f"not available: {NO_AMOUNTS}",
     }
     return BacktestResult(
-        metrics=metrics, deciles=_deciles(summary, predictions, margin), predictions=_prediction_frame(summary, predictions, margin),
+        metrics=metrics, deciles=_deciles(summary, predictions, margin, quantities),
+        predictions=_prediction_frame(summary, predictions, margin),
         charts=chart_data, best=best, best_reason=reason, warnings=notes, settings=settings, models=fitted,
     )
 
@@ -191,6 +208,13 @@ def _check_names(names: Sequence[str], known, what: str) -> None:
     unknown = [n for n in names if n not in known]
     if unknown:
         raise DataError(f"unknown {what} {unknown}; choose from {list(known)}.")
+
+
+def _value_not_available(spend_model: str | None) -> str:
+    """The warning of a backtest on a purchase log: what is skipped and how to get it."""
+    skipped = "the spend model (Gamma-Gamma) was not fitted and " if spend_model else ""
+    return (f"{NO_AMOUNTS}: {skipped}value metrics are not available (value needs amounts); models and baselines "
+            f"are compared on holdout purchases only; {AMOUNTS_FIX}.")
 
 
 def _checked_margin(margin: float) -> float:
@@ -237,23 +261,34 @@ def _fit_spend(summary: pd.DataFrame, spend_model: str | None, notes: list[str])
         return None
 
 
+def _model_inputs(summary: pd.DataFrame, spend) -> pd.DataFrame:
+    """frequency, recency, T and (with amounts) the money column the spend model or the average spend gives."""
+    frame = pd.DataFrame({"frequency": summary["frequency"], "recency": summary["recency"], "T": summary["T"]})
+    if "average_spend" in summary.columns:  # a split with amounts
+        money = summary["monetary_value"] if spend is not None else summary["average_spend"]
+        frame["monetary_value"] = money.to_numpy(float)
+    return frame
+
+
 def _model_prediction(model, spend, summary, horizon, unit, margin, intervals, n_draws, seed):
-    """Expected holdout purchases and value, and the interval bounds, from :func:`clv.scores.score_customers`."""
-    money = summary["monetary_value"] if spend is not None else summary["average_spend"]
-    frame = pd.DataFrame({"frequency": summary["frequency"], "recency": summary["recency"], "T": summary["T"],
-                          "monetary_value": money.to_numpy(float)})
+    """Expected holdout purchases and value, and the interval bounds, from :func:`clv.scores.score_customers`.
+
+    A purchase log gives purchases only (value None, no value bounds).
+    """
+    frame = _model_inputs(summary, spend)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         scores = score_customers(frame, model, spend, horizon=horizon, time_unit=unit, annual_discount_rate=0.0,
                                  margin=margin, intervals=tuple(intervals) or None, n_draws=n_draws, seed=seed)
+    has_value = "clv" in scores.columns
     bounds = {}
     for coverage in intervals:
         low, high = quantile_levels([coverage])
-        for quantity, prefix in (("purchases", "purchases"), ("value", "clv")):
+        for quantity, prefix in (("purchases", "purchases"), ("value", "clv"))[:2 if has_value else 1]:
             bounds[f"{quantity}_{coverage:g}"] = (scores[quantile_name(prefix, low)].to_numpy(float),
                                                   scores[quantile_name(prefix, high)].to_numpy(float))
-    prediction = base.Prediction(scores["expected_purchases"].to_numpy(float), scores["clv"].to_numpy(float))
-    return prediction, bounds
+    value = scores["clv"].to_numpy(float) if has_value else None
+    return base.Prediction(scores["expected_purchases"].to_numpy(float), value), bounds
 
 
 def _baseline_predictions(orders, split: Split, names, margin: float, notes: list[str]) -> dict[str, base.Prediction]:
@@ -274,20 +309,23 @@ def _baseline_predictions(orders, split: Split, names, margin: float, notes: lis
 
 # ----- scoring ------------------------------------------------------------------
 def _actuals(summary: pd.DataFrame, margin: float) -> dict[str, np.ndarray]:
-    return {"purchases": summary["frequency_holdout"].to_numpy(float),
-            "value": summary["value_holdout"].to_numpy(float) * margin}
+    """Holdout purchases and (with amounts) holdout value times margin, per customer."""
+    actual = {"purchases": summary["frequency_holdout"].to_numpy(float)}
+    if "value_holdout" in summary.columns:
+        actual["value"] = summary["value_holdout"].to_numpy(float) * margin
+    return actual
 
 
-def _metrics_table(summary, predictions, bounds, intervals, fitted, margin) -> pd.DataFrame:
+def _metrics_table(summary, predictions, bounds, intervals, fitted, margin, quantities=QUANTITIES) -> pd.DataFrame:
     actual = _actuals(summary, margin)
     rows = []
     for name, prediction in predictions.items():
         row: dict[str, Any] = {"predictor": name, "kind": "model" if name in fitted else "baseline"}
-        for quantity in ("purchases", "value"):
+        for quantity in quantities:
             for metric, value in accuracy(actual[quantity], getattr(prediction, quantity)).items():
                 row[f"{quantity}_{metric}"] = value
         for coverage in intervals:
-            for quantity in ("purchases", "value"):
+            for quantity in quantities:
                 low, high = bounds.get(name, {}).get(f"{quantity}_{coverage:g}", (None, None))
                 row[f"{quantity}_coverage_{coverage:g}"] = (
                     interval_coverage(actual[quantity], low, high) if low is not None else math.nan)
@@ -296,32 +334,39 @@ def _metrics_table(summary, predictions, bounds, intervals, fitted, margin) -> p
 
 
 def choose_best(metrics: pd.DataFrame) -> tuple[str, str]:
-    """Lowest value RMSE; RMSEs within ``TIE_TOLERANCE`` of the lowest are tied, the highest value Spearman wins."""
-    rmse = metrics["value_rmse"].to_numpy(float)
+    """Lowest value RMSE; RMSEs within ``TIE_TOLERANCE`` of the lowest are tied, the highest value Spearman wins.
+
+    Without value metrics (a purchase log) the same rule on holdout purchases.
+    """
+    quantity = "value" if "value_rmse" in metrics.columns else "purchases"
+    rmse = metrics[f"{quantity}_rmse"].to_numpy(float)
     lowest = np.nanmin(rmse)
     tied = metrics[rmse <= lowest * (1 + TIE_TOLERANCE)]
-    spearman = tied["value_spearman"].fillna(-np.inf)
+    spearman = tied[f"{quantity}_spearman"].fillna(-np.inf)
     winner = tied.loc[spearman.idxmax()] if len(tied) > 1 else tied.iloc[0]
-    others = metrics[~metrics["predictor"].isin(tied["predictor"])].sort_values("value_rmse")
-    reason = (f"{winner['predictor']} has the lowest per-customer RMSE of holdout value "
-              f"({winner['value_rmse']:.4g})")
+    others = metrics[~metrics["predictor"].isin(tied["predictor"])].sort_values(f"{quantity}_rmse")
+    reason = (f"{winner['predictor']} has the lowest per-customer RMSE of holdout {quantity} "
+              f"({winner[f'{quantity}_rmse']:.4g})")
     if len(tied) > 1:
         names = ", ".join(p for p in tied["predictor"] if p != winner["predictor"])
-        reason = (f"{winner['predictor']} is within {TIE_TOLERANCE:.0%} of the lowest holdout-value RMSE "
-                  f"(tied with {names}) and ranks customers best (value Spearman {winner['value_spearman']:.3f})")
+        reason = (f"{winner['predictor']} is within {TIE_TOLERANCE:.0%} of the lowest holdout-{quantity} RMSE "
+                  f"(tied with {names}) and ranks customers best "
+                  f"({quantity} Spearman {winner[f'{quantity}_spearman']:.3f})")
     if len(others):
         runner = others.iloc[0]
-        reason += f"; next: {runner['predictor']} ({runner['value_rmse']:.4g})"
-    reason += (f". Total holdout value off by {winner['value_total_error_pct']:+.1f}%, "
-               f"top 20% of its predictions capture {winner['value_top20_capture']:.0%} of the actual value.")
+        reason += f"; next: {runner['predictor']} ({runner[f'{quantity}_rmse']:.4g})"
+    reason += (f". Total holdout {quantity} off by {winner[f'{quantity}_total_error_pct']:+.1f}%, "
+               f"top 20% of its predictions capture {winner[f'{quantity}_top20_capture']:.0%} of the actual {quantity}.")
+    if quantity == "purchases":
+        reason += f" Chosen on purchases: {NO_AMOUNTS}, so value cannot be compared."
     return str(winner["predictor"]), reason
 
 
-def _deciles(summary, predictions, margin) -> pd.DataFrame:
+def _deciles(summary, predictions, margin, quantities=QUANTITIES) -> pd.DataFrame:
     actual = _actuals(summary, margin)
     parts = []
     for name, prediction in predictions.items():
-        for quantity in ("purchases", "value"):
+        for quantity in quantities:
             table = decile_calibration(actual[quantity], getattr(prediction, quantity))
             parts.append(table.assign(predictor=name, quantity=quantity))
     frame = pd.concat(parts, ignore_index=True)
@@ -329,12 +374,14 @@ def _deciles(summary, predictions, margin) -> pd.DataFrame:
 
 
 def _prediction_frame(summary, predictions, margin) -> pd.DataFrame:
+    """Per customer: actual purchases and value, and each predictor's (no value columns for a log)."""
     actual = _actuals(summary, margin)
     frame = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy(),
-                          "actual_purchases": actual["purchases"], "actual_value": actual["value"]})
+                          **{f"actual_{quantity}": values for quantity, values in actual.items()}})
     for name, prediction in predictions.items():
         frame[f"{name}_purchases"] = prediction.purchases
-        frame[f"{name}_value"] = prediction.value
+        if prediction.value is not None:
+            frame[f"{name}_value"] = prediction.value
     return frame
 
 

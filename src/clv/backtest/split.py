@@ -22,7 +22,9 @@ class Split:
     ``value_holdout`` (gross purchase value in the holdout window =
     ``frequency_holdout * monetary_value_holdout``) and ``average_spend``
     (calibration purchase value per purchase period, ``gross_revenue / (frequency + 1)``,
-    floored at 0).
+    floored at 0). A purchase log (no amounts) has neither, nor the value
+    columns of the summary: ``has_amounts`` is False and only purchases can
+    be compared.
     """
 
     frame: pd.DataFrame
@@ -31,6 +33,11 @@ class Split:
     observation_end: dt.date
     unit: str
     merge: str
+
+    @property
+    def has_amounts(self) -> bool:
+        """False for a purchase log: the split has no value columns."""
+        return self.frame.attrs.get("has_amounts", True) is not False
 
     @property
     def holdout_length(self) -> float:
@@ -75,9 +82,10 @@ def split_orders(
     frame = calibration_holdout(table, calibration_end=cal_end, observation_end=end, unit=unit, merge=merge)
     if frame.empty:
         raise DataError(f"no customer purchased by calibration_end {cal_end}: nothing to backtest.")
-    frame["value_holdout"] = frame["frequency_holdout"] * frame["monetary_value_holdout"]
-    # gross purchase value per purchase, as the holdout value and the spend models count it
-    frame["average_spend"] = frame["gross_revenue"].to_numpy(float) / (frame["frequency"].to_numpy(float) + 1)
+    if frame.attrs.get("has_amounts", True) is not False:
+        frame["value_holdout"] = frame["frequency_holdout"] * frame["monetary_value_holdout"]
+        # gross purchase value per purchase, as the holdout value and the spend models count it
+        frame["average_spend"] = frame["gross_revenue"].to_numpy(float) / (frame["frequency"].to_numpy(float) + 1)
     return Split(frame, first, cal_end, end, unit, merge)
 
 

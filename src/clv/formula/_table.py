@@ -14,9 +14,10 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from clv.data import schema
-from clv.data.schema import AMOUNT, CUSTOMER_ID, ORDER_ID, ORDER_TS, REQUIRED, SOURCE_ROW
+from clv.data.schema import AMOUNT, CUSTOMER_ID, ORDER_ID, ORDER_TS, SOURCE_ROW
 from clv.engine import default_connection
 from clv.errors import DataError, missing_column_message
+from clv.summary.amounts import declared_amounts, no_amounts_error
 
 PERIOD_UNITS = ("year", "quarter", "month")
 # Average calendar lengths (Julian year of 365.25 days), used to express a span
@@ -33,8 +34,12 @@ def as_orders_table(orders: object) -> Table:
     """Return ``orders`` as an Ibis table with typed canonical required columns.
 
     A pandas DataFrame is wrapped with ``ibis.memtable``. ``customer_id`` is cast
-    to string, ``amount`` to float64 and ``order_ts`` to timestamp.
+    to string, ``amount`` to float64 and ``order_ts`` to timestamp. A table
+    without ``amount`` is refused naming the column, the load result of a
+    purchase log (no amounts) with :func:`clv.summary.no_amounts_error`: every
+    formula quantity needs amounts.
     """
+    declared = declared_amounts(orders)
     orders = getattr(orders, "orders", orders)  # a clv.data.load_orders result
     if isinstance(orders, pd.DataFrame):
         table = ibis.memtable(orders)
@@ -46,9 +51,11 @@ def as_orders_table(orders: object) -> Table:
             "Fix: pass clv.data.load_orders(...) or a DataFrame with columns "
             "customer_id, order_ts, amount."
         )
-    for column in REQUIRED:
+    for column in (CUSTOMER_ID, ORDER_TS, AMOUNT):
         if column not in table.columns:
             raise DataError(missing_column_message(column.replace("_", " "), column, table.columns))
+    if declared is False:
+        raise no_amounts_error(FORMULA)
     return table.mutate(
         **{
             CUSTOMER_ID: table[CUSTOMER_ID].cast("string"),
@@ -56,6 +63,15 @@ def as_orders_table(orders: object) -> Table:
             ORDER_TS: table[ORDER_TS].cast("timestamp"),
         }
     )
+
+
+FORMULA = "the classic formula CLV (revenue, AOV, margin)"
+
+
+def refuse_without_amounts(lines_with_amount: float, purchases: float) -> None:
+    """Refuse a history with purchases none of whose lines carries an amount (a log read as a plain table)."""
+    if purchases > 0 and lines_with_amount == 0:
+        raise no_amounts_error(FORMULA)
 
 
 def check_unit(name: str, unit: str) -> str:

@@ -39,6 +39,7 @@ from ._table import (
     period_is_complete,
     period_label,
     period_start,
+    refuse_without_amounts,
     resolve_window,
     with_order_key,
     window_period_range,
@@ -81,6 +82,7 @@ def drivers_over_time(
     CLV per period is the same formula as :func:`clv.formula.classic_clv` with the
     period as unit: (revenue / active customers) x margin / churn; NaN when churn
     is 0 or undefined. Source: Gupta & Lehmann (2003), "Customers as Assets".
+    A purchase log (no amounts) is refused (:func:`clv.summary.no_amounts_error`).
     """
     table = as_orders_table(orders)
     check_unit("freq", freq)
@@ -122,12 +124,14 @@ def _period_totals(lines: Table, freq: str, has_cost: bool) -> pd.DataFrame:
         "customers_active": lines[CUSTOMER_ID].nunique(where=purchase),
         "orders": lines._customer_order.nunique(where=purchase),
         "revenue": lines[AMOUNT].sum(),
+        "amount_lines": lines[AMOUNT].count(where=purchase),
     }
     if has_cost:
         metrics["revenue_with_cost"] = lines[AMOUNT].sum(where=lines[COST].notnull())
         metrics["cost"] = lines[COST].cast("float64").sum()
     frame = execute(lines.group_by(PERIOD).aggregate(**metrics))
-    return frame.astype({PERIOD: "int64"})
+    refuse_without_amounts(pd.to_numeric(frame["amount_lines"]).sum(), pd.to_numeric(frame["orders"]).sum())
+    return frame.drop(columns="amount_lines").astype({PERIOD: "int64"})
 
 
 def _new_customers(table: Table, window: Window, freq: str) -> pd.DataFrame:

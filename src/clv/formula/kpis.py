@@ -41,6 +41,7 @@ from ._table import (
     no_margin_message,
     period_is_complete,
     period_label,
+    refuse_without_amounts,
     resolve_window,
     with_order_key,
     window_period_range,
@@ -151,6 +152,9 @@ def classic_clv(
         differ only in AOV and frequency and the customer-weighted average of
         segment CLVs equals the overall CLV exactly.
 
+    A purchase log (no amounts) is refused: AOV, revenue and margin need them
+    (:func:`clv.summary.no_amounts_error`).
+
     Source: S. Gupta & D. R. Lehmann (2003), "Customers as Assets", Journal of
     Interactive Marketing 17(1): CLV = m x r / (1 + i - r) with no discounting
     (i = 0) and value counted from the first period: m / (1 - r) = m / churn.
@@ -253,6 +257,7 @@ def _customer_table(
     metrics = {
         "n_orders": lines[ORDER_KEY].nunique(where=purchase),
         "revenue": lines[AMOUNT].sum(),
+        "amount_lines": lines[AMOUNT].count(where=purchase),
         "first_ts": lines[ORDER_TS].min(where=purchase),
         "last_ts": lines[ORDER_TS].max(where=purchase),
     }
@@ -282,6 +287,7 @@ def _segment_sums(customers: Table, has_cost: bool, customer_cac: CustomerCac) -
         "repeat_customers": (customers.n_orders >= 2).sum(),
         "churned_customers": (ordered & customers.churned).sum(),
         "churned_span_days": customers.span_days.sum(where=ordered & customers.churned),
+        "amount_lines": customers.amount_lines.sum(),
     }
     if has_cost:
         sums["revenue_with_cost"] = customers.revenue_with_cost.sum(where=ordered)
@@ -289,6 +295,7 @@ def _segment_sums(customers: Table, has_cost: bool, customer_cac: CustomerCac) -
     if customer_cac.per_customer is not None:
         sums["cac_sum"] = customers[CUSTOMER_CAC].sum(where=ordered)
     frame = execute(customers.group_by(SEGMENT).aggregate(**sums))
+    refuse_without_amounts(pd.to_numeric(frame["amount_lines"]).sum(), pd.to_numeric(frame["orders"]).sum())
     for column in _SUM_COLUMNS:
         values = frame[column] if column in frame else pd.Series(0.0, index=frame.index)
         frame[column] = pd.to_numeric(values).astype(float).fillna(0.0)

@@ -36,6 +36,7 @@ from clv.scores.lifetime_value import (
 )
 from clv.scores.distinct import distinct_rows
 from clv.scores.units import check_annual_rate
+from clv.summary.amounts import no_amounts_error, summary_is_log
 
 
 def score_customers(
@@ -71,7 +72,9 @@ def score_customers(
     when ``intervals`` is given, ``purchases_q{u}`` and ``clv_q{u}`` for the
     levels of those central intervals (see :mod:`clv.scores.intervals`).
     Without ``monetary_value`` and without a spend model, expected_spend and clv
-    are left out.
+    are left out: so it is for the summary of a purchase log (no amounts,
+    ``attrs["has_amounts"]`` False), whose scores carry ``has_amounts`` False
+    too; a spend model on a log is refused (:func:`clv.summary.no_amounts_error`).
 
     Work is done on distinct histories (and distinct (x, T)) and is vectorised;
     the frame's ``attrs`` record the units, rate, method and Monte Carlo error.
@@ -88,7 +91,8 @@ def score_customers(
     hx, ht, hT = (histories.columns[k] for k in ("x", "t_x", "T"))
     groups = reference_groups(transaction_model, hx, hT)
     attrs = dict(model=transaction_model.model_name, time_unit=time_unit, horizon=horizon,
-                 annual_discount_rate=annual_discount_rate, margin=margin, discount_step=discount_step)
+                 annual_discount_rate=annual_discount_rate, margin=margin, discount_step=discount_step,
+                 has_amounts=not summary_is_log(summary))
     # Intervals and point columns are independent: the interval draws run on a second thread (NumPy
     # releases the GIL in its loops), from as soon as the distinct (x, T) are known (closed form) or the
     # forecast rows (factorised); tasks run in submission order. The intervals use their own random
@@ -150,6 +154,8 @@ def _summary_columns(summary: pd.DataFrame, model, spend_model):
     x, t_x, T = validate_rfm(summary["frequency"].to_numpy(), summary["recency"].to_numpy(), summary[t_column].to_numpy())
     if "monetary_value" in summary.columns:
         m = summary["monetary_value"].to_numpy(dtype=float)
+    elif spend_model is not None and summary_is_log(summary):
+        raise no_amounts_error(f"the spend model ({type(spend_model).__name__}) and CLV")
     elif spend_model is not None:
         raise DataError(missing_column_message("monetary value", "monetary_value", map(str, summary.columns)))
     else:

@@ -16,6 +16,10 @@ papers; see docs/summary.md):
 * ``T``        = time from the first purchase period to the observation end.
 * ``monetary_value`` = mean gross purchase value of the repeat purchase periods
   (the first purchase excluded, as Gamma-Gamma expects); 0 when frequency = 0.
+* A purchase log without amounts (customer and date only) is summarised with
+  the same purchase columns and without the value columns (``monetary_value``,
+  ``gross_revenue``, ``revenue``, ``margin``); ``attrs["has_amounts"]`` says
+  which kind a summary is (see :mod:`clv.summary.amounts`).
 * Time is measured in ``unit``: day = 1 day, week = 7 days, month =
   365.25 / 12 = 30.4375 days, year = 365.25 days. With ``merge="day"`` recency
   and T are whole days divided by the unit's length (CDNOW: 272 days = 38.86
@@ -34,6 +38,7 @@ import pandas as pd
 from clv.data import schema
 from clv.engine import to_frame
 from clv.errors import DataError
+from clv.summary.amounts import VALUE_COLUMNS, declared_amounts, values_missing, without_values
 
 Unit = Literal["day", "week", "month", "year"]
 Merge = Literal["day", "unit"]
@@ -46,7 +51,11 @@ IS_REFUND = schema.IS_REFUND
 
 
 def as_orders_table(orders: Any) -> ir.Table:
-    """Accept an Ibis table, a load result (``.orders``) or a pandas/Arrow/Polars frame."""
+    """Accept an Ibis table, a load result (``.orders``) or a pandas/Arrow/Polars frame.
+
+    A table without an ``amount`` column is a purchase log: its lines are
+    purchases with a null amount (see :func:`as_log_lines`).
+    """
     table = getattr(orders, "orders", orders)
     if isinstance(table, ir.Table):
         result = table
@@ -57,13 +66,23 @@ def as_orders_table(orders: Any) -> ir.Table:
             f"orders must be an Ibis table, a pandas/Polars/Arrow frame or the result of clv.data.load_orders, "
             f"not {type(orders).__name__}."
         )
-    missing = [c for c in schema.REQUIRED if c not in result.columns]
+    missing = [c for c in (schema.CUSTOMER_ID, schema.ORDER_TS) if c not in result.columns]
     if missing:
         raise DataError(
             f"orders lack the canonical column(s) {missing}; columns found: {', '.join(result.columns)}. "
             "Fix: load the data with clv.data.load_orders(...), which maps your column names."
         )
-    return result
+    return result if schema.AMOUNT in result.columns else as_log_lines(result)
+
+
+def as_log_lines(table: ir.Table) -> ir.Table:
+    """Order lines of a table without amounts: a null ``amount``, and every line a purchase.
+
+    Without amounts there is no sign to tell a refund by, so unless the table
+    says which lines are refunds (``is_refund``) none is.
+    """
+    refund = {} if IS_REFUND in table.columns else {IS_REFUND: ibis.literal(False)}
+    return table.mutate(**{schema.AMOUNT: ibis.null("float64")}, **refund)
 
 
 def order_date(table: ir.Table) -> ir.DateValue:
@@ -229,6 +248,9 @@ def summary_expression(
     null ``frequency`` (they have no purchase to measure from). ``totals=False``
     leaves out ``n_orders``, ``revenue`` and ``margin``. The default
     ``observation_end`` (the last order date) is looked up with one query first.
+    A history declared without amounts (a log's load result, a table without
+    ``amount``) has no value columns; one whose amounts are null in the data
+    cannot be told without running the query, so its value columns are null.
     """
     _validate_options(unit, merge)
     table = as_orders_table(orders)
@@ -238,7 +260,10 @@ def summary_expression(
     if not keep_non_buyers:
         per_customer = per_customer.filter(per_customer._n_periods > 0)
     end_index = ibis.literal(_observation_end_index(end, unit, merge))
-    return per_customer.select(**_summary_columns(per_customer, end_index, unit, merge))
+    columns = _summary_columns(per_customer, end_index, unit, merge)
+    if declared_amounts(orders) is False:
+        columns = {name: value for name, value in columns.items() if name not in VALUE_COLUMNS}
+    return per_customer.select(**columns)
 
 
 def _summary_to_last_order(table: ir.Table, unit: str, merge: str, totals: bool) -> pd.DataFrame:
@@ -363,9 +388,14 @@ def summarize(
         last_purchase, n_orders, gross_revenue`` (value of all purchases, refunds
         not subtracted), ``revenue`` (net of refunds) (+ ``margin``, the sum of amount -
         cost over the customer's lines that have a cost, null when none has),
-        sorted by customer id. ``attrs`` record unit, merge and observation end.
-        Customers whose only lines are refunds have no purchase and are not
-        rows; ``attrs["customers_without_purchase"]`` counts them.
+        sorted by customer id. ``attrs`` record unit, merge, observation end
+        and ``has_amounts``. Customers whose only lines are refunds have no
+        purchase and are not rows; ``attrs["customers_without_purchase"]``
+        counts them.
+
+        A purchase log (no amounts: see :mod:`clv.summary.amounts`) gives the
+        same columns without ``monetary_value``, ``gross_revenue``, ``revenue``
+        and ``margin``, and ``attrs["has_amounts"] = False``.
     """
     table = as_orders_table(orders)
     _validate_options(unit, merge)
@@ -384,6 +414,14 @@ def summarize(
     frame.attrs.update(
         unit=unit, merge=merge, observation_end=str(end), customers_without_purchase=int((~buyers).sum())
     )
+    return _marked_amounts(frame, declared_amounts(orders))
+
+
+def _marked_amounts(frame: pd.DataFrame, declared: bool | None) -> pd.DataFrame:
+    """``attrs["has_amounts"]`` set; a log's value columns dropped (declared, or no purchase has a value)."""
+    if declared is False or (declared is None and values_missing(frame)):
+        return without_values(frame)
+    frame.attrs["has_amounts"] = True
     return frame
 
 
@@ -419,7 +457,9 @@ def calibration_holdout(
     * ``duration_holdout``: the window's length in ``unit`` (same for everyone).
 
     Customers first seen in the holdout window are not in the calibration
-    summary; ``attrs["new_customers_in_holdout"]`` counts them.
+    summary; ``attrs["new_customers_in_holdout"]`` counts them. A purchase log
+    has no value columns, in calibration or holdout (``attrs["has_amounts"]``
+    False, see :mod:`clv.summary.amounts`).
     """
     length = _validate_options(unit, merge)
     table = as_orders_table(orders)
@@ -454,7 +494,7 @@ def calibration_holdout(
         unit=unit, merge=merge, calibration_end=str(cal_end), observation_end=str(obs_end),
         new_customers_in_holdout=int(known), unit_days=length,
     )
-    return frame
+    return _marked_amounts(frame, declared_amounts(orders))
 
 
 def _require_period_end(day: dt.date, unit: str, merge: str) -> None:

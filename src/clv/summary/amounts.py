@@ -1,0 +1,97 @@
+"""Order histories without amounts (purchase logs): how they are recognised, and the refusal of value.
+
+A *purchase log* holds customer and date only, as many retail and app panels
+do. Its purchases are counted as usual (frequency, recency, T, n_orders, first
+and last purchase), but nothing about their value is known. The summary of a log
+therefore has **no value columns** (:data:`VALUE_COLUMNS`, and
+:data:`HOLDOUT_VALUE_COLUMNS` in a calibration/holdout split) and
+``attrs["has_amounts"] = False``; a summary with amounts has
+``attrs["has_amounts"] = True``. Absent rather than null: a null column would be
+summed to 0 or carried as NaN into a CLV without a word, an absent one cannot
+be read by mistake. Every value computation of ``clv`` (spend models, CLV,
+value metrics, the classic formula) refuses a log with :func:`no_amounts_error`.
+
+A history is a log when
+
+* it was loaded without an amount (``LoadResult.columns.has_amounts`` is
+  False: neither amount nor unit price was mapped and the input has no
+  ``amount`` column),
+* or it is a table without an ``amount`` column,
+* or (found while summarising, at no extra cost) no purchase line has an amount.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from clv.data import schema
+from clv.errors import DataError
+
+VALUE_COLUMNS = ("monetary_value", "gross_revenue", "revenue", "margin")
+"""Summary columns that need amounts: absent from the summary of a log."""
+HOLDOUT_VALUE_COLUMNS = ("monetary_value_holdout", "revenue_holdout")
+"""Holdout columns of :func:`clv.summary.calibration_holdout` that need amounts."""
+NO_AMOUNTS = "this history has no amounts"
+AMOUNTS_FIX = (
+    "fix: map an amount column (Columns(amount=...)), or quantity and unit price "
+    "(Columns(quantity=...) with Columns(unit_price=...)), when loading the orders"
+)
+
+
+def no_amounts_error(what: str) -> DataError:
+    """The one refusal of a value computation on a purchase log: what needs amounts, and the fix.
+
+    >>> str(no_amounts_error("CLV"))  # doctest: +ELLIPSIS
+    'this history has no amounts: CLV needs amounts; fix: map an amount column (Columns(amount=...)), ...'
+    """
+    return DataError(
+        f"{NO_AMOUNTS}: {what} needs amounts; {AMOUNTS_FIX}. Purchase counts, P(alive) and expected "
+        "purchases work without them."
+    )
+
+
+def declared_amounts(orders: Any) -> bool | None:
+    """What the input says about amounts without reading its data.
+
+    False for a load result of a log (``columns.has_amounts`` False) or a table
+    without an ``amount`` column; True for a load result with amounts; None
+    when only the data can tell (a table with an ``amount`` column).
+    """
+    columns = getattr(orders, "columns", None)
+    has_amounts = getattr(columns, "has_amounts", None)  # a LoadResult's Columns (not a frame's column names)
+    if isinstance(has_amounts, bool):
+        return has_amounts
+    table = getattr(orders, "orders", orders)
+    names = getattr(table, "columns", None)
+    if names is None:
+        names = getattr(table, "column_names", None)  # a PyArrow table
+    if names is not None and schema.AMOUNT not in list(names):
+        return False
+    return None
+
+
+def summary_is_log(summary: pd.DataFrame) -> bool:
+    """True for the summary of a purchase log (``attrs["has_amounts"]`` is False)."""
+    return summary.attrs.get("has_amounts") is False
+
+
+def require_amounts(summary: pd.DataFrame, what: str) -> None:
+    """Raise :func:`no_amounts_error` when ``summary`` is the summary of a purchase log."""
+    if summary_is_log(summary):
+        raise no_amounts_error(what)
+
+
+def without_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the value columns dropped and ``attrs["has_amounts"] = False``."""
+    dropped = [c for c in (*VALUE_COLUMNS, *HOLDOUT_VALUE_COLUMNS) if c in frame.columns]
+    attrs = dict(frame.attrs)
+    frame = frame.drop(columns=dropped)
+    frame.attrs = {**attrs, "has_amounts": False}
+    return frame
+
+
+def values_missing(frame: pd.DataFrame) -> bool:
+    """Whether no customer of a non-empty summary has a purchase value (gross revenue all null)."""
+    return len(frame) > 0 and "gross_revenue" in frame.columns and bool(frame["gross_revenue"].isna().all())
