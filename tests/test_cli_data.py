@@ -44,7 +44,7 @@ def test_load_reports_every_line(orders_csv, tmp_path):
     assert report["rejected"]["unparsable_timestamp"] == 1
     assert report["rejected"]["missing_customer_id"] == 1
     set_aside = pd.read_csv(rejects)
-    assert sorted(set_aside["source_row"]) == [2, 7, 8]
+    assert sorted(set_aside["source_row"]) == [3, 8, 9]  # physical lines: the header is line 1
 
 
 def test_misspelt_column_exits_2_with_the_columns_found(orders_csv):

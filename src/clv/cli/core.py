@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from clv.cli.failures import USER_ERROR, print_error, report_failure
+from clv.cli.failures import USER_ERROR, print_error, report_failure, warning_printer
 from clv.cli.outputs import RAW_CSV_HELP, check_outputs, csv_escaping, split_paths
 
 try:  # Typer >= 0.20 carries its own copy of Click
@@ -39,10 +40,12 @@ class ClvCommand(TyperCommand):
     """A command whose outputs are checked before it runs and whose failures print one line."""
 
     def invoke(self, ctx: Any) -> Any:
-        outputs, inputs = split_paths(self.name, ctx.params)
+        _, inputs = split_paths(self.name, ctx.params)
         try:
             check_outputs(self.name, ctx.params, self.flags())
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = warning_printer(self.name)
+                return super().invoke(ctx)
         except _CLICK_EXITS:
             raise
         except Exception as exc:  # every other failure: one line, never a traceback

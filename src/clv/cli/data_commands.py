@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +24,10 @@ COLUMN_FIELDS = (
     "customer_id", "timestamp", "date", "amount", "order_id", "quantity", "unit_price",
     "product_id", "channel", "cost", "margin_rate", "currency",
 )
-POLICY_FIELDS = ("refunds", "cancel_prefix", "duplicates", "zero_amounts", "timezone", "unknown_currency")
+POLICY_FIELDS = tuple(f.name for f in dataclasses.fields(LoadPolicy) if f.name not in ("date_format", "exchange_rates"))
+"""--policy keys: every LoadPolicy field but those with their own flag (--date-format, --rate)."""
 
-INPUT_ARGUMENT = typer.Argument(..., help="Orders: a CSV (.csv, .csv.gz, .txt), a Parquet file/folder/glob, or a DuckDB file with --table.")
+INPUT_ARGUMENT = typer.Argument(..., help="Orders: a CSV (.csv, .csv.gz, .txt), a Parquet file or folder of parts, or a DuckDB file with --table.")
 COL_OPTION = typer.Option(
     None, "--col", "-c",
     help="Map a field to your column, FIELD=COLUMN (repeatable). Fields: " + ", ".join(COLUMN_FIELDS)
@@ -33,8 +36,9 @@ COL_OPTION = typer.Option(
 EXTRA_OPTION = typer.Option(None, "--extra", help="A column of yours to carry through (e.g. Country), repeatable.")
 POLICY_OPTION = typer.Option(
     None, "--policy", "-p",
-    help="Bad-input policy, KEY=VALUE (repeatable): refunds=net|reject, duplicates=drop|keep, zero_amounts=keep|reject, "
-    "cancel_prefix=C|none, timezone=Europe/London, unknown_currency=reject|error. See docs/data-loading.md.",
+    help="Input policy, KEY=VALUE (repeatable), e.g. refunds=reject, duplicates=keep, cancel_prefix=none, "
+    "timezone=Europe/London, decimal=','. Keys: " + ", ".join(POLICY_FIELDS) + ". 'none' clears an optional "
+    "setting. See docs/data-loading.md for each key's values.",
 )
 RATE_OPTION = typer.Option(None, "--rate", help="Exchange rate to the reporting currency, CODE=RATE (repeatable), e.g. --rate EUR=1 --rate USD=0.92.")
 DATE_FORMAT_OPTION = typer.Option(None, "--date-format", help="strftime format of text dates, e.g. %Y%m%d (default ISO 8601).")
@@ -76,9 +80,8 @@ def _number_or_column(text: str) -> float | str:
 
 
 def build_policy(policy: list[str] | None, rates: list[str] | None, date_format: str | None) -> LoadPolicy:
-    options: dict[str, Any] = parse_pairs(policy, "--policy", POLICY_FIELDS)
-    if options.get("cancel_prefix", "").lower() == "none":
-        options["cancel_prefix"] = None
+    options: dict[str, Any] = {key: _policy_value(key, value)
+                               for key, value in parse_pairs(policy, "--policy", POLICY_FIELDS).items()}
     if rates:
         try:
             options["exchange_rates"] = {k: float(v) for k, v in parse_pairs(rates, "--rate").items()}
@@ -89,12 +92,38 @@ def build_policy(policy: list[str] | None, rates: list[str] | None, date_format:
     return LoadPolicy(**options)
 
 
+def _policy_value(key: str, text: str) -> Any:
+    """A --policy value as the LoadPolicy field takes it: 'none' -> None where allowed, numbers as numbers."""
+    kind = typing.get_type_hints(LoadPolicy)[key]
+    if text.lower() == "none" and type(None) in typing.get_args(kind):
+        return None
+    if kind in (float, int):
+        try:
+            return kind(text)
+        except ValueError:
+            fail(f"--policy {key}={text!r} is not a number. Fix: e.g. --policy {key}="
+                 f"{getattr(LoadPolicy(), key)!r}.")
+    return text
+
+
+def is_duckdb_file(path: Path) -> bool:
+    """Whether ``path`` is a DuckDB database file (its header holds 'DUCK' at byte 8)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(12)[8:12] == b"DUCK"
+    except OSError:
+        return False
+
+
 def open_orders(
     source: Path, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end
 ) -> LoadResult:
     """Load the input with the mapped columns and policy (lazy until used)."""
-    if not (source.exists() or any(ch in str(source) for ch in "*?")):
-        fail(f"input file {str(source)!r} does not exist.")
+    if not source.exists():
+        fail(f"input file {str(source)!r} does not exist. Fix: check the path.")
+    if table is not None and not is_duckdb_file(source):
+        fail(f"--table reads a table from a DuckDB database file; {str(source)!r} is not one. "
+             "Fix: drop --table for a CSV, Parquet or spreadsheet file.")
     return load_orders(
         str(source), build_columns(cols, extra), build_policy(policy, rates, date_format),
         observation_end=observation_end, table=table, delimiter=delimiter,

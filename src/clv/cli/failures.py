@@ -20,6 +20,7 @@ import sys
 import tempfile
 import traceback
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -48,6 +49,16 @@ def print_error(message: str, command: str | None = None) -> None:
     """``error: <message>`` on stderr, on one line, in CLI words, shown literally (no Rich markup)."""
     text = one_line(to_cli(message, command)) or "failed (no message)."
     _stderr.print(Text.assemble(("error: ", "bold red"), text))
+
+
+def warning_printer(command: str | None) -> Callable[..., None]:
+    """A ``warnings.showwarning`` for a command: ``warning: <message>`` on one line, in CLI words."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None,
+             line=None) -> None:
+        _stderr.print(Text.assemble(("warning: ", "yellow"), one_line(to_cli(str(message), command))))
+
+    return show
 
 
 def user_message(exc: BaseException, inputs: tuple[str, ...] = ()) -> str | None:

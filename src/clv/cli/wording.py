@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 _VALUE = r"""(?:'(?P<single>[^']*)'|"(?P<double>[^"]*)"|(?P<bare>[^\s,;)'"{]*[^\s,;)'"{.]))"""
-_SHELL_SAFE = re.compile(r"[\w./:%+@-]+")
+_SHELL_SAFE = re.compile(r"[\w./:%+@,-]+")
 
 ORDERS_COMMANDS = frozenset({
     "load", "summarize", "kpis", "backtest", "segments", "acquisition", "cohorts", "whatif", "crosssell",
@@ -61,15 +61,17 @@ def shell_value(match: re.Match) -> str:
 
 
 def flag_for(name: str, flag: str, commands: frozenset[str] | None = None, *, bare: bool = False,
-             none: str | None = None) -> list[Wording]:
+             none: str | None = None, label: str = "") -> list[Wording]:
     """Translations of a keyword argument ``name`` into ``flag``.
 
     ``name=value`` -> ``flag value`` and ``name=`` (no value) -> ``flag``. With
     ``bare`` (names that only ever mean the argument, e.g. ``calibration_end``) any
     other mention of the name becomes the flag too; otherwise only a mention that
     opens the message (``margin must be...``, ``margin: ...``). ``none``: what
-    ``name=None`` means on the command line (e.g. ``--intervals none``).
+    ``name=None`` means on the command line (e.g. ``--intervals none``). ``label``
+    tells apart the entries of a name that is a different flag in other commands.
     """
+    tag = f" ({label})" if label else ""
 
     def with_value(match: re.Match) -> str:
         if none is not None and shell_value(match) == "none":
@@ -77,13 +79,13 @@ def flag_for(name: str, flag: str, commands: frozenset[str] | None = None, *, ba
         return f"{flag} {shell_value(match)}"
 
     rows = [
-        Wording(f"{name}=value", rf"(?<![\w.-]){name}={_VALUE}", with_value, commands),
-        Wording(f"{name}=", rf"(?<![\w.-]){name}=(?=[\s,;.)]|$)", flag, commands),
+        Wording(f"{name}=value{tag}", rf"(?<![\w.-]){name}={_VALUE}", with_value, commands),
+        Wording(f"{name}={tag}", rf"(?<![\w.-]){name}=(?=[\s,;.)]|$)", flag, commands),
     ]
     if bare:
-        rows.append(Wording(f"{name} (bare)", rf"(?<![\w.'-]){name}\b(?![(=])", flag, commands))
+        rows.append(Wording(f"{name} (bare){tag}", rf"(?<![\w.'-]){name}\b(?![(=])", flag, commands))
     else:
-        rows.append(Wording(f"{name} (opening)", rf"^{name}(?=[ :])", flag, commands))
+        rows.append(Wording(f"{name} (opening){tag}", rf"^{name}(?=[ :])", flag, commands))
     return rows
 
 
@@ -129,8 +131,7 @@ _COLUMNS = [
 _ORDER_FILE = [
     Wording("load_orders(path, table=...)", rf"load_orders\((?P<path>'[^']*'|\"[^\"]*\"), table={_VALUE}\)",
             lambda m: f"clv {{command}} {m['path']} --table {shell_value(m)}"),
-    Wording("clv.data.Csv(path) / clv.data.Parquet(path)", r",? or wrap it: clv\.data\.Csv\(path\) / clv\.data\.Parquet\(path\)",
-            ""),
+    Wording("or wrap it: clv.data.Csv(path)", r",? or wrap it: clv\.data\.\w+\(path\)(?: / clv\.data\.\w+\(path\))*", ""),
     Wording("header=False", r"(?<![\w-])header=False", "--names a,b,c"),
     *flag_for("delimiter", "--delimiter"),
     *flag_for("names", "--names"),
@@ -152,7 +153,7 @@ _FORMULA = [
     Wording("the spend DataFrame", r"the spend DataFrame", "the spend file"),
     # whatif: a signed margin is the scenario's change (--margin), a plain one the base rate (--margin-rate)
     Wording("whatif margin=+x", rf"(?<![\w.-])margin=(?=[+-])", "--margin ", frozenset({"whatif"})),
-    *flag_for("margin", "--margin-rate", frozenset({"whatif"})),
+    *flag_for("margin", "--margin-rate", frozenset({"whatif"}), label="whatif"),
     *flag_for("margin", "--margin", _MONEY),
     *flag_for("churn_rate", "--churn", _KPIS, bare=True),
     *flag_for("lifespan", "--lifespan", _KPIS),
@@ -191,7 +192,7 @@ _DECISIONS = [
     *flag_for("weight", "--weight", frozenset({"recommend"})),
     *flag_for("min_lift", "--min-lift", frozenset({"recommend"}), bare=True),
     *flag_for("k", "--k", frozenset({"recommend"})),
-    *flag_for("freq", "--freq", frozenset({"nps"})),
+    *flag_for("freq", "--freq", frozenset({"nps"}), label="nps"),
 ]
 
 WORDING: tuple[Wording, ...] = (*_LOAD_POLICY, *_COLUMNS, *_ORDER_FILE, *_SUMMARY, *_FORMULA, *_SCORES, *_DECISIONS)
