@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clv.data import load, load_orders
+from clv.data import LoadPolicy, load, load_orders
 from clv.data.sources import SOURCE_ROW_COL
 from clv.engine import connect
 
@@ -105,17 +105,17 @@ def test_accepted_flag_agrees_with_status_at_the_time_bound(con, end):
 
 
 def test_csv_row_numbers_are_line_numbers_on_every_read(con, tmp_path):
-    """Plain CSV files are re-read by each query: source_row stays the data-line number."""
+    """Plain CSV files are re-read by each query: source_row stays the physical line number."""
     path = tmp_path / "orders.csv"
     lines = [f"c{i % 97},2021-01-{1 + i % 28:02d},{i}" for i in range(60_000)]
     lines[10] = "c1,2021-01-01"  # ragged: short line, padded and rejected
     lines[20] = "c1,not a date,20"
     lines[40] = lines[30]  # a duplicate of line 30
     path.write_text("customer_id,order_ts,amount\n" + "\n".join(lines) + "\n")
-    result = load_orders(str(path), con=con)
+    result = load_orders(str(path), policy=LoadPolicy(duplicates="drop"), con=con)
     orders = con.execute(result.orders.select("source_row", "amount"))
-    assert (orders["amount"] == orders["source_row"] - 1).all()
+    assert (orders["amount"] == orders["source_row"] - 2).all()
     rejects = con.execute(result.rejects.order_by("source_row"))
-    assert list(rejects["source_row"]) == [11, 21, 41]
+    assert list(rejects["source_row"]) == [12, 22, 42]
     assert list(rejects["reason"]) == ["unparsable_amount", "unparsable_timestamp", "duplicate"]
     assert result.report.input_rows == 60_000

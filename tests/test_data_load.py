@@ -47,10 +47,10 @@ def load_defects(con, **policy):
 
 def test_every_defect_gets_its_reason_and_totals_reconcile(con):
     result = load_defects(con)
-    assert reasons(result) == {
-        2: "duplicate", 3: "missing_customer_id", 4: "unparsable_timestamp",
-        5: "unparsable_amount", 8: "no_exchange_rate", 9: "after_observation_end",
-        10: "unparsable_amount", 11: "missing_customer_id", 12: "unparsable_amount",
+    assert reasons(result) == {  # source_row: physical line (header = line 1)
+        3: "duplicate", 4: "missing_customer_id", 5: "unparsable_timestamp",
+        6: "unparsable_amount", 9: "no_exchange_rate", 10: "after_observation_end",
+        11: "unparsable_amount", 12: "missing_customer_id", 13: "unparsable_amount",
     }
     report = result.report
     assert report.input_rows == 13
@@ -63,7 +63,7 @@ def test_every_defect_gets_its_reason_and_totals_reconcile(con):
 
 def test_orders_hold_canonical_values(con):
     orders = frame(load_defects(con))
-    assert list(orders["source_row"]) == [1, 6, 7, 13]
+    assert list(orders["source_row"]) == [2, 7, 8, 14]
     assert list(orders["customer_id"]) == ["c1", "c1", "c3", "c5"]
     assert list(orders["amount"]) == [10.0, -5.0, 0.0, -8.0]
     assert list(orders["is_refund"]) == [False, True, False, True]
@@ -75,7 +75,7 @@ def test_orders_hold_canonical_values(con):
 
 def test_rejects_keep_the_original_values(con):
     rejects = frame(load_defects(con), "rejects")
-    row = rejects[rejects["source_row"] == 5].iloc[0]
+    row = rejects[rejects["source_row"] == 6].iloc[0]
     assert (row["qty"], row["price"], row["ts"]) == ("one", "3.00", "2021-01-07")
     assert set(rejects.columns) == {
         "source_row", "reason", "order_id", "customer", "ts", "qty", "price", "currency",
@@ -86,8 +86,8 @@ def test_rejects_keep_the_original_values(con):
 def test_policy_alternatives(con):
     result = load_defects(con, refunds="reject", zero_amounts="reject", duplicates="keep")
     got = reasons(result)
-    assert got[6] == "refund" and got[13] == "refund" and got[7] == "zero_amount"
-    assert 2 not in got
+    assert got[7] == "refund" and got[14] == "refund" and got[8] == "zero_amount"
+    assert 3 not in got
     assert result.report.accepted_purchase_lines == 2  # rows 1 and 2
     assert result.report.netted_refund_lines == 0
 
@@ -303,7 +303,7 @@ def test_whitespace_file_with_header_numbers_data_rows(con, tmp_path):
     path.write_text("cust  day   value\r\n  a 20210101  1.0\r\n\r\nb   20210102 x\r\n")
     result = load_orders(path, Columns(customer_id="cust", date="day", amount="value"),
                          LoadPolicy(date_format="%Y%m%d"), delimiter="whitespace", con=con)
-    assert reasons(result) == {2: "missing_customer_id", 3: "unparsable_amount"}
+    assert reasons(result) == {3: "blank_line", 4: "unparsable_amount"}  # physical lines
     assert frame(result)["customer_id"].tolist() == ["a"]
 
 
@@ -313,7 +313,8 @@ def test_parquet_parts_number_rows_across_files(con, tmp_path):
     for i in range(3):
         pq.write_table(pa.table({"customer_id": [f"c{i}"] * 2, "order_ts": ["2021-01-01", "x"],
                                  "amount": [1.0, 2.0]}), parts / f"part-{i}.parquet")
-    for source in (parts, str(parts / "*.parquet"), Parquet(parts)):
+    for source in (parts, Parquet(pattern=str(parts / "*.parquet")), Parquet(parts),
+                   sorted(parts.glob("*.parquet"))):
         result = load_orders(source, con=con)
         assert reasons(result) == {2: "unparsable_timestamp", 4: "unparsable_timestamp",
                                    6: "unparsable_timestamp"}
@@ -358,7 +359,7 @@ def test_several_sources_keep_one_history_with_channel_labels(con, tmp_path):
         ["till", "a", "till"], ["web", "a", "web"], ["web", "b", "web"]]
     rejects = result.rejects.execute()
     assert rejects[["source", "source_row", "reason"]].values.tolist() == [
-        ["till", 2, "missing_customer_id"]]
+        ["till", 3, "missing_customer_id"]]
     assert result.report.input_rows == 4
 
 
@@ -374,8 +375,10 @@ def test_unknown_source_type_and_missing_file(con):
         load_orders(42, con=con)
     with pytest.raises(DataError, match="not found"):
         load_orders("/nonexistent/orders.csv", con=con)
-    with pytest.raises(DataError, match="format"):
+    with pytest.raises(DataError, match="not found"):
         load_orders("/nonexistent/orders.xlsx", con=con)
+    with pytest.raises(DataError, match="format"):
+        load_orders("/nonexistent/orders.unknown", con=con)
 
 
 def test_any_ibis_backend_table_and_reloading_loaded_orders(tmp_path):
@@ -403,9 +406,9 @@ def test_ragged_csv_lines_are_kept_not_lost(con, tmp_path):
     path.write_text("customer_id,order_ts,amount\na,2021-01-01,1\nb,2021-01-02\n"
                     "c,2021-01-03,3,EXTRA\n")
     result = load_orders(path, con=con)
-    assert reasons(result) == {2: "unparsable_amount"}
-    assert result.report.accepted_purchase_lines == 2
-    assert "column3" in result.rejects.columns
+    assert reasons(result) == {3: "unparsable_amount", 4: "malformed_line"}
+    assert result.report.accepted_purchase_lines == 1
+    assert "column3" in result.rejects.columns  # the extra field is kept with the rejected line
 
 
 def test_record_batch_and_lazy_frame_sources(con):

@@ -63,7 +63,7 @@ def test_invalid_answers_are_set_aside_with_row_and_reason():
         "score_out_of_range": 2, "score_not_integer": 1,
     }
     rejects = checked.rejects.order_by("source_row").execute()
-    assert list(rejects.source_row) == [11, 12, 13, 14, 15, 16, 17]
+    assert list(rejects.source_row) == [12, 13, 14, 15, 16, 17, 18]  # physical lines, header = 1
     assert list(rejects.reason) == ["missing_customer_id", "unparsable_date", "score_out_of_range",
                                     "score_out_of_range", "score_not_integer", "unparsable_score", "missing_score"]
     assert list(rejects.score[2:6]) == ["11", "-1", "7.5", "ten"]  # original text kept
