@@ -362,6 +362,9 @@ WORDING_CASES = {
     "LoadPolicy(date_format=...)": (
         "load", "the time column holds integers; fix: give its format, e.g. LoadPolicy(date_format='%Y%m%d').",
         "e.g. --date-format %Y%m%d."),
+    "LoadPolicy(exchange_rates=...) has rate": (
+        "load", "LoadPolicy(exchange_rates=...) has rate -1.0 for 'USD'; fix: give a positive number",
+        "--rate USD=-1.0 is not usable; fix: give a positive number"),
     "LoadPolicy(exchange_rates=...)": (
         "load", "no exchange rate for currencies ['USD']; fix: add them to LoadPolicy(exchange_rates=...) or use "
         "unknown_currency='reject'.", "add them to --rate CODE=RATE (repeatable, e.g. --rate USD=0.92) or use "
@@ -385,6 +388,13 @@ WORDING_CASES = {
         "--col quantity=COLUMN"),
     "Columns(has_amounts=False)": ("load", "Columns(has_amounts=False) but amount='x' is mapped",
                                    "a purchase log without amounts but"),
+    "Columns(extra='x')": ("load", "Fix: pass the right name, e.g. Columns(extra='Country').",
+                           "e.g. --extra Country."),
+    "Columns(customer_id=...) in fit/score": ("fit", "e.g. Columns(customer_id='Client').", "e.g. --customer-col Client."),
+    "Columns(date=...) in fit/score": ("score", "e.g. Columns(date='When').", "e.g. --date-col When."),
+    "Columns(timestamp=...) in fit/score": ("fit", "e.g. Columns(timestamp='When').", "e.g. --date-col When."),
+    "Columns(amount=...) in fit/score": ("fit", "e.g. Columns(amount='Total').", "e.g. --amount-col Total."),
+    "Columns(order_id=...) in fit/score": ("score", "e.g. Columns(order_id='Invoice').", "e.g. --order-id-col Invoice."),
     "Columns(extra=...)": ("load", "Columns(extra=...) names ['amount'], which are canonical output names",
                            "--extra names ['amount']"),
     "Columns(field=value)": (
@@ -399,8 +409,10 @@ WORDING_CASES = {
     "or wrap it: clv.data.Csv(path)": (
         "load", "fix: use a .csv/.csv.gz/.txt, .parquet or .xlsx name, pass delimiter= for a text file, or wrap it: "
         "clv.data.Csv(path) / clv.data.Parquet(path) / clv.data.Excel(path).", "name, pass --delimiter for a text file."),
-    "header=False": ("load", "for a file without header pass header=False and names=.",
-                     "pass --names a,b,c and --names."),
+    "header=False with names=[...]": (
+        "load", "'x.csv' has no header line (only blank lines); fix: check the file, or pass header=False with "
+        "names=[...].", "fix: check the file, or pass --names a,b,c (the column names)."),
+    "header=False": ("load", "for a file without header pass header=False.", "without header pass --names a,b,c."),
     "delimiter=value": ("load", "e.g. delimiter=';'", "e.g. --delimiter ';'"),
     "delimiter=": ("load", "pass delimiter= for a text file", "pass --delimiter for a text file"),
     "delimiter (opening)": ("load", "delimiter must be one character", "--delimiter must be one character"),
@@ -438,6 +450,10 @@ WORDING_CASES = {
     "calibration_fraction (bare)": (
         "backtest", "give exactly one of calibration_end (a date) or calibration_fraction (e.g. 0.5 of the data's span).",
         "give exactly one of --calibration-end (a date) or --calibration-fraction (e.g. 0.5"),
+    "a pandas Series mapping customer_id -> segment": (
+        "kpis", "Fix: pass one of these columns, 'acquisition_month', 'acquisition_quarter', or a pandas Series mapping "
+        "customer_id -> segment.", "'acquisition_quarter' (a column of your file needs --extra COLUMN to reach the "
+        "orders)."),
     "the spend DataFrame": ("kpis", "cac: the spend DataFrame lacks column(s) spend", "the spend file lacks"),
     "whatif margin=+x": ("whatif", "margin=+0.5 takes the margin rate 0.8 above 100%", "--margin +0.5 takes the margin"),
     "margin=value": ("kpis", "Fix: pass margin=0.3 (your gross margin rate) or fill the cost column.",
@@ -468,6 +484,11 @@ WORDING_CASES = {
     "freq=value": ("kpis", "freq='fortnight' is not a period unit", "--drivers fortnight is not a period unit"),
     "freq=": ("kpis", "pass freq= as", "pass --drivers as"),
     "freq (opening)": ("kpis", "freq must be month or quarter", "--drivers must be month or quarter"),
+    "interval coverages": ("score", "interval coverages must lie strictly between 0 and 1 (0.8 = 80%), got 2.0.",
+                           "--intervals coverages must lie strictly between 0 and 1"),
+    "(or None for the whole lifetime)": (
+        "score", "horizon must be a positive number of model time units (or None for the whole lifetime), got -1.0.",
+        "--horizon must be a positive number of model time units (or inf for the whole lifetime)"),
     "time_unit=value": ("score", "time_unit='fortnight' is not a known unit", "--time-unit fortnight is not a known"),
     "time_unit=": ("fit", "pass time_unit= with", "pass --time-unit with"),
     "time_unit (bare)": ("cohorts", "the time_unit of the model", "the --time-unit of the model"),

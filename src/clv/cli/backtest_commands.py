@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, note, progress, rich_table, say
-from clv.cli.data_commands import OrdersInput, takes_orders
+from clv.cli.data_commands import OrdersInput, check_date, takes_orders
 from clv.cli.wording import to_cli
 from clv.errors import DataError
 
@@ -88,6 +88,7 @@ def backtest_command(
     """Backtest: fit BTYD models and baselines on a calibration period, score their holdout predictions, name the best."""
     from clv.backtest import backtest
 
+    check_date(calibration_end, "--calibration-end")
     coverages = parse_coverages(intervals)
     spend = None if spend_model.strip().lower() == "none" else spend_model.strip()
     with progress("backtesting"):

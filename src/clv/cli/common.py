@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from clv.cli.outputs import csv_text, frame_records, jsonable, write_frame, write_payload
+from clv.cli.failures import user_message
+from clv.cli.outputs import CSV, csv_text, frame_records, jsonable, suffix_of, write_frame, write_payload
 from clv.cli.tables import FittedTable, rich_table
 from clv.errors import DataError
 
@@ -31,7 +32,7 @@ console = Console(stderr=True, soft_wrap=True)
 
 __all__ = [
     "FORMAT_OPTION", "OUTPUT_OPTION", "OutputFormat", "console", "emit", "fail", "frame_records", "jsonable", "note",
-    "progress", "rich_table", "say",
+    "progress", "read_table_file", "rich_table", "say",
 ]
 
 
@@ -48,6 +49,30 @@ OUTPUT_OPTION = typer.Option(None, "--output", "-o", help="Write the result to t
 def fail(message: str) -> NoReturn:
     """Stop the command with a one-line reason (exit 2): see :mod:`clv.cli.core`."""
     raise DataError(message)
+
+
+def read_table_file(path: Path, what: str) -> pd.DataFrame:
+    """A small table of the user's (CSV, .csv.gz, .tsv, .txt or Parquet) read with pandas.
+
+    A file that is missing, a folder, or cannot be read stops the command with
+    one line naming ``what`` (e.g. "--spend file") and the file.
+    """
+    if not path.is_file():
+        state = "is a folder, not a file" if path.is_dir() else "does not exist"
+        fail(f"{what} {str(path)!r} {state}. Fix: check the path.")
+    suffix = suffix_of(path)
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (*CSV, ".txt", ".tsv"):
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    except Exception as exc:  # the reasons a file cannot be read, worded once in clv.cli.failures
+        reason = user_message(exc)
+        if reason is None:
+            raise
+        fail(f"{what} {str(path)!r}: {reason}")
+    fail(f"{what} {str(path)!r}: clv reads .csv, .csv.gz, .tsv, .txt or .parquet files here. "
+         "Fix: give a CSV or Parquet file.")
 
 
 def note(message: str, style: str | None = None, label: str = "") -> None:

@@ -49,7 +49,8 @@ class ClvCommand(TyperCommand):
         except _CLICK_EXITS:
             raise
         except Exception as exc:  # every other failure: one line, never a traceback
-            raise typer.Exit(report_failure(exc, self.name, tuple(str(p) for p in inputs))) from None
+            options = frozenset(self.flags().values())
+            raise typer.Exit(report_failure(exc, self.name, tuple(str(p) for p in inputs), options)) from None
 
     def flags(self) -> dict[str, str]:
         """Parameter name -> its long option as typed (``orders_out`` -> ``--orders``)."""

@@ -124,9 +124,10 @@ def nps_command(
     from clv.feedback import SurveyColumns, nps_by_value, nps_over_time, nps_summary, read_survey
 
     if not survey.exists():
-        fail(f"survey file {str(survey)!r} does not exist.")
+        fail(f"survey file {str(survey)!r} does not exist. Fix: check the path.")
     if scores is not None and not scores.exists():
-        fail(f"scores file {str(scores)!r} does not exist; make it with: clv score ... --output scores.csv")
+        fail(f"--scores file {str(scores)!r} does not exist. Fix: check the path, or make it with: "
+             "clv score ... --output scores.csv")
     checked = read_survey(str(survey), SurveyColumns(**parse_pairs(cols, "--col", SURVEY_FIELDS)),
                           date_format=date_format, delimiter=delimiter)
     counts = checked.counts()

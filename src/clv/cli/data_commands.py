@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import typer
 
-from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, fail, note, progress
+from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, fail, note, progress, read_table_file
 from clv.cli.outputs import write_table
 from clv.cli.provenance import load_metadata, provenance_sentence, read_provenance
 from clv.data import Columns, LoadPolicy, LoadResult, load_orders
@@ -83,13 +83,17 @@ def build_policy(policy: list[str] | None, rates: list[str] | None, date_format:
     options: dict[str, Any] = {key: _policy_value(key, value)
                                for key, value in parse_pairs(policy, "--policy", POLICY_FIELDS).items()}
     if rates:
-        try:
-            options["exchange_rates"] = {k: float(v) for k, v in parse_pairs(rates, "--rate").items()}
-        except ValueError:
-            fail("--rate values must be numbers, e.g. --rate USD=0.92.")
+        options["exchange_rates"] = {code: _rate(code, text) for code, text in parse_pairs(rates, "--rate").items()}
     if date_format:
         options["date_format"] = date_format
     return LoadPolicy(**options)
+
+
+def _rate(code: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        fail(f"--rate {code}={text!r}: the rate must be a number, e.g. --rate {code}=0.92.")
 
 
 def _policy_value(key: str, text: str) -> Any:
@@ -104,6 +108,16 @@ def _policy_value(key: str, text: str) -> Any:
             fail(f"--policy {key}={text!r} is not a number. Fix: e.g. --policy {key}="
                  f"{getattr(LoadPolicy(), key)!r}.")
     return text
+
+
+def check_date(text: str | None, flag: str) -> None:
+    """Refuse a date option that is not a date, naming the option (None: not given)."""
+    if text is None:
+        return
+    try:
+        pd.Timestamp(text)
+    except (TypeError, ValueError):
+        fail(f"{flag} {text!r} is not a date. Fix: give a date such as 2011-06-30.")
 
 
 def is_duckdb_file(path: Path) -> bool:
@@ -121,6 +135,7 @@ def open_orders(
     """Load the input with the mapped columns and policy (lazy until used)."""
     if not source.exists():
         fail(f"input file {str(source)!r} does not exist. Fix: check the path.")
+    check_date(observation_end, "--observation-end")
     if table is not None and not is_duckdb_file(source):
         fail(f"--table reads a table from a DuckDB database file; {str(source)!r} is not one. "
              "Fix: drop --table for a CSV, Parquet or spreadsheet file.")
@@ -247,6 +262,7 @@ def summarize_command(
     output: Path = OUTPUT_OPTION,
 ) -> None:
     """Per-customer summary: frequency, recency, T, monetary value, first/last purchase, orders, revenue."""
+    check_date(calibration_end, "--calibration-end")
     with progress("summarising customers"):
         result = orders.open()
         if calibration_end:
@@ -311,8 +327,7 @@ def _parse_cac(cac: str | None) -> Any:
     try:
         return float(cac)
     except ValueError:
-        path = Path(cac)
-        if not path.is_file():
+        if not Path(cac).is_file():
             fail(f"--cac {cac!r} is neither a number nor an existing spend file. "
                  "Fix: give a number (e.g. --cac 25) or a CSV/Parquet file with columns channel, month, spend.")
-        return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+        return read_table_file(Path(cac), "--cac spend file")

@@ -61,16 +61,17 @@ def warning_printer(command: str | None) -> Callable[..., None]:
     return show
 
 
-def user_message(exc: BaseException, inputs: tuple[str, ...] = ()) -> str | None:
+def user_message(exc: BaseException, inputs: tuple[str, ...] = (), options: frozenset[str] = frozenset()) -> str | None:
     """The one-line explanation of a failure the user can fix, or None when it is a bug.
 
     ``inputs``: the files the command was reading, named in messages about a
-    file's content that do not name the file themselves.
+    file's content that do not name the file themselves. ``options``: the
+    command's options (a fix names an option only when the command has it).
     """
     if isinstance(exc, ClvError):
         return str(exc)
     if isinstance(exc, UnicodeDecodeError):
-        return _about_file(inputs, _unicode_message(exc))
+        return _about_file(inputs, _unicode_message(exc, "--encoding" in options))
     if isinstance(exc, OSError) and not _is_gzip_error(exc):
         return _os_message(exc)
     content = _content_message(exc)
@@ -94,10 +95,11 @@ def _os_message(exc: OSError) -> str:
     return f"cannot use {shown}: {reason}. Fix: check the path."
 
 
-def _unicode_message(exc: UnicodeDecodeError) -> str:
+def _unicode_message(exc: UnicodeDecodeError, has_encoding_option: bool) -> str:
     byte = exc.object[exc.start:exc.start + 1].hex() if exc.object else "?"
-    return (f"the file is not {exc.encoding.upper()} text (byte 0x{byte} at position {exc.start}). "
-            "Fix: save it as UTF-8, or pass its encoding with --encoding (e.g. --encoding cp1252 or latin-1).")
+    fix = ("save it as UTF-8, or pass its encoding with --encoding (e.g. --encoding cp1252 or latin-1)"
+           if has_encoding_option else "save it as UTF-8 text (or give a Parquet file)")
+    return f"the file is not {exc.encoding.upper()} text (byte 0x{byte} at position {exc.start}). Fix: {fix}."
 
 
 def _is_gzip_error(exc: BaseException) -> bool:
@@ -129,15 +131,18 @@ def _content_message(exc: BaseException) -> str | None:
 
 
 def _about_file(inputs: tuple[str, ...], message: str) -> str:
-    named = [path for path in inputs if path in message]
-    if named or not inputs:
+    """The message, saying which input it is about when it does not name the file itself."""
+    if not inputs or any(path in message for path in inputs):
         return message
-    return f"{', '.join(repr(p) for p in inputs)}: {message}"
+    if len(inputs) == 1:
+        return f"{inputs[0]!r}: {message}"
+    return f"one of the input files ({', '.join(repr(p) for p in inputs)}): {message}"
 
 
-def report_failure(exc: BaseException, command: str | None = None, inputs: tuple[str, ...] = ()) -> int:
+def report_failure(exc: BaseException, command: str | None = None, inputs: tuple[str, ...] = (),
+                   options: frozenset[str] = frozenset()) -> int:
     """Print the one-line message of a failure; returns the exit code (2 user error, 1 bug)."""
-    message = user_message(exc, inputs)
+    message = user_message(exc, inputs, options)
     if message is not None:
         print_error(message, command)
         return USER_ERROR

@@ -9,9 +9,11 @@ from typing import Any
 import pandas as pd
 import typer
 
-from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, fail, frame_records, note, progress
-from clv.cli.wording import to_cli
+from clv.cli.common import (
+    FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, fail, frame_records, note, progress, read_table_file,
+)
 from clv.cli.data_commands import OrdersInput, takes_orders
+from clv.cli.wording import to_cli
 from clv.errors import DataError
 
 MODEL_OPTION = typer.Option(None, "--model", "-m", help="BG/NBD model JSON from `clv fit --save` (default: fit BG/NBD on the orders).")
@@ -78,9 +80,7 @@ def _models(model_path: Path | None, spend_path: Path | None, no_model: bool, ti
 
 
 def _read_spend(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise DataError(f"spend file {str(path)!r} does not exist. Fix: give a CSV or Parquet file with columns channel, month, spend.")
-    return pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+    return read_table_file(path, "--spend file")
 
 
 def _wants_json(fmt: OutputFormat, output: Path | None) -> bool:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, note, progress
+from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, note, progress, read_table_file
 from clv.errors import DataError, missing_column_message
 
 MODEL_CLASSES: dict[str, tuple[str, str]] = {
@@ -54,13 +54,17 @@ def model_class(name: str):
 
 def load_model(path: Path):
     """A fitted model from a JSON file written by ``clv fit --save`` (any model type)."""
+    if not Path(path).is_file():
+        raise DataError(f"model file {str(path)!r} does not exist. Fix: check the path, or write it with clv fit --save.")
     try:
-        payload = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path} is not a model JSON file written by `clv fit --save` ({exc}).") from None
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{str(path)!r} is not a model JSON file written by `clv fit --save` ({exc}). "
+                        "Fix: give the file clv fit --save wrote.") from None
     name = payload.get("model") if isinstance(payload, dict) else None
     if name not in MODEL_CLASSES:
-        raise DataError(f"{path}: unknown model {name!r}; expected one of {list(MODEL_CLASSES)}.")
+        raise DataError(f"{str(path)!r}: unknown model {name!r}; expected one of {list(MODEL_CLASSES)}. "
+                        "Fix: give the file clv fit --save wrote.")
     model = model_class(name).from_dict(payload)
     model.time_unit_ = payload.get("time_unit")
     return model
@@ -68,14 +72,7 @@ def load_model(path: Path):
 
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV or Parquet file of one row per customer."""
-    suffix = "".join(Path(path).suffixes[-2:]).lower()
-    if not Path(path).exists():
-        raise DataError(f"input file {path} does not exist.")
-    if suffix.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    if suffix.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
-        return pd.read_csv(path, sep="\t" if suffix.endswith(".tsv") else ",")
-    raise DataError(f"cannot read {path}: give a .csv or .parquet file of one row per customer.")
+    return read_table_file(Path(path), "input file")
 
 
 def take_columns(frame: pd.DataFrame, wanted: dict[str, str], what: str) -> dict[str, np.ndarray]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from clv.cli.common import console, fail, note
-from clv.cli.data_commands import OrdersInput, takes_orders
+from clv.cli.common import console, fail, note, read_table_file
+from clv.cli.data_commands import OrdersInput, check_date, takes_orders
 from clv.cli.provenance import provenance_sentence, read_provenance
 
 
@@ -34,15 +34,16 @@ def report_command(
     """Write one self-contained HTML report: data check, KPIs, cohorts, models and backtest, segments, channels, what-if, cross-sell, NPS."""
     from clv.report import build_report
 
-    for path, option in ((spend, "--spend"), (survey, "--survey")):
-        if path is not None and not path.exists():
-            fail(f"{option} file {str(path)!r} does not exist.")
+    check_date(calibration_end, "--calibration-end")
+    spend_frame = None if spend is None else read_table_file(spend, "--spend file")
+    if survey is not None and not survey.is_file():
+        fail(f"--survey file {str(survey)!r} does not exist. Fix: check the path.")
     origin = read_provenance(orders.source)
     source_note = None if origin is None else provenance_sentence(origin)
     result = orders.open()
     with step_progress() as on_step:
         path = build_report(
-            result, spend=spend, survey=None if survey is None else str(survey), unit=unit, horizon=horizon,
+            result, spend=spend_frame, survey=None if survey is None else str(survey), unit=unit, horizon=horizon,
             calibration_end=calibration_end, margin=margin, observation_end=orders.observation_end, title=title,
             path=output, on_step=on_step, strict=strict, source_note=source_note,
         )
