@@ -8,12 +8,13 @@
 from clv.data.columns import Columns
 from clv.data.load import LoadReport, LoadResult, load_orders
 from clv.data.policy import REASON_PRECEDENCE, LoadPolicy
-from clv.data.sources import Csv, DatabaseTable, Parquet
+from clv.data.sources import Csv, DatabaseTable, Excel, Parquet
 
 __all__ = [
     "Columns",
     "Csv",
     "DatabaseTable",
+    "Excel",
     "LoadPolicy",
     "LoadReport",
     "LoadResult",
