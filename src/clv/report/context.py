@@ -105,11 +105,17 @@ class ReportContext:
 
     @cached_property
     def models(self) -> tuple[Any, Any]:
-        """BG/NBD (purchases and drop-out) and Gamma-Gamma (spend per order), fitted on all customers."""
+        """BG/NBD (purchases and drop-out) and Gamma-Gamma (spend per order), fitted on all customers.
+
+        A purchase log (no amounts) is refused with the fix: every section that
+        reads these models reports value.
+        """
         from clv.models.bgnbd import BetaGeoModel
         from clv.models.gammagamma import GammaGammaModel
+        from clv.summary import require_amounts
 
         summary = self.summary
+        require_amounts(summary, "the report's CLV (Gamma-Gamma spend per order)")
         transactions = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
         spend = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
         return transactions, spend

@@ -4,6 +4,13 @@
 adds RFM scores and segment, value tier, early-warning flag, churn-risk tier
 and the playbook action. :func:`export_segment` writes one segment's customers
 (ids, labels and scores) to CSV or Parquet for an e-mail or ads tool.
+
+A purchase log (no amounts: the summary's ``attrs["has_amounts"]`` is False)
+is segmented on purchases: scores need only ``p_alive`` and
+``expected_purchases``; RFM uses R and F (FM = F); value tiers rank by expected
+purchases; the early warning watches the order rate alone; the playbook's
+rules that need spend are skipped (see :mod:`clv.segments.playbook`).
+``attrs["value_measure"]`` says which measure ranked the customers.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from clv.errors import DataError, missing_column_message
+from clv.summary.amounts import NO_AMOUNTS, summary_is_log
 from clv.segments.early_warning import EarlyWarningSettings, early_warning
 from clv.segments.playbook import PlaybookSettings, assign_actions
 from clv.segments.rfm import DEFAULT_SEGMENT_RULES, rfm_scores, rfm_segments
@@ -22,6 +30,8 @@ from clv.segments.tiers import DEFAULT_VALUE_CUTS, risk_tiers, value_tier_names,
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value", "n_orders", "revenue")
 SCORE_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
+LOG_SUMMARY_COLUMNS = ("frequency", "recency", "T", "n_orders")
+LOG_SCORE_COLUMNS = ("p_alive", "expected_purchases")
 WARNING_COLUMNS = ("warning_eligible", "early_warning", "order_rate_ratio", "spend_ratio")
 LABEL_COLUMNS = ("action", "rfm_segment", "value_tier", "risk_tier")
 EXPORT_COLUMNS = (
@@ -38,18 +48,19 @@ def _require(frame: pd.DataFrame, columns: tuple[str, ...], what: str, fix: str)
             raise DataError(f"{what}: {message} Fix: {fix}")
 
 
-def _joined(summary: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
-    """Summary and scores side by side, matched on customer_id (same customers required)."""
-    for frame, what in ((summary, "summary"), (scores, "scores")):
-        if not isinstance(frame, pd.DataFrame):
-            raise DataError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}.")
-    _require(summary, ("customer_id", *SUMMARY_COLUMNS), "summary", "pass clv.summary.summarize(orders).")
-    _require(scores, ("customer_id", *SCORE_COLUMNS), "scores",
+def _joined(summary: pd.DataFrame, scores: pd.DataFrame, log: bool) -> pd.DataFrame:
+    """Summary and scores side by side, matched on customer_id (same customers required).
+
+    ``log``: the summary is a purchase log's, so only the purchase columns are needed.
+    """
+    summary_columns, score_columns = (LOG_SUMMARY_COLUMNS, LOG_SCORE_COLUMNS) if log else (SUMMARY_COLUMNS, SCORE_COLUMNS)
+    _require(summary, ("customer_id", *summary_columns), "summary", "pass clv.summary.summarize(orders).")
+    _require(scores, ("customer_id", *score_columns), "scores",
              "pass clv.scores.score_customers(summary, model, spend_model, ...) (a spend model gives clv).")
     if summary["customer_id"].duplicated().any():
         raise DataError(f"summary has duplicate customer_id {summary['customer_id'][summary['customer_id'].duplicated()].iloc[0]!r}.")
-    joined = summary[["customer_id", *SUMMARY_COLUMNS]].merge(
-        scores[["customer_id", *SCORE_COLUMNS]], on="customer_id", how="inner", validate="one_to_one")
+    joined = summary[["customer_id", *summary_columns]].merge(
+        scores[["customer_id", *score_columns]], on="customer_id", how="inner", validate="one_to_one")
     if len(joined) != len(summary) or len(joined) != len(scores):
         raise DataError(
             f"summary ({len(summary)} customers) and scores ({len(scores)}) do not hold the same customers "
@@ -110,14 +121,27 @@ def assign_segments(
     expected_purchases, expected_spend, clv; r_score, f_score, m_score,
     fm_score, rfm_segment; value_tier, value_tier_rank (1 = top);
     warning_eligible, early_warning, order_rate_ratio, spend_ratio; risk_tier;
-    action. ``attrs``: RFM cut points, value cut points, settings.
+    action. ``attrs``: RFM cut points, value cut points, settings, the
+    ``value_measure`` that ranked the value tiers, and ``not_available``
+    (what a purchase log cannot give, and why).
+
+    A purchase log's summary (``attrs["has_amounts"]`` False) needs scores
+    without a spend model: its frame has no monetary_value, revenue, aov,
+    expected_spend, clv or m_score, and value tiers rank by expected purchases.
     """
-    frame = _joined(summary, scores)
+    for table, what in ((summary, "summary"), (scores, "scores")):
+        if not isinstance(table, pd.DataFrame):
+            raise DataError(f"{what} must be a pandas DataFrame, got {type(table).__name__}.")
+    log = summary_is_log(summary)
+    frame = _joined(summary, scores, log)
+    frame.attrs["has_amounts"] = not log  # read by rfm_scores
     rfm, thresholds = rfm_scores(frame, unit=summary.attrs.get("unit"))
     frame = pd.concat([frame, rfm], axis=1)
-    frame["aov"] = average_order_value(frame)
+    if not log:
+        frame["aov"] = average_order_value(frame)
     frame["rfm_segment"] = rfm_segments(rfm, rules).to_numpy()
-    tiers, cut_table = value_tiers(frame["clv"].to_numpy(), value_cuts)
+    measure = "expected_purchases" if log else "clv"
+    tiers, cut_table = value_tiers(frame[measure].to_numpy(), value_cuts, measure=measure)
     frame["value_tier"] = tiers
     frame["value_tier_rank"] = pd.Categorical(tiers, categories=value_tier_names(value_cuts)).codes + 1
     end = observation_end if observation_end is not None else summary.attrs.get("observation_end")
@@ -126,7 +150,7 @@ def assign_segments(
     frame["risk_tier"] = risk_tiers(frame["p_alive"].to_numpy(), frame["early_warning"].to_numpy(),
                                     low_alive=low_alive, high_alive=high_alive,
                                     frequency=frame["frequency"].to_numpy(), r_score=frame["r_score"].to_numpy())
-    frame["action"] = assign_actions(frame, playbook)
+    frame["action"] = assign_actions(frame, playbook, without_amounts=log)
     frame.attrs = {
         "rfm_thresholds": thresholds.to_dict(orient="records"),
         "value_cuts": cut_table.to_dict(orient="records"),
@@ -135,8 +159,20 @@ def assign_segments(
         "observation_end": None if end is None else str(end),
         **{k: scores.attrs[k] for k in ("model", "time_unit", "horizon", "annual_discount_rate", "margin")
            if k in scores.attrs},
+        "value_measure": measure,
+        "not_available": LOG_NOT_AVAILABLE if log else {},
     }
     return frame
+
+
+LOG_NOT_AVAILABLE = {
+    "clv, expected_spend, revenue, aov": f"{NO_AMOUNTS}: value tiers rank customers by expected purchases",
+    "m_score": f"{NO_AMOUNTS}: RFM uses R and F, FM = F",
+    "spend_ratio": f"{NO_AMOUNTS}: the early warning watches the order rate alone",
+    "playbook rules on spend": f"{NO_AMOUNTS}: cross_sell (needs order value) and the big-spender win-back "
+                               "(needs M) are skipped",
+}
+"""What the segments of a purchase log leave out, and why (``attrs["not_available"]``)."""
 
 
 def _normalised(name: Any) -> str:

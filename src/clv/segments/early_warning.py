@@ -27,6 +27,10 @@ flagged when ``order_rate_ratio <= rate_drop`` (default 0.6) or, with positive
 earlier spend, ``spend_ratio <= spend_drop`` (0.6): the order rate, or the
 spend at the customer's own earlier spend per order, fell to 60% or less.
 
+A customer none of whose lines has an amount (every customer of a purchase log)
+has no spend: ``spend_before``, ``spend_recent``, ``expected_recent_spend`` and
+``spend_ratio`` are null (not 0), and the flag watches the order rate alone.
+
 Why 0.6 and not 0.5 for "the rate halved": orders are whole numbers, so a
 customer who went from every 7 to every 14 days places 6 or 7 orders in a
 90-day window against about 12.9 expected, a ratio of 0.47-0.58 depending on
@@ -92,6 +96,7 @@ def early_warning_expression(orders: Any, *, observation_end: Any = None,
         orders_recent=lines._day.nunique(where=buy & recent).cast("int64"),
         spend_before=lines[schema.AMOUNT].sum(where=~recent),
         spend_recent=lines[schema.AMOUNT].sum(where=recent),
+        _amount_lines=lines[schema.AMOUNT].count(),
     )
     per_customer = per_customer.filter(per_customer._first_day.notnull())
     return _flagged(per_customer, _epoch_day(cutoff), settings)
@@ -105,8 +110,10 @@ def _flagged(per_customer: ir.Table, cutoff_day: int, settings: EarlyWarningSett
     window = float(settings.window_days)
     span = ibis.literal(cutoff_day) - per_customer._first_day
     repeat_rate = (per_customer.orders_before - 1).cast("float64") / ibis.greatest(span, 1).cast("float64")
-    spend_before = per_customer.spend_before.fill_null(0.0)
-    spend_recent = per_customer.spend_recent.fill_null(0.0)
+    has_spend = per_customer._amount_lines > 0  # a purchase log has no spend: null, not 0
+    no_spend = ibis.null("float64")
+    spend_before = ibis.ifelse(has_spend, per_customer.spend_before.fill_null(0.0), no_spend)
+    spend_recent = ibis.ifelse(has_spend, per_customer.spend_recent.fill_null(0.0), no_spend)
     expected_orders = repeat_rate * window
     expected_spend = expected_orders * spend_before / per_customer.orders_before.cast("float64")
     rate_ratio = per_customer.orders_recent.cast("float64") / ibis.ifelse(expected_orders > 0, expected_orders, ibis.null())

@@ -23,6 +23,13 @@ their predicted CLV) and the expected value saved = ``rate x value at stake``
 under a stated, configurable rate per action (:data:`DEFAULT_RATES`): these
 rates are planning assumptions, not estimates from the data; replace them with
 your own campaign results.
+
+A purchase log (no amounts) has no CLV and no spend: ``high value`` and the top
+tiers come from tiers ranked by expected purchases, the two rules that need
+spend are skipped (the big-spender part of win_back, which needs the M score,
+and cross_sell, which needs the order value), and the playbook reports
+purchases at stake (sum of expected purchases over the horizon) and
+purchases to date (sum of ``n_orders``) instead of value.
 """
 
 from __future__ import annotations
@@ -120,28 +127,43 @@ class PlaybookSettings:
 
 
 ACTION_INPUTS = ("value_tier", "value_tier_rank", "risk_tier", "frequency", "r_score", "f_score", "m_score", "aov")
+SPEND_INPUTS = ("m_score", "aov")
+"""Inputs a purchase log does not have (no amounts)."""
 
 
-def assign_actions(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings()) -> np.ndarray:
-    """One action per customer: the first rule in :data:`ACTIONS` order that holds."""
-    missing = [c for c in ACTION_INPUTS if c not in frame.columns]
+def assign_actions(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings(), *,
+                   without_amounts: bool = False) -> np.ndarray:
+    """One action per customer: the first rule in :data:`ACTIONS` order that holds.
+
+    ``without_amounts`` (a purchase log): the rules on spend (big spender, low
+    order value) are skipped, so ``m_score`` and ``aov`` are not needed.
+    """
+    needed = [c for c in ACTION_INPUTS if not (without_amounts and c in SPEND_INPUTS)]
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise DataError(missing_column_message(missing[0], missing[0], map(str, frame.columns)).split(" Fix:")[0]
                         + " Fix: pass the frame from clv.segments.assign_segments(...).")
     rank = frame["value_tier_rank"].to_numpy()
     risk = frame["risk_tier"].to_numpy()
-    aov = frame["aov"].to_numpy(float)
     high_value = frame["value_tier"].to_numpy() != REST
+    never = np.zeros(len(frame), dtype=bool)
+    big_spender = never if without_amounts else frame["m_score"].to_numpy() >= settings.big_spender_m_score
     conditions = [
-        (high_value | (frame["m_score"].to_numpy() >= settings.big_spender_m_score)) & (risk == "high risk"),
+        (high_value | big_spender) & (risk == "high risk"),
         rank <= settings.vip_tiers,
         (frame["frequency"].to_numpy() == 0) & (frame["r_score"].to_numpy() >= settings.new_r_score),
         high_value & (risk == "low risk"),
         high_value & (risk == "medium risk"),
-        (frame["f_score"].to_numpy() >= settings.frequent_f_score) & (aov < np.quantile(aov, settings.low_aov_quantile)),
+        never if without_amounts else _frequent_small_baskets(frame, settings),
         risk == "high risk",
     ]
     return np.select(conditions, ACTIONS[:-1], default=ACTIONS[-1]).astype(object)
+
+
+def _frequent_small_baskets(frame: pd.DataFrame, settings: PlaybookSettings) -> np.ndarray:
+    """The cross-sell rule: F score >= ``frequent_f_score`` and order value below the ``low_aov_quantile``."""
+    aov = frame["aov"].to_numpy(float)
+    return (frame["f_score"].to_numpy() >= settings.frequent_f_score) & (aov < np.quantile(aov, settings.low_aov_quantile))
 
 
 def playbook(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings()) -> pd.DataFrame:
@@ -153,34 +175,75 @@ def playbook(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings(
     ``frame`` is the output of :func:`clv.segments.assign_segments` (columns
     ``action`` and ``clv``). Rows follow :data:`ACTIONS`; sizes add up to the
     number of customers and value at stake to their total CLV.
+
+    For a purchase log (``frame.attrs["value_measure"]`` is
+    ``"expected_purchases"``, no ``clv``) the measure is purchases: columns
+    ``purchases_at_stake``, ``share_of_purchases``, ``purchases_to_date`` and
+    ``expected_purchases_saved`` replace the value columns, and the
+    assumptions speak of purchases.
     """
-    for column in ("action", "clv"):
+    measure = _measure(frame)
+    for column in ("action", measure.source):
         if column not in frame.columns:
             raise DataError(missing_column_message(column, column, map(str, frame.columns)).split(" Fix:")[0]
                             + " Fix: pass the frame from clv.segments.assign_segments(...).")
     codes = pd.Categorical(frame["action"], categories=ACTIONS).codes
     if (codes < 0).any():
         raise DataError(f"unknown action {frame['action'][codes < 0].iloc[0]!r}; actions are {list(ACTIONS)}.")
-    clv = frame["clv"].to_numpy(float)
+    predicted = frame[measure.source].to_numpy(float)
     customers = np.bincount(codes, minlength=len(ACTIONS))
-    at_stake = np.bincount(codes, weights=clv, minlength=len(ACTIONS))
+    at_stake = np.bincount(codes, weights=predicted, minlength=len(ACTIONS))
     rates = np.array([settings.rates[a] for a in ACTIONS])
-    total_clv = clv.sum()
+    total = predicted.sum()
     table = pd.DataFrame({
         "action": ACTIONS,
         "customers": customers,
         "share_of_customers": customers / max(len(frame), 1),
-        "value_at_stake": at_stake,
-        "share_of_value": at_stake / total_clv if total_clv else np.nan,
-        "revenue_to_date": np.bincount(codes, weights=frame["revenue"].to_numpy(float), minlength=len(ACTIONS))
-        if "revenue" in frame.columns else np.nan,
+        f"{measure.name}_at_stake": at_stake,
+        f"share_of_{measure.name}": at_stake / total if total else np.nan,
+        f"{measure.to_date}_to_date": np.bincount(codes, weights=frame[measure.to_date_source].to_numpy(float),
+                                                  minlength=len(ACTIONS))
+        if measure.to_date_source in frame.columns else np.nan,
         "assumed_rate": rates,
-        "expected_value_saved": rates * at_stake,
-        "assumption": [ASSUMPTIONS[a].format(rate=settings.rates[a]) for a in ACTIONS],
+        f"expected_{measure.name}_saved": rates * at_stake,
+        "assumption": [measure.words(ASSUMPTIONS[a].format(rate=settings.rates[a])) for a in ACTIONS],
         "why": [WHY[a] for a in ACTIONS],
     })
-    table.attrs.update(settings=_settings_record(settings))
+    table.attrs.update(settings=_settings_record(settings), measure=measure.name)
+    if measure is _PURCHASES:
+        table.attrs["skipped_rules"] = dict(LOG_SKIPPED_RULES)
     return table
+
+
+LOG_SKIPPED_RULES = {
+    "cross_sell": "needs the order value: this history has no amounts",
+    "win_back (big spender)": "needs the M score: this history has no amounts",
+}
+"""The rules a purchase log cannot apply, and why (``playbook(...).attrs["skipped_rules"]``)."""
+
+
+@dataclass(frozen=True)
+class _Measure:
+    """What the playbook sums: predicted CLV (value), or expected purchases for a purchase log."""
+
+    name: str
+    source: str
+    to_date: str
+    to_date_source: str
+
+    def words(self, text: str) -> str:
+        """An assumption in the words of the measure ("value" becomes "purchases" for a log)."""
+        return text if self.name == "value" else text.replace("value", "purchases")
+
+
+_VALUE = _Measure("value", "clv", "revenue", "revenue")
+_PURCHASES = _Measure("purchases", "expected_purchases", "purchases", "n_orders")
+
+
+def _measure(frame: pd.DataFrame) -> _Measure:
+    """Purchases for a purchase log's frame (no clv, marked by assign_segments), else value."""
+    log = "clv" not in frame.columns and frame.attrs.get("value_measure") == "expected_purchases"
+    return _PURCHASES if log else _VALUE
 
 
 def _settings_record(settings: PlaybookSettings) -> dict:

@@ -9,6 +9,10 @@ JMR 42(4)): each customer gets a 1-5 score on
 * **F** (frequency): number of purchase periods, ``frequency + 1``;
 * **M** (monetary): total net revenue of the customer (``revenue``).
 
+A purchase log (no amounts: a summary with ``attrs["has_amounts"]`` False, as
+:func:`clv.summary.summarize` marks it) has no M: its customers get R and F
+scores only, no ``m_score``, and FM = F.
+
 Cut points are the 20/40/60/80% quantiles of the metric (``inverted_cdf``, so
 every cut is an observed value). A customer's score is ``1 +`` the number of cut
 points strictly below their value (for R, the value is the negated time since
@@ -30,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from clv.errors import DataError, missing_column_message
+from clv.summary.amounts import summary_is_log
 
 N_SCORES = 5
 RULE_COLUMNS = ("segment", "r_min", "r_max", "f_min", "f_max", "fm_min", "fm_max")
@@ -64,7 +69,9 @@ def score_from_edges(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def _rfm_metrics(summary: pd.DataFrame) -> dict[str, np.ndarray]:
-    for column in ("frequency", "recency", "T", "revenue"):
+    """R, F and (with amounts) M metrics, each higher = better."""
+    log = summary_is_log(summary)
+    for column in ("frequency", "recency", "T") if log else ("frequency", "recency", "T", "revenue"):
         if column not in summary.columns:
             raise DataError(
                 missing_column_message(column, column, map(str, summary.columns)).split(" Fix:")[0]
@@ -73,8 +80,9 @@ def _rfm_metrics(summary: pd.DataFrame) -> dict[str, np.ndarray]:
     metrics = {
         "recency": -(summary["T"].to_numpy(float) - summary["recency"].to_numpy(float)),
         "frequency": summary["frequency"].to_numpy(float) + 1.0,
-        "monetary": summary["revenue"].to_numpy(float),
     }
+    if not log:
+        metrics["monetary"] = summary["revenue"].to_numpy(float)
     for name, values in metrics.items():
         bad = ~np.isfinite(values)
         if bad.any():
@@ -92,7 +100,7 @@ def rfm_scores(summary: pd.DataFrame, unit: str | None = None) -> tuple[pd.DataF
     metric and score with the range of values that earns it (``lower``,
     ``upper`` and in words ``range``; R in time since the last purchase, in
     ``unit``, default the summary's ``attrs["unit"]``) and how many customers
-    got it.
+    got it. A purchase log gets no ``m_score`` (and no monetary rows): FM = F.
     """
     if len(summary) == 0:
         raise DataError("summary has no customers: nothing to score.")
@@ -103,7 +111,8 @@ def rfm_scores(summary: pd.DataFrame, unit: str | None = None) -> tuple[pd.DataF
         edges = quintile_edges(metrics[metric])
         scores[column] = score_from_edges(metrics[metric], edges)
         tables.append(_threshold_rows(metric, edges, scores[column], unit))
-    scores["fm_score"] = ((scores["f_score"].astype(np.int16) + scores["m_score"] + 1) // 2).astype(np.int8)
+    monetary = scores.get("m_score", scores["f_score"])
+    scores["fm_score"] = ((scores["f_score"].astype(np.int16) + monetary + 1) // 2).astype(np.int8)
     thresholds = pd.concat(tables, ignore_index=True)
     return pd.DataFrame(scores, index=summary.index), thresholds
 
@@ -165,12 +174,16 @@ def _match(rules: pd.DataFrame, r: np.ndarray, f: np.ndarray, m: np.ndarray) -> 
 
 
 def rfm_segments(scores: pd.DataFrame, rules: pd.DataFrame = DEFAULT_SEGMENT_RULES) -> pd.Series:
-    """The named segment of each customer: the first rule whose R, F and FM ranges hold."""
+    """The named segment of each customer: the first rule whose R, F and FM ranges hold.
+
+    Scores without ``m_score`` (a purchase log's) are matched with FM = F.
+    """
     rules = validate_rules(rules)
-    for column in ("r_score", "f_score", "m_score"):
+    for column in ("r_score", "f_score"):
         if column not in scores.columns:
             raise DataError(missing_column_message(column, column, map(str, scores.columns)).split(" Fix:")[0]
                             + " Fix: pass the scores from clv.segments.rfm_scores(summary).")
-    index = _match(rules, scores["r_score"].to_numpy(), scores["f_score"].to_numpy(), scores["m_score"].to_numpy())
+    monetary = scores["m_score"] if "m_score" in scores.columns else scores["f_score"]
+    index = _match(rules, scores["r_score"].to_numpy(), scores["f_score"].to_numpy(), monetary.to_numpy())
     names = rules["segment"].astype(str).to_numpy()
     return pd.Series(names[index], index=scores.index, name="rfm_segment")

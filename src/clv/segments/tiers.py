@@ -6,7 +6,10 @@ Value tiers (exclusive): with the default cuts (0.01, 0.05, 0.20) the
 ``ceil(0.20 n)``, and ``rest`` everyone else. The cut point of a tier is the
 CLV of its last customer in rank order; a customer whose CLV equals a cut point
 joins the higher tier, so ties never split across tiers (a tier can then hold
-a few more than its share, reported in the cut-point table).
+a few more than its share, reported in the cut-point table). A purchase log has
+no CLV (no amounts): its tiers rank customers by expected purchases over the
+horizon instead (``measure="expected_purchases"``), the value the purchase
+models can see.
 
 Risk tiers: ``low risk`` when P(alive) >= ``high_alive`` (default 0.7),
 ``high risk`` when P(alive) < ``low_alive`` (default 0.3), ``medium risk``
@@ -49,10 +52,13 @@ def _checked_cuts(cuts: Sequence[float]) -> tuple[float, ...]:
     return values
 
 
-def value_tiers(clv: np.ndarray, cuts: Sequence[float] = DEFAULT_VALUE_CUTS) -> tuple[np.ndarray, pd.DataFrame]:
+def value_tiers(clv: np.ndarray, cuts: Sequence[float] = DEFAULT_VALUE_CUTS,
+                measure: str = "clv") -> tuple[np.ndarray, pd.DataFrame]:
     """Tier label per customer and the cut-point table (tier, share, cut CLV, customers, CLV sum).
 
     ``cuts`` are cumulative shares of customers ranked by CLV, highest first.
+    ``measure`` names what ``clv`` holds in the table's columns (``cut_<measure>``,
+    ``<measure>_sum``): ``"expected_purchases"`` for a purchase log.
     """
     cuts = _checked_cuts(cuts)
     clv = np.asarray(clv, dtype=float)
@@ -60,8 +66,8 @@ def value_tiers(clv: np.ndarray, cuts: Sequence[float] = DEFAULT_VALUE_CUTS) -> 
         raise DataError("no customers to put in value tiers.")
     if not np.isfinite(clv).all():
         row = int(np.flatnonzero(~np.isfinite(clv))[0])
-        raise DataError(f"clv must be finite for every customer; row {row} is {clv[row]}. Fix: score the customers "
-                        "with a spend model (or a monetary_value column) so CLV is defined.")
+        raise DataError(f"{measure} must be finite for every customer; row {row} is {clv[row]}. Fix: score the "
+                        "customers with a spend model (or a monetary_value column) so CLV is defined.")
     descending = np.sort(clv)[::-1]
     ranks = np.array([max(1, math.ceil(c * clv.size - 1e-9)) for c in cuts])
     cut_values = descending[ranks - 1]
@@ -71,9 +77,9 @@ def value_tiers(clv: np.ndarray, cuts: Sequence[float] = DEFAULT_VALUE_CUTS) -> 
     table = pd.DataFrame({
         "value_tier": names,
         "share_of_customers_target": [*cuts, 1.0],
-        "cut_clv": [*cut_values, np.nan],
+        f"cut_{measure}": [*cut_values, np.nan],
         "customers": np.bincount(index, minlength=len(names)),
-        "clv_sum": np.bincount(index, weights=clv, minlength=len(names)),
+        f"{measure}_sum": np.bincount(index, weights=clv, minlength=len(names)),
     })
     return names[index], table
 
