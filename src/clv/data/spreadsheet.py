@@ -3,7 +3,9 @@
 The first non-empty row names the columns. Every later row up to the last
 used one is a data row, empty rows included (all cells NULL, marked
 ``__clv_blank``), so that ``source_row`` is the row number the spreadsheet
-shows.
+shows. Cells keep the reader's types (a whole number, which spreadsheets store
+as a float, is read as an integer: ``17850``, not ``17850.0``); a column that
+mixes types is read as text.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def read_sheet(path: str, sheet: str | int | None) -> pa.Table:
                         "naming the sheet that holds the orders.")
     names = _names(rows[header_at], path)
     body = [row[: len(names)] + [None] * (len(names) - len(row)) for row in rows[header_at + 1:]]
-    frame = pd.DataFrame(body, columns=names, dtype=object).map(lambda v: v if _filled(v) else None)
+    frame = pd.DataFrame(body, columns=names, dtype=object).map(_cell)
     blank = frame.isna().all(axis=1)
     frame.insert(0, SOURCE_ROW_COL, pd.RangeIndex(header_at + 2, header_at + 2 + len(frame)))
     if blank.any():
@@ -55,6 +57,15 @@ def _sheet_rows(path: str, sheet: str | int | None) -> list[list]:
                             "fix: pass sheet=... with one of them.") from None
         raise DataError(f"{path!r} is not a readable spreadsheet ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
                         "fix: check the file, or export the sheet as CSV.") from None
+
+
+def _cell(value):
+    """A cell as the sheet shows it: empty -> None, whole numbers (stored as floats) -> int."""
+    if not _filled(value):
+        return None
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2.0**53:
+        return int(value)
+    return value
 
 
 def _filled(value) -> bool:

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from clv.data.text_scan import CHUNK_BYTES, CR, NL, TextFileError, _outside_quotes
+from clv.data.text_scan import CHUNK_BYTES, CR, NL, TextFileError, _outside_quotes, check_utf8
 from clv.errors import DataError
 
 UTF8 = "utf-8"
@@ -163,8 +163,25 @@ def first_record(path: str, delimiter: str) -> tuple[list[str], int]:
             raise TextFileError(reader.line_num, f"the quoting cannot be read ({exc})",
                                 "a quoted field must end right before a delimiter or the line end") from None
         except UnicodeDecodeError:
-            return [], 0  # reported with its line by the scan
+            raise_first_utf8_error(path)
     return [], 0
+
+
+def raise_first_utf8_error(path: str) -> None:
+    """Raise TextFileError at the first byte that is not UTF-8 (streamed, chunk by chunk)."""
+    decoder = codecs.getincrementaldecoder(UTF8)("strict")
+    lines = 0
+    with opener(path)() as stream:
+        while True:
+            data = stream.read(CHUNK_BYTES)
+            try:
+                decoder.decode(data, final=not data)
+            except UnicodeDecodeError:
+                check_utf8(decoder.getstate()[0] + data, None, lines)
+                raise
+            lines += data.count(b"\n")
+            if not data:
+                return
 
 
 def first_words(path: str) -> list[str]:

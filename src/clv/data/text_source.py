@@ -85,7 +85,7 @@ def read_text(paths: list[str], delimiter: str, header: bool, names: tuple[str, 
         lazy = all(p.path == p.original and not tf.is_gzip(p.path) and not p.whitespace for p in parts)
         query = _union(parts, con)
         name = f"__clv_text_{uuid.uuid4().hex[:12]}"
-        con.raw_sql(f"CREATE TEMP {'VIEW' if lazy else 'TABLE'} {name} AS {query}")
+        run_sql(con, f"CREATE TEMP {'VIEW' if lazy else 'TABLE'} {name} AS {query}")
         if any(p.whitespace for p in parts):
             _drop_unused_markers(con, name)
     return TextRead(con.table(name), sum(p.scan.data_records for p in parts))
@@ -198,17 +198,17 @@ def _whitespace_reader(part: TextPart) -> str:
     split = "regexp_split_to_array(trim(line, ' \t\r'), '[ \t]+')"
     fields = ", ".join(f"nullif(__clv_parts[{i + 1}], '') AS {quote_ident(n)}" for i, n in enumerate(part.names))
     return (f"(SELECT {fields}, coalesce(trim(line, ' \t\r'), '') = '' AS {BLANK_COL}, "
-            f"len(__clv_parts) > {len(part.names)} AND trim(line, ' \t\r') <> '' AS {RAGGED_COL} "
+            f"coalesce(len(__clv_parts) > {len(part.names)} AND trim(line, ' \t\r') <> '', false) AS {RAGGED_COL} "
             f"FROM (SELECT line, {split} AS __clv_parts FROM {line}))")
 
 
 def _drop_unused_markers(con: BaseBackend, name: str) -> None:
     """Whitespace files: drop a marker column that no line sets."""
-    used = con.raw_sql(f"SELECT coalesce(bool_or({BLANK_COL}), false), coalesce(bool_or({RAGGED_COL}), false) "
-                       f"FROM {name}").fetchone()
+    used = run_sql(con, f"SELECT coalesce(bool_or({BLANK_COL}), false), "
+                        f"coalesce(bool_or({RAGGED_COL}), false) FROM {name}")[0]
     for marker, any_set in zip((BLANK_COL, RAGGED_COL), used):
         if not any_set:
-            con.raw_sql(f"ALTER TABLE {name} DROP COLUMN {marker}")
+            run_sql(con, f"ALTER TABLE {name} DROP COLUMN {marker}")
 
 
 def _temp_table(con: BaseBackend, kind: str, columns: dict[str, Any]) -> str:
@@ -218,10 +218,15 @@ def _temp_table(con: BaseBackend, kind: str, columns: dict[str, Any]) -> str:
     registered = name + "_arrow"
     con.con.register(registered, arrow)
     try:
-        con.raw_sql(f"CREATE TEMP TABLE {name} AS SELECT * FROM {registered}")
+        run_sql(con, f"CREATE TEMP TABLE {name} AS SELECT * FROM {registered}")
     finally:
         con.con.unregister(registered)
     return name
+
+
+def run_sql(con: BaseBackend, sql: str) -> list[tuple]:
+    """Run one statement to completion (DuckDB refuses new work while a result is unread)."""
+    return con.raw_sql(sql).fetchall()
 
 
 def duckdb_path(path: str) -> str:
