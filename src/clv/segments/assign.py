@@ -209,7 +209,8 @@ def select_segment(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 def export_segment(frame: pd.DataFrame, name: str, path: str | Path) -> pd.DataFrame:
     """Write one segment's customers (ids, labels, scores) to ``path`` (.csv, .csv.gz or .parquet).
 
-    Rows are sorted by predicted CLV, highest first. Returns the written frame.
+    Rows are sorted by predicted CLV, highest first (a purchase log's by
+    expected purchases). Returns the written frame.
     """
     path = Path(path)
     suffix = "".join(path.suffixes[-2:]).lower()
@@ -217,7 +218,8 @@ def export_segment(frame: pd.DataFrame, name: str, path: str | Path) -> pd.DataF
         raise DataError(f"export path {str(path)!r} must end in .csv, .csv.gz or .parquet.")
     members = select_segment(frame, name)
     columns = [c for c in EXPORT_COLUMNS if c in members.columns]
-    out = members[columns].sort_values("clv", ascending=False, kind="stable").reset_index(drop=True)
+    ranking = "clv" if "clv" in members.columns else "expected_purchases"
+    out = members[columns].sort_values(ranking, ascending=False, kind="stable").reset_index(drop=True)
     if suffix.endswith(".parquet"):
         out.to_parquet(path, index=False)
     else:
