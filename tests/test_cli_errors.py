@@ -75,6 +75,8 @@ def files(tmp_path_factory) -> dict[str, str]:
     paths["truncated_gz"] = put("truncated.csv.gz", whole[: len(whole) // 2])
     paths["latin1"] = put("latin1.csv", ORDERS.replace("a,2024-01-03", "caf\xe9,2024-01-03").encode("latin-1"))
     paths["unknown_ext"] = put("orders.xyz", ORDERS)
+    paths["parquet"] = root / "orders.parquet"
+    pd.read_csv(paths["orders"]).to_parquet(paths["parquet"])
     paths["fake_xlsx"] = put("orders.xlsx", garbage)
     paths["folder"] = root / "folder"
     paths["folder"].mkdir()
@@ -112,6 +114,9 @@ CASES = [
     case("load", "{unknown_ext}"),
     case("load", "{fake_xlsx}"),
     case("load", "{orders}", "--table", "orders"),
+    case("load", "{latin1}", "--encoding", "no-such-encoding"),
+    case("load", "{parquet}", "--encoding", "cp1252"),
+    case("load", "{orders}", "--sheet", "2"),
     # load: options
     case("load", "{orders}", "--col", "customer_id"),
     case("load", "{orders}", "--col", "=x"),
@@ -283,6 +288,33 @@ def test_bad_input_fails_politely(args, files):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+
+
+FILE_MESSAGES = [
+    ("{latin1}", ("--encoding cp1252", "line 2")),
+    ("{truncated_gz}", ("truncated.csv.gz", "gzip")),
+    ("{not_gzip}", ("not_gzip.csv.gz",)),
+    ("{zero_gz}", ("zero.csv.gz", "empty")),
+    ("{empty}", ("empty.csv", "empty")),
+    ("{garbage_parquet}", ("garbage.parquet", "Parquet")),
+    ("{fake_xlsx}", ("orders.xlsx",)),
+    ("{unknown_ext}", ("orders.xyz", "--delimiter")),
+    ("{missing}", ("missing.csv", "does not exist")),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), FILE_MESSAGES, ids=[f[0] for f in FILE_MESSAGES])
+def test_file_messages_name_the_file_and_the_fix(source, expected, files):
+    result = runner.invoke(app, ["load", source.format(**files)])
+    assert result.exit_code == 2
+    for words in expected:
+        assert words in result.stderr, result.stderr
+
+
+def test_the_encoding_the_message_names_loads_the_file(files):
+    result = runner.invoke(app, ["load", files["latin1"], "--encoding", "cp1252", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accepted_purchase_lines"] == 10
 
 
 def test_corpus_covers_every_command_and_has_100_cases():

@@ -17,7 +17,8 @@ import typer
 from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, fail, note, progress, read_table_file
 from clv.cli.outputs import write_table
 from clv.cli.provenance import load_metadata, provenance_sentence, read_provenance
-from clv.data import Columns, LoadPolicy, LoadResult, load_orders
+from clv.data import Columns, Csv, Excel, LoadPolicy, LoadResult, load_orders
+from clv.data.sources import resolve_source
 from clv.summary import calibration_holdout, compressed_summary, summarize
 
 COLUMN_FIELDS = (
@@ -27,7 +28,7 @@ COLUMN_FIELDS = (
 POLICY_FIELDS = tuple(f.name for f in dataclasses.fields(LoadPolicy) if f.name not in ("date_format", "exchange_rates"))
 """--policy keys: every LoadPolicy field but those with their own flag (--date-format, --rate)."""
 
-INPUT_ARGUMENT = typer.Argument(..., help="Orders: a CSV (.csv, .csv.gz, .txt), a Parquet file or folder of parts, or a DuckDB file with --table.")
+INPUT_ARGUMENT = typer.Argument(..., help="Orders: a CSV (.csv, .csv.gz, .txt) or a folder of them, a Parquet file or folder of parts, a spreadsheet (.xlsx, .xls, .ods), or a DuckDB file with --table.")
 COL_OPTION = typer.Option(
     None, "--col", "-c",
     help="Map a field to your column, FIELD=COLUMN (repeatable). Fields: " + ", ".join(COLUMN_FIELDS)
@@ -45,6 +46,8 @@ DATE_FORMAT_OPTION = typer.Option(None, "--date-format", help="strftime format o
 DELIMITER_OPTION = typer.Option(None, "--delimiter", help="CSV delimiter; 'whitespace' for space-separated files.")
 NAMES_OPTION = typer.Option(None, "--names", help="Comma-separated column names for a file without a header row.")
 TABLE_OPTION = typer.Option(None, "--table", help="Table name when INPUT is a database file (e.g. shop.duckdb).")
+ENCODING_OPTION = typer.Option(None, "--encoding", help="Text encoding of a CSV/text file, e.g. cp1252 or latin-1 (default UTF-8).")
+SHEET_OPTION = typer.Option(None, "--sheet", help="Sheet of a spreadsheet INPUT (.xlsx, .xls, .ods): its name or 0-based number (default: the first).")
 END_OPTION = typer.Option(None, "--observation-end", help="Last day observed (inclusive); later lines are set aside. Default: the last order date.")
 
 
@@ -129,8 +132,14 @@ def is_duckdb_file(path: Path) -> bool:
         return False
 
 
+def _sheet(text: str | None) -> str | int | None:
+    """--sheet 2 is the third sheet; any other text is a sheet name."""
+    return int(text) if text is not None and text.isdigit() else text
+
+
 def open_orders(
-    source: Path, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end
+    source: Path, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end,
+    encoding=None, sheet=None,
 ) -> LoadResult:
     """Load the input with the mapped columns and policy (lazy until used)."""
     if not source.exists():
@@ -139,11 +148,17 @@ def open_orders(
     if table is not None and not is_duckdb_file(source):
         fail(f"--table reads a table from a DuckDB database file; {str(source)!r} is not one. "
              "Fix: drop --table for a CSV, Parquet or spreadsheet file.")
-    return load_orders(
-        str(source), build_columns(cols, extra), build_policy(policy, rates, date_format),
-        observation_end=observation_end, table=table, delimiter=delimiter,
-        header=names is None, names=tuple(n.strip() for n in names.split(",")) if names else None,
+    spec = resolve_source(
+        str(source), table=table, delimiter=delimiter, header=names is None,
+        names=tuple(n.strip() for n in names.split(",")) if names else None, encoding=encoding, sheet=_sheet(sheet),
     )
+    if sheet is not None and not isinstance(spec, Excel):
+        fail(f"--sheet chooses a sheet of a spreadsheet (.xlsx, .xls, .ods); {str(source)!r} is not one. "
+             "Fix: drop --sheet.")
+    if encoding is not None and not isinstance(spec, Csv):
+        fail(f"--encoding is the text encoding of a CSV or text file; {str(source)!r} is not one. Fix: drop --encoding.")
+    return load_orders(spec, build_columns(cols, extra), build_policy(policy, rates, date_format),
+                       observation_end=observation_end)
 
 
 @dataclass(frozen=True)
@@ -160,11 +175,14 @@ class OrdersInput:
     names: str | None
     table: str | None
     observation_end: str | None
+    encoding: str | None = None
+    sheet: str | None = None
 
     def open(self, extra: list[str] | None = None) -> LoadResult:
         """Load the orders (lazy); ``extra`` replaces the carried-through columns when given."""
         return open_orders(self.source, self.cols, self.extra if extra is None else extra, self.policy, self.rates,
-                           self.date_format, self.delimiter, self.names, self.table, self.observation_end)
+                           self.date_format, self.delimiter, self.names, self.table, self.observation_end,
+                           self.encoding, self.sheet)
 
 
 _ORDERS_PARAMETERS = (
@@ -178,6 +196,8 @@ _ORDERS_PARAMETERS = (
     ("names", str, NAMES_OPTION),
     ("table", str, TABLE_OPTION),
     ("observation_end", str, END_OPTION),
+    ("encoding", str, ENCODING_OPTION),
+    ("sheet", str, SHEET_OPTION),
 )
 
 

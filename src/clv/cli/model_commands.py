@@ -135,15 +135,17 @@ def summary_for_scoring(frame: pd.DataFrame, columns: dict[str, str | None], mod
     return pd.DataFrame(data)
 
 
-def orders_options(customer, date, amount, order_id, date_format, delimiter, names, observation_end) -> dict[str, Any]:
+def orders_options(customer, date, amount, order_id, date_format, delimiter, names, observation_end,
+                   encoding=None) -> dict[str, Any]:
     """The --from-orders options of fit and score, as read by :func:`read_input`."""
     return {"customer": customer, "date": date, "amount": amount, "order_id": order_id, "date_format": date_format,
-            "delimiter": delimiter, "names": names, "observation_end": observation_end}
+            "delimiter": delimiter, "names": names, "observation_end": observation_end, "encoding": encoding}
 
 
 def summary_from_orders(path: Path, orders: dict[str, Any], unit: str) -> pd.DataFrame:
     """Order lines -> canonical per-customer summary in ``unit`` (clv.data.load_orders + clv.summary.summarize)."""
     from clv.data import Columns, LoadPolicy, load_orders
+    from clv.data.sources import resolve_source
     from clv.summary.customers import summarize
 
     if unit not in ("day", "week", "month", "year"):
@@ -151,7 +153,9 @@ def summary_from_orders(path: Path, orders: dict[str, Any], unit: str) -> pd.Dat
     names = tuple(n.strip() for n in orders["names"].split(",")) if orders["names"] else None
     columns = Columns(customer_id=orders["customer"], date=orders["date"], amount=orders["amount"], order_id=orders["order_id"])
     policy = LoadPolicy(date_format=orders["date_format"]) if orders["date_format"] else None
-    loaded = load_orders(str(path), columns, policy, delimiter=orders["delimiter"], header=names is None, names=names)
+    spec = resolve_source(str(path), delimiter=orders["delimiter"], header=names is None, names=names,
+                          encoding=orders["encoding"])
+    loaded = load_orders(spec, columns, policy)
     summary = summarize(loaded, observation_end=orders["observation_end"], unit=unit, totals=False)  # model inputs only
     if summary.empty:
         raise DataError(f"no purchase could be read from {path}: {loaded.report.as_dict()['rejected']} "
@@ -175,6 +179,7 @@ DATE_FORMAT = typer.Option(None, "--date-format", help="--from-orders: strftime 
 DELIMITER = typer.Option(None, "--delimiter", help="--from-orders: field separator of a text file, or 'whitespace'.")
 NAMES = typer.Option(None, "--names", help="--from-orders: comma-separated column names of a file without header.")
 OBSERVATION_END = typer.Option(None, "--observation-end", help="--from-orders: last day of the observation window.")
+ENCODING = typer.Option(None, "--encoding", help="--from-orders: text encoding of the order file, e.g. cp1252 (default UTF-8).")
 
 
 def register(app: typer.Typer) -> None:
@@ -214,6 +219,7 @@ def fit_command(
     delimiter: str | None = DELIMITER,
     names: str | None = NAMES,
     observation_end: str | None = OBSERVATION_END,
+    encoding: str | None = ENCODING,
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path | None = OUTPUT_OPTION,
 ) -> None:
@@ -221,7 +227,7 @@ def fit_command(
     columns = {"frequency": frequency_col, "recency": recency_col, "t": t_col, "monetary": monetary_col,
                "n_periods": n_periods_col, "weights": weights_col, "tenure": tenure_col, "churned": churned_col}
     orders = orders_options(customer_col, date_col, amount_col, order_id_col, date_format, delimiter, names,
-                            observation_end)
+                            observation_end, encoding)
     frame = read_input(input, from_orders, orders, time_unit.value if time_unit else None)
     with progress(f"fitting {model.value}"):
         fitted = fit_model(model.value, frame, columns)
@@ -273,6 +279,7 @@ def score_command(
     delimiter: str | None = DELIMITER,
     names: str | None = NAMES,
     observation_end: str | None = OBSERVATION_END,
+    encoding: str | None = ENCODING,
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path | None = OUTPUT_OPTION,
 ) -> None:
@@ -287,7 +294,7 @@ def score_command(
     columns = {"frequency": frequency_col, "recency": recency_col, "t": t_col, "monetary": monetary_col,
                "n_periods": n_periods_col, "id": id_col}
     orders = orders_options(customer_col, date_col, amount_col, order_id_col, date_format, delimiter, names,
-                            observation_end)
+                            observation_end, encoding)
     transactions = load_model(model)
     if transactions.model_name == "sbg":
         subscription = {"tenure": tenure_col, "churned": churned_col, "id": id_col, "value": value_col,
