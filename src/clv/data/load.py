@@ -405,7 +405,8 @@ def _reject_name(original: str) -> str:
 
 
 _FIXED_HINTS = {
-    P.MISSING_CUSTOMER_ID: "fix: check the customer id column, e.g. Columns(customer_id='CustomerID').",
+    P.MISSING_CUSTOMER_ID: ("lines without a customer id are anonymous; if the ids are in another column, "
+                            "fix: map it, e.g. Columns(customer_id='CustomerID')."),
     P.DATE_IN_FUTURE: "fix: check the dates; LoadPolicy(future_dates='keep') keeps lines dated after today.",
     P.DATE_BEFORE_MIN: "fix: check the dates; LoadPolicy(min_date=None) (or an earlier date) keeps old lines.",
     P.DATE_OUTLIER: "fix: check the dates; LoadPolicy(outlier_dates='keep') keeps dates far from the rest.",
