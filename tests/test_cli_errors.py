@@ -264,7 +264,7 @@ CASES = [
     case("nps", "{survey}", "--series", "{root}/series.xlsx"),
     # report and demo
     case("report", "{orders}", "--output", "{root}/report.csv"),
-    case("report", "{orders}", "--output", "{no_dir}.html"),
+    case("report", "{orders}", "--output", "{orders}/sub/report.html"),
     case("report", "{orders}", "--spend", "{missing}"),
     case("report", "{orders}", "--unit", "fortnight", "--output", "{root}/r.html"),
     case("report", "{orders}", "--margin", "3", "--output", "{root}/r.html"),

@@ -54,9 +54,13 @@ def csv_escaping(enabled: bool) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class OutputKind:
-    """What an output option names: a file with one of ``suffixes``, or a folder (``suffixes`` empty)."""
+    """What an output option names: a file with one of ``suffixes``, or a folder (``suffixes`` empty).
+
+    ``makes_folder``: the writer creates a missing folder for the file (else a missing folder is refused).
+    """
 
     suffixes: tuple[str, ...] = TABLE_SUFFIXES
+    makes_folder: bool = False
 
     @property
     def is_folder(self) -> bool:
@@ -77,7 +81,7 @@ OUTPUTS: dict[str, OutputKind] = {
 }
 """Output parameters of the commands (by parameter name) and what they accept."""
 COMMAND_OUTPUTS: dict[tuple[str, str], OutputKind] = {
-    ("report", "output"): OutputKind((".html", ".htm")),
+    ("report", "output"): OutputKind((".html", ".htm"), makes_folder=True),
 }
 """Per-command exceptions to :data:`OUTPUTS`."""
 NAMED_INPUTS = ("cac",)
@@ -133,7 +137,7 @@ def _check_place(path: Path, flag: str, kind: OutputKind) -> None:
     if path.is_dir():
         raise DataError(f"{flag} {str(path)!r} is a folder; {flag} names a file. "
                         f"Fix: give a file name, e.g. {str(path / ('result' + kind.suffixes[0]))!r}.")
-    folder = path.parent
+    folder = _existing_part(path.parent) if kind.makes_folder else path.parent
     if not folder.exists():
         raise DataError(f"the folder {str(folder)!r} of {flag} {str(path)!r} does not exist. "
                         f"Fix: create it first (mkdir -p {str(folder)!r}) or write somewhere else.")
@@ -144,6 +148,13 @@ def _check_place(path: Path, flag: str, kind: OutputKind) -> None:
         what = f"the extension {suffix!r}" if suffix else "no extension"
         raise DataError(f"{flag} {str(path)!r} has {what}; clv writes {', '.join(kind.suffixes)} here. "
                         f"Fix: name the file with one of these extensions.")
+
+
+def _existing_part(folder: Path) -> Path:
+    """The nearest part of ``folder`` that exists (the folder the writer would create the rest in)."""
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
 
 
 def _check_distinct(outputs: Mapping[str, Path], flags: Mapping[str, str]) -> None:
