@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from clv.backtest import backtest
+from clv.cohorts import retention_matrix
 from clv.cli.main import app
 from clv.data import Columns, LoadPolicy, load_orders
 from clv.data.synthetic import simulate_orders
@@ -220,6 +221,12 @@ def test_the_classic_formula_refuses_a_log_in_every_form(shop):
     with pytest.raises(DataError, match="column 'amount'"):  # a frame without amount: the column is named
         classic_clv(log_lines, margin=0.3)
     assert classic_clv(lines, margin=0.3).clv > 0  # the same lines with amounts are valued
+
+
+def test_purchase_only_cohort_retention_still_reads_a_log(shop):
+    """The refusal is the formula's own: retention counts purchases and needs no amounts."""
+    lines, log_lines = shop
+    pd.testing.assert_frame_equal(retention_matrix(load_orders(log_lines)), retention_matrix(load_orders(lines)))
 
 
 # ----- backtest -----------------------------------------------------------------

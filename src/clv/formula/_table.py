@@ -35,11 +35,8 @@ def as_orders_table(orders: object) -> Table:
 
     A pandas DataFrame is wrapped with ``ibis.memtable``. ``customer_id`` is cast
     to string, ``amount`` to float64 and ``order_ts`` to timestamp. A table
-    without ``amount`` is refused naming the column, the load result of a
-    purchase log (no amounts) with :func:`clv.summary.no_amounts_error`: every
-    formula quantity needs amounts.
+    without ``amount`` is refused naming the column.
     """
-    declared = declared_amounts(orders)
     orders = getattr(orders, "orders", orders)  # a clv.data.load_orders result
     if isinstance(orders, pd.DataFrame):
         table = ibis.memtable(orders)
@@ -54,8 +51,6 @@ def as_orders_table(orders: object) -> Table:
     for column in (CUSTOMER_ID, ORDER_TS, AMOUNT):
         if column not in table.columns:
             raise DataError(missing_column_message(column.replace("_", " "), column, table.columns))
-    if declared is False:
-        raise no_amounts_error(FORMULA)
     return table.mutate(
         **{
             CUSTOMER_ID: table[CUSTOMER_ID].cast("string"),
@@ -66,6 +61,19 @@ def as_orders_table(orders: object) -> Table:
 
 
 FORMULA = "the classic formula CLV (revenue, AOV, margin)"
+
+
+def as_valued_orders(orders: object) -> Table:
+    """:func:`as_orders_table` for the formula, which values orders: a purchase log is refused.
+
+    A load result of a log (no amounts) is refused here, a table without
+    ``amount`` by :func:`as_orders_table` (naming the column), and a table
+    whose amounts are all null by :func:`refuse_without_amounts` on the
+    aggregates.
+    """
+    if hasattr(orders, "orders") and declared_amounts(orders) is False:
+        raise no_amounts_error(FORMULA)
+    return as_orders_table(orders)
 
 
 def refuse_without_amounts(lines_with_amount: float, purchases: float) -> None:

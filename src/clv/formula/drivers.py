@@ -28,7 +28,7 @@ from ._table import (
     ORDER_KEY,
     PERIOD,
     Window,
-    as_orders_table,
+    as_valued_orders,
     check_rates,
     check_unit,
     execute,
@@ -84,7 +84,7 @@ def drivers_over_time(
     is 0 or undefined. Source: Gupta & Lehmann (2003), "Customers as Assets".
     A purchase log (no amounts) is refused (:func:`clv.summary.no_amounts_error`).
     """
-    table = as_orders_table(orders)
+    table = as_valued_orders(orders)
     check_unit("freq", freq)
     check_rates(margin, None, None)
     has_cost = COST in table.columns

@@ -33,7 +33,7 @@ from ._table import (
     PERIOD,
     PERIOD_DAYS,
     Window,
-    as_orders_table,
+    as_valued_orders,
     check_rates,
     check_unit,
     execute,
@@ -159,7 +159,7 @@ def classic_clv(
     Interactive Marketing 17(1): CLV = m x r / (1 + i - r) with no discounting
     (i = 0) and value counted from the first period: m / (1 - r) = m / churn.
     """
-    table = as_orders_table(orders)
+    table = as_valued_orders(orders)
     check_unit("period", period)
     check_rates(margin, churn_rate, lifespan)
     window = resolve_window(table, start, end)
