@@ -13,6 +13,8 @@ from pathlib import Path
 import ibis
 import numpy as np
 import pandas as pd
+import polars as pl
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -126,7 +128,8 @@ def test_every_form_of_a_log_is_recognised(shop):
     _, log_lines = shop
     loaded = load_orders(log_lines)
     forms = {"load result": loaded, "orders table": loaded.orders, "frame": log_lines,
-             "ibis table": ibis.memtable(log_lines)}
+             "ibis table": ibis.memtable(log_lines), "arrow table": pa.Table.from_pandas(log_lines),
+             "polars frame": pl.from_pandas(log_lines)}
     summaries = {name: summarize(form, unit="week") for name, form in forms.items()}
     reference = summaries["load result"]
     for name, summary in summaries.items():
@@ -134,6 +137,16 @@ def test_every_form_of_a_log_is_recognised(shop):
         assert list(summary.columns) == PURCHASE_COLUMNS, name
         pd.testing.assert_frame_equal(summary.drop(columns="customer_id"), reference.drop(columns="customer_id"),
                                       check_dtype=False, obj=name)
+
+
+@pytest.mark.parametrize("form", ["frame", "ibis table", "arrow table", "polars frame"])
+def test_every_form_of_a_history_with_amounts_keeps_its_values(shop, form):
+    lines, _ = shop
+    table = {"frame": lines, "ibis table": ibis.memtable(lines), "arrow table": pa.Table.from_pandas(lines),
+             "polars frame": pl.from_pandas(lines)}[form]
+    summary = summarize(table, unit="week")
+    assert summary.attrs["has_amounts"] is True and set(VALUE_COLUMNS) - {"margin"} <= set(summary.columns)
+    assert summary["revenue"].sum() == pytest.approx(lines["amount"].sum())
 
 
 def test_calibration_holdout_of_a_log_counts_purchases_only(shop):

@@ -63,13 +63,18 @@ def declared_amounts(orders: Any) -> bool | None:
     has_amounts = getattr(columns, "has_amounts", None)  # a LoadResult's Columns (not a frame's column names)
     if isinstance(has_amounts, bool):
         return has_amounts
-    table = getattr(orders, "orders", orders)
-    names = getattr(table, "columns", None)
-    if names is None:
-        names = getattr(table, "column_names", None)  # a PyArrow table
-    if names is not None and schema.AMOUNT not in list(names):
+    names = _column_names(getattr(orders, "orders", orders))
+    if names is not None and schema.AMOUNT not in names:
         return False
     return None
+
+
+def _column_names(table: Any) -> list[str] | None:
+    """Column names of an Ibis, pandas, Polars or PyArrow table (None for anything else)."""
+    names = getattr(table, "column_names", None)  # PyArrow: its .columns are the arrays themselves
+    if names is None:
+        names = getattr(table, "columns", None)
+    return None if names is None else [str(name) for name in names]
 
 
 def summary_is_log(summary: pd.DataFrame) -> bool:
