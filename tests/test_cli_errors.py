@@ -371,6 +371,55 @@ def test_a_bug_exits_1_with_a_crash_log(files, monkeypatch, tmp_path):
     assert clv.summary.summarize is not broken
 
 
+def _duckdb_error(query: str) -> Exception:
+    import duckdb
+
+    try:
+        duckdb.connect().execute(query)
+    except Exception as exc:  # the exception DuckDB raises for this query
+        return exc
+    raise AssertionError(f"{query} did not fail")
+
+
+def _pandas_error(content: bytes, tmp_path) -> Exception:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    try:
+        pd.read_csv(path)
+    except Exception as exc:  # the exception pandas raises for this file
+        return exc
+    raise AssertionError("pandas read the file")
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda tmp: FileNotFoundError(2, "No such file or directory", "x.csv"), "'x.csv' does not exist"),
+    (lambda tmp: IsADirectoryError(21, "Is a directory", "data"), "'data' is a folder, not a file"),
+    (lambda tmp: NotADirectoryError(20, "Not a directory", "a.csv/b.csv"), "part of the path is a file"),
+    (lambda tmp: PermissionError(13, "Permission denied", "secret.csv"), "no permission to use 'secret.csv'"),
+    (lambda tmp: OSError(28, "No space left on device", "out.csv"), "the disk is full"),
+    (lambda tmp: b"caf\xe9".decode("utf-8"), None),
+    (lambda tmp: _duckdb_error("SELECT * FROM read_csv('/no/such/file.csv')"), "cannot read the file"),
+    (lambda tmp: _duckdb_error("SELECT * FROM read_parquet('" + str(DATA / "nps_sample.csv") + "')"),
+     "cannot read the file"),
+    (lambda tmp: _pandas_error(b"", tmp), "cannot read the file as CSV"),
+    (lambda tmp: _pandas_error(b'a,b\n"x,1\n', tmp), "cannot read the file as CSV"),
+    (lambda tmp: EOFError("Compressed file ended before the end-of-stream marker was reached"), "ends in the middle"),
+])
+def test_user_errors_are_recognised(make, expected, tmp_path):
+    try:
+        exc = make(tmp_path)
+    except UnicodeDecodeError as decode_error:
+        exc, expected = decode_error, "is not UTF-8 text (byte 0xe9 at position 3)"
+    message = failures.user_message(exc, ("orders.csv",), frozenset({"--encoding"}))
+    assert message is not None and expected in message
+    assert "\n" not in failures.one_line(message)
+
+
+def test_other_exceptions_are_bugs():
+    for exc in (ZeroDivisionError("x"), KeyError("k"), ValueError("shape < 0"), TypeError("t"), AttributeError("a")):
+        assert failures.user_message(exc) is None
+
+
 def test_warnings_are_one_line_notes(files, monkeypatch):
     import warnings as python_warnings
 
