@@ -154,6 +154,7 @@ def backtest(
     horizon = split.holdout_length
     notes = data_warnings(split)
     quantities = QUANTITIES if split.has_amounts else ("purchases",)
+    ranked_on = quantities[-1]  # what the best predictor is chosen on: value, or purchases for a log
     if not split.has_amounts:
         notes.append(_value_not_available(spend_model))
         spend_model = None
@@ -177,7 +178,7 @@ def backtest(
     metrics = _metrics_table(summary, predictions, bounds, intervals, fitted, margin, quantities)
     best, reason = choose_best(metrics)
     if best in base.BASELINES and fitted:
-        notes.append(f"the {best} baseline beat every fitted model on holdout {quantities[-1]}: "
+        notes.append(f"the {best} baseline beat every fitted model on holdout {ranked_on}: "
                      f"do not trust the models' {'CLV' if split.has_amounts else 'purchase forecasts'} for this data.")
     chart_data = _chart_data(orders, split, fitted, predictions)
     if spend is not None:
@@ -190,7 +191,7 @@ def backtest(
         "new_customers_in_holdout": summary.attrs.get("new_customers_in_holdout"),
         "models": list(models), "spend_model": spend_model, "baselines": list(baselines),
         "margin": margin, "intervals": list(intervals), "n_draws": n_draws, "seed": seed,
-        "selection": f"lowest {quantities[-1]} RMSE; within {TIE_TOLERANCE:.0%} of it, highest {quantities[-1]} Spearman",
+        "selection": f"lowest {ranked_on} RMSE; within {TIE_TOLERANCE:.0%} of it, highest {ranked_on} Spearman",
         "has_amounts": split.has_amounts,
         "value_metrics": "computed" if split.has_amounts else f"not available: {NO_AMOUNTS}",
     }
@@ -264,7 +265,8 @@ def _fit_spend(summary: pd.DataFrame, spend_model: str | None, notes: list[str])
 def _model_inputs(summary: pd.DataFrame, spend) -> pd.DataFrame:
     """frequency, recency, T and (with amounts) the money column the spend model or the average spend gives."""
     frame = pd.DataFrame({"frequency": summary["frequency"], "recency": summary["recency"], "T": summary["T"]})
-    if "average_spend" in summary.columns:  # a split with amounts
+    frame.attrs["has_amounts"] = "average_spend" in summary.columns  # a split with amounts has it
+    if frame.attrs["has_amounts"]:
         money = summary["monetary_value"] if spend is not None else summary["average_spend"]
         frame["monetary_value"] = money.to_numpy(float)
     return frame
@@ -281,10 +283,11 @@ def _model_prediction(model, spend, summary, horizon, unit, margin, intervals, n
         scores = score_customers(frame, model, spend, horizon=horizon, time_unit=unit, annual_discount_rate=0.0,
                                  margin=margin, intervals=tuple(intervals) or None, n_draws=n_draws, seed=seed)
     has_value = "clv" in scores.columns
+    score_prefix = {"purchases": "purchases", "value": "clv"} if has_value else {"purchases": "purchases"}
     bounds = {}
     for coverage in intervals:
         low, high = quantile_levels([coverage])
-        for quantity, prefix in (("purchases", "purchases"), ("value", "clv"))[:2 if has_value else 1]:
+        for quantity, prefix in score_prefix.items():
             bounds[f"{quantity}_{coverage:g}"] = (scores[quantile_name(prefix, low)].to_numpy(float),
                                                   scores[quantile_name(prefix, high)].to_numpy(float))
     value = scores["clv"].to_numpy(float) if has_value else None
