@@ -48,7 +48,7 @@ class ClvCommand(TyperCommand):
                 return super().invoke(ctx)
         except _CLICK_EXITS:
             raise
-        except Exception as exc:  # every other failure: one line, never a traceback
+        except Exception as exc:  # noqa: BLE001 - every other failure: one line, never a traceback
             options = frozenset(self.flags().values())
             raise typer.Exit(report_failure(exc, self.name, tuple(str(p) for p in inputs), options)) from None
 
@@ -78,7 +78,7 @@ class ClvGroup(TyperGroup):
             sys.exit(_report_usage_error(exc))
         except typer.Abort as exc:
             sys.exit(_report_abort(exc))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failure outside a command: one line too
             sys.exit(report_failure(exc))
         sys.exit(outcome if isinstance(outcome, int) else 0)
 

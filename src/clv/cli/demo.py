@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 
 from clv.cli.common import note, progress, rich_table, say
-from clv.cli.outputs import write_frame, write_table
 from clv.cli.data_commands import report_rows
+from clv.cli.outputs import write_frame, write_table
 from clv.data import Columns, load_orders
 from clv.data.synthetic import generate_store
 
@@ -103,7 +103,7 @@ def _fit_and_score(summary: pd.DataFrame, directory: Path):
         spend = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
         bgnbd.to_json(directory / "bgnbd.json")
         spend.to_json(directory / "gammagamma.json")
-    margin = float((summary["margin"].sum() / summary["revenue"].sum())) if "margin" in summary else 1.0
+    margin = float(summary["margin"].sum() / summary["revenue"].sum()) if "margin" in summary else 1.0
     with progress("scoring every customer"):
         scores = score_customers(
             summary, bgnbd, spend, horizon=52, time_unit="week", annual_discount_rate=0.10,

@@ -26,7 +26,7 @@ def load_metadata(source: Path, report: Any) -> dict[str, str]:
     earlier = read_provenance(source)
     record = earlier if earlier is not None else {
         "source": str(source),
-        "loaded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "loaded_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "clv_version": __version__,
         "report": report.as_dict(),
     }

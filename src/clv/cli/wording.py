@@ -162,7 +162,7 @@ _KPIS = frozenset({"kpis"})
 _FORMULA = [
     Wording("the spend DataFrame", r"the spend DataFrame", "the spend file"),
     # whatif: a signed margin is the scenario's change (--margin), a plain one the base rate (--margin-rate)
-    Wording("whatif margin=+x", rf"(?<![\w.-])margin=(?=[+-])", "--margin ", frozenset({"whatif"})),
+    Wording("whatif margin=+x", r"(?<![\w.-])margin=(?=[+-])", "--margin ", frozenset({"whatif"})),
     *flag_for("margin", "--margin-rate", frozenset({"whatif"}), label="whatif"),
     *flag_for("margin", "--margin", _MONEY),
     *flag_for("churn_rate", "--churn", _KPIS, bare=True),
