@@ -93,54 +93,59 @@ def transcode_to_utf8(path: str, encoding: str, directory: str) -> str:
             data = source.read(CHUNK_BYTES)
             try:
                 text = decoder.decode(data, final=not data)
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{path!r} cannot be read as {encoding!r} (byte 0x{exc.object[exc.start]:02x} "
-                                f"at byte {done + exc.start}); fix: pass the file's encoding, e.g. "
-                                "encoding='utf-8', 'cp1252' or 'latin-1'.") from None
+            except UnicodeError as exc:  # UnicodeDecodeError, or UTF-16 without a byte order mark
+                where = (f"byte 0x{exc.object[exc.start]:02x} at byte {done + exc.start}"
+                         if isinstance(exc, UnicodeDecodeError) else str(exc))
+                raise DataError(f"{path!r} cannot be read as {encoding!r} ({where}); fix: pass the file's "
+                                "encoding, e.g. encoding='utf-8', 'cp1252', 'latin-1' or 'utf-16-le'.") from None
             sink.write(text.encode(UTF8))
             done += len(data)
             if not data:
                 return target
 
 
-def without_separator_crs(path: str, directory: str, quoting: bool) -> str:
+def without_separator_crs(path: str, directory: str, quoting: bool,
+                          separator_lines: np.ndarray | None = None) -> str:
     """A copy whose \\r\\n line ends become \\n (carriage returns inside quotes are kept).
 
     For files mixing \\r\\n and \\n line ends, which DuckDB's strict reader refuses.
+    The record ends come from quote parity, or from ``separator_lines`` (the lines
+    whose newline ends a record) when parity cannot place them.
     """
     target = os.path.join(directory, "lf.csv")
-    carry = b""
+    carry, lines = b"", 0
     with opener(path)() as source, open(target, "wb") as sink:
         while True:
             data = source.read(CHUNK_BYTES)
             buf = carry + data
-            end = len(buf) if not data else _last_separator_end(buf, quoting)
-            sink.write(_drop_separator_crs(buf[:end], quoting))
+            a = np.frombuffer(buf, np.uint8)
+            newlines = np.flatnonzero(a == NL)
+            separators = _separators(a, newlines, quoting, separator_lines, lines)
+            end = len(buf) if not data else (int(separators[-1]) + 1 if len(separators) else 0)
+            sink.write(_drop_crs_before(a[:end], separators[separators < end]))
+            lines += int(np.count_nonzero(newlines < end))
             carry = buf[end:]
             if not data:
                 return target
 
 
-def _separators(a: np.ndarray, quoting: bool) -> np.ndarray:
-    newlines = np.flatnonzero(a == NL)
+def _separators(a: np.ndarray, newlines: np.ndarray, quoting: bool, separator_lines: np.ndarray | None,
+                lines_before: int) -> np.ndarray:
+    """Positions of the newlines that end records."""
+    if separator_lines is not None:
+        numbers = lines_before + 1 + np.arange(len(newlines))
+        return newlines[np.isin(numbers, separator_lines)]
     if not quoting:
         return newlines
     quotes = np.flatnonzero(a == ord('"'))
     return newlines[_outside_quotes(quotes, newlines)]
 
 
-def _last_separator_end(buf: bytes, quoting: bool) -> int:
-    separators = _separators(np.frombuffer(buf, np.uint8), quoting)
-    return int(separators[-1]) + 1 if len(separators) else 0
-
-
-def _drop_separator_crs(buf: bytes, quoting: bool) -> bytes:
-    a = np.frombuffer(buf, np.uint8)
-    separators = _separators(a, quoting)
+def _drop_crs_before(a: np.ndarray, separators: np.ndarray) -> bytes:
     before = separators[separators > 0] - 1
     drop = before[a[before] == CR]
     if not len(drop):
-        return buf
+        return a.tobytes()
     keep = np.ones(len(a), bool)
     keep[drop] = False
     return a[keep].tobytes()

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -54,6 +56,9 @@ class RecordScan:
     ``multiline``: some record spans several lines (a quoted line break).
     ``crlf_records`` / ``lf_records``: records ended by ``\\r\\n`` / ``\\n``.
     ``lines``: physical lines in the file (a last line without a newline included).
+    ``quote_parity``: False when a quote inside an unquoted field made the scan
+    count with Python's csv module (quote parity does not find the records);
+    ``separator_lines`` then lists the lines whose newline ends a record.
     """
 
     records: int
@@ -69,6 +74,8 @@ class RecordScan:
     crlf_records: int
     lf_records: int
     lines: int = 0
+    quote_parity: bool = True
+    separator_lines: np.ndarray | None = None
 
     @property
     def mixed_line_endings(self) -> bool:
@@ -195,7 +202,8 @@ def scan_records(open_binary: Callable[[], BinaryIO], delimiter: str | None, *, 
     try:
         return _Scanner(delim, quoting, header, width, chunk_bytes).run(open_binary)
     except StrayQuote:
-        return scan_with_csv(open_binary, delimiter or ",", header=header, width=width)
+        counted = scan_with_csv(open_binary, delimiter or ",", header=header, width=width)
+        return dataclasses.replace(counted, quote_parity=False)
 
 
 def _delimiter_byte(delimiter: str) -> int:
@@ -213,22 +221,32 @@ class _Buffer:
 
     def __init__(self, chunk_bytes: int):
         self.chunk_bytes = chunk_bytes
-        self.data = bytearray(chunk_bytes)
+        self.data = bytearray()
         self.length = 0
 
     def refill(self, stream: BinaryIO, used: int) -> bool:
         """Drop the first ``used`` bytes and read up to a chunk after the rest; False at the end."""
+        if not self.data:  # a small file gets a buffer of its own size
+            self.data = bytearray(min(self.chunk_bytes, _size_hint(stream) + 1))
         rest = self.length - used
         if rest:
             self.data[:rest] = self.data[used:self.length]
-        if len(self.data) < rest + self.chunk_bytes:
-            self.data.extend(bytes(rest + self.chunk_bytes - len(self.data)))
-        read = stream.readinto(memoryview(self.data)[rest:rest + self.chunk_bytes]) or 0
+        if rest == len(self.data):  # a record longer than the buffer: double it
+            self.data.extend(bytes(max(rest, 1 << 16)))
+        room = min(len(self.data) - rest, self.chunk_bytes)
+        read = stream.readinto(memoryview(self.data)[rest:rest + room]) or 0
         self.length = rest + read
         return read > 0
 
     def array(self) -> np.ndarray:
         return np.frombuffer(self.data, np.uint8, self.length)
+
+
+def _size_hint(stream: BinaryIO) -> int:
+    """The file's size for a plain file, else a chunk's worth (compressed streams)."""
+    if isinstance(stream, io.FileIO):
+        return os.fstat(stream.fileno()).st_size
+    return CHUNK_BYTES
 
 
 class _Scanner:
@@ -435,15 +453,17 @@ def scan_with_csv(open_binary: Callable[[], BinaryIO], delimiter: str, *, header
     with open_binary() as stream:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
         reader = csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
-        for starts, fields in _csv_records(reader, tally):
+        ends = []
+        for starts, fields, last_lines in _csv_records(reader, tally):
             tally.add(np.asarray(starts, np.int64), np.asarray(fields, np.int64))
+            ends.append(np.asarray(last_lines, np.int64))
         tally.lines = reader.line_num
-    return tally.result()
+    return dataclasses.replace(tally.result(), separator_lines=_joined(ends))
 
 
 def _csv_records(reader, tally: _Tally, batch: int = 1 << 20):
-    """Batches of (start lines, field counts) read by a csv reader; sets tally.multiline."""
-    starts, fields = [], []
+    """Batches of (start lines, field counts, last lines) read by a csv reader; sets tally.multiline."""
+    starts, fields, last = [], [], []
     while True:
         before = reader.line_num
         try:
@@ -455,11 +475,12 @@ def _csv_records(reader, tally: _Tally, batch: int = 1 << 20):
                                 "a quoted field must end right before a delimiter or the line end") from None
         starts.append(before + 1)
         fields.append(len(row))
+        last.append(reader.line_num)
         tally.multiline |= reader.line_num - before > 1
         if len(starts) == batch:
-            yield starts, fields
-            starts, fields = [], []
-    yield starts, fields
+            yield starts, fields, last
+            starts, fields, last = [], [], []
+    yield starts, fields, last
 
 
 def _line_endings(open_binary: Callable[[], BinaryIO]) -> tuple[int, int]:

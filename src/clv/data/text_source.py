@@ -113,7 +113,8 @@ def _prepare(path: str, delimiter: str, header: bool, names, encoding: str, work
                             width=1 if whitespace else len(columns), quoting=not whitespace)
         if scan.mixed_line_endings:
             os.makedirs(work, exist_ok=True)
-            readable = tf.without_separator_crs(readable, work, quoting=not whitespace)
+            readable = tf.without_separator_crs(readable, work, quoting=not whitespace,
+                                                separator_lines=scan.separator_lines)
     extras = [] if whitespace else tf.extra_names(columns, scan.max_fields)
     return TextPart(path, readable, columns, extras, scan, whitespace, delimiter)
 
