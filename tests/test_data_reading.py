@@ -374,3 +374,36 @@ def test_plain_chunks_with_a_wrong_delimiter_count_are_checked_record_by_record(
     data = (HEADER + "a,1,2\n" * 200 + "b,1,2,3,4\n" + "c,1,2\n" * 10).encode()
     scan = scan_records(lambda: io.BytesIO(data), ",", header=True, width=3, chunk_bytes=64)
     assert scan.long_rows.tolist() == [201] and scan.max_fields == 5
+
+
+def test_blank_lines_before_the_header_are_not_rows(tmp_path, con):
+    frame, read = raw(write(tmp_path / "lead.csv", "\n\n" + HEADER + "a,2021-01-01,1\n\nb,2021-01-02,2\n"), con)
+    assert rows(frame) == [4, 5, 6] and read.expected_rows == 3
+    assert frame["customer_id"].fillna("").tolist() == ["a", "", "b"]
+
+
+def test_a_header_with_a_quoted_line_break(tmp_path, con):
+    frame, _ = raw(write(tmp_path / "h.csv", '"customer\nid",order_ts,amount\na,2021-01-01,1\n'), con)
+    assert list(frame.columns)[1] == "customer\nid" and rows(frame) == [3]
+
+
+def test_parquet_parts_with_glob_characters_in_their_names(tmp_path, con):
+    names = ["part[1].parquet", "part*2.parquet"]
+    for i, name in enumerate(names):
+        pq.write_table(pa.table({"customer_id": [f"c{i}", f"d{i}"], "amount": [1.0, 2.0]}), tmp_path / name)
+    frame, read = raw(Parquet([tmp_path / n for n in names]), con)
+    assert frame["customer_id"].tolist() == ["c0", "d0", "c1", "d1"] and rows(frame) == [1, 2, 3, 4]
+    assert read.expected_rows == 4
+
+
+def test_a_spec_needs_a_path_or_a_pattern(tmp_path, con):
+    with pytest.raises(DataError, match="either a path or pattern="):
+        raw(Csv(tmp_path / "x.csv", pattern="*.csv"), con)
+    with pytest.raises(DataError, match="either a path or pattern="):
+        raw(Parquet(), con)
+
+
+def test_a_delimiter_must_be_one_ascii_character(tmp_path, con):
+    path = write(tmp_path / "d.csv", HEADER)
+    with pytest.raises(DataError, match="one ASCII character"):
+        raw(Csv(path, delimiter="::"), con)

@@ -198,7 +198,7 @@ def scan_records(open_binary: Callable[[], BinaryIO], delimiter: str | None, *, 
     :class:`TextFileError` for NUL bytes, bare carriage returns or an
     unclosed quote; counts with :mod:`csv` when quotes are not RFC 4180.
     """
-    delim = None if delimiter is None else _delimiter_byte(delimiter)
+    delim = None if delimiter is None else delimiter_byte(delimiter)
     try:
         return _Scanner(delim, quoting, header, width, chunk_bytes).run(open_binary)
     except StrayQuote:
@@ -206,7 +206,7 @@ def scan_records(open_binary: Callable[[], BinaryIO], delimiter: str | None, *, 
         return dataclasses.replace(counted, quote_parity=False)
 
 
-def _delimiter_byte(delimiter: str) -> int:
+def delimiter_byte(delimiter: str) -> int:
     encoded = delimiter.encode("utf-8")
     if len(encoded) != 1 or encoded[0] in (NL, CR, QUOTE):
         raise DataError(

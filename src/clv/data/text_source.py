@@ -28,7 +28,7 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from clv.data import text_files as tf
-from clv.data.text_scan import RecordScan, scan_records
+from clv.data.text_scan import RecordScan, delimiter_byte, scan_records
 from clv.errors import DataError
 
 SOURCE_ROW_COL = "__clv_source_row"
@@ -78,6 +78,8 @@ def read_text(paths: list[str], delimiter: str, header: bool, names: tuple[str, 
               encoding: str | None, con: BaseBackend) -> TextRead:
     """Read text files (joined end to end, ``cat`` order) into one relation on ``con``."""
     encoding = tf.canonical_encoding(encoding)
+    if delimiter != WHITESPACE:
+        delimiter_byte(delimiter)  # one ASCII character, checked before any reading
     with tf.temporary_directory() as work:
         parts = [_prepare(path, delimiter, header, names, encoding, os.path.join(work, str(i)))
                  for i, path in enumerate(paths)]
