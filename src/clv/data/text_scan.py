@@ -231,8 +231,9 @@ class _Buffer:
         rest = self.length - used
         if rest:
             self.data[:rest] = self.data[used:self.length]
-        if rest == len(self.data):  # a record longer than the buffer: double it
-            self.data.extend(bytes(max(rest, 1 << 16)))
+        full = self.length == len(self.data) and len(self.data) < self.chunk_bytes
+        if rest == len(self.data) or full:  # a record longer than the buffer, or a stream larger than guessed
+            self.data.extend(bytes(max(len(self.data), 1 << 16)))
         room = min(len(self.data) - rest, self.chunk_bytes)
         read = stream.readinto(memoryview(self.data)[rest:rest + room]) or 0
         self.length = rest + read
@@ -243,10 +244,10 @@ class _Buffer:
 
 
 def _size_hint(stream: BinaryIO) -> int:
-    """The file's size for a plain file, else a chunk's worth (compressed streams)."""
+    """The file's size for a plain file, else 1 MB (a compressed stream; the buffer grows)."""
     if isinstance(stream, io.FileIO):
         return os.fstat(stream.fileno()).st_size
-    return CHUNK_BYTES
+    return 1 << 20
 
 
 class _Scanner:
