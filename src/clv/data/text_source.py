@@ -36,6 +36,7 @@ BLANK_COL = "__clv_blank"
 RAGGED_COL = "__clv_ragged"
 WHITESPACE = "whitespace"
 _ROW = "__clv_row"
+INLINE_LIMIT = 1024  # break points / long rows written into the SQL; more are joined (and the file copied)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,11 @@ class TextPart:
     def lines(self) -> int:
         return self.scan.lines
 
+    @property
+    def inline(self) -> bool:
+        """Few enough break points and long rows to write them into the query (a lazy view)."""
+        return len(self.scan.break_rows) <= INLINE_LIMIT and len(self.scan.long_rows) <= INLINE_LIMIT
+
 
 @dataclass(frozen=True)
 class TextRead:
@@ -84,7 +90,8 @@ def read_text(paths: list[str], delimiter: str, header: bool, names: tuple[str, 
         parts = [_prepare(path, delimiter, header, names, encoding, os.path.join(work, str(i)))
                  for i, path in enumerate(paths)]
         _check_same_header(parts)
-        lazy = all(p.path == p.original and not tf.is_gzip(p.path) and not p.whitespace for p in parts)
+        lazy = all(p.path == p.original and not tf.is_gzip(p.path) and not p.whitespace and p.inline
+                   for p in parts)
         query = _union(parts, con)
         name = f"__clv_text_{uuid.uuid4().hex[:12]}"
         run_sql(con, f"CREATE TEMP {'VIEW' if lazy else 'TABLE'} {name} AS {query}")
@@ -144,23 +151,33 @@ def _part_query(part: TextPart, columns: list[str], markers: list[str], lines_be
                 con: BaseBackend) -> str:
     scan = part.scan
     reader = _whitespace_reader(part) if part.whitespace else _csv_reader(part)
-    values = _values(part, columns)
     if scan.regular and not part.whitespace and not markers and part.columns == columns:
         return (f"SELECT row_number() OVER () + {scan.constant_offset + lines_before} AS {SOURCE_ROW_COL}, * "
                 f"FROM {reader}")
-    breaks = _temp_table(con, "breaks", {"row": scan.break_rows, "offset": scan.break_offsets})
-    marks = _marker_values(part, markers, con)
-    mapped = (
-        f"SELECT r.{_ROW} + b.offset + {lines_before} AS {SOURCE_ROW_COL}, {values}{marks} "
-        f"FROM (SELECT row_number() OVER () AS {_ROW}, * FROM {reader}) r "
-        f"ASOF JOIN {breaks} b ON r.{_ROW} >= b.row"
-    )
+    numbered = f"(SELECT row_number() OVER () AS {_ROW}, * FROM {reader}) r"
+    if part.inline:
+        offset = _piecewise(scan.break_rows, scan.break_offsets, 0, len(scan.break_rows))
+        source = numbered
+    else:  # many break points: an ASOF join (the file is then copied once, see read_text)
+        breaks = _temp_table(con, "breaks", {"row": scan.break_rows, "offset": scan.break_offsets})
+        offset, source = "b.offset", f"{numbered} ASOF JOIN {breaks} b ON r.{_ROW} >= b.row"
+    values = _values(part, columns) + _marker_values(part, markers, con)
+    mapped = f"SELECT r.{_ROW} + {offset} + {lines_before} AS {SOURCE_ROW_COL}, {values} FROM {source}"
     if not len(scan.blank_lines):
         return mapped
     blanks = _temp_table(con, "blanks", {"line": scan.blank_lines})
     nulls = ", ".join(f"NULL::VARCHAR AS {quote_ident(c)}" for c in columns)
     blank_marks = "".join(f", {str(m == BLANK_COL).upper()} AS {m}" for m in markers)
     return f"{mapped} UNION ALL SELECT line + {lines_before}, {nulls}{blank_marks} FROM {blanks}"
+
+
+def _piecewise(rows, offsets, lo: int, hi: int) -> str:
+    """SQL for the offset of DuckDB row r: a balanced CASE tree over break points [lo, hi)."""
+    if hi - lo <= 1:
+        return str(int(offsets[lo])) if hi > lo else "0"
+    mid = (lo + hi) // 2
+    return (f"(CASE WHEN r.{_ROW} >= {int(rows[mid])} THEN {_piecewise(rows, offsets, mid, hi)} "
+            f"ELSE {_piecewise(rows, offsets, lo, mid)} END)")
 
 
 def _values(part: TextPart, columns: list[str]) -> str:
@@ -174,6 +191,9 @@ def _marker_values(part: TextPart, markers: list[str], con: BaseBackend) -> str:
     for marker in markers:
         if part.whitespace:
             out.append(f"r.{marker} AS {marker}")
+        elif marker == RAGGED_COL and len(part.scan.long_rows) and part.inline:
+            listed = ", ".join(str(int(r)) for r in part.scan.long_rows)
+            out.append(f"r.{_ROW} IN ({listed}) AS {RAGGED_COL}")
         elif marker == RAGGED_COL and len(part.scan.long_rows):
             longs = _temp_table(con, "long", {"row": part.scan.long_rows})
             out.append(f"r.{_ROW} IN (SELECT row FROM {longs}) AS {RAGGED_COL}")
