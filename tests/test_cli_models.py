@@ -252,3 +252,23 @@ def test_score_purchase_model_over_the_whole_lifetime(workdir, summary_with_mone
     assert (scores["clv"] >= pd.read_csv(one_year)["clv"] - 1e-9).all()  # a lifetime is worth at least its first year
     refused = run(*common)  # the default intervals
     assert refused.exit_code == 2 and "--intervals none" in refused.output
+
+
+def test_a_fit_report_written_with_output_scores_like_a_saved_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from clv.cli.main import app
+
+    summary = Path(__file__).parent / "data" / "cdnow_customers_summary.csv"
+    runner = CliRunner()
+    saved, report = tmp_path / "saved.json", tmp_path / "report.json"
+    assert runner.invoke(app, ["fit", str(summary), "--model", "bgnbd", "--time-unit", "week", "--save", str(saved),
+                               "--output", str(report)]).exit_code == 0
+    scores = []
+    for model in (saved, report):
+        out = tmp_path / f"scores-{model.stem}.csv"
+        result = runner.invoke(app, ["score", str(summary), "--model", str(model), "--horizon", "39",
+                                     "--intervals", "none", "--output", str(out)])
+        assert result.exit_code == 0, result.output
+        scores.append(pd.read_csv(out))
+    pd.testing.assert_frame_equal(scores[0], scores[1])

@@ -347,10 +347,24 @@ def test_cli_kpis_refuses_a_log_in_cli_words(log_csv):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="clv/cli/segment_commands.py fits Gamma-Gamma on summary['monetary_value'] "
-                   "and prints value columns; the CLI must skip them on a log (reported, CLI not edited here)")
-def test_cli_segments_a_log(log_csv):
+def test_cli_segments_a_log(log_csv, tmp_path):
     result = runner.invoke(app, ["segments", str(log_csv), "--format", "json"])
     assert result.exit_code == 0, result.output
     plays = json.loads(result.stdout)
     assert sum(row["customers"] for row in plays) == 800
+    assert "purchases_at_stake" in plays[0] and "value_at_stake" not in plays[0]
+    table = runner.invoke(app, ["segments", str(log_csv)])
+    assert table.exit_code == 0, table.output
+    assert "expected purchases" in table.output and "no amounts" in table.output
+    out = tmp_path / "win_back.csv"
+    exported = runner.invoke(app, ["segments", str(log_csv), "--export", "win_back", "--output", str(out)])
+    assert exported.exit_code == 0, exported.output
+    members = pd.read_csv(out)
+    assert members["expected_purchases"].is_monotonic_decreasing
+
+
+def test_cli_fit_gammagamma_on_a_log_names_the_fit_flag(log_csv):
+    result = runner.invoke(app, ["fit", str(log_csv), "--model", "gammagamma", "--from-orders"])
+    assert result.exit_code == 2
+    assert "this history has no amounts" in result.output and "--amount-col COLUMN" in result.output
+    assert "Traceback" not in result.output

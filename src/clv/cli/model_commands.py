@@ -101,15 +101,23 @@ def fit_model(name: str, frame: pd.DataFrame, columns: dict[str, str | None]):
     if name == "sbg":
         data = take_columns(frame, {k: columns[k] for k in ("tenure", "churned")}, "subscription")
         return model.fit(data["tenure"], data["churned"], weights=weights)
+    from clv.summary import summary_is_log
+
+    if columns["monetary"] not in frame.columns and summary_is_log(frame):
+        raise DataError("this history has no amounts: the Gamma-Gamma spend model needs amounts; fix: name the "
+                        "amount column with --amount-col COLUMN (with --from-orders), or give a summary that has "
+                        "a monetary_value column (--monetary-col). BG/NBD, MBG/NBD and Pareto/NBD fit without amounts.")
     data = take_columns(frame, {k: columns[k] for k in ("frequency", "monetary")}, "summary")
     return model.fit(data["frequency"], data["monetary"], weights=weights)
 
 
 def fit_report(model, source: Path, time_unit: str | None) -> dict[str, Any]:
-    """What `clv fit --format json` prints: model, params, log-likelihood, n, SEs, CIs, AIC, BIC."""
-    payload = model.to_dict()
-    payload.pop("covariance_log_params", None)
-    return {"input": str(source), "time_unit": time_unit, **payload}
+    """What `clv fit --format json` prints: model, params, log-likelihood, n, SEs, CIs, AIC, BIC.
+
+    It is a whole saved model too (covariance included), so `clv score --model`
+    reads a file written by `clv fit --output` as well as one from `--save`.
+    """
+    return {"input": str(source), "time_unit": time_unit, **model.to_dict()}
 
 
 def parse_intervals(text: str) -> tuple[float, ...]:

@@ -23,11 +23,11 @@ def _fit_and_score(result, *, observation_end, unit: str, horizon: float, discou
     from clv.models.bgnbd import BetaGeoModel
     from clv.models.gammagamma import GammaGammaModel
     from clv.scores import score_customers
-    from clv.summary import summarize
+    from clv.summary import summarize, summary_is_log
 
     summary = summarize(result, observation_end=observation_end, unit=unit)
     transactions = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
-    spend = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
+    spend = None if summary_is_log(summary) else GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
     scores = score_customers(summary, transactions, spend, horizon=horizon, time_unit=unit,
                              annual_discount_rate=discount_rate, margin=margin, intervals=None)
     return summary, scores
@@ -82,7 +82,9 @@ def segments_command(
         note(f"wrote {len(members):,} customers of segment {export!r} to {output}")
     if customers is not None:
         export_all(frame, customers)
-    note(f"{len(frame):,} customers; CLV over {horizon:g} {unit}s; {int(frame['early_warning'].sum()):,} early warnings")
+    measure = "expected purchases (no amounts in this history)" if _is_purchases(plays) else "CLV"
+    note(f"{len(frame):,} customers; {measure} over {horizon:g} {unit}s; "
+         f"{int(frame['early_warning'].sum()):,} early warnings")
     destination = None if export is not None else output
     if fmt is OutputFormat.table and destination is None:
         print_playbook(plays)
@@ -95,12 +97,23 @@ def print_playbook(plays) -> None:
     """The playbook as a compact table, then each action's assumption and why in full sentences."""
     from rich.console import Console
 
-    compact = plays[["action", "customers", "share_of_customers", "revenue_to_date", "value_at_stake", "assumed_rate",
-                     "expected_value_saved"]]
+    if _is_purchases(plays):
+        columns = ["action", "customers", "share_of_customers", "purchases_to_date", "purchases_at_stake",
+                   "assumed_rate", "expected_purchases_saved"]
+        title = "action playbook (purchases at stake = sum of expected purchases; no amounts in this history)"
+    else:
+        columns = ["action", "customers", "share_of_customers", "revenue_to_date", "value_at_stake", "assumed_rate",
+                   "expected_value_saved"]
+        title = "action playbook (value at stake = sum of predicted CLV)"
     out = Console()
-    out.print(rich_table(compact, "action playbook (value at stake = sum of predicted CLV)"))
+    out.print(rich_table(plays[columns], title))
     for row in plays.itertuples(index=False):
         say(f"{row.why} Assumption: {row.assumption}.", label=f"{row.action}: ")
+
+
+def _is_purchases(plays) -> bool:
+    """Whether the playbook measures expected purchases (a purchase log) rather than value."""
+    return plays.attrs.get("measure") == "purchases"
 
 
 def _parse_cuts(text: str) -> tuple[float, ...]:
@@ -116,7 +129,9 @@ def print_cut_points(frame) -> None:
     from rich.console import Console
 
     out = Console()
-    out.print(rich_table(pd.DataFrame(frame.attrs["value_cuts"]), "value tiers by predicted CLV (cut = CLV of the tier's last customer)"))
+    measure = "CLV" if "clv" in frame.columns else "expected purchases"
+    out.print(rich_table(pd.DataFrame(frame.attrs["value_cuts"]),
+                         f"value tiers by predicted {measure} (cut = {measure} of the tier's last customer)"))
     thresholds = pd.DataFrame(frame.attrs["rfm_thresholds"])[["measure", "score", "range", "customers"]]
     out.print(rich_table(thresholds, "RFM score thresholds", max_rows=len(thresholds)))
 
@@ -128,7 +143,8 @@ def segment_members(frame, name: str):
 
     members = select_segment(frame, name)
     columns = [c for c in EXPORT_COLUMNS if c in members.columns]
-    return members[columns].sort_values("clv", ascending=False, kind="stable").reset_index(drop=True)
+    order = "clv" if "clv" in members.columns else "expected_purchases"
+    return members[columns].sort_values(order, ascending=False, kind="stable").reset_index(drop=True)
 
 
 def export_all(frame, path: Path) -> None:
