@@ -261,12 +261,17 @@ def load_orders(
     delimiter: str | None = None,
     header: bool = True,
     names: tuple[str, ...] | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    pattern: str | None = None,
 ) -> LoadResult:
     """Read order lines into the canonical schema; reject (never drop) bad lines.
 
     ``source``: a CSV/text path (``.csv``, ``.csv.gz``, ``.txt``; ``delimiter=``
     for other separators or ``"whitespace"``; ``header=False`` and ``names=`` for
-    headerless files), a Parquet file/directory/glob, a pandas or Polars
+    headerless files; ``encoding="cp1252"`` etc. for files not in UTF-8), a
+    Parquet file, list of files or folder, an Excel file (``sheet=``), several
+    files by ``pattern="parts/*.parquet"`` (a path is never a glob), a pandas or Polars
     DataFrame, a PyArrow Table, an Ibis table, a database (``"shop.duckdb"`` with
     ``table="orders"``, or :class:`clv.data.DatabaseTable`), or a dict
     ``{label: source}`` unioned into one history per customer (the label fills
@@ -286,7 +291,8 @@ def load_orders(
             f"load_orders takes (source, Columns(...), LoadPolicy(...)); got columns={type(columns).__name__}, "
             f"policy={type(policy).__name__}. Fix: pass them in that order or by name."
         )
-    options = {"table": table, "delimiter": delimiter, "header": header, "names": names}
+    options = {"table": table, "delimiter": delimiter, "header": header, "names": names,
+               "encoding": encoding, "sheet": sheet, "pattern": pattern}
     if isinstance(source, Mapping):
         return _load_many(source, columns, policy, observation_end, con, options)
     if isinstance(columns, Mapping):
@@ -317,7 +323,8 @@ def _classify_source(source, columns, policy, observation_end, con, options):
     that expression is built only when asked for.
     """
     spec = resolve_source(source, **options)
-    raw, con = raw_table(spec, con)
+    read = raw_table(spec, con)  # RawSource: the table, its connection, the independently counted rows
+    raw, con = read.table, read.con
     originals = [c for c in raw.columns if c != SOURCE_ROW_COL and c not in (BLANK_MARK, RAGGED_MARK)]
     columns = columns.with_canonical_defaults(originals)
     columns.check_against(originals)
@@ -333,7 +340,7 @@ def _classify_source(source, columns, policy, observation_end, con, options):
             kept = _classify(raw, originals, columns, replace(policy, duplicates="keep"), window, con, rate)
         return kept.filter(kept[ACCEPTED]).select(**{schema.ORDER_TS: kept[_FIELD + schema.ORDER_TS]})
 
-    return _Classified(classified, con, originals, times, columns, None)
+    return _Classified(classified, con, originals, times, columns, read.expected_rows)
 
 
 def _load_many(sources, columns, policy, observation_end, con, options) -> LoadResult:
