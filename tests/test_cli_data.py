@@ -121,3 +121,23 @@ def test_help_lists_the_commands():
     assert result.exit_code == 0
     for command in ("demo", "load", "summarize", "kpis", "fit", "score"):
         assert command in result.output
+
+
+def test_clv_load_tells_kept_repeats_and_fixes(tmp_path):
+    from typer.testing import CliRunner
+
+    from clv.cli.main import app
+
+    runner = CliRunner()
+    repeats = tmp_path / "repeats.csv"
+    repeats.write_text("customer_id,order_ts,amount\na,2021-01-01,5\na,2021-01-01,5\nb,2021-01-02,3\n")
+    result = runner.invoke(app, ["load", str(repeats)])
+    assert result.exit_code == 0, result.output
+    assert "identical lines kept" in result.output and "--policy duplicates=drop" in result.output
+    us = tmp_path / "us.csv"
+    us.write_text("customer_id,order_ts,amount\na,12/13/2010 08:26,1\nb,12/01/2010 09:00,2\n")
+    rejects = tmp_path / "rejects.csv"
+    refused = runner.invoke(app, ["load", str(us), "--rejects", str(rejects)])
+    assert refused.exit_code == 2
+    assert "--date-format '%m/%d/%Y %H:%M'" in refused.output and "Traceback" not in refused.output
+    assert pd.read_csv(rejects)["reason"].tolist() == ["unparsable_timestamp"] * 2

@@ -17,8 +17,9 @@ import typer
 from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, fail, note, progress, read_table_file
 from clv.cli.outputs import write_table
 from clv.cli.provenance import load_metadata, provenance_sentence, read_provenance
-from clv.data import Columns, Csv, Excel, LoadPolicy, LoadResult, load_orders
+from clv.data import Columns, Csv, Excel, LoadPolicy, LoadRejectedError, LoadResult, load_orders
 from clv.data.sources import resolve_source
+from clv.errors import DataError
 from clv.summary import calibration_holdout, compressed_summary, summarize
 
 COLUMN_FIELDS = (
@@ -236,7 +237,25 @@ def report_rows(report) -> dict[str, int]:
         "rejected lines": report.rejected_lines,
     }
     rows.update({f"  rejected: {reason}": n for reason, n in report.rejected.items() if n})
+    if report.repeated_lines_kept:
+        rows["identical lines kept (possible repeats)"] = report.repeated_lines_kept
     return rows
+
+
+def report_notes(result: LoadResult, report, command: str = "load") -> None:
+    """What the table cannot say: kept repeats, a log without amounts, and the fixes for the top reasons."""
+    from clv.cli.wording import to_cli
+
+    if report.repeated_lines_kept:
+        note(f"{report.repeated_lines_kept:,} lines are identical to an earlier line and have neither an order id "
+             "nor a time of day, so they may be genuine repeat purchases: they were kept. "
+             "--policy duplicates=drop drops them.", label="note: ")
+    if not report.has_amounts:
+        note("no amount column: this is a purchase log; purchase counts, P(alive) and expected purchases work, "
+             "value (spend, CLV, the classic formula) needs --col amount=COLUMN.", label="note: ")
+    if report.rejected_lines:
+        for hint in result.hints(report):
+            note(to_cli(hint, command), label="hint: ")
 
 
 def register(app: typer.Typer) -> None:
@@ -257,7 +276,13 @@ def load_command(
     origin = read_provenance(orders.source)
     with progress("loading and checking lines"):
         result = orders.open()
-        report = result.report
+        try:
+            report = result.report
+        except LoadRejectedError as refused:
+            if rejects is None:
+                raise
+            write_table(result.rejects, result.con, rejects)
+            raise DataError(f"{refused} The rejected lines are in {rejects}.") from None
         if rejects is not None:
             write_table(result.rejects, result.con, rejects)
         if orders_out is not None:
@@ -268,6 +293,7 @@ def load_command(
         if fmt is OutputFormat.json:
             payload["cleaned_from"] = origin
     emit(payload, fmt, output, title=f"load report: {orders.source.name}")
+    report_notes(result, report)
 
 
 @takes_orders

@@ -6,7 +6,7 @@
 """
 
 from clv.data.columns import Columns
-from clv.data.load import LoadReport, LoadResult, load_orders
+from clv.data.load import LoadRejectedError, LoadReport, LoadResult, load_orders
 from clv.data.policy import REASON_PRECEDENCE, LoadPolicy
 from clv.data.sources import Csv, DatabaseTable, Excel, Parquet
 
@@ -16,6 +16,7 @@ __all__ = [
     "DatabaseTable",
     "Excel",
     "LoadPolicy",
+    "LoadRejectedError",
     "LoadReport",
     "LoadResult",
     "Parquet",
