@@ -115,18 +115,17 @@ def test_messy_files_lose_no_line_and_number_each_by_its_line(example):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "messy.csv"
         path.write_bytes(data)
-        spec = Csv(path, delimiter=delimiter, encoding=encoding)
         try:
-            result = load_orders(spec, Columns(), POLICY, con=CON)
+            result = load_orders(path, Columns(), POLICY, con=CON, delimiter=delimiter, encoding=encoding)
             report = result.report
-            read = raw_table(spec, CON)
+            read = raw_table(Csv(path, delimiter=delimiter, encoding=encoding), CON)
         except ClvError:
             pytest.fail("a file the csv module reads was refused")  # the generator writes readable files
         # orders and rejects are the accepted and the other lines of one classified table
         found = CON.execute(result.classified.select(source_row=SOURCE_ROW_COL))
         raw = CON.execute(read.table.select(SOURCE_ROW_COL, "customer_id"))
     assert report.accepted_purchase_lines + report.netted_refund_lines + report.rejected_lines == len(expected)
-    assert report.input_rows == read.expected_rows == len(expected)
+    assert report.input_rows == report.expected_rows == read.expected_rows == len(expected)
     assert sorted(found["source_row"]) == [line for line, _ in expected]
     first_fields = {line: (row[0] if row else "") for line, row in expected}
     read_fields = dict(zip(raw[SOURCE_ROW_COL], raw["customer_id"].fillna("")))
@@ -143,7 +142,7 @@ def test_any_bytes_change_raise_only_clv_errors(example):
             path = Path(folder) / "damaged.csv"
             path.write_bytes(damaged)
             try:
-                result = load_orders(Csv(path, delimiter=delimiter, encoding=encoding), Columns(), POLICY, con=CON)
+                result = load_orders(path, Columns(), POLICY, con=CON, delimiter=delimiter, encoding=encoding)
                 result.report
             except ClvError:
                 pass

@@ -7,6 +7,7 @@ numbers, tracebacks on real files).
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 from pathlib import Path
@@ -75,6 +76,27 @@ def test_independent_count_is_exposed_and_a_disagreement_raises(tmp_path, con):
     read.check_rows(3)
     with pytest.raises(ClvError, match=r"n.csv'? holds 3 records but 2 were read"):
         read.check_rows(2)
+
+
+def test_the_load_report_stops_when_the_engine_and_the_scan_disagree(tmp_path, con, monkeypatch):
+    from clv.data import text_source
+
+    def one_record_too_many(*args, **kwargs):
+        scan = scan_records(*args, **kwargs)
+        return dataclasses.replace(scan, data_records=scan.data_records + 1)
+
+    monkeypatch.setattr(text_source, "scan_records", one_record_too_many)
+    result = load_orders(write(tmp_path / "o.csv", HEADER + "a,2021-01-01,1\n"), con=con)
+    with pytest.raises(ClvError, match="2 records but 1 were read"):
+        result.report
+
+
+def test_encoding_and_pattern_through_load_orders(tmp_path, con):
+    write(tmp_path / "p1.csv", (HEADER + "müller,2021-01-01,1\n").encode("cp1252"))
+    write(tmp_path / "p2.csv", (HEADER + "£1,2021-01-02,2\n").encode("cp1252"))
+    result = load_orders(None, con=con, pattern=str(tmp_path / "p*.csv"), encoding="cp1252")
+    assert sorted(result.orders.execute()["customer_id"]) == ["müller", "£1"]
+    assert result.report.expected_rows == 2
 
 
 def test_table_and_con_still_unpack(tmp_path, con):
