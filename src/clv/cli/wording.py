@@ -93,6 +93,18 @@ def _policy_field(match: re.Match) -> str:
     return f"--policy {match['field']}={shell_value(match).strip(chr(39))}"
 
 
+_POLICY_ARGUMENT = re.compile(r"(?P<field>\w+)=" + _VALUE)
+
+
+def _policy_fields(match: re.Match) -> str:
+    """``LoadPolicy(a='x', b='y')`` -> ``--policy a=x --policy b=y`` (a lone mark stays quoted: ``'.'``)."""
+    def word(m: re.Match) -> str:
+        value = shell_value(m).strip(chr(39))
+        return f"'{value}'" if len(value) == 1 and not value.isalnum() else value
+
+    return " ".join(f"--policy {m['field']}={word(m)}" for m in _POLICY_ARGUMENT.finditer(match["arguments"]))
+
+
 def _columns_field(match: re.Match) -> str:
     return f"--col {match['field']}={shell_value(match).strip(chr(39))}"
 
@@ -110,6 +122,8 @@ _LOAD_POLICY = [
     Wording("LoadPolicy(timezone=...)", rf"LoadPolicy\(timezone={_VALUE}\)",
             lambda m: f"--policy timezone={shell_value(m).strip(chr(39))}"),
     Wording("LoadPolicy(field=value)", rf"LoadPolicy\((?P<field>\w+)={_VALUE}\)", _policy_field),
+    Wording("LoadPolicy(a=x, b=y)", rf"LoadPolicy\((?P<arguments>\w+={_VALUE.replace('?P<single>', '?:').replace('?P<double>', '?:').replace('?P<bare>', '?:')}(?:, \w+=(?:'[^']*'|[^\s,;)]+))+)\)",
+            _policy_fields),
     Wording("LoadPolicy(...)", r"LoadPolicy\(\.\.\.\)", "--policy KEY=VALUE"),
     Wording("unknown_currency='reject'", rf"(?<![\w(]){'unknown_currency'}={_VALUE}",
             lambda m: f"--policy unknown_currency={shell_value(m)}"),
