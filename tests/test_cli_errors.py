@@ -458,7 +458,7 @@ WORDING_CASES = {
         "load", "LoadPolicy(refunds='maybe') is not one of ('net', 'reject'); fix: e.g. LoadPolicy(refunds='net').",
         "--policy refunds=maybe is not one of ('net', 'reject'); fix: e.g. --policy refunds=net."),
     "LoadPolicy(a=x, b=y)": ("load", "fix: LoadPolicy(currency_symbol='€', decimal=',', thousands='.').",
-                             "fix: --policy currency_symbol=€ --policy decimal=',' --policy thousands='.'."),
+                             "fix: --policy currency_symbol='€' --policy decimal=',' --policy thousands='.'."),
     "LoadPolicy(...)": ("load", "set it in LoadPolicy(...).", "set it in --policy KEY=VALUE."),
     "unknown_currency='reject'": ("load", "or use unknown_currency='reject'.", "or use --policy unknown_currency=reject."),
     "Columns got both a=... and b=...": (
