@@ -143,6 +143,6 @@ def test_any_bytes_change_raise_only_clv_errors(example):
             path.write_bytes(damaged)
             try:
                 result = load_orders(path, Columns(), POLICY, con=CON, delimiter=delimiter, encoding=encoding)
-                result.report
+                _ = result.report
             except ClvError:
                 pass

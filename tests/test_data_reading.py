@@ -19,7 +19,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from clv.data import Columns, Csv, Excel, Parquet, load_orders
-from clv.data.sources import BLANK_COL, RAGGED_COL, SOURCE_ROW_COL, RawSource, raw_table, resolve_source
+from clv.data.sources import (
+    BLANK_COL,
+    RAGGED_COL,
+    SOURCE_ROW_COL,
+    RawSource,
+    raw_table,
+    resolve_source,
+)
 from clv.data.text_scan import scan_records
 from clv.engine import connect
 from clv.errors import ClvError, DataError
@@ -88,7 +95,7 @@ def test_the_load_report_stops_when_the_engine_and_the_scan_disagree(tmp_path, c
     monkeypatch.setattr(text_source, "scan_records", one_record_too_many)
     result = load_orders(write(tmp_path / "o.csv", HEADER + "a,2021-01-01,1\n"), con=con)
     with pytest.raises(ClvError, match="2 records but 1 were read"):
-        result.report
+        _ = result.report
 
 
 def test_encoding_and_pattern_through_load_orders(tmp_path, con):
@@ -304,7 +311,7 @@ def test_broken_files_give_one_line_errors_naming_the_file(tmp_path, con, kind):
     name, data = files[kind]
     path = write(tmp_path / name, data)
     with pytest.raises(DataError) as err:
-        load_orders(path, con=con).report
+        _ = load_orders(path, con=con).report
     message = str(err.value)
     assert name in message and "\n" not in message and "fix" in message
 

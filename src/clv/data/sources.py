@@ -37,7 +37,13 @@ from ibis.common.exceptions import IbisError
 
 from clv.data import text_source
 from clv.data.text_files import check_file, check_names
-from clv.data.text_source import BLANK_COL, RAGGED_COL, SOURCE_ROW_COL, WHITESPACE, duckdb_path
+from clv.data.text_source import (  # noqa: F401 - WHITESPACE re-exported
+    BLANK_COL,
+    RAGGED_COL,
+    SOURCE_ROW_COL,
+    WHITESPACE,
+    duckdb_path,
+)
 from clv.engine import default_connection
 from clv.errors import ClvError, DataError
 

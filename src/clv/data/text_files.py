@@ -19,7 +19,14 @@ from typing import BinaryIO
 
 import numpy as np
 
-from clv.data.text_scan import CHUNK_BYTES, CR, NL, TextFileError, _outside_quotes, check_utf8
+from clv.data.text_scan import (
+    CHUNK_BYTES,
+    CR,
+    NL,
+    TextFileError,
+    check_utf8,
+    outside_quotes,
+)
 from clv.errors import DataError
 
 UTF8 = "utf-8"
@@ -138,7 +145,7 @@ def _separators(a: np.ndarray, newlines: np.ndarray, quoting: bool, separator_li
     if not quoting:
         return newlines
     quotes = np.flatnonzero(a == ord('"'))
-    return newlines[_outside_quotes(quotes, newlines)]
+    return newlines[outside_quotes(quotes, newlines)]
 
 
 def _drop_crs_before(a: np.ndarray, separators: np.ndarray) -> bytes:

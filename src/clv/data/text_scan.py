@@ -314,12 +314,12 @@ class _Scanner:
     def _detailed(self, a: np.ndarray, final: bool) -> int:
         newlines = np.flatnonzero(a == NL)
         quotes = np.flatnonzero(a == QUOTE) if self.quoting else np.empty(0, np.int64)
-        separators = newlines[_outside_quotes(quotes, newlines)] if len(quotes) else newlines
+        separators = newlines[outside_quotes(quotes, newlines)] if len(quotes) else newlines
         end = len(a) if final else (int(separators[-1]) + 1 if len(separators) else 0)
         if end == 0:
             return 0
-        quotes, newlines = quotes[quotes < end], newlines[newlines < end]
-        separators = separators[separators < end]
+        quotes, newlines = _before(quotes, end), _before(newlines, end)
+        separators = _before(separators, end)
         _check_quotes(a, quotes, self.delim, end)
         if final and len(quotes) % 2:
             raise TextFileError(self.lines + _line_of(newlines, quotes[-1]), "a quoted field is never closed",
@@ -347,7 +347,7 @@ class _Scanner:
         crs = np.flatnonzero(a[:end] == CR)
         if not len(crs):
             return
-        outside = _outside_quotes(quotes, crs)
+        outside = outside_quotes(quotes, crs)
         following = a[np.minimum(crs + 1, end - 1)]
         bare = crs[outside & ((following != NL) | (crs + 1 >= end))]
         if len(bare):
@@ -364,7 +364,7 @@ class _Scanner:
             return np.where(blank, 0, 1)
         delims = np.flatnonzero(a == self.delim)
         if len(quotes):
-            delims = delims[_outside_quotes(quotes, delims)]
+            delims = delims[outside_quotes(quotes, delims)]
         # A record starts right after the previous one's separator: no delimiter in between.
         before = np.searchsorted(delims, np.concatenate((starts[:1], stops)))
         return np.where(blank, 0, np.diff(before) + 1)
@@ -389,7 +389,12 @@ def _plain_counts(a: np.ndarray, delim: int | None) -> tuple[int, int, bool]:
     return newlines, delims, blank
 
 
-def _outside_quotes(quotes: np.ndarray, positions: np.ndarray) -> np.ndarray:
+def _before(positions: np.ndarray, end: int) -> np.ndarray:
+    """The sorted positions below ``end`` (a view, no copy)."""
+    return positions[: np.searchsorted(positions, end)]
+
+
+def outside_quotes(quotes: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """True where an even number of quotes comes before the position."""
     if not len(quotes):
         return np.ones(len(positions), bool)
