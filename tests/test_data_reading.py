@@ -436,3 +436,12 @@ def test_a_delimiter_must_be_one_ascii_character(tmp_path, con):
     path = write(tmp_path / "d.csv", HEADER)
     with pytest.raises(DataError, match="one ASCII character"):
         raw(Csv(path, delimiter="::"), con)
+
+
+def test_one_column_files_count_blank_lines_either_way(tmp_path, con):
+    """DuckDB returns blank lines as rows when it reads one column and skips them with several."""
+    frame, read = raw(write(tmp_path / "one.csv", "customer_id\na\n\nb\n"), con)
+    assert rows(frame) == [2, 3, 4] and read.expected_rows == 3
+    frame, read = raw(write(tmp_path / "one_long.csv", "customer_id\na\n\nb,extra\n"), con)
+    assert rows(frame) == [2, 3, 4] and read.expected_rows == 3
+    assert frame[RAGGED_COL].tolist() == [False, False, True] and frame[BLANK_COL].tolist() == [False, True, False]

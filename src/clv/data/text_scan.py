@@ -188,21 +188,24 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def scan_records(open_binary: Callable[[], BinaryIO], delimiter: str | None, *, header: bool,
-                 width: int, quoting: bool = True, chunk_bytes: int = CHUNK_BYTES) -> RecordScan:
+                 width: int, quoting: bool = True, chunk_bytes: int = CHUNK_BYTES,
+                 blank_is_row: bool | None = None) -> RecordScan:
     """Scan a UTF-8 (or ASCII-compatible) file; ``delimiter=None`` counts lines only.
 
     ``open_binary`` opens the file (gzip streams included) for reading bytes.
     ``width``: the fields a record should have (the header's). DuckDB skips
     blank lines when it reads several columns and returns them as rows when it
-    reads one (``width == 1``); the scan follows. Raises
+    reads one (``width == 1``, unless ``blank_is_row`` says otherwise); the
+    scan follows. Raises
     :class:`TextFileError` for NUL bytes, bare carriage returns or an
     unclosed quote; counts with :mod:`csv` when quotes are not RFC 4180.
     """
     delim = None if delimiter is None else delimiter_byte(delimiter)
+    blank_is_row = width == 1 if blank_is_row is None else blank_is_row
     try:
-        return _Scanner(delim, quoting, header, width, chunk_bytes).run(open_binary)
+        return _Scanner(delim, quoting, _Tally(header, width, blank_is_row), chunk_bytes).run(open_binary)
     except StrayQuote:
-        counted = scan_with_csv(open_binary, delimiter or ",", header=header, width=width)
+        counted = scan_with_csv(open_binary, delimiter or ",", header=header, width=width, blank_is_row=blank_is_row)
         return dataclasses.replace(counted, quote_parity=False)
 
 
@@ -253,9 +256,9 @@ def _size_hint(stream: BinaryIO) -> int:
 class _Scanner:
     """One pass over the chunks of a file, carrying line numbers (chunks end at a record end)."""
 
-    def __init__(self, delim: int | None, quoting: bool, header: bool, width: int, chunk_bytes: int):
+    def __init__(self, delim: int | None, quoting: bool, tally: _Tally, chunk_bytes: int):
         self.delim, self.quoting, self.chunk_bytes = delim, quoting, chunk_bytes
-        self.tally = _Tally(header=header, width=width, blank_is_row=width == 1)
+        self.tally = tally
         self.lines = 0  # newlines before the current chunk
         self.chunks = 0  # chunks processed
         self.ended_line = True  # the bytes so far end with a newline (or there are none)
@@ -449,13 +452,13 @@ def check_utf8(data: bytes | bytearray, length: int | None = None, lines_before:
 
 
 def scan_with_csv(open_binary: Callable[[], BinaryIO], delimiter: str, *, header: bool,
-                  width: int) -> RecordScan:
+                  width: int, blank_is_row: bool = False) -> RecordScan:
     """The same scan through Python's csv module (quotes inside unquoted fields are literal).
 
     One Python step per record: used only for files whose quotes parity cannot place.
     """
     crlf, lf = _line_endings(open_binary)
-    tally = _Tally(header=header, width=width, blank_is_row=width == 1, crlf=crlf, lf=lf)
+    tally = _Tally(header=header, width=width, blank_is_row=blank_is_row, crlf=crlf, lf=lf)
     with open_binary() as stream:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
         reader = csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True, strict=True)

@@ -120,6 +120,9 @@ def _prepare(path: str, delimiter: str, header: bool, names, encoding: str, work
             raise DataError(f"{path!r} holds only blank lines; fix: check the file.")
         scan = scan_records(tf.opener(readable), None if whitespace else delimiter, header=header,
                             width=1 if whitespace else len(columns), quoting=not whitespace)
+        if not whitespace and len(columns) == 1 and scan.max_fields > 1:
+            # DuckDB reads the extra fields as columns too, and then skips blank lines.
+            scan = scan_records(tf.opener(readable), delimiter, header=header, width=1, blank_is_row=False)
         if scan.mixed_line_endings:
             os.makedirs(work, exist_ok=True)
             readable = tf.without_separator_crs(readable, work, quoting=not whitespace,
