@@ -445,3 +445,14 @@ def test_one_column_files_count_blank_lines_either_way(tmp_path, con):
     frame, read = raw(write(tmp_path / "one_long.csv", "customer_id\na\n\nb,extra\n"), con)
     assert rows(frame) == [2, 3, 4] and read.expected_rows == 3
     assert frame[RAGGED_COL].tolist() == [False, False, True] and frame[BLANK_COL].tolist() == [False, True, False]
+
+
+def test_a_short_and_a_long_line_that_balance_in_one_chunk_are_found():
+    """Past the first chunk the delimiter count is checked per 256 KB block, not per chunk."""
+    lines = ["a,1,2"] * 400_000
+    lines[190_000] = "short,1"  # about 1.1 MB into the file: the second 1 MB chunk
+    lines[290_000] = "long,1,2,3"  # about 1.7 MB: the same chunk, another block
+    data = (HEADER + "\n".join(lines) + "\n").encode()
+    scan = scan_records(lambda: io.BytesIO(data), ",", header=True, width=3, chunk_bytes=1 << 20)
+    assert scan.long_rows.tolist() == [290_001] and scan.max_fields == 4
+    assert scan.data_records == 400_000

@@ -34,7 +34,7 @@ import numpy as np
 from clv.errors import DataError
 
 CHUNK_BYTES = 64 << 20
-_BLOCK = 1 << 20  # cache-sized blocks for the counting passes of a plain chunk
+_BLOCK = 1 << 18  # cache-sized blocks for the counting passes of a plain chunk
 NL, CR, QUOTE = 0x0A, 0x0D, 0x22
 
 
@@ -287,7 +287,7 @@ class _Scanner:
         self.chunks += 1
         if plain and not whole_file:
             end = length if final else data.rfind(b"\n", 0, length) + 1
-            if end and self._plain(buffer.array()[:end], final):
+            if end and self._plain(data, buffer.array()[:end], final):
                 return end
         return self._detailed(buffer.array(), final)
 
@@ -301,12 +301,12 @@ class _Scanner:
         if np.frombuffer(data, np.uint8, length).max(initial=0) >= 0x80:
             check_utf8(data, length, self.lines)
 
-    def _plain(self, a: np.ndarray, final: bool) -> bool:
+    def _plain(self, data: bytearray, a: np.ndarray, final: bool) -> bool:
         """Count a quote-free, CR-free chunk; False when it needs the record-by-record pass."""
-        newlines, delims, blank = _plain_counts(a, self.delim)
+        newlines, delims, irregular = _plain_counts(data, a, self.delim, self.tally.width - 1)
         records = newlines + (1 if final and a[-1] != NL else 0)
         expected = (self.tally.width - 1) * records
-        if blank or a[0] == NL or (self.delim is not None and delims != expected):
+        if irregular or a[0] == NL or (self.delim is not None and delims != expected):
             return False
         self.tally.add_regular(records, self.lines + 1)
         self.tally.lf += newlines
@@ -373,23 +373,40 @@ class _Scanner:
         return np.where(blank, 0, np.diff(before) + 1)
 
 
-def _plain_counts(a: np.ndarray, delim: int | None) -> tuple[int, int, bool]:
-    """(newlines, delimiters, has two newlines in a row), in cache-sized blocks."""
+def _plain_counts(data: bytearray, a: np.ndarray, delim: int | None, per_line: int) -> tuple[int, int, bool]:
+    """(newlines, delimiters, irregular) of a quote-free chunk, in cache-sized blocks.
+
+    ``irregular``: two newlines in a row (a blank line), or, with a delimiter, a
+    block whose whole lines do not hold ``per_line`` delimiters each on average
+    (nor the line across its start). A short and a long line that balance each
+    other exactly inside one block are not told apart.
+    """
     newline_mask = np.empty(min(_BLOCK, len(a)), bool)
     other = np.empty_like(newline_mask)
-    newlines = delims = 0
-    blank = False
+    newlines = delims = carried = 0
+    irregular = False
     for start in range(0, len(a), _BLOCK):
         block = a[start:start + _BLOCK]
         n = len(block)
         np.equal(block, NL, out=newline_mask[:n])
-        newlines += int(np.count_nonzero(newline_mask[:n]))
+        in_block = int(np.count_nonzero(newline_mask[:n]))
+        newlines += in_block
         np.logical_and(newline_mask[1:n], newline_mask[:n - 1], out=other[:n - 1])
-        blank = blank or bool(other[:n - 1].any()) or (start > 0 and a[start - 1] == NL and block[0] == NL)
-        if delim is not None:
-            np.equal(block, delim, out=other[:n])
-            delims += int(np.count_nonzero(other[:n]))
-    return newlines, delims, blank
+        irregular |= bool(other[:n - 1].any()) or (start > 0 and a[start - 1] == NL and block[0] == NL)
+        if delim is None:
+            continue
+        np.equal(block, delim, out=other[:n])
+        block_delims = int(np.count_nonzero(other[:n]))
+        delims += block_delims
+        if not in_block:
+            carried += block_delims
+            continue
+        first = data.find(b"\n", start, start + n) - start
+        last = data.rfind(b"\n", start, start + n) - start
+        before, after = int(np.count_nonzero(other[:first])), int(np.count_nonzero(other[last + 1:n]))
+        irregular |= carried + before != per_line or block_delims - before - after != per_line * (in_block - 1)
+        carried = after
+    return newlines, delims, irregular
 
 
 def _before(positions: np.ndarray, end: int) -> np.ndarray:
