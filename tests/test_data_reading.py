@@ -456,3 +456,8 @@ def test_a_short_and_a_long_line_that_balance_in_one_chunk_are_found():
     scan = scan_records(lambda: io.BytesIO(data), ",", header=True, width=3, chunk_bytes=1 << 20)
     assert scan.long_rows.tolist() == [290_001] and scan.max_fields == 4
     assert scan.data_records == 400_000
+
+
+def test_header_names_are_trimmed_and_empty_ones_numbered(tmp_path, con):
+    frame, _ = raw(write(tmp_path / "names.csv", "customer_id, order_ts ,amount,\na,2021-01-01,1,x\n"), con)
+    assert list(frame.columns)[1:] == ["customer_id", "order_ts", "amount", "column3"]

@@ -206,7 +206,7 @@ def first_words(path: str) -> list[str]:
 
 
 def column_names(path: str, found: list[str], names: tuple[str, ...] | None, header: bool) -> list[str]:
-    """The columns' names: ``names`` if given, else the header's, else column0, column1, ...
+    """The columns' names: ``names`` if given, else the header's (trimmed), else column0, column1, ...
 
     Refuses duplicated names (compared without case, as DuckDB does) and reserved ones.
     """
@@ -215,8 +215,8 @@ def column_names(path: str, found: list[str], names: tuple[str, ...] | None, hea
         if header and found and len(found) != len(chosen):
             raise DataError(f"names= gives {len(chosen)} names but the header of {path!r} has {len(found)} "
                             "columns; fix: give one name per column.")
-    elif header:
-        chosen = [name if name != "" else f"column{i}" for i, name in enumerate(found)]
+    elif header:  # blanks around a name are dropped (as DuckDB's reader did)
+        chosen = [name.strip() or f"column{i}" for i, name in enumerate(found)]
     else:
         chosen = [f"column{i}" for i in range(len(found))]
     check_names(chosen, f"the header of {path!r}")
