@@ -113,8 +113,8 @@ def _prepare(path: str, delimiter: str, header: bool, names, encoding: str, work
             tf.sniff_utf16(path)
         found = tf.first_words(readable) if whitespace else tf.first_record(readable, delimiter)[0]
         if header and not found:
-            raise DataError(f"{path!r} has no header line (only blank lines); fix: check the file, or pass "
-                            "header=False with names=[...].")
+            raise DataError(f"{path!r} has no header line (it is empty or holds only blank lines); fix: check "
+                            "the file, or pass header=False with names=[...].")
         columns = tf.column_names(path, found, names, header)
         if not columns:
             raise DataError(f"{path!r} holds only blank lines; fix: check the file.")
