@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import ibis
 import pyarrow as pa
 from ibis.backends import BaseBackend
@@ -94,7 +95,7 @@ def read_text(paths: list[str], delimiter: str, header: bool, names: tuple[str, 
                    for p in parts)
         query = _union(parts, con)
         name = f"__clv_text_{uuid.uuid4().hex[:12]}"
-        run_sql(con, f"CREATE TEMP {'VIEW' if lazy else 'TABLE'} {name} AS {query}")
+        _create(con, f"CREATE TEMP {'VIEW' if lazy else 'TABLE'} {name} AS {query}", paths)
         if any(p.whitespace for p in parts):
             _drop_unused_markers(con, name)
     return TextRead(con.table(name), sum(p.scan.data_records for p in parts))
@@ -105,30 +106,46 @@ def _prepare(path: str, delimiter: str, header: bool, names, encoding: str, work
     tf.check_file(path)
     whitespace = delimiter == WHITESPACE
     with tf.file_errors(path):
-        readable = path
-        if encoding != tf.UTF8:
-            os.makedirs(work, exist_ok=True)
-            readable = tf.transcode_to_utf8(path, encoding, work)
-        else:
-            tf.sniff_utf16(path)
-        found = tf.first_words(readable) if whitespace else tf.first_record(readable, delimiter)[0]
-        if header and not found:
-            raise DataError(f"{path!r} has no header line (it is empty or holds only blank lines); fix: check "
-                            "the file, or pass header=False with names=[...].")
-        columns = tf.column_names(path, found, names, header)
-        if not columns:
-            raise DataError(f"{path!r} holds only blank lines; fix: check the file.")
-        scan = scan_records(tf.opener(readable), None if whitespace else delimiter, header=header,
-                            width=1 if whitespace else len(columns), quoting=not whitespace)
-        if not whitespace and len(columns) == 1 and scan.max_fields > 1:
-            # DuckDB reads the extra fields as columns too, and then skips blank lines.
-            scan = scan_records(tf.opener(readable), delimiter, header=header, width=1, blank_is_row=False)
+        readable = _utf8_file(path, encoding, work)
+        columns = _column_names(path, readable, delimiter, header, names, whitespace)
+        scan = _scan(readable, delimiter, header, len(columns), whitespace)
         if scan.mixed_line_endings:
             os.makedirs(work, exist_ok=True)
             readable = tf.without_separator_crs(readable, work, quoting=not whitespace,
                                                 separator_lines=scan.separator_lines)
     extras = [] if whitespace else tf.extra_names(columns, scan.max_fields)
     return TextPart(path, readable, columns, extras, scan, whitespace, delimiter)
+
+
+def _utf8_file(path: str, encoding: str, work: str) -> str:
+    """The file itself when it is UTF-8, else a UTF-8 copy in ``work``."""
+    if encoding == tf.UTF8:
+        tf.sniff_utf16(path)
+        return path
+    os.makedirs(work, exist_ok=True)
+    return tf.transcode_to_utf8(path, encoding, work)
+
+
+def _column_names(path: str, readable: str, delimiter: str, header: bool, names, whitespace: bool) -> list[str]:
+    found = tf.first_words(readable) if whitespace else tf.first_record(readable, delimiter)[0]
+    if header and not found:
+        raise DataError(f"{path!r} has no header line (it is empty or holds only blank lines); fix: check "
+                        "the file, or pass header=False with names=[...].")
+    columns = tf.column_names(path, found, names, header)
+    if not columns:
+        raise DataError(f"{path!r} holds only blank lines; fix: check the file.")
+    return columns
+
+
+def _scan(readable: str, delimiter: str, header: bool, width: int, whitespace: bool) -> RecordScan:
+    """The independent record scan, as DuckDB will read the file."""
+    if whitespace:
+        return scan_records(tf.opener(readable), None, header=header, width=1, quoting=False)
+    scan = scan_records(tf.opener(readable), delimiter, header=header, width=width)
+    if width == 1 and scan.max_fields > 1:
+        # DuckDB reads the extra fields as columns too, and then skips blank lines.
+        scan = scan_records(tf.opener(readable), delimiter, header=header, width=1, blank_is_row=False)
+    return scan
 
 
 def _check_same_header(parts: list[TextPart]) -> None:
@@ -248,6 +265,16 @@ def _temp_table(con: BaseBackend, kind: str, columns: dict[str, Any]) -> str:
     finally:
         con.con.unregister(registered)
     return name
+
+
+def _create(con: BaseBackend, sql: str, paths: list[str]) -> None:
+    """Create the view or table; an engine error while copying becomes a DataError naming the file."""
+    try:
+        run_sql(con, sql)
+    except duckdb.Error as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"DuckDB could not read {paths[0]!r}{' and the other files' if len(paths) > 1 else ''} "
+                        f"({first}); fix: check the line it names, or convert the file to Parquet.") from None
 
 
 def run_sql(con: BaseBackend, sql: str) -> list[tuple]:
