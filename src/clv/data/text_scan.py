@@ -422,19 +422,24 @@ def outside_quotes(quotes: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 
 def _check_quotes(a: np.ndarray, quotes: np.ndarray, delim: int | None, end: int) -> None:
-    """Raise StrayQuote unless every quote opens a field, closes it or is doubled."""
+    """Raise StrayQuote unless every quote opens a field, closes it or is doubled.
+
+    Quotes alternate: even ones (0, 2, ...) open a quoted field and follow a
+    delimiter, a newline, the chunk start or a closing quote (``""``); odd ones
+    close it and precede a delimiter, a line end or an opening quote.
+    """
     if not len(quotes):
         return
-    allowed = np.zeros(256, bool)
-    allowed[[NL, QUOTE] + ([delim] if delim is not None else [])] = True
+    opens = np.zeros(256, bool)
+    opens[[NL, QUOTE] + ([delim] if delim is not None else [])] = True
+    closes = opens.copy()
+    closes[CR] = True
     opening, closing = quotes[0::2], quotes[1::2]
-    before = a[np.maximum(opening - 1, 0)]
-    opens_field = (opening == 0) | allowed[before]
-    after_allowed = allowed.copy()
-    after_allowed[CR] = True
-    following = closing + 1
-    closes_field = (following >= end) | after_allowed[a[np.minimum(following, end - 1)]]
-    if not (opens_field.all() and closes_field.all()):
+    after_start = opening[1:] if opening[0] == 0 else opening
+    if not opens.take(a.take(after_start - 1)).all():
+        raise StrayQuote
+    inside = closing[:-1] if len(closing) and closing[-1] == end - 1 else closing
+    if not closes.take(a.take(inside + 1)).all():
         raise StrayQuote
 
 
