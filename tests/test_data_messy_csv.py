@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from clv.data import Columns, Csv, LoadPolicy, load_orders
@@ -134,6 +134,8 @@ def test_messy_files_lose_no_line_and_number_each_by_its_line(example):
 
 @settings(max_examples=EXAMPLES // 8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messy_files())
+@example((b'customer_id,order_ts,amount\n2021-01-01,2021-01-01,0\nx\xc2\xa31111",2021-01-01,2021-01-01\n'
+          b"100,2021-01-01,2021-01-01\n", "utf-8", ","))  # cut inside a character, after a stray quote
 def test_any_bytes_change_raise_only_clv_errors(example):
     """Bytes cut at a random place or flipped still give a result or a clv error, never a crash."""
     data, encoding, delimiter = example

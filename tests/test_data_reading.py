@@ -461,3 +461,13 @@ def test_a_short_and_a_long_line_that_balance_in_one_chunk_are_found():
 def test_header_names_are_trimmed_and_empty_ones_numbered(tmp_path, con):
     frame, _ = raw(write(tmp_path / "names.csv", "customer_id, order_ts ,amount,\na,2021-01-01,1,x\n"), con)
     assert list(frame.columns)[1:] == ["customer_id", "order_ts", "amount", "column3"]
+
+
+@pytest.mark.parametrize("data", [
+    HEADER.encode() + b"a,2021-01-01,1\nx\xc2",  # a character cut by the end of the file
+    HEADER.encode() + b'x5" screen,2021-01-01,1\n' + b"a,2021-01-01,1\n" * 10 + b"\xa3,2021-01-01,1\n",  # after a stray quote
+])
+def test_bytes_that_are_not_utf8_anywhere_give_the_line(tmp_path, con, data):
+    path = write(tmp_path / "bad.csv", data)
+    with pytest.raises(DataError, match=r"line \d+: the file is not UTF-8"):
+        _ = load_orders(path, con=con).report

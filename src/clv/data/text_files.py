@@ -24,7 +24,7 @@ from clv.data.text_scan import (
     CR,
     NL,
     TextFileError,
-    check_utf8,
+    check_utf8_stream,
     outside_quotes,
 )
 from clv.errors import DataError
@@ -181,19 +181,7 @@ def first_record(path: str, delimiter: str) -> tuple[list[str], int]:
 
 def raise_first_utf8_error(path: str) -> None:
     """Raise TextFileError at the first byte that is not UTF-8 (streamed, chunk by chunk)."""
-    decoder = codecs.getincrementaldecoder(UTF8)("strict")
-    lines = 0
-    with opener(path)() as stream:
-        while True:
-            data = stream.read(CHUNK_BYTES)
-            try:
-                decoder.decode(data, final=not data)
-            except UnicodeDecodeError:
-                check_utf8(decoder.getstate()[0] + data, None, lines)
-                raise
-            lines += data.count(b"\n")
-            if not data:
-                return
+    check_utf8_stream(opener(path))
 
 
 def first_words(path: str) -> list[str]:

@@ -280,7 +280,7 @@ class _Scanner:
     def _chunk(self, buffer: _Buffer, final: bool) -> int:
         """Process the whole records in the buffer; returns the bytes used."""
         data, length = buffer.data, buffer.length
-        self._check_bytes(data, length)
+        self._check_bytes(data, length, final)
         plain = not (self.quoting and data.find(b'"', 0, length) >= 0) and data.find(b"\r", 0, length) < 0
         # Files smaller than a chunk are always checked record by record.
         whole_file = not self.chunks and length < self.chunk_bytes
@@ -291,7 +291,7 @@ class _Scanner:
                 return end
         return self._detailed(buffer.array(), final)
 
-    def _check_bytes(self, data: bytearray, length: int) -> None:
+    def _check_bytes(self, data: bytearray, length: int, final: bool) -> None:
         nul = data.find(b"\x00", 0, length)
         if nul >= 0:
             raise TextFileError(
@@ -299,7 +299,7 @@ class _Scanner:
                 "if the file is UTF-16 text, pass encoding='utf-16'; otherwise check that it is a text file",
             )
         if np.frombuffer(data, np.uint8, length).max(initial=0) >= 0x80:
-            check_utf8(data, length, self.lines)
+            check_utf8(data, length, self.lines, final=final)
 
     def _plain(self, data: bytearray, a: np.ndarray, final: bool) -> bool:
         """Count a quote-free, CR-free chunk; False when it needs the record-by-record pass."""
@@ -457,14 +457,16 @@ def _line_of(newlines: np.ndarray, position: int) -> int:
     return int(np.searchsorted(newlines, position)) + 1
 
 
-def check_utf8(data: bytes | bytearray, length: int | None = None, lines_before: int = 0) -> None:
+def check_utf8(data: bytes | bytearray, length: int | None = None, lines_before: int = 0, *,
+               final: bool = False) -> None:
     """Raise TextFileError naming the first byte of ``data[:length]`` that is not UTF-8 and its line.
 
-    A character cut by the end of ``data`` is not an error (it is checked with the next chunk).
+    Unless ``final``, a character cut by the end of ``data`` is not an error (it
+    is checked with the next chunk).
     """
     length = len(data) if length is None else length
     try:
-        codecs.utf_8_decode(memoryview(data)[:length], "strict", False)
+        codecs.utf_8_decode(memoryview(data)[:length], "strict", final)
     except UnicodeDecodeError as exc:
         raise TextFileError(
             lines_before + data.count(b"\n", 0, exc.start) + 1,
@@ -473,12 +475,31 @@ def check_utf8(data: bytes | bytearray, length: int | None = None, lines_before:
         ) from None
 
 
+def check_utf8_stream(open_binary: Callable[[], BinaryIO]) -> None:
+    """Raise TextFileError at the first byte of the file that is not UTF-8 (chunk by chunk)."""
+    lines, pending = 0, b""
+    with open_binary() as stream:
+        while True:
+            data = stream.read(CHUNK_BYTES)
+            buf = pending + data
+            decoded_to = len(buf)
+            try:
+                decoded_to = codecs.utf_8_decode(buf, "strict", not data)[1]
+            except UnicodeDecodeError:
+                check_utf8(buf, None, lines, final=not data)
+            lines += buf.count(b"\n", 0, decoded_to)
+            pending = buf[decoded_to:]
+            if not data:
+                return
+
+
 def scan_with_csv(open_binary: Callable[[], BinaryIO], delimiter: str, *, header: bool,
                   width: int, blank_is_row: bool = False) -> RecordScan:
     """The same scan through Python's csv module (quotes inside unquoted fields are literal).
 
     One Python step per record: used only for files whose quotes parity cannot place.
     """
+    check_utf8_stream(open_binary)
     crlf, lf = _line_endings(open_binary)
     tally = _Tally(header=header, width=width, blank_is_row=blank_is_row, crlf=crlf, lf=lf)
     with open_binary() as stream:
