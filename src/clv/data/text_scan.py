@@ -59,6 +59,8 @@ class RecordScan:
     ``quote_parity``: False when a quote inside an unquoted field made the scan
     count with Python's csv module (quote parity does not find the records);
     ``separator_lines`` then lists the lines whose newline ends a record.
+    ``max_record_bytes``: the longest record (at least; DuckDB needs its
+    ``max_line_size`` above it).
     """
 
     records: int
@@ -76,6 +78,7 @@ class RecordScan:
     lines: int = 0
     quote_parity: bool = True
     separator_lines: np.ndarray | None = None
+    max_record_bytes: int = 0
 
     @property
     def mixed_line_endings(self) -> bool:
@@ -120,6 +123,7 @@ class _Tally:
     lf: int = 0
     max_fields: int = 0
     lines: int = 0
+    max_bytes: int = 0
     breaks: list = field(default_factory=list)
     blanks: list = field(default_factory=list)
     longs: list = field(default_factory=list)
@@ -180,6 +184,7 @@ class _Tally:
             break_offsets=np.concatenate(offsets), blank_lines=_joined(self.blanks),
             long_rows=_joined(self.longs), max_fields=max(self.max_fields, self.width),
             multiline=self.multiline, crlf_records=self.crlf, lf_records=self.lf, lines=self.lines,
+            max_record_bytes=self.max_bytes,
         )
 
 
@@ -309,6 +314,7 @@ class _Scanner:
         if irregular or a[0] == NL or (self.delim is not None and delims != expected):
             return False
         self.tally.add_regular(records, self.lines + 1)
+        self.tally.max_bytes = max(self.tally.max_bytes, 2 * _BLOCK)  # every block holds a newline
         self.tally.lf += newlines
         self.lines += newlines
         self.ended_line = a[-1] == NL
@@ -332,6 +338,7 @@ class _Scanner:
         crlf = (stops > starts) & (a[np.maximum(stops - 1, 0)] == CR)
         self._count_endings(crlf, len(separators))
         fields = self._fields(a[:end], quotes, starts, stops - crlf)
+        self.tally.max_bytes = max(self.tally.max_bytes, int((stops - starts).max(initial=0)) + 1)
         multiline = len(separators) != len(newlines)
         first_lines = self.lines + 1 + (np.searchsorted(newlines, starts) if multiline else np.arange(len(starts)))
         self.tally.add(first_lines, fields)
@@ -398,9 +405,8 @@ def _plain_counts(data: bytearray, a: np.ndarray, delim: int | None, per_line: i
         np.equal(block, delim, out=other[:n])
         block_delims = int(np.count_nonzero(other[:n]))
         delims += block_delims
-        if not in_block:
-            carried += block_delims
-            continue
+        if not in_block:  # a line longer than a block: checked record by record
+            return newlines, delims, True
         first = data.find(b"\n", start, start + n) - start
         last = data.rfind(b"\n", start, start + n) - start
         before, after = int(np.count_nonzero(other[:first])), int(np.count_nonzero(other[last + 1:n]))
@@ -475,6 +481,15 @@ def check_utf8(data: bytes | bytearray, length: int | None = None, lines_before:
         ) from None
 
 
+def _file_bytes(open_binary: Callable[[], BinaryIO]) -> int:
+    """The size of the (decompressed) file: an upper bound of its longest record."""
+    size = 0
+    with open_binary() as stream:
+        while data := stream.read(CHUNK_BYTES):
+            size += len(data)
+    return size
+
+
 def check_utf8_stream(open_binary: Callable[[], BinaryIO]) -> None:
     """Raise TextFileError at the first byte of the file that is not UTF-8 (chunk by chunk)."""
     lines, pending = 0, b""
@@ -510,7 +525,7 @@ def scan_with_csv(open_binary: Callable[[], BinaryIO], delimiter: str, *, header
             tally.add(np.asarray(starts, np.int64), np.asarray(fields, np.int64))
             ends.append(np.asarray(last_lines, np.int64))
         tally.lines = reader.line_num
-    return dataclasses.replace(tally.result(), separator_lines=_joined(ends))
+    return dataclasses.replace(tally.result(), separator_lines=_joined(ends), max_record_bytes=_file_bytes(open_binary))
 
 
 def _csv_records(reader, tally: _Tally, batch: int = 1 << 20):

@@ -37,6 +37,7 @@ BLANK_COL = "__clv_blank"
 RAGGED_COL = "__clv_ragged"
 WHITESPACE = "whitespace"
 _ROW = "__clv_row"
+DUCKDB_MAX_LINE = 2_000_000  # DuckDB's default max_line_size (bytes), raised for longer records
 INLINE_LIMIT = 1024  # break points / long rows written into the SQL; more are joined (and the file copied)
 
 
@@ -231,6 +232,8 @@ def _csv_reader(part: TextPart) -> str:
     ]
     if part.scan.multiline:
         options.append("parallel = false")  # DuckDB's parallel reader refuses quoted line breaks with null_padding
+    if part.scan.max_record_bytes > DUCKDB_MAX_LINE:
+        options.append(f"max_line_size = {part.scan.max_record_bytes + 1024}")
     return f"read_csv({sql_text(duckdb_path(part.path))}, {', '.join(options)})"
 
 
