@@ -477,3 +477,4 @@ def test_records_longer_than_duckdbs_default_line_size(tmp_path, con):
     text = HEADER + 'a,2021-01-01,1\n"' + "x" * 3_000_000 + '",2021-01-02,2\nc,2021-01-03,3\n'
     frame, read = raw(write(tmp_path / "long.csv", text), con)
     assert rows(frame) == [2, 3, 4] and len(frame["customer_id"][1]) == 3_000_000
+    assert read.expected_rows == 3
