@@ -197,7 +197,9 @@ def test_sentinel_and_placeholder_dates_are_rejected(con):
     assert reasons(result) == {2: "date_in_future", 3: "date_before_min"}
     summary = summarize(result, unit="week")
     assert summary["T"].max() < 10  # the observation end did not follow 9999-12-31
-    kept = load_orders(df, Columns(), LoadPolicy(future_dates="keep", min_date=None), con=con)
+    no_future_rule = load_orders(df, Columns(), LoadPolicy(future_dates="keep", min_date=None), con=con)
+    assert reasons(no_future_rule) == {2: "date_outlier"}  # 9999-12-31 is still far outside the bulk
+    kept = load_orders(df, Columns(), LoadPolicy(future_dates="keep", min_date=None, outlier_dates="keep"), con=con)
     assert reasons(kept) == {}
 
 
@@ -321,3 +323,16 @@ def test_a_long_history_has_no_outliers(con):
     days = pd.date_range("1995-01-01", "2025-12-31", freq="7D").strftime("%Y-%m-%d").tolist()
     df = lines(["a"] * len(days), days, ["1"] * len(days))
     assert reasons(load_orders(df, con=con)) == {}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_outliers_in_large_text_files_are_found_from_a_sample(con, tmp_path, suffix):
+    import gzip
+
+    days = pd.date_range("2011-01-01", "2011-12-31", freq="h")[:8000].strftime("%Y-%m-%d %H:%M").tolist()
+    days[4321] = "2019-06-01 10:00"
+    text = "customer_id,order_ts,amount\n" + "".join(f"c{i % 500},{d},1\n" for i, d in enumerate(days))
+    path = tmp_path / f"orders{suffix}"
+    path.write_bytes(gzip.compress(text.encode()) if suffix.endswith(".gz") else text.encode())
+    result = load_orders(str(path), con=con)
+    assert reasons(result) == {4323: "date_outlier"}  # header is line 1, the 4322nd data line is line 4323

@@ -24,7 +24,7 @@ import glob as globlib
 import os
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,7 @@ class RawSource:
     con: BaseBackend
     expected_rows: int | None = None
     description: str = "the input"
+    sample: Callable[[str, int], list[str]] | None = None  # (column, count) -> values, for text files read lazily
 
     def __iter__(self):
         return iter((self.table, self.con))
@@ -277,7 +278,7 @@ def _read_text(spec: Csv, con: BaseBackend) -> RawSource:
     paths = _files(spec.path, spec.pattern, _TEXT_SUFFIXES, "text")
     _require_duckdb(con, "a text file")
     read = text_source.read_text(paths, spec.delimiter, spec.header, spec.names, spec.encoding, con)
-    return RawSource(read.table, con, read.expected_rows, _describe(paths))
+    return RawSource(read.table, con, read.expected_rows, _describe(paths), read.sample)
 
 
 def _describe(paths: list[str]) -> str:

@@ -237,3 +237,27 @@ def extra_names(names: list[str], total: int) -> list[str]:
         taken.add(name.lower())
         extra.append(name)
     return extra
+
+
+def sample_field(path: str, delimiter: str, index: int, count: int) -> list[str]:
+    """About ``count`` values of field ``index`` from lines spread evenly through a UTF-8 text file.
+
+    Seeks to ``count`` evenly spaced byte offsets and reads the first whole line
+    after each (the header is never taken), so a sample of a large file costs a
+    few reads, not a pass over it. A line inside a quoted multi-line field may
+    give a wrong value: use the sample for robust statistics only.
+    """
+    size = os.path.getsize(path)
+    values: list[str] = []
+    with open(path, "rb") as handle:
+        handle.readline()  # the header (or the first line)
+        start = handle.tell()
+        for offset in np.linspace(start, size, num=count, endpoint=False).astype(np.int64):
+            handle.seek(int(offset))
+            if offset > start:
+                handle.readline()  # the rest of a line cut by the seek
+            line = handle.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+            fields = next(csv.reader([line], delimiter=delimiter), [])
+            if len(fields) > index:
+                values.append(fields[index])
+    return values

@@ -76,10 +76,17 @@ class TextPart:
 
 @dataclass(frozen=True)
 class TextRead:
-    """The relation of one or several text files and the records they hold."""
+    """The relation of one or several text files and the records they hold.
+
+    ``sample``: for files read lazily (re-read by every query), a function
+    ``(column, count) -> values`` that reads about ``count`` values of a column
+    from lines spread through the files without a pass over them; None when the
+    files were copied into a table (sampling the table is cheap then).
+    """
 
     table: ibis.Table
     expected_rows: int
+    sample: Any = None
 
 
 def read_text(paths: list[str], delimiter: str, header: bool, names: tuple[str, ...] | None,
@@ -99,7 +106,22 @@ def read_text(paths: list[str], delimiter: str, header: bool, names: tuple[str, 
         _create(con, f"CREATE TEMP {'VIEW' if lazy else 'TABLE'} {name} AS {query}", paths)
         if any(p.whitespace for p in parts):
             _drop_unused_markers(con, name)
-    return TextRead(con.table(name), sum(p.scan.data_records for p in parts))
+    sample = _sampler(parts) if lazy else None
+    return TextRead(con.table(name), sum(p.scan.data_records for p in parts), sample)
+
+
+def _sampler(parts: list[TextPart]):
+    """(column, count) -> about ``count`` values of that column, spread over the parts by size."""
+    def sample(column: str, count: int) -> list[str]:
+        sizes = [max(os.path.getsize(p.path), 1) for p in parts]
+        values: list[str] = []
+        for part, size in zip(parts, sizes):
+            if column in part.columns:
+                share = max(1, round(count * size / sum(sizes)))
+                values += tf.sample_field(part.path, part.delimiter, part.columns.index(column), share)
+        return values
+
+    return sample
 
 
 def _prepare(path: str, delimiter: str, header: bool, names, encoding: str, work: str) -> TextPart:

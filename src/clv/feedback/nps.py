@@ -110,7 +110,7 @@ def _original(checked: ibis.Table, column: str) -> ibis.Value:
 
 
 def _checked(raw: ibis.Table, columns: SurveyColumns, policy: LoadPolicy) -> ibis.Table:
-    customer = _text(raw[columns.customer_id])
+    customer = _text(raw[columns.customer_id], policy)  # the same ids as the orders' (17850.0 is 17850)
     when = _timestamp(raw[columns.date], policy)
     number = _number(raw[columns.score])
     score_text = _text(raw[columns.score])
