@@ -167,9 +167,7 @@ class LoadResult:
         reasons and the likely fix.
         """
         counts = self.con.execute(
-            # kept repeats are counted here only: a column of every classified line would cost every query
-            self.classified.group_by(STATUS, **{REPEAT_KEPT: _repeat_kept(self.classified)})
-            .aggregate(lines=ibis._.count())
+            self.classified.group_by(STATUS, REPEAT_KEPT).aggregate(lines=ibis._.count())
         )
         lines = counts["lines"].astype(int)
         by_status = lines.groupby(counts[STATUS]).sum().to_dict()
@@ -488,7 +486,8 @@ _AMOUNT_OUT_OF_RANGE = "__clv_amount_out_of_range"
 _NO_RATE = "__clv_no_rate"
 _CANCELLED = "__clv_cancelled"
 _DUPLICATE = "__clv_duplicate"
-_REPEAT = "__clv_repeat"
+_CERTAIN_COPY = "__clv_certain_copy"
+_ORDER_GIVEN = "__clv_order_given"
 REPEAT_KEPT = "__clv_repeat_kept"
 _HASH = "__clv_hash"
 _COUNT = "__clv_count"
@@ -525,15 +524,18 @@ def _classify(raw, originals, cols: Columns, policy: LoadPolicy, window: TimeWin
         _AMOUNT_OUT_OF_RANGE: _out_of_range(amount, policy) | _out_of_range(cost, policy),
         _NO_RATE: no_rate,
         _CANCELLED: _cancelled(raw, cols, policy),
+        _ORDER_GIVEN: _order_id_given(raw, cols),
     }
     if policy.searches_duplicates:
-        raw = _mark_duplicates(raw, originals, _duplicate_key_columns(cols, originals),
-                               lambda table: _certain_copy(table, cols, policy))
+        raw = _mark_duplicates(raw, originals, _duplicate_key_columns(cols, originals))
     parsed = raw.mutate(**{_FIELD + k: v for k, v in fields.items()}, **flags)
+    if policy.searches_duplicates:
+        parsed = parsed.mutate(**{_CERTAIN_COPY: _certain_copy(parsed, cols, policy)})
     rejected, refund = _reject_and_refund(parsed, policy, window)
-    return parsed.mutate(
+    classified = parsed.mutate(
         **{STATUS: _status(parsed, policy, window), ACCEPTED: ~rejected, REFUND_FLAG: refund}
     )
+    return classified.mutate(**{REPEAT_KEPT: _repeat_kept(classified, policy)})
 
 
 def _amount(raw, cols: Columns, policy: LoadPolicy, quantity) -> tuple[ibis.Value, ibis.Value]:
@@ -579,27 +581,39 @@ def _out_of_range(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
     return (value.abs() > policy.max_amount).fill_null(False)
 
 
-def _certain_copy(table: ibis.Table, cols: Columns, policy: LoadPolicy) -> ibis.Value:
-    """Whether an exact copy of a line (original columns) is certainly a copy, not a repeat purchase.
+def _order_id_given(raw: ibis.Table, cols: Columns) -> ibis.Value:
+    """The line has an order id (not null, not empty), tested raw and cheaply: the summary never needs its parse.
+
+    An id of blanks only counts as given here (rare; its copies are then dropped as certain copies).
+    """
+    if cols.order_id is None:
+        return ibis.literal(False)
+    order_id = raw[cols.order_id]
+    if not order_id.type().is_string():
+        return order_id.notnull()
+    return (order_id != "").fill_null(False)
+
+
+def _certain_copy(parsed: ibis.Table, cols: Columns, policy: LoadPolicy) -> ibis.Value:
+    """Whether an exact copy of this line is certainly a copy, not a repeat purchase.
 
     With ``duplicates="drop"`` every copy is; with "auto" only a line that has
     an order id or a time of day (two identical dated-only lines without an
-    order id may be two real purchases on one day).
+    order id may be two real purchases on one day). The order id is tested
+    raw (given and not blank), not parsed: the summary never needs the parse.
     """
     if policy.drops_duplicates:
         return ibis.literal(True)
-    ts = parse.timestamp(table[cols.time_column], policy)
+    ts = parsed[_FIELD + schema.ORDER_TS]
     has_time = (ts.truncate("D") != ts).fill_null(False)
-    if cols.order_id is None:
-        return has_time
-    return parse.identifier(table[cols.order_id], policy).notnull() | has_time
+    return parsed[_ORDER_GIVEN] | has_time
 
 
-def _repeat_kept(classified: ibis.Table) -> ibis.Value:
+def _repeat_kept(classified: ibis.Table, policy: LoadPolicy) -> ibis.Value:
     """An accepted line that is an exact copy of an earlier one, kept as a possible repeat."""
-    if _REPEAT not in classified.columns:
+    if not policy.searches_duplicates:
         return ibis.literal(False)
-    return (classified[ACCEPTED] & classified[_REPEAT]).fill_null(False)
+    return (classified[ACCEPTED] & classified[_DUPLICATE] & ~classified[_CERTAIN_COPY]).fill_null(False)
 
 
 def _duplicate_key_columns(cols: Columns, originals: list[str]) -> list[str]:
@@ -613,25 +627,17 @@ def _duplicate_key_columns(cols: Columns, originals: list[str]) -> list[str]:
     return [c for c in originals if c in mapped]
 
 
-def _mark_duplicates(raw: ibis.Table, originals: list[str], key_columns: list[str],
-                     certain: Callable[[ibis.Table], ibis.Value] | None = None) -> ibis.Table:
-    """Flag every copy of a line but the first (lowest source_row): certain copies and possible repeats.
+def _mark_duplicates(raw: ibis.Table, originals: list[str], key_columns: list[str]) -> ibis.Table:
+    """Flag every copy of a line but the first (lowest source_row).
 
-    Copies are lines whose original columns are all equal (nulls equal).
-    ``certain(table)`` tells a certain copy from a possible repeat purchase
-    (None: every copy is certain); it is evaluated on the copies alone (few),
-    not on every line. On DuckDB a hash
-    pre-filter on ``key_columns`` keeps the exact window small (see
-    :func:`_duplicate_rows_by_hash`); elsewhere one window over every line.
+    Copies are lines whose original columns are all equal (nulls equal). On
+    DuckDB a hash pre-filter on ``key_columns`` keeps the exact window small
+    (see :func:`_duplicate_rows_by_hash`); elsewhere one window over every line.
     """
-    certain = certain or (lambda table: ibis.literal(True))
     if parse.backend_name(raw[SOURCE_ROW_COL]) == "duckdb":
         copies = _duplicate_rows_by_hash(raw, originals, key_columns)
-        sure = copies.filter(certain(copies))[SOURCE_ROW_COL]
-        maybe = copies.filter(~certain(copies))[SOURCE_ROW_COL]
-        return raw.mutate(**{_DUPLICATE: raw[SOURCE_ROW_COL].isin(sure), _REPEAT: raw[SOURCE_ROW_COL].isin(maybe)})
-    copy = _copy_number(raw, originals) > 0
-    return raw.mutate(**{_DUPLICATE: copy & certain(raw), _REPEAT: copy & ~certain(raw)})
+        return raw.mutate(**{_DUPLICATE: raw[SOURCE_ROW_COL].isin(copies)})
+    return raw.mutate(**{_DUPLICATE: _copy_number(raw, originals) > 0})
 
 
 def _copy_number(table: ibis.Table, originals: list[str]) -> ibis.Value:
@@ -641,8 +647,8 @@ def _copy_number(table: ibis.Table, originals: list[str]) -> ibis.Value:
     )
 
 
-def _duplicate_rows_by_hash(raw: ibis.Table, originals: list[str], key_columns: list[str]) -> ibis.Table:
-    """Every copy but the first (its original columns), exact, sorting only candidate lines.
+def _duplicate_rows_by_hash(raw: ibis.Table, originals: list[str], key_columns: list[str]) -> ibis.Column:
+    """source_row of every copy but the first, exact, sorting only candidate lines.
 
     Equal lines have equal ``hash(key1, ..., keyK)`` over the key columns, so
     only lines whose key hash occurs more than once can be copies (few, on real
@@ -660,7 +666,7 @@ def _duplicate_rows_by_hash(raw: ibis.Table, originals: list[str], key_columns: 
     # one becomes a CTE that DuckDB materialises with every column of every line.
     candidates = raw.filter(row_hash.isin(repeated))
     numbered = candidates.mutate(**{_COUNT: _copy_number(candidates, originals)})
-    return numbered.filter(numbered[_COUNT] > 0)
+    return numbered.filter(numbered[_COUNT] > 0)[SOURCE_ROW_COL]
 
 
 def _duckdb_hash(types: list[dt.DataType]):
@@ -876,7 +882,7 @@ def _reject_rules(t, policy, window: TimeWindow) -> list[tuple[ibis.Value, str]]
     if window.end is not None:
         rules.append((ts > window.end, P.AFTER_OBSERVATION_END))
     if policy.searches_duplicates:
-        rules.append((t[_DUPLICATE], P.DUPLICATE))
+        rules.append((t[_DUPLICATE] & t[_CERTAIN_COPY], P.DUPLICATE))
     if policy.rejects_refunds:
         rules.append((is_refund, P.REFUND))
     if policy.rejects_zero_amounts:
