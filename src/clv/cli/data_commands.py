@@ -247,9 +247,12 @@ def report_notes(result: LoadResult, report, command: str = "load") -> None:
     from clv.cli.wording import to_cli
 
     if report.repeated_lines_kept:
-        note(f"{report.repeated_lines_kept:,} lines are identical to an earlier line and have neither an order id "
-             "nor a time of day, so they may be genuine repeat purchases: they were kept. "
-             "--policy duplicates=drop drops them.", label="note: ")
+        n = report.repeated_lines_kept
+        lines = f"{n:,} line is" if n == 1 else f"{n:,} lines are"
+        maybe = "it may be a genuine repeat purchase" if n == 1 else "they may be genuine repeat purchases"
+        note(f"{lines} identical to an earlier line with neither an order id nor a time of day, so "
+             f"{maybe}: kept. "
+             "--policy duplicates=drop drops such lines.", label="note: ")
     if not report.has_amounts:
         note("no amount column: this is a purchase log; purchase counts, P(alive) and expected purchases work, "
              "value (spend, CLV, the classic formula) needs --col amount=COLUMN.", label="note: ")
