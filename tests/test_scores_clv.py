@@ -16,13 +16,12 @@ from clv.models.gammagamma import GammaGammaModel
 from clv.models.mbgnbd import ModifiedBetaGeoModel
 from clv.models.paretonbd import ParetoNBDModel
 from clv.scores import (
-    DAYS_PER_UNIT,
     customer_lifetime_value,
-    discount_factor,
     discounted_expected_purchases,
     forecast_purchases,
     score_customers,
 )
+from clv.units import DAYS_PER_UNIT, discount_factor
 
 DATA = Path(__file__).parent / "data"
 

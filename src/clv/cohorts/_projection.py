@@ -31,7 +31,7 @@ from clv.data.schema import CHANNEL, CUSTOMER_ID
 from clv.errors import DataError
 from clv.formula._table import as_orders_table, execute
 from clv.scores.lifetime_value import expectation_grid, forecast_rows
-from clv.scores.units import days_per_unit
+from clv.units import days_per_unit
 from clv.summary import summary_expression
 
 from ._base import COHORT, Cells, acquisitions, month_end

@@ -10,13 +10,9 @@ from clv.scores.lifetime_value import (
 )
 from clv.scores.score import score_customers
 from clv.scores.subscriptions import score_subscribers
-from clv.scores.units import DAYS_PER_UNIT, continuous_rate_per_unit, discount_factor, years_per_unit
 
 __all__ = [
-    "DAYS_PER_UNIT",
-    "continuous_rate_per_unit",
     "customer_lifetime_value",
-    "discount_factor",
     "discounted_expected_purchases",
     "expected_spend_per_order",
     "forecast_purchases",
@@ -24,5 +20,4 @@ __all__ = [
     "quantile_name",
     "score_customers",
     "score_subscribers",
-    "years_per_unit",
 ]

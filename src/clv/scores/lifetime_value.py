@@ -42,7 +42,7 @@ import numpy as np
 
 from clv.errors import DataError
 from clv.models.base import as_float_array, validate_rfm
-from clv.scores.units import check_annual_rate, discount_factor, step_in_units, years_per_unit
+from clv.units import check_annual_rate, discount_factor, step_in_units, years_per_unit
 from clv.scores.distinct import distinct_rows
 from clv.summary.compress import Compressed
 

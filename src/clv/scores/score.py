@@ -35,7 +35,7 @@ from clv.scores.lifetime_value import (
     reference_groups,
 )
 from clv.scores.distinct import distinct_rows
-from clv.scores.units import check_annual_rate
+from clv.units import check_annual_rate
 from clv.summary.amounts import no_amounts_error, summary_is_log
 
 

@@ -38,12 +38,13 @@ import pandas as pd
 from clv.data import schema
 from clv.engine import to_frame
 from clv.errors import DataError
+from clv.units import DAYS_PER_UNIT
 from clv.summary.amounts import VALUE_COLUMNS, declared_amounts, values_missing, without_values
 
 Unit = Literal["day", "week", "month", "year"]
 Merge = Literal["day", "unit"]
 
-UNIT_DAYS: dict[str, float] = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
+UNIT_DAYS = DAYS_PER_UNIT  # days in one time unit (clv.units)
 
 _MONDAY_EPOCH_OFFSET = 4  # 1970-01-05, the first Monday after the Unix epoch, is day 4
 RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")

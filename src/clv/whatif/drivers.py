@@ -58,7 +58,7 @@ from clv.formula._segments import SEGMENT, customer_segments
 from clv.formula._table import as_orders_table, execute
 from clv.models.bgnbd import BetaGeoModel, expected_purchases_given_alive
 from clv.scores import customer_lifetime_value, forecast_purchases
-from clv.scores.units import days_per_unit
+from clv.units import days_per_unit
 from clv.summary import summary_expression
 from clv.summary.customers import resolve_observation_end
 

@@ -1,7 +1,11 @@
-"""Time units and the discounting convention used by every score.
+"""Time units and discounting: the one place ``clv`` defines them.
 
-Model time is whatever unit the summary was built in (day, week, month...); the
-discount rate is annual. The conversion is explicit and the same everywhere:
+Every duration in ``clv`` (recency, T, a horizon, a holdout window) is a number
+of *time units*; the unit travels with the data (:class:`clv.summary.CustomerData`)
+and with a fitted model (``model.time_unit_``). The default unit everywhere is
+:data:`DEFAULT_TIME_UNIT` (``"week"``, the unit of the published CDNOW
+analyses). The discount rate is always annual. The conversions are explicit and
+the same everywhere:
 
 * a day is the base; a week is 7 days; a year is 365.25 days; a month is
   365.25 / 12 = 30.4375 days (never a 30-day month); a quarter is 365.25 / 4;
@@ -28,17 +32,49 @@ DAYS_PER_UNIT: dict[str, float] = {
     "quarter": DAYS_PER_YEAR / 4,
     "year": DAYS_PER_YEAR,
 }
+TIME_UNITS: tuple[str, ...] = tuple(DAYS_PER_UNIT)
+DEFAULT_TIME_UNIT = "week"
+# Units that are a whole number of calendar periods a year (period-based reports: formula, cohorts).
+PERIODS_PER_YEAR: dict[str, int] = {"year": 1, "quarter": 4, "month": 12}
+
+
+def check_time_unit(time_unit: str, argument: str = "time_unit") -> str:
+    """``time_unit`` if it is a known unit, else a DataError naming ``argument`` and the units.
+
+    Examples
+    --------
+    >>> check_time_unit("week")
+    'week'
+    """
+    if isinstance(time_unit, str) and time_unit in DAYS_PER_UNIT:
+        return time_unit
+    raise DataError(
+        f"{argument}={time_unit!r} is not a known time unit; use one of {list(TIME_UNITS)} "
+        f"(the default is {DEFAULT_TIME_UNIT!r})."
+    )
 
 
 def days_per_unit(time_unit: str) -> float:
     """Length of one ``time_unit`` in days (month = 365.25/12 days)."""
-    try:
-        return DAYS_PER_UNIT[time_unit]
-    except (KeyError, TypeError):
-        raise DataError(
-            f"time_unit={time_unit!r} is not a known unit; use one of {list(DAYS_PER_UNIT)}, "
-            "the unit the summary (frequency, recency, T) and the model were built in."
-        ) from None
+    return DAYS_PER_UNIT[check_time_unit(time_unit)]
+
+
+def unit_ratio(from_unit: str, to_unit: str) -> float:
+    """How many ``to_unit`` one ``from_unit`` is: multiply a duration in ``from_unit`` by it.
+
+    Examples
+    --------
+    >>> unit_ratio("week", "day")
+    7.0
+    """
+    return days_per_unit(from_unit) / days_per_unit(to_unit)
+
+
+def convert_duration(value, from_unit: str, to_unit: str):
+    """A duration (number or array) in ``from_unit`` expressed in ``to_unit``."""
+    if from_unit == to_unit:
+        return value
+    return value * unit_ratio(from_unit, to_unit)
 
 
 def years_per_unit(time_unit: str) -> float:
@@ -60,12 +96,16 @@ def step_in_units(discount_step: str | float, time_unit: str) -> float:
     return step
 
 
-def check_annual_rate(annual_discount_rate: float) -> float:
+def check_annual_rate(annual_discount_rate: float, argument: str = "discount_rate") -> float:
     """The annual discount rate as a float, checked to be finite and >= 0."""
-    rate = float(annual_discount_rate)
+    try:
+        rate = float(annual_discount_rate)
+    except (TypeError, ValueError):
+        rate = math.nan
     if not (math.isfinite(rate) and rate >= 0):
         raise DataError(
-            f"annual_discount_rate must be a finite number >= 0 (0.10 means 10% a year), got {annual_discount_rate!r}."
+            f"{argument} must be a finite number >= 0, the annual rate (0.10 means 10% a year), "
+            f"got {annual_discount_rate!r}."
         )
     return rate
 
