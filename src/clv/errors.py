@@ -18,6 +18,14 @@ class FitError(ClvError, RuntimeError):
     """A model could not be fitted; the message says why and what to try."""
 
 
+class NotFittedError(FitError, ValueError, AttributeError):
+    """A model was asked for a fitted result before a successful ``fit``.
+
+    Derives from ``ValueError`` and ``AttributeError`` as scikit-learn's
+    ``NotFittedError`` does, so code written for either convention catches it.
+    """
+
+
 def missing_column_message(kind: str, wanted: str, found: Iterable[str]) -> str:
     """Explain a column that is not in the input, listing what is there.
 
