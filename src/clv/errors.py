@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+__all__ = ["ClvError", "DataError", "FitError", "NotFittedError", "missing_column_message"]
+
 
 class ClvError(Exception):
     """Base class of every error ``clv`` raises on purpose."""

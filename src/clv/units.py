@@ -24,6 +24,23 @@ import numpy as np
 
 from clv.errors import DataError
 
+__all__ = [
+    "DAYS_PER_UNIT",
+    "DAYS_PER_YEAR",
+    "DEFAULT_TIME_UNIT",
+    "PERIODS_PER_YEAR",
+    "TIME_UNITS",
+    "check_annual_rate",
+    "check_time_unit",
+    "continuous_rate_per_unit",
+    "convert_duration",
+    "days_per_unit",
+    "discount_factor",
+    "step_in_units",
+    "unit_ratio",
+    "years_per_unit",
+]
+
 DAYS_PER_YEAR = 365.25
 DAYS_PER_UNIT: dict[str, float] = {
     "day": 1.0,

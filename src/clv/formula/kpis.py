@@ -152,10 +152,14 @@ def classic_clv(
         differ only in AOV and frequency and the customer-weighted average of
         segment CLVs equals the overall CLV exactly.
 
+    Notes
+    -----
     A purchase log (no amounts) is refused: AOV, revenue and margin need them
     (:func:`clv.summary.no_amounts_error`).
 
-    Source: S. Gupta & D. R. Lehmann (2003), "Customers as Assets", Journal of
+    References
+    ----------
+    S. Gupta & D. R. Lehmann (2003), "Customers as Assets", Journal of
     Interactive Marketing 17(1): CLV = m x r / (1 + i - r) with no discounting
     (i = 0) and value counted from the first period: m / (1 - r) = m / churn.
     """
