@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from clv.cli.insight_commands import parse_change
 from clv.cli.main import app
-from clv.cohorts._projection import fit_default_models
+from clv.cohorts.projection import fit_default_models
 from clv.data.synthetic import simulate
 from clv.errors import DataError
 from clv.models.bgnbd import BetaGeoModel

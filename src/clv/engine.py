@@ -16,6 +16,8 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
+__all__ = ["connect", "default_connection", "execute", "to_frame"]
+
 
 def connect(database: str = ":memory:", *, threads: int | None = None) -> BaseBackend:
     """Open a DuckDB connection through Ibis.
@@ -33,6 +35,29 @@ def connect(database: str = ":memory:", *, threads: int | None = None) -> BaseBa
 def default_connection() -> BaseBackend:
     """The process-wide in-memory DuckDB connection used when none is given."""
     return connect()
+
+
+def execute(expression: ibis.Expr) -> pd.DataFrame:
+    """Run an Ibis expression on its own backend, or on :func:`default_connection` if it has none.
+
+    Pure memtable expressions (a pandas, Polars or Arrow frame wrapped by
+    :func:`clv.data.orders_table.as_orders_table`) are bound to no backend;
+    they run on clv's DuckDB connection rather than on Ibis' global default.
+
+    Parameters
+    ----------
+    expression : ibis.Expr
+        A table or scalar expression (small, already aggregated results).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The result as Ibis' ``to_pandas()`` gives it.
+    """
+    backends, _ = expression._find_backends()  # noqa: SLF001 - Ibis has no public equivalent
+    if backends:
+        return expression.to_pandas()
+    return default_connection().execute(expression)
 
 
 def to_frame(expression: ibis.Table) -> pd.DataFrame:

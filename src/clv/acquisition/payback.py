@@ -2,7 +2,7 @@
 
 Inputs: the order lines and a spend table (channel, month, spend). A customer's
 acquisition channel is the channel on their first purchase line ever and their
-acquisition month the month of that line (as in :mod:`clv.formula._cac`, whose
+acquisition month the month of that line (as in :mod:`clv.formula.cac`, whose
 spend parsing and new-customer counts are reused).
 
 Per (channel, month) of the spend table (channels that acquired customers but
@@ -43,14 +43,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from clv.cohorts.cells import COHORT, acquisitions, group_index, group_sum
+from clv.cohorts.clv_over_time import FIT, ModelInputs, curves, describe_model, prepare
 from clv.data.schema import CHANNEL, CUSTOMER_ID
+from clv.engine import execute
 from clv.errors import DataError
 from clv.formula import classic_clv
-from clv.formula._cac import _new_customers_by_channel_month, _spend_by_channel_month, SPEND_COLUMNS
-from clv.formula._table import as_orders_table, execute, period_label
-
-from clv.cohorts._base import COHORT, acquisitions, group_index, group_sum
-from clv.cohorts.clv_over_time import FIT, ModelInputs, curves, describe_model, prepare
+from clv.formula.cac import (
+    SPEND_COLUMNS,
+    new_customers_by_channel_month,
+    spend_by_channel_month,
+)
+from clv.formula.periods import period_label
+from clv.summary import valued_orders_table
 
 CHANNEL_COLUMNS = (
     CHANNEL, "new_customers", "spend", "cac", "months_observed", "margin_to_date_per_customer",
@@ -95,7 +100,7 @@ def acquisition_payback(
     projection; CLV from the classic formula). ``margin``: gross margin rate,
     default from the cost column. Months since acquisition run 0..horizon_months.
     """
-    table = as_orders_table(orders)
+    table = valued_orders_table(orders, "the acquisition payback", string_ids=True)
     spend_rows = _spend_rows(table, spend)
     inputs = prepare(
         table, transaction_model=transaction_model, spend_model=spend_model, time_unit=time_unit,
@@ -149,8 +154,8 @@ def _spend_rows(table, spend: pd.DataFrame) -> pd.DataFrame:
             f"spend lacks column(s) {', '.join(missing)}; columns found: {', '.join(map(str, spend.columns))}. "
             "Fix: give columns channel, month (e.g. '2024-03'), spend."
         )
-    spent = _spend_by_channel_month(spend)
-    new = _new_customers_by_channel_month(table).rename(columns={CHANNEL: "channel"})
+    spent = spend_by_channel_month(spend)
+    new = new_customers_by_channel_month(table).rename(columns={CHANNEL: "channel"})
     rows = spent.merge(new, how="left", on=["channel", "month_index"])
     unlisted = new[~new["channel"].isin(set(spent["channel"]))].assign(spend=0.0)
     rows = pd.concat([rows, unlisted], ignore_index=True)

@@ -33,9 +33,10 @@ import numpy as np
 import pandas as pd
 
 from clv.data import schema
+from clv.data.orders_table import as_orders_table
 from clv.errors import DataError
 from clv.summary.compress import compress
-from clv.summary.customers import UNIT_DAYS, as_orders_table, order_date, period_table
+from clv.summary.customers import UNIT_DAYS, order_date, period_table
 
 TOP_FREQUENCY = 7  # the last bin of the conditional-expectation and histogram charts is "7+"
 CHART_FILES = {

@@ -7,11 +7,16 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from clv.data.orders_table import as_orders_table
 from clv.errors import DataError
-from clv.summary.customers import UNIT_DAYS, as_orders_table, calibration_holdout, order_date, resolve_observation_end
+from clv.summary.customers import (
+    UNIT_DAYS,
+    calibration_holdout,
+    order_date,
+    resolve_observation_end,
+)
 
 
 @dataclass(frozen=True)

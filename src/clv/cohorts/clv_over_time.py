@@ -15,7 +15,7 @@ fitted model,
                + expected margin of c in months age_c+1..k]  /  customers of G
 
 where the expected margin of a future month is expected purchases x expected
-spend x margin rate (see :mod:`clv.cohorts._projection`). The projected curve
+spend x margin rate (see :mod:`clv.cohorts.projection`). The projected curve
 covers every customer of G at every k: a cohort is observed up to its age and
 projected after it. Revenue curves are the same with net revenue. Nothing is
 discounted. The "CLV over time" curve is in the spirit of Fader & Hardie's
@@ -32,10 +32,11 @@ import pandas as pd
 
 from clv.data.schema import CHANNEL
 from clv.errors import DataError
-from clv.formula._table import period_label
+from clv.formula.periods import period_label
+from clv.summary import valued_orders_table
 
-from ._base import COHORT, MONTHS_SINCE, Cells, group_index, group_sum, observed_cells
-from ._projection import Projection, customer_histories, fit_default_models, project
+from .cells import COHORT, MONTHS_SINCE, Cells, group_index, group_sum, observed_cells
+from .projection import Projection, customer_histories, fit_default_models, project
 
 FIT = "fit"
 
@@ -115,6 +116,7 @@ def clv_over_time(
     observed then expected) when a transaction model is used. See the module
     docstring for the exact definitions; months k = 0..horizon_months.
     """
+    orders = valued_orders_table(orders, "the CLV over time", string_ids=True)
     inputs = prepare(
         orders, transaction_model=transaction_model, spend_model=spend_model, time_unit=time_unit,
         margin=margin, observation_end=observation_end, horizon_months=horizon_months,

@@ -7,7 +7,7 @@ Retention (cohort c = acquisition month, k = months since acquisition):
 
 k = 0 is the acquisition month (retention 1 by construction). Only whole
 calendar months up to the last complete month are cells (see
-:mod:`clv.cohorts._base`); a cohort's row stops at its age.
+:mod:`clv.cohorts.cells`); a cohort's row stops at its age.
 
 Repeat share: a customer's *first order* is the order (order_id, or the
 calendar day when there is no order id) of their first purchase line ever; all
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from clv.data.orders_table import as_orders_table
 from clv.data.schema import AMOUNT, CUSTOMER_ID, ORDER_TS
-from clv.formula._table import (
+from clv.engine import execute
+from clv.formula.periods import (
     ORDER_KEY,
-    as_orders_table,
-    execute,
     first_purchase_lines,
     period_index,
     period_label,
@@ -36,7 +36,7 @@ from clv.formula._table import (
     with_order_key,
 )
 
-from ._base import COHORT, MONTHS_SINCE, group_index, group_sum, observed_cells
+from .cells import COHORT, MONTHS_SINCE, group_index, group_sum, observed_cells
 
 RETENTION_COLUMNS = (COHORT, MONTHS_SINCE, "customers", "active", "retention")
 
@@ -86,7 +86,7 @@ class RepeatShare:
 
 def repeat_share(orders: object, *, observation_end: object = None) -> RepeatShare:
     """Share of net revenue from repeat orders versus first orders, overall and per calendar month."""
-    table = as_orders_table(orders)
+    table = as_orders_table(orders, string_ids=True)
     window = resolve_window(table, None, observation_end)
     lines = with_order_key(window.filter(table))
     first = first_purchase_lines(with_order_key(table), (ORDER_KEY,)).rename(_first_id=CUSTOMER_ID, _first_key=ORDER_KEY)

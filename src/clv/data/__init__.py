@@ -7,6 +7,7 @@
 
 from clv.data.columns import Columns
 from clv.data.load import LoadRejectedError, LoadReport, LoadResult, load_orders
+from clv.data.orders_table import as_orders_table
 from clv.data.policy import REASON_PRECEDENCE, LoadPolicy
 from clv.data.sources import Csv, DatabaseTable, Excel, Parquet
 
@@ -21,5 +22,6 @@ __all__ = [
     "LoadResult",
     "Parquet",
     "REASON_PRECEDENCE",
+    "as_orders_table",
     "load_orders",
 ]

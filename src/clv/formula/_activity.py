@@ -7,9 +7,10 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from clv.data.schema import CUSTOMER_ID, ORDER_TS
+from clv.engine import execute
 
-from ._segments import ALL_CUSTOMERS, SEGMENT
-from ._table import PERIOD, execute, is_purchase, period_index
+from .customer_segments import ALL_CUSTOMERS, SEGMENT
+from .periods import PERIOD, is_purchase, period_index
 
 
 def attach(per_customer: Table, mapping: Table | None, column: str, default: object) -> Table:

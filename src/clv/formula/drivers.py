@@ -21,17 +21,17 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from clv.data.schema import AMOUNT, COST, CUSTOMER_ID, ORDER_TS
+from clv.engine import execute
 from clv.errors import DataError
 
 from ._activity import activity_pairs
-from ._table import (
+from .periods import (
     ORDER_KEY,
     PERIOD,
     Window,
     as_valued_orders,
     check_rates,
     check_unit,
-    execute,
     first_purchase_lines,
     is_purchase,
     no_margin_message,
@@ -41,8 +41,8 @@ from ._table import (
     period_start,
     refuse_without_amounts,
     resolve_window,
-    with_order_key,
     window_period_range,
+    with_order_key,
 )
 
 DRIVER_COLUMNS = (

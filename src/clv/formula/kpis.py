@@ -23,28 +23,28 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from clv.data.schema import AMOUNT, CHANNEL, COST, CUSTOMER_ID, ORDER_TS
+from clv.engine import execute
 from clv.errors import DataError
+from clv.units import DAYS_PER_UNIT
 
-from ._cac import CUSTOMER_CAC, CustomerCac, resolve_cac
 from ._activity import activity_pairs, attach
-from ._segments import ALL_CUSTOMERS, SEGMENT, customer_segments
-from ._table import (
+from .cac import CUSTOMER_CAC, CustomerCac, resolve_cac
+from .customer_segments import ALL_CUSTOMERS, SEGMENT, customer_segments
+from .periods import (
     ORDER_KEY,
     PERIOD,
-    PERIOD_DAYS,
     Window,
     as_valued_orders,
     check_rates,
     check_unit,
-    execute,
     is_purchase,
     no_margin_message,
     period_is_complete,
     period_label,
     refuse_without_amounts,
     resolve_window,
-    with_order_key,
     window_period_range,
+    with_order_key,
 )
 
 _SUM_COLUMNS = (
@@ -272,7 +272,7 @@ def _customer_table(
     per_customer = attach(per_customer, segments, SEGMENT, ALL_CUSTOMERS)
     if customer_cac.per_customer is not None:
         per_customer = attach(per_customer, customer_cac.per_customer, CUSTOMER_CAC, None)
-    churn_cutoff = window.end_exclusive - pd.Timedelta(days=PERIOD_DAYS[period])
+    churn_cutoff = window.end_exclusive - pd.Timedelta(days=DAYS_PER_UNIT[period])
     span_days = (per_customer.last_ts.epoch_seconds() - per_customer.first_ts.epoch_seconds()) / 86400.0
     return per_customer.mutate(
         churned=per_customer.last_ts < churn_cutoff,
@@ -320,7 +320,7 @@ def _kpis(sums: pd.DataFrame, window: Window, period: str) -> pd.DataFrame:
         out["repeat_rate"] = sums["repeat_customers"] / sums["customers"]
         out["customer_value"] = out["aov"] * out["purchase_frequency"]
         out["lifespan_observed"] = (
-            sums["churned_span_days"] / sums["churned_customers"] / PERIOD_DAYS[period]
+            sums["churned_span_days"] / sums["churned_customers"] / DAYS_PER_UNIT[period]
         )
         out["margin_from_cost"] = (sums["revenue_with_cost"] - sums["cost"]) / sums[
             "revenue_with_cost"

@@ -50,9 +50,10 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from clv.data import schema
+from clv.data.orders_table import as_orders_table
 from clv.engine import to_frame
 from clv.errors import DataError
-from clv.summary.customers import as_orders_table, order_date, resolve_observation_end
+from clv.summary.customers import order_date, resolve_observation_end
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from clv.summary.amounts import (
     no_amounts_error,
     require_amounts,
     summary_is_log,
+    valued_orders_table,
 )
 from clv.summary.compress import Compressed, apply_on_distinct, compress
 from clv.summary.customers import (
@@ -34,4 +35,5 @@ __all__ = [
     "summarize",
     "summary_expression",
     "summary_is_log",
+    "valued_orders_table",
 ]

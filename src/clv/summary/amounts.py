@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from clv.data import schema
+from clv.data.orders_table import as_orders_table
 from clv.errors import DataError
 
 VALUE_COLUMNS = ("monetary_value", "gross_revenue", "revenue", "margin")
@@ -67,6 +68,40 @@ def declared_amounts(orders: Any) -> bool | None:
     if names is not None and schema.AMOUNT not in names:
         return False
     return None
+
+
+def valued_orders_table(orders: Any, what: str, *, string_ids: bool = False) -> Any:
+    """The orders table of a computation that values orders: a declared purchase log is refused.
+
+    Parameters
+    ----------
+    orders : ibis Table | LoadResult | pandas/Polars/Arrow frame
+        Order lines (see :func:`clv.data.orders_table.as_orders_table`).
+    what : str
+        What needs the amounts, named in the refusal (e.g. "the acquisition payback").
+    string_ids : bool, default False
+        Passed to :func:`clv.data.orders_table.as_orders_table`.
+
+    Returns
+    -------
+    ibis.expr.types.Table
+        The typed order lines.
+
+    Raises
+    ------
+    DataError
+        :func:`no_amounts_error` when :func:`declared_amounts` is False (a log's
+        load result, a table without ``amount``: then the message also names
+        the column and lists the columns found). Amounts that are null in the
+        data are found only by running a query: the caller checks its aggregates.
+    """
+    if declared_amounts(orders) is False:
+        error = no_amounts_error(what)
+        columns = _column_names(getattr(orders, "orders", orders))
+        if columns is not None and schema.AMOUNT not in columns:  # a table without the column: name it
+            error = DataError(f"{error} The orders have no column 'amount'. Columns found: {', '.join(columns)}.")
+        raise error
+    return as_orders_table(orders, string_ids=string_ids)
 
 
 def _column_names(table: Any) -> list[str] | None:

@@ -36,6 +36,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from clv.data import schema
+from clv.data.orders_table import as_orders_table
 from clv.engine import to_frame
 from clv.errors import DataError
 from clv.units import DAYS_PER_UNIT
@@ -49,41 +50,6 @@ UNIT_DAYS = DAYS_PER_UNIT  # days in one time unit (clv.units)
 _MONDAY_EPOCH_OFFSET = 4  # 1970-01-05, the first Monday after the Unix epoch, is day 4
 RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 IS_REFUND = schema.IS_REFUND
-
-
-def as_orders_table(orders: Any) -> ir.Table:
-    """Accept an Ibis table, a load result (``.orders``) or a pandas/Arrow/Polars frame.
-
-    A table without an ``amount`` column is a purchase log: its lines are
-    purchases with a null amount (see :func:`as_log_lines`).
-    """
-    table = getattr(orders, "orders", orders)
-    if isinstance(table, ir.Table):
-        result = table
-    elif isinstance(table, pd.DataFrame) or hasattr(table, "__arrow_c_stream__") or hasattr(table, "to_arrow"):
-        result = ibis.memtable(table)
-    else:
-        raise DataError(
-            f"orders must be an Ibis table, a pandas/Polars/Arrow frame or the result of clv.data.load_orders, "
-            f"not {type(orders).__name__}."
-        )
-    missing = [c for c in (schema.CUSTOMER_ID, schema.ORDER_TS) if c not in result.columns]
-    if missing:
-        raise DataError(
-            f"orders lack the canonical column(s) {missing}; columns found: {', '.join(result.columns)}. "
-            "Fix: load the data with clv.data.load_orders(...), which maps your column names."
-        )
-    return result if schema.AMOUNT in result.columns else as_log_lines(result)
-
-
-def as_log_lines(table: ir.Table) -> ir.Table:
-    """Order lines of a table without amounts: a null ``amount``, and every line a purchase.
-
-    Without amounts there is no sign to tell a refund by, so unless the table
-    says which lines are refunds (``is_refund``) none is.
-    """
-    refund = {} if IS_REFUND in table.columns else {IS_REFUND: ibis.literal(False)}
-    return table.mutate(**{schema.AMOUNT: ibis.null("float64")}, **refund)
 
 
 def order_date(table: ir.Table) -> ir.DateValue:

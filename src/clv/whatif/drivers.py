@@ -51,20 +51,19 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from clv.cohorts.cells import resolve_margin
+from clv.cohorts.clv_over_time import describe_model
+from clv.cohorts.projection import expected_spend, fit_default_models
 from clv.data.schema import CUSTOMER_ID
+from clv.engine import execute
 from clv.errors import DataError
 from clv.formula import classic_clv
-from clv.formula._segments import SEGMENT, customer_segments
-from clv.formula._table import as_orders_table, execute
+from clv.formula.customer_segments import SEGMENT, customer_segments
 from clv.models.bgnbd import BetaGeoModel, expected_purchases_given_alive
 from clv.scores import customer_lifetime_value, forecast_purchases
-from clv.units import days_per_unit
-from clv.summary import summary_expression
+from clv.summary import summary_expression, valued_orders_table
 from clv.summary.customers import resolve_observation_end
-
-from clv.cohorts._base import resolve_margin
-from clv.cohorts._projection import expected_spend, fit_default_models
-from clv.cohorts.clv_over_time import describe_model
+from clv.units import days_per_unit
 
 FIT = "fit"
 TRADE_OFF_NOTE = (
@@ -192,7 +191,7 @@ def what_if(
     """
     if not isinstance(scenario, Scenario):
         raise DataError(f"scenario: expected a clv.whatif.Scenario, got {type(scenario).__name__}. Fix: Scenario(aov=0.05).")
-    table = as_orders_table(orders)
+    table = valued_orders_table(orders, "the what-if", string_ids=True)
     margin_rule = resolve_margin(table, margin)
     after_margin = margin_rule.rate * (1.0 + scenario.margin)
     if after_margin > 1:

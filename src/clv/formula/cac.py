@@ -16,10 +16,20 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from clv.data.schema import CHANNEL, CUSTOMER_ID
+from clv.engine import execute
 from clv.errors import DataError
 
-from ._segments import MISSING_VALUE
-from ._table import execute, first_purchase_lines, period_index
+from .customer_segments import MISSING_VALUE
+from .periods import first_purchase_lines, period_index
+
+__all__ = [
+    "CUSTOMER_CAC",
+    "SPEND_COLUMNS",
+    "CustomerCac",
+    "new_customers_by_channel_month",
+    "resolve_cac",
+    "spend_by_channel_month",
+]
 
 CUSTOMER_CAC = "_cac"
 SPEND_COLUMNS = ("channel", "month", "spend")
@@ -107,8 +117,8 @@ def _from_spend(table: Table, spend: pd.DataFrame) -> pd.DataFrame:
             f"{', '.join(map(str, spend.columns))}. Fix: pass columns channel, month "
             "(e.g. '2011-03'), spend."
         )
-    spend = _spend_by_channel_month(spend)
-    new = _new_customers_by_channel_month(table)
+    spend = spend_by_channel_month(spend)
+    new = new_customers_by_channel_month(table)
     all_months = spend["month_index"].unique()
     extra_channels = sorted(set(new[CHANNEL]) - set(spend["channel"]))
     zero_spend = pd.DataFrame(
@@ -127,7 +137,25 @@ def _from_spend(table: Table, spend: pd.DataFrame) -> pd.DataFrame:
     return by_channel[["channel", "spend", "new_customers", "cac"]]
 
 
-def _spend_by_channel_month(spend: pd.DataFrame) -> pd.DataFrame:
+def spend_by_channel_month(spend: pd.DataFrame) -> pd.DataFrame:
+    """Marketing spend summed per (channel, calendar month), checked.
+
+    Parameters
+    ----------
+    spend : pandas.DataFrame
+        Columns ``channel``, ``month`` (a date or e.g. '2011-03') and ``spend``
+        (a number >= 0), as :data:`SPEND_COLUMNS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``channel`` (text key), ``month_index`` (year x 12 + month - 1) and ``spend``.
+
+    Raises
+    ------
+    DataError
+        For a month that is not a date, or a spend that is not a number >= 0 (naming the row).
+    """
     try:
         months = pd.to_datetime(spend["month"].astype(str), format="mixed")
     except (TypeError, ValueError) as exc:
@@ -152,7 +180,22 @@ def _spend_by_channel_month(spend: pd.DataFrame) -> pd.DataFrame:
     return frame.groupby(["channel", "month_index"], as_index=False)["spend"].sum()
 
 
-def _new_customers_by_channel_month(table: Table) -> pd.DataFrame:
+def new_customers_by_channel_month(table: Table) -> pd.DataFrame:
+    """New customers per (acquisition channel, acquisition month).
+
+    A customer is acquired in the calendar month of their first purchase line
+    ever, through the channel on that line (:func:`clv.formula.periods.first_purchase_lines`).
+
+    Parameters
+    ----------
+    table : ibis.expr.types.Table
+        Typed order lines (:func:`clv.data.orders_table.as_orders_table`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``channel``, ``month_index`` (year x 12 + month - 1) and ``new_customers``.
+    """
     acquired = _acquisition_channels(table)
     acquired = acquired.mutate(month_index=period_index(acquired.first_ts, "month"))
     counts = acquired.group_by([CHANNEL, "month_index"]).aggregate(new_customers=acquired.count())

@@ -1,7 +1,10 @@
-"""Shared plumbing of the formula KPIs: input, observation window, periods, orders.
+"""Calendar periods, the observation window and orders of a table of order lines.
 
-Everything here builds Ibis expressions; only :func:`execute` brings a (small,
-already aggregated) result back as pandas.
+Shared by the formula KPIs, the cohorts, acquisition and what-if reports (all
+public: :data:`__all__`). Everything here builds Ibis expressions; only
+:func:`clv.engine.execute` brings a (small, already aggregated) result back as
+pandas. Order lines come in through :func:`clv.data.orders_table.as_orders_table`
+and period lengths from :mod:`clv.units`.
 """
 
 from __future__ import annotations
@@ -14,66 +17,63 @@ import pandas as pd
 from ibis.expr.types import Table
 
 from clv.data import schema
-from clv.data.schema import AMOUNT, CUSTOMER_ID, ORDER_ID, ORDER_TS, SOURCE_ROW
-from clv.engine import default_connection
-from clv.errors import DataError, missing_column_message
-from clv.summary.amounts import declared_amounts, no_amounts_error
+from clv.data.schema import CUSTOMER_ID, ORDER_ID, ORDER_TS, SOURCE_ROW
+from clv.engine import execute
+from clv.errors import DataError
+from clv.summary.amounts import no_amounts_error, valued_orders_table
+from clv.units import PERIODS_PER_YEAR
 
-PERIOD_UNITS = ("year", "quarter", "month")
-# Average calendar lengths (Julian year of 365.25 days), used to express a span
-# of days (customer lifespans, the churn cut-off) in periods.
-PERIOD_DAYS = {"year": 365.25, "quarter": 365.25 / 4, "month": 365.25 / 12}
-_PERIODS_PER_YEAR = {"year": 1, "quarter": 4, "month": 12}
+__all__ = [
+    "FORMULA",
+    "ORDER_KEY",
+    "PERIOD",
+    "PERIOD_UNITS",
+    "Window",
+    "as_valued_orders",
+    "check_rates",
+    "check_unit",
+    "first_purchase_lines",
+    "is_purchase",
+    "no_margin_message",
+    "period_index",
+    "period_is_complete",
+    "period_label",
+    "period_start",
+    "refuse_without_amounts",
+    "resolve_window",
+    "window_period_range",
+    "with_order_key",
+]
+
+PERIOD_UNITS = tuple(PERIODS_PER_YEAR)  # calendar periods: year, quarter, month
 _PANDAS_FREQ = {"year": "Y", "quarter": "Q", "month": "M"}
 
 ORDER_KEY = "_order_key"
 PERIOD = "_period"
 
 
-def as_orders_table(orders: object) -> Table:
-    """Return ``orders`` as an Ibis table with typed canonical required columns.
-
-    A pandas DataFrame is wrapped with ``ibis.memtable``. ``customer_id`` is cast
-    to string, ``amount`` to float64 and ``order_ts`` to timestamp. A table
-    without ``amount`` is refused naming the column.
-    """
-    orders = getattr(orders, "orders", orders)  # a clv.data.load_orders result
-    if isinstance(orders, pd.DataFrame):
-        table = ibis.memtable(orders)
-    elif isinstance(orders, Table):
-        table = orders
-    else:
-        raise DataError(
-            f"orders: expected an Ibis table or a pandas DataFrame, got {type(orders).__name__}. "
-            "Fix: pass clv.data.load_orders(...) or a DataFrame with columns "
-            "customer_id, order_ts, amount."
-        )
-    for column in (CUSTOMER_ID, ORDER_TS, AMOUNT):
-        if column not in table.columns:
-            raise DataError(missing_column_message(column.replace("_", " "), column, table.columns))
-    return table.mutate(
-        **{
-            CUSTOMER_ID: table[CUSTOMER_ID].cast("string"),
-            AMOUNT: table[AMOUNT].cast("float64"),
-            ORDER_TS: table[ORDER_TS].cast("timestamp"),
-        }
-    )
-
-
 FORMULA = "the classic formula CLV (revenue, AOV, margin)"
 
 
 def as_valued_orders(orders: object) -> Table:
-    """:func:`as_orders_table` for the formula, which values orders: a purchase log is refused.
+    """The orders table of the formula, which values orders: a purchase log is refused.
 
-    A load result of a log (no amounts) is refused here, a table without
-    ``amount`` by :func:`as_orders_table` (naming the column), and a table
-    whose amounts are all null by :func:`refuse_without_amounts` on the
-    aggregates.
+    A log declared as such (a load result without amounts, a table without
+    ``amount``) is refused by :func:`clv.summary.valued_orders_table`, a
+    table whose amounts are all null by :func:`refuse_without_amounts` on the
+    aggregates. Customer ids are strings (segment mappings join on them).
+
+    Parameters
+    ----------
+    orders : ibis Table | LoadResult | pandas/Polars/Arrow frame
+        Order lines (see :func:`clv.data.orders_table.as_orders_table`).
+
+    Returns
+    -------
+    ibis.expr.types.Table
+        The typed order lines.
     """
-    if hasattr(orders, "orders") and declared_amounts(orders) is False:
-        raise no_amounts_error(FORMULA)
-    return as_orders_table(orders)
+    return valued_orders_table(orders, FORMULA, string_ids=True)
 
 
 def refuse_without_amounts(lines_with_amount: float, purchases: float) -> None:
@@ -89,18 +89,6 @@ def check_unit(name: str, unit: str) -> str:
             f"{name}={unit!r} is not a period unit. Fix: pass {name}='year', 'quarter' or 'month'."
         )
     return unit
-
-
-def execute(expr: ibis.Expr) -> pd.DataFrame:
-    """Run an Ibis expression on its own backend, or on clv's DuckDB if it has none.
-
-    Pure memtable expressions are bound to no backend; they run on
-    :func:`clv.engine.default_connection` rather than on Ibis' global default.
-    """
-    backends, _ = expr._find_backends()  # noqa: SLF001 - Ibis has no public equivalent
-    if backends:
-        return expr.to_pandas()
-    return default_connection().execute(expr)
 
 
 @dataclass(frozen=True)
@@ -201,7 +189,7 @@ def period_index(ts: ibis.Expr, unit: str) -> ibis.Expr:
 
 def period_start(index: int, unit: str) -> pd.Timestamp:
     """First day of the calendar period with integer ``index`` (inverse of :func:`period_index`)."""
-    per_year = _PERIODS_PER_YEAR[unit]
+    per_year = PERIODS_PER_YEAR[unit]
     year, within = divmod(int(index), per_year)
     month = 1 + within * (12 // per_year)
     return pd.Timestamp(year=year, month=month, day=1)
@@ -227,7 +215,7 @@ def window_period_range(window: Window, unit: str) -> range:
 
 
 def _index_of_day(day: pd.Timestamp, unit: str) -> int:
-    per_year = _PERIODS_PER_YEAR[unit]
+    per_year = PERIODS_PER_YEAR[unit]
     return day.year * per_year + (day.month - 1) // (12 // per_year)
 
 

@@ -27,14 +27,17 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from clv.data.orders_table import as_orders_table
 from clv.data.schema import CHANNEL, CUSTOMER_ID
+from clv.engine import execute
 from clv.errors import DataError
-from clv.formula._table import as_orders_table, execute
 from clv.scores.lifetime_value import expectation_grid, forecast_rows
-from clv.units import days_per_unit
 from clv.summary import summary_expression
+from clv.units import days_per_unit
 
-from ._base import COHORT, Cells, acquisitions, month_end
+from .cells import COHORT, Cells, acquisitions, month_end
+
+__all__ = ["Projection", "customer_histories", "expected_spend", "fit_default_models", "project"]
 
 
 @dataclass
@@ -49,7 +52,7 @@ class Projection:
 
 def customer_histories(orders: object, cells: Cells, time_unit: str) -> pd.DataFrame:
     """Per-customer frequency, recency, T, monetary value at the end of the last complete month, with channel and cohort."""
-    table = as_orders_table(orders)
+    table = as_orders_table(orders, string_ids=True)
     end = month_end(cells.end_month).date()
     summary = summary_expression(table, observation_end=end, unit=time_unit)
     acquired = acquisitions(table)
@@ -64,7 +67,20 @@ def customer_histories(orders: object, cells: Cells, time_unit: str) -> pd.DataF
 
 
 def fit_default_models(histories: pd.DataFrame):
-    """BG/NBD and Gamma-Gamma fitted on the histories (Gamma-Gamma on repeat buyers with positive spend)."""
+    """BG/NBD and Gamma-Gamma fitted on the histories (Gamma-Gamma on repeat buyers with positive spend).
+
+    Parameters
+    ----------
+    histories : pandas.DataFrame
+        Per-customer ``frequency``, ``recency``, ``T`` and ``monetary_value``
+        (:func:`customer_histories`).
+
+    Returns
+    -------
+    tuple
+        The fitted :class:`clv.models.bgnbd.BetaGeoModel` and
+        :class:`clv.models.gammagamma.GammaGammaModel`.
+    """
     from clv.models.bgnbd import BetaGeoModel
     from clv.models.gammagamma import GammaGammaModel
 
@@ -77,7 +93,24 @@ def fit_default_models(histories: pd.DataFrame):
 
 
 def expected_spend(histories: pd.DataFrame, spend_model) -> np.ndarray:
-    """Expected value of one future order per customer: Gamma-Gamma mean, or the observed average order."""
+    """Expected value of one future order per customer: Gamma-Gamma mean, or the observed average order.
+
+    The Gamma-Gamma conditional mean (Fader, Hardie & Lee 2005, "RFM and CLV",
+    eq. 5) at the customer's repeat frequency and mean repeat spend; without a
+    spend model the observed ``average_order``, floored at 0.
+
+    Parameters
+    ----------
+    histories : pandas.DataFrame
+        ``frequency``, ``monetary_value`` and ``average_order`` per customer.
+    spend_model : fitted spend model or None
+        Anything with ``expected_spend(frequency, monetary_value)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Expected spend per future order, one per customer (float).
+    """
     if spend_model is None:
         return np.clip(histories["average_order"].to_numpy(float), 0.0, None)
     x = histories["frequency"].to_numpy(float)

@@ -16,7 +16,17 @@ from ibis.expr.types import Table
 from clv.data.schema import CUSTOMER_ID
 from clv.errors import DataError
 
-from ._table import first_purchase_lines
+from .periods import first_purchase_lines
+
+__all__ = [
+    "ACQUISITION_SEGMENTS",
+    "ALL_CUSTOMERS",
+    "MISSING_VALUE",
+    "SEGMENT",
+    "UNMAPPED",
+    "customer_segments",
+    "unknown_segment_message",
+]
 
 SEGMENT = "segment"
 MISSING_VALUE = "(missing)"

@@ -27,13 +27,13 @@ import numpy as np
 import pandas as pd
 from ibis.expr.types import Table
 
+from clv.data.orders_table import as_orders_table
 from clv.data.schema import AMOUNT, CHANNEL, COST, CUSTOMER_ID, ORDER_TS
+from clv.engine import execute
 from clv.errors import DataError
-from clv.formula._segments import MISSING_VALUE
-from clv.formula._table import (
-    as_orders_table,
+from clv.formula.customer_segments import MISSING_VALUE
+from clv.formula.periods import (
     check_rates,
-    execute,
     first_purchase_lines,
     is_purchase,
     no_margin_message,
@@ -42,6 +42,23 @@ from clv.formula._table import (
     period_start,
     resolve_window,
 )
+
+__all__ = [
+    "COHORT",
+    "LINE_MARGIN",
+    "MONTHS_SINCE",
+    "NO_CHANNEL",
+    "Cells",
+    "Margin",
+    "acquisitions",
+    "group_index",
+    "group_sum",
+    "last_complete_month",
+    "month_end",
+    "observed_cells",
+    "resolve_margin",
+    "with_line_margin",
+]
 
 COHORT = "cohort"
 MONTHS_SINCE = "months_since_acquisition"
@@ -58,7 +75,25 @@ class Margin:
 
 
 def resolve_margin(table: Table, margin: float | None) -> Margin:
-    """The margin rate: as given, or (revenue - cost) / revenue over the lines that have a cost."""
+    """The margin rate: as given, or (revenue - cost) / revenue over the lines that have a cost.
+
+    Parameters
+    ----------
+    table : ibis.expr.types.Table
+        Typed order lines (:func:`clv.data.orders_table.as_orders_table`).
+    margin : float or None
+        The gross margin rate in (0, 1]; None computes it from the ``cost`` column.
+
+    Returns
+    -------
+    Margin
+        The rate and its source ("given" or "from cost").
+
+    Raises
+    ------
+    DataError
+        For a rate outside (0, 1], or no margin given and no cost to compute it from.
+    """
     check_rates(margin, None, None)
     if margin is not None:
         return Margin(float(margin), "given")
@@ -100,7 +135,20 @@ def month_end(month: int) -> pd.Timestamp:
 
 
 def acquisitions(table: Table) -> Table:
-    """customer_id, cohort (month index of the first purchase), channel (on the first purchase line)."""
+    """Each customer's acquisition: cohort (month of the first purchase) and channel.
+
+    Parameters
+    ----------
+    table : ibis.expr.types.Table
+        Typed order lines (:func:`clv.data.orders_table.as_orders_table`).
+
+    Returns
+    -------
+    ibis.expr.types.Table
+        ``customer_id``, ``cohort`` (month index year x 12 + month - 1 of the
+        first purchase line ever) and ``channel`` (on that line; '(missing)'
+        when null, '(all)' without a channel column).
+    """
     has_channel = CHANNEL in table.columns
     first = first_purchase_lines(table, (CHANNEL,) if has_channel else ())
     channel = first[CHANNEL].cast("string").fill_null(MISSING_VALUE) if has_channel else ibis.literal(NO_CHANNEL)
@@ -138,7 +186,7 @@ class Cells:
 
 def observed_cells(orders: object, *, margin: float | None = None, observation_end: object = None) -> Cells:
     """Compute the cells of ``orders`` (canonical order lines, Ibis table or DataFrame)."""
-    table = as_orders_table(orders)
+    table = as_orders_table(orders, string_ids=True)
     margin_rule = resolve_margin(table, margin)
     end_month, end_day = last_complete_month(table, observation_end)
     acquired = acquisitions(table)
@@ -189,7 +237,22 @@ def _dense(sizes: pd.DataFrame, counts: pd.DataFrame, end_month: int, end_day, m
 
 
 def group_index(cells: pd.DataFrame, by: tuple[str, ...]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Code of each cell's group and the groups' key frame (``by`` empty: one group, 'all')."""
+    """Code of each cell's group and the groups' key frame (``by`` empty: one group, 'all').
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        One row per cell, with the ``by`` columns.
+    by : tuple of str
+        Columns to group by (e.g. ``("channel",)``).
+
+    Returns
+    -------
+    codes : numpy.ndarray
+        Group code of each cell (intp).
+    keys : pandas.DataFrame
+        The groups' keys, sorted, one row per code.
+    """
     if not by:
         return np.zeros(len(cells), dtype=np.intp), pd.DataFrame({"group": ["all"]})
     columns = list(by)
@@ -199,7 +262,22 @@ def group_index(cells: pd.DataFrame, by: tuple[str, ...]) -> tuple[np.ndarray, p
 
 
 def group_sum(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Sum the rows of ``values`` (cells, ...) into groups."""
+    """Sum the rows of ``values`` (cells, ...) into groups.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Per-cell values, shape (cells, ...).
+    codes : numpy.ndarray
+        Group code of each cell (:func:`group_index`).
+    n_groups : int
+        Number of groups.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_groups, ...): ``out[g] = sum of values[codes == g]``.
+    """
     out = np.zeros((n_groups, *values.shape[1:]))
     np.add.at(out, codes, values)
     return out
