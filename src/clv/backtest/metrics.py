@@ -31,20 +31,69 @@ def _pair(actual, predicted) -> tuple[np.ndarray, np.ndarray]:
 
 
 def percent_error(actual_total: float, predicted_total: float) -> float:
-    """Aggregate error in percent: ``100 (sum predicted - sum actual) / sum actual`` (NaN if the actual is 0)."""
+    """Aggregate error in percent: ``100 (sum predicted - sum actual) / sum actual`` (NaN if the actual is 0).
+
+    Parameters
+    ----------
+    actual_total : float
+        The sum of the actuals.
+    predicted_total : float
+        The sum of the predictions.
+
+    Returns
+    -------
+    float
+        The error in percent; NaN when ``actual_total`` is 0.
+    """
     if actual_total == 0:
         return math.nan
     return 100.0 * (predicted_total - actual_total) / actual_total
 
 
 def mae(actual, predicted) -> float:
-    """Mean absolute error ``mean |y_i - p_i|``."""
+    """Mean absolute error ``mean |y_i - p_i|``.
+
+    Parameters
+    ----------
+    actual : array-like of float
+        The actual value per customer (1-d, finite).
+    predicted : array-like of float
+        The predicted value per customer, same length.
+
+    Returns
+    -------
+    float
+        The mean absolute error; NaN for no customers.
+
+    Raises
+    ------
+    DataError
+        When the arrays differ in shape, are not 1-d or hold a value that is not finite.
+    """
     y, p = _pair(actual, predicted)
     return float(np.mean(np.abs(y - p))) if y.size else math.nan
 
 
 def rmse(actual, predicted) -> float:
-    """Root mean squared error ``sqrt(mean (y_i - p_i)^2)``."""
+    """Root mean squared error ``sqrt(mean (y_i - p_i)^2)``.
+
+    Parameters
+    ----------
+    actual : array-like of float
+        The actual value per customer (1-d, finite).
+    predicted : array-like of float
+        The predicted value per customer, same length.
+
+    Returns
+    -------
+    float
+        The root mean squared error; NaN for no customers.
+
+    Raises
+    ------
+    DataError
+        When the arrays differ in shape, are not 1-d or hold a value that is not finite.
+    """
     y, p = _pair(actual, predicted)
     return float(np.sqrt(np.mean((y - p) ** 2))) if y.size else math.nan
 
@@ -53,6 +102,23 @@ def spearman(actual, predicted) -> float:
     """Spearman rank correlation: Pearson correlation of the average ranks (ties share their mean rank).
 
     NaN when either side is constant (no ranking to compare).
+
+    Parameters
+    ----------
+    actual : array-like of float
+        The actual value per customer (1-d, finite).
+    predicted : array-like of float
+        The predicted value per customer, same length.
+
+    Returns
+    -------
+    float
+        The rank correlation in [-1, 1]; NaN when either side is constant.
+
+    Raises
+    ------
+    DataError
+        When the arrays differ in shape, are not 1-d or hold a value that is not finite.
     """
     y, p = _pair(actual, predicted)
     ry, rp = rankdata(y), rankdata(p)
@@ -82,6 +148,25 @@ def top_share_captured(actual, predicted, share: float) -> float:
     pro rata); customers tied at the cut-off count with their group's mean
     actual (expected capture under random tie-breaking). NaN if the actual
     total is 0.
+
+    Parameters
+    ----------
+    actual : array-like of float
+        The actual value per customer (1-d, finite).
+    predicted : array-like of float
+        The predicted value per customer, same length.
+    share : float
+        The share of customers with the highest predictions, in (0, 1] (0.1 = top 10%).
+
+    Returns
+    -------
+    float
+        The captured share of the actual total, in [0, 1]; NaN when the actual total is 0.
+
+    Raises
+    ------
+    DataError
+        When ``share`` is outside (0, 1] or the arrays are not usable.
     """
     if not 0 < share <= 1:
         raise DataError(f"share must lie in (0, 1] (0.1 = top 10%), got {share!r}.")
@@ -102,6 +187,23 @@ def gini(actual, predicted) -> float:
     With ``L_i`` the share of the total actual held by the first ``i`` customers,
     ``G = (1/n) sum_i L_i - (n + 1) / (2n)``: 0 for a random ordering, largest
     when the ordering is perfect. Ties: tie groups averaged (see module doc).
+
+    Parameters
+    ----------
+    actual : array-like of float
+        The actual value per customer (1-d, finite).
+    predicted : array-like of float
+        The predicted value per customer, same length.
+
+    Returns
+    -------
+    float
+        ``G``; NaN when there are no customers or the actual total is 0.
+
+    Raises
+    ------
+    DataError
+        When the arrays differ in shape, are not 1-d or hold a value that is not finite.
     """
     y, p = _pair(actual, predicted)
     total = y.sum()
@@ -117,6 +219,23 @@ def normalized_gini(actual, predicted) -> float:
     """Gini of the predicted ordering divided by the Gini of the perfect ordering (1 = perfect ranking).
 
     NaN when the actuals are all equal (no ordering is better than another).
+
+    Parameters
+    ----------
+    actual : array-like of float
+        The actual value per customer (1-d, finite).
+    predicted : array-like of float
+        The predicted value per customer, same length.
+
+    Returns
+    -------
+    float
+        ``gini(actual, predicted) / gini(actual, actual)``: 1 for a perfect ranking, 0 for a random one.
+
+    Raises
+    ------
+    DataError
+        When the arrays differ in shape, are not 1-d or hold a value that is not finite.
     """
     best = gini(actual, actual)
     if not best or math.isnan(best):
@@ -131,6 +250,26 @@ def decile_calibration(actual, predicted, n_groups: int = 10) -> pd.DataFrame:
     mean rank) of ``n`` falls in group ``ceil(n_groups r / n)``, so tied
     customers always share a group; groups nobody falls in are left out.
     Columns: decile, customers, mean_predicted, mean_actual.
+
+    Parameters
+    ----------
+    actual : array-like of float
+        The actual value per customer (1-d, finite).
+    predicted : array-like of float
+        The predicted value per customer, same length.
+    n_groups : int, default 10
+        The number of groups.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``decile``, ``customers``, ``mean_predicted``, ``mean_actual``, one
+        row per group somebody falls in.
+
+    Raises
+    ------
+    DataError
+        When the arrays differ in shape, are not 1-d or hold a value that is not finite.
     """
     y, p = _pair(actual, predicted)
     if y.size == 0:
@@ -157,7 +296,25 @@ def decile_error(table: pd.DataFrame) -> float:
 
 
 def interval_coverage(actual, lower, upper) -> float:
-    """Share of customers with ``lower_i <= actual_i <= upper_i`` (closed interval)."""
+    """Share of customers with ``lower_i <= actual_i <= upper_i`` (closed interval).
+
+    Parameters
+    ----------
+    actual : array-like of float
+        The actual value per customer.
+    lower, upper : array-like of float
+        The bounds of each customer's prediction interval, same shape.
+
+    Returns
+    -------
+    float
+        The share of actuals inside their interval; NaN for no customers.
+
+    Raises
+    ------
+    DataError
+        When the three arrays differ in shape.
+    """
     y = np.asarray(actual, dtype=float)
     lo, hi = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
     if not (y.shape == lo.shape == hi.shape):
@@ -168,7 +325,29 @@ def interval_coverage(actual, lower, upper) -> float:
 
 
 def accuracy(actual, predicted, shares: tuple[float, ...] = (0.1, 0.2)) -> dict[str, float]:
-    """All point-prediction metrics of one quantity (purchases or value) as a flat dict."""
+    """All point-prediction metrics of one quantity (purchases or value) as a flat dict.
+
+    Parameters
+    ----------
+    actual : array-like of float
+        The actual value per customer (1-d, finite).
+    predicted : array-like of float
+        The predicted value per customer, same length.
+    shares : tuple of float, default (0.1, 0.2)
+        The top shares whose capture is reported (``top10_capture``, ``top20_capture``).
+
+    Returns
+    -------
+    dict of str to float
+        ``actual_total``, ``predicted_total``, ``total_error_pct``, ``mae``,
+        ``rmse``, ``spearman``, ``normalized_gini``, ``decile_error`` and one
+        ``top<k>_capture`` per share.
+
+    Raises
+    ------
+    DataError
+        When the arrays differ in shape, are not 1-d or hold a value that is not finite.
+    """
     y, p = _pair(actual, predicted)
     out = {
         "actual_total": float(y.sum()),

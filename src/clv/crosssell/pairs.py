@@ -49,6 +49,20 @@ def basket_items(orders: ibis.Table, *, basket: str = "customer",
     postage codes) are left out; with ``basket="order"`` so are lines without an
     order id. The basket key of an order is customer id + order id, so two
     customers' orders never share a basket even when ids repeat across shops.
+
+    Parameters
+    ----------
+    orders : ibis.Table
+        Canonical order lines (``load_orders(...).orders``).
+    basket : {"customer", "order"}, default "customer"
+        What a basket is: all of a customer's purchases, or one order.
+    exclude_products : iterable of str, default ()
+        Product ids left out (e.g. postage codes).
+
+    Returns
+    -------
+    ibis.Table
+        Distinct ``(basket, product_id)`` rows (lazy).
     """
     _check_basket(basket)
     _require_columns(orders, (CUSTOMER_ID, PRODUCT_ID, IS_REFUND) + ((ORDER_ID,) if basket == "order" else ()))
@@ -84,6 +98,29 @@ def product_pairs(
     basket kind, ``baskets`` (N), ``products``, ``frequent_products`` (those that
     pass the threshold alone), ``min_basket_count`` (the count threshold used)
     and the options.
+
+    Parameters
+    ----------
+    orders : ibis.Table
+        Canonical order lines (``load_orders(...).orders``).
+    basket : {"customer", "order"}, default "customer"
+        What a basket is: all of a customer's purchases, or one order.
+    min_support : float, default 0.01
+        The least share of baskets holding both products.
+    min_count : int, default 1
+        The least number of baskets holding both products.
+    exclude_products : iterable of str, default ()
+        Product ids left out (e.g. postage codes).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per rule with :data:`RULE_COLUMNS`.
+
+    Raises
+    ------
+    DataError
+        When the orders have no product id or an option is invalid.
     """
     _check_thresholds(min_support, min_count)
     with contextlib.ExitStack() as caches:
@@ -103,7 +140,20 @@ def product_pairs(
 
 
 def product_labels(orders: ibis.Table, column: str) -> pd.DataFrame:
-    """product_id and its most frequent value of ``column`` (e.g. a description carried as an extra)."""
+    """product_id and its most frequent value of ``column`` (e.g. a description carried as an extra).
+
+    Parameters
+    ----------
+    orders : ibis.Table
+        Canonical order lines with ``product_id`` and ``column``.
+    column : str
+        The column holding the label (e.g. a description carried by ``Columns.extra``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``product_id`` and ``column``, one row per product.
+    """
     _require_columns(orders, (PRODUCT_ID, column))
     lines = orders.filter(orders[PRODUCT_ID].notnull(), orders[column].notnull())
     counts = lines.group_by([PRODUCT_ID, column]).aggregate(lines=ibis._.count())

@@ -53,6 +53,33 @@ def recommend(
     (smallest id on a tie); ``supporting_products`` counts the owned products
     whose rules point to the suggestion. A customer none of whose products has
     a rule gets no row.
+
+    Parameters
+    ----------
+    orders : ibis.Table
+        Canonical order lines: their purchase lines say what each customer owns.
+    rules : pandas.DataFrame
+        The rules of :func:`clv.crosssell.product_pairs`.
+    k : int, default 5
+        The number of suggestions per customer.
+    weight : str, default "confidence"
+        The rule column summed into a suggestion's score (one of :data:`WEIGHTS`).
+    min_lift : float, default 1.0
+        Rules with a lower lift are not used.
+    customers : iterable of str or None
+        Score only these customer ids (default: every customer).
+    exclude_products : iterable of str, default ()
+        Product ids never suggested.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SUGGESTION_COLUMNS`, one row per suggestion.
+
+    Raises
+    ------
+    DataError
+        When a customer id has no purchase line, or an option is invalid.
     """
     _check_options(k, weight, min_lift, rules)
     owned = basket_items(orders, basket="customer", exclude_products=exclude_products)

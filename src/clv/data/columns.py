@@ -16,25 +16,48 @@ class Columns:
 
     Required: ``customer_id``, the time of the line (``timestamp`` or ``date``, one
     of them) and the revenue (``amount``, or ``quantity`` and ``unit_price``, in
-    which case ``amount = quantity * unit_price``).
+    which case ``amount = quantity * unit_price``). Defaults are the canonical
+    names, so a table already in canonical form needs ``Columns()`` only.
 
-    Optional: ``order_id``, ``product_id``, ``quantity``, ``channel``, ``currency``
-    and the cost of the line: either ``cost`` (absolute cost of the line) or
-    ``margin_rate`` (a column name, or one number for every line: the fraction of
-    revenue that is margin, so ``cost = amount * (1 - margin_rate)``).
+    Parameters
+    ----------
+    customer_id : str, default "customer_id"
+        The column holding the customer id.
+    timestamp : str or None
+        The column holding the date and time of the line (or use ``date``).
+    date : str or None
+        The column holding the date of the line, when there is no time of day.
+    amount : str or None
+        The column holding the revenue of the line.
+    order_id : str or None
+        The column holding the order (invoice) id.
+    quantity : str or None
+        The column holding the quantity; with ``unit_price``, ``amount = quantity * unit_price``.
+    unit_price : str or None
+        The column holding the price of one unit.
+    product_id : str or None
+        The column holding the product id (cross-sell).
+    channel : str or None
+        The column holding the acquisition or sales channel.
+    cost : str or None
+        The column holding the absolute cost of the line (or use ``margin_rate``).
+    margin_rate : str, float or None
+        A column name, or one number for every line: the fraction of revenue
+        that is margin, so ``cost = amount * (1 - margin_rate)``.
+    currency : str or None
+        The column holding the currency code of the line.
+    extra : sequence of str, default ()
+        User columns carried through to the orders unchanged (e.g.
+        ``("Country",)`` to segment by later).
+    has_amounts : bool, default True
+        False for a purchase log without values (customer and date only, as many
+        retail and app panels are). It becomes False by itself when neither
+        ``amount`` nor ``unit_price`` is mapped and the input has no ``amount``
+        column: every line's amount is then null and value columns downstream
+        are marked as not available.
 
-    ``extra`` names user columns carried through to the orders unchanged (e.g.
-    ``("Country",)`` to segment by later).
-
-    A purchase log without values (customer and date only, as many retail and
-    app panels are) loads too: when neither ``amount`` nor ``unit_price`` is
-    mapped and the input has no ``amount`` column, ``has_amounts`` becomes
-    False, every line's amount is null and value columns downstream are marked
-    as not available. ``has_amounts=False`` says so explicitly.
-
-    Defaults are the canonical names, so a table already in canonical form needs
-    ``Columns()`` only.
-
+    Examples
+    --------
     >>> Columns(customer_id="CustomerID", timestamp="InvoiceDate",
     ...         quantity="Quantity", unit_price="UnitPrice", order_id="InvoiceNo",
     ...         extra=("Country",))  # doctest: +ELLIPSIS

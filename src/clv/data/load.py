@@ -52,10 +52,24 @@ class LoadReport:
     files: an independent count of the file's records), so a line can never
     vanish between the file and the report.
 
-    ``repeated_lines_kept``: accepted lines identical to an earlier line that
-    were kept because they may be genuine repeat purchases (no order id and no
-    time of day; ``LoadPolicy(duplicates="drop")`` drops them).
-    ``has_amounts``: False for a purchase log without values.
+    Parameters
+    ----------
+    input_rows : int
+        Lines read from the input.
+    accepted_purchase_lines : int
+        Lines kept as purchases.
+    netted_refund_lines : int
+        Refund lines kept to reduce revenue (never counted as purchases).
+    rejected : mapping of str to int, default {}
+        Rejected lines per reason (``"duplicate"``, ``"date_in_future"``, ...).
+    repeated_lines_kept : int, default 0
+        Accepted lines identical to an earlier line that were kept because they
+        may be genuine repeat purchases (no order id and no time of day;
+        ``LoadPolicy(duplicates="drop")`` drops them).
+    expected_rows : int or None
+        The records a reader counted on its own, None when unknown.
+    has_amounts : bool, default True
+        False for a purchase log without values.
     """
 
     input_rows: int
@@ -121,8 +135,16 @@ class LoadReport:
 class LoadRejectedError(DataError):
     """A load that keeps no line, or rejects more than ``max_rejected_share`` of them.
 
-    ``report`` is the load report, ``hints`` the likely fixes; the rejected lines
-    are still in ``LoadResult.rejects``.
+    The rejected lines are still in ``LoadResult.rejects``.
+
+    Parameters
+    ----------
+    message : str
+        The error message: the top reasons and the likely fix.
+    report : LoadReport
+        The load report.
+    hints : list of str
+        The likely fixes.
     """
 
     def __init__(self, message: str, report: LoadReport, hints: list[str]):
@@ -133,7 +155,36 @@ class LoadRejectedError(DataError):
 
 @dataclass
 class LoadResult:
-    """Orders, rejects and report of one :func:`load_orders` call (all lazy)."""
+    """Orders, rejects and report of one :func:`load_orders` call (all lazy).
+
+    Made by :func:`load_orders`; read ``orders``, ``rejects`` and ``report``.
+
+    Parameters
+    ----------
+    orders : ibis.Table
+        The accepted lines in the canonical schema (purchases and netted refunds).
+    rejects : ibis.Table
+        The rejected lines: original columns, ``source_row`` and ``reason``.
+    classified : ibis.Table
+        Every input line with its outcome (the table ``orders``, ``rejects``
+        and ``report`` are computed from).
+    con : ibis BaseBackend
+        The connection the tables live on.
+    originals : tuple of str, default ()
+        The input's original column names.
+    extras : tuple of str, default ()
+        The user columns carried through (``Columns.extra``).
+    multi : bool, default False
+        True when several labelled sources were loaded as one history.
+    order_times_source : callable or None
+        Builds the accepted lines' order times, copies included.
+    expected_rows : int or None
+        The records a reader counted on its own, None when unknown.
+    columns : Columns or None
+        The column mapping used.
+    policy : LoadPolicy or None
+        The load policy used.
+    """
 
     orders: ibis.Table
     rejects: ibis.Table
@@ -269,22 +320,54 @@ def load_orders(
 ) -> LoadResult:
     """Read order lines into the canonical schema; reject (never drop) bad lines.
 
-    ``source``: a CSV/text path (``.csv``, ``.csv.gz``, ``.txt``; ``delimiter=``
-    for other separators or ``"whitespace"``; ``header=False`` and ``names=`` for
-    headerless files; ``encoding="cp1252"`` etc. for files not in UTF-8), a
-    Parquet file, list of files or folder, an Excel file (``sheet=``), several
-    files by ``pattern="parts/*.parquet"`` (a path is never a glob), a pandas or Polars
-    DataFrame, a PyArrow Table, an Ibis table, a database (``"shop.duckdb"`` with
-    ``table="orders"``, or :class:`clv.data.DatabaseTable`), or a dict
-    ``{label: source}`` unioned into one history per customer (the label fills
-    ``channel`` when no channel column is mapped; ``columns`` may then be a dict
-    ``{label: Columns}`` too).
+    Parameters
+    ----------
+    source : path, frame, table, DatabaseTable or mapping
+        A CSV/text path (``.csv``, ``.csv.gz``, ``.txt``), a Parquet file, list
+        of files or folder, an Excel file, a pandas or Polars DataFrame, a
+        PyArrow Table, an Ibis table, a database (``"shop.duckdb"`` with
+        ``table="orders"``, or :class:`clv.data.DatabaseTable`), or a dict
+        ``{label: source}`` unioned into one history per customer (the label
+        fills ``channel`` when no channel column is mapped).
+    columns : Columns, mapping of str to Columns, or None
+        Which columns hold which field (default ``Columns()``: the canonical
+        names); a dict ``{label: Columns}`` when ``source`` is a dict.
+    policy : LoadPolicy or None
+        How special and bad lines are treated (default ``LoadPolicy()``).
+    observation_end : date-like or None
+        Lines after it are rejected (``after_observation_end``); a date without
+        a time means the end of that day.
+    con : ibis BaseBackend or None
+        The connection to load on (default :func:`clv.engine.default_connection`).
+    table : str or None
+        The table to read when ``source`` is a database file.
+    delimiter : str or None
+        For text files: one ASCII character, or ``"whitespace"``.
+    header : bool, default True
+        For text files: whether the first non-blank line names the columns.
+    names : tuple of str or None
+        For text files without a header line: the column names.
+    encoding : str or None
+        For text files not in UTF-8: ``"cp1252"``, ``"latin-1"``, ...
+    sheet : str, int or None
+        For spreadsheets: the sheet name or 0-based index.
+    pattern : str or None
+        Several files by a glob, ``"parts/*.parquet"`` (a path is never a glob).
 
-    ``observation_end``: lines after it are rejected (``after_observation_end``);
-    a date without a time means the end of that day.
+    Returns
+    -------
+    LoadResult
+        ``orders`` and ``rejects`` are lazy Ibis tables on ``con``; ``report``
+        accounts for every input line.
 
-    Returns a :class:`LoadResult` whose ``orders`` and ``rejects`` are lazy Ibis
-    tables on ``con`` (default :func:`clv.engine.default_connection`).
+    Raises
+    ------
+    DataError
+        When a mapped column is missing, an option is invalid or the input
+        cannot be read, naming the fix.
+    LoadRejectedError
+        When ``report`` is read and the load keeps no line or rejects more than
+        ``policy.max_rejected_share`` of them.
     """
     columns = columns if columns is not None else Columns()
     policy = policy or LoadPolicy()

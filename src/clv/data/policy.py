@@ -77,17 +77,17 @@ _DIRECTIVE = re.compile(r"%(-?)(.?)")
 class LoadPolicy:
     """How :func:`clv.data.load_orders` treats special and bad lines.
 
-    Parameters (defaults in brackets):
-
-    refunds ["net"]
+    Parameters
+    ----------
+    refunds : {"net", "reject"}, default "net"
         Lines with a negative amount or quantity, or whose order id starts with
         ``cancel_prefix``. "net": kept in the orders as (negative) lines that
         reduce revenue; they are counted as netted refunds, never as purchases.
         "reject": sent to the rejects with reason ``refund``.
-    cancel_prefix ["C"]
+    cancel_prefix : str or None, default "C"
         Order ids starting with this text are cancellations (UCI Online Retail's
         "C536379"). None: only the sign of amount/quantity marks a refund.
-    duplicates ["auto"]
+    duplicates : {"auto", "drop", "keep"}, default "auto"
         Exact duplicate lines (every original column equal, nulls equal).
         "drop": the first copy (lowest ``source_row``) is kept, the others are
         rejected with reason ``duplicate``. "keep": every copy is kept.
@@ -96,67 +96,67 @@ class LoadPolicy:
         lines of a date-only log without order ids (CDNOW) may be genuine
         repeat purchases, so they are kept and counted in
         ``LoadReport.repeated_lines_kept``.
-    zero_amounts ["keep"]
+    zero_amounts : {"keep", "reject"}, default "keep"
         Lines whose amount is 0. "keep": accepted purchase lines (a zero-value
         order is still a visit, as in the CDNOW literature). "reject": reason
         ``zero_amount``.
-    date_format [None]
+    date_format : str or None, default None
         strftime-style format of text dates, e.g. "%Y%m%d" for CDNOW,
         "%d/%m/%Y %H:%M" (European) or "%m/%d/%Y %H:%M" (US); "epoch_s" or
         "epoch_ms" for integer timestamps (seconds or milliseconds since
         1970-01-01 UTC). None: ISO 8601 ("2011-12-09", "2011-12-09 12:50:00",
         with or without a UTC offset such as "+02:00" or "Z"). When most lines
         fail to parse, the load error names the likely format.
-    timezone ["UTC"]
+    timezone : str, default "UTC"
         IANA zone of the output timestamps. Time-zone aware values (aware
         columns, text with an offset, epochs) are converted to it; naive values
         are taken to be in it already. Output timestamps are naive.
-    decimal ["."]
+    decimal : {".", ","}, default "."
         Decimal mark of numbers written as text: "." or "," ("12,50" and
         "1.234,56" with ``thousands="."``).
-    thousands [None]
+    thousands : str or None, default None
         Thousands separator of numbers written as text: None, ",", ".", " " or
         "'". None: "1,234.50" is not a number (the line is rejected and the load
         report's hint names this option).
-    currency_symbol [None]
+    currency_symbol : str or None, default None
         A currency symbol or code written next to amounts ("£", "$", "€",
         "EUR"), stripped before parsing. Only this one symbol is stripped: an
         amount with another symbol is rejected as ``unparsable_amount``, so
         amounts in two currencies are never added up. None: amounts with a
         symbol are rejected (and the hint names this option).
-    ids ["normalize"]
+    ids : {"normalize", "as_written"}, default "normalize"
         Customer, order and product ids. "normalize": blanks (spaces, tabs,
         line breaks) around an id are removed and an integral number written
         with a zero fraction ("17850.0") is the same id as "17850".
         "as_written": ids are kept as written (only blanks are removed).
-    future_dates ["reject"]
+    future_dates : {"reject", "keep"}, default "reject"
         Lines dated after the moment of loading (sentinels such as 9999-12-31,
         typing errors): "reject" -> reason ``date_in_future``; "keep".
-    outlier_dates ["reject"]
+    outlier_dates : {"reject", "keep"}, default "reject"
         Lines dated far outside the bulk of the data (a mistyped year): further
         from the central 98% of the dates than that span, and at least 366 days
         from it. "reject" -> reason ``date_outlier`` (so the default
         observation end never follows a single outlier); "keep". Costs one
         query over the time column at load.
-    min_date ["1990-01-01"]
+    min_date : str or None, default "1990-01-01"
         Lines dated before this day are rejected with reason
         ``date_before_min`` (placeholders such as 1900-01-01 or 1970-01-01).
         None: no lower bound.
-    max_amount [1e12]
+    max_amount : float, default 1e12
         Lines whose amount (or cost) is larger than this in absolute value are
         rejected with reason ``amount_out_of_range``, so that per-customer sums
         can never overflow; amounts that are not finite (quantity x unit price
         beyond float range) always are.
-    max_rejected_share [0.9]
+    max_rejected_share : float, default 0.9
         A load whose rejected lines exceed this share of the input (or that
         keeps no line at all) is an error naming the top reasons and the likely
         fix, not a result. 1.0 turns the check off.
-    exchange_rates [None]
+    exchange_rates : mapping of str to float, or None, default None
         ``{"EUR": 1.0, "USD": 0.92, ...}``: value of one unit of each currency in
         the reporting currency; amounts and costs are multiplied by the rate of
         their line's currency. Needed when the mapped currency column holds more
         than one currency (otherwise loading raises DataError listing them).
-    unknown_currency ["reject"]
+    unknown_currency : {"reject", "error"}, default "reject"
         With ``exchange_rates``, a line whose currency has no rate (or is empty):
         "reject" -> reason ``no_exchange_rate``; "error" -> DataError listing
         the currencies without a rate.

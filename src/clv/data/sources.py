@@ -62,19 +62,27 @@ Paths = PathLike | Sequence[PathLike]
 class Csv:
     """One or several delimited text files (optionally gzip-compressed).
 
-    ``path``: a file, a list of files, or a folder (its .csv/.tsv/.txt files,
-    .gz included); ``pattern``: a glob such as ``"parts/*.csv"`` instead of a
-    path. Several files are read end to end in the order given (sorted for a
-    folder or pattern) and must have the same header; ``source_row`` then
-    counts the lines of the files joined end to end (``cat a.csv b.csv``).
+    Several files are read end to end in the order given (sorted for a folder
+    or pattern) and must have the same header; ``source_row`` then counts the
+    lines of the files joined end to end (``cat a.csv b.csv``). Quotes follow
+    RFC 4180 (``"`` quotes, ``""`` inside quotes); no comment character.
 
-    ``delimiter``: one ASCII character (",", ";", "\\t", "|") or
-    ``"whitespace"`` for columns separated by runs of spaces/tabs (CDNOW's
-    format). Quotes follow RFC 4180 (``"`` quotes, ``""`` inside quotes); no
-    comment character. ``header``: whether the first non-blank line names the
-    columns; without one, columns are called ``column0, column1, ...`` unless
-    ``names`` gives them. ``encoding``: the file's text encoding ("utf-8",
-    "cp1252", "latin-1", "utf-16", any name Python knows).
+    Parameters
+    ----------
+    path : str, path-like, sequence of them, or None
+        A file, a list of files, or a folder (its .csv/.tsv/.txt files, .gz included).
+    delimiter : str, default ","
+        One ASCII character (",", ";", "\\t", "|") or ``"whitespace"`` for
+        columns separated by runs of spaces/tabs (CDNOW's format).
+    header : bool, default True
+        Whether the first non-blank line names the columns.
+    names : tuple of str or None
+        Column names of a file without a header line (default ``column0, column1, ...``).
+    encoding : str, default "utf-8"
+        The file's text encoding ("utf-8", "cp1252", "latin-1", "utf-16", any
+        name Python knows).
+    pattern : str or None
+        A glob such as ``"parts/*.csv"``, instead of ``path`` (a path is never a glob).
     """
 
     path: Paths | None = None
@@ -91,6 +99,13 @@ class Parquet:
 
     Parts are read in the order given (sorted for a folder or a pattern);
     ``source_row`` counts on across parts.
+
+    Parameters
+    ----------
+    path : str, path-like, sequence of them, or None
+        A file, a list of files, or a folder of ``*.parquet`` parts.
+    pattern : str or None
+        A glob such as ``"parts/*.parquet"``, instead of ``path``.
     """
 
     path: Paths | None = None
@@ -101,11 +116,17 @@ class Parquet:
 class Excel:
     """A spreadsheet (.xlsx, .xlsm, .xls, .xlsb, .ods), read with python-calamine.
 
-    ``sheet``: a sheet name or 0-based index (default: the first sheet). The
-    first non-empty row names the columns; ``source_row`` is the spreadsheet
+    The first non-empty row names the columns; ``source_row`` is the spreadsheet
     row number (header = row 1 when the table starts at A1). Cells keep the
     type the reader gives (numbers, dates, text); a column mixing types is
     read as text.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The spreadsheet file.
+    sheet : str, int or None
+        A sheet name or 0-based index (default: the first sheet).
     """
 
     path: PathLike
@@ -114,11 +135,16 @@ class Excel:
 
 @dataclass(frozen=True)
 class DatabaseTable:
-    """A table in a database, plus the table name (``"schema.table"`` allowed).
+    """A table in a database, plus the table name.
 
-    ``database``: a DuckDB file path (attached read-only to the connection), an
-    Ibis connection URL (``"postgres://user@host/shop"``, opened with
-    ``ibis.connect``; the load then runs on that backend), or any Ibis backend.
+    Parameters
+    ----------
+    database : str, path-like or ibis BaseBackend
+        A DuckDB file path (attached read-only to the connection), an Ibis
+        connection URL (``"postgres://user@host/shop"``, opened with
+        ``ibis.connect``; the load then runs on that backend), or any Ibis backend.
+    table : str
+        The table name (``"schema.table"`` allowed).
     """
 
     database: str | os.PathLike | BaseBackend

@@ -44,7 +44,17 @@ SCORE_COLUMNS = ("customer_id", "clv", "p_alive")
 
 @dataclass(frozen=True)
 class SurveyColumns:
-    """Your survey's column names for the customer id, the answer date and the 0-10 score."""
+    """Your survey's column names for the customer id, the answer date and the 0-10 score.
+
+    Parameters
+    ----------
+    customer_id : str, default "customer_id"
+        The column holding the customer id.
+    date : str, default "date"
+        The column holding the date of the answer.
+    score : str, default "score"
+        The column holding the 0-10 score.
+    """
 
     customer_id: str = "customer_id"
     date: str = "date"
@@ -55,8 +65,12 @@ class SurveyColumns:
 class SurveyAnswers:
     """Checked survey answers (lazy Ibis tables) and the lines set aside.
 
-    ``answers``: source_row, customer_id, answered_at, score (int64), nps_group.
-    ``rejects``: source_row, reason, then the three original values as given.
+    Parameters
+    ----------
+    answers : ibis.Table
+        The valid answers: source_row, customer_id, answered_at, score (int64), nps_group.
+    rejects : ibis.Table
+        The lines set aside: source_row, reason, then the three original values as given.
     """
 
     answers: ibis.Table
@@ -84,6 +98,29 @@ def read_survey(
     Text files are read every column as text, so a bad score is a reject, never
     a crash. ``date_format`` is a strptime format for text dates (default ISO
     8601). ``source_row`` is the 1-based data row, as in :func:`clv.data.load_orders`.
+
+    Parameters
+    ----------
+    source : path, DataFrame or ibis.Table
+        A CSV or Parquet file, a DataFrame or an Ibis table of answers.
+    columns : SurveyColumns, default SurveyColumns()
+        Which columns hold the customer id, the date and the score.
+    date_format : str or None
+        A strptime format for text dates (default ISO 8601).
+    delimiter : str or None
+        The delimiter of a text file (default ",").
+    con : ibis BaseBackend or None
+        The connection to read on (default :func:`clv.engine.default_connection`).
+
+    Returns
+    -------
+    SurveyAnswers
+        The checked answers and the rejected lines.
+
+    Raises
+    ------
+    DataError
+        When a mapped column is missing or the input cannot be read.
     """
     spec = resolve_source(source, table=None, delimiter=delimiter, header=True, names=None)
     raw, _ = raw_table(spec, con)
@@ -153,6 +190,16 @@ def nps_summary(answers: ibis.Table | SurveyAnswers) -> dict[str, Any]:
     """answers, promoters, passives, detractors, their shares (%) and NPS over all valid answers.
 
     NPS is NaN when there is no answer.
+
+    Parameters
+    ----------
+    answers : ibis.Table or SurveyAnswers
+        The checked answers of :func:`read_survey`.
+
+    Returns
+    -------
+    dict of str to object
+        ``answers``, ``promoters``, ``passives``, ``detractors``, their shares (%) and ``nps``.
     """
     table = _answers_table(answers)
     row = table.aggregate(**_counts(table)).execute().iloc[0]
@@ -180,7 +227,18 @@ def nps_over_time(answers: ibis.Table | SurveyAnswers, freq: str = "month") -> p
 
 
 def latest_answers(answers: ibis.Table | SurveyAnswers) -> ibis.Table:
-    """Each customer's latest answer (latest date; on a tie, the later input row)."""
+    """Each customer's latest answer (latest date; on a tie, the later input row).
+
+    Parameters
+    ----------
+    answers : ibis.Table or SurveyAnswers
+        The checked answers of :func:`read_survey`.
+
+    Returns
+    -------
+    ibis.Table
+        One answer per customer (lazy).
+    """
     table = _answers_table(answers)
     order = [ibis.desc("answered_at"), ibis.desc("source_row")]
     ranked = table.mutate(_rank=ibis.row_number().over(group_by="customer_id", order_by=order))
@@ -197,6 +255,24 @@ def nps_by_value(answers: ibis.Table | SurveyAnswers, scores: pd.DataFrame | str
     share (of customers), mean_clv, total_clv and mean_p_alive over those with
     scores. ``attrs['scored_without_answer']`` counts scored customers who never
     answered.
+
+    Parameters
+    ----------
+    answers : ibis.Table or SurveyAnswers
+        The checked answers of :func:`read_survey`.
+    scores : pandas.DataFrame or str
+        The frame of :func:`clv.scores.score_customers`, or a CSV / Parquet file of
+        it, with customer_id, clv and p_alive.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per NPS group and an ``all`` row.
+
+    Raises
+    ------
+    DataError
+        When ``scores`` lacks a needed column.
     """
     latest = latest_answers(answers)
     frame = _scores_frame(scores)
