@@ -12,9 +12,11 @@ import importlib.util
 import inspect
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
+from numpydoc.docscrape import NumpyDocString
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,6 +77,123 @@ def test_every_public_name_has_one_defining_path():
     paths = {f"{entry.package}.{entry.name}": entry.path for entry in api_reference.all_public_names()}
     for public, path in paths.items():
         assert path.startswith("clv."), f"{public} is defined outside clv ({path}): re-export clv's own objects only"
+
+
+# Public names whose docstrings do not yet have a numpydoc Parameters section agreeing with the
+# signature: their parameters are being renamed (issue 13's vocabulary) or their classes rebuilt
+# (the model contract, the customer-data object). The list may only shrink: a name on it that
+# passes fails the test, so it must be taken off.
+NOT_YET_NUMPYDOC = frozenset({
+    "clv.units.check_annual_rate", "clv.units.check_time_unit", "clv.units.continuous_rate_per_unit",
+    "clv.units.convert_duration", "clv.units.days_per_unit", "clv.units.discount_factor",
+    "clv.units.step_in_units", "clv.units.unit_ratio", "clv.units.years_per_unit",
+    "clv.summary.Compressed", "clv.summary.apply_on_distinct", "clv.summary.calibration_holdout",
+    "clv.summary.compress", "clv.summary.compressed_summary", "clv.summary.declared_amounts",
+    "clv.summary.no_amounts_error", "clv.summary.require_amounts", "clv.summary.summary_expression",
+    "clv.summary.summary_is_log",
+    "clv.models.BetaGeoBetaBinomModel", "clv.models.BetaGeoModel", "clv.models.GammaGammaModel",
+    "clv.models.ModifiedBetaGeoModel", "clv.models.ParetoNBDModel", "clv.models.ShiftedBetaGeometricModel",
+    "clv.scores.customer_lifetime_value", "clv.scores.discounted_expected_purchases",
+    "clv.scores.expected_spend_per_order", "clv.scores.forecast_purchases", "clv.scores.quantile_levels",
+    "clv.scores.quantile_name", "clv.scores.score_customers", "clv.scores.score_subscribers",
+    "clv.backtest.BacktestResult", "clv.backtest.Prediction", "clv.backtest.Split", "clv.backtest.backtest",
+    "clv.backtest.choose_best", "clv.backtest.classic_baseline", "clv.backtest.naive_baseline",
+    "clv.backtest.rfm_baseline", "clv.backtest.rfm_score", "clv.backtest.split_orders",
+    "clv.segments.rfm_scores",
+    "clv.cohorts.ClvOverTime", "clv.cohorts.RepeatShare", "clv.cohorts.clv_over_time", "clv.cohorts.repeat_share",
+    "clv.cohorts.retention_matrix", "clv.cohorts.retention_wide",
+    "clv.formula.ClassicCLV", "clv.formula.drivers_over_time",
+    "clv.acquisition.AcquisitionReport", "clv.acquisition.acquisition_payback",
+    "clv.whatif.Scenario", "clv.whatif.ScenarioModel", "clv.whatif.WhatIfResult", "clv.whatif.what_if",
+    "clv.feedback.nps_over_time",
+    "clv.report.build_report",
+})
+
+
+def _signature_parameters(obj) -> list[str]:
+    """The parameters a caller passes: a function's, or a class's constructor's (none when it has no own one)."""
+    if inspect.isclass(obj):
+        own = any("__init__" in vars(klass) or "__new__" in vars(klass)
+                  for klass in obj.__mro__ if klass.__module__.startswith("clv"))
+        if not own:
+            return []
+    return [name for name in inspect.signature(obj).parameters if name not in ("self", "cls")]
+
+
+def _documented_parameters(doc: NumpyDocString) -> list[str]:
+    """The names of the Parameters section; ``a, b : float`` documents both, ``*args`` is ``args``."""
+    return [name.strip().lstrip("*") for parameter in doc["Parameters"] for name in parameter.name.split(",")]
+
+
+def numpydoc_problems(obj) -> list[str]:
+    """What is wrong with a public object's docstring, numpydoc-wise (empty when nothing).
+
+    A docstring is needed; when the object takes parameters, a Parameters section naming exactly
+    the signature's parameters (the signature wins).
+    """
+    text = (inspect.getdoc(obj) or "") if inspect.isfunction(obj) else inspect.cleandoc(obj.__doc__ or "")
+    if not text.strip():
+        return ["no docstring"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpydoc warns about an unknown section or a malformed header
+        try:
+            doc = NumpyDocString(text)
+        except Exception as error:  # noqa: BLE001 - numpydoc raises ValueError or warns on a malformed section
+            return [f"not numpydoc: {error}"]
+    parameters = _signature_parameters(obj)
+    if not parameters:
+        return []
+    if not doc["Parameters"]:
+        return [f"no Parameters section (parameters: {', '.join(parameters)})"]
+    documented = _documented_parameters(doc)
+    problems = [f"parameter {name!r} not documented" for name in parameters if name not in documented]
+    problems += [f"documents {name!r}, which is not in the signature" for name in documented if name not in parameters]
+    return problems
+
+
+def test_every_public_class_and_function_has_a_numpydoc_parameters_section():
+    failing = {name: numpydoc_problems(obj) for name, obj in _documented_objects()}
+    failing = {name: problems for name, problems in failing.items() if problems}
+    unexpected = {name: problems for name, problems in failing.items() if name not in NOT_YET_NUMPYDOC}
+    assert not unexpected, "numpydoc docstring problems (fix the docstring; the signature wins):\n" + "\n".join(
+        f"{name}: {'; '.join(problems)}" for name, problems in sorted(unexpected.items())
+    )
+    fixed = sorted(name for name in NOT_YET_NUMPYDOC if name not in failing)
+    assert not fixed, f"now documented, take them off NOT_YET_NUMPYDOC: {fixed}"
+
+
+def _undocumented_function(customer_id, horizon):
+    """Something with a summary line but no Parameters section."""
+
+
+def _misdocumented_function(customer_id, horizon):
+    """Something.
+
+    Parameters
+    ----------
+    customer_id : str
+        The customer.
+    t : float
+        An old name.
+    """
+
+
+def _documented_class_without_parameters():
+    class Plain(Exception):
+        """An error with no constructor of its own."""
+
+    Plain.__module__ = "clv.fake"
+    return Plain
+
+
+def test_numpydoc_check_finds_violations():
+    assert numpydoc_problems(_undocumented_function) == ["no Parameters section (parameters: customer_id, horizon)"]
+    assert numpydoc_problems(_misdocumented_function) == [
+        "parameter 'horizon' not documented",
+        "documents 't', which is not in the signature",
+    ]
+    assert numpydoc_problems(lambda: None) == ["no docstring"]
+    assert numpydoc_problems(_documented_class_without_parameters()) == []
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,24 @@ class NotFittedError(FitError, ValueError, AttributeError):
 def missing_column_message(kind: str, wanted: str, found: Iterable[str]) -> str:
     """Explain a column that is not in the input, listing what is there.
 
+    Parameters
+    ----------
+    kind : str
+        What the column stands for, in words (``"customer id"``); with spaces as
+        ``_``, the ``Columns`` field named in the fix.
+    wanted : str
+        The column name that was asked for.
+    found : iterable of str
+        The input's column names.
+
+    Returns
+    -------
+    str
+        The message: the missing column, the closest name found, every column
+        found and the fix.
+
+    Examples
+    --------
     >>> missing_column_message("customer id", "CustomerId", ["CustomerID", "Country"])
     "column 'CustomerId' (customer id) not found; did you mean 'CustomerID'? Columns found: CustomerID, Country. Fix: pass the right name, e.g. Columns(customer_id='CustomerID')."
     """

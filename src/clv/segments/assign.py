@@ -110,12 +110,6 @@ def assign_segments(
 ) -> pd.DataFrame:
     """One row per customer: ids, scores, RFM, value tier, risk tier, early-warning flag, action.
 
-    ``summary``: :func:`clv.summary.summarize` output; ``scores``:
-    :func:`clv.scores.score_customers` on that summary (with a spend model, so
-    ``clv`` exists); ``orders``: the order lines, for the early-warning flag
-    (without them no customer is flagged and ``warning_eligible`` is False).
-    ``observation_end`` defaults to the summary's (``attrs``) or the last order.
-
     Columns: customer_id, the summary's frequency, recency, T, monetary_value,
     n_orders, revenue, aov (:func:`average_order_value`), the scores p_alive,
     expected_purchases, expected_spend, clv; r_score, f_score, m_score,
@@ -128,6 +122,40 @@ def assign_segments(
     A purchase log's summary (``attrs["has_amounts"]`` False) needs scores
     without a spend model: its frame has no monetary_value, revenue, aov,
     expected_spend, clv or m_score, and value tiers rank by expected purchases.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The output of :func:`clv.summary.summarize`.
+    scores : pandas.DataFrame
+        :func:`clv.scores.score_customers` on that summary (with a spend model, so
+        ``clv`` exists).
+    orders : ibis.Table, DataFrame, LoadResult or None
+        The order lines, for the early-warning flag (without them no customer is
+        flagged and ``warning_eligible`` is False).
+    rules : pandas.DataFrame, default DEFAULT_SEGMENT_RULES
+        The RFM segment rules (see :func:`validate_rules`).
+    value_cuts : tuple of float, default (0.01, 0.05, 0.2)
+        Cumulative shares of customers ranked by value that bound the value tiers.
+    low_alive, high_alive : float, default 0.3 and 0.7
+        P(alive) bounds of the high and low risk tiers.
+    warning : EarlyWarningSettings, default EarlyWarningSettings()
+        The early-warning thresholds.
+    playbook : PlaybookSettings, default PlaybookSettings()
+        The action rules.
+    observation_end : date-like or None
+        Default: the summary's, or the last order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer, with the columns below.
+
+    Raises
+    ------
+    DataError
+        When the summary and the scores do not hold the same customers, or a
+        needed column is missing.
     """
     for table, what in ((summary, "summary"), (scores, "scores")):
         if not isinstance(table, pd.DataFrame):
@@ -180,7 +208,18 @@ def _normalised(name: Any) -> str:
 
 
 def segment_names(frame: pd.DataFrame) -> dict[str, str]:
-    """Every exportable name (normalised) -> the column it is found in."""
+    """Every exportable name (normalised) -> the column it is found in.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The output of :func:`assign_segments`.
+
+    Returns
+    -------
+    dict of str to str
+        Normalised segment name to the column holding it.
+    """
     names: dict[str, str] = {"early warning": "early_warning"}
     for column in reversed(LABEL_COLUMNS):
         if column in frame.columns:
@@ -192,6 +231,23 @@ def select_segment(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     """The customers of one segment: an action, RFM segment, value tier, risk tier or 'early_warning'.
 
     Names are matched ignoring case, '_' and '-' (``win-back`` = ``win_back``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The output of :func:`assign_segments`.
+    name : str
+        The segment's name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of the segment's customers.
+
+    Raises
+    ------
+    DataError
+        When no segment has that name (the message lists the names).
     """
     names = segment_names(frame)
     key = _normalised(name)
@@ -211,6 +267,25 @@ def export_segment(frame: pd.DataFrame, name: str, path: str | Path) -> pd.DataF
 
     Rows are sorted by predicted CLV, highest first (a purchase log's by
     expected purchases). Returns the written frame.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The output of :func:`assign_segments`.
+    name : str
+        The segment's name (see :func:`select_segment`).
+    path : str or pathlib.Path
+        The file to write: .csv, .csv.gz or .parquet.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The written rows.
+
+    Raises
+    ------
+    DataError
+        When the name is unknown or the file type is not supported.
     """
     path = Path(path)
     suffix = "".join(path.suffixes[-2:]).lower()

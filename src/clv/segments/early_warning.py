@@ -58,7 +58,26 @@ from clv.summary.customers import order_date, resolve_observation_end
 
 @dataclass(frozen=True)
 class EarlyWarningSettings:
-    """Thresholds of the early-warning flag (see the module docstring for the definition)."""
+    """Thresholds of the early-warning flag (see the module docstring for the definition).
+
+    Parameters
+    ----------
+    window_days : int, default 90
+        ``W``: the length of the recent window in days (a whole number >= 1).
+    rate_drop : float, default 0.6
+        Flag when ``order_rate_ratio <= rate_drop``; in [0, 1).
+    spend_drop : float, default 0.6
+        Flag when ``spend_ratio <= spend_drop`` (with positive earlier spend); in [0, 1).
+    min_orders_before : int, default 2
+        The least orders in the earlier window for a customer to be eligible (>= 2).
+    min_expected_orders : float, default 1.0
+        The least ``expected_recent_orders`` for a customer to be eligible (>= 0).
+
+    Raises
+    ------
+    DataError
+        When a threshold is outside its range, naming it.
+    """
 
     window_days: int = 90
     rate_drop: float = 0.6
@@ -83,7 +102,22 @@ class EarlyWarningSettings:
 
 def early_warning_expression(orders: Any, *, observation_end: Any = None,
                              settings: EarlyWarningSettings = EarlyWarningSettings()) -> ir.Table:
-    """Per customer with a purchase by ``observation_end``: the windows' counts, ratios and the flag (lazy)."""
+    """Per customer with a purchase by ``observation_end``: the windows' counts, ratios and the flag (lazy).
+
+    Parameters
+    ----------
+    orders : ibis.Table, DataFrame or LoadResult
+        Canonical order lines.
+    observation_end : date-like or None
+        ``E``, the last day observed (inclusive); default the last order line's day.
+    settings : EarlyWarningSettings, default EarlyWarningSettings()
+        The window and thresholds.
+
+    Returns
+    -------
+    ibis.Table
+        The columns of :func:`early_warning`, not yet computed.
+    """
     table = as_orders_table(orders)
     end = resolve_observation_end(table, observation_end)
     cutoff = end - dt.timedelta(days=int(settings.window_days))
@@ -139,6 +173,20 @@ def early_warning(orders: Any, *, observation_end: Any = None,
     spend_recent, expected_recent_orders, expected_recent_spend,
     order_rate_ratio, spend_ratio (null when the earlier level is 0),
     warning_eligible, early_warning. ``attrs`` record the window and thresholds.
+
+    Parameters
+    ----------
+    orders : ibis.Table, DataFrame or LoadResult
+        Canonical order lines.
+    observation_end : date-like or None
+        ``E``, the last day observed (inclusive); default the last order line's day.
+    settings : EarlyWarningSettings, default EarlyWarningSettings()
+        The window and thresholds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer with a purchase by ``observation_end``.
     """
     if not isinstance(settings, EarlyWarningSettings):
         raise DataError(f"settings must be an EarlyWarningSettings, got {type(settings).__name__}.")

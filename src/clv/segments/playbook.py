@@ -92,14 +92,22 @@ WHY: dict[str, str] = {
 class PlaybookSettings:
     """Rules and assumptions of the playbook.
 
-    ``vip_tiers``: how many top value tiers get VIP treatment (2 = top 1% and
-    top 5%); ``new_r_score`` / ``frequent_f_score``: RFM score from which a
-    one-time buyer is "new" / a buyer is "frequent"; ``low_aov_quantile``:
-    average order value below this quantile of all customers' is "low";
-    ``big_spender_m_score``: M score from which a high-risk customer is worth a
-    win-back even when their predicted value is low (predicted CLV already
-    counts the churn risk, so lapsed big spenders rarely reach a top tier);
-    ``rates``: per action, the share of the value at stake assumed saved.
+    Parameters
+    ----------
+    vip_tiers : int, default 2
+        How many top value tiers get VIP treatment (2 = top 1% and top 5%).
+    new_r_score : int, default 4
+        The RFM R score from which a one-time buyer is "new".
+    frequent_f_score : int, default 4
+        The RFM F score from which a buyer is "frequent".
+    big_spender_m_score : int, default 5
+        The M score from which a high-risk customer is worth a win-back even
+        when their predicted value is low (predicted CLV already counts the
+        churn risk, so lapsed big spenders rarely reach a top tier).
+    low_aov_quantile : float, default 0.5
+        Average order value below this quantile of all customers' is "low".
+    rates : mapping of str to float, default DEFAULT_RATES
+        Per action, the share of the value at stake assumed saved.
     """
 
     vip_tiers: int = 2
@@ -137,6 +145,22 @@ def assign_actions(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSet
 
     ``without_amounts`` (a purchase log): the rules on spend (big spender, low
     order value) are skipped, so ``m_score`` and ``aov`` are not needed.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per customer with the columns the rules read (value_tier_rank,
+        risk_tier, r_score, f_score, frequency, early_warning, and m_score and aov
+        unless ``without_amounts``), as :func:`assign_segments` builds it.
+    settings : PlaybookSettings, default PlaybookSettings()
+        The rules' thresholds.
+    without_amounts : bool, default False
+        True for a purchase log: the rules on spend are skipped.
+
+    Returns
+    -------
+    numpy.ndarray of str
+        The action of each customer, in the frame's row order.
     """
     needed = [c for c in ACTION_INPUTS if not (without_amounts and c in SPEND_INPUTS)]
     missing = [c for c in needed if c not in frame.columns]
@@ -181,6 +205,18 @@ def playbook(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings(
     ``purchases_at_stake``, ``share_of_purchases``, ``purchases_to_date`` and
     ``expected_purchases_saved`` replace the value columns, and the
     assumptions speak of purchases.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The output of :func:`clv.segments.assign_segments`.
+    settings : PlaybookSettings, default PlaybookSettings()
+        The assumed saved shares (``rates``) and rules.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per action, in :data:`ACTIONS` order.
     """
     measure = _measure(frame)
     for column in ("action", measure.source):

@@ -141,7 +141,25 @@ def _range_text(lower: float, upper: float, low_op: str, high_op: str) -> str:
 
 
 def validate_rules(rules: pd.DataFrame) -> pd.DataFrame:
-    """Check a segment rules table and that every (R, F, FM) combination matches a rule."""
+    """Check a segment rules table and that every (R, F, FM) combination matches a rule.
+
+    Parameters
+    ----------
+    rules : pandas.DataFrame
+        Columns segment, r_min, r_max, f_min, f_max, fm_min, fm_max (scores 1-5);
+        the first rule that holds names the segment.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rules, checked.
+
+    Raises
+    ------
+    DataError
+        When a column is missing, a bound is outside 1-5 or an (R, F, FM)
+        combination matches no rule, naming it.
+    """
     if not isinstance(rules, pd.DataFrame):
         raise DataError(f"rules must be a DataFrame with columns {list(RULE_COLUMNS)}, got {type(rules).__name__}.")
     missing = [c for c in RULE_COLUMNS if c not in rules.columns]
@@ -177,6 +195,18 @@ def rfm_segments(scores: pd.DataFrame, rules: pd.DataFrame = DEFAULT_SEGMENT_RUL
     """The named segment of each customer: the first rule whose R, F and FM ranges hold.
 
     Scores without ``m_score`` (a purchase log's) are matched with FM = F.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        The scores of :func:`rfm_scores` (r_score, f_score, fm_score).
+    rules : pandas.DataFrame, default DEFAULT_SEGMENT_RULES
+        The segment rules (see :func:`validate_rules`).
+
+    Returns
+    -------
+    pandas.Series
+        The segment name of each customer, in the scores' row order.
     """
     rules = validate_rules(rules)
     for column in ("r_score", "f_score"):

@@ -36,7 +36,18 @@ REST = "rest"
 
 
 def value_tier_names(cuts: Sequence[float] = DEFAULT_VALUE_CUTS) -> tuple[str, ...]:
-    """'top 1%', 'top 5%', 'top 20%', 'rest' for the default cuts."""
+    """'top 1%', 'top 5%', 'top 20%', 'rest' for the default cuts.
+
+    Parameters
+    ----------
+    cuts : sequence of float, default (0.01, 0.05, 0.2)
+        Cumulative shares of customers, increasing in (0, 1).
+
+    Returns
+    -------
+    tuple of str
+        One name per tier, the top tier first.
+    """
     return (*(f"top {100 * c:g}%" for c in _checked_cuts(cuts)), REST)
 
 
@@ -59,6 +70,28 @@ def value_tiers(clv: np.ndarray, cuts: Sequence[float] = DEFAULT_VALUE_CUTS,
     ``cuts`` are cumulative shares of customers ranked by CLV, highest first.
     ``measure`` names what ``clv`` holds in the table's columns (``cut_<measure>``,
     ``<measure>_sum``): ``"expected_purchases"`` for a purchase log.
+
+    Parameters
+    ----------
+    clv : numpy.ndarray
+        The value of each customer (CLV, or expected purchases for a purchase log).
+    cuts : sequence of float, default (0.01, 0.05, 0.2)
+        Cumulative shares of customers, increasing in (0, 1).
+    measure : str, default "clv"
+        What ``clv`` holds, for the table's column names.
+
+    Returns
+    -------
+    labels : numpy.ndarray of str
+        The tier of each customer.
+    table : pandas.DataFrame
+        One row per tier: tier, share, cut point, customers, sum.
+
+    Raises
+    ------
+    DataError
+        When the cuts are not increasing shares in (0, 1), there is no
+        customer, or a value is not finite.
     """
     cuts = _checked_cuts(cuts)
     clv = np.asarray(clv, dtype=float)
@@ -93,6 +126,24 @@ def risk_tiers(p_alive: np.ndarray, early_warning: np.ndarray | None = None, *,
     buyer's P(alive) is exactly 1 whatever their age: it carries no information.
     Given ``frequency`` and ``r_score``, such customers (frequency 0, P(alive) = 1)
     take their level from recency instead: R 4-5 low, R 3 medium, R 1-2 high.
+
+    Parameters
+    ----------
+    p_alive : numpy.ndarray
+        P(alive) of each customer.
+    early_warning : numpy.ndarray of bool or None
+        The early-warning flag of each customer; a flagged customer moves one level up.
+    low_alive, high_alive : float, default 0.3 and 0.7
+        P(alive) below ``low_alive`` is high risk; at or above ``high_alive``, low risk.
+    frequency : numpy.ndarray or None
+        Repeat purchases, to find the one-time buyers.
+    r_score : numpy.ndarray or None
+        The RFM R score, which sets the level of one-time buyers.
+
+    Returns
+    -------
+    numpy.ndarray of str
+        The risk tier of each customer.
     """
     if not 0 <= low_alive <= high_alive <= 1:
         raise DataError(f"risk cut points must satisfy 0 <= low_alive <= high_alive <= 1; got low_alive={low_alive}, "
