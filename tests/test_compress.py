@@ -102,3 +102,38 @@ def test_key_span_beyond_int32_groups_like_hashing():
     packed, reference = compress(columns), _hash_only_compress(columns)
     np.testing.assert_array_equal(packed.inverse, reference.inverse)
     np.testing.assert_array_equal(packed.weights, reference.weights)
+
+
+# ----- the unordered path (a count per possible key, as scoring uses it) ----------
+HISTORY_ROWS = st.lists(
+    st.tuples(st.integers(0, 4), st.sampled_from([0.0, 0.5, 2.0, 7.25, np.nan]), st.integers(-3, 3),
+              st.sampled_from([0.0, 1.0 / 7.0, 3.0, 52.0])),
+    min_size=1, max_size=60,
+)
+
+
+def history_columns(rows) -> dict:
+    x, money, shift, weeks = (np.array(column) for column in zip(*rows))
+    return {"x": x.astype(float), "m": money, "shift": shift, "T": weeks}
+
+
+@settings(max_examples=80, deadline=None)
+@given(HISTORY_ROWS, st.sampled_from([("x",), ("x", "shift"), ("x", "T"), ("x", "m"), ("x", "m", "shift", "T")]))
+def test_unordered_compression_groups_the_same_rows_as_the_ordered_one(rows, names):
+    """Whole-number columns are decoded from the keys, others read from a row: the same groups either way."""
+    columns = {name: history_columns(rows)[name] for name in names}
+    ordered, fast = compress(columns), compress(columns, ordered=False)
+    assert fast.n_distinct == ordered.n_distinct
+    for name, column in columns.items():
+        np.testing.assert_array_equal(fast.expand(fast.columns[name]), column)  # NaN == NaN here
+        assert fast.columns[name].dtype == column.dtype
+    np.testing.assert_array_equal(fast.expand(fast.weights), ordered.expand(ordered.weights))
+
+
+def test_unordered_compression_of_wide_keys_falls_back_to_hashing():
+    """A key too large for a count table (here 2 x 10^6 possible keys for 4 rows) is hash-factorised."""
+    x = np.array([0.0, 1e6, 0.0, 1e6])
+    T = np.array([0.5, 0.5, 0.5, 2.5])
+    fast = compress({"x": x, "T": T}, ordered=False)
+    np.testing.assert_array_equal(fast.weights, [2.0, 1.0, 1.0])  # first-appearance order: the hashing path
+    np.testing.assert_array_equal(fast.expand(fast.columns["x"]), x)

@@ -88,7 +88,7 @@ NOT_YET_NUMPYDOC = frozenset({
     "clv.units.convert_duration", "clv.units.days_per_unit", "clv.units.discount_factor",
     "clv.units.step_in_units", "clv.units.unit_ratio", "clv.units.years_per_unit",
     "clv.summary.Compressed", "clv.summary.apply_on_distinct", "clv.summary.calibration_holdout",
-    "clv.summary.compress", "clv.summary.compressed_summary", "clv.summary.declared_amounts",
+    "clv.summary.compressed_summary", "clv.summary.declared_amounts",
     "clv.summary.no_amounts_error", "clv.summary.require_amounts", "clv.summary.summary_expression",
     "clv.summary.summary_is_log",
     "clv.models.BetaGeoBetaBinomModel", "clv.models.BetaGeoModel", "clv.models.GammaGammaModel",

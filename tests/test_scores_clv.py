@@ -243,43 +243,6 @@ def test_zero_value_repeat_buyer_is_scored_not_refused():
     assert scores["expected_spend"].iloc[0] == pytest.approx(6.25 * 15.44 / (2 * 6.25 + 3.74 - 1))
 
 
-HISTORY_ROWS = st.lists(st.tuples(st.integers(0, 4), st.sampled_from([0.0, 0.5, 2.0, 7.25]), st.integers(-3, 3)),
-                        min_size=1, max_size=60)
-
-
-def history_columns(rows) -> dict:
-    x, money, shift = (np.array(column) for column in zip(*rows))
-    return {"x": x.astype(float), "m": money, "shift": shift}
-
-
-@settings(max_examples=40, deadline=None)
-@given(HISTORY_ROWS)
-def test_distinct_rows_equal_the_plain_compression(rows):
-    from clv.scores.distinct import distinct_rows
-    from clv.summary.compress import compress
-
-    columns = history_columns(rows)
-    fast, plain = distinct_rows(columns), compress(columns)
-    np.testing.assert_array_equal(fast.inverse, plain.inverse)
-    np.testing.assert_array_equal(fast.weights, plain.weights)
-    for name in columns:
-        np.testing.assert_array_equal(fast.columns[name], plain.columns[name])
-        np.testing.assert_array_equal(fast.expand(fast.columns[name]), columns[name])
-
-
-@settings(max_examples=40, deadline=None)
-@given(HISTORY_ROWS)
-def test_unordered_distinct_rows_group_the_same_rows(rows):
-    from clv.scores.distinct import distinct_rows
-
-    columns = history_columns(rows)
-    ordered, fast = distinct_rows(columns), distinct_rows(columns, ordered=False)
-    assert fast.n_distinct == ordered.n_distinct
-    for name in columns:
-        np.testing.assert_array_equal(fast.expand(fast.columns[name]), columns[name])
-    np.testing.assert_array_equal(fast.expand(fast.weights), ordered.expand(ordered.weights))
-
-
 @pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
 def test_clv_equals_a_direct_per_customer_computation(model_class):
     """Day-unit histories with repeats, Gamma-Gamma spend, monthly steps: CLV from every customer's own path."""

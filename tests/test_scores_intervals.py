@@ -263,7 +263,7 @@ def test_tail_tables_do_not_depend_on_blocks_or_threads(monkeypatch):
 
 
 def test_score_intervals_equal_the_plain_closed_form_path(simulated):
-    from clv.scores.distinct import distinct_rows
+    from clv.summary.compress import compress
     from clv.scores.intervals import closed_form_quantiles, spend_scale
     from clv.scores.lifetime_value import forecast_purchases, forecast_rows
 
@@ -276,7 +276,7 @@ def test_score_intervals_equal_the_plain_closed_form_path(simulated):
     scores = score_customers(summary, model, spend, horizon=26.0, time_unit="week", margin=0.5, intervals=(0.8,),
                              n_draws=40, seed=9)
     x, t_x, T, m = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value"))
-    histories = distinct_rows({"x": x, "t_x": t_x, "T": T})
+    histories = compress({"x": x, "t_x": t_x, "T": T})
     hx, ht, hT = (histories.columns[k] for k in ("x", "t_x", "T"))
     plain = closed_form_quantiles(model, spend, forecast_rows(model, hx, ht, hT), horizon=26.0,
                                   levels=np.array([0.1, 0.9]), n_draws=40, rng=np.random.default_rng(9))

@@ -43,8 +43,7 @@ import numpy as np
 from clv.errors import DataError
 from clv.models.base import as_float_array, validate_rfm
 from clv.units import check_annual_rate, discount_factor, step_in_units, years_per_unit
-from clv.scores.distinct import distinct_rows
-from clv.summary.compress import Compressed
+from clv.summary.compress import Compressed, compress
 
 FACTORISABLE_MODELS = frozenset({"bgnbd", "mbgnbd", "pareto", "bgbb"})
 DISCRETE_TIME_MODELS = frozenset({"bgbb"})
@@ -86,11 +85,11 @@ def reference_groups(model, frequency: np.ndarray, T: np.ndarray, *, ordered: bo
     """The distinct ``(x, T)`` of the histories for a factorisable model (None for the others).
 
     ``ordered``: in order of first appearance (else in any order, found faster;
-    see :func:`clv.scores.distinct.distinct_rows`).
+    see :func:`clv.summary.compress.compress`).
     """
     if model.model_name not in FACTORISABLE_MODELS:
         return None
-    return distinct_rows({"x": frequency, "T": T}, ordered=ordered)
+    return compress({"x": frequency, "T": T}, ordered=ordered)
 
 
 def forecast_rows_in_groups(model, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray,
@@ -225,7 +224,7 @@ def _linear_in_m(spend_model, x: np.ndarray, m: np.ndarray, groups: Compressed |
     ``groups``: the distinct values of ``x`` with the map back (column "x"), when the caller has them.
     """
     if groups is None:
-        groups = distinct_rows({"x": x}, ordered=False)
+        groups = compress({"x": x}, ordered=False)
     x_distinct = groups.columns["x"]
     at_one = np.asarray(spend_model.expected_spend(x_distinct, np.ones_like(x_distinct)), dtype=float)
     at_two = np.asarray(spend_model.expected_spend(x_distinct, np.full_like(x_distinct, 2.0)), dtype=float)
@@ -280,7 +279,7 @@ def customer_lifetime_value(
 
 def _frequency_groups(groups: Compressed) -> Compressed:
     """Distinct x with the map back to the histories, from the distinct (x, T) ``groups`` (far fewer rows)."""
-    by_x = distinct_rows({"x": groups.columns["x"]}, ordered=False)
+    by_x = compress({"x": groups.columns["x"]}, ordered=False)
     weights = np.bincount(by_x.inverse, weights=groups.weights, minlength=by_x.n_distinct)
     return Compressed(by_x.columns, weights, by_x.inverse[groups.inverse])
 

@@ -34,7 +34,7 @@ from clv.scores.lifetime_value import (
     forecast_rows_in_groups,
     reference_groups,
 )
-from clv.scores.distinct import distinct_rows
+from clv.summary.compress import compress
 from clv.units import check_annual_rate
 from clv.summary.amounts import no_amounts_error, summary_is_log
 
@@ -87,7 +87,7 @@ def score_customers(
         _step_ends(transaction_model, horizon, time_unit, discount_step)  # checks the units before work starts
     plan = _IntervalPlan.checked(transaction_model, intervals, n_draws, seed, interval_method) if intervals else None
     money = clean_monetary_value(x, m, has_spend_model=spend_model is not None) if m is not None else None
-    histories = distinct_rows({"x": x, "t_x": t_x, "T": T})
+    histories = compress({"x": x, "t_x": t_x, "T": T})
     hx, ht, hT = (histories.columns[k] for k in ("x", "t_x", "T"))
     groups = reference_groups(transaction_model, hx, hT)
     attrs = dict(model=transaction_model.model_name, time_unit=time_unit, horizon=horizon,
@@ -248,7 +248,7 @@ def _simulated(model, spend_model, x, t_x, T, money, histories, forecast, margin
     Returns the per-customer purchase and CLV quantile columns (CLV None without money).
     """
     money_or_zero = money if money is not None else np.zeros_like(x)
-    rows = distinct_rows({"x": x, "t_x": t_x, "T": T, "m": money_or_zero})
+    rows = compress({"x": x, "t_x": t_x, "T": T, "m": money_or_zero})
     clv_scale = margin * forecast.mean_discount[histories.inverse][_first_rows(rows)]
     inputs = IntervalInputs(rows.columns["x"], rows.columns["t_x"], rows.columns["T"], rows.columns["m"], clv_scale)
     result = simulate_quantiles(model, spend_model, inputs, horizon=horizon, levels=plan.levels, n_draws=plan.n_draws,
