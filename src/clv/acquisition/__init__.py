@@ -1,5 +1,8 @@
 """Acquisition economics: CAC, CLV, CLV:CAC and payback per channel and acquisition month."""
 
-from clv.acquisition.payback import AcquisitionReport, acquisition_payback
+from clv.lazy import lazy_exports
 
-__all__ = ["AcquisitionReport", "acquisition_payback"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "AcquisitionReport": "clv.acquisition.payback",
+    "acquisition_payback": "clv.acquisition.payback",
+})

@@ -1,40 +1,26 @@
 """Backtests: fit on the past, predict a holdout window, and measure which predictor to trust."""
 
-from clv.backtest.baselines import Prediction, classic_baseline, naive_baseline, rfm_baseline, rfm_score
-from clv.backtest.metrics import (
-    accuracy,
-    decile_calibration,
-    gini,
-    interval_coverage,
-    mae,
-    normalized_gini,
-    percent_error,
-    rmse,
-    spearman,
-    top_share_captured,
-)
-from clv.backtest.run import BacktestResult, backtest, choose_best
-from clv.backtest.split import Split, split_orders
+from clv.lazy import lazy_exports
 
-__all__ = [
-    "BacktestResult",
-    "Prediction",
-    "Split",
-    "accuracy",
-    "backtest",
-    "choose_best",
-    "classic_baseline",
-    "decile_calibration",
-    "gini",
-    "interval_coverage",
-    "mae",
-    "naive_baseline",
-    "normalized_gini",
-    "percent_error",
-    "rfm_baseline",
-    "rfm_score",
-    "rmse",
-    "spearman",
-    "split_orders",
-    "top_share_captured",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "BacktestResult": "clv.backtest.run",
+    "Prediction": "clv.backtest.baselines",
+    "Split": "clv.backtest.split",
+    "accuracy": "clv.backtest.metrics",
+    "backtest": "clv.backtest.run",
+    "choose_best": "clv.backtest.run",
+    "classic_baseline": "clv.backtest.baselines",
+    "decile_calibration": "clv.backtest.metrics",
+    "gini": "clv.backtest.metrics",
+    "interval_coverage": "clv.backtest.metrics",
+    "mae": "clv.backtest.metrics",
+    "naive_baseline": "clv.backtest.baselines",
+    "normalized_gini": "clv.backtest.metrics",
+    "percent_error": "clv.backtest.metrics",
+    "rfm_baseline": "clv.backtest.baselines",
+    "rfm_score": "clv.backtest.baselines",
+    "rmse": "clv.backtest.metrics",
+    "spearman": "clv.backtest.metrics",
+    "split_orders": "clv.backtest.split",
+    "top_share_captured": "clv.backtest.metrics",
+})

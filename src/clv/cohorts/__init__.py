@@ -1,6 +1,12 @@
 """Cohorts: retention by acquisition month, repeat-order revenue share, CLV over time (observed and projected)."""
 
-from clv.cohorts.clv_over_time import ClvOverTime, clv_over_time
-from clv.cohorts.retention import RepeatShare, repeat_share, retention_matrix, retention_wide
+from clv.lazy import lazy_exports
 
-__all__ = ["ClvOverTime", "RepeatShare", "clv_over_time", "repeat_share", "retention_matrix", "retention_wide"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "ClvOverTime": "clv.cohorts.clv_over_time",
+    "RepeatShare": "clv.cohorts.retention",
+    "clv_over_time": "clv.cohorts.clv_over_time",
+    "repeat_share": "clv.cohorts.retention",
+    "retention_matrix": "clv.cohorts.retention",
+    "retention_wide": "clv.cohorts.retention",
+})

@@ -1,6 +1,13 @@
 """Cross-sell: products bought together (support, confidence, lift) and next-product suggestions."""
 
-from clv.crosssell.pairs import BASKETS, RULE_COLUMNS, basket_items, product_labels, product_pairs
-from clv.crosssell.recommend import WEIGHTS, recommend
+from clv.lazy import lazy_exports
 
-__all__ = ["BASKETS", "RULE_COLUMNS", "WEIGHTS", "basket_items", "product_labels", "product_pairs", "recommend"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "BASKETS": "clv.crosssell.pairs",
+    "RULE_COLUMNS": "clv.crosssell.pairs",
+    "WEIGHTS": "clv.crosssell.recommend",
+    "basket_items": "clv.crosssell.pairs",
+    "product_labels": "clv.crosssell.pairs",
+    "product_pairs": "clv.crosssell.pairs",
+    "recommend": "clv.crosssell.recommend",
+})

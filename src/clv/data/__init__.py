@@ -5,23 +5,19 @@
 >>> result.report.as_dict()  # doctest: +SKIP
 """
 
-from clv.data.columns import Columns
-from clv.data.load import LoadRejectedError, LoadReport, LoadResult, load_orders
-from clv.data.orders_table import as_orders_table
-from clv.data.policy import REASON_PRECEDENCE, LoadPolicy
-from clv.data.sources import Csv, DatabaseTable, Excel, Parquet
+from clv.lazy import lazy_exports
 
-__all__ = [
-    "Columns",
-    "Csv",
-    "DatabaseTable",
-    "Excel",
-    "LoadPolicy",
-    "LoadRejectedError",
-    "LoadReport",
-    "LoadResult",
-    "Parquet",
-    "REASON_PRECEDENCE",
-    "as_orders_table",
-    "load_orders",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "Columns": "clv.data.columns",
+    "Csv": "clv.data.sources",
+    "DatabaseTable": "clv.data.sources",
+    "Excel": "clv.data.sources",
+    "LoadPolicy": "clv.data.policy",
+    "LoadRejectedError": "clv.data.load",
+    "LoadReport": "clv.data.load",
+    "LoadResult": "clv.data.load",
+    "Parquet": "clv.data.sources",
+    "REASON_PRECEDENCE": "clv.data.policy",
+    "as_orders_table": "clv.data.orders_table",
+    "load_orders": "clv.data.load",
+})

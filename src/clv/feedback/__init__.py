@@ -1,27 +1,16 @@
 """Customer feedback: Net Promoter Score, over time and next to customer value."""
 
-from clv.feedback.nps import (
-    FREQUENCIES,
-    NPS_GROUPS,
-    REJECT_REASONS,
-    SurveyAnswers,
-    SurveyColumns,
-    latest_answers,
-    nps_by_value,
-    nps_over_time,
-    nps_summary,
-    read_survey,
-)
+from clv.lazy import lazy_exports
 
-__all__ = [
-    "FREQUENCIES",
-    "NPS_GROUPS",
-    "REJECT_REASONS",
-    "SurveyAnswers",
-    "SurveyColumns",
-    "latest_answers",
-    "nps_by_value",
-    "nps_over_time",
-    "nps_summary",
-    "read_survey",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "FREQUENCIES": "clv.feedback.nps",
+    "NPS_GROUPS": "clv.feedback.nps",
+    "REJECT_REASONS": "clv.feedback.nps",
+    "SurveyAnswers": "clv.feedback.nps",
+    "SurveyColumns": "clv.feedback.nps",
+    "latest_answers": "clv.feedback.nps",
+    "nps_by_value": "clv.feedback.nps",
+    "nps_over_time": "clv.feedback.nps",
+    "nps_summary": "clv.feedback.nps",
+    "read_survey": "clv.feedback.nps",
+})

@@ -1,6 +1,9 @@
 """The classic formula CLV (AOV x frequency x lifespan x margin), per segment and over time."""
 
-from .drivers import drivers_over_time
-from .kpis import ClassicCLV, classic_clv
+from clv.lazy import lazy_exports
 
-__all__ = ["ClassicCLV", "classic_clv", "drivers_over_time"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "ClassicCLV": "clv.formula.kpis",
+    "classic_clv": "clv.formula.kpis",
+    "drivers_over_time": "clv.formula.drivers",
+})

@@ -6,6 +6,9 @@
 See docs/report.md for what each section shows and how to read it.
 """
 
-from clv.report.build import STEP_NAMES, build_report
+from clv.lazy import lazy_exports
 
-__all__ = ["STEP_NAMES", "build_report"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "STEP_NAMES": "clv.report.build",
+    "build_report": "clv.report.build",
+})

@@ -1,23 +1,15 @@
 """Per-customer scores from fitted models: P(alive), expected purchases, CLV, intervals;
 renewals and residual value of subscribers (sBG)."""
 
-from clv.scores.intervals import quantile_levels, quantile_name
-from clv.scores.lifetime_value import (
-    customer_lifetime_value,
-    discounted_expected_purchases,
-    expected_spend_per_order,
-    forecast_purchases,
-)
-from clv.scores.score import score_customers
-from clv.scores.subscriptions import score_subscribers
+from clv.lazy import lazy_exports
 
-__all__ = [
-    "customer_lifetime_value",
-    "discounted_expected_purchases",
-    "expected_spend_per_order",
-    "forecast_purchases",
-    "quantile_levels",
-    "quantile_name",
-    "score_customers",
-    "score_subscribers",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "customer_lifetime_value": "clv.scores.lifetime_value",
+    "discounted_expected_purchases": "clv.scores.lifetime_value",
+    "expected_spend_per_order": "clv.scores.lifetime_value",
+    "forecast_purchases": "clv.scores.lifetime_value",
+    "quantile_levels": "clv.scores.intervals",
+    "quantile_name": "clv.scores.intervals",
+    "score_customers": "clv.scores.score",
+    "score_subscribers": "clv.scores.subscriptions",
+})

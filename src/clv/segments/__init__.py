@@ -11,33 +11,29 @@ Typical use::
 See docs/segments.md for the rules, thresholds and assumptions.
 """
 
-from clv.segments.assign import assign_segments, export_segment, segment_names, select_segment
-from clv.segments.early_warning import EarlyWarningSettings, early_warning, early_warning_expression
-from clv.segments.playbook import ACTIONS, DEFAULT_RATES, PlaybookSettings, assign_actions, playbook
-from clv.segments.rfm import DEFAULT_SEGMENT_RULES, SEGMENT_NAMES, rfm_scores, rfm_segments, validate_rules
-from clv.segments.tiers import DEFAULT_VALUE_CUTS, RISK_TIERS, risk_tiers, value_tier_names, value_tiers
+from clv.lazy import lazy_exports
 
-__all__ = [
-    "ACTIONS",
-    "DEFAULT_RATES",
-    "DEFAULT_SEGMENT_RULES",
-    "DEFAULT_VALUE_CUTS",
-    "RISK_TIERS",
-    "SEGMENT_NAMES",
-    "EarlyWarningSettings",
-    "PlaybookSettings",
-    "assign_actions",
-    "assign_segments",
-    "early_warning",
-    "early_warning_expression",
-    "export_segment",
-    "playbook",
-    "risk_tiers",
-    "rfm_scores",
-    "rfm_segments",
-    "segment_names",
-    "select_segment",
-    "validate_rules",
-    "value_tier_names",
-    "value_tiers",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "ACTIONS": "clv.segments.playbook",
+    "DEFAULT_RATES": "clv.segments.playbook",
+    "DEFAULT_SEGMENT_RULES": "clv.segments.rfm",
+    "DEFAULT_VALUE_CUTS": "clv.segments.tiers",
+    "RISK_TIERS": "clv.segments.tiers",
+    "SEGMENT_NAMES": "clv.segments.rfm",
+    "EarlyWarningSettings": "clv.segments.early_warning",
+    "PlaybookSettings": "clv.segments.playbook",
+    "assign_actions": "clv.segments.playbook",
+    "assign_segments": "clv.segments.assign",
+    "early_warning": "clv.segments.early_warning",
+    "early_warning_expression": "clv.segments.early_warning",
+    "export_segment": "clv.segments.assign",
+    "playbook": "clv.segments.playbook",
+    "risk_tiers": "clv.segments.tiers",
+    "rfm_scores": "clv.segments.rfm",
+    "rfm_segments": "clv.segments.rfm",
+    "segment_names": "clv.segments.assign",
+    "select_segment": "clv.segments.assign",
+    "validate_rules": "clv.segments.rfm",
+    "value_tier_names": "clv.segments.tiers",
+    "value_tiers": "clv.segments.tiers",
+})

@@ -1,5 +1,11 @@
 """What-if on the four CLV drivers (AOV, frequency, margin, churn) through BG/NBD + Gamma-Gamma."""
 
-from clv.whatif.drivers import TRADE_OFF_NOTE, Scenario, ScenarioModel, WhatIfResult, what_if
+from clv.lazy import lazy_exports
 
-__all__ = ["TRADE_OFF_NOTE", "Scenario", "ScenarioModel", "WhatIfResult", "what_if"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "TRADE_OFF_NOTE": "clv.whatif.drivers",
+    "Scenario": "clv.whatif.drivers",
+    "ScenarioModel": "clv.whatif.drivers",
+    "WhatIfResult": "clv.whatif.drivers",
+    "what_if": "clv.whatif.drivers",
+})
