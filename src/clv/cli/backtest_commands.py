@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.console import Console
 
@@ -12,6 +12,9 @@ from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, not
 from clv.cli.data_commands import OrdersInput, check_date, takes_orders
 from clv.cli.wording import to_cli
 from clv.errors import DataError
+
+if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)
+    import pandas as pd
 
 TABLE_ROWS = {
     "purchases_predicted_total": "holdout purchases: predicted total",

@@ -14,9 +14,8 @@ import json
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -26,6 +25,9 @@ from clv.cli.failures import user_message
 from clv.cli.outputs import CSV, csv_text, frame_records, jsonable, suffix_of, write_frame, write_payload
 from clv.cli.tables import FittedTable, rich_table
 from clv.errors import DataError
+
+if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)
+    import pandas as pd
 
 console = Console(stderr=True, soft_wrap=True)
 """Messages about the run (progress, notes, 'wrote FILE') go to stderr; results go to stdout."""
@@ -57,6 +59,7 @@ def read_table_file(path: Path, what: str) -> pd.DataFrame:
     A file that is missing, a folder, or cannot be read stops the command with
     one line naming ``what`` (e.g. "--spend file") and the file.
     """
+    import pandas as pd
     if not path.is_file():
         state = "is a folder, not a file" if path.is_dir() else "does not exist"
         fail(f"{what} {str(path)!r} {state}. Fix: check the path.")
@@ -98,6 +101,7 @@ def progress(description: str) -> Iterator[None]:
 
 def emit(result: pd.DataFrame | Mapping[str, Any], fmt: OutputFormat, output: Path | None, title: str = "") -> None:
     """Write a frame or a dict as a table, CSV or JSON, to a file (by its extension) or stdout."""
+    import pandas as pd
     if output is not None:
         if isinstance(result, pd.DataFrame):
             write_frame(result, output)

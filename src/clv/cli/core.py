@@ -36,7 +36,31 @@ RAW_CSV_OPTION = typer.Option(False, "--raw-csv", help=RAW_CSV_HELP)
 _GLOBAL_PARAMETERS = (("raw_csv", bool, RAW_CSV_OPTION),)
 
 
-class ClvCommand(TyperCommand):
+class _QuickHelpOption:
+    """Commands whose ``--help`` flag is read without Typer's Pydantic coercion.
+
+    Typer (0.29) coerces an option's value through a Pydantic ``TypeAdapter``
+    unless it is already a bool, and the help flag's value is ``None`` when
+    ``--help`` is not given: every run, ``clv --version`` included, would import
+    Pydantic (~0.2 s) for it. An absent flag is ``False``, so it is passed as such.
+    """
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None and not getattr(option, "_clv_quick", False):
+            option.process_value = _absent_flag_as_false(option.process_value)
+            option._clv_quick = True
+        return option
+
+
+def _absent_flag_as_false(process_value: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def process(ctx: Any, value: Any) -> Any:
+        return process_value(ctx, False if value is None else value)
+
+    return process
+
+
+class ClvCommand(_QuickHelpOption, TyperCommand):
     """A command whose outputs are checked before it runs and whose failures print one line."""
 
     def invoke(self, ctx: Any) -> Any:
@@ -61,7 +85,7 @@ class ClvCommand(TyperCommand):
         return found
 
 
-class ClvGroup(TyperGroup):
+class ClvGroup(_QuickHelpOption, TyperGroup):
     """The app: usage errors and failures outside a command also end in one line."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 
 from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, fail, note, progress
 from clv.cli.outputs import write_frame
 from clv.cli.data_commands import DATE_FORMAT_OPTION, DELIMITER_OPTION, OrdersInput, parse_pairs, takes_orders
+
+if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)
+    import pandas as pd
 
 BASKET_OPTION = typer.Option("customer", "--basket", help="What counts as a basket: 'customer' (all a customer bought) or 'order'.")
 MIN_SUPPORT_OPTION = typer.Option(0.01, "--min-support", help="Keep pairs bought together in at least this share of baskets.")
@@ -142,6 +145,7 @@ def nps_command(
 
 
 def _print_nps(counts, overall, series, groups, fmt: OutputFormat, freq: str) -> None:
+    import pandas as pd
     rejected = sum(counts["rejected"].values())
     if rejected:
         reasons = ", ".join(f"{reason} {n}" for reason, n in counts["rejected"].items() if n)

@@ -9,18 +9,20 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import typer
 
 from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, fail, note, progress, read_table_file
 from clv.cli.outputs import write_table
 from clv.cli.provenance import load_metadata, provenance_sentence, read_provenance
-from clv.data import Columns, Csv, Excel, LoadPolicy, LoadRejectedError, LoadResult, load_orders
-from clv.data.sources import resolve_source
+from clv.data import Columns, LoadPolicy
 from clv.errors import DataError
-from clv.summary import calibration_holdout, compressed_summary, summarize
+
+if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)
+    import pandas as pd
+
+    from clv.data import LoadResult
 
 COLUMN_FIELDS = (
     "customer_id", "timestamp", "date", "amount", "order_id", "quantity", "unit_price",
@@ -116,6 +118,7 @@ def _policy_value(key: str, text: str) -> Any:
 
 def check_date(text: str | None, flag: str) -> None:
     """Refuse a date option that is not a date, naming the option (None: not given)."""
+    import pandas as pd
     if text is None:
         return
     try:
@@ -143,6 +146,9 @@ def open_orders(
     encoding=None, sheet=None,
 ) -> LoadResult:
     """Load the input with the mapped columns and policy (lazy until used)."""
+    from clv.data import Csv, Excel, load_orders
+    from clv.data.sources import resolve_source
+
     if not source.exists():
         fail(f"input file {str(source)!r} does not exist. Fix: check the path.")
     check_date(observation_end, "--observation-end")
@@ -276,6 +282,8 @@ def load_command(
     output: Path = OUTPUT_OPTION,
 ) -> None:
     """Check and load order lines: count accepted, netted and rejected lines by reason (totals always add up)."""
+    from clv.data import LoadRejectedError
+
     origin = read_provenance(orders.source)
     with progress("loading and checking lines"):
         result = orders.open()
@@ -311,6 +319,8 @@ def summarize_command(
     output: Path = OUTPUT_OPTION,
 ) -> None:
     """Per-customer summary: frequency, recency, T, monetary value, first/last purchase, orders, revenue."""
+    from clv.summary import calibration_holdout, compressed_summary, summarize
+
     check_date(calibration_end, "--calibration-end")
     with progress("summarising customers"):
         result = orders.open()
@@ -365,6 +375,7 @@ def kpis_command(
 
 def overall_and_segments(overall: pd.DataFrame, by_segment: pd.DataFrame) -> pd.DataFrame:
     """One table: a ``segment`` column whose first row is 'overall', then one row per segment."""
+    import pandas as pd
     first = overall.assign(segment="overall")
     table = pd.concat([first, by_segment], ignore_index=True, sort=False)
     return table[["segment", *(c for c in table.columns if c != "segment")]]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.console import Console
 
 from clv.cli.common import note, progress, rich_table, say
 from clv.cli.data_commands import report_rows
 from clv.cli.outputs import write_frame, write_table
-from clv.data import Columns, load_orders
-from clv.data.synthetic import generate_store
+from clv.data import Columns
+
+if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)
+    import pandas as pd
 
 DEMO_COLUMNS = Columns(order_id="order_id", product_id="product_id", quantity="quantity", channel="channel", cost="cost")
 
@@ -28,6 +30,9 @@ def demo_command(
     seed: int = typer.Option(42, "--seed", help="Random seed of the synthetic store."),
 ) -> None:
     """Simulate a store (with refunds, duplicates, anonymous and broken lines), then load, summarise, compute KPIs, fit models, score every customer and write the HTML report."""
+    from clv.data import load_orders
+    from clv.data.synthetic import generate_store
+
     out = Console()
     directory.mkdir(parents=True, exist_ok=True)
     with progress(f"simulating {customers:,} customers"):

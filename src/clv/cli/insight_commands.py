@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import typer
 
 from clv.cli.common import (
@@ -15,6 +14,9 @@ from clv.cli.common import (
 from clv.cli.data_commands import OrdersInput, takes_orders
 from clv.cli.wording import to_cli
 from clv.errors import DataError
+
+if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)
+    import pandas as pd
 
 MODEL_OPTION = typer.Option(None, "--model", "-m", help="BG/NBD model JSON from `clv fit --save` (default: fit BG/NBD on the orders).")
 SPEND_MODEL_OPTION = typer.Option(None, "--spend-model", help="Gamma-Gamma model JSON (default: fit Gamma-Gamma on the orders).")
@@ -145,6 +147,7 @@ def cohorts_command(
     output: Path = OUTPUT_OPTION,
 ) -> None:
     """Cohorts by acquisition month: retention matrix, cumulative revenue/margin per customer (observed and projected), repeat share."""
+    import pandas as pd
     from clv.cohorts import clv_over_time, repeat_share, retention_matrix, retention_wide
 
     transaction, spend_fit, unit = _models(model, spend_model, no_model, time_unit)

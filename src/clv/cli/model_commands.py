@@ -6,14 +6,16 @@ import enum
 import importlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import typer
 
 from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, note, progress, read_table_file
 from clv.errors import DataError, missing_column_message
+
+if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)
+    import numpy as np
+    import pandas as pd
 
 MODEL_CLASSES: dict[str, tuple[str, str]] = {
     "bgnbd": ("clv.models.bgnbd", "BetaGeoModel"),
@@ -132,6 +134,7 @@ def parse_intervals(text: str) -> tuple[float, ...]:
 
 def summary_for_scoring(frame: pd.DataFrame, columns: dict[str, str | None], model_name: str) -> pd.DataFrame:
     """The summary with canonical column names for :func:`clv.scores.score_customers`."""
+    import pandas as pd
     t_key = "n_periods" if model_name == "bgbb" else "t"
     data = take_columns(frame, {"frequency": columns["frequency"], "recency": columns["recency"], "T": columns[t_key]}, "summary")
     if columns["monetary"] in frame.columns:
@@ -391,6 +394,7 @@ def subscriber_frame(frame: pd.DataFrame, columns: dict[str, Any], margin: float
 
     The value per period is --margin times --value-col (a column) or --value-per-period (a number).
     """
+    import pandas as pd
     if columns["tenure"] not in frame.columns:
         message = missing_column_message("tenure", columns["tenure"], map(str, frame.columns)).split(" Fix:")[0]
         raise DataError(f"{message} Fix: pass --tenure-col with the tenure column's name ({model_path} holds an sBG "

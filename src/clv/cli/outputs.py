@@ -21,12 +21,12 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from clv.errors import DataError
+
+if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)
+    import pandas as pd
 
 CSV = (".csv", ".csv.gz")
 TABLE_SUFFIXES = (*CSV, ".json", ".parquet")
@@ -181,6 +181,7 @@ def same_file(first: Path, second: Path) -> bool:
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with a ``'`` before every text cell a spreadsheet could run as a formula (a copy when changed)."""
+    import pandas as pd
     if not _escape_csv.get():
         return frame
     changed = {}
@@ -198,6 +199,7 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _risky_text(values: pd.Series) -> pd.Series:
     """True where a cell is text that starts like a formula and is not a plain number (non-text cells: False)."""
+    import pandas as pd
     try:
         text = values.str
     except AttributeError:  # no text in the column (e.g. an object column of numbers)
@@ -234,6 +236,8 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 def jsonable(value: Any) -> Any:
     """Plain JSON values: NumPy numbers, NaN -> None, timestamps -> text, nested dicts and lists."""
+    import numpy as np
+    import pandas as pd
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, (np.floating, float)):
@@ -269,6 +273,7 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
 
 def write_payload(payload: Mapping[str, Any], path: Path) -> Path:
     """Write a dict: JSON as it is; CSV or Parquet as one row."""
+    import pandas as pd
     if suffix_of(path) == ".json":
         path.write_text(json.dumps(jsonable(dict(payload)), indent=2, default=str) + "\n", encoding="utf-8")
         return path

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)
+    import pandas as pd
 
 TEXT_WIDTH_CAP = 36
 """Text columns wider than this wrap instead of taking the whole line."""
@@ -41,6 +42,8 @@ def format_cell(value: Any, identifier: bool = False) -> str:
 
     ``identifier``: an id is shown as written (17850, not 17,850).
     """
+    import numpy as np
+    import pandas as pd
     if identifier and isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         return str(value)
     if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
@@ -77,6 +80,7 @@ class FittedTable:
     """A frame (first ``max_rows`` rows) or a dict, printed to fit the console's width."""
 
     def __init__(self, result: pd.DataFrame | Mapping[str, Any], title: str = "", max_rows: int = 40) -> None:
+        import pandas as pd
         self.title = title
         self.caption = ""
         if isinstance(result, Mapping):
