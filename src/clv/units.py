@@ -19,10 +19,12 @@ the same everywhere:
 from __future__ import annotations
 
 import math
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from clv.errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "DAYS_PER_UNIT",
@@ -134,5 +136,7 @@ def continuous_rate_per_unit(annual_discount_rate: float, time_unit: str) -> flo
 
 def discount_factor(t: np.ndarray | float, annual_discount_rate: float, time_unit: str) -> np.ndarray:
     """``(1 + d) ** (-t * years_per_unit)`` for model times ``t`` after calibration end."""
+    import numpy as np  # here, not at the top: the CLI reads this module and starts without NumPy
+
     delta = continuous_rate_per_unit(annual_discount_rate, time_unit)
     return np.exp(-delta * np.asarray(t, dtype=float))

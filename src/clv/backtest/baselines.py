@@ -34,7 +34,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 BASELINES = ("classic", "naive", "rfm")
 
@@ -78,6 +77,8 @@ def naive_baseline(summary: pd.DataFrame, horizon: float, margin: float = 1.0) -
 
 def quintile_score(values: np.ndarray) -> np.ndarray:
     """1..5 by quintile of ``values`` (5 = highest): ``ceil(5 r / n)`` with ``r`` the average rank."""
+    from scipy.stats import rankdata  # here, not at the top: scipy.stats costs ~0.4 s to import
+
     if values.size == 0:
         return np.zeros(0, dtype=int)
     return np.clip(np.ceil(5 * rankdata(values) / values.size - 1e-9).astype(int), 1, 5)

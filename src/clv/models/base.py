@@ -37,7 +37,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 from threadpoolctl import ThreadpoolController
 
 from clv.errors import DataError, FitError
@@ -394,6 +393,8 @@ class _Objective:
     def minimise(self, theta0: np.ndarray, max_iter: int):
         if not np.isfinite(self.value_and_gradient(theta0)[0]):
             return None
+        from scipy import optimize  # here, not at the top: importing it costs ~0.3 s, only a fit needs it
+
         bounds = [(-_THETA_BOUND, _THETA_BOUND)] * theta0.shape[0]
         result = optimize.minimize(
             self.value_and_gradient, theta0, jac=True, method="L-BFGS-B", bounds=bounds,

@@ -26,7 +26,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, polygamma
 
 from clv.errors import DataError, FitError
@@ -420,6 +419,8 @@ class BetaGeoModel(MaximumLikelihoodModel):
         if np.any(n != np.round(n)):
             raise DataError("n must be a whole number of purchases (0, 1, 2, ...).")
         n, t = np.broadcast_arrays(n, non_negative(t, "t"))
+        from scipy import stats  # here, not at the top: scipy.stats costs ~0.4 s to import, only this needs it
+
         r, alpha, a, b = self.params
         s = self._dropout_at_first_purchase
         success = alpha / (alpha + t)
