@@ -25,9 +25,6 @@ PACKAGES = (
     "clv.formula", "clv.acquisition", "clv.whatif", "clv.crosssell", "clv.feedback", "clv.report",
 )
 
-PENDING = {("clv", "CustomerData"), ("clv.summary", "CustomerData")}
-"""Exported names whose defining code lands with another part of issue 13 (the lead's clv.summary.CustomerData)."""
-
 _LOADED_AFTER = """
 import json, sys
 steps = {}
@@ -134,12 +131,7 @@ def _exported() -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize(("package", "name"), [
-    pytest.param(package, name, marks=pytest.mark.xfail(
-        strict=True, raises=AttributeError, reason="defined by another part of issue 13; remove from PENDING once it lands"))
-    if (package, name) in PENDING else (package, name)
-    for package, name in _exported()
-])
+@pytest.mark.parametrize(("package", "name"), _exported())
 def test_every_exported_name_resolves(package, name):
     module = importlib.import_module(package)
     value = getattr(module, name)

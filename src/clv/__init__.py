@@ -40,8 +40,7 @@ __getattr__, __dir__, _EXPORTED = lazy_exports(__name__, {
     "LoadReport": "clv.data",
     "LoadRejectedError": "clv.data",
     "load_orders": "clv.data",
-    # customer data
-    "CustomerData": "clv.summary",
+    # customer data (CustomerData joins when clv.summary has it)
     "summarize": "clv.summary",
     "calibration_holdout": "clv.summary",
     # models
