@@ -3,7 +3,7 @@
 A package may import only the PUBLIC names of another package (no ``clv.a._b``
 module, no ``from clv.a.b import _c``, no ``module._c`` attribute), and only
 from its own layer or a lower one. The layers, lowest first, follow the data
-flow: errors -> units -> engine -> data -> summary -> models -> scores ->
+flow: lazy -> errors -> units -> engine -> data -> summary -> models -> scores ->
 {backtest, segments, cohorts, formula, acquisition, whatif, crosssell, feedback}
 -> report -> cli. Whatever two packages share is public at the lowest layer
 that needs it.
@@ -23,6 +23,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = "clv"
 LAYERS = (
+    ("lazy",),  # the packages' lazy re-exports (PEP 562); imports nothing of clv
     ("errors",),
     ("units",),
     ("engine",),
