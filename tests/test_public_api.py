@@ -152,9 +152,14 @@ def numpydoc_problems(obj) -> list[str]:
 
 
 def test_every_public_class_and_function_has_a_numpydoc_parameters_section():
-    failing = {name: numpydoc_problems(obj) for name, obj in _documented_objects()}
+    objects = dict(_documented_objects())
+    failing = {name: numpydoc_problems(obj) for name, obj in objects.items()}
     failing = {name: problems for name, problems in failing.items() if problems}
-    unexpected = {name: problems for name, problems in failing.items() if name not in NOT_YET_NUMPYDOC}
+    # ``clv`` re-exports names of the packages (``clv.score_customers`` is ``clv.scores.score_customers``): one entry
+    # of NOT_YET_NUMPYDOC covers the object under every name it is exported as.
+    not_yet = {id(objects[name]) for name in NOT_YET_NUMPYDOC if name in objects}
+    unexpected = {name: problems for name, problems in failing.items()
+                  if name not in NOT_YET_NUMPYDOC and id(objects[name]) not in not_yet}
     assert not unexpected, "numpydoc docstring problems (fix the docstring; the signature wins):\n" + "\n".join(
         f"{name}: {'; '.join(problems)}" for name, problems in sorted(unexpected.items())
     )
