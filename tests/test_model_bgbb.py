@@ -257,9 +257,9 @@ def test_validation_names_the_first_bad_row():
 
 
 def test_degenerate_data_is_refused_with_a_reason():
-    with pytest.raises(DataError, match="no customer transacted"):
+    with pytest.raises(FitError, match="no customer transacted"):
         BetaGeoBetaBinomModel().fit([0, 0], [0, 0], [6, 6])
-    with pytest.raises(DataError, match="every opportunity"):
+    with pytest.raises(FitError, match="every opportunity"):
         BetaGeoBetaBinomModel().fit([6, 3], [6, 3], [6, 3])
     model = BetaGeoBetaBinomModel()
     with pytest.raises(FitError, match="degenerate"):

@@ -137,7 +137,7 @@ def test_bad_monetary_value_names_the_row():
         GammaGammaModel().fit([1], [np.nan])
     with pytest.raises(DataError, match="frequency must be a whole number"):
         GammaGammaModel().fit([1.5], [3.0])
-    with pytest.raises(DataError, match="no customer has frequency > 0"):
+    with pytest.raises(FitError, match="no customer has frequency > 0"):
         GammaGammaModel().fit([0, 0], [0.0, 0.0])
 
 

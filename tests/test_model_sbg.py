@@ -264,9 +264,9 @@ def test_validation_names_the_problem():
 
 
 def test_degenerate_data_is_refused_with_a_reason():
-    with pytest.raises(DataError, match="no customer cancelled"):
+    with pytest.raises(FitError, match="no customer cancelled"):
         ShiftedBetaGeometricModel().fit([3, 0], [False, False])
-    with pytest.raises(DataError, match="past the first renewal"):
+    with pytest.raises(FitError, match="past the first renewal"):
         ShiftedBetaGeometricModel().fit([1, 1, 0], [True, True, False])
     with pytest.raises(FitError, match="degenerate"):
         ShiftedBetaGeometricModel().fit([1, 3], [True, False])

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from clv.errors import DataError
 from clv.models.bgbb import BetaGeoBetaBinomModel
 from clv.models.bgnbd import BetaGeoModel
+from clv.models.contract import PurchaseCapabilities
 from clv.models.gammagamma import GammaGammaModel
 from clv.models.mbgnbd import ModifiedBetaGeoModel
 from clv.models.paretonbd import ParetoNBDModel
@@ -48,7 +49,7 @@ class Direct:
 
     def __init__(self, model):
         self.model = model
-        self.discrete_time = model.model_name == "bgbb"
+        self.capabilities = PurchaseCapabilities(discrete_time=model.capabilities.discrete_time)
 
     def probability_alive(self, *args):
         return self.model.probability_alive(*args)

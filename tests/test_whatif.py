@@ -181,3 +181,38 @@ def test_cli_whatif_json(tmp_path, orders):
     assert totals["rest"]["change"] == 0.0
     assert totals["segment"]["change_pct"] > 10.0  # +10% AOV and lower churn
     assert payload["settings"]["scenario"]["churn"] == pytest.approx(-0.1)
+
+
+# ----- the scenario implements the purchase-model contract ---------------------------------
+def test_a_scenario_scores_with_the_default_intervals(orders, models):
+    from clv.models import PurchaseModel
+    from clv.scores import score_customers
+
+    transactions, spend = models
+    summary = summarize(orders, unit="week")
+    scenario = ScenarioModel(transactions, frequency=0.2, churn=-0.1)
+    assert isinstance(scenario, PurchaseModel) and scenario.capabilities.factorisable
+    scores = score_customers(summary, scenario, spend, horizon=26.0, time_unit="week")  # intervals=(0.8, 0.95)
+    base = score_customers(summary, transactions, spend, horizon=26.0, time_unit="week", interval_method="factorised")
+    assert scores.attrs["interval_method"] == "factorised"
+    np.testing.assert_array_equal(scores["p_alive"], base["p_alive"])  # the history is what it is
+    assert scores["expected_purchases"].sum() > base["expected_purchases"].sum()
+    for q in ("purchases_q0.025", "purchases_q0.975", "clv_q0.1", "clv_q0.9"):
+        assert np.isfinite(scores[q]).all(), q
+    assert scores["purchases_q0.975"].sum() > base["purchases_q0.975"].sum()
+    assert (scores["purchases_q0.1"] <= scores["purchases_q0.9"]).all()
+
+
+def test_scenario_draws_have_the_scenarios_mean(models):
+    transactions, _ = models
+    scenario = ScenarioModel(transactions, frequency=0.3, churn=0.2)
+    x, t_x, T = np.full(40_000, 3.0), np.full(40_000, 40.0), np.full(40_000, 60.0)
+    draws = scenario.sample_future_purchases(20.0, x, t_x, T, rng=1)
+    expected = scenario.expected_purchases(20.0, x[:1], t_x[:1], T[:1])[0]
+    assert draws.mean() == pytest.approx(expected, abs=4 * draws.std() / np.sqrt(draws.size))
+    neutral = ScenarioModel(transactions)
+    np.testing.assert_allclose(neutral.expected_purchases_new([5.0, 30.0]), transactions.expected_purchases_new([5.0, 30.0]),
+                               rtol=1e-12)
+    loaded = ScenarioModel.from_dict(json.loads(json.dumps(scenario.to_dict())))
+    np.testing.assert_array_equal(loaded.expected_purchases(20.0, x[:3], t_x[:3], T[:3]),
+                                  scenario.expected_purchases(20.0, x[:3], t_x[:3], T[:3]))

@@ -39,14 +39,10 @@ from clv.backtest import charts
 from clv.backtest.metrics import accuracy, decile_calibration, interval_coverage
 from clv.backtest.split import Split, inner_split, split_orders
 from clv.errors import ClvError, DataError
+from clv.models import model_class, model_names
 from clv.scores import quantile_levels, quantile_name, score_customers
 from clv.summary.amounts import AMOUNTS_FIX, NO_AMOUNTS
 
-TRANSACTION_MODELS = {
-    "bgnbd": ("clv.models.bgnbd", "BetaGeoModel"),
-    "mbgnbd": ("clv.models.mbgnbd", "ModifiedBetaGeoModel"),
-    "pareto": ("clv.models.paretonbd", "ParetoNBDModel"),
-}
 SPEND_MODELS = ("gammagamma", None)
 TIE_TOLERANCE = 0.01  # RMSEs within 1% of the best are a tie, broken by Spearman
 MIN_REPEAT_BUYERS = 200
@@ -143,7 +139,7 @@ def backtest(
     intervals : central prediction-interval coverages checked on the holdout.
     n_draws, seed : Monte Carlo draws and seed of the prediction intervals.
     """
-    _check_names(models, TRANSACTION_MODELS, "models")
+    _check_names(models, transaction_models(), "models")
     _check_names(baselines, base.BASELINES, "baselines")
     if spend_model not in SPEND_MODELS:
         raise DataError(f"spend_model must be 'gammagamma' or None, got {spend_model!r}.")
@@ -164,7 +160,7 @@ def backtest(
     fitted: dict[str, Any] = {}
     spend = _fit_spend(summary, spend_model, notes) if models else None
     for name in models:
-        model = _fit_transaction_model(name, summary, notes)
+        model = _fit_transaction_model(name, summary, split.unit, notes)
         if model is None:
             continue
         fitted[name] = model
@@ -225,24 +221,21 @@ def _checked_margin(margin: float) -> float:
     return value
 
 
-def _model_class(name: str):
-    import importlib
+def transaction_models() -> tuple[str, ...]:
+    """The registered purchase models (:mod:`clv.models`) a backtest can fit: those in continuous time.
 
-    module_name, class_name = TRANSACTION_MODELS[name]
-    return getattr(importlib.import_module(module_name), class_name)
+    The split's summary has recency and T as durations; a model that counts
+    whole periods (``capabilities.discrete_time``, BG/BB) needs other inputs.
+    """
+    return tuple(name for name in model_names("purchase") if not model_class(name).capabilities.discrete_time)
 
 
-def _fit_transaction_model(name: str, summary: pd.DataFrame, notes: list[str]):
-    """The fitted model, or None with a note when it is not installed or its fit fails."""
-    try:
-        cls = _model_class(name)
-    except (ImportError, AttributeError):
-        notes.append(f"model {name} is not available in this installation; skipped.")
-        return None
+def _fit_transaction_model(name: str, summary: pd.DataFrame, unit: str, notes: list[str]):
+    """The fitted model (in the split's time unit), or None with a note when its fit fails."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return cls().fit(summary["frequency"], summary["recency"], summary["T"])
+            return model_class(name)().fit(summary["frequency"], summary["recency"], summary["T"], time_unit=unit)
     except ClvError as exc:
         notes.append(f"model {name} could not be fitted ({exc}); skipped.")
         return None
@@ -252,11 +245,9 @@ def _fit_spend(summary: pd.DataFrame, spend_model: str | None, notes: list[str])
     """Gamma-Gamma on repeat buyers with a positive mean spend, or None (observed average spend)."""
     if spend_model is None:
         return None
-    from clv.models.gammagamma import GammaGammaModel
-
     usable = (summary["frequency"] > 0) & (summary["monetary_value"] > 0)
     try:
-        return GammaGammaModel().fit(summary.loc[usable, "frequency"], summary.loc[usable, "monetary_value"])
+        return model_class("gammagamma")().fit(summary.loc[usable, "frequency"], summary.loc[usable, "monetary_value"])
     except ClvError as exc:
         notes.append(f"Gamma-Gamma could not be fitted ({exc}); each customer's average spend is used instead.")
         return None

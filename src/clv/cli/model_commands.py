@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import enum
-import importlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from clv import models as registry
 from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, note, progress, read_table_file
 from clv.errors import DataError, missing_column_message
 
@@ -17,24 +17,8 @@ if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (test
     import numpy as np
     import pandas as pd
 
-MODEL_CLASSES: dict[str, tuple[str, str]] = {
-    "bgnbd": ("clv.models.bgnbd", "BetaGeoModel"),
-    "mbgnbd": ("clv.models.mbgnbd", "ModifiedBetaGeoModel"),
-    "pareto": ("clv.models.paretonbd", "ParetoNBDModel"),
-    "bgbb": ("clv.models.bgbb", "BetaGeoBetaBinomModel"),
-    "sbg": ("clv.models.sbg", "ShiftedBetaGeometricModel"),
-    "gammagamma": ("clv.models.gammagamma", "GammaGammaModel"),
-}
-TRANSACTION_MODELS = ("bgnbd", "mbgnbd", "pareto", "bgbb")
-
-
-class ModelName(str, enum.Enum):
-    bgnbd = "bgnbd"
-    mbgnbd = "mbgnbd"
-    pareto = "pareto"
-    bgbb = "bgbb"
-    sbg = "sbg"
-    gammagamma = "gammagamma"
+# The CLI's model choice is the registry's (clv.models): a registered model is a --model value.
+ModelName = enum.Enum("ModelName", {name: name for name in registry.model_names()}, type=str)
 
 
 class TimeUnit(str, enum.Enum):
@@ -46,12 +30,13 @@ class TimeUnit(str, enum.Enum):
 
 
 def model_class(name: str):
-    """The model class behind a CLI model name."""
-    module_name, class_name = MODEL_CLASSES[name]
-    try:
-        return getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise DataError(f"model {name!r} is not available in this installation ({exc}).") from None
+    """The model class behind a CLI model name (from the registry, :func:`clv.models.model_class`)."""
+    return registry.model_class(name)
+
+
+def purchase_model_names() -> tuple[str, ...]:
+    """The registered purchase (transaction) models."""
+    return registry.model_names("purchase")
 
 
 def load_model(path: Path):
@@ -64,12 +49,10 @@ def load_model(path: Path):
         raise DataError(f"{str(path)!r} is not a model JSON file written by `clv fit --save` ({exc}). "
                         "Fix: give the file clv fit --save wrote.") from None
     name = payload.get("model") if isinstance(payload, dict) else None
-    if name not in MODEL_CLASSES:
-        raise DataError(f"{str(path)!r}: unknown model {name!r}; expected one of {list(MODEL_CLASSES)}. "
+    if name not in registry.model_names():
+        raise DataError(f"{str(path)!r}: unknown model {name!r}; expected one of {list(registry.model_names())}. "
                         "Fix: give the file clv fit --save wrote.")
-    model = model_class(name).from_dict(payload)
-    model.time_unit_ = payload.get("time_unit")
-    return model
+    return registry.load_model(payload)
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -90,19 +73,21 @@ def take_columns(frame: pd.DataFrame, wanted: dict[str, str], what: str) -> dict
     return out
 
 
-def fit_model(name: str, frame: pd.DataFrame, columns: dict[str, str | None]):
-    """Fit the named model on the summary ``frame`` with the given column names."""
+def fit_model(name: str, frame: pd.DataFrame, columns: dict[str, str | None], time_unit: str | None = None):
+    """Fit the named model on the summary ``frame`` with the given column names; the model records ``time_unit``.
+
+    The columns follow the model's family (and, for purchase models, whether
+    it counts whole periods: BG/BB's ``n_periods``).
+    """
     weights = take_columns(frame, {"weights": columns["weights"]}, "weights")["weights"] if columns["weights"] else None
     model = model_class(name)()
-    if name in ("bgnbd", "mbgnbd", "pareto"):
-        data = take_columns(frame, {k: columns[k] for k in ("frequency", "recency", "t")}, "summary")
-        return model.fit(data["frequency"], data["recency"], data["t"], weights=weights)
-    if name == "bgbb":
-        data = take_columns(frame, {k: columns[k] for k in ("frequency", "recency", "n_periods")}, "summary")
-        return model.fit(data["frequency"], data["recency"], data["n_periods"], weights=weights)
-    if name == "sbg":
+    if model.family == "purchase":
+        age = "n_periods" if model.capabilities.discrete_time else "t"
+        data = take_columns(frame, {k: columns[k] for k in ("frequency", "recency", age)}, "summary")
+        return model.fit(data["frequency"], data["recency"], data[age], weights=weights, time_unit=time_unit)
+    if model.family == "contractual":
         data = take_columns(frame, {k: columns[k] for k in ("tenure", "churned")}, "subscription")
-        return model.fit(data["tenure"], data["churned"], weights=weights)
+        return model.fit(data["tenure"], data["churned"], weights=weights, time_unit=time_unit)
     from clv.summary import summary_is_log
 
     if columns["monetary"] not in frame.columns and summary_is_log(frame):
@@ -110,7 +95,7 @@ def fit_model(name: str, frame: pd.DataFrame, columns: dict[str, str | None]):
                         "amount column with --amount-col COLUMN (with --from-orders), or give a summary that has "
                         "a monetary_value column (--monetary-col). BG/NBD, MBG/NBD and Pareto/NBD fit without amounts.")
     data = take_columns(frame, {k: columns[k] for k in ("frequency", "monetary")}, "summary")
-    return model.fit(data["frequency"], data["monetary"], weights=weights)
+    return model.fit(data["frequency"], data["monetary"], weights=weights, time_unit=time_unit)
 
 
 def fit_report(model, source: Path, time_unit: str | None) -> dict[str, Any]:
@@ -132,10 +117,10 @@ def parse_intervals(text: str) -> tuple[float, ...]:
         raise DataError(f"--intervals must be coverages separated by commas, e.g. 0.8,0.95 (or none); got {text!r}.") from None
 
 
-def summary_for_scoring(frame: pd.DataFrame, columns: dict[str, str | None], model_name: str) -> pd.DataFrame:
-    """The summary with canonical column names for :func:`clv.scores.score_customers`."""
+def summary_for_scoring(frame: pd.DataFrame, columns: dict[str, str | None], model) -> pd.DataFrame:
+    """The summary with canonical column names for :func:`clv.scores.score_customers` (``model``: the purchase model)."""
     import pandas as pd
-    t_key = "n_periods" if model_name == "bgbb" else "t"
+    t_key = "n_periods" if model.capabilities.discrete_time else "t"
     data = take_columns(frame, {"frequency": columns["frequency"], "recency": columns["recency"], "T": columns[t_key]}, "summary")
     if columns["monetary"] in frame.columns:
         data["monetary_value"] = frame[columns["monetary"]].to_numpy()
@@ -240,14 +225,12 @@ def fit_command(
     orders = orders_options(customer_col, date_col, amount_col, order_id_col, date_format, delimiter, names,
                             observation_end, encoding)
     frame = read_input(input, from_orders, orders, time_unit.value if time_unit else None)
-    with progress(f"fitting {model.value}"):
-        fitted = fit_model(model.value, frame, columns)
     unit = time_unit.value if time_unit else None
+    with progress(f"fitting {model.value}"):
+        fitted = fit_model(model.value, frame, columns, unit)
     report = fit_report(fitted, input, unit)
     if save is not None:
-        payload = fitted.to_dict()
-        payload["time_unit"] = unit
-        save.write_text(json.dumps(payload, indent=2))
+        save.write_text(json.dumps(fitted.to_dict(), indent=2))
         note(f"saved {model.value} model to {save}")
     if fmt is OutputFormat.table and output is None:
         table = fitted.summary().reset_index()
@@ -307,7 +290,7 @@ def score_command(
     orders = orders_options(customer_col, date_col, amount_col, order_id_col, date_format, delimiter, names,
                             observation_end, encoding)
     transactions = load_model(model)
-    if transactions.model_name == "sbg":
+    if transactions.family == "contractual":
         subscription = {"tenure": tenure_col, "churned": churned_col, "id": id_col, "value": value_col,
                         "value_per_period": value_per_period}
         options = {"horizon": horizon, "time_unit": time_unit.value if time_unit else None, "discount_rate": discount_rate,
@@ -317,11 +300,11 @@ def score_command(
         emit(scores, fmt, output, title=title)
         return
     discount_rate = 0.10 if discount_rate is None else discount_rate
-    if transactions.model_name not in TRANSACTION_MODELS:
-        raise DataError(f"--model must be a transaction model ({', '.join(TRANSACTION_MODELS)}) or an sBG model; {model} holds {transactions.model_name!r}.")
+    if transactions.family != "purchase":
+        raise DataError(f"--model must be a transaction model ({', '.join(purchase_model_names())}) or an sBG model; {model} holds {transactions.model_name!r}.")
     spend = load_model(spend_model) if spend_model is not None else None
-    if spend is not None and spend.model_name != "gammagamma":
-        raise DataError(f"--spend-model must be a gammagamma model; {spend_model} holds {spend.model_name!r}.")
+    if spend is not None and spend.family != "spend":
+        raise DataError(f"--spend-model must be a {'/'.join(registry.model_names('spend'))} model; {spend_model} holds {spend.model_name!r}.")
     unit = time_unit.value if time_unit else transactions.time_unit_
     saved = getattr(transactions, "time_unit_", None)
     if saved and unit != saved:
@@ -331,7 +314,7 @@ def score_command(
         )
     if unit is None:
         raise DataError("give --time-unit (the unit of recency, T and --horizon): the model file does not record one.")
-    frame = summary_for_scoring(read_input(summary, from_orders, orders, unit), columns, transactions.model_name)
+    frame = summary_for_scoring(read_input(summary, from_orders, orders, unit), columns, transactions)
     with progress("scoring customers"):
         scores = score_customers(
             frame, transactions, spend, horizon=horizon, time_unit=unit, annual_discount_rate=discount_rate,
@@ -399,7 +382,7 @@ def subscriber_frame(frame: pd.DataFrame, columns: dict[str, Any], margin: float
         message = missing_column_message("tenure", columns["tenure"], map(str, frame.columns)).split(" Fix:")[0]
         raise DataError(f"{message} Fix: pass --tenure-col with the tenure column's name ({model_path} holds an sBG "
                         f"subscription model; summaries of frequency/recency/T need a transaction model: "
-                        f"{', '.join(TRANSACTION_MODELS)}).")
+                        f"{', '.join(purchase_model_names())}).")
     take_columns(frame, {"churned": columns["churned"]}, "churned")
     wanted = [columns["tenure"], columns["churned"]] + [c for c in (columns["id"],) if c in frame.columns]
     if columns["value"] is not None and columns["value_per_period"] is not None:

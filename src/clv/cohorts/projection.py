@@ -79,16 +79,15 @@ def fit_default_models(histories: pd.DataFrame):
     -------
     tuple
         The fitted :class:`clv.models.bgnbd.BetaGeoModel` and
-        :class:`clv.models.gammagamma.GammaGammaModel`.
+        :class:`clv.models.gammagamma.GammaGammaModel` (from the registry, :func:`clv.models.model_class`).
     """
-    from clv.models.bgnbd import BetaGeoModel
-    from clv.models.gammagamma import GammaGammaModel
+    from clv.models import model_class
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        transactions = BetaGeoModel().fit(histories["frequency"], histories["recency"], histories["T"])
+        transactions = model_class("bgnbd")().fit(histories["frequency"], histories["recency"], histories["T"])
         usable = (histories["frequency"] > 0) & (histories["monetary_value"] > 0)
-        spend = GammaGammaModel().fit(histories.loc[usable, "frequency"], histories.loc[usable, "monetary_value"])
+        spend = model_class("gammagamma")().fit(histories.loc[usable, "frequency"], histories.loc[usable, "monetary_value"])
     return transactions, spend
 
 

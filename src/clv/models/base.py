@@ -30,7 +30,7 @@ import functools
 import itertools
 import json
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,6 +40,7 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from clv.errors import DataError, FitError
+from clv.models.contract import Model
 from clv.summary.compress import compress
 
 _Z95 = 1.959963984540054
@@ -52,7 +53,7 @@ _PILOT_ROWS = 6_000
 _NEWTON_STEPS = 8
 
 
-class MaximumLikelihoodModel(ABC):
+class MaximumLikelihoodModel(Model):
     """Base class: subclasses set ``param_names`` and implement the likelihood.
 
     Subclass contract
@@ -308,6 +309,7 @@ class MaximumLikelihoodModel(ABC):
         self._check_fitted()
         return {
             "model": self.model_name,
+            "time_unit": getattr(self, "time_unit_", None),
             "params": self.params_,
             "log_likelihood": self.log_likelihood_,
             "n": self.n_,
@@ -338,6 +340,7 @@ class MaximumLikelihoodModel(ABC):
         model.covariance_theta_ = np.asarray(payload["covariance_log_params"], dtype=float)
         model.standard_errors_ = {k: float(v) for k, v in payload["standard_errors"].items()}
         model.confidence_intervals_ = {k: tuple(v) for k, v in payload["confidence_intervals_95"].items()}
+        model._restore_time_unit(payload)
         return model
 
     @classmethod
@@ -347,10 +350,6 @@ class MaximumLikelihoodModel(ABC):
         if not text.lstrip().startswith("{"):
             text = Path(source).read_text()
         return cls.from_dict(json.loads(text))
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "params_"):
-            raise FitError(f"{type(self).__name__} is not fitted yet: call fit(...) first.")
 
 
 class _Objective:
@@ -646,6 +645,15 @@ def validate_weights(weights: Any, n_rows: int) -> np.ndarray | None:
         row = int(np.flatnonzero(bad)[0])
         raise DataError(f"weights must be finite and >= 0 (customer counts); first offending row {row}: {array[row]}.")
     return array
+
+def require_customers(model: MaximumLikelihoodModel, n_rows: int, weights: np.ndarray | None) -> None:
+    """DataError when there is nobody to fit on (no rows, or all weights zero): the same in every model."""
+    if n_rows == 0 or (weights is not None and not weights.sum() > 0):
+        raise DataError(
+            f"{type(model).__name__}.fit: no customers to fit on (empty input or all weights zero). "
+            "Fix: pass at least a few hundred customers' histories."
+        )
+
 
 def broadcast_history(frequency: Any, recency: Any, T: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Broadcast (frequency, recency, T) to one shape and validate them (:func:`validate_rfm`)."""

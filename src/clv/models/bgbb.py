@@ -27,14 +27,21 @@ customer was alive for and c = 1 if the customer then dropped out:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
-from clv.errors import DataError
-from clv.models.base import MaximumLikelihoodModel, as_float_array, validate_weights
+from clv.errors import DataError, FitError
+from clv.models.base import (
+    MaximumLikelihoodModel,
+    as_float_array,
+    require_customers,
+    validate_weights,
+)
+from clv.models.contract import PurchaseCapabilities, PurchaseModel
 from clv.models.sbg import (
     _discount_rate,
     _periods,
@@ -43,9 +50,10 @@ from clv.models.sbg import (
     require_identified,
 )
 from clv.summary.compress import apply_on_distinct
+from clv.units import check_annual_rate, years_per_unit
 
 
-class BetaGeoBetaBinomModel(MaximumLikelihoodModel):
+class BetaGeoBetaBinomModel(MaximumLikelihoodModel, PurchaseModel):
     """BG/BB model: p ~ Beta(alpha, beta) transaction, theta ~ Beta(gamma, delta) dropout.
 
     Time is counted in transaction opportunities (whatever the business's
@@ -56,9 +64,14 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel):
 
     param_names = ("alpha", "beta", "gamma", "delta")
     model_name = "bgbb"
+    # Whole opportunities (discrete time); the whole-lifetime value in closed form (DERT, eq. 17).
+    capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities(
+        discrete_time=True, factorisable=True, closed_form_lifetime=True
+    )
+    _fit_caches: ClassVar[tuple[str, ...]] = ("_groups_cache",)
 
     # ----- fitting --------------------------------------------------------
-    def fit(self, frequency: Any, recency: Any, n_periods: Any, weights: Any = None) -> "BetaGeoBetaBinomModel":
+    def fit(self, frequency: Any, recency: Any, n_periods: Any, weights: Any = None) -> BetaGeoBetaBinomModel:
         """Maximum likelihood on histories (x = frequency, t_x = recency, n = n_periods).
 
         ``recency`` is the opportunity index of the last transaction (0 if
@@ -67,25 +80,23 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel):
         """
         x, t_x, n = validate_bgbb(frequency, recency, n_periods)
         weights = validate_weights(weights, x.shape[0])
+        require_customers(self, x.shape[0], weights)
         counted = np.ones(x.shape, dtype=bool) if weights is None else weights > 0
         if not np.any(counted & (x > 0)):
-            raise DataError(
+            raise FitError(
                 "no customer transacted after the first opportunity (all frequency = 0): the transaction "
                 "probability cannot be estimated. Check that frequency counts repeat transactions."
             )
         if not np.any(counted & (x < n)):
-            raise DataError(
+            raise FitError(
                 "every customer transacted at every opportunity (frequency = n_periods): nothing identifies "
                 "dropout or the spread of the transaction probability."
             )
-        try:
-            self._fit({"frequency": x, "recency": t_x, "n_periods": n}, weights)
-        finally:
-            self._groups_cache = None
+        self._fit({"frequency": x, "recency": t_x, "n_periods": n}, weights)
         require_identified(self, (("alpha", "beta"), ("gamma", "delta")))
         return self
 
-    def _groups(self, data: Mapping[str, np.ndarray]) -> "_TermGroups":
+    def _groups(self, data: Mapping[str, np.ndarray]) -> _TermGroups:
         """The term layout of ``data``, built once per fit (the optimiser reuses the same rows)."""
         cached = getattr(self, "_groups_cache", None)
         if cached is not None and cached[0] is data:
@@ -200,6 +211,17 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel):
             return alive_now * mean_p * stays * z * hyp2f1_unit_a(delta + n_periods + 1.0, gamma, z)
 
         return apply_on_distinct(dert, frequency=x, recency=t_x, n_periods=n, d=d)
+
+    def discounted_residual_purchases(
+        self, frequency: Any, recency: Any, T: Any, *, discount_rate: float, time_unit: str, step: float = 1.0
+    ) -> np.ndarray:
+        """Whole-lifetime discounted expected transactions (the contract method): DERT at the rate per
+        opportunity ``(1 + discount_rate) ** years_per_unit(time_unit) - 1`` equivalent to the annual
+        ``discount_rate`` (one opportunity = one ``time_unit``); ``step`` is not used (one opportunity).
+        """
+        rate = check_annual_rate(discount_rate)
+        per_period = math.expm1(math.log1p(rate) * years_per_unit(time_unit))
+        return self.discounted_expected_residual_transactions(frequency, recency, T, per_period)
 
     def sample_future_purchases(
         self, t: Any, frequency: Any, recency: Any, n_periods: Any, params: Any = None, rng: Any = None

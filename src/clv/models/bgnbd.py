@@ -13,13 +13,14 @@ calibration period), all in the same time unit (days, weeks...).
 
 The modified model (MBG/NBD, :mod:`clv.models.mbgnbd`) differs only in letting
 the customer drop out right after the first purchase too. The code below is
-written once for both, with ``s = _dropout_at_first_purchase`` (0 for BG/NBD,
+written once for both, with ``s = capabilities.dropout_at_first_purchase`` (0 for BG/NBD,
 1 for MBG/NBD) counting the extra dropout opportunity: a customer alive at T
 has survived ``x + s`` dropout opportunities.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -34,13 +35,16 @@ from clv.models.base import (
     as_float_array,
     broadcast_history,
     non_negative,
+    require_customers,
     require_identified,
     validate_rfm,
     validate_weights,
 )
 from clv.models.bgnbd_lifetime import checked_lifetime_step, lifetime_given_alive
+from clv.models.contract import PurchaseCapabilities, PurchaseModel
 from clv.models.special import softplus
 from clv.summary.compress import apply_on_distinct, compress, offset_codes
+from clv.units import check_annual_rate, years_per_unit
 
 # Half-width of the window around a = 1 where the (a+beta-1)/(a-1) * [...]
 # form of the expectation is 0/0; inside it the value is interpolated linearly
@@ -56,7 +60,7 @@ _SERIES_CHECK_EVERY = 8
 _BLOCK_ROWS = 32_768
 
 
-class BetaGeoModel(MaximumLikelihoodModel):
+class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
     """BG/NBD model (Fader, Hardie & Lee 2005), parameters ``r, alpha, a, b``.
 
     ``r, alpha``: shape and rate of the Gamma distribution of purchase rates
@@ -69,14 +73,18 @@ class BetaGeoModel(MaximumLikelihoodModel):
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
     model_name: ClassVar[str] = "bgnbd"
-    _dropout_at_first_purchase: ClassVar[int] = 0
-    # Scoring capability (clv.scores): expected_purchases evaluates (n, 1) histories by (1, m) times as a
-    # grid, and _probability_alive takes already-validated histories row by row (cheap: no distinct rows).
-    scores_on_grids: ClassVar[bool] = True
+    # expected_purchases evaluates (n, 1) histories by (1, m) times as a grid, and probability_alive_validated
+    # takes already-validated histories row by row (cheap: no distinct rows); the whole-lifetime value by
+    # quadrature (discounted_lifetime_purchases); exact predictive tails (clv.scores.closed_form).
+    capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities(
+        factorisable=True, grid_scoring=True, closed_form_lifetime=True, closed_form_tails=True,
+        dropout_at_first_purchase=0,
+    )
+    _fit_caches: ClassVar[tuple[str, ...]] = ("_coded_rows",)
     _pilot_fit: ClassVar[bool] = True  # large fits start from a subsample fit (MaximumLikelihoodModel._pilot_start)
 
     # ----- fitting --------------------------------------------------------
-    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> "BetaGeoModel":
+    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> BetaGeoModel:
         """Maximum-likelihood fit on per-customer (or compressed, weighted) histories.
 
         ``frequency``: number of repeat purchases x; ``recency``: time of the
@@ -86,17 +94,14 @@ class BetaGeoModel(MaximumLikelihoodModel):
         """
         x, t_x, T = validate_rfm(frequency, recency, T)
         weights = validate_weights(weights, x.shape[0])
+        require_customers(self, x.shape[0], weights)
         repeat_buyers = x > 0 if weights is None else (x > 0) & (weights > 0)
         if not repeat_buyers.any():
             raise FitError(
                 f"{type(self).__name__}: no customer made a repeat purchase (all frequency 0), so purchase "
                 "rates and dropout cannot be estimated. Use a longer calibration period or more customers."
             )
-        self._coded_rows = None
-        try:
-            self._fit({"x": x, "t_x": t_x, "T": T}, weights)
-        finally:
-            self._coded_rows = None
+        self._fit({"x": x, "t_x": t_x, "T": T}, weights)
         require_identified(self)
         return self
 
@@ -106,14 +111,14 @@ class BetaGeoModel(MaximumLikelihoodModel):
         mean_T = float(weights @ data["T"]) / total
         return np.array([1.0, mean_T / max(mean_x, 0.1), 1.0, 3.0])
 
-    def _x_terms(self, params: np.ndarray, x: np.ndarray) -> "_XTerms":
+    def _x_terms(self, params: np.ndarray, x: np.ndarray) -> _XTerms:
         """The parts of log L and of its gradient that depend on x alone.
 
         Evaluated per distinct x during a fit (millions of rows share a few
         hundred purchase counts), per row elsewhere. See :meth:`_log_likelihood_terms`.
         """
         r, alpha, a, b = params
-        s = self._dropout_at_first_purchase
+        s = self.capabilities.dropout_at_first_purchase
         has_dropout_term = (x + s) >= 1
         tail = np.where(has_dropout_term, b + x + s - 1, 1.0)
         psi_ab, psi_abx = digamma(a + b), digamma(a + b + x + s)
@@ -232,7 +237,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
         """
         rows = self._rows_for(data, weights)
         r, alpha, a, b = params
-        s = self._dropout_at_first_purchase
+        s = self.capabilities.dropout_at_first_purchase
         x_values, weight_by_x = rows.x_values, rows.weight_by_x
         per_x = self._x_terms(params, x_values)
         inv_tail = -per_x.d_log_odds_b  # u(x)
@@ -288,7 +293,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
         upper = np.triu(hessian)
         return float(value), gradient, upper + np.triu(upper, 1).T
 
-    def _rows_for(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> "_CodedRows":
+    def _rows_for(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> _CodedRows:
         """The coded rows of ``data`` (built once per fit and kept while the same arrays come back)."""
         columns = (data["x"], data["t_x"], data["T"], weights)
         cached = self.__dict__.get("_coded_rows")
@@ -308,11 +313,15 @@ class BetaGeoModel(MaximumLikelihoodModel):
         per row cost less than finding the distinct rows.
         """
         x, t_x, T = broadcast_history(frequency, recency, T)
-        return self._probability_alive(x, t_x, T)
+        return self.probability_alive_validated(x, t_x, T)
 
-    def _probability_alive(self, x, t_x, T, params=None):
+    def probability_alive_validated(self, x, t_x, T, params=None):
+        """:meth:`probability_alive` on float arrays already checked by ``validate_rfm`` (no checks, no copies).
+
+        ``params``: a parameter vector (mapping or sequence in ``param_names`` order) instead of the fitted one.
+        """
         r, alpha, a, b = self._params_array(params)
-        s = self._dropout_at_first_purchase
+        s = self.capabilities.dropout_at_first_purchase
         has_dropout_term = (x + s) >= 1
         # Built in place (the formula's operations in its order, fewer full-size temporaries).
         log_odds_dropped = np.log(alpha + T, out=np.empty(np.broadcast_shapes(np.shape(x), np.shape(t_x), np.shape(T))))
@@ -335,7 +344,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
         """
         t = non_negative(t, "t")
         r, alpha, a, b = self.params
-        s = self._dropout_at_first_purchase
+        s = self.capabilities.dropout_at_first_purchase
         survive_first = np.exp(betaln(a, b + s) - betaln(a, b))
         return survive_first * expected_purchases_given_alive(t, r, alpha, a, b + s)
 
@@ -362,9 +371,9 @@ class BetaGeoModel(MaximumLikelihoodModel):
 
     def _expected_purchases(self, t, x, t_x, T):
         r, alpha, a, b = self.params
-        s = self._dropout_at_first_purchase
+        s = self.capabilities.dropout_at_first_purchase
         given_alive = expected_purchases_given_alive(t, r + x, alpha + T, a, b + x + s)
-        return self._probability_alive(x, t_x, T) * given_alive
+        return self.probability_alive_validated(x, t_x, T) * given_alive
 
     def discounted_lifetime_purchases(
         self, frequency: Any, recency: Any, T: Any, step: float, step_discount_factor: float
@@ -402,10 +411,23 @@ class BetaGeoModel(MaximumLikelihoodModel):
         r, alpha, a, b = self.params
         groups = compress({"x": x.reshape(-1), "T": T.reshape(-1)})
         given_alive = lifetime_given_alive(
-            groups.columns["x"], groups.columns["T"], r, alpha, a, b + self._dropout_at_first_purchase,
+            groups.columns["x"], groups.columns["T"], r, alpha, a, b + self.capabilities.dropout_at_first_purchase,
             step, log_discount,
         )
-        return self._probability_alive(x, t_x, T) * groups.expand(given_alive).reshape(x.shape)
+        return self.probability_alive_validated(x, t_x, T) * groups.expand(given_alive).reshape(x.shape)
+
+    def discounted_residual_purchases(
+        self, frequency: Any, recency: Any, T: Any, *, discount_rate: float, time_unit: str, step: float = 1.0
+    ) -> np.ndarray:
+        """Whole-lifetime discounted expected purchases, each ``step`` discounted at its end (the contract method).
+
+        :meth:`discounted_lifetime_purchases` with the step discount factor
+        ``q = (1 + discount_rate) ** (-step * years_per_unit(time_unit))``;
+        ``discount_rate`` annual, ``step``, recency and T in ``time_unit``.
+        """
+        rate = check_annual_rate(discount_rate)
+        step_factor = math.exp(-math.log1p(rate) * step * years_per_unit(time_unit))
+        return self.discounted_lifetime_purchases(frequency, recency, T, step, step_factor)
 
     def probability_purchases(self, n: Any, t: Any) -> np.ndarray:
         """P(X(t) = n): probability that a new customer makes n repeat purchases in (0, t].
@@ -422,7 +444,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
         from scipy import stats  # here, not at the top: scipy.stats costs ~0.4 s to import, only this needs it
 
         r, alpha, a, b = self.params
-        s = self._dropout_at_first_purchase
+        s = self.capabilities.dropout_at_first_purchase
         success = alpha / (alpha + t)
         log_stay = betaln(a, b + n + s) - betaln(a, b) + stats.nbinom.logpmf(n, r, success)
         has_dropout_term = (n + s) >= 1
@@ -454,12 +476,9 @@ class BetaGeoModel(MaximumLikelihoodModel):
         t = non_negative(t, "t")
         t, x, t_x, T = np.broadcast_arrays(t, *broadcast_history(frequency, recency, T))
         r, alpha, a, b = self._params_array(params)
-        s = self._dropout_at_first_purchase
-        alive = rng.random(x.shape) < self._probability_alive(x, t_x, T, params)
-        rate = rng.gamma(r + x, 1.0 / (alpha + T))
-        p = rng.beta(a, b + x + s)
-        purchases = rng.poisson(rate * t).astype(float)
-        return np.where(alive, np.minimum(purchases, _geometric_trials(p, rng)), 0.0)
+        s = self.capabilities.dropout_at_first_purchase
+        alive = rng.random(x.shape) < self.probability_alive_validated(x, t_x, T, params)
+        return np.where(alive, sample_purchases_given_alive(t, r + x, alpha + T, a, b + x + s, rng), 0.0)
 
     def simulate(
         self, T: Any, params: Any = None, rng: np.random.Generator | int | None = None
@@ -475,7 +494,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
         rng = np.random.default_rng(rng)
         T = as_float_array(T, "T")
         r, alpha, a, b = self._params_array(params)
-        s = self._dropout_at_first_purchase
+        s = self.capabilities.dropout_at_first_purchase
         rate = rng.gamma(r, 1.0 / alpha, T.shape)
         p = rng.beta(a, b, T.shape)
         possible = rng.poisson(rate * T).astype(float)
@@ -528,7 +547,7 @@ class _CodedRows:
             yield self.x[block], self.weights[block], self.x_codes[block], self.t_x_codes[block], self.T_codes[block]
 
     @classmethod
-    def build(cls, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, weights: np.ndarray) -> "_CodedRows":
+    def build(cls, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, weights: np.ndarray) -> _CodedRows:
         (x_codes, x_values), (t_x_codes, t_x_values), (T_codes, T_values) = map(_value_codes, (x, t_x, T))
         n_T = T_values.shape[0]
         return cls(
@@ -693,6 +712,21 @@ def _series_minus_one(A, B, C, z, max_terms: int = 5_000) -> np.ndarray:
             scratch = np.empty(term.shape)
     result[:, rows] = total
     return np.ascontiguousarray(result.T).reshape(z.shape)
+
+
+def sample_purchases_given_alive(t, shape, rate, a, beta, rng: np.random.Generator) -> np.ndarray:
+    """One draw of min(Poisson(lambda t), N) per element, lambda ~ Gamma(shape, rate), N ~ Geometric(p), p ~ Beta(a, beta).
+
+    The purchases in (T, T+t] of a customer alive at T in the BG/NBD family
+    (FHL 2005): ``shape = r+x``, ``rate = alpha+T``, ``beta = b+x+s``; N is the
+    purchase after which the customer drops out. Its mean is
+    :func:`expected_purchases_given_alive`. Draws in this order: lambda, p,
+    the Poisson count, N. Returns floats (whole numbers).
+    """
+    purchase_rate = rng.gamma(shape, 1.0 / rate)
+    p = rng.beta(a, beta)
+    purchases = rng.poisson(purchase_rate * t).astype(float)
+    return np.minimum(purchases, _geometric_trials(p, rng))
 
 
 def _geometric_trials(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -30,11 +30,18 @@ import pandas as pd
 from scipy.special import digamma, gammaln, polygamma
 
 from clv.errors import DataError, FitError
-from clv.models.base import MaximumLikelihoodModel, as_float_array, require_identified, validate_weights
+from clv.models.base import (
+    MaximumLikelihoodModel,
+    as_float_array,
+    require_customers,
+    require_identified,
+    validate_weights,
+)
+from clv.models.contract import SpendCapabilities, SpendModel
 from clv.summary.compress import apply_on_distinct, offset_codes
 
 
-class GammaGammaModel(MaximumLikelihoodModel):
+class GammaGammaModel(MaximumLikelihoodModel, SpendModel):
     """Gamma-Gamma spend model, parameters ``p, q, gamma`` (the papers' p, q, v).
 
     ``p``: shape of the per-transaction value distribution; ``q, gamma``:
@@ -55,8 +62,11 @@ class GammaGammaModel(MaximumLikelihoodModel):
     # repeat buyers of the 1M-order bench) costs more than the few evaluations it would shorten.
     # The rows are fitted as given, and n_distinct_ is their number.
     _compress_rows: ClassVar[bool] = False
+    # E[M | x, m] = A(x) + B(x) m; parameter draws (p, q, gamma) for the money part of intervals.
+    capabilities: ClassVar[SpendCapabilities] = SpendCapabilities(linear_in_monetary_value=True, gamma_gamma_draws=True)
+    _fit_caches: ClassVar[tuple[str, ...]] = ("_spend_rows",)
 
-    def fit(self, frequency: Any, monetary_value: Any, weights: Any = None) -> "GammaGammaModel":
+    def fit(self, frequency: Any, monetary_value: Any, weights: Any = None) -> GammaGammaModel:
         """Fit on customers with ``frequency`` > 0 and a positive mean spend.
 
         ``frequency``: number of repeat transactions x; ``monetary_value``: the
@@ -72,16 +82,13 @@ class GammaGammaModel(MaximumLikelihoodModel):
         used = (x > 0) & (m > 0)
         row_weights = np.ones_like(x) if weights is None else weights
         n_excluded = float(row_weights[~used].sum())
+        require_customers(self, x.shape[0], weights)
         if not used.any():
-            raise DataError(
+            raise FitError(
                 "GammaGammaModel.fit: no customer has frequency > 0 and a positive monetary_value; "
                 "the model needs repeat buyers with spend."
             )
-        self._spend_rows = None
-        try:
-            self._fit({"x": x[used], "m": m[used]}, None if weights is None else weights[used])
-        finally:
-            self._spend_rows = None
+        self._fit({"x": x[used], "m": m[used]}, None if weights is None else weights[used])
         self.n_excluded_ = n_excluded
         self._refuse_infinite_mean()
         require_identified(self)
@@ -157,7 +164,7 @@ class GammaGammaModel(MaximumLikelihoodModel):
         )
 
     @staticmethod
-    def _combine_sums(params, rows: "_SpendRows", log_w, log_wx, inv_w, inv_wx) -> tuple[float, np.ndarray]:
+    def _combine_sums(params, rows: _SpendRows, log_w, log_wx, inv_w, inv_wx) -> tuple[float, np.ndarray]:
         """Value and gradient from the row sums of w l, w x l, w/u and w x/u (notation above)."""
         p, q, gamma = params
         px = p * rows.x_values
@@ -209,7 +216,7 @@ class GammaGammaModel(MaximumLikelihoodModel):
         ])
         return value, gradient, hessian
 
-    def _rows_for(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> "_SpendRows":
+    def _rows_for(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> _SpendRows:
         """The fit's fixed per-row quantities (built once per fit, kept while the same arrays come back)."""
         columns = (data["x"], data["m"], weights)
         cached = self.__dict__.get("_spend_rows")
@@ -251,7 +258,7 @@ class GammaGammaModel(MaximumLikelihoodModel):
         return payload
 
     @classmethod
-    def from_dict(cls, payload: Mapping[str, Any]) -> "GammaGammaModel":
+    def from_dict(cls, payload: Mapping[str, Any]) -> GammaGammaModel:
         model = super().from_dict(payload)
         model.n_excluded_ = float(payload.get("n_excluded", 0.0))
         return model
@@ -278,7 +285,7 @@ class _SpendRows:
     w_log_mx: float
 
     @classmethod
-    def build(cls, x: np.ndarray, m: np.ndarray, weights: np.ndarray) -> "_SpendRows":
+    def build(cls, x: np.ndarray, m: np.ndarray, weights: np.ndarray) -> _SpendRows:
         offset = offset_codes(x)  # whole numbers: value - min, a few passes instead of hashing
         if offset is None:
             x_codes, x_values = pd.factorize(x)

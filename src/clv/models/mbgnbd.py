@@ -25,9 +25,11 @@ E[X(t)] = b/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b+1; a+b; t/(alpha+t))].
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 from clv.models.bgnbd import BetaGeoModel
+from clv.models.contract import PurchaseCapabilities
 
 
 class ModifiedBetaGeoModel(BetaGeoModel):
@@ -39,4 +41,6 @@ class ModifiedBetaGeoModel(BetaGeoModel):
     """
 
     model_name: ClassVar[str] = "mbgnbd"
-    _dropout_at_first_purchase: ClassVar[int] = 1
+    capabilities: ClassVar[PurchaseCapabilities] = dataclasses.replace(
+        BetaGeoModel.capabilities, dropout_at_first_purchase=1
+    )

@@ -63,12 +63,15 @@ from clv.models.base import (
     as_float_array,
     broadcast_history,
     non_negative,
+    require_customers,
     require_identified,
     validate_rfm,
     validate_weights,
 )
+from clv.models.contract import PurchaseCapabilities, PurchaseModel
 from clv.models.special import softplus
 from clv.summary.compress import apply_on_distinct, compress, offset_codes
+from clv.units import continuous_rate_per_unit
 
 _SERIES_MAX_ZETA = 0.8  # series always (<= 180 terms); beyond, only if it converges within:
 _SERIES_MAX_TERMS = 400  # (cheaper than the split quadrature's ~100-300 nodes of several logs each)
@@ -248,7 +251,7 @@ def _log_tail_by_rates(r, alpha, s, beta, x, y):
 
 
 # ----- the model -----------------------------------------------------------
-class ParetoNBDModel(MaximumLikelihoodModel):
+class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
     """Pareto/NBD with parameters (r, alpha, s, beta); time in the data's unit.
 
     ``r, alpha``: shape and rate of the Gamma distribution of purchase rates
@@ -259,9 +262,12 @@ class ParetoNBDModel(MaximumLikelihoodModel):
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
     model_name: ClassVar[str] = "pareto"
+    # The whole-lifetime value in closed form (DERT, discounted_expected_residual_transactions).
+    capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities(factorisable=True, closed_form_lifetime=True)
+    _fit_caches: ClassVar[tuple[str, ...]] = ("_last_parts", "_pair_rows")
 
     # ----- fitting --------------------------------------------------------
-    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> "ParetoNBDModel":
+    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> ParetoNBDModel:
         """Maximum-likelihood fit on per-customer (or compressed, weighted) histories.
 
         ``frequency``: repeat purchases x; ``recency``: time of the last
@@ -276,6 +282,7 @@ class ParetoNBDModel(MaximumLikelihoodModel):
         """
         x, t_x, T = validate_rfm(frequency, recency, T)
         weights = validate_weights(weights, x.shape[0])
+        require_customers(self, x.shape[0], weights)
         counted = x > 0 if weights is None else (x > 0) & (weights > 0)
         if not counted.any():
             raise FitError(
@@ -447,7 +454,7 @@ class ParetoNBDModel(MaximumLikelihoodModel):
             hessian[3, 3] -= rows.total * s / beta**2
         return 0.5 * (hessian + hessian.T)
 
-    def _pair_rows_for(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> "_PairRows":
+    def _pair_rows_for(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> _PairRows:
         """The fit's rows as pair codes with weighted counts (built once per fit, kept while the same arrays come back)."""
         columns = (data["pair_of_t_x"], data["pair_of_T"], weights)
         cached = self.__dict__.get("_pair_rows")
@@ -561,6 +568,16 @@ class ParetoNBDModel(MaximumLikelihoodModel):
         delta, x, t_x, T = np.broadcast_arrays(delta, *broadcast_history(frequency, recency, T))
         return apply_on_distinct(self._dert, delta=delta, x=x, t_x=t_x, T=T)
 
+    def discounted_residual_purchases(
+        self, frequency: Any, recency: Any, T: Any, *, discount_rate: float, time_unit: str, step: float = 1.0
+    ) -> np.ndarray:
+        """Whole-lifetime discounted expected purchases (the contract method): DERT at the continuous rate
+        ``delta = ln(1 + discount_rate) * years_per_unit(time_unit)`` equivalent to the annual ``discount_rate``
+        (:func:`clv.units.continuous_rate_per_unit`); ``step`` is not used (discounting is continuous).
+        """
+        delta = continuous_rate_per_unit(discount_rate, time_unit)
+        return self.discounted_expected_residual_transactions(frequency, recency, T, delta)
+
     def _dert(self, delta, x, t_x, T):
         r, alpha, s, beta = self.params
         log_mean_inverse = np.log(beta + T) + _log_laplace_power(s, delta * (beta + T))
@@ -596,7 +613,7 @@ class ParetoNBDModel(MaximumLikelihoodModel):
 
 
 # ----- helpers -------------------------------------------------------------
-def _row_shares(table: np.ndarray, rows: "_PairRows", log_s: float):
+def _row_shares(table: np.ndarray, rows: _PairRows, log_s: float):
     """Per block of rows: (slice, weights, softplus(d), f, g1, g2), unweighted.
 
     In the notation of :meth:`ParetoNBDModel._weighted_log_likelihood_and_gradient`:
@@ -615,7 +632,7 @@ def _row_shares(table: np.ndarray, rows: "_PairRows", log_s: float):
         yield block, w, soft, np.exp(-soft), g1, g1 * (1.0 + ratio_minus_one)
 
 
-def _shares_by_pair(rows: "_PairRows") -> tuple[np.ndarray, np.ndarray]:
+def _shares_by_pair(rows: _PairRows) -> tuple[np.ndarray, np.ndarray]:
     """From the weighted shares in ``rows.shares``: sum of w f per (x, T) pair, and
     sum of w g1 per (x, t_x) pair minus sum of w g2 per (x, T) pair."""
     share_f, share_1, share_2 = rows.shares
@@ -678,7 +695,7 @@ class _PairRows:
             yield block, self.weights[block], self.t_x_pairs[block], self.T_pairs[block]
 
     @classmethod
-    def build(cls, t_x_pairs: np.ndarray, T_pairs: np.ndarray, weights: np.ndarray, n_pairs: int) -> "_PairRows":
+    def build(cls, t_x_pairs: np.ndarray, T_pairs: np.ndarray, weights: np.ndarray, n_pairs: int) -> _PairRows:
         return cls(
             weights=weights, total=float(weights.sum()), t_x_pairs=t_x_pairs, T_pairs=T_pairs,
             weight_by_T_pair=np.bincount(T_pairs, weights, minlength=n_pairs),

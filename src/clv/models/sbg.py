@@ -24,13 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import betaln, digamma, hyp2f1, polygamma
 
 from clv.errors import DataError, FitError
-from clv.models.base import MaximumLikelihoodModel, as_float_array, validate_weights
+from clv.models.base import MaximumLikelihoodModel, as_float_array, require_customers, validate_weights
+from clv.models.contract import ContractualCapabilities, ContractualModel
 
 # log G(a+b)G(1+b+h)/(G(1+b)G(a+b+h)) is analytic in a - 1 with radius 1 + b; inside
 # a fraction of it a Taylor series avoids the cancellation of the betaln form.
@@ -38,7 +39,7 @@ _TAYLOR_RADIUS = 0.02
 _TAYLOR_TERMS = 8
 
 
-class ShiftedBetaGeometricModel(MaximumLikelihoodModel):
+class ShiftedBetaGeometricModel(MaximumLikelihoodModel, ContractualModel):
     """sBG model: per-period churn probability theta ~ Beta(alpha, beta).
 
     Parameters (paper's names): ``alpha``, ``beta`` of the beta mixing
@@ -49,6 +50,10 @@ class ShiftedBetaGeometricModel(MaximumLikelihoodModel):
 
     param_names = ("alpha", "beta")
     model_name = "sbg"
+    capabilities: ClassVar[ContractualCapabilities] = ContractualCapabilities(
+        discrete_time=True, closed_form_residual_lifetime=True
+    )
+    _fit_methods: ClassVar[tuple[str, ...]] = ("fit", "fit_survival")
 
     # ----- fitting --------------------------------------------------------
     def fit(self, tenure: Any, churned: Any, weights: Any = None) -> "ShiftedBetaGeometricModel":
@@ -79,15 +84,16 @@ class ShiftedBetaGeometricModel(MaximumLikelihoodModel):
         return self._fit_checked(tenure, churned, weights)
 
     def _fit_checked(self, tenure: np.ndarray, churned: np.ndarray, weights: np.ndarray | None):
+        require_customers(self, tenure.shape[0], weights)
         counted = np.ones(tenure.shape, dtype=bool) if weights is None else weights > 0
         if not np.any(counted & (churned == 1.0)):
-            raise DataError(
+            raise FitError(
                 "no customer cancelled: the churn probability cannot be estimated (its maximum-likelihood "
                 "value is 0). Check the churned column, or wait for cancellations to be observed."
             )
         past_first = counted & (((churned == 0.0) & (tenure >= 1)) | ((churned == 1.0) & (tenure >= 2)))
         if not np.any(past_first):
-            raise DataError(
+            raise FitError(
                 "no customer was observed past the first renewal point, so the spread of churn "
                 "probabilities (alpha and beta separately) is not identified; data over at least two periods is needed."
             )

@@ -110,14 +110,14 @@ class ReportContext:
         A purchase log (no amounts) is refused with the fix: every section that
         reads these models reports value.
         """
-        from clv.models.bgnbd import BetaGeoModel
-        from clv.models.gammagamma import GammaGammaModel
+        from clv.models import model_class
         from clv.summary import require_amounts
 
         summary = self.summary
         require_amounts(summary, "the report's CLV (Gamma-Gamma spend per order)")
-        transactions = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
-        spend = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
+        transactions = model_class("bgnbd")().fit(summary["frequency"], summary["recency"], summary["T"],
+                                                  time_unit=self.unit)
+        spend = model_class("gammagamma")().fit(summary["frequency"], summary["monetary_value"], time_unit=self.unit)
         return transactions, spend
 
     @cached_property

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-CLOSED_FORM_MODELS = frozenset({"bgnbd", "mbgnbd"})
+from clv.models.contract import purchase_capabilities
+
 TAIL_EPSILON = 1e-6  # tables stop once the tail probability is below this
 PARAMETER_DRAWS = 16  # parameter draws mixed into the tail tables (see docs/scoring.md)
 TAIL_BLOCK = 4096  # groups whose tail tables are built together
@@ -38,7 +39,7 @@ TAIL_BLOCK = 4096  # groups whose tail tables are built together
 
 def dropout_shift(model) -> int:
     """``s``: 1 if the model lets customers drop out right after the first purchase (MBG/NBD)."""
-    return int(getattr(model, "_dropout_at_first_purchase", 0))
+    return purchase_capabilities(model).dropout_at_first_purchase
 
 
 def alive_at_reference(params: np.ndarray, x: np.ndarray, T: np.ndarray, s: int) -> np.ndarray:

@@ -61,8 +61,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from clv.errors import DataError
-from clv.scores.closed_form import CLOSED_FORM_MODELS, PARAMETER_DRAWS, TailTable, dropout_shift, reference_tails
-from clv.scores.lifetime_value import FACTORISABLE_MODELS, ForecastRows
+from clv.models.contract import INTERVAL_METHODS, purchase_capabilities, spend_capabilities
+from clv.scores.closed_form import PARAMETER_DRAWS, TailTable, dropout_shift, reference_tails
+from clv.scores.lifetime_value import ForecastRows
 
 DRAWS_PER_CHUNK = 4_000_000  # rows x draws held at once
 
@@ -103,15 +104,16 @@ class QuantileResult:
 
 
 def choose_method(model, method: str) -> str:
-    """'auto' picks closed (BG/NBD family), else factorised (Pareto/NBD, BG/BB), else simulate."""
-    name = model.model_name
+    """The interval method: 'auto' picks the model's ``capabilities.default_interval_method``
+    (closed for the BG/NBD family, else factorised for Pareto/NBD and BG/BB, else simulate)."""
+    capabilities = purchase_capabilities(model)
     if method == "auto":
-        return "closed" if name in CLOSED_FORM_MODELS else "factorised" if name in FACTORISABLE_MODELS else "simulate"
-    supported = {"closed": CLOSED_FORM_MODELS, "factorised": FACTORISABLE_MODELS}
-    if method not in ("simulate", "factorised", "closed"):
+        return capabilities.default_interval_method
+    if method not in INTERVAL_METHODS:
         raise DataError(f"interval_method must be 'auto', 'closed', 'factorised' or 'simulate', got {method!r}.")
-    if method in supported and name not in supported[method]:
-        raise DataError(f"interval_method={method!r} needs one of {sorted(supported[method])}; use 'simulate'.")
+    if method not in capabilities.interval_methods:
+        raise DataError(f"interval_method={method!r} is not available for {type(model).__name__} (it supports "
+                        f"{', '.join(capabilities.interval_methods)}); use 'simulate'.")
     return method
 
 
@@ -140,6 +142,9 @@ class SpendSampler:
     def __init__(self, spend_model, n_draws: int, rng: np.random.Generator):
         self.spend_model = spend_model
         if spend_model is not None:
+            if not spend_capabilities(spend_model).gamma_gamma_draws:
+                raise DataError(f"prediction intervals of money need a Gamma-Gamma spend model's draws; "
+                                f"{type(spend_model).__name__} has none. Fix: pass intervals=None.")
             names = list(spend_model.param_names)
             draws = parameter_draws(spend_model, n_draws, rng)
             self.p, self.q, self.gamma = (draws[:, names.index(n)] for n in names[:3])

@@ -42,11 +42,10 @@ import numpy as np
 
 from clv.errors import DataError
 from clv.models.base import as_float_array, validate_rfm
+from clv.models.contract import purchase_capabilities, spend_capabilities
 from clv.units import check_annual_rate, discount_factor, step_in_units, years_per_unit
 from clv.summary.compress import Compressed, compress
 
-FACTORISABLE_MODELS = frozenset({"bgnbd", "mbgnbd", "pareto", "bgbb"})
-DISCRETE_TIME_MODELS = frozenset({"bgbb"})
 LIFETIME_RTOL = 1e-6
 LIFETIME_MAX_YEARS = 1000.0
 GRID_ELEMENTS_PER_CALL = 2_000_000
@@ -87,7 +86,7 @@ def reference_groups(model, frequency: np.ndarray, T: np.ndarray, *, ordered: bo
     ``ordered``: in order of first appearance (else in any order, found faster;
     see :func:`clv.summary.compress.compress`).
     """
-    if model.model_name not in FACTORISABLE_MODELS:
+    if not purchase_capabilities(model).factorisable:
         return None
     return compress({"x": frequency, "T": T}, ordered=ordered)
 
@@ -97,10 +96,10 @@ def forecast_rows_in_groups(model, frequency: np.ndarray, recency: np.ndarray, T
     """:func:`forecast_rows` given ``groups = reference_groups(model, frequency, T)``.
 
     ``checked``: the histories already passed :func:`validate_rfm` (models with
-    ``scores_on_grids``, BG/NBD and MBG/NBD, then skip checking them again).
+    ``capabilities.grid_scoring``, BG/NBD and MBG/NBD, then skip checking them again).
     """
-    if checked and getattr(model, "scores_on_grids", False):
-        p_alive = model._probability_alive(frequency, recency, T)
+    if checked and purchase_capabilities(model).grid_scoring:
+        p_alive = model.probability_alive_validated(frequency, recency, T)
     else:
         p_alive = np.asarray(model.probability_alive(frequency, recency, T), dtype=float)
     if groups is None:
@@ -223,6 +222,8 @@ def _linear_in_m(spend_model, x: np.ndarray, m: np.ndarray, groups: Compressed |
 
     ``groups``: the distinct values of ``x`` with the map back (column "x"), when the caller has them.
     """
+    if not spend_capabilities(spend_model).linear_in_monetary_value:
+        return np.asarray(spend_model.expected_spend(x, m), dtype=float)
     if groups is None:
         groups = compress({"x": x}, ordered=False)
     x_distinct = groups.columns["x"]
@@ -286,8 +287,8 @@ def _frequency_groups(groups: Compressed) -> Compressed:
 
 # ----- helpers ---------------------------------------------------------------
 def is_discrete_time(model) -> bool:
-    """Whether the model counts whole periods (BG/BB); a ``discrete_time`` attribute overrides the name."""
-    return bool(getattr(model, "discrete_time", model.model_name in DISCRETE_TIME_MODELS))
+    """Whether the model counts whole periods (BG/BB): its ``capabilities.discrete_time``."""
+    return purchase_capabilities(model).discrete_time
 
 
 def _checked_horizon(horizon: float) -> float:
@@ -337,11 +338,11 @@ def expectation_grid(expectation: Callable, rows: np.ndarray, times: np.ndarray)
 def _path_function(model, rows: ForecastRows) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """``path(take, times)``: E[Y(t)] of the rows ``take`` at every ``t`` in ``times``, shape (rows, times).
 
-    Models with ``scores_on_grids`` (BG/NBD, MBG/NBD) evaluate a (rows, 1) by
+    Models with ``capabilities.grid_scoring`` (BG/NBD, MBG/NBD) evaluate a (rows, 1) by
     (1, times) grid directly (the per-row work once per row); other models get
     flat (row, time) pairs.
     """
-    if getattr(model, "scores_on_grids", False):
+    if purchase_capabilities(model).grid_scoring:
         def path(take: np.ndarray, times: np.ndarray) -> np.ndarray:
             out = np.empty((take.shape[0], times.shape[0]))
             chunk = max(1, ROW_GRID_ELEMENTS_PER_CALL // max(times.shape[0], 1))
@@ -371,27 +372,15 @@ def _lifetime_row_values(model, rows, path, n_rows, time_unit, rate, discount_st
             "the whole-lifetime value (horizon=None) needs annual_discount_rate > 0: undiscounted "
             "lifetime purchases can be infinite. Give a positive rate or a finite horizon."
         )
-    if use_closed_form and hasattr(model, "discounted_expected_residual_transactions"):
-        per_unit = _closed_form_rate(model, rate, time_unit)
-        # DERT is P(alive) times an alive-conditional factor, like E[Y(t)]; evaluate it on the rows.
-        return np.asarray(model.discounted_expected_residual_transactions(rows.frequency, rows.recency, rows.T, per_unit), dtype=float)
-    if is_discrete_time(model):
-        step = 1.0
-    else:
-        step = step_in_units(discount_step, time_unit)
+    step = 1.0 if is_discrete_time(model) else step_in_units(discount_step, time_unit)
+    if use_closed_form and purchase_capabilities(model).closed_form_lifetime:
+        # Closed-form DERT (Pareto/NBD, BG/BB) or quadrature (BG/NBD family): P(alive) times an
+        # alive-conditional factor, like E[Y(t)]; evaluated on the rows.
+        return np.asarray(model.discounted_residual_purchases(
+            rows.frequency, rows.recency, rows.T, discount_rate=rate, time_unit=time_unit, step=step), dtype=float)
     step_factor = math.exp(-math.log1p(rate) * step * years_per_unit(time_unit))
-    if use_closed_form and hasattr(model, "discounted_lifetime_purchases"):
-        # BG/NBD, MBG/NBD: the step sum to infinity by quadrature over the posterior of (lambda, p).
-        return np.asarray(model.discounted_lifetime_purchases(rows.frequency, rows.recency, rows.T, step, step_factor), dtype=float)
     max_steps = math.ceil(LIFETIME_MAX_YEARS / (step * years_per_unit(time_unit)))
     return _lifetime_sum(path, n_rows, step, step_factor, max_steps)
-
-
-def _closed_form_rate(model, rate: float, time_unit: str) -> float:
-    """The rate the model's DERT expects: per period (discrete) for BG/BB, continuous per unit otherwise."""
-    if is_discrete_time(model):
-        return math.expm1(math.log1p(rate) * years_per_unit(time_unit))
-    return math.log1p(rate) * years_per_unit(time_unit)
 
 
 def _lifetime_sum(path: Callable, n_rows: int, step: float, q: float, max_steps: int, block: int = 120):

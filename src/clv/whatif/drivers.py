@@ -44,12 +44,15 @@ or margin raises CLV by x% and churn +x% divides it by 1+x.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import ibis
 import numpy as np
 import pandas as pd
+from scipy.special import betaln
 
 from clv.cohorts.cells import resolve_margin
 from clv.cohorts.clv_over_time import describe_model
@@ -59,7 +62,9 @@ from clv.engine import execute
 from clv.errors import DataError
 from clv.formula import classic_clv
 from clv.formula.customer_segments import SEGMENT, customer_segments
-from clv.models.bgnbd import BetaGeoModel, expected_purchases_given_alive
+from clv.models import BetaGeoModel, PurchaseModel
+from clv.models.base import validate_rfm
+from clv.models.bgnbd import expected_purchases_given_alive, sample_purchases_given_alive
 from clv.scores import customer_lifetime_value, forecast_purchases
 from clv.summary import summary_expression, valued_orders_table
 from clv.summary.customers import resolve_observation_end
@@ -107,13 +112,22 @@ class Scenario:
         return self.aov == 0 and self.margin == 0 and self.churn == 0 and self.effective_frequency == 0
 
 
-class ScenarioModel:
+class ScenarioModel(PurchaseModel):
     """A fitted BG/NBD (or MBG/NBD) whose future purchase rate and dropout are changed; the history is not.
 
     ``expected_purchases(t, x, t_x, T) = P(alive | x, t_x, T) x
     G(t; r+x, (alpha+T)/(1+frequency), a', b'+x+s)`` with a' = (1+churn) a,
     b' = a + b - a' (s = 1 for MBG/NBD). See the module docstring.
+
+    It implements the purchase-model contract (:class:`clv.models.PurchaseModel`)
+    by delegating to its base model: P(alive) and the parameter draws are the
+    base's, so it scores like any model, with prediction intervals
+    ("factorised" or "simulate": the scenario's predictive draws use the changed
+    rate and dropout; the exact BG/NBD tail tables and the lifetime quadrature
+    are the base model's only, so they are not offered).
     """
+
+    model_name: ClassVar[str] = "scenario"
 
     def __init__(self, base: BetaGeoModel, *, frequency: float = 0.0, churn: float = 0.0):
         if not isinstance(base, BetaGeoModel):
@@ -122,27 +136,96 @@ class ScenarioModel:
                 "Fix: fit clv.models.bgnbd.BetaGeoModel, or pass transaction_model='fit'."
             )
         self.base = base
-        self.model_name = base.model_name
+        self.frequency, self.churn = float(frequency), float(churn)
         r, alpha, a, b = base.params
         self.rate_factor = 1.0 + frequency
-        self.a = a * (1.0 + churn)
-        self.b = b if churn == 0 else a + b - self.a
+        self.a, self.b = _changed_dropout(a, b, churn)
         if self.b <= 0:
             raise DataError(
                 f"churn={churn:+g} would push the mean dropout probability (1+churn) a/(a+b) = "
                 f"{self.a / (a + b):.3g} to 1 or more (fitted a={a:.4g}, b={b:.4g}). Fix: use a smaller churn increase."
             )
         self.r, self.alpha = r, alpha
-        self.s = base._dropout_at_first_purchase  # noqa: SLF001 - 0 for BG/NBD, 1 for MBG/NBD
+        self.capabilities = dataclasses.replace(
+            base.capabilities, grid_scoring=False, closed_form_lifetime=False, closed_form_tails=False
+        )
+        self.s = self.capabilities.dropout_at_first_purchase
+        self.time_unit_ = getattr(base, "time_unit_", None)
+
+    # ----- the contract, by the base model ------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        return True
+
+    @property
+    def params(self) -> np.ndarray:
+        """The base model's parameters (r, alpha, a, b): the scenario changes them only from now on."""
+        return self.base.params
+
+    @property
+    def covariance_theta_(self) -> np.ndarray:
+        return self.base.covariance_theta_
+
+    def fit(self, frequency, recency, T, weights=None) -> ScenarioModel:
+        raise DataError("a scenario is not fitted: it changes a fitted model. Fix: fit the base model, then "
+                        "ScenarioModel(base, frequency=..., churn=...).")
 
     def probability_alive(self, frequency, recency, T) -> np.ndarray:
         return self.base.probability_alive(frequency, recency, T)
+
+    def probability_alive_validated(self, x, t_x, T, params=None) -> np.ndarray:
+        return self.base.probability_alive_validated(x, t_x, T, params)
 
     def expected_purchases(self, t, frequency, recency, T) -> np.ndarray:
         t, x, t_x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, frequency, recency, T)))
         alive = self.base.probability_alive(x, t_x, T)
         given_alive = expected_purchases_given_alive(t, self.r + x, (self.alpha + T) / self.rate_factor, self.a, self.b + x + self.s)
         return alive * given_alive
+
+    def expected_purchases_new(self, t) -> np.ndarray:
+        """E[X(t)] of a new customer under the scenario: B(a', b'+s)/B(a', b') G(t; r, alpha/(1+f), a', b'+s)."""
+        t = np.asarray(t, dtype=float)
+        survive_first = np.exp(betaln(self.a, self.b + self.s) - betaln(self.a, self.b))
+        return survive_first * expected_purchases_given_alive(t, self.r, self.alpha / self.rate_factor, self.a, self.b + self.s)
+
+    def sample_params(self, n_draws: int, seed=None) -> np.ndarray:
+        """Draws of the base model's parameters (the scenario is applied to each in :meth:`sample_future_purchases`)."""
+        return self.base.sample_params(n_draws, seed)
+
+    def sample_future_purchases(self, t, frequency, recency, T, params=None, rng=None) -> np.ndarray:
+        """One draw per customer of the purchases in (T, T+t] under the scenario.
+
+        ``params``: base parameters (r, alpha, a, b), e.g. a row of
+        :meth:`sample_params`; alive at T with the base's P(alive) at those
+        parameters, then the scenario's rate and dropout: lambda ~ Gamma(r+x,
+        (alpha+T)/(1+f)), p ~ Beta(a', b'+x+s) (b'+x+s floored at 1e-12 for
+        draws where the churn change would make it <= 0).
+        """
+        rng = np.random.default_rng(rng)
+        t = np.asarray(t, dtype=float)
+        t, x, t_x, T = np.broadcast_arrays(t, *validate_rfm(frequency, recency, T))
+        r, alpha, a, b = self.base.params if params is None else np.asarray(params, dtype=float)
+        a_new, b_new = _changed_dropout(a, b, self.churn)
+        alive = rng.random(x.shape) < self.base.probability_alive_validated(x, t_x, T, params)
+        beta = np.maximum(b_new + x + self.s, 1e-12)
+        draws = sample_purchases_given_alive(t, r + x, (alpha + T) / self.rate_factor, a_new, beta, rng)
+        return np.where(alive, draws, 0.0)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model_name, "time_unit": self.time_unit_, "base": self.base.to_dict(),
+                "frequency": self.frequency, "churn": self.churn}
+
+    @classmethod
+    def from_dict(cls, payload) -> ScenarioModel:
+        from clv.models import load_model
+
+        return cls(load_model(payload["base"]), frequency=payload["frequency"], churn=payload["churn"])
+
+
+def _changed_dropout(a: float, b: float, churn: float) -> tuple[float, float]:
+    """(a', b') = ((1+churn) a, a + b - a'): the mean dropout times 1+churn, a+b kept (b unchanged when churn = 0)."""
+    a_new = a * (1.0 + churn)
+    return a_new, (b if churn == 0 else a + b - a_new)
 
 
 @dataclass
