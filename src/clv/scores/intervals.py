@@ -120,13 +120,16 @@ def choose_method(model, method: str) -> str:
 def parameter_draws(model, n_draws: int, rng: np.random.Generator) -> np.ndarray:
     """``n_draws`` parameter vectors; the point estimate repeated if the covariance is unusable.
 
-    Unusable: missing, not finite, or so wide that draws overflow (a fit at the edge of
+    Unusable: not finite, or so wide that draws overflow (a fit at the edge of
     the parameter space, e.g. BG/NBD's a and b towards infinity when no churn shows).
     """
-    covariance = getattr(model, "covariance_theta_", None)
+    covariance = getattr(model, "covariance_theta_", None)  # maximum-likelihood models; others sample their own way
     draws = None
-    if covariance is not None and np.all(np.isfinite(covariance)):
-        draws = model.sample_params(n_draws, rng)
+    if covariance is None or np.all(np.isfinite(covariance)):
+        try:
+            draws = model.sample_params(n_draws, rng)
+        except AttributeError:  # parameters set by hand, without a covariance (NotFittedError included)
+            draws = None
     if draws is None or not np.all(np.isfinite(draws) & (draws > 0)):
         warnings.warn(
             f"{type(model).__name__}: no usable parameter covariance (singular information or draws out of "
