@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from clv import models as registry
-from clv.cli.common import FORMAT_OPTION, OUTPUT_OPTION, OutputFormat, emit, note, progress, read_table_file
+from clv.cli.common import (
+    FORMAT_OPTION,
+    OUTPUT_OPTION,
+    OutputFormat,
+    emit,
+    note,
+    progress,
+    read_table_file,
+)
 from clv.errors import DataError, missing_column_message
 
 if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)

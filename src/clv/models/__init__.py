@@ -33,7 +33,19 @@ _FAMILIES = ("purchase", "spend", "contractual")
 
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
-    """One registered model: name, where its class is, a label for people, its family."""
+    """One registered model: name, where its class is, a label for people, its family.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, also the ``"model"`` key of the saved JSON.
+    target : str or type
+        ``"module:Class"`` (imported on first use) or the class itself.
+    label : str
+        Name for people, e.g. ``"BG/NBD"``.
+    family : {"purchase", "spend", "contractual"}
+        The contract the class implements (:mod:`clv.models.contract`).
+    """
 
     name: str
     target: Any  # "module:Class", or the class itself
@@ -55,10 +67,26 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(name: str, target: Any, *, label: str, family: str, replace: bool = False) -> ModelEntry:
-    """Add a model to the registry: ``target`` is ``"module:Class"`` (imported lazily) or the class.
+    """Add a model to the registry.
 
-    The class must implement the family's contract (:mod:`clv.models.contract`)
-    and have ``model_name == name``. ``replace=True`` overrides an existing name.
+    Parameters
+    ----------
+    name : str
+        Registry name; the class's ``model_name`` must equal it.
+    target : str or type
+        ``"module:Class"`` (imported lazily) or the class; it implements the
+        family's contract (:mod:`clv.models.contract`).
+    label : str
+        Name for people, e.g. ``"BG/NBD"``.
+    family : {"purchase", "spend", "contractual"}
+        The model's family.
+    replace : bool, default False
+        Override an existing entry of that name (else a DataError).
+
+    Returns
+    -------
+    ModelEntry
+        The new entry.
     """
     if family not in _FAMILIES:
         raise DataError(f"family must be one of {list(_FAMILIES)}, got {family!r}.")
@@ -72,7 +100,13 @@ def register_model(name: str, target: Any, *, label: str, family: str, replace: 
 
 
 def unregister_model(name: str) -> None:
-    """Remove a model from the registry (tests register toy models and take them out again)."""
+    """Remove a model from the registry (tests register toy models and take them out again).
+
+    Parameters
+    ----------
+    name : str
+        A registered name.
+    """
     _entry(name)
     del _REGISTRY[name]
 
@@ -86,32 +120,65 @@ register_model("sbg", "clv.models.sbg:ShiftedBetaGeometricModel", label="sBG", f
 
 
 def model_names(family: str | None = None) -> tuple[str, ...]:
-    """Registered model names, in registration order; only those of ``family`` when given."""
+    """Registered model names, in registration order.
+
+    Parameters
+    ----------
+    family : {"purchase", "spend", "contractual"}, optional
+        Only the models of this family.
+
+    Returns
+    -------
+    tuple of str
+    """
     if family is not None and family not in _FAMILIES:
         raise DataError(f"family must be one of {list(_FAMILIES)} or None, got {family!r}.")
     return tuple(name for name, entry in _REGISTRY.items() if family is None or entry.family == family)
 
 
 def model_label(name: str) -> str:
-    """The label of a model for people ("BG/NBD")."""
+    """The label of a model for people ("BG/NBD").
+
+    Parameters
+    ----------
+    name : str
+        A registered name.
+    """
     return _entry(name).label
 
 
 def model_family(name: str) -> str:
-    """The family of a registered model: "purchase", "spend" or "contractual"."""
+    """The family of a registered model: "purchase", "spend" or "contractual".
+
+    Parameters
+    ----------
+    name : str
+        A registered name.
+    """
     return _entry(name).family
 
 
 def model_class(name: str) -> type:
-    """The class of a registered model (its module imported on first use)."""
+    """The class of a registered model (its module imported on first use).
+
+    Parameters
+    ----------
+    name : str
+        A registered name; an unknown one is a DataError listing the names.
+    """
     return _entry(name).load()
 
 
 def load_model(source: str | Path | Mapping[str, Any]):
-    """A fitted model from its saved form: a path to a JSON file, the JSON text, or the dict of ``to_dict``.
+    """A fitted model from its saved form.
 
     The ``"model"`` key picks the class from the registry; its ``from_dict``
-    restores the parameters and the time unit.
+    restores the parameters and the time unit (``time_unit_``).
+
+    Parameters
+    ----------
+    source : str, pathlib.Path or mapping
+        A path to a JSON file, the JSON text, or the dict of ``to_dict``.
     """
     payload = _payload(source)
     name = payload.get("model")

@@ -53,7 +53,7 @@ INTERVAL_METHODS: tuple[str, ...] = ("closed", "factorised", "simulate")
 class PurchaseCapabilities:
     """What a purchase model can do, read by the scorer (:mod:`clv.scores`).
 
-    Attributes
+    Parameters
     ----------
     discrete_time : bool
         Counts whole periods (BG/BB): horizons are whole numbers of periods,
@@ -109,7 +109,7 @@ class PurchaseCapabilities:
 class SpendCapabilities:
     """What a spend model can do.
 
-    Attributes
+    Parameters
     ----------
     linear_in_monetary_value : bool
         ``E[M | x, m] = A(x) + B(x) m`` (Gamma-Gamma): the scorer evaluates the
@@ -128,7 +128,7 @@ class SpendCapabilities:
 class ContractualCapabilities:
     """What a contractual (subscription) model can do.
 
-    Attributes
+    Parameters
     ----------
     discrete_time : bool
         Renewals happen at whole contract periods (sBG).

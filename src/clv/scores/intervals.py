@@ -61,8 +61,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from clv.errors import DataError
-from clv.models.contract import INTERVAL_METHODS, purchase_capabilities, spend_capabilities
-from clv.scores.closed_form import PARAMETER_DRAWS, TailTable, dropout_shift, reference_tails
+from clv.models.contract import (
+    INTERVAL_METHODS,
+    purchase_capabilities,
+    spend_capabilities,
+)
+from clv.scores.closed_form import (
+    PARAMETER_DRAWS,
+    TailTable,
+    dropout_shift,
+    reference_tails,
+)
 from clv.scores.lifetime_value import ForecastRows
 
 DRAWS_PER_CHUNK = 4_000_000  # rows x draws held at once
