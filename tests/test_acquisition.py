@@ -43,7 +43,7 @@ def hand_spend() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def observed_report():
-    return acquisition_payback(hand_orders(), hand_spend(), transaction_model=None, observation_end="2024-03-31", horizon_months=6)
+    return acquisition_payback(hand_orders(), hand_spend(), transaction_model=None, observation_end="2024-03-31", horizon=6, time_unit="month")
 
 
 def test_cac_per_channel_and_cohort(observed_report):
@@ -82,7 +82,7 @@ def test_projected_payback_with_a_model():
     model.params_ = {"r": 1.0, "alpha": 2.0, "a": 0.8, "b": 2.5}
     report = acquisition_payback(
         hand_orders(), hand_spend(), transaction_model=model, spend_model=None, margin=0.5,
-        observation_end="2024-03-31", horizon_months=12, time_unit="week",
+        observation_end="2024-03-31", horizon=12 * 30.4375 / 7, time_unit="week",
     )
     row = report.by_cohort.set_index(["channel", "cohort"]).loc[("search", "2024-03")]
     # D: 30 of margin in month 0, then 0.5 x 60 x expected purchases per future month
@@ -106,7 +106,7 @@ def test_payback_statuses_vectorised():
 
 def test_channel_without_spend_rows_gets_zero_cac():
     spend = hand_spend()[hand_spend()["channel"] == "search"]
-    report = acquisition_payback(hand_orders(), spend, transaction_model=None, observation_end="2024-03-31", horizon_months=3)
+    report = acquisition_payback(hand_orders(), spend, transaction_model=None, observation_end="2024-03-31", horizon=3, time_unit="month")
     email = report.by_channel.set_index("channel").loc["email"]
     assert email["spend"] == 0 and email["cac"] == 0 and email["payback_month"] == 0
     assert np.isnan(email["clv_to_cac"])
@@ -126,7 +126,7 @@ def test_cli_acquisition_json(tmp_path):
     hand_spend().to_csv(spend, index=False)
     result = CliRunner().invoke(app, [
         "acquisition", str(orders), "--spend", str(spend), "--col", "channel=channel", "--col", "cost=cost",
-        "--no-model", "--observation-end", "2024-03-31", "--horizon-months", "6", "--format", "json",
+        "--no-model", "--observation-end", "2024-03-31", "--horizon", "26", "--format", "json",
     ])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)

@@ -124,7 +124,7 @@ def test_unknown_names_and_bad_margin_are_refused(cdnow_lines):
 @pytest.fixture(scope="module")
 def simulated():
     sim = simulate(3000, seed=3, start="2023-01-01", end="2024-12-31", process="bgnbd")
-    return backtest(sim.orders, calibration_end="2023-12-31", unit="week", models=("bgnbd",), intervals=(0.8,))
+    return backtest(sim.orders, calibration_end="2023-12-31", time_unit="week", models=("bgnbd",), intervals=(0.8,))
 
 
 def test_bgnbd_beats_the_naive_and_rfm_baselines_when_it_is_the_truth(simulated):
@@ -145,7 +145,7 @@ def _installed(module: str) -> bool:
 @pytest.fixture(scope="module")
 def cdnow_result(cdnow_lines):
     models = ("bgnbd", "pareto") if _installed("clv.models.paretonbd") else ("bgnbd",)
-    return backtest(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", unit="week",
+    return backtest(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", time_unit="week",
                     models=models)
 
 

@@ -62,14 +62,15 @@ def test_bad_option_and_missing_file_exit_2(orders_csv, tmp_path):
 
 
 def test_summarize_json_and_file(orders_csv, tmp_path):
-    result = runner.invoke(app, ["summarize", str(orders_csv), *COLS, "--observation-end", "2024-01-31", "--format", "json"])
+    result = runner.invoke(app, ["summarize", str(orders_csv), *COLS, "--observation-end", "2024-01-31", "--time-unit", "day",
+                                 "--format", "json"])
     assert result.exit_code == 0, result.output
     rows = {row["customer_id"]: row for row in json.loads(result.stdout)}
     assert set(rows) == {"a", "b"}  # c bought after the observation end
     assert (rows["a"]["frequency"], rows["a"]["recency"], rows["a"]["T"]) == (2, 14.0, 30.0)
     assert rows["a"]["revenue"] == pytest.approx(55.0)  # duplicate dropped, refund netted
     out = tmp_path / "summary.parquet"
-    written = runner.invoke(app, ["summarize", str(orders_csv), *COLS, "--unit", "week", "--output", str(out)])
+    written = runner.invoke(app, ["summarize", str(orders_csv), *COLS, "--time-unit", "week", "--output", str(out)])
     assert written.exit_code == 0, written.output
     assert pd.read_parquet(out).set_index("customer_id").loc["a", "recency"] == pytest.approx(2.0)
 
@@ -97,7 +98,7 @@ def test_summarize_calibration_split_csv(orders_csv):
 def test_kpis_json_with_segments(orders_csv):
     result = runner.invoke(
         app, ["kpis", str(orders_csv), *COLS, "--extra", "Country", "--segment-by", "Country",
-              "--margin", "0.3", "--lifespan", "3", "--period", "month", "--format", "json"]
+              "--margin", "0.3", "--lifespan", "3", "--time-unit", "month", "--format", "json"]
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)

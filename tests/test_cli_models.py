@@ -188,17 +188,17 @@ def test_score_sbg_round_trip_matches_the_library(workdir, subscribers):
 
     path, model_path, frame = subscribers
     out = workdir / "sbg_scores.parquet"
-    result = run("score", path, "-m", model_path, "--horizon", 12, "--discount-rate", 0.008, "--value-col", "fee",
+    result = run("score", path, "-m", model_path, "--horizon", 12, "--discount-rate", 0.1, "--value-col", "fee",
                  "--margin", 0.5, *SBG_COLUMNS, "-o", out)
     assert result.exit_code == 0, result.output
-    assert "per contract period" in result.output
+    assert "0.1 a year is 0.007974 per month" in result.output.replace("\n", " ")
     scores = pd.read_parquet(out)
     assert list(scores.columns[:6]) == ["customer_id", "active", "p_renew_next", "expected_renewals", "derl", "residual_value"]
     assert {"renewals_q0.025", "renewals_q0.975", "residual_value_q0.1"} <= set(scores.columns)
     assert scores["customer_id"].tolist() == frame["sub"].tolist()
     model = ShiftedBetaGeometricModel.from_json(model_path)
-    expected = score_subscribers(frame.assign(fee=frame["fee"] * 0.5), model, horizon=12, discount_rate=0.008,
-                                 value_per_period="fee", tenure_col="months", churned_col="gone", id_col="sub")
+    expected = score_subscribers(frame.assign(fee=frame["fee"] * 0.5), model, horizon=12, discount_rate=0.1,
+                                 time_unit="month", value_per_period="fee", tenure_col="months", churned_col="gone", id_col="sub")
     np.testing.assert_allclose(scores["residual_value"], expected["residual_value"])
     np.testing.assert_array_equal(scores["renewals_q0.9"], expected["renewals_q0.9"])
     assert (scores.loc[frame["gone"] == 1, "derl"] == 0).all()
@@ -221,7 +221,7 @@ def test_score_sbg_errors_name_the_option(subscribers):
     base = ("score", path, "-m", model_path)
     cases = [
         ((*base, "--horizon", 12, "--discount-rate", 0.01), "--tenure-col"),
-        ((*base, "--horizon", 12, *SBG_COLUMNS), "--discount-rate"),
+        ((*base, "--horizon", 12, "--discount-rate", -0.1, *SBG_COLUMNS), "--discount-rate"),
         ((*base, "--horizon", 2.5, "--discount-rate", 0.01, *SBG_COLUMNS), "whole number"),
         ((*base, "--horizon", 12, "--discount-rate", 0.01, *SBG_COLUMNS, "--value-col", "fees"), "'fees'"),
         ((*base, "--horizon", 12, "--discount-rate", 0.01, *SBG_COLUMNS, "--value-col", "fee", "--value-per-period", 3), "not both"),

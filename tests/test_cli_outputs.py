@@ -58,7 +58,7 @@ def channel_kpis(tmp_path_factory):
     store = generate_store(tmp_path_factory.mktemp("store"), n_customers=600, seed=3, end="2025-12-31")
     loaded = load_orders(str(store.orders_path), Columns(order_id="order_id", product_id="product_id",
                                                           quantity="quantity", channel="channel", cost="cost"))
-    return classic_clv(loaded.orders, period="year", cac=store.acquisition_spend_frame(), segment_by="channel")
+    return classic_clv(loaded.orders, time_unit="year", cac=store.acquisition_spend_frame(), segment_by="channel")
 
 
 def test_demo_channel_table_fits_80_columns_without_ellipsis(channel_kpis):

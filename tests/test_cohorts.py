@@ -87,7 +87,7 @@ def test_repeat_share_without_order_ids_uses_the_day():
 
 
 def test_observed_cumulative_margin_curve():
-    curves = clv_over_time(hand_orders(), transaction_model=None, observation_end="2024-03-31", horizon_months=3)
+    curves = clv_over_time(hand_orders(), transaction_model=None, observation_end="2024-03-31", horizon=3, time_unit="month")
     by_cohort = curves.by_cohort
     assert cell(by_cohort, "2024-01", 0, "margin_per_customer") == pytest.approx(25.0)
     assert cell(by_cohort, "2024-01", 1, "margin_per_customer") == pytest.approx(35.0)
@@ -104,7 +104,7 @@ def test_observed_cumulative_margin_curve():
 
 
 def test_given_margin_rate_overrides_cost():
-    curves = clv_over_time(hand_orders(), transaction_model=None, margin=0.5, observation_end="2024-03-31", horizon_months=2)
+    curves = clv_over_time(hand_orders(), transaction_model=None, margin=0.5, observation_end="2024-03-31", horizon=2, time_unit="month")
     assert cell(curves.by_cohort, "2024-01", 0, "margin_per_customer") == pytest.approx((100.0 + 30.0) * 0.5 / 2)
     assert cell(curves.by_cohort, "2024-01", 2, "margin_per_customer") == pytest.approx(65.0)
 
@@ -114,7 +114,7 @@ def test_projection_matches_model_expectation_by_hand():
     model.params_ = {"r": 1.0, "alpha": 2.0, "a": 0.8, "b": 2.5}
     curves = clv_over_time(
         hand_orders(), transaction_model=model, spend_model=None, margin=0.5, observation_end="2024-03-31",
-        horizon_months=2, time_unit="week",
+        horizon=2 * 30.4375 / 7, time_unit="week",
     )
     # D (cohort 2024-03): x = 0, T = 21 days = 3 weeks, average order 60; future month j covers
     # ((j-1) m, j m] weeks with m = 30.4375 / 7.
@@ -133,7 +133,7 @@ def simulated():
 
 
 def test_projected_curves_are_non_decreasing(simulated):
-    curves = clv_over_time(simulated, horizon_months=30, time_unit="week")
+    curves = clv_over_time(simulated, horizon=30 * 30.4375 / 7, time_unit="week")
     for _, group in curves.by_cohort.groupby("cohort"):
         steps = np.diff(group["projected_margin_per_customer"].to_numpy())
         assert (steps >= -1e-9).all()
@@ -145,8 +145,8 @@ def test_projected_curves_are_non_decreasing(simulated):
 def test_projection_tracks_what_happened_later(simulated):
     """Fit on 2023 only, project 12 months; compare with the observed curve of the 2023 cohorts a year later."""
     orders_2023 = simulated[simulated["order_ts"] < "2024-01-01"]
-    early = clv_over_time(orders_2023, horizon_months=12, observation_end="2023-12-31")
-    late = clv_over_time(simulated, transaction_model=None, observation_end="2024-12-31", horizon_months=12)
+    early = clv_over_time(orders_2023, horizon=12 * 30.4375 / 7, observation_end="2023-12-31")
+    late = clv_over_time(simulated, transaction_model=None, observation_end="2024-12-31", horizon=12, time_unit="month")
     cohort = "2023-06"
     predicted = cell(early.by_cohort, cohort, 12, "projected_margin_per_customer")
     observed = cell(late.by_cohort, cohort, 12, "margin_per_customer")
@@ -156,8 +156,8 @@ def test_projection_tracks_what_happened_later(simulated):
 def test_errors_name_the_fix():
     with pytest.raises(DataError, match="margin"):
         clv_over_time(hand_orders().drop(columns="cost"), transaction_model=None)
-    with pytest.raises(DataError, match="horizon_months"):
-        clv_over_time(hand_orders(), transaction_model=None, horizon_months=0)
+    with pytest.raises(DataError, match="horizon"):
+        clv_over_time(hand_orders(), transaction_model=None, horizon=0, time_unit="month")
     with pytest.raises(DataError, match="last complete month"):
         retention_matrix(hand_orders()[hand_orders()["order_ts"] < "2024-01-25"], observation_end="2024-01-25")
 

@@ -29,7 +29,7 @@ def orders() -> pd.DataFrame:
 
 
 def test_monthly_drivers_by_hand(orders: pd.DataFrame) -> None:
-    drivers = drivers_over_time(orders, freq="month", margin=0.3)
+    drivers = drivers_over_time(orders, time_unit="month", margin=0.3)
     assert drivers["period"].tolist() == ["2021-01", "2021-02", "2021-03", "2021-04"]
     # data end Apr 10: April is incomplete; January starts on the 1st: complete
     assert drivers["complete"].tolist() == [True, True, True, False]
@@ -62,7 +62,7 @@ def test_monthly_drivers_by_hand(orders: pd.DataFrame) -> None:
 
 
 def test_margin_from_cost_per_period(orders: pd.DataFrame) -> None:
-    drivers = drivers_over_time(orders, freq="month")
+    drivers = drivers_over_time(orders, time_unit="month")
     # Jan: (180 - 90) / 180; Mar: (90 - 46) / 90; Feb: no revenue -> NaN
     assert drivers["margin"].iloc[0] == pytest.approx(0.5)
     assert math.isnan(drivers["margin"].iloc[1])
@@ -71,7 +71,7 @@ def test_margin_from_cost_per_period(orders: pd.DataFrame) -> None:
 
 
 def test_quarterly_and_window(orders: pd.DataFrame) -> None:
-    drivers = drivers_over_time(orders, freq="quarter", margin=0.3, start="2021-01-01", end="2021-06-30")
+    drivers = drivers_over_time(orders, time_unit="quarter", margin=0.3, start="2021-01-01", end="2021-06-30")
     assert drivers["period"].tolist() == ["2021Q1", "2021Q2"]
     assert drivers["complete"].tolist() == [True, True]
     q1, q2 = drivers.iloc[0], drivers.iloc[1]
@@ -83,7 +83,7 @@ def test_quarterly_and_window(orders: pd.DataFrame) -> None:
 
 
 def test_window_start_excludes_earlier_customers_from_new(orders: pd.DataFrame) -> None:
-    drivers = drivers_over_time(orders, freq="month", margin=0.3, start="2021-03-01")
+    drivers = drivers_over_time(orders, time_unit="month", margin=0.3, start="2021-03-01")
     assert drivers["period"].iloc[0] == "2021-03"
     assert drivers["new_customers"].tolist() == [1, 0]  # A was acquired in January
 
@@ -94,5 +94,5 @@ def test_missing_cost_without_margin(orders: pd.DataFrame) -> None:
 
 
 def test_bad_freq(orders: pd.DataFrame) -> None:
-    with pytest.raises(DataError, match="freq='week'"):
-        drivers_over_time(orders, freq="week", margin=0.3)
+    with pytest.raises(DataError, match="time_unit='week'"):
+        drivers_over_time(orders, time_unit="week", margin=0.3)

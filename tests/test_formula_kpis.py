@@ -41,7 +41,7 @@ def three_customers() -> pd.DataFrame:
 
 
 def test_three_customers_by_hand(three_customers: pd.DataFrame) -> None:
-    result = classic_clv(ibis.memtable(three_customers), period="year", **WINDOW)
+    result = classic_clv(ibis.memtable(three_customers), time_unit="year", **WINDOW)
     row = result.overall.iloc[0]
     # revenue = 100 + 50 + 80 - 30 + 70 + 40 + 90 + 10 = 410 (D's -25 excluded)
     assert row["revenue"] == pytest.approx(410.0)
@@ -74,13 +74,13 @@ def test_three_customers_by_hand(three_customers: pd.DataFrame) -> None:
 
 
 def test_orders_without_order_id_are_customer_days(three_customers: pd.DataFrame) -> None:
-    result = classic_clv(three_customers.drop(columns="order_id"), period="year", margin=0.5, **WINDOW)
+    result = classic_clv(three_customers.drop(columns="order_id"), time_unit="year", margin=0.5, **WINDOW)
     # C's two orders fall on the same day: 5 orders; the refund day is still no order
     assert result.overall["orders"].iloc[0] == 5
 
 
 def test_margin_given_overrides_cost(three_customers: pd.DataFrame) -> None:
-    result = classic_clv(three_customers, period="year", margin=0.25, **WINDOW)
+    result = classic_clv(three_customers, time_unit="year", margin=0.25, **WINDOW)
     row = result.overall.iloc[0]
     assert row["margin_source"] == "given"
     # CLV = 410/6 x 1 x 2 x 0.25
@@ -88,10 +88,10 @@ def test_margin_given_overrides_cost(three_customers: pd.DataFrame) -> None:
 
 
 def test_lifespan_and_churn_given(three_customers: pd.DataFrame) -> None:
-    by_churn = classic_clv(three_customers, period="year", margin=0.25, churn_rate=0.2, **WINDOW)
+    by_churn = classic_clv(three_customers, time_unit="year", margin=0.25, churn_rate=0.2, **WINDOW)
     assert by_churn.overall["lifespan"].iloc[0] == pytest.approx(5.0)
     by_life = classic_clv(
-        three_customers, period="year", margin=0.25, churn_rate=0.2, lifespan=3.0, **WINDOW
+        three_customers, time_unit="year", margin=0.25, churn_rate=0.2, lifespan=3.0, **WINDOW
     )
     row = by_life.overall.iloc[0]
     assert (row["lifespan"], row["lifespan_source"]) == (3.0, "given")
@@ -100,7 +100,7 @@ def test_lifespan_and_churn_given(three_customers: pd.DataFrame) -> None:
 
 
 def test_segments_by_channel_by_hand(three_customers: pd.DataFrame) -> None:
-    result = classic_clv(three_customers, period="year", segment_by="channel", **WINDOW)
+    result = classic_clv(three_customers, time_unit="year", segment_by="channel", **WINDOW)
     seg = result.by_segment.set_index("segment")
     web, shop = seg.loc["web"], seg.loc["shop"]
     # web = A + C: revenue 270 + 100, 5 orders, 2 customers, cost 162 + 50 = 212
@@ -124,7 +124,7 @@ def test_segments_by_channel_by_hand(three_customers: pd.DataFrame) -> None:
 
 def test_pooled_rates_make_weighted_average_equal_overall(three_customers: pd.DataFrame) -> None:
     result = classic_clv(
-        three_customers, period="year", segment_by="channel", pool_rates=True, **WINDOW
+        three_customers, time_unit="year", segment_by="channel", pool_rates=True, **WINDOW
     )
     weights = result.by_segment["customers"] / 3
     weighted = float((weights * result.by_segment["clv"]).sum())
@@ -135,14 +135,14 @@ def test_pooled_rates_make_weighted_average_equal_overall(three_customers: pd.Da
 
 def test_given_rates_make_weighted_average_equal_overall(three_customers: pd.DataFrame) -> None:
     result = classic_clv(
-        three_customers, period="year", margin=0.3, churn_rate=0.4, segment_by="channel", **WINDOW
+        three_customers, time_unit="year", margin=0.3, churn_rate=0.4, segment_by="channel", **WINDOW
     )
     assert result.segment_average["clv"].iloc[0] == pytest.approx(result.clv)
 
 
 def test_cac_per_channel(three_customers: pd.DataFrame) -> None:
     result = classic_clv(
-        three_customers, period="year", segment_by="channel", cac={"web": 20.0, "shop": 8.0}, **WINDOW
+        three_customers, time_unit="year", segment_by="channel", cac={"web": 20.0, "shop": 8.0}, **WINDOW
     )
     # overall CAC = average over customers of their acquisition channel's CAC = (2 x 20 + 8) / 3
     assert result.overall["cac"].iloc[0] == pytest.approx(16.0)
@@ -155,7 +155,7 @@ def test_cac_per_channel(three_customers: pd.DataFrame) -> None:
 
 def test_cac_per_channel_needs_every_channel(three_customers: pd.DataFrame) -> None:
     with pytest.raises(DataError, match="no CAC for acquisition channel.*'shop'"):
-        classic_clv(three_customers, period="year", cac={"web": 20.0}, **WINDOW)
+        classic_clv(three_customers, time_unit="year", cac={"web": 20.0}, **WINDOW)
 
 
 def test_cac_from_spend_table(three_customers: pd.DataFrame) -> None:
@@ -166,7 +166,7 @@ def test_cac_from_spend_table(three_customers: pd.DataFrame) -> None:
             "spend": [300.0, 100.0, 30.0, 20.0],
         }
     )
-    result = classic_clv(three_customers, period="year", cac=spend, **WINDOW)
+    result = classic_clv(three_customers, time_unit="year", cac=spend, **WINDOW)
     by_channel = result.cac_by_channel.set_index("channel")
     # web acquired A (2020-02) and C (2021-07): 400 / 2; shop acquired B (2020-05): 50 / 1
     assert by_channel.loc["web", "cac"] == pytest.approx(200.0)
@@ -175,7 +175,7 @@ def test_cac_from_spend_table(three_customers: pd.DataFrame) -> None:
 
 
 def test_constant_cac(three_customers: pd.DataFrame) -> None:
-    result = classic_clv(three_customers, period="year", cac=12.5, **WINDOW)
+    result = classic_clv(three_customers, time_unit="year", cac=12.5, **WINDOW)
     assert result.overall["net_clv"].iloc[0] == pytest.approx(2 * 178 / 6 - 12.5)
 
 
@@ -193,17 +193,17 @@ def monthly_activity() -> pd.DataFrame:
 
 def test_churn_is_unweighted_mean_over_complete_period_pairs(monthly_activity: pd.DataFrame) -> None:
     # pairs: Jan->Feb 1 - 2/4 = 0.5; Feb->Mar 1 - 1/2 = 0.5; Mar->Apr 1 - 0/2 = 1.0
-    full = classic_clv(monthly_activity, period="month", margin=0.5, start="2021-01-01", end="2021-04-30")
+    full = classic_clv(monthly_activity, time_unit="month", margin=0.5, start="2021-01-01", end="2021-04-30")
     assert full.overall["churn_rate"].iloc[0] == pytest.approx((0.5 + 0.5 + 1.0) / 3)
     assert full.churn_pairs["churn"].tolist() == pytest.approx([0.5, 0.5, 1.0])
     # April incomplete (window ends Apr 20): the Mar->Apr pair is dropped
-    cut = classic_clv(monthly_activity, period="month", margin=0.5, start="2021-01-01", end="2021-04-20")
+    cut = classic_clv(monthly_activity, time_unit="month", margin=0.5, start="2021-01-01", end="2021-04-20")
     assert cut.overall["churn_rate"].iloc[0] == pytest.approx(0.5)
     assert cut.churn_pairs["next_period"].tolist() == ["2021-02", "2021-03"]
 
 
 def test_window_filters_orders(three_customers: pd.DataFrame) -> None:
-    result = classic_clv(three_customers, period="month", margin=0.5, churn_rate=0.1,
+    result = classic_clv(three_customers, time_unit="month", margin=0.5, churn_rate=0.1,
                          start="2021-01-01", end="2021-06-30")
     row = result.overall.iloc[0]
     # only A's o3 (70): D's refund is a refund-only customer's
@@ -213,11 +213,11 @@ def test_window_filters_orders(three_customers: pd.DataFrame) -> None:
 
 def test_acquisition_month_segments(three_customers: pd.DataFrame) -> None:
     result = classic_clv(
-        three_customers, period="year", margin=0.5, segment_by="acquisition_month", **WINDOW
+        three_customers, time_unit="year", margin=0.5, segment_by="acquisition_month", **WINDOW
     )
     assert result.by_segment["segment"].tolist() == ["2020-02", "2020-05", "2021-07"]
     quarters = classic_clv(
-        three_customers, period="year", margin=0.5, segment_by="acquisition_quarter", **WINDOW
+        three_customers, time_unit="year", margin=0.5, segment_by="acquisition_quarter", **WINDOW
     )
     assert quarters.by_segment["segment"].tolist() == ["2020Q1", "2020Q2", "2021Q3"]
 
@@ -225,10 +225,10 @@ def test_acquisition_month_segments(three_customers: pd.DataFrame) -> None:
 def test_segment_from_first_order_and_mapping(three_customers: pd.DataFrame) -> None:
     orders = three_customers.copy()
     orders.loc[orders["order_id"] == "o3", "channel"] = "shop"  # A's later order elsewhere
-    by_channel = classic_clv(orders, period="year", margin=0.5, segment_by="channel", **WINDOW)
+    by_channel = classic_clv(orders, time_unit="year", margin=0.5, segment_by="channel", **WINDOW)
     assert by_channel.by_segment.set_index("segment")["customers"].to_dict() == {"shop": 1, "web": 2}
     mapping = pd.Series({"A": "gold", "B": "basic"})
-    mapped = classic_clv(orders, period="year", margin=0.5, segment_by=mapping, **WINDOW)
+    mapped = classic_clv(orders, time_unit="year", margin=0.5, segment_by=mapping, **WINDOW)
     assert mapped.by_segment.set_index("segment")["customers"].to_dict() == {
         "(unmapped)": 1,
         "basic": 1,
@@ -238,17 +238,17 @@ def test_segment_from_first_order_and_mapping(three_customers: pd.DataFrame) -> 
 
 def test_missing_cost_without_margin_names_the_fix(three_customers: pd.DataFrame) -> None:
     with pytest.raises(DataError, match=r"no 'cost' column.*Fix: pass .*margin=0\.3"):
-        classic_clv(three_customers.drop(columns="cost"), period="year", **WINDOW)
+        classic_clv(three_customers.drop(columns="cost"), time_unit="year", **WINDOW)
 
 
 def test_bad_segment_column_lists_columns(three_customers: pd.DataFrame) -> None:
     with pytest.raises(DataError, match=r"segment_by='Chanel'.*did you mean 'channel'.*Columns found: customer_id, order_ts, amount, order_id, channel, cost"):
-        classic_clv(three_customers, period="year", margin=0.5, segment_by="Chanel", **WINDOW)
+        classic_clv(three_customers, time_unit="year", margin=0.5, segment_by="Chanel", **WINDOW)
 
 
 def test_churn_not_estimable_explains(three_customers: pd.DataFrame) -> None:
     with pytest.raises(DataError, match="churn_rate: cannot be estimated.*Fix"):
-        classic_clv(three_customers, period="year", margin=0.5, start="2020-01-01", end="2020-12-31")
+        classic_clv(three_customers, time_unit="year", margin=0.5, start="2020-01-01", end="2020-12-31")
 
 
 @pytest.mark.parametrize(
@@ -257,7 +257,7 @@ def test_churn_not_estimable_explains(three_customers: pd.DataFrame) -> None:
         ({"margin": 35}, r"percentage\? pass margin=0.35"),
         ({"margin": 0.3, "churn_rate": 0.0}, "churn_rate=0.0"),
         ({"margin": 0.3, "lifespan": -1}, "lifespan=-1"),
-        ({"margin": 0.3, "period": "week"}, "period='week'"),
+        ({"margin": 0.3, "time_unit": "week"}, "time_unit='week'"),
         ({"margin": 0.3, "start": "2021-01-01", "end": "2020-01-01"}, "after end"),
     ],
 )
@@ -274,7 +274,7 @@ def test_missing_required_column(three_customers: pd.DataFrame) -> None:
 def test_to_dict_is_plain(three_customers: pd.DataFrame) -> None:
     import json
 
-    result = classic_clv(three_customers, period="year", segment_by="channel", cac=5.0, **WINDOW)
+    result = classic_clv(three_customers, time_unit="year", segment_by="channel", cac=5.0, **WINDOW)
     assert isinstance(result, ClassicCLV)
     as_dict = json.loads(json.dumps(result.to_dict()))
     assert as_dict["overall"]["clv"] == pytest.approx(result.clv)
@@ -284,7 +284,7 @@ def test_to_dict_is_plain(three_customers: pd.DataFrame) -> None:
 
 
 def test_cac_per_channel_without_segment_by_gives_net_clv_per_channel(three_customers) -> None:
-    result = classic_clv(three_customers, period="year", cac={"web": 20.0, "shop": 8.0}, **WINDOW)
+    result = classic_clv(three_customers, time_unit="year", cac={"web": 20.0, "shop": 8.0}, **WINDOW)
     assert result.settings["segment_by"] == "channel"
     net = result.by_segment.set_index("segment")["net_clv"]
     assert net.to_dict() == pytest.approx({"shop": 10.0 - 8.0, "web": 79.0 - 20.0})
@@ -297,7 +297,7 @@ def test_table_bound_to_a_backend(three_customers, tmp_path) -> None:
     three_customers.to_parquet(path)
     table = connect().read_parquet(path)
     mapping = pd.Series({"A": "gold", "B": "basic", "C": "gold"})
-    result = classic_clv(table, period="year", segment_by=mapping, cac={"web": 20.0, "shop": 8.0}, **WINDOW)
+    result = classic_clv(table, time_unit="year", segment_by=mapping, cac={"web": 20.0, "shop": 8.0}, **WINDOW)
     assert result.clv == pytest.approx(2 * 178 / 6)
     assert result.by_segment.set_index("segment")["cac"].to_dict() == pytest.approx(
         {"basic": 8.0, "gold": 20.0}

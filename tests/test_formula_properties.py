@@ -41,7 +41,7 @@ def order_tables(draw: st.DrawFn, refunds: bool = True) -> pd.DataFrame:
 @FAST
 @given(orders=order_tables(), period=st.sampled_from(["year", "quarter", "month"]))
 def test_aov_times_frequency_times_customers_is_revenue_per_period(orders, period) -> None:
-    row = classic_clv(orders, period=period, margin=0.4, churn_rate=0.3, start=START, end=END).overall.iloc[0]
+    row = classic_clv(orders, time_unit=period, margin=0.4, churn_rate=0.3, start=START, end=END).overall.iloc[0]
     # AOV x frequency x customers = revenue per period of the window
     assert row["aov"] * row["purchase_frequency"] * row["customers"] == pytest.approx(
         row["revenue"] / row["n_periods"]
@@ -51,7 +51,7 @@ def test_aov_times_frequency_times_customers_is_revenue_per_period(orders, perio
 
 def _run_or_error(orders: pd.DataFrame) -> pd.Series | str:
     try:
-        return classic_clv(orders, period="quarter", start=START, end=END).overall.iloc[0]
+        return classic_clv(orders, time_unit="quarter", start=START, end=END).overall.iloc[0]
     except DataError as error:
         return str(error)
 
@@ -75,7 +75,7 @@ def test_scaling_amounts_scales_values_not_rates(orders, k) -> None:
 def test_weighted_average_between_segment_extremes(orders, pool) -> None:
     try:
         result = classic_clv(
-            orders, period="quarter", segment_by="channel", pool_rates=pool, start=START, end=END
+            orders, time_unit="quarter", segment_by="channel", pool_rates=pool, start=START, end=END
         )
     except DataError:
         assume(False)
@@ -91,7 +91,7 @@ def test_weighted_average_between_segment_extremes(orders, pool) -> None:
 @FAST
 @given(orders=order_tables())
 def test_drivers_add_up_to_the_window(orders) -> None:
-    drivers = drivers_over_time(orders, freq="quarter", margin=0.3, start=START, end=END)
+    drivers = drivers_over_time(orders, time_unit="quarter", margin=0.3, start=START, end=END)
     assert len(drivers) == 8 and drivers["complete"].all()
     assert drivers["revenue"].sum() == pytest.approx(orders["amount"].sum())
     assert drivers["new_customers"].sum() == orders.loc[orders["amount"] > 0, "customer_id"].nunique()

@@ -94,7 +94,7 @@ def test_nps_over_time_by_month_and_quarter():
     quarterly = nps_over_time(checked, "quarter")
     assert len(quarterly) == 1 and quarterly.answers.iloc[0] == 16
     assert quarterly.nps.iloc[0] == pytest.approx(nps_summary(checked)["nps"]) == pytest.approx(12.5)
-    with pytest.raises(DataError, match="freq"):
+    with pytest.raises(DataError, match="time_unit"):
         nps_over_time(checked, "fortnight")
 
 
@@ -147,7 +147,7 @@ def test_cli_nps_json_with_scores(scores, tmp_path):
     scores_csv = tmp_path / "scores.csv"
     scores.to_csv(scores_csv, index=False)
     rejects = tmp_path / "rejects.csv"
-    result = runner.invoke(app, ["nps", str(SAMPLE), "--scores", str(scores_csv), "--freq", "month",
+    result = runner.invoke(app, ["nps", str(SAMPLE), "--scores", str(scores_csv), "--time-unit", "month",
                                  "--rejects", str(rejects), "--format", "json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -159,7 +159,7 @@ def test_cli_nps_json_with_scores(scores, tmp_path):
 
 
 def test_cli_nps_table_and_errors(tmp_path):
-    result = runner.invoke(app, ["nps", str(SAMPLE), "--freq", "quarter"])
+    result = runner.invoke(app, ["nps", str(SAMPLE), "--time-unit", "quarter"])
     assert result.exit_code == 0, result.output
     assert "12.5" in result.stdout
     missing = runner.invoke(app, ["nps", str(tmp_path / "none.csv")])

@@ -326,7 +326,7 @@ def log_csv(tmp_path_factory, shop):
 
 
 def test_cli_summarize_a_log(log_csv):
-    result = runner.invoke(app, ["summarize", str(log_csv), "--unit", "week", "--format", "json"])
+    result = runner.invoke(app, ["summarize", str(log_csv), "--time-unit", "week", "--format", "json"])
     assert result.exit_code == 0, result.output
     rows = pd.DataFrame(json.loads(result.stdout))
     assert list(rows.columns) == PURCHASE_COLUMNS and len(rows) == 800

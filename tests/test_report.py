@@ -146,7 +146,7 @@ def test_best_model_is_the_backtest_result(built):
 
     summary = summarize(built["result"], observation_end=END, unit="week")
     margin = summary["margin"].sum() / summary["revenue"].sum()
-    expected = backtest(built["result"], calibration_fraction=2 / 3, observation_end=END, unit="week",
+    expected = backtest(built["result"], calibration_fraction=2 / 3, observation_end=END, time_unit="week",
                         margin=margin, n_draws=100)
     page = built["page"]
     assert page.metrics["best_model"] == expected.best
@@ -172,9 +172,8 @@ def test_what_if_grid_equals_clv_whatif(built):
     summary = summarize(built["result"], observation_end=END, unit="week")
     bgnbd = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
     spend = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
-    weeks_in_months = 52 * 7 / (365.25 / 12)
     expected = what_if(built["result"].orders, Scenario(churn=-0.10), transaction_model=bgnbd, spend_model=spend,
-                       time_unit="week", horizon_months=weeks_in_months, observation_end=END).totals.iloc[0]
+                       time_unit="week", horizon=52, observation_end=END).totals.iloc[0]
     rows = {(row[0], row[1]): row for row in built["page"].tables["whatif#0"]}
     assert as_number(rows[("churn", "-10%")][2]) == pytest.approx(expected["equity_before"], abs=0.51)
     assert as_number(rows[("churn", "-10%")][3]) == pytest.approx(expected["equity_after"], abs=0.51)
@@ -246,8 +245,8 @@ def test_a_failing_section_says_why_instead_of_breaking_the_report(tmp_path):
 def test_bad_arguments_are_refused():
     from clv.errors import DataError
 
-    with pytest.raises(DataError, match="unit"):
-        build_report(pd.DataFrame(), unit="fortnight")
+    with pytest.raises(DataError, match="time_unit"):
+        build_report(pd.DataFrame(), time_unit="fortnight")
     with pytest.raises(DataError, match="margin"):
         build_report(pd.DataFrame(), margin=1.5)
 
@@ -294,7 +293,7 @@ def test_cli_report_writes_the_file(built, tmp_path):
     store.acquisition_spend_frame().to_csv(spend, index=False)
     output = tmp_path / "out" / "report.html"
     args = ["report", str(store.orders_path), "--col", "order_id=order_id", "--col", "channel=channel",
-            "--col", "cost=cost", "--spend", str(spend), "--observation-end", END, "--unit", "week",
+            "--col", "cost=cost", "--spend", str(spend), "--observation-end", END, "--time-unit", "week",
             "--horizon", "26", "--output", str(output)]
     outcome = CliRunner().invoke(app, args)
     assert outcome.exit_code == 0, outcome.output

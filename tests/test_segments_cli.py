@@ -25,7 +25,7 @@ def test_prints_the_playbook_as_json_and_exports_a_segment(orders_csv, tmp_path)
     export = tmp_path / "win_back.csv"
     everyone = tmp_path / "customers.parquet"
     result = runner.invoke(app, [
-        "segments", str(orders_csv), "--col", "order_id=order_id", "--unit", "week", "--horizon", "52",
+        "segments", str(orders_csv), "--col", "order_id=order_id", "--time-unit", "week", "--horizon", "52",
         "--export", "win_back", "--output", str(export), "--customers", str(everyone), "--format", "json",
     ])
     assert result.exit_code == 0, result.output
@@ -54,7 +54,7 @@ def test_csv_format_with_a_changed_assumption_and_table_default(orders_csv):
 @pytest.mark.parametrize("arguments", [
     ["--export", "win_back"],  # no --output
     ["--export", "nobody", "--output", "x.csv"],
-    ["--unit", "fortnight"],
+    ["--time-unit", "fortnight"],
     ["--assume", "winback=0.1"],
     ["--assume", "win_back=lots"],
     ["--value-cuts", "0.5,0.1"],

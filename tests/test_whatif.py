@@ -34,7 +34,7 @@ def models(orders):
 def run(orders, models, scenario, **options):
     transactions, spend = models
     return what_if(orders, scenario, transaction_model=transactions, spend_model=spend, time_unit="week",
-                   horizon_months=24, **options)
+                   horizon=24 * 30.4375 / 7, **options)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_aov_plus_ten_percent_raises_clv_by_exactly_ten_percent(aov_ten, baselin
 
 
 def test_margin_change_scales_clv(orders, models, baseline):
-    result = run(orders, models, Scenario(margin=0.05))
+    result = run(orders, models, Scenario(margin_change=0.05))
     np.testing.assert_allclose(result.customers["clv_after"], 1.05 * baseline.customers["clv_before"], rtol=1e-12)
 
 
@@ -173,7 +173,7 @@ def test_cli_whatif_json(tmp_path, orders):
     orders.to_csv(path, index=False)
     result = CliRunner().invoke(app, [
         "whatif", str(path), "--col", "cost=cost", "--col", "channel=channel", "--aov", "+10%", "--churn=-10%",
-        "--segment-col", "channel", "--segment-value", "email", "--horizon-months", "12", "--format", "json",
+        "--segment-col", "channel", "--segment-value", "email", "--horizon", "52.18", "--margin-change", "+0%", "--format", "json",
     ])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)

@@ -115,28 +115,56 @@ def step_in_units(discount_step: str | float, time_unit: str) -> float:
     return step
 
 
-def check_annual_rate(annual_discount_rate: float, argument: str = "discount_rate") -> float:
+def check_annual_rate(discount_rate: float, argument: str = "discount_rate") -> float:
     """The annual discount rate as a float, checked to be finite and >= 0."""
     try:
-        rate = float(annual_discount_rate)
+        rate = float(discount_rate)
     except (TypeError, ValueError):
         rate = math.nan
     if not (math.isfinite(rate) and rate >= 0):
         raise DataError(
             f"{argument} must be a finite number >= 0, the annual rate (0.10 means 10% a year), "
-            f"got {annual_discount_rate!r}."
+            f"got {discount_rate!r}."
         )
     return rate
 
 
-def continuous_rate_per_unit(annual_discount_rate: float, time_unit: str) -> float:
+def continuous_rate_per_unit(discount_rate: float, time_unit: str) -> float:
     """``delta = ln(1 + d) * years_per_unit``: the continuous rate per model unit."""
-    return math.log1p(check_annual_rate(annual_discount_rate)) * years_per_unit(time_unit)
+    return math.log1p(check_annual_rate(discount_rate)) * years_per_unit(time_unit)
 
 
-def discount_factor(t: np.ndarray | float, annual_discount_rate: float, time_unit: str) -> np.ndarray:
-    """``(1 + d) ** (-t * years_per_unit)`` for model times ``t`` after calibration end."""
+def discount_factor(elapsed: np.ndarray | float, discount_rate: float, time_unit: str) -> np.ndarray:
+    """``(1 + d) ** (-elapsed * years_per_unit)`` for times ``elapsed`` (in ``time_unit``) after the observation end."""
     import numpy as np  # here, not at the top: the CLI reads this module and starts without NumPy
 
-    delta = continuous_rate_per_unit(annual_discount_rate, time_unit)
-    return np.exp(-delta * np.asarray(t, dtype=float))
+    delta = continuous_rate_per_unit(discount_rate, time_unit)
+    return np.exp(-delta * np.asarray(elapsed, dtype=float))
+
+
+LONG_RUN_YEARS = 3
+"""The default horizon of long-run value (acquisition payback, cohort curves, what-if): 3 years."""
+
+
+def long_run_horizon(time_unit: str) -> float:
+    """The default long-run horizon, :data:`LONG_RUN_YEARS` years, in ``time_unit`` (3 years = 156.5 weeks = 36 months)."""
+    return convert_duration(float(LONG_RUN_YEARS), "year", check_time_unit(time_unit))
+
+
+def whole_months(horizon, time_unit: str, argument: str = "horizon") -> int:
+    """A horizon in ``time_unit`` as the nearest whole number of months (>= 1), for curves by month.
+
+    ``horizon`` None is :func:`long_run_horizon` (36 months). 52 weeks is 11.96
+    months: 12. A horizon under half a month is refused.
+    """
+    value = long_run_horizon(time_unit) if horizon is None else horizon
+    try:
+        months = float(convert_duration(float(value), check_time_unit(time_unit), "month"))
+    except (TypeError, ValueError):
+        months = math.nan
+    if isinstance(value, bool) or not (math.isfinite(months) and round(months) >= 1):
+        raise DataError(
+            f"{argument}={horizon!r} {time_unit}s must be at least one month (the curves are by month). "
+            f"Fix: e.g. {argument}={round(long_run_horizon(time_unit), 4):g} (3 years in {time_unit}s)."
+        )
+    return int(round(months))

@@ -19,8 +19,8 @@ completed with expected purchases x expected spend x margin for the months not
 yet lived.
 
     CLV          with a model: cumulative margin per customer at month
-                 ``horizon_months`` since acquisition (observed + expected,
-                 undiscounted), i.e. the N-month CLV from acquisition; without
+                 K since acquisition (K = ``horizon`` in whole months; observed +
+                 expected, undiscounted), i.e. the K-month CLV from acquisition; without
                  a model: the classic formula CLV (clv.formula.classic_clv,
                  AOV x frequency x margin / churn) of the same customers
     CLV:CAC      CLV / CAC (NaN when CAC is 0)
@@ -28,8 +28,8 @@ yet lived.
                  month) whose cumulative margin per customer >= CAC:
                  'observed' when the observed curve reaches CAC; else
                  'projected' when the model-completed curve does within
-                 ``horizon_months``; else 'not within N months' (N =
-                 horizon_months with a model, the months observed without one)
+                 K months; else 'not within N months' (N =
+                 K with a model, the months observed without one)
 
 Payback follows the usual marketing definition (months of gross margin needed
 to recover the acquisition cost, e.g. Skok, "SaaS Metrics 2.0"; Gupta &
@@ -48,6 +48,7 @@ from clv.cohorts.clv_over_time import FIT, ModelInputs, curves, describe_model, 
 from clv.data.schema import CHANNEL, CUSTOMER_ID
 from clv.engine import execute
 from clv.errors import DataError
+from clv.units import whole_months
 from clv.formula import classic_clv
 from clv.formula.cac import (
     SPEND_COLUMNS,
@@ -90,7 +91,7 @@ def acquisition_payback(
     time_unit: str = "week",
     margin: float | None = None,
     observation_end: object = None,
-    horizon_months: int = 36,
+    horizon: float | None = None,
 ) -> AcquisitionReport:
     """CAC, CLV, CLV:CAC and payback per acquisition channel and per (channel, acquisition month).
 
@@ -98,15 +99,16 @@ def acquisition_payback(
     ``transaction_model`` / ``spend_model``: fitted models, "fit" (BG/NBD and
     Gamma-Gamma fitted on the data, time in ``time_unit``) or None (no
     projection; CLV from the classic formula). ``margin``: gross margin rate,
-    default from the cost column. Months since acquisition run 0..horizon_months.
+    default from the cost column. Months since acquisition run 0..K, K = ``horizon`` (in
+    ``time_unit``; default None: 3 years) as the nearest whole number of months.
     """
     table = valued_orders_table(orders, "the acquisition payback", string_ids=True)
     spend_rows = _spend_rows(table, spend)
+    k_max = whole_months(horizon, time_unit)
     inputs = prepare(
         table, transaction_model=transaction_model, spend_model=spend_model, time_unit=time_unit,
-        margin=margin, observation_end=observation_end, horizon_months=horizon_months,
+        margin=margin, observation_end=observation_end, months=k_max,
     )
-    k_max = int(horizon_months)
     channel_curves = curves(inputs.cells, inputs.projection, (CHANNEL,), k_max)
     cohort_curves = curves(inputs.cells, inputs.projection, (CHANNEL, COHORT), k_max)
 

@@ -112,7 +112,7 @@ def backtest(
     calibration_end: Any = None,
     calibration_fraction: float | None = None,
     observation_end: Any = None,
-    unit: str = "week",
+    time_unit: str = "week",
     merge: str = "day",
     models: Sequence[str] = ("bgnbd", "pareto", "mbgnbd"),
     spend_model: str | None = "gammagamma",
@@ -130,7 +130,7 @@ def backtest(
     calibration_end : last calibration day; or ``calibration_fraction`` of the
         span from the first order to ``observation_end`` (exactly one of the two).
     observation_end : last holdout day (default: the last order date).
-    unit, merge : time unit and purchase merging of the summary (see :func:`clv.summary.summarize`).
+    time_unit, merge : time unit and purchase merging of the summary (see :func:`clv.summary.summarize`).
     models : transaction models to fit: bgnbd, pareto, mbgnbd.
     spend_model : "gammagamma" (Gamma-Gamma on repeat buyers' mean spend) or
         None (each customer's own average spend; the population's for none).
@@ -145,7 +145,7 @@ def backtest(
         raise DataError(f"spend_model must be 'gammagamma' or None, got {spend_model!r}.")
     margin = _checked_margin(margin)
     split = split_orders(orders, calibration_end=calibration_end, calibration_fraction=calibration_fraction,
-                         observation_end=observation_end, unit=unit, merge=merge)
+                         observation_end=observation_end, unit=time_unit, merge=merge)
     summary = split.frame
     horizon = split.holdout_length
     notes = data_warnings(split)

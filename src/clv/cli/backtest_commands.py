@@ -74,7 +74,7 @@ def backtest_command(
     orders: OrdersInput,
     calibration_end: str = typer.Option(None, "--calibration-end", help="Last day of the calibration period (the holdout runs to --observation-end)."),
     calibration_fraction: float = typer.Option(None, "--calibration-fraction", help="Instead of --calibration-end: this fraction of the span from the first order to the observation end (e.g. 0.5)."),
-    unit: str = typer.Option("week", "--unit", "-u", help="Time unit of the summary and models: day, week, month or year."),
+    time_unit: str = typer.Option("week", "--time-unit", "-u", help="Time unit of the summary and models: day, week, month, quarter or year."),
     merge: str = typer.Option("day", "--merge", help="Merge purchases per calendar 'day' (literature) or per 'unit' period."),
     models: str = typer.Option("bgnbd,pareto,mbgnbd", "--models", help="Transaction models to fit, comma-separated: bgnbd, pareto, mbgnbd (or none)."),
     spend_model: str = typer.Option("gammagamma", "--spend-model", help="gammagamma, or none to use each customer's average spend."),
@@ -98,7 +98,7 @@ def backtest_command(
         loaded = orders.open()
         result = backtest(
             loaded, calibration_end=calibration_end, calibration_fraction=calibration_fraction,
-            observation_end=orders.observation_end, unit=unit, merge=merge,
+            observation_end=orders.observation_end, time_unit=time_unit, merge=merge,
             models=split_names(models, "--models"), spend_model=spend,
             baselines=split_names(baselines, "--baselines"), margin=margin, intervals=coverages,
             n_draws=draws, seed=seed,

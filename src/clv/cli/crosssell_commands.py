@@ -114,7 +114,7 @@ def recommend_command(
 def nps_command(
     survey: Path = typer.Argument(..., help="Survey answers: CSV or Parquet with customer id, date and a 0-10 score."),
     scores: Path = typer.Option(None, "--scores", help="Per-customer scores (clv score --output scores.csv): customer_id, clv, p_alive."),
-    freq: str = typer.Option("month", "--freq", help="NPS over time per week, month, quarter or year."),
+    time_unit: str = typer.Option("month", "--time-unit", help="NPS over time per week, month, quarter or year."),
     cols: list[str] = typer.Option(None, "--col", "-c", help="Map a field to your column, FIELD=COLUMN: customer_id, date, score."),
     date_format: str = DATE_FORMAT_OPTION,
     delimiter: str = DELIMITER_OPTION,
@@ -135,13 +135,13 @@ def nps_command(
                           date_format=date_format, delimiter=delimiter)
     counts = checked.counts()
     overall = nps_summary(checked)
-    series = nps_over_time(checked, freq)
+    series = nps_over_time(checked, time_unit)
     groups = nps_by_value(checked, str(scores)) if scores is not None else None
     if rejects is not None:
         _write(checked.rejects.order_by("source_row").execute(), rejects)
     _write_optional(series, series_out, fmt)
     _write_optional(groups, groups_out, fmt)
-    _print_nps(counts, overall, series, groups, fmt, freq)
+    _print_nps(counts, overall, series, groups, fmt, time_unit)
 
 
 def _print_nps(counts, overall, series, groups, fmt: OutputFormat, freq: str) -> None:

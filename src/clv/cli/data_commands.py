@@ -18,6 +18,7 @@ from clv.cli.outputs import write_table
 from clv.cli.provenance import load_metadata, provenance_sentence, read_provenance
 from clv.data import Columns, LoadPolicy
 from clv.errors import DataError
+from clv.units import DEFAULT_TIME_UNIT
 
 if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)
     import pandas as pd
@@ -310,7 +311,7 @@ def load_command(
 @takes_orders
 def summarize_command(
     orders: OrdersInput,
-    unit: str = typer.Option("day", "--unit", "-u", help="Time unit of recency and T: day, week, month (365.25/12 days) or year."),
+    time_unit: str = typer.Option(DEFAULT_TIME_UNIT, "--time-unit", "-u", help="Time unit of recency and T: day, week, month (365.25/12 days), quarter or year."),
     merge: str = typer.Option("day", "--merge", help="Merge purchases per calendar 'day' (literature) or per 'unit' period (lifetimes' freq=)."),
     calibration_end: str = typer.Option(None, "--calibration-end", help="Also split: calibration summary to this date plus holdout frequency/value to --observation-end."),
     compressed: bool = typer.Option(False, "--compressed", help="Print distinct (frequency, recency, T) rows with their customer counts."),
@@ -326,20 +327,20 @@ def summarize_command(
         result = orders.open()
         if calibration_end:
             frame = calibration_holdout(
-                result, calibration_end=calibration_end, observation_end=orders.observation_end, unit=unit, merge=merge
+                result, calibration_end=calibration_end, observation_end=orders.observation_end, unit=time_unit, merge=merge
             )
         else:
-            frame = summarize(result, observation_end=orders.observation_end, unit=unit, merge=merge, totals=totals)
+            frame = summarize(result, observation_end=orders.observation_end, unit=time_unit, merge=merge, totals=totals)
         if compressed:
             frame = compressed_summary(frame)
-    note(f"{len(frame):,} rows; unit={unit}, merge={merge}")
+    note(f"{len(frame):,} rows; time unit {time_unit}, merge={merge}")
     emit(frame, fmt, output, title="customer summary")
 
 
 @takes_orders
 def kpis_command(
     orders: OrdersInput,
-    period: str = typer.Option("year", "--period", help="Unit of frequency, churn and lifespan: year, quarter or month."),
+    time_unit: str = typer.Option("year", "--time-unit", help="Unit of frequency, churn and lifespan: year, quarter or month (default year: KPIs a year)."),
     margin: float = typer.Option(None, "--margin", help="Gross margin rate (0-1]; default from the cost column."),
     churn: float = typer.Option(None, "--churn", help="Churn rate per period; default estimated from consecutive periods."),
     lifespan: float = typer.Option(None, "--lifespan", help="Expected lifetime in periods (overrides churn)."),
@@ -355,19 +356,21 @@ def kpis_command(
     with progress("computing KPIs"):
         result = orders.open()
         if drivers:
-            emit(drivers_over_time(result.orders, freq=drivers, margin=margin), fmt, output, title=f"drivers per {drivers}")
+            if drivers not in ("month", "quarter"):
+                fail(f"--drivers must be month or quarter, not {drivers!r}.")
+            emit(drivers_over_time(result.orders, time_unit=drivers, margin=margin), fmt, output, title=f"drivers per {drivers}")
             return
         kpis = classic_clv(
-            result.orders, period=period, margin=margin, churn_rate=churn, lifespan=lifespan,
+            result.orders, time_unit=time_unit, margin=margin, churn_rate=churn, lifespan=lifespan,
             cac=_parse_cac(cac), segment_by=segment_by,
         )
     if fmt is OutputFormat.json or (output is not None and output.suffix.lower() == ".json"):
         emit(kpis.to_dict(), OutputFormat.json, output)
         return
     if kpis.by_segment is None:
-        emit(kpis.overall, fmt, output, title=f"classic CLV per {period}")
+        emit(kpis.overall, fmt, output, title=f"classic CLV per {time_unit}")
     elif fmt is OutputFormat.table and output is None:
-        emit(kpis.overall, fmt, None, title=f"classic CLV per {period}")
+        emit(kpis.overall, fmt, None, title=f"classic CLV per {time_unit}")
         emit(kpis.by_segment, fmt, None, title=f"by {segment_by or 'channel'}")
     else:
         emit(overall_and_segments(kpis.overall, kpis.by_segment), fmt, output)

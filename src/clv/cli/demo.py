@@ -82,7 +82,7 @@ def _write_report(result, store, directory: Path, observation_end: str, seed: in
     write_frame(survey, directory / "survey.csv")
     with step_progress() as on_step:
         return build_report(
-            result, spend=spend, survey=survey, unit="week", horizon=52, observation_end=observation_end,
+            result, spend=spend, survey=survey, time_unit="week", horizon=52, observation_end=observation_end,
             title="Customer lifetime value report (demo store)", path=directory / "report.html", on_step=on_step,
         )
 
@@ -92,9 +92,9 @@ def _classic_kpis(result, store, directory: Path):
 
     with progress("computing the classic formula"):
         spend = store.acquisition_spend_frame()
-        kpis = classic_clv(result.orders, period="year", cac=spend, segment_by="channel")
+        kpis = classic_clv(result.orders, time_unit="year", cac=spend, segment_by="channel")
         (directory / "kpis.json").write_text(json.dumps(kpis.to_dict(), indent=2, default=str))
-        write_frame(drivers_over_time(result.orders, freq="month"), directory / "drivers_monthly.csv")
+        write_frame(drivers_over_time(result.orders, time_unit="month"), directory / "drivers_monthly.csv")
     return kpis
 
 

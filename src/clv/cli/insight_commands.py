@@ -14,6 +14,7 @@ from clv.cli.common import (
 from clv.cli.data_commands import OrdersInput, takes_orders
 from clv.cli.wording import to_cli
 from clv.errors import DataError
+from clv.units import whole_months
 
 if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)
     import pandas as pd
@@ -21,9 +22,9 @@ if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (test
 MODEL_OPTION = typer.Option(None, "--model", "-m", help="BG/NBD model JSON from `clv fit --save` (default: fit BG/NBD on the orders).")
 SPEND_MODEL_OPTION = typer.Option(None, "--spend-model", help="Gamma-Gamma model JSON (default: fit Gamma-Gamma on the orders).")
 NO_MODEL_OPTION = typer.Option(False, "--no-model", help="Observed figures only: no projection (acquisition CLV from the classic formula).")
-TIME_UNIT_OPTION = typer.Option(None, "--time-unit", help="Model time unit: day, week, month, year (default: the saved model's, else week).")
+TIME_UNIT_OPTION = typer.Option(None, "--time-unit", help="Model time unit (and --horizon's): day, week, month, quarter, year (default: the saved model's, else week).")
 MARGIN_OPTION = typer.Option(None, "--margin", help="Gross margin rate (0-1]; default (revenue - cost) / revenue from the cost column.")
-HORIZON_OPTION = typer.Option(36, "--horizon-months", help="Months since acquisition to report and project (payback 'not within N months').")
+HORIZON_OPTION = typer.Option(None, "--horizon", help="How far to report and project, in --time-unit, rounded to whole months since acquisition (default: 3 years = 36 months).")
 
 
 class AcquisitionView(str, enum.Enum):
@@ -98,7 +99,7 @@ def acquisition_command(
     no_model: bool = NO_MODEL_OPTION,
     time_unit: str = TIME_UNIT_OPTION,
     margin: float = MARGIN_OPTION,
-    horizon_months: int = HORIZON_OPTION,
+    horizon: float = HORIZON_OPTION,
     view: AcquisitionView = typer.Option(AcquisitionView.channel, "--view", help="What to print/write: channel, cohort (channel x acquisition month) or curves."),
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path = OUTPUT_OPTION,
@@ -112,7 +113,7 @@ def acquisition_command(
         result = orders.open()
         report = acquisition_payback(
             result.orders, spend_frame, transaction_model=transaction, spend_model=spend_fit, time_unit=unit,
-            margin=margin, observation_end=orders.observation_end, horizon_months=horizon_months,
+            margin=margin, observation_end=orders.observation_end, horizon=horizon,
         )
     if _wants_json(fmt, output):
         payload = {"settings": report.settings, "by_channel": frame_records(report.by_channel),
@@ -127,7 +128,7 @@ def acquisition_command(
         note(f"CLV: {frame['clv_source'].iloc[0] if len(frame) else '-'}")
         frame = frame.drop(columns="clv_source")
     emit(frame, fmt, output, title=f"acquisition by {view.value} (margin {report.settings['margin_rate']:.1%}, "
-                                  f"months 0..{horizon_months} since acquisition)")
+                                  f"months 0..{report.settings['horizon_months']} since acquisition)")
     if fmt is OutputFormat.table and output is None:
         note("payback month: first month since acquisition (0 = acquisition month) whose cumulative margin "
              "per customer covers CAC; see docs/acquisition-cohorts-whatif.md")
@@ -141,7 +142,7 @@ def cohorts_command(
     no_model: bool = NO_MODEL_OPTION,
     time_unit: str = TIME_UNIT_OPTION,
     margin: float = MARGIN_OPTION,
-    horizon_months: int = HORIZON_OPTION,
+    horizon: float = HORIZON_OPTION,
     view: CohortView = typer.Option(CohortView.retention, "--view", help="retention (matrix), curves (CLV over time per cohort and overall) or repeat (repeat vs first-order revenue)."),
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path = OUTPUT_OPTION,
@@ -154,7 +155,8 @@ def cohorts_command(
     with progress(f"computing cohort {view.value}"):
         result = orders.open()
         if view is CohortView.retention:
-            long = retention_matrix(result.orders, observation_end=orders.observation_end, max_months=horizon_months)
+            long = retention_matrix(result.orders, observation_end=orders.observation_end,
+                                    max_months=whole_months(horizon, unit))
             payload: Any = long if _wants_json(fmt, output) or fmt is OutputFormat.csv else retention_wide(long)
             title = "retention: share of the cohort buying in month k since acquisition"
         elif view is CohortView.repeat:
@@ -165,7 +167,7 @@ def cohorts_command(
         else:
             curves = clv_over_time(
                 result.orders, transaction_model=transaction, spend_model=spend_fit, time_unit=unit, margin=margin,
-                observation_end=orders.observation_end, horizon_months=horizon_months,
+                observation_end=orders.observation_end, horizon=horizon,
             )
             payload = pd.concat([curves.overall.assign(cohort="all"), curves.by_cohort], ignore_index=True)
             payload = payload[["cohort", *curves.overall.columns]]
@@ -178,16 +180,16 @@ def whatif_command(
     orders: OrdersInput,
     aov: str = typer.Option(None, "--aov", help="Change of average order value, e.g. +5%."),
     frequency: str = typer.Option(None, "--frequency", help="Change of purchase frequency (purchase rate), e.g. +10%."),
-    margin_change: str = typer.Option(None, "--margin", help="Change of the gross margin rate, e.g. +2% (relative: 40% -> 40.8%)."),
+    margin_change: str = typer.Option(None, "--margin-change", help="Change of the gross margin rate, e.g. +2% (relative: 40% -> 40.8%)."),
     churn: str = typer.Option(None, "--churn", help="Change of churn (mean dropout probability), e.g. -10%."),
     elasticity: float = typer.Option(0.0, "--elasticity", help="Price elasticity of frequency: frequency also changes by elasticity x AOV change (e.g. -0.5)."),
     segment_col: str = typer.Option(None, "--segment-col", help="Apply only to customers whose FIRST purchase line has --segment-value in this column (or acquisition_month)."),
     segment_value: str = typer.Option(None, "--segment-value", help="The segment's value, e.g. email."),
-    margin_rate: float = typer.Option(None, "--margin-rate", help="Base gross margin rate (0-1]; default from the cost column."),
+    margin: float = MARGIN_OPTION,
     model: Path = MODEL_OPTION,
     spend_model: Path = SPEND_MODEL_OPTION,
     time_unit: str = TIME_UNIT_OPTION,
-    horizon_months: float = typer.Option(36, "--horizon-months", help="CLV horizon in months from the observation end."),
+    horizon: float = typer.Option(None, "--horizon", help="CLV horizon from the observation end in --time-unit, or inf for the whole remaining lifetime (default: 3 years)."),
     discount_rate: float = typer.Option(0.10, "--discount-rate", help="Annual discount rate (0.1 = 10% a year)."),
     view: WhatIfView = typer.Option(WhatIfView.totals, "--view", help="totals (customer equity before/after), classic (formula comparison) or customers (CLV per customer)."),
     fmt: OutputFormat = FORMAT_OPTION,
@@ -198,7 +200,7 @@ def whatif_command(
 
     scenario = Scenario(
         aov=parse_change(aov, "--aov"), frequency=parse_change(frequency, "--frequency"),
-        margin=parse_change(margin_change, "--margin"), churn=parse_change(churn, "--churn"), price_elasticity=elasticity,
+        margin_change=parse_change(margin_change, "--margin-change"), churn=parse_change(churn, "--churn"), price_elasticity=elasticity,
     )
     if (segment_col is None) != (segment_value is None):
         raise DataError("--segment-col and --segment-value go together, e.g. --segment-col channel --segment-value email.")
@@ -207,8 +209,8 @@ def whatif_command(
         result = orders.open()
         outcome = what_if(
             result.orders, scenario, segment_col=segment_col, segment_value=segment_value,
-            transaction_model=transaction, spend_model=spend_fit, time_unit=unit, margin=margin_rate,
-            horizon_months=horizon_months, annual_discount_rate=discount_rate, observation_end=orders.observation_end,
+            transaction_model=transaction, spend_model=spend_fit, time_unit=unit, margin=margin,
+            horizon=horizon, discount_rate=discount_rate, observation_end=orders.observation_end,
         )
     if _wants_json(fmt, output):
         payload = {"settings": outcome.settings, "totals": frame_records(outcome.totals),

@@ -255,7 +255,7 @@ def score_command(
     spend_model: Path | None = typer.Option(None, "--spend-model", help="Gamma-Gamma model JSON; without it the monetary column is the spend per order."),
     horizon: float = typer.Option(..., "--horizon", help="Forecast horizon in the model's time unit (e.g. 52 weeks), or inf for the whole remaining lifetime (purchase models: with --intervals none). sBG: whole contract periods, or inf."),
     time_unit: TimeUnit | None = typer.Option(None, "--time-unit", help="Unit of recency/T/horizon; default: the one saved with the model."),
-    discount_rate: float | None = typer.Option(None, "--discount-rate", help="Transaction models: annual discount rate (default 0.1 = 10% a year). sBG: required, a rate PER CONTRACT PERIOD (monthly contracts at 10% a year: 1.1**(1/12) - 1 = 0.00797)."),
+    discount_rate: float = typer.Option(0.10, "--discount-rate", help="Annual discount rate (0.1 = 10% a year), for every model; sBG converts it to its contract period: (1 + d) ** (years per period) - 1."),
     margin: float = typer.Option(1.0, "--margin", help="Profit margin as a fraction of revenue (sBG: multiplies the value per period)."),
     discount_step: TimeUnit = typer.Option(TimeUnit.month, "--discount-step", help="Transaction models: purchases are discounted at the end of each such step (sBG: payments at period starts)."),
     intervals: str = typer.Option("0.8,0.95", "--intervals", help="Central prediction intervals, e.g. 0.8,0.95, or none."),
@@ -307,7 +307,6 @@ def score_command(
         scores, title = score_subscriptions(summary, transactions, model, subscription, options)
         emit(scores, fmt, output, title=title)
         return
-    discount_rate = 0.10 if discount_rate is None else discount_rate
     if transactions.family != "purchase":
         raise DataError(f"--model must be a transaction model ({', '.join(purchase_model_names())}) or an sBG model; {model} holds {transactions.model_name!r}.")
     spend = load_model(spend_model) if spend_model is not None else None
@@ -339,20 +338,21 @@ def score_subscriptions(summary: Path, model, model_path: Path, columns: dict[st
 
     horizon, unit = sbg_horizon_and_unit(model, options)
     frame, value = subscriber_frame(read_table(summary), columns, options["margin"], model_path)
-    if options["discount_rate"] is None:
-        raise DataError("an sBG model needs --discount-rate as a rate per contract period, e.g. 0.00797 for "
-                        "monthly contracts at 10% a year (1.1**(1/12) - 1), or 0.1 for yearly contracts.")
+    if unit is None:
+        raise DataError("give --time-unit (the contract period, e.g. month): the model file does not record one, "
+                        "and the annual --discount-rate is converted to a rate per period.")
     with progress("scoring subscribers"):
         scores = score_subscribers(
-            frame, model, horizon=horizon, discount_rate=options["discount_rate"], value_per_period=value,
+            frame, model, horizon=horizon, discount_rate=options["discount_rate"], time_unit=unit,
+            value_per_period=value,
             intervals=parse_intervals(options["intervals"]), n_draws=options["draws"], seed=options["seed"],
             tenure_col=columns["tenure"], churned_col=columns["churned"], id_col=columns["id"],
         )
     scores = scores.rename(columns={columns["id"]: "customer_id"}).reset_index(drop=True)
     scores.attrs["time_unit"] = unit
     periods = f"{unit}s" if unit else "periods"
-    note(f"sBG: --discount-rate {options['discount_rate']:g} read as a rate per contract period "
-         f"({unit or 'period'}); the next payment is undiscounted.")
+    note(f"sBG: --discount-rate {options['discount_rate']:g} a year is "
+         f"{scores.attrs['discount_rate_per_contract_period']:.4g} per {unit}; the next payment is undiscounted.")
     title = "scores over the remaining lifetime" if horizon is None else f"scores over {horizon} {periods}"
     return scores, title
 

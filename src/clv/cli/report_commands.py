@@ -23,8 +23,8 @@ def report_command(
     orders: OrdersInput,
     spend: Path = typer.Option(None, "--spend", help="Acquisition spend per channel and month (CSV/Parquet: channel, month, spend); without it the channel section says so."),
     survey: Path = typer.Option(None, "--survey", help="NPS survey answers (CSV/Parquet: customer_id, date, score 0-10); without it the NPS section says so."),
-    unit: str = typer.Option("week", "--unit", "-u", help="Time unit of the models: day, week, month or year."),
-    horizon: float = typer.Option(52, "--horizon", help="CLV horizon in --unit (52 weeks = one year)."),
+    time_unit: str = typer.Option("week", "--time-unit", "-u", help="Time unit of the models: day, week, month, quarter or year."),
+    horizon: float = typer.Option(52, "--horizon", help="CLV horizon in --time-unit (52 weeks = one year)."),
     calibration_end: str = typer.Option(None, "--calibration-end", help="Backtest: fit on orders up to this date, check the rest (default: the first two thirds of the history)."),
     margin: float = typer.Option(None, "--margin", help="Gross margin rate (0-1]; default from the cost column."),
     title: str = typer.Option("Customer lifetime value report", "--title", help="Title at the top of the report."),
@@ -43,7 +43,7 @@ def report_command(
     result = orders.open()
     with step_progress() as on_step:
         path = build_report(
-            result, spend=spend_frame, survey=None if survey is None else str(survey), unit=unit, horizon=horizon,
+            result, spend=spend_frame, survey=None if survey is None else str(survey), time_unit=time_unit, horizon=horizon,
             calibration_end=calibration_end, margin=margin, observation_end=orders.observation_end, title=title,
             path=output, on_step=on_step, strict=strict, source_note=source_note,
         )

@@ -10,8 +10,8 @@ from clv.cli.common import FORMAT_OPTION, OutputFormat, emit, fail, note, progre
 from clv.cli.outputs import ROWS_SUFFIXES, suffix_of, write_frame
 from clv.cli.data_commands import OrdersInput, parse_pairs, takes_orders
 from clv.errors import DataError
+from clv.units import TIME_UNITS as UNITS
 
-UNITS = ("day", "week", "month", "year")
 
 
 def register(app: typer.Typer) -> None:
@@ -48,8 +48,8 @@ def _assumed_rates(pairs: list[str] | None) -> dict[str, float]:
 @takes_orders
 def segments_command(
     orders: OrdersInput,
-    unit: str = typer.Option("week", "--unit", "-u", help="Time unit of the models: day, week, month or year."),
-    horizon: float = typer.Option(52, "--horizon", help="CLV horizon in --unit (52 weeks = one year)."),
+    time_unit: str = typer.Option("week", "--time-unit", "-u", help="Time unit of the models: day, week, month, quarter or year."),
+    horizon: float = typer.Option(52, "--horizon", help="CLV horizon in --time-unit (52 weeks = one year)."),
     discount_rate: float = typer.Option(0.10, "--discount-rate", help="Annual discount rate of future purchases."),
     margin: float = typer.Option(1.0, "--margin", help="Profit margin as a fraction of revenue (1 = CLV in revenue)."),
     window_days: int = typer.Option(90, "--window-days", help="Early warning: the recent window compared with the customer's earlier rate."),
@@ -63,15 +63,15 @@ def segments_command(
     """Segment customers (RFM, value and churn-risk tiers, early warning) and print the action playbook."""
     from clv.segments import EarlyWarningSettings, PlaybookSettings, assign_segments, playbook
 
-    if unit not in UNITS:
-        fail(f"--unit must be one of {', '.join(UNITS)}, not {unit!r}.")
+    if time_unit not in UNITS:
+        fail(f"--time-unit must be one of {', '.join(UNITS)}, not {time_unit!r}.")
     if export is not None and (output is None or suffix_of(output) not in ROWS_SUFFIXES):
         fail("--export needs --output FILE (.csv or .parquet) to write the segment's customers to.")
     settings = PlaybookSettings(rates=_assumed_rates(assume))
     cuts = _parse_cuts(value_cuts)
     with progress("fitting BG/NBD + Gamma-Gamma and segmenting customers"):
         result = orders.open()
-        summary, scores = _fit_and_score(result, observation_end=orders.observation_end, unit=unit, horizon=horizon,
+        summary, scores = _fit_and_score(result, observation_end=orders.observation_end, unit=time_unit, horizon=horizon,
                                          discount_rate=discount_rate, margin=margin)
         frame = assign_segments(summary, scores, result, value_cuts=cuts, playbook=settings,
                                 warning=EarlyWarningSettings(window_days=window_days))
@@ -83,7 +83,7 @@ def segments_command(
     if customers is not None:
         export_all(frame, customers)
     measure = "expected purchases (no amounts in this history)" if _is_purchases(plays) else "CLV"
-    note(f"{len(frame):,} customers; {measure} over {horizon:g} {unit}s; "
+    note(f"{len(frame):,} customers; {measure} over {horizon:g} {time_unit}s; "
          f"{int(frame['early_warning'].sum()):,} early warnings")
     destination = None if export is not None else output
     if fmt is OutputFormat.table and destination is None:

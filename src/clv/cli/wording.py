@@ -166,7 +166,7 @@ _ORDER_FILE = [
 ]
 _SUMMARY = [
     Wording("totals=False", r"(?<![\w-])totals=False", "--no-totals", frozenset({"summarize"})),
-    *flag_for("unit", "--unit", frozenset({"summarize", "backtest", "segments", "report"})),
+    *flag_for("unit", "--time-unit", frozenset({"summarize", "backtest", "segments", "report"})),
     *flag_for("merge", "--merge", frozenset({"summarize", "backtest"})),
     *flag_for("calibration_end", "--calibration-end", frozenset({"summarize", "backtest", "report"}), bare=True),
     *flag_for("calibration_fraction", "--calibration-fraction", frozenset({"backtest"}), bare=True),
@@ -175,10 +175,9 @@ _MONEY = frozenset({"kpis", "backtest", "segments", "acquisition", "cohorts", "r
 _KPIS = frozenset({"kpis"})
 _FORMULA = [
     Wording("the spend DataFrame", r"the spend DataFrame", "the spend file"),
-    # whatif: a signed margin is the scenario's change (--margin), a plain one the base rate (--margin-rate)
-    Wording("whatif margin=+x", r"(?<![\w.-])margin=(?=[+-])", "--margin ", frozenset({"whatif"})),
-    *flag_for("margin", "--margin-rate", frozenset({"whatif"}), label="whatif"),
-    *flag_for("margin", "--margin", _MONEY),
+    # whatif: the scenario's change is --margin-change, the base rate --margin (docs/glossary.md)
+    *flag_for("margin_change", "--margin-change", frozenset({"whatif"})),
+    *flag_for("margin", "--margin", _MONEY | {"whatif"}),
     *flag_for("churn_rate", "--churn", _KPIS, bare=True),
     *flag_for("lifespan", "--lifespan", _KPIS),
     *flag_for("cac", "--cac", _KPIS),
@@ -186,18 +185,17 @@ _FORMULA = [
             r",? or a pandas Series mapping customer_id -> segment",
             " (a column of your file needs --extra COLUMN to reach the orders)", _KPIS),
     *flag_for("segment_by", "--segment-by", _KPIS, bare=True),
-    *flag_for("period", "--period", _KPIS),
-    *flag_for("freq", "--drivers", _KPIS),
 ]
 _SCORES = [
     Wording("interval coverages", r"^interval coverages", "--intervals coverages", frozenset({"score", "backtest"})),
     Wording("(or None for the whole lifetime)", r"\(or None for the whole lifetime\)", "(or inf for the whole lifetime)",
             frozenset({"score"})),
-    *flag_for("time_unit", "--time-unit", frozenset({"fit", "score", "acquisition", "cohorts", "whatif"}), bare=True),
-    *flag_for("horizon", "--horizon", frozenset({"score", "segments", "report"}), none="--horizon inf"),
+    *flag_for("time_unit", "--time-unit", frozenset({"fit", "score", "acquisition", "cohorts", "whatif", "summarize",
+                                                     "backtest", "segments", "report", "kpis", "nps"}), bare=True),
+    *flag_for("horizon", "--horizon", frozenset({"score", "segments", "report", "acquisition", "cohorts", "whatif"}),
+              none="--horizon inf"),
     *flag_for("intervals", "--intervals", frozenset({"score", "backtest"}), none="--intervals none"),
-    *flag_for("annual_discount_rate", "--discount-rate", frozenset({"score", "segments", "whatif"}), bare=True),
-    *flag_for("discount_rate", "--discount-rate", frozenset({"score"})),
+    *flag_for("discount_rate", "--discount-rate", frozenset({"score", "segments", "whatif"}), bare=True),
     *flag_for("discount_step", "--discount-step", frozenset({"score"}), bare=True),
     *flag_for("n_draws", "--draws", frozenset({"score", "backtest"}), bare=True),
     *flag_for("interval_method", "--interval-method", frozenset({"score"}), bare=True),
@@ -207,7 +205,6 @@ _SCORES = [
     *flag_for("spend_model", "--spend-model", frozenset({"backtest", "score"}), bare=True),
 ]
 _DECISIONS = [
-    *flag_for("horizon_months", "--horizon-months", frozenset({"acquisition", "cohorts", "whatif"}), bare=True),
     Wording("transaction_model='fit'", r"(?:,? or )?pass transaction_model='fit'", " or drop --model (a BG/NBD model is fitted)",
             frozenset({"acquisition", "cohorts", "whatif"})),
     *flag_for("segment_col", "--segment-col", frozenset({"whatif"}), bare=True),
@@ -222,7 +219,6 @@ _DECISIONS = [
     *flag_for("weight", "--weight", frozenset({"recommend"})),
     *flag_for("min_lift", "--min-lift", frozenset({"recommend"}), bare=True),
     *flag_for("k", "--k", frozenset({"recommend"})),
-    *flag_for("freq", "--freq", frozenset({"nps"}), label="nps"),
 ]
 
 WORDING: tuple[Wording, ...] = (*_LOAD_POLICY, *_COLUMNS, *_ORDER_FILE, *_SUMMARY, *_FORMULA, *_SCORES, *_DECISIONS)

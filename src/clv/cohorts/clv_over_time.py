@@ -34,6 +34,7 @@ from clv.data.schema import CHANNEL
 from clv.errors import DataError
 from clv.formula.periods import period_label
 from clv.summary import valued_orders_table
+from clv.units import whole_months
 
 from .cells import COHORT, MONTHS_SINCE, Cells, group_index, group_sum, observed_cells
 from .projection import Projection, customer_histories, fit_default_models, project
@@ -69,16 +70,16 @@ def prepare(
     time_unit: str = "week",
     margin: float | None = None,
     observation_end: object = None,
-    horizon_months: int = 36,
+    months: int = 36,
 ) -> ModelInputs:
-    """Observed cells and (unless ``transaction_model=None``) the model projection over ``horizon_months``.
+    """Observed cells and (unless ``transaction_model=None``) the model projection over ``months`` months.
 
     ``transaction_model`` / ``spend_model``: a fitted model, ``"fit"`` (fit
     BG/NBD / Gamma-Gamma on the customers' histories at the end of the last
     complete month, in ``time_unit``) or None (no projection / observed
     average order value as the expected spend).
     """
-    horizon_months = _checked_horizon(horizon_months)
+    months = _checked_months(months)
     cells = observed_cells(orders, margin=margin, observation_end=observation_end)
     if transaction_model is None:
         return ModelInputs(cells, None, None, None)
@@ -88,15 +89,15 @@ def prepare(
         transaction_model = fitted_transactions if isinstance(transaction_model, str) else transaction_model
         spend_model = fitted_spend if isinstance(spend_model, str) else spend_model
     projection = project(
-        orders, cells, transaction_model, spend_model, time_unit=time_unit, months=horizon_months, histories=histories,
+        orders, cells, transaction_model, spend_model, time_unit=time_unit, months=months, histories=histories,
     )
     return ModelInputs(cells, projection, transaction_model, spend_model)
 
 
-def _checked_horizon(horizon_months: object) -> int:
-    if isinstance(horizon_months, bool) or not isinstance(horizon_months, (int, np.integer)) or horizon_months < 1:
-        raise DataError(f"horizon_months={horizon_months!r} must be a whole number of months >= 1. Fix: e.g. horizon_months=36.")
-    return int(horizon_months)
+def _checked_months(months: object) -> int:
+    if isinstance(months, bool) or not isinstance(months, (int, np.integer)) or months < 1:
+        raise DataError(f"months={months!r} must be a whole number of months >= 1. Fix: e.g. horizon=36, time_unit='month'.")
+    return int(months)
 
 
 def clv_over_time(
@@ -107,21 +108,23 @@ def clv_over_time(
     time_unit: str = "week",
     margin: float | None = None,
     observation_end: object = None,
-    horizon_months: int = 36,
+    horizon: float | None = None,
     by_channel: bool = False,
 ) -> ClvOverTime:
     """Cumulative revenue and margin per customer by months since acquisition, per cohort and overall.
 
     Observed where the cohorts have lived that long; projected (every customer,
     observed then expected) when a transaction model is used. See the module
-    docstring for the exact definitions; months k = 0..horizon_months.
+    docstring for the exact definitions; months k = 0..K, K = ``horizon`` (in
+    ``time_unit``; default None: 3 years) as the nearest whole number of months
+    (:func:`clv.units.whole_months`).
     """
+    k_max = whole_months(horizon, time_unit)
     orders = valued_orders_table(orders, "the CLV over time", string_ids=True)
     inputs = prepare(
         orders, transaction_model=transaction_model, spend_model=spend_model, time_unit=time_unit,
-        margin=margin, observation_end=observation_end, horizon_months=horizon_months,
+        margin=margin, observation_end=observation_end, months=k_max,
     )
-    k_max = _checked_horizon(horizon_months)
     by_cohort = curves(inputs.cells, inputs.projection, ("cohort_label",), k_max).rename(columns={"cohort_label": COHORT})
     return ClvOverTime(
         overall=curves(inputs.cells, inputs.projection, (), k_max).drop(columns="group"),

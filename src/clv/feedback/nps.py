@@ -211,16 +211,16 @@ def nps_summary(answers: ibis.Table | SurveyAnswers) -> dict[str, Any]:
     return out
 
 
-def nps_over_time(answers: ibis.Table | SurveyAnswers, freq: str = "month") -> pd.DataFrame:
+def nps_over_time(answers: ibis.Table | SurveyAnswers, time_unit: str = "month") -> pd.DataFrame:
     """NPS per calendar period of the answer date: period (its first day), answers, groups, nps.
 
-    ``freq``: week (Monday start), month, quarter or year. Periods without any
+    ``time_unit``: week (Monday start), month, quarter or year. Periods without any
     answer are absent (an NPS of no answers is undefined).
     """
-    if freq not in FREQUENCIES:
-        raise DataError(f"freq={freq!r} is not one of {', '.join(FREQUENCIES)}; fix: e.g. freq='month'.")
+    if time_unit not in FREQUENCIES:
+        raise DataError(f"time_unit={time_unit!r} is not one of {', '.join(FREQUENCIES)}; fix: e.g. time_unit='month'.")
     table = _answers_table(answers)
-    table = table.mutate(period=table.answered_at.truncate(FREQUENCIES[freq]))
+    table = table.mutate(period=table.answered_at.truncate(FREQUENCIES[time_unit]))
     series = table.group_by("period").aggregate(**_counts(table)).order_by("period").execute()
     series["period"] = pd.to_datetime(series["period"]).dt.date
     return series.astype({c: "int64" for c in ("answers", "promoters", "passives", "detractors")})

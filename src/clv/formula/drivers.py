@@ -66,7 +66,7 @@ DRIVER_COLUMNS = (
 def drivers_over_time(
     orders: Table | pd.DataFrame,
     *,
-    freq: str = "month",
+    time_unit: str = "month",
     margin: float | None = None,
     start: object = None,
     end: object = None,
@@ -81,11 +81,12 @@ def drivers_over_time(
 
     CLV per period is the same formula as :func:`clv.formula.classic_clv` with the
     period as unit: (revenue / active customers) x margin / churn; NaN when churn
-    is 0 or undefined. Source: Gupta & Lehmann (2003), "Customers as Assets".
+    is 0 or undefined. ``time_unit``: 'month' (default) or 'quarter', the calendar
+    period of each row. Source: Gupta & Lehmann (2003), "Customers as Assets".
     A purchase log (no amounts) is refused (:func:`clv.summary.no_amounts_error`).
     """
     table = as_valued_orders(orders)
-    check_unit("freq", freq)
+    freq = check_unit("time_unit", time_unit)
     check_rates(margin, None, None)
     has_cost = COST in table.columns
     if margin is None and not has_cost:

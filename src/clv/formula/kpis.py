@@ -123,7 +123,7 @@ def classic_clv(
     *,
     start: object = None,
     end: object = None,
-    period: str = "year",
+    time_unit: str = "year",
     margin: float | None = None,
     churn_rate: float | None = None,
     lifespan: float | None = None,
@@ -139,7 +139,8 @@ def classic_clv(
         lines with a negative amount.
     start, end : first and last day of the window (inclusive); default: the first
         and last order line.
-    period : 'year' | 'quarter' | 'month', the unit of frequency, churn and lifespan.
+    time_unit : 'year' | 'quarter' | 'month', the unit of frequency, churn and lifespan
+        (default 'year': the formula's KPIs a year; see docs/glossary.md).
     margin : gross margin rate in (0, 1]; default (revenue - cost) / revenue from
         the ``cost`` column.
     churn_rate : churn per period in (0, 1]; default estimated from consecutive
@@ -164,7 +165,7 @@ def classic_clv(
     (i = 0) and value counted from the first period: m / (1 - r) = m / churn.
     """
     table = as_valued_orders(orders)
-    check_unit("period", period)
+    period = check_unit("time_unit", time_unit)
     check_rates(margin, churn_rate, lifespan)
     window = resolve_window(table, start, end)
     has_cost = COST in table.columns
@@ -387,7 +388,7 @@ def _check_estimated_churn(churn: float, window: Window, period: str) -> None:
             f"churn_rate: cannot be estimated: the window {window.start.date()}..{window.end.date()} "
             f"holds no two consecutive {period}s with the second complete and customers active in "
             f"the first. Fix: pass churn_rate= or lifespan=, widen the window, or use a shorter "
-            "period (period='quarter' or 'month')."
+            "period (time_unit='quarter' or 'month')."
         )
     if churn == 0:
         raise DataError(

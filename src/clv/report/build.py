@@ -16,8 +16,8 @@ from clv.report.content import Section
 from clv.report.context import ReportContext, read_table_file
 from clv.report.figures import plotly_js
 from clv.report.sections import SECTIONS
+from clv.units import TIME_UNITS as UNITS
 
-UNITS = ("day", "week", "month", "year")
 STEP_NAMES = tuple(step for _, _, step, _ in SECTIONS) + ("writing the HTML file",)
 
 
@@ -26,7 +26,7 @@ def build_report(
     *,
     spend: Any = None,
     survey: Any = None,
-    unit: str = "week",
+    time_unit: str = "week",
     horizon: float = 52,
     calibration_end: Any = None,
     margin: float | None = None,
@@ -43,7 +43,7 @@ def build_report(
     section 1) or canonical order lines (Ibis table or DataFrame). ``spend``:
     acquisition spend per channel and month (DataFrame or .csv/.parquet with
     channel, month, spend). ``survey``: NPS answers (anything
-    :func:`clv.feedback.read_survey` reads). ``unit`` / ``horizon``: time unit of
+    :func:`clv.feedback.read_survey` reads). ``time_unit`` / ``horizon``: time unit of
     the models and the CLV horizon in that unit. ``calibration_end``: end of the
     backtest's fitting period (default: two thirds of the history). ``margin``:
     gross margin rate (default from the cost column). ``on_step(name)`` is called
@@ -52,13 +52,13 @@ def build_report(
     sentence on where the orders came from (e.g. the original file's reconciliation
     when ``orders`` is a file already cleaned by ``clv load``), shown first in section 1.
     """
-    if unit not in UNITS:
-        raise DataError(f"unit={unit!r} is not one of {', '.join(UNITS)}; fix: e.g. unit='week'.")
+    if time_unit not in UNITS:
+        raise DataError(f"time_unit={time_unit!r} is not one of {', '.join(UNITS)}; fix: e.g. time_unit='week'.")
     if not float(horizon) > 0:
-        raise DataError(f"horizon must be a positive number of {unit}s, got {horizon!r}.")
+        raise DataError(f"horizon must be a positive number of {time_unit}s, got {horizon!r}.")
     if margin is not None and not 0 < float(margin) <= 1:
         raise DataError(f"margin must be a rate in (0, 1], got {margin!r}; fix: e.g. margin=0.4.")
-    ctx = ReportContext(source=orders, spend=read_table_file(spend, "spend"), survey=survey, unit=unit,
+    ctx = ReportContext(source=orders, spend=read_table_file(spend, "spend"), survey=survey, unit=time_unit,
                         horizon=float(horizon), calibration_end=calibration_end, margin=margin,
                         observation_end=observation_end, source_note=source_note)
     started = time.perf_counter()

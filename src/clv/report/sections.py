@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from clv.errors import DataError
+from clv.units import convert_duration
 from clv.report import figures as fig
 from clv.report.content import (
     FigureBlock, Metric, Section, TableBlock, money, number, pct, ratio, table_from_frame,
@@ -69,7 +70,7 @@ def _classic_overall(ctx: ReportContext) -> tuple[pd.Series, str]:
     error = None
     for period in ("year", "quarter", "month"):
         try:
-            result = classic_clv(ctx.orders, period=period, margin=ctx.margin_argument, end=ctx.observation_day)
+            result = classic_clv(ctx.orders, time_unit=period, margin=ctx.margin_argument, end=ctx.observation_day)
         except DataError as exc:  # churn needs two consecutive complete periods
             if "churn" not in str(exc):
                 raise
@@ -99,7 +100,7 @@ def kpis(ctx: ReportContext) -> Section:
         Metric("churn", f"churn per {period}", pct(overall["churn_rate"]), float(overall["churn_rate"])),
         Metric("classic_clv", "classic CLV per customer", money(overall["clv"]), float(overall["clv"])),
     ]
-    drivers = drivers_over_time(ctx.orders, freq="month", margin=ctx.margin_argument, end=ctx.observation_day)
+    drivers = drivers_over_time(ctx.orders, time_unit="month", margin=ctx.margin_argument, end=ctx.observation_day)
     drivers = drivers[drivers["complete"] & (drivers["customers_active"] > 0)].copy()
     drivers["period"] = drivers["period"].astype(str)
     if len(drivers) >= 2:
@@ -149,7 +150,7 @@ def cohorts(ctx: ReportContext) -> Section:
     transactions, spend = ctx.models
     curves = clv_over_time(ctx.orders, transaction_model=transactions, spend_model=spend, time_unit=ctx.unit,
                            margin=ctx.margin_argument, observation_end=ctx.observation_day,
-                           horizon_months=CLV_OVER_TIME_MONTHS).overall
+                           horizon=convert_duration(CLV_OVER_TIME_MONTHS, "month", ctx.unit)).overall
     section.figures.append(_figure("clv_over_time", fig.line_figure(
         curves["months_since_acquisition"],
         {"observed": curves["margin_per_customer"], "observed + projected": curves["projected_margin_per_customer"]},
@@ -208,7 +209,7 @@ def model_fit(ctx: ReportContext) -> Section:
             key="params"))
     split = ({"calibration_end": ctx.calibration_end} if ctx.calibration_end is not None
              else {"calibration_fraction": 2 / 3})
-    result = backtest(ctx.orders, observation_end=ctx.observation_day, unit=ctx.unit, margin=ctx.margin_rate,
+    result = backtest(ctx.orders, observation_end=ctx.observation_day, time_unit=ctx.unit, margin=ctx.margin_rate,
                       n_draws=100, **split)
     settings = result.settings
     section.metrics = [
@@ -334,7 +335,7 @@ def channels(ctx: ReportContext) -> Section:
     transactions, spend_model = ctx.models
     report = acquisition_payback(ctx.orders, ctx.spend, transaction_model=transactions, spend_model=spend_model,
                                  time_unit=ctx.unit, margin=ctx.margin_argument, observation_end=ctx.observation_day,
-                                 horizon_months=CLV_OVER_TIME_MONTHS)
+                                 horizon=convert_duration(CLV_OVER_TIME_MONTHS, "month", ctx.unit))
     table = report.by_channel.sort_values("clv_to_cac", ascending=False)
     section.tables.append(table_from_frame(
         table, "Per acquisition channel",
@@ -472,7 +473,7 @@ def nps(ctx: ReportContext) -> Section:
     ]
     months = pd.Timestamp(ctx.observation_day).to_period("M").ordinal
     freq = "month" if overall["answers"] >= 100 * max(months - _first_month(answers), 1) else "quarter"
-    series = nps_over_time(answers, freq=freq)
+    series = nps_over_time(answers, time_unit=freq)
     thin = series["answers"] < MIN_NPS_ANSWERS
     if thin.any():
         section.notes.append(f"{int(thin.sum())} {freq}s with fewer than {MIN_NPS_ANSWERS} answers are left out of "

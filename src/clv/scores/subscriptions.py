@@ -45,6 +45,7 @@ import pandas as pd
 from scipy.special import betaln
 
 from clv.errors import DataError, missing_column_message
+from clv.units import check_annual_rate, check_time_unit, years_per_unit
 from clv.scores.intervals import quantile_levels, quantile_name
 
 # In whole-lifetime mode (horizon None) a quantile of N above this many periods
@@ -58,7 +59,8 @@ def score_subscribers(
     model,
     *,
     horizon: int | None,
-    discount_rate: float,
+    discount_rate: float = 0.10,
+    time_unit: str | None = None,
     value_per_period: float | str | None = None,
     intervals: Sequence[float] | None = (0.8, 0.95),
     n_draws: int = 200,
@@ -72,8 +74,10 @@ def score_subscribers(
     ``customers``: one row per customer with ``tenure_col`` (whole periods) and
     ``churned_col`` (bool or 0/1) in the model's convention (see module doc).
     ``horizon``: whole number of future renewal points, or None for the whole
-    remaining lifetime. ``discount_rate``: per contract period (an annual rate
-    for yearly contracts, a monthly one for monthly contracts).
+    remaining lifetime. ``discount_rate``: the ANNUAL rate (0.10 = 10% a year,
+    as everywhere in clv), converted to the contract period ``time_unit``
+    (default: the model's ``time_unit_``): d_period = (1 + d) ** (years per
+    period) - 1 (monthly contracts at 10% a year: 1.1 ** (1/12) - 1 = 0.00797).
     ``value_per_period``: a number, the name of a column of per-customer values
     (fee or margin per period), or None (no value columns).
 
@@ -85,7 +89,7 @@ def score_subscribers(
     distinct tenure among active customers, then mapped back.
     """
     horizon = _checked_horizon(horizon)
-    rate = _checked_rate(discount_rate)
+    rate = _rate_per_period(discount_rate, time_unit, model)
     alpha, beta = _checked_params(model)
     tenure, active = _tenure_and_status(customers, tenure_col, churned_col)
     value = _value_per_period(customers, value_per_period, active)
@@ -112,8 +116,8 @@ def score_subscribers(
             out.update(_value_quantiles(per_customer, levels, value, rate))
     frame = pd.DataFrame(out, index=customers.index, copy=False)
     frame.attrs.update(
-        model="sbg", alpha=alpha, beta=beta, horizon=horizon, discount_rate=rate,
-        discount_rate_unit="per contract period",
+        model="sbg", alpha=alpha, beta=beta, horizon=horizon, discount_rate=float(discount_rate),
+        time_unit=time_unit or getattr(model, "time_unit_", None), discount_rate_per_contract_period=rate,
         payment_timing="the next payment (at the imminent renewal) undiscounted, the k-th by (1 + d)^-(k-1)",
     )
     if levels.size:
@@ -253,12 +257,15 @@ def _checked_horizon(horizon: Any) -> int | None:
     return int(horizon)
 
 
-def _checked_rate(rate: Any) -> float:
-    bad = isinstance(rate, bool) or not isinstance(rate, Real)
-    if bad or not math.isfinite(rate) or rate < 0:
-        raise DataError(f"discount_rate must be a finite rate per contract period >= 0 "
-                        f"(e.g. 0.008 a month for about 10% a year); got {rate!r}.")
-    return float(rate)
+def _rate_per_period(discount_rate: Any, time_unit: str | None, model: Any) -> float:
+    """The annual ``discount_rate`` per contract period: (1 + d) ** (years per period) - 1."""
+    bad = isinstance(discount_rate, bool) or not isinstance(discount_rate, Real)
+    annual = check_annual_rate(math.nan if bad else discount_rate)
+    unit = time_unit or getattr(model, "time_unit_", None)
+    if unit is None:
+        raise DataError("time_unit: the contract period is not known, so the annual discount_rate cannot be converted "
+                        "to a rate per period. Fix: pass time_unit='month' (or the unit of your contract periods).")
+    return math.expm1(math.log1p(annual) * years_per_unit(check_time_unit(unit)))
 
 
 def _checked_params(model) -> tuple[float, float]:

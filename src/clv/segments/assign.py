@@ -163,7 +163,7 @@ def assign_segments(
     log = summary_is_log(summary)
     frame = _joined(summary, scores, log)
     frame.attrs["has_amounts"] = not log  # read by rfm_scores
-    rfm, thresholds = rfm_scores(frame, unit=summary.attrs.get("unit"))
+    rfm, thresholds = rfm_scores(frame, time_unit=summary.attrs.get("unit"))
     frame = pd.concat([frame, rfm], axis=1)
     if not log:
         frame["aov"] = average_order_value(frame)

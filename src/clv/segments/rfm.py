@@ -92,20 +92,20 @@ def _rfm_metrics(summary: pd.DataFrame) -> dict[str, np.ndarray]:
     return metrics
 
 
-def rfm_scores(summary: pd.DataFrame, unit: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def rfm_scores(summary: pd.DataFrame, time_unit: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """R, F, M scores (1-5) and FM = ceil((F + M) / 2) per customer, plus the cut points.
 
     Returns ``(scores, thresholds)``: ``scores`` has columns r_score, f_score,
     m_score, fm_score in the summary's row order; ``thresholds`` has one row per
     metric and score with the range of values that earns it (``lower``,
     ``upper`` and in words ``range``; R in time since the last purchase, in
-    ``unit``, default the summary's ``attrs["unit"]``) and how many customers
+    ``time_unit``, default the summary's ``attrs["unit"]``) and how many customers
     got it. A purchase log gets no ``m_score`` (and no monetary rows): FM = F.
     """
     if len(summary) == 0:
         raise DataError("summary has no customers: nothing to score.")
     metrics = _rfm_metrics(summary)
-    unit = unit or summary.attrs.get("unit")
+    unit = time_unit or summary.attrs.get("unit")
     scores, tables = {}, []
     for metric, column in zip(metrics, ("r_score", "f_score", "m_score")):
         edges = quintile_edges(metrics[metric])

@@ -68,7 +68,7 @@ from clv.models.bgnbd import expected_purchases_given_alive, sample_purchases_gi
 from clv.scores import customer_lifetime_value, forecast_purchases
 from clv.summary import summary_expression, valued_orders_table
 from clv.summary.customers import resolve_observation_end
-from clv.units import days_per_unit
+from clv.units import convert_duration, long_run_horizon
 
 FIT = "fit"
 TRADE_OFF_NOTE = (
@@ -76,7 +76,7 @@ TRADE_OFF_NOTE = (
     "(and may raise churn); discounts do the reverse. Use price_elasticity (--elasticity) to tie the "
     "frequency change to the AOV change, and read single-driver results as upper bounds."
 )
-DRIVERS = ("aov", "frequency", "margin", "churn")
+DRIVERS = ("aov", "frequency", "margin_change", "churn")
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class Scenario:
 
     aov: float = 0.0
     frequency: float = 0.0
-    margin: float = 0.0
+    margin_change: float = 0.0
     churn: float = 0.0
     price_elasticity: float = 0.0
 
@@ -109,7 +109,7 @@ class Scenario:
 
     @property
     def is_neutral(self) -> bool:
-        return self.aov == 0 and self.margin == 0 and self.churn == 0 and self.effective_frequency == 0
+        return self.aov == 0 and self.margin_change == 0 and self.churn == 0 and self.effective_frequency == 0
 
 
 class ScenarioModel(PurchaseModel):
@@ -257,10 +257,10 @@ def what_if(
     spend_model: object = FIT,
     time_unit: str = "week",
     margin: float | None = None,
-    horizon_months: float | None = 36,
-    annual_discount_rate: float = 0.10,
+    horizon: float | None = None,
+    discount_rate: float = 0.10,
     observation_end: object = None,
-    classic_period: str = "year",
+    classic_time_unit: str = "year",
 ) -> WhatIfResult:
     """CLV per customer and customer equity before and after ``scenario``, through BG/NBD + Gamma-Gamma.
 
@@ -269,39 +269,44 @@ def what_if(
     rows of :func:`clv.summary.summarize`), or a list of customer ids; or
     ``segment_col`` + ``segment_value`` (the value on the customer's first
     purchase line, e.g. channel == 'email'; 'acquisition_month' works too).
-    ``horizon_months``: CLV horizon from the observation end (None = whole
-    remaining lifetime, slower). ``margin``: base margin rate (default from cost).
+    ``horizon``: CLV horizon from the observation end in ``time_unit`` (default
+    None: 3 years, :func:`clv.units.long_run_horizon`; ``math.inf``: the whole
+    remaining lifetime, slower). ``discount_rate``: annual. ``margin``: base
+    margin rate (default from cost). ``classic_time_unit``: the unit of the
+    classic formula's comparison (:func:`clv.formula.classic_clv`).
     """
     if not isinstance(scenario, Scenario):
         raise DataError(f"scenario: expected a clv.whatif.Scenario, got {type(scenario).__name__}. Fix: Scenario(aov=0.05).")
     table = valued_orders_table(orders, "the what-if", string_ids=True)
     margin_rule = resolve_margin(table, margin)
-    after_margin = margin_rule.rate * (1.0 + scenario.margin)
+    after_margin = margin_rule.rate * (1.0 + scenario.margin_change)
     if after_margin > 1:
         raise DataError(
-            f"margin={scenario.margin:+g} takes the margin rate {margin_rule.rate:.3g} above 100% ({after_margin:.3g}). "
+            f"margin_change={scenario.margin_change:+g} takes the margin rate {margin_rule.rate:.3g} above 100% ({after_margin:.3g}). "
             "Fix: use a smaller margin change."
         )
     histories = _histories(table, time_unit, observation_end, segment_col, segment_value)
     in_segment = _segment_mask(histories, segment, segment_col, segment_value)
     transaction_model, spend_model = _models(histories, transaction_model, spend_model)
-    horizon = None if horizon_months is None else float(horizon_months) * days_per_unit("month") / days_per_unit(time_unit)
-    before = _scores(histories, transaction_model, spend_model, margin_rule.rate, horizon, time_unit, annual_discount_rate)
+    horizon = long_run_horizon(time_unit) if horizon is None else float(horizon)
+    scored_horizon = None if math.isinf(horizon) else horizon
+    before = _scores(histories, transaction_model, spend_model, margin_rule.rate, scored_horizon, time_unit, discount_rate)
     after = before.copy()
     if in_segment.any() and not scenario.is_neutral:
         changed = ScenarioModel(transaction_model, frequency=scenario.effective_frequency, churn=scenario.churn)
-        subset = _scores(histories[in_segment], changed, spend_model, after_margin, horizon, time_unit,
-                         annual_discount_rate, spend_factor=1.0 + scenario.aov)
+        subset = _scores(histories[in_segment], changed, spend_model, after_margin, scored_horizon, time_unit,
+                         discount_rate, spend_factor=1.0 + scenario.aov)
         after.loc[in_segment] = subset.to_numpy()
     customers = _customer_frame(histories, in_segment, before, after)
     notes = [TRADE_OFF_NOTE]
-    classic = _classic(table, scenario, in_segment, histories, margin_rule.rate, classic_period, observation_end, notes)
+    classic = _classic(table, scenario, in_segment, histories, margin_rule.rate, classic_time_unit, observation_end, notes)
     settings = {
         "scenario": asdict(scenario) | {"effective_frequency": scenario.effective_frequency},
         "segment": _segment_description(segment, segment_col, segment_value),
         "customers_in_segment": int(in_segment.sum()),
-        "horizon_months": horizon_months,
-        "annual_discount_rate": annual_discount_rate,
+        "horizon": scored_horizon,
+        "horizon_months": None if scored_horizon is None else convert_duration(scored_horizon, time_unit, "month"),
+        "discount_rate": discount_rate,
         "time_unit": time_unit,
         "margin_rate": margin_rule.rate,
         "margin_source": margin_rule.source,
@@ -417,11 +422,11 @@ def _classic(table, scenario: Scenario, in_segment, histories, margin_rate, peri
     labels = np.where(in_segment, "segment", "rest")
     mapping = pd.Series(labels, index=histories[CUSTOMER_ID].astype(str).to_numpy())
     try:
-        result = classic_clv(table, period=period, margin=margin_rate, segment_by=mapping, end=end)
+        result = classic_clv(table, time_unit=period, margin=margin_rate, segment_by=mapping, end=end)
     except DataError as exc:
         notes.append(f"classic formula not computed: {exc}")
         return None
-    factor = (1 + scenario.aov) * (1 + scenario.effective_frequency) * (1 + scenario.margin) / (1 + scenario.churn)
+    factor = (1 + scenario.aov) * (1 + scenario.effective_frequency) * (1 + scenario.margin_change) / (1 + scenario.churn)
     by_segment = result.by_segment.set_index("segment")
     rows = []
     for scope in ("segment", "rest"):
