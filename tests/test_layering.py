@@ -24,7 +24,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = "clv"
 LAYERS = (
     ("lazy",),  # the packages' lazy re-exports (PEP 562); imports nothing of clv
-    ("errors",),
+    ("errors", "glossary"),
     ("units",),
     ("engine",),
     ("data",),

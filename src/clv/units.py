@@ -30,6 +30,7 @@ __all__ = [
     "DAYS_PER_UNIT",
     "DAYS_PER_YEAR",
     "DEFAULT_TIME_UNIT",
+    "LONG_RUN_YEARS",
     "PERIODS_PER_YEAR",
     "TIME_UNITS",
     "check_annual_rate",
@@ -38,8 +39,10 @@ __all__ = [
     "convert_duration",
     "days_per_unit",
     "discount_factor",
+    "long_run_horizon",
     "step_in_units",
     "unit_ratio",
+    "whole_months",
     "years_per_unit",
 ]
 
@@ -147,15 +150,42 @@ LONG_RUN_YEARS = 3
 
 
 def long_run_horizon(time_unit: str) -> float:
-    """The default long-run horizon, :data:`LONG_RUN_YEARS` years, in ``time_unit`` (3 years = 156.5 weeks = 36 months)."""
+    """The default long-run horizon, :data:`LONG_RUN_YEARS` years, in ``time_unit``.
+
+    Parameters
+    ----------
+    time_unit : str
+        One of :data:`TIME_UNITS`.
+
+    Returns
+    -------
+    float
+        ``3 * 365.25 / days_per_unit(time_unit)``: 156.54 weeks, 36 months.
+    """
     return convert_duration(float(LONG_RUN_YEARS), "year", check_time_unit(time_unit))
 
 
 def whole_months(horizon, time_unit: str, argument: str = "horizon") -> int:
     """A horizon in ``time_unit`` as the nearest whole number of months (>= 1), for curves by month.
 
-    ``horizon`` None is :func:`long_run_horizon` (36 months). 52 weeks is 11.96
-    months: 12. A horizon under half a month is refused.
+    Parameters
+    ----------
+    horizon : float or None
+        The horizon in ``time_unit``; None is :func:`long_run_horizon` (36 months).
+    time_unit : str
+        One of :data:`TIME_UNITS`.
+    argument : str
+        The argument's name in the error message.
+
+    Returns
+    -------
+    int
+        ``round(horizon * days_per_unit(time_unit) / (365.25 / 12))``: 52 weeks is 11.96 months, 12.
+
+    Raises
+    ------
+    DataError
+        When the horizon is not a number or is under half a month.
     """
     value = long_run_horizon(time_unit) if horizon is None else horizon
     try:
