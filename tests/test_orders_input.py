@@ -64,7 +64,7 @@ FORMS = {
 ENTRY_POINTS = {
     "summarize": lambda orders: summarize(orders),
     "calibration_holdout": lambda orders: calibration_holdout(orders, calibration_end="2024-03-31"),
-    "classic_clv": lambda orders: classic_clv(orders, margin=0.3, period="quarter"),
+    "classic_clv": lambda orders: classic_clv(orders, margin=0.3, time_unit="quarter"),
     "drivers_over_time": lambda orders: drivers_over_time(orders, margin=0.3),
     "retention_matrix": lambda orders: retention_matrix(orders),
     "repeat_share": lambda orders: repeat_share(orders),
