@@ -109,12 +109,12 @@ def signature_violations(where: str, function: Any, method: bool = False) -> lis
 
 
 def public_modules() -> Iterator[Any]:
-    """clv and every module or package directly under it (but the CLI, walked through its commands)."""
-    yield clv
+    """Every module or package directly under clv (but the CLI, walked through its commands), then clv itself."""
     for info in pkgutil.iter_modules(clv.__path__):
         if info.name.startswith("_") or info.name == "cli":
             continue
         yield importlib.import_module(f"clv.{info.name}")
+    yield clv
 
 
 def public_names(module: Any) -> list[str]:
@@ -125,19 +125,28 @@ def public_names(module: Any) -> list[str]:
             and (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == module.__name__]
 
 
-def public_callables() -> Iterator[tuple[str, Any]]:
-    """(qualified name, callable) for every name in an ``__all__`` and the public methods of its classes."""
+def public_members(include_methods: bool = False) -> Iterator[tuple[str, Any, bool]]:
+    """(qualified name, callable, is a method) for every name in an ``__all__`` and the public methods of its
+    classes; an object re-exported by clv is checked once, under its package's name."""
+    seen: set[int] = set()
     for module in public_modules():
         for name in public_names(module):
             obj = getattr(module, name)
+            if id(obj) in seen or not callable(obj):
+                continue
+            seen.add(id(obj))
             where = f"{module.__name__}.{name}"
+            yield where, obj, False
             if inspect.isclass(obj):
-                yield where, obj
                 for attribute, member in vars(obj).items():
                     if not attribute.startswith("_") and inspect.isfunction(member):
-                        yield f"{where}.{attribute}", member
-            elif callable(obj):
-                yield where, obj
+                        yield f"{where}.{attribute}", member, True
+
+
+def public_callables() -> Iterator[tuple[str, Any]]:
+    """(qualified name, callable) for every public function, class and method."""
+    for where, obj, _ in public_members():
+        yield where, obj
 
 
 # --- the checks on clv --------------------------------------------------------------------------------------------
@@ -149,9 +158,8 @@ def test_every_cli_option_follows_the_glossary() -> None:
 
 
 def _signature_problems() -> list[str]:
-    return [problem for where, function in public_callables()
-            for problem in signature_violations(where, function, method=where.count(".") > 2 and
-                                                where.rsplit(".", 2)[1][:1].isupper())]
+    return [problem for where, function, method in public_members()
+            for problem in signature_violations(where, function, method=method)]
 
 
 def test_every_public_signature_follows_the_glossary() -> None:

@@ -13,6 +13,7 @@ A Python keyword maps to its CLI option by ``_`` -> ``-``: ``time_unit`` is
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -79,6 +80,8 @@ class Term:
     def expected_default(self, where: str) -> Any:
         """The default ``where`` (a command path or a function's qualified name) must have."""
         exception = self.exceptions.get(where)
+        if exception is None:
+            exception = next((v for k, v in self.exceptions.items() if "*" in k and fnmatch.fnmatchcase(where, k)), None)
         return self.default if exception is None else exception[0]
 
 
@@ -100,6 +103,8 @@ TERMS: tuple[Term, ...] = (
              "clv fit": (None, "None: unitless unless given (a summary file records its unit)"),
              "clv score": (None, "None: the unit saved with the model"),
              "clv.segments.rfm_scores": (None, "None: the summary's unit"),
+             "*Model.fit": (None, "None: the unit of the CustomerData given, else unitless"),
+             "*Model.fit_survival": (None, "None: unitless unless given"),
              "clv.scores.score_subscribers": (None, "None: the sBG model's contract period (time_unit_)"),
          })),
     Term("horizon", "How far ahead a forecast or a value reaches, counted from the observation end, in time_unit "
