@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "bench" / "results"
 HEADING = "## Latest results"
-ORDER = ["summary", "summary-100M", "models"]
+ORDER = ["summary", "summary-100M", "models", "startup"]
 
 
 def demoted(markdown: str) -> str:
