@@ -43,13 +43,15 @@ __getattr__, __dir__, _EXPORTED = lazy_exports(__name__, {
     # customer data (CustomerData joins when clv.summary has it)
     "summarize": "clv.summary",
     "calibration_holdout": "clv.summary",
-    # models
-    "BetaGeoModel": "clv.models.bgnbd",
-    "ModifiedBetaGeoModel": "clv.models.mbgnbd",
-    "ParetoNBDModel": "clv.models.paretonbd",
-    "BetaGeoBetaBinomModel": "clv.models.bgbb",
-    "ShiftedBetaGeometricModel": "clv.models.sbg",
-    "GammaGammaModel": "clv.models.gammagamma",
+    # models (the registry's public face)
+    "BetaGeoModel": "clv.models",
+    "ModifiedBetaGeoModel": "clv.models",
+    "ParetoNBDModel": "clv.models",
+    "BetaGeoBetaBinomModel": "clv.models",
+    "ShiftedBetaGeometricModel": "clv.models",
+    "GammaGammaModel": "clv.models",
+    "load_model": "clv.models",
+    "model_names": "clv.models",
     # scores
     "score_customers": "clv.scores",
     "score_subscribers": "clv.scores",
