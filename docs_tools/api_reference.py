@@ -29,6 +29,7 @@ PUBLIC_PACKAGES: tuple[str, ...] = (
     "clv.errors",
     "clv.units",
     "clv.data",
+    "clv.settings",
     "clv.summary",
     "clv.models",
     "clv.scores",

@@ -3,7 +3,7 @@
 A package may import only the PUBLIC names of another package (no ``clv.a._b``
 module, no ``from clv.a.b import _c``, no ``module._c`` attribute), and only
 from its own layer or a lower one. The layers, lowest first, follow the data
-flow: lazy -> errors -> units -> engine -> data -> summary -> models -> scores ->
+flow: lazy -> errors -> units -> engine -> data -> settings -> summary -> models -> scores ->
 {backtest, segments, cohorts, formula, acquisition, whatif, crosssell, feedback}
 -> report -> cli. Whatever two packages share is public at the lowest layer
 that needs it.
@@ -28,6 +28,7 @@ LAYERS = (
     ("units",),
     ("engine",),
     ("data",),
+    ("settings",),  # clv.toml: reads the column mapping and load policy of clv.data, the glossary's names
     ("summary",),
     ("models",),
     ("scores",),

@@ -40,6 +40,9 @@ __getattr__, __dir__, _EXPORTED = lazy_exports(__name__, {
     "LoadReport": "clv.data",
     "LoadRejectedError": "clv.data",
     "load_orders": "clv.data",
+    # settings: clv.toml (column mapping, load policy, time unit, horizon, margin, discount rate, CAC)
+    "Settings": "clv.settings",
+    "read_settings": "clv.settings",
     # customer data (CustomerData joins when clv.summary has it)
     "summarize": "clv.summary",
     "calibration_holdout": "clv.summary",

@@ -85,6 +85,7 @@ class Term:
         return self.default if exception is None else exception[0]
 
 
+_NOT_SET = "None: not set in clv.toml (each command's own default applies)"
 _HORIZON_3_YEARS = "acquisition, cohorts and what-if project long-run value: 3 years in --time-unit (36 months)"
 
 TERMS: tuple[Term, ...] = (
@@ -106,6 +107,7 @@ TERMS: tuple[Term, ...] = (
              "*Model.fit": (None, "None: the unit of the CustomerData given, else unitless"),
              "*Model.fit_survival": (None, "None: unitless unless given"),
              "clv.scores.score_subscribers": (None, "None: the sBG model's contract period (time_unit_)"),
+             "clv.settings.Settings": (None, _NOT_SET),
          })),
     Term("horizon", "How far ahead a forecast or a value reaches, counted from the observation end, in time_unit "
          "(inf: the whole remaining lifetime, where a model allows it).",
@@ -119,13 +121,15 @@ TERMS: tuple[Term, ...] = (
              "clv.cohorts.clv_over_time": (None, _HORIZON_3_YEARS),
              "clv.whatif.what_if": (None, _HORIZON_3_YEARS),
              "clv.scores.customer_lifetime_value": (None, "None: the whole remaining lifetime"),
+             "clv.settings.Settings": (None, _NOT_SET),
          })),
     Term("discount_rate", "The ANNUAL discount rate: 0.10 = money a year from now is worth 1/1.10 today. One definition "
          "everywhere; a model with another period (sBG contract periods) converts it inside: "
          "(1 + discount_rate) ** (years per period) - 1.",
          "per year", 0.10, "0.10 (10% a year)",
          synonyms=("annual_discount_rate", "discount_rate_per_period", "step_discount_factor", "annual_rate",
-                   "discount", "rate_per_period")),
+                   "discount", "rate_per_period"),
+         exceptions=MappingProxyType({"clv.settings.Settings": (None, _NOT_SET)})),
     Term("discount_step", "Purchases are discounted at the end of each such step (a time unit).", "-", "month", "month"),
     Term("margin", "The fraction of revenue kept as profit (0-1]. Given, it is used as is; not given, it is "
          "(revenue - cost) / revenue when the orders have a cost column, else 1.0 (the value is revenue).",
@@ -212,6 +216,12 @@ def glossary_markdown() -> str:
     lines += ["", "Model methods keep the papers' notation for " + ", ".join(f"`{n}`" for n in sorted(MODEL_NOTATION))
               + " (`model.expected_purchases(t, frequency, recency, T)`: the purchases expected in a window of",
               "length t in the model's time unit); functions and options say `horizon`."]
+    lines += ["", "## In the settings file", "",
+              "A `clv.toml` in the working folder (or `--config PATH`) holds `time_unit`, `horizon`, `discount_rate`,",
+              "`margin` and `cac` once, at its top level under these same names, with the column mapping (`[columns]`)",
+              "and the load policy (`[load]`); every command takes them as its defaults and a flag wins",
+              "(`clv.settings`; see *Settings file (clv.toml)* in the command line page). The calendar reports",
+              "(`clv kpis`, `clv nps`) keep their own `time_unit` unless their `[commands.NAME]` section sets it."]
     lines += ["", "## Defaults that differ on purpose", ""]
     for term in TERMS:
         for where, (default, why) in term.exceptions.items():

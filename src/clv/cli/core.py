@@ -7,7 +7,7 @@
   exit 2 for what the user can fix, exit 1 and a crash log for a bug
   (:func:`clv.cli.failures.report_failure`).
 * :class:`ClvTyper` gives every command these classes and the global options
-  (``--raw-csv``), so a new command gets them without writing anything.
+  (``--raw-csv``, ``--config``, ``--no-config``), so a new command gets them without writing anything.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ import inspect
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from clv.cli.configuration import CONFIG_OPTION, NO_CONFIG_OPTION, CommandDefaults
 from clv.cli.failures import USER_ERROR, print_error, report_failure, warning_printer
 from clv.cli.outputs import RAW_CSV_HELP, check_outputs, csv_escaping, split_paths
 
@@ -33,7 +35,11 @@ except ImportError:  # pragma: no cover - older Typer on the Click package
 _CLICK_EXITS = (typer.Exit, typer.Abort, click_exceptions.ClickException)
 
 RAW_CSV_OPTION = typer.Option(False, "--raw-csv", help=RAW_CSV_HELP)
-_GLOBAL_PARAMETERS = (("raw_csv", bool, RAW_CSV_OPTION),)
+_GLOBAL_PARAMETERS = (
+    ("raw_csv", bool, RAW_CSV_OPTION),
+    ("config", Path, CONFIG_OPTION),
+    ("no_config", bool, NO_CONFIG_OPTION),
+)
 
 
 class _QuickHelpOption:
@@ -61,11 +67,28 @@ def _absent_flag_as_false(process_value: Callable[[Any, Any], Any]) -> Callable[
 
 
 class ClvCommand(_QuickHelpOption, TyperCommand):
-    """A command whose outputs are checked before it runs and whose failures print one line."""
+    """A command whose outputs are checked before it runs and whose failures print one line.
+
+    Its defaults come from the settings file (``clv.toml``, ``--config``) through the
+    context's ``default_map`` (:class:`clv.cli.configuration.CommandDefaults`); flags win.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        defaults = CommandDefaults(self, ctx, ctx.default_map)
+        ctx.default_map = defaults
+        try:
+            return super().parse_args(ctx, args)
+        except click_exceptions.BadParameter as exc:
+            from_file = defaults.value_error(ctx, exc)
+            if from_file is None:
+                raise
+            raise from_file from None
 
     def invoke(self, ctx: Any) -> Any:
         _, inputs = split_paths(self.name, ctx.params)
         try:
+            if isinstance(ctx.default_map, CommandDefaults):
+                _announce_settings(ctx.default_map, ctx)
             check_outputs(self.name, ctx.params, self.flags())
             with warnings.catch_warnings():
                 warnings.showwarning = warning_printer(self.name)
@@ -83,6 +106,15 @@ class ClvCommand(_QuickHelpOption, TyperCommand):
             opts = [o for o in getattr(param, "opts", ()) if o.startswith("--")]
             found[param.name] = opts[0] if opts else (param.name or "").upper()
         return found
+
+
+def _announce_settings(defaults: CommandDefaults, ctx: Any) -> None:
+    """Merge the file's repeatable options with the flags, and say on stderr which settings the command took."""
+    used = defaults.apply(ctx)
+    if used:
+        from clv.cli.common import note
+
+        note(f"settings from {defaults.path} ({', '.join(used)})", label="note: ")
 
 
 class ClvGroup(_QuickHelpOption, TyperGroup):
@@ -138,12 +170,14 @@ class ClvTyper(typer.Typer):
 
 
 def with_global_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``command`` with the options every command takes (``--raw-csv``) added last and applied around it."""
+    """``command`` with the options every command takes (``--raw-csv``, ``--config``, ``--no-config``) added last."""
     signature = inspect.signature(command)
 
     @functools.wraps(command)
     def with_options(**kwargs: Any) -> Any:
         raw_csv = kwargs.pop("raw_csv")
+        kwargs.pop("config")  # read before the command runs: the defaults of its options (clv.cli.configuration)
+        kwargs.pop("no_config")
         with csv_escaping(not raw_csv):
             return command(**kwargs)
 
