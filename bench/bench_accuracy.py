@@ -92,7 +92,7 @@ def prepare(data: DataSet) -> dict:
     """Write calibration.parquet (what both tools fit on) and holdout.parquet (the actuals); return the facts."""
     from clv.summary import calibration_holdout
     frame = calibration_holdout(load(data.key), calibration_end=data.calibration_end,
-                                observation_end=data.observation_end, unit=UNIT, merge="day")
+                                observation_end=data.observation_end, time_unit=UNIT, merge="day")
     out = WORK / data.key
     out.mkdir(parents=True, exist_ok=True)
     frame["customer_id"] = frame["customer_id"].astype(str)

@@ -89,7 +89,7 @@ def test_calibration_end_from_a_fraction_of_the_span():
 
 
 def test_split_adds_holdout_value_and_average_spend(cdnow_lines):
-    split = split_orders(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", unit="week")
+    split = split_orders(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", time_unit="week")
     one = split.frame.set_index("customer_id").loc["0001"]
     assert one.value_holdout == pytest.approx(26.48)  # one holdout purchase of 26.48
     assert one.average_spend == pytest.approx(one.revenue / 3)
@@ -103,7 +103,7 @@ def test_warnings_for_short_or_sparse_data():
     # one repeat buyer every 10 days; calibration 20 days (< 3 x 10), holdout 2 days (< 20 / 4)
     days = pd.to_datetime(["2024-01-01", "2024-01-11", "2024-01-21", "2024-01-23", "2024-01-05"])
     orders = pd.DataFrame({"customer_id": ["a", "a", "a", "a", "b"], "order_ts": days, "amount": 10.0})
-    split = split_orders(orders, calibration_end="2024-01-21", unit="day")
+    split = split_orders(orders, calibration_end="2024-01-21", time_unit="day")
     notes = data_warnings(split)
     assert len(notes) == 3
     assert "shorter than 3 mean inter-purchase times (3 x 10.0 days)" in notes[0]
@@ -258,7 +258,7 @@ def test_baselines_only_and_own_average_spend(cdnow_lines):
     assert only_baselines.best == "rfm"  # value RMSE 79.1 vs classic 87.9 and naive 199.2
     own_spend = backtest(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", models=("bgnbd",),
                          spend_model=None, baselines=(), intervals=(), margin=0.5)
-    split = split_orders(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", unit="week")
+    split = split_orders(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", time_unit="week")
     predictions = own_spend.predictions
     expected = 0.5 * predictions["bgnbd_purchases"] * split.frame["average_spend"].to_numpy()
     assert predictions["bgnbd_value"].to_numpy() == pytest.approx(expected.to_numpy())

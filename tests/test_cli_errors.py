@@ -158,7 +158,7 @@ CASES = [
     # summarize
     case("summarize", "{missing}"),
     case("summarize", "{garbage}"),
-    case("summarize", "{orders}", "--unit", "fortnight"),
+    case("summarize", "{orders}", "--time-unit", "fortnight"),
     case("summarize", "{orders}", "--merge", "hour"),
     case("summarize", "{orders}", "--calibration-end", "yesterday"),
     case("summarize", "{orders}", "--calibration-end", "2030-01-01"),
@@ -193,7 +193,6 @@ CASES = [
     case("fit", "{summary}", "--model", "bgnbd", "--save", "{summary}"),
     case("fit", "{summary}", "--model", "bgnbd", "--save", "{no_dir}.json"),
     case("fit", "{orders}", "--model", "bgnbd", "--from-orders", "--date-col", "nope"),
-    case("fit", "{orders}", "--model", "bgnbd", "--from-orders", "--time-unit", "quarter"),
     # score
     case("score", "{summary}", "--model", "{missing}", "--horizon", "52"),
     case("score", "{summary}", "--model", "{not_json}", "--horizon", "52"),
@@ -206,7 +205,6 @@ CASES = [
     case("score", "{summary}", "--model", "{model}", "--horizon", "52", "--draws", "1"),
     case("score", "{summary}", "--model", "{model}", "--horizon", "52", "--margin", "-1"),
     case("score", "{summary}", "--model", "{model}", "--horizon", "52", "--discount-rate", "-1"),
-    case("score", "{summary}", "--model", "{model}", "--horizon", "52", "--time-unit", "day"),
     case("score", "{summary}", "--model", "{model}", "--horizon", "52", "--interval-method", "magic"),
     case("score", "{summary}", "--model", "{model}", "--horizon", "52", "--spend-model", "{model}"),
     case("score", "{summary}", "--model", "{model}", "--horizon", "52", "--output", "{summary}"),

@@ -42,7 +42,7 @@ def test_amounts_that_overflow_are_rejected_and_sums_stay_finite(con):
                        "quantity": [1e200, 2.0, 1.0], "unit_price": [1e200, 3.0, 4.0]})
     result = load_orders(df, Columns(quantity="quantity", unit_price="unit_price"), con=con)
     assert reasons(result) == {1: "amount_out_of_range"}
-    summary = summarize(result, unit="day")
+    summary = summarize(result, time_unit="day")
     values = summary.drop(columns="margin")  # no cost given: margin is not available (NaN) by design
     assert np.isfinite(values.select_dtypes("number").to_numpy(dtype=float)).all()
     assert summary.set_index("customer_id").loc["a", "revenue"] == pytest.approx(6.0)
@@ -195,7 +195,7 @@ def test_sentinel_and_placeholder_dates_are_rejected(con):
     df = lines(["a", "a", "b", "c"], ["2021-01-01", "9999-12-31", "1900-01-01", "2021-03-01"], ["1"] * 4)
     result = load_orders(df, con=con)
     assert reasons(result) == {2: "date_in_future", 3: "date_before_min"}
-    summary = summarize(result, unit="week")
+    summary = summarize(result, time_unit="week")
     assert summary["T"].max() < 10  # the observation end did not follow 9999-12-31
     no_future_rule = load_orders(df, Columns(), LoadPolicy(future_dates="keep", min_date=None), con=con)
     assert reasons(no_future_rule) == {2: "date_outlier"}  # 9999-12-31 is still far outside the bulk
@@ -314,7 +314,7 @@ def test_a_date_far_outside_the_bulk_is_an_outlier_and_does_not_move_the_end(con
     df = lines([f"c{i % 40}" for i in range(len(days))] + ["c1"], days + ["2019-12-09"], ["1"] * (len(days) + 1))
     result = load_orders(df, con=con)
     assert reasons(result) == {len(days) + 1: "date_outlier"}
-    assert str(summarize(result, unit="day").attrs["observation_end"]) == "2011-12-09"
+    assert str(summarize(result, time_unit="day").observation_end) == "2011-12-09"
     kept = load_orders(df, Columns(), LoadPolicy(outlier_dates="keep"), con=con)
     assert reasons(kept) == {}
 

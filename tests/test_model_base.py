@@ -246,17 +246,17 @@ history_values = st.sampled_from([0.0, -0.0, 1.0, 2.0, 2.5, 3.0, -1.0, 1e308, np
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(history_values, history_values, history_values), min_size=1, max_size=6))
 def test_one_pass_history_check_agrees_with_the_rule_by_rule_checks(rows):
-    from clv.models import base
+    from clv.summary import histories
 
     x, t_x, T = (np.array(column) for column in zip(*rows))
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(base, "_valid_histories", lambda *columns: False)  # the rules one by one
+            patch.setattr(histories, "_valid_histories", lambda *columns: False)  # the rules one by one
             validate_rfm(x, t_x, T)
         valid = True
     except DataError:
         valid = False
-    if base._valid_histories(x, t_x, T):  # may say no to valid rows (e.g. a sum overflowing), never yes to invalid
+    if histories._valid_histories(x, t_x, T):  # may say no to valid rows (e.g. a sum overflowing), never yes to invalid
         assert valid
     else:
         with np.errstate(over="ignore"):

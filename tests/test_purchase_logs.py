@@ -65,7 +65,7 @@ def cdnow_pair():
 @pytest.fixture(scope="module")
 def cdnow_summaries(cdnow_pair):
     log, full = cdnow_pair
-    options = {"observation_end": "1997-09-30", "unit": "week"}
+    options = {"observation_end": "1997-09-30", "time_unit": "week"}
     return summarize(log, **options), summarize(full, **options)
 
 
@@ -82,7 +82,7 @@ def shop_scored(shop):
     out = {}
     for name, lines in zip(("full", "log"), shop):
         loaded = load_orders(lines)
-        summary = summarize(loaded, unit="week")
+        summary = summarize(loaded, time_unit="week")
         model = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
         spend = None
         if name == "full":
@@ -99,9 +99,9 @@ def test_a_log_frame_loads_and_summarises_without_value_columns():
                           "order_ts": ["2021-01-01", "2021-02-01", "2021-01-05", "2021-03-01"]})
     loaded = load_orders(lines)
     assert loaded.report.has_amounts is False and loaded.report.accepted_purchase_lines == 4
-    summary = summarize(loaded)
+    summary = summarize(loaded, time_unit="day")
     assert list(summary.columns) == PURCHASE_COLUMNS
-    assert summary.attrs["has_amounts"] is False
+    assert summary.has_amounts is False
     a, b = summary.set_index("customer_id").loc[["a", "b"]].itertuples(index=False)
     assert (a.frequency, a.recency, a.T, a.n_orders) == (2, 59.0, 59.0, 3)
     assert (b.frequency, b.recency, b.T, b.n_orders) == (0, 0.0, 55.0, 1)
@@ -113,10 +113,10 @@ def test_a_csv_without_amount_column_loads_as_a_log(tmp_path, shop):
     log_lines.to_csv(path, index=False)
     loaded = load_orders(str(path))
     assert loaded.report.has_amounts is False and loaded.report.input_rows == len(lines)
-    log_summary = summarize(loaded, unit="week")
-    full_summary = summarize(lines, unit="week")
+    log_summary = summarize(loaded, time_unit="week")
+    full_summary = summarize(lines, time_unit="week")
     assert not set(VALUE_COLUMNS) & set(log_summary.columns)
-    assert full_summary.attrs["has_amounts"] is True and log_summary.attrs["has_amounts"] is False
+    assert full_summary.has_amounts is True and log_summary.has_amounts is False
     purchases = ["frequency", "recency", "T"]  # n_orders differs: the full lines have order ids
     by_id = [frame.set_index(frame["customer_id"].astype(str))[purchases].sort_index()
              for frame in (log_summary, full_summary)]
@@ -130,10 +130,10 @@ def test_every_form_of_a_log_is_recognised(shop):
     forms = {"load result": loaded, "orders table": loaded.orders, "frame": log_lines,
              "ibis table": ibis.memtable(log_lines), "arrow table": pa.Table.from_pandas(log_lines),
              "polars frame": pl.from_pandas(log_lines)}
-    summaries = {name: summarize(form, unit="week") for name, form in forms.items()}
+    summaries = {name: summarize(form, time_unit="week") for name, form in forms.items()}
     reference = summaries["load result"]
     for name, summary in summaries.items():
-        assert summary.attrs["has_amounts"] is False, name
+        assert summary.has_amounts is False, name
         assert list(summary.columns) == PURCHASE_COLUMNS, name
         pd.testing.assert_frame_equal(summary.drop(columns="customer_id"), reference.drop(columns="customer_id"),
                                       check_dtype=False, obj=name)
@@ -144,21 +144,21 @@ def test_every_form_of_a_history_with_amounts_keeps_its_values(shop, form):
     lines, _ = shop
     table = {"frame": lines, "ibis table": ibis.memtable(lines), "arrow table": pa.Table.from_pandas(lines),
              "polars frame": pl.from_pandas(lines)}[form]
-    summary = summarize(table, unit="week")
-    assert summary.attrs["has_amounts"] is True and set(VALUE_COLUMNS) - {"margin"} <= set(summary.columns)
+    summary = summarize(table, time_unit="week")
+    assert summary.has_amounts is True and set(VALUE_COLUMNS) - {"margin"} <= set(summary.columns)
     assert summary["revenue"].sum() == pytest.approx(lines["amount"].sum())
 
 
 def test_calibration_holdout_of_a_log_counts_purchases_only(shop):
     lines, log_lines = shop
-    options = {"calibration_end": "2024-06-30", "unit": "week"}
+    options = {"calibration_end": "2024-06-30", "time_unit": "week"}
     log_split = calibration_holdout(load_orders(log_lines), **options)
     full_split = calibration_holdout(lines, **options)
-    assert log_split.attrs["has_amounts"] is False and full_split.attrs["has_amounts"] is True
+    assert log_split.has_amounts is False and full_split.has_amounts is True
     assert not set(VALUE_COLUMNS + HOLDOUT_VALUE_COLUMNS) & set(log_split.columns)
     shared = ["frequency", "recency", "T", "frequency_holdout", "duration_holdout"]
     pd.testing.assert_frame_equal(log_split[shared], full_split[shared])
-    assert log_split.attrs["new_customers_in_holdout"] == full_split.attrs["new_customers_in_holdout"]
+    assert log_split.new_customers_in_holdout == full_split.new_customers_in_holdout
 
 
 @settings(max_examples=60, deadline=None)
@@ -168,16 +168,16 @@ def test_log_summary_equals_the_purchase_columns_of_the_summary_with_amounts(row
     """Amounts never change when or how often a customer bought (non-negative amounts: no refunds)."""
     lines = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
     lines["order_ts"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(lines["day"], unit="D")
-    with_amounts = summarize(lines[["customer_id", "order_ts", "amount"]], unit="week")
-    log = summarize(lines[["customer_id", "order_ts"]], unit="week")
-    assert list(log.columns) == PURCHASE_COLUMNS and log.attrs["has_amounts"] is False
-    pd.testing.assert_frame_equal(log, with_amounts[PURCHASE_COLUMNS])
+    with_amounts = summarize(lines[["customer_id", "order_ts", "amount"]], time_unit="week")
+    log = summarize(lines[["customer_id", "order_ts"]], time_unit="week")
+    assert list(log.columns) == PURCHASE_COLUMNS and log.has_amounts is False
+    pd.testing.assert_frame_equal(log.table, with_amounts[PURCHASE_COLUMNS])
 
 
 def test_cdnow_as_a_log_has_the_summary_of_cdnow_with_amounts(cdnow_summaries, cdnow_summary_reference):
     log, full = cdnow_summaries
     assert len(log) == len(full) == 2357
-    pd.testing.assert_frame_equal(log, full[PURCHASE_COLUMNS])
+    pd.testing.assert_frame_equal(log.table, full[PURCHASE_COLUMNS])
     published = cdnow_summary_reference.set_index("ID").sort_index()
     mine = log.set_index(log["customer_id"].astype(int)).sort_index()
     assert (mine.index == published.index).all()
@@ -200,7 +200,7 @@ def test_scores_of_a_log_have_p_alive_and_purchases_and_no_value(shop_scored):
     _, log_summary, log_scores = shop_scored["log"]
     _, _, full_scores = shop_scored["full"]
     assert list(log_scores.columns) == ["customer_id", "p_alive", "expected_purchases"]
-    assert log_scores.attrs["has_amounts"] is False and full_scores.attrs["has_amounts"] is True
+    assert log_scores.has_amounts is False and full_scores.has_amounts is True
     np.testing.assert_allclose(log_scores["p_alive"], full_scores["p_alive"], rtol=1e-9)
     np.testing.assert_allclose(log_scores["expected_purchases"], full_scores["expected_purchases"], rtol=1e-9)
     assert log_scores["expected_purchases"].gt(0).all() and log_scores["p_alive"].between(0, 1).all()

@@ -137,14 +137,14 @@ def test_load_report_totals_equal_the_input_rows(built):
 
 
 def test_kpi_customers_equal_the_summary(built):
-    summary = summarize(built["result"], observation_end=END, unit="week")
+    summary = summarize(built["result"], observation_end=END, time_unit="week")
     assert as_number(built["page"].metrics["customers"]) == len(summary)
 
 
 def test_best_model_is_the_backtest_result(built):
     from clv.backtest import backtest
 
-    summary = summarize(built["result"], observation_end=END, unit="week")
+    summary = summarize(built["result"], observation_end=END, time_unit="week")
     margin = summary["margin"].sum() / summary["revenue"].sum()
     expected = backtest(built["result"], calibration_fraction=2 / 3, observation_end=END, time_unit="week",
                         margin=margin, n_draws=100)
@@ -169,7 +169,7 @@ def test_what_if_grid_equals_clv_whatif(built):
     from clv.models.gammagamma import GammaGammaModel
     from clv.whatif import Scenario, what_if
 
-    summary = summarize(built["result"], observation_end=END, unit="week")
+    summary = summarize(built["result"], observation_end=END, time_unit="week")
     bgnbd = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
     spend = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
     expected = what_if(built["result"].orders, Scenario(churn=-0.10), transaction_model=bgnbd, spend_model=spend,

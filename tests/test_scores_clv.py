@@ -214,7 +214,7 @@ def test_score_customers_columns_and_clv(cdnow):
     np.testing.assert_allclose(scores["expected_spend"],
                                spend.expected_spend(summary["frequency"], summary["monetary_value"]), rtol=1e-12)
     np.testing.assert_allclose(scores["p_alive"], model.probability_alive(summary["frequency"], summary["recency"], summary["T"]))
-    assert scores.attrs["time_unit"] == "week"
+    assert scores.time_unit == "week"
 
 
 def test_one_time_buyers_need_a_value_without_a_spend_model():
@@ -295,7 +295,7 @@ def test_score_customers_over_the_whole_lifetime_equals_the_lifetime_value(model
     summary = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "frequency": [0, 2, 2, 7],
                             "recency": [0.0, 10.0, 30.0, 35.0], "T": [38.0, 38.0, 38.0, 39.0],
                             "monetary_value": [0.0, 20.0, 20.0, 45.0]})
-    scores = score_customers(summary, model, None, horizon=lifetime, time_unit="week", annual_discount_rate=0.12,
+    scores = score_customers(summary, model, None, horizon=lifetime, time_unit="week", discount_rate=0.12,
                              margin=0.3, intervals=None)
     expected = customer_lifetime_value(model, None, summary["frequency"], summary["recency"], summary["T"],
                                        summary["monetary_value"], horizon=None, time_unit="week",

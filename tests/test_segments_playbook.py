@@ -21,7 +21,7 @@ from clv.summary import summarize
 @pytest.fixture(scope="module")
 def store():
     orders = simulate_orders(1500, seed=11)
-    summary = summarize(orders, unit="week")
+    summary = summarize(orders, time_unit="week")
     model = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
     spend = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
     scores = score_customers(summary, model, spend, horizon=52, time_unit="week", intervals=None)

@@ -31,7 +31,7 @@ HAND = lines(
 
 
 def test_hand_computed_days():
-    summary = summarize(HAND, observation_end="2024-01-31").set_index("customer_id")
+    summary = summarize(HAND, observation_end="2024-01-31", time_unit="day").set_index("customer_id")
     a = summary.loc["a"]
     assert a.frequency == 2                      # purchase days 01-01, 01-08, 01-15
     assert a.recency == 14.0                     # 01-15 minus 01-01
@@ -43,24 +43,24 @@ def test_hand_computed_days():
     b = summary.loc["b"]
     assert (b.frequency, b.recency, b["T"], b.monetary_value) == (0, 0.0, 21.0, 0.0)
     assert "c" not in summary.index
-    assert summarize(HAND, observation_end="2024-01-31").attrs["customers_without_purchase"] == 1  # c
+    assert summarize(HAND, observation_end="2024-01-31", time_unit="day").customers_without_purchase == 1  # c
 
 
 def test_weeks_are_days_over_seven():
-    summary = summarize(HAND, observation_end="2024-01-31", unit="week").set_index("customer_id")
+    summary = summarize(HAND, observation_end="2024-01-31", time_unit="week").set_index("customer_id")
     assert summary.loc["a", "recency"] == pytest.approx(2.0)
     assert summary.loc["a", "T"] == pytest.approx(30 / 7)
 
 
 def test_month_is_a_stated_length_not_thirty_days():
-    summary = summarize(HAND, observation_end="2024-01-31", unit="month").set_index("customer_id")
+    summary = summarize(HAND, observation_end="2024-01-31", time_unit="month").set_index("customer_id")
     assert summary.loc["a", "T"] == pytest.approx(30 / 30.4375)
 
 
 def test_merge_by_week_counts_iso_weeks():
     # 2024-01-01 is a Monday: days 01-01 and 01-07 share a week, 01-08 starts the next.
     frame = lines([("x", "2024-01-01", 1.0), ("x", "2024-01-07", 1.0), ("x", "2024-01-08", 1.0), ("x", "2024-01-29", 1.0)])
-    summary = summarize(frame, observation_end="2024-02-05", unit="week", merge="unit").iloc[0]
+    summary = summarize(frame, observation_end="2024-02-05", time_unit="week", merge="unit").iloc[0]
     assert summary.frequency == 2           # weeks 0, 1 and 4 (0-based from 01-01)
     assert summary.recency == 4.0
     assert summary["T"] == 5.0                  # 2024-02-05 is in week 5
@@ -69,14 +69,14 @@ def test_merge_by_week_counts_iso_weeks():
 
 def test_merge_by_calendar_month():
     frame = lines([("x", "2024-01-31", 2.0), ("x", "2024-02-01", 3.0), ("x", "2024-02-20", 4.0)])
-    summary = summarize(frame, observation_end="2024-04-15", unit="month", merge="unit").iloc[0]
+    summary = summarize(frame, observation_end="2024-04-15", time_unit="month", merge="unit").iloc[0]
     assert (summary.frequency, summary.recency, summary["T"]) == (1, 1.0, 3.0)
     assert summary.monetary_value == pytest.approx(7.0)
     assert summary.last_purchase == pd.Timestamp("2024-02-01")
 
 
 def test_lines_after_observation_end_are_ignored():
-    summary = summarize(HAND, observation_end="2024-01-09").set_index("customer_id")
+    summary = summarize(HAND, observation_end="2024-01-09", time_unit="day").set_index("customer_id")
     assert summary.loc["a", "frequency"] == 1
     assert summary.loc["a", "T"] == 8.0
     assert summary.loc["a", "revenue"] == pytest.approx(35.0)
@@ -84,19 +84,19 @@ def test_lines_after_observation_end_are_ignored():
 
 def test_margin_from_costs():
     frame = HAND.assign(cost=HAND["amount"].abs() * 0.5)
-    summary = summarize(frame, observation_end="2024-01-31").set_index("customer_id")
+    summary = summarize(frame, observation_end="2024-01-31", time_unit="day").set_index("customer_id")
     assert summary.loc["a", "margin"] == pytest.approx(60.0 - 45.0)
 
 
 def test_margin_counts_only_lines_with_a_cost():
     costs = [4.0, None, 10.0, 20.0, None, None, None]  # b has no cost at all
-    summary = summarize(HAND.assign(cost=costs), observation_end="2024-01-31").set_index("customer_id")
+    summary = summarize(HAND.assign(cost=costs), observation_end="2024-01-31", time_unit="day").set_index("customer_id")
     assert summary.loc["a", "margin"] == pytest.approx((10 - 4) + (20 - 10) + (40 - 20))
     assert pd.isna(summary.loc["b", "margin"])
 
 
 def test_cdnow_matches_the_published_summary(cdnow_lines, cdnow_summary_reference):
-    summary = summarize(cdnow_lines, observation_end="1997-09-30", unit="week")
+    summary = summarize(cdnow_lines, observation_end="1997-09-30", time_unit="week")
     summary["ID"] = summary["customer_id"].astype(int)
     merged = summary.merge(cdnow_summary_reference, on="ID", suffixes=("", "_ref"))
     assert len(merged) == len(cdnow_summary_reference) == 2357
@@ -120,13 +120,13 @@ def test_same_summary_from_csv_parquet_and_frame(tmp_path, cdnow_lines):
         "csv": con.read_csv(csv, types={"customer_id": "VARCHAR"}),
         "parquet": con.read_parquet(parquet),
     }
-    results = {name: summarize(src, observation_end="1997-09-30", unit="week") for name, src in sources.items()}
+    results = {name: summarize(src, observation_end="1997-09-30", time_unit="week") for name, src in sources.items()}
     for name in ("csv", "parquet"):
-        pd.testing.assert_frame_equal(results[name], results["frame"], check_dtype=False)
+        pd.testing.assert_frame_equal(results[name].table, results["frame"].table, check_dtype=False)
 
 
 def test_calibration_holdout_cdnow(cdnow_lines):
-    split = calibration_holdout(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", unit="week")
+    split = calibration_holdout(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", time_unit="week")
     assert len(split) == 2357
     assert split["frequency"].sum() == 2457
     assert split["duration_holdout"].iloc[0] == pytest.approx(273 / 7)
@@ -138,29 +138,29 @@ def test_calibration_holdout_cdnow(cdnow_lines):
 
 
 def test_calibration_holdout_counts_new_customers():
-    split = calibration_holdout(HAND, calibration_end="2024-01-09", observation_end="2024-01-31")
+    split = calibration_holdout(HAND, calibration_end="2024-01-09", observation_end="2024-01-31", time_unit="day")
     assert set(split["customer_id"]) == {"a"}
-    assert split.attrs["new_customers_in_holdout"] == 2  # b buys later; c only refunds later
+    assert split.new_customers_in_holdout == 2  # b buys later; c only refunds later
     row = split.iloc[0]
     assert (row.frequency_holdout, row.monetary_value_holdout, row.revenue_holdout) == (1, 40.0, 25.0)
     with pytest.raises(DataError, match="must be after"):
-        calibration_holdout(HAND, calibration_end="2024-01-31", observation_end="2024-01-09")
+        calibration_holdout(HAND, calibration_end="2024-01-31", observation_end="2024-01-09", time_unit="day")
 
 
 def test_compressed_summary_counts_distinct_rows(cdnow_lines):
-    summary = summarize(cdnow_lines, observation_end="1997-09-30", unit="week")
+    summary = summarize(cdnow_lines, observation_end="1997-09-30", time_unit="week")
     packed = compressed_summary(summary)
     assert packed["count"].sum() == len(summary)
     assert len(packed) == len(summary[["frequency", "recency", "T"]].drop_duplicates())
 
 
 def test_bad_options_and_inputs_name_the_fix():
-    with pytest.raises(DataError, match="unit must be one of"):
-        summarize(HAND, unit="fortnight")
+    with pytest.raises(DataError, match="time_unit='fortnight' is not a known time unit"):
+        summarize(HAND, time_unit="fortnight")
     with pytest.raises(DataError, match="load_orders"):
-        summarize(HAND.rename(columns={"customer_id": "Client"}))  # without amount it is a log: tests/test_purchase_logs.py
+        summarize(HAND.rename(columns={"customer_id": "Client"}), time_unit="day")  # without amount it is a log: tests/test_purchase_logs.py
     with pytest.raises(DataError, match="not a date"):
-        summarize(HAND, observation_end="yesterday-ish")
+        summarize(HAND, observation_end="yesterday-ish", time_unit="day")
 
 
 @settings(max_examples=40, deadline=None)
@@ -173,7 +173,7 @@ def test_bad_options_and_inputs_name_the_fix():
 def test_properties_hold_for_any_history(rows):
     frame = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
     frame["order_ts"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame["day"], unit="D")
-    summary = summarize(frame[["customer_id", "order_ts", "amount"]], observation_end="2024-03-15")
+    summary = summarize(frame[["customer_id", "order_ts", "amount"]], observation_end="2024-03-15", time_unit="day")
     days = frame.groupby("customer_id")["day"]
     expected = days.nunique() - 1
     assert summary.set_index("customer_id")["frequency"].sort_index().tolist() == expected.sort_index().tolist()
@@ -196,11 +196,11 @@ def test_summary_without_totals_has_the_same_model_inputs(rows):
     frame = pd.DataFrame(rows, columns=["customer_id", "day", "amount", "order_id"])
     frame["order_ts"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame["day"], unit="D")
     lines = frame[["customer_id", "order_ts", "amount", "order_id"]]
-    full = summarize(lines, observation_end="2024-02-15")
-    lean = summarize(lines, observation_end="2024-02-15", totals=False)
+    full = summarize(lines, observation_end="2024-02-15", time_unit="day")
+    lean = summarize(lines, observation_end="2024-02-15", totals=False, time_unit="day")
     assert list(lean.columns) == [c for c in full.columns if c not in ("n_orders", "revenue", "margin")]
-    pd.testing.assert_frame_equal(lean, full[lean.columns])
-    assert lean.attrs["customers_without_purchase"] == full.attrs["customers_without_purchase"]
+    pd.testing.assert_frame_equal(lean.table, full[lean.columns])
+    assert lean.customers_without_purchase == full.customers_without_purchase
 
 
 def test_cancelled_zero_value_line_is_not_a_purchase():
@@ -214,7 +214,7 @@ def test_cancelled_zero_value_line_is_not_a_purchase():
     })
     orders = load_orders(frame, Columns(order_id="order_id"))
     assert orders.report.netted_refund_lines == 1
-    row = summarize(orders, observation_end="2024-01-31").iloc[0]
+    row = summarize(orders, observation_end="2024-01-31", time_unit="day").iloc[0]
     assert (row.frequency, row.recency, row.n_orders) == (1, 8.0, 2)
 
 
@@ -227,19 +227,19 @@ def test_order_counts_with_and_without_order_ids():
         "amount": [5.0, 6.0, 7.0, 8.0],
         "order_id": ["A", "A", "B", None],
     })
-    with_ids = summarize(load_orders(frame, Columns(order_id="order_id")), observation_end="2024-01-10").iloc[0]
+    with_ids = summarize(load_orders(frame, Columns(order_id="order_id")), observation_end="2024-01-10", time_unit="day").iloc[0]
     assert with_ids.customer_id == 7  # integer ids stay integers
     assert (with_ids.frequency, with_ids.n_orders) == (1, 3)  # A and B on day 1; an unnamed order on day 3
     assert with_ids.monetary_value == pytest.approx(8.0)
-    without_ids = summarize(load_orders(frame.drop(columns="order_id")), observation_end="2024-01-10").iloc[0]
+    without_ids = summarize(load_orders(frame.drop(columns="order_id")), observation_end="2024-01-10", time_unit="day").iloc[0]
     assert (without_ids.frequency, without_ids.n_orders) == (1, 2)  # one order per purchase day
 
 
 def test_unit_merge_split_must_fall_between_periods():
     frame = lines([("x", "2024-01-01", 1.0), ("x", "2024-01-08", 1.0), ("x", "2024-01-12", 1.0)])
     with pytest.raises(DataError, match="Sunday"):
-        calibration_holdout(frame, calibration_end="2024-01-10", observation_end="2024-01-31", unit="week", merge="unit")
-    split = calibration_holdout(frame, calibration_end="2024-01-07", observation_end="2024-01-28", unit="week", merge="unit")
+        calibration_holdout(frame, calibration_end="2024-01-10", observation_end="2024-01-31", time_unit="week", merge="unit")
+    split = calibration_holdout(frame, calibration_end="2024-01-07", observation_end="2024-01-28", time_unit="week", merge="unit")
     row = split.iloc[0]
     assert (row.frequency, row.frequency_holdout, row.duration_holdout) == (0, 1, 3.0)  # days 8 and 12 share a week
 
@@ -261,11 +261,11 @@ def test_default_observation_end_found_in_the_summary_query_equals_the_last_orde
     data = frame[["customer_id", "order_ts", "amount", "order_id"]]
     unit, merge = unit_merge
     last = data["order_ts"].max().date()
-    found = summarize(data, unit=unit, merge=merge, totals=totals)
-    given_end = summarize(data, observation_end=str(last), unit=unit, merge=merge, totals=totals)
-    pd.testing.assert_frame_equal(found, given_end)
-    assert found.attrs == given_end.attrs
-    assert found.attrs["observation_end"] == str(last)
+    found = summarize(data, time_unit=unit, merge=merge, totals=totals)
+    given_end = summarize(data, observation_end=str(last), time_unit=unit, merge=merge, totals=totals)
+    pd.testing.assert_frame_equal(found.table, given_end.table)
+    assert found.context() == given_end.context()
+    assert str(found.observation_end) == str(last)
 
 
 def test_default_observation_end_of_a_load_result_ignores_rejected_lines():
@@ -273,7 +273,7 @@ def test_default_observation_end_of_a_load_result_ignores_rejected_lines():
 
     frame = lines([("a", "2024-01-01 09:00", 10.0), ("a", "2024-01-05 09:00", 4.0), ("b", "2024-01-09 09:00", -2.0),
                    ("", "2024-02-01 09:00", 8.0), ("c", "2024-01-07 09:00", float("nan"))])
-    summary = summarize(load_orders(frame))
-    assert summary.attrs["observation_end"] == "2024-01-09"  # b's refund is the last accepted line
+    summary = summarize(load_orders(frame), time_unit="day")
+    assert str(summary.observation_end) == "2024-01-09"  # b's refund is the last accepted line
     assert summary.set_index("customer_id").loc["a", "T"] == 8.0
-    assert summary.attrs["customers_without_purchase"] == 1
+    assert summary.customers_without_purchase == 1

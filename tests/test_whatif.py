@@ -26,7 +26,7 @@ def orders() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def models(orders):
-    summary = summarize(orders, unit="week")
+    summary = summarize(orders, time_unit="week")
     summary["average_order"] = summary["revenue"] / summary["n_orders"]
     return fit_default_models(summary)
 

@@ -66,7 +66,7 @@ def main() -> None:
     info: dict = {}
     if args.task == "end_to_end":
         with phases("summary"):
-            s = summarize(load_orders(args.orders), unit="day", totals=False)  # the model inputs only
+            s = summarize(load_orders(args.orders), time_unit="day", totals=False)  # the model inputs only
         with phases("fit"):
             bg, gg = fit_transactions("bgnbd", s), fit_spend(s)
         with phases("clv"):
@@ -91,7 +91,7 @@ def main() -> None:
             with phases("score"):
                 scores = score_customers(
                     s, bg, gg, horizon=args.horizon, time_unit="day",
-                    annual_discount_rate=annual_rate(args.monthly_discount), discount_step=STEP_DAYS,
+                    discount_rate=annual_rate(args.monthly_discount), discount_step=STEP_DAYS,
                     intervals=(0.8, 0.95),
                 )
             info = {"params": {**bg.params_, **gg.params_}, "customers": len(scores),

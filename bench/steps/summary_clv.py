@@ -33,7 +33,7 @@ CHECK_COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value"]
 
 def summary_via_load(path, observation_end: str, totals: bool = True) -> pa.Table:
     loaded = load_orders(path, observation_end=observation_end)
-    frame = summarize(loaded, observation_end=observation_end, unit="day", totals=totals)
+    frame = summarize(loaded, observation_end=observation_end, time_unit="day", totals=totals)
     return pa.Table.from_pandas(frame[CHECK_COLUMNS], preserve_index=False)
 
 
@@ -48,7 +48,7 @@ def summary_via_expression(path, observation_end: str) -> pa.Table:
     else:
         raw = con.read_csv(path) if path.endswith((".csv", ".csv.gz")) else con.read_parquet(path)
     raw = raw.select("customer_id", "order_ts", "amount")
-    return summary_expression(raw, observation_end=observation_end, unit="day").select(CHECK_COLUMNS).to_pyarrow()
+    return summary_expression(raw, observation_end=observation_end, time_unit="day").select(CHECK_COLUMNS).to_pyarrow()
 
 
 def main() -> None:

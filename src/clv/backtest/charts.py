@@ -36,7 +36,8 @@ from clv.data import schema
 from clv.data.orders_table import as_orders_table
 from clv.errors import DataError
 from clv.summary.compress import compress
-from clv.summary.customers import UNIT_DAYS, order_date, period_table
+from clv.summary.customers import order_date, period_table
+from clv.units import DAYS_PER_UNIT
 
 TOP_FREQUENCY = 7  # the last bin of the conditional-expectation and histogram charts is "7+"
 CHART_FILES = {
@@ -71,7 +72,7 @@ def actual_repeat_purchases(orders: Any, *, calibration_end: dt.date, observatio
     origin = first._first.min().to_pyarrow().as_py()
     if origin is None:
         return pd.Series(dtype=float, name="purchases")
-    step = 1.0 if (merge == "unit" or unit == "day") else 1.0 / UNIT_DAYS[unit]
+    step = 1.0 if (merge == "unit" or unit == "day") else 1.0 / DAYS_PER_UNIT[unit]
     elapsed = (repeats._period - origin).cast("float64") * step
     bucket = (elapsed - 1e-9).ceil().cast("int64")
     bucketed = repeats.mutate(period=bucket)

@@ -41,7 +41,9 @@ from clv.backtest.split import Split, inner_split, split_orders
 from clv.errors import ClvError, DataError
 from clv.models import model_class, model_names
 from clv.scores import quantile_levels, quantile_name, score_customers
+from clv.summary import CustomerData
 from clv.summary.amounts import AMOUNTS_FIX, NO_AMOUNTS
+from clv.units import DEFAULT_TIME_UNIT
 
 SPEND_MODELS = ("gammagamma", None)
 TIE_TOLERANCE = 0.01  # RMSEs within 1% of the best are a tie, broken by Spearman
@@ -83,7 +85,7 @@ class BacktestResult:
         """The charts as Plotly figures (tracking, conditional_expectations, frequency_histogram)."""
         out = {"conditional_expectations": charts.conditional_expectations_figure(self.charts["conditional_expectations"])}
         if "tracking" in self.charts:
-            out["tracking"] = charts.tracking_figure(self.charts["tracking"], self.settings["unit"],
+            out["tracking"] = charts.tracking_figure(self.charts["tracking"], self.settings["time_unit"],
                                                      self.settings["calibration_length"])
         if "frequency_histogram" in self.charts:
             out["frequency_histogram"] = charts.frequency_histogram_figure(self.charts["frequency_histogram"])
@@ -112,7 +114,7 @@ def backtest(
     calibration_end: Any = None,
     calibration_fraction: float | None = None,
     observation_end: Any = None,
-    time_unit: str = "week",
+    time_unit: str = DEFAULT_TIME_UNIT,
     merge: str = "day",
     models: Sequence[str] = ("bgnbd", "pareto", "mbgnbd"),
     spend_model: str | None = "gammagamma",
@@ -145,8 +147,8 @@ def backtest(
         raise DataError(f"spend_model must be 'gammagamma' or None, got {spend_model!r}.")
     margin = _checked_margin(margin)
     split = split_orders(orders, calibration_end=calibration_end, calibration_fraction=calibration_fraction,
-                         observation_end=observation_end, unit=time_unit, merge=merge)
-    summary = split.frame
+                         observation_end=observation_end, time_unit=time_unit, merge=merge)
+    summary = split.data
     horizon = split.holdout_length
     notes = data_warnings(split)
     quantities = QUANTITIES if split.has_amounts else ("purchases",)
@@ -164,7 +166,7 @@ def backtest(
         if model is None:
             continue
         fitted[name] = model
-        predictions[name], bounds[name] = _model_prediction(model, spend, summary, horizon, split.unit, margin,
+        predictions[name], bounds[name] = _model_prediction(model, spend, summary, horizon, margin,
                                                             intervals, n_draws, seed)
     predictions.update(_baseline_predictions(orders, split, baselines, margin, notes))
     if not predictions:
@@ -181,10 +183,10 @@ def backtest(
         fitted["spend"] = spend
     settings = {
         "calibration_end": str(split.calibration_end), "observation_end": str(split.observation_end),
-        "first_order": str(split.first_order), "unit": split.unit, "merge": split.merge,
+        "first_order": str(split.first_order), "time_unit": split.time_unit, "merge": split.merge,
         "calibration_length": split.calibration_length, "holdout_length": horizon,
         "customers": len(summary), "repeat_buyers": int((summary["frequency"] > 0).sum()),
-        "new_customers_in_holdout": summary.attrs.get("new_customers_in_holdout"),
+        "new_customers_in_holdout": summary.new_customers_in_holdout,
         "models": list(models), "spend_model": spend_model, "baselines": list(baselines),
         "margin": margin, "intervals": list(intervals), "n_draws": n_draws, "seed": seed,
         "selection": f"lowest {ranked_on} RMSE; within {TIE_TOLERANCE:.0%} of it, highest {ranked_on} Spearman",
@@ -253,17 +255,16 @@ def _fit_spend(summary: pd.DataFrame, spend_model: str | None, notes: list[str])
         return None
 
 
-def _model_inputs(summary: pd.DataFrame, spend) -> pd.DataFrame:
+def _model_inputs(summary: CustomerData, spend) -> CustomerData:
     """frequency, recency, T and (with amounts) the money column the spend model or the average spend gives."""
     frame = pd.DataFrame({"frequency": summary["frequency"], "recency": summary["recency"], "T": summary["T"]})
-    frame.attrs["has_amounts"] = "average_spend" in summary.columns  # a split with amounts has it
-    if frame.attrs["has_amounts"]:
+    if summary.has_amounts:
         money = summary["monetary_value"] if spend is not None else summary["average_spend"]
         frame["monetary_value"] = money.to_numpy(float)
-    return frame
+    return CustomerData(frame, time_unit=summary.time_unit, has_amounts=summary.has_amounts)
 
 
-def _model_prediction(model, spend, summary, horizon, unit, margin, intervals, n_draws, seed):
+def _model_prediction(model, spend, summary, horizon, margin, intervals, n_draws, seed):
     """Expected holdout purchases and value, and the interval bounds, from :func:`clv.scores.score_customers`.
 
     A purchase log gives purchases only (value None, no value bounds).
@@ -271,7 +272,7 @@ def _model_prediction(model, spend, summary, horizon, unit, margin, intervals, n
     frame = _model_inputs(summary, spend)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        scores = score_customers(frame, model, spend, horizon=horizon, time_unit=unit, annual_discount_rate=0.0,
+        scores = score_customers(frame, model, spend, horizon=horizon, discount_rate=0.0,
                                  margin=margin, intervals=tuple(intervals) or None, n_draws=n_draws, seed=seed)
     has_value = "clv" in scores.columns
     score_prefix = {"purchases": "purchases", "value": "clv"} if has_value else {"purchases": "purchases"}
@@ -385,7 +386,7 @@ def _chart_data(orders, split: Split, fitted: dict, predictions: dict) -> dict[s
         summary, {name: p.purchases for name, p in predictions.items()})}
     if fitted:
         actual = charts.actual_repeat_purchases(orders, calibration_end=split.calibration_end,
-                                                observation_end=split.observation_end, unit=split.unit, merge=split.merge)
+                                                observation_end=split.observation_end, unit=split.time_unit, merge=split.merge)
         out["tracking"] = charts.tracking_data(actual, summary, fitted, split.holdout_length)
         out["frequency_histogram"] = charts.frequency_histogram_data(summary, fitted)
     return out
@@ -410,16 +411,16 @@ def data_warnings(split: Split) -> list[str]:
         cycle = summary.loc[repeat, "recency"].sum() / summary.loc[repeat, "frequency"].sum()
         if split.calibration_length < MIN_CALIBRATION_PURCHASE_CYCLES * cycle:
             notes.append(
-                f"calibration ({split.calibration_length:.1f} {split.unit}s) is shorter than 3 mean inter-purchase times "
-                f"(3 x {cycle:.1f} {split.unit}s): choose an earlier first date or a later calibration end."
+                f"calibration ({split.calibration_length:.1f} {split.time_unit}s) is shorter than 3 mean inter-purchase times "
+                f"(3 x {cycle:.1f} {split.time_unit}s): choose an earlier first date or a later calibration end."
             )
     if n_repeat < MIN_REPEAT_BUYERS:
         notes.append(f"only {n_repeat} repeat buyers in calibration (fewer than {MIN_REPEAT_BUYERS}): "
                      "model estimates and the comparison are noisy.")
     if split.holdout_length < MIN_HOLDOUT_SHARE * split.calibration_length:
-        notes.append(f"holdout ({split.holdout_length:.1f} {split.unit}s) is shorter than a quarter of calibration "
-                     f"({split.calibration_length:.1f} {split.unit}s): too little future to judge the models.")
-    new = summary.attrs.get("new_customers_in_holdout") or 0
+        notes.append(f"holdout ({split.holdout_length:.1f} {split.time_unit}s) is shorter than a quarter of calibration "
+                     f"({split.calibration_length:.1f} {split.time_unit}s): too little future to judge the models.")
+    new = split.data.new_customers_in_holdout or 0
     if new:
         notes.append(f"{new} customers first bought in the holdout window; they are not part of the backtest.")
     return notes

@@ -11,48 +11,62 @@ import pandas as pd
 
 from clv.data.orders_table import as_orders_table
 from clv.errors import DataError
-from clv.summary.customers import (
-    UNIT_DAYS,
-    calibration_holdout,
-    order_date,
-    resolve_observation_end,
-)
+from clv.summary import CustomerData
+from clv.summary.customers import calibration_holdout, order_date, resolve_observation_end
+from clv.units import DAYS_PER_UNIT, DEFAULT_TIME_UNIT
 
 
 @dataclass(frozen=True)
 class Split:
-    """The per-customer calibration summary with holdout columns, and the dates behind it.
+    """The split customer data of a backtest, and the first order date.
 
-    ``frame`` is :func:`clv.summary.calibration_holdout`'s result plus
-    ``value_holdout`` (gross purchase value in the holdout window =
+    ``data`` is :func:`clv.summary.calibration_holdout`'s result, its table
+    with ``value_holdout`` (gross purchase value in the holdout window =
     ``frequency_holdout * monetary_value_holdout``) and ``average_spend``
     (calibration purchase value per purchase period, ``gross_revenue / (frequency + 1)``,
-    floored at 0). A purchase log (no amounts) has neither, nor the value
+    floored at 0) added. A purchase log (no amounts) has neither, nor the value
     columns of the summary: ``has_amounts`` is False and only purchases can
     be compared.
     """
 
-    frame: pd.DataFrame
+    data: CustomerData
     first_order: dt.date
-    calibration_end: dt.date
-    observation_end: dt.date
-    unit: str
-    merge: str
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The per-customer table."""
+        return self.data.table
+
+    @property
+    def calibration_end(self) -> dt.date:
+        return self.data.calibration_end
+
+    @property
+    def observation_end(self) -> dt.date:
+        return self.data.observation_end
+
+    @property
+    def time_unit(self) -> str:
+        return self.data.time_unit
+
+    @property
+    def merge(self) -> str:
+        return self.data.merged_per
 
     @property
     def has_amounts(self) -> bool:
         """False for a purchase log: the split has no value columns."""
-        return self.frame.attrs.get("has_amounts", True) is not False
+        return self.data.has_amounts
 
     @property
     def holdout_length(self) -> float:
-        """Length of the holdout window in ``unit``."""
-        return float(self.frame["duration_holdout"].iloc[0]) if len(self.frame) else math.nan
+        """Length of the holdout window in ``time_unit``."""
+        return float(self.data.holdout_length)
 
     @property
     def calibration_length(self) -> float:
-        """Calibration length in ``unit``: from the first order to the calibration end."""
-        return (self.calibration_end - self.first_order).days / UNIT_DAYS[self.unit]
+        """Calibration length in ``time_unit``: from the first order to the calibration end."""
+        return (self.calibration_end - self.first_order).days / DAYS_PER_UNIT[self.time_unit]
 
 
 def resolve_calibration_end(first: dt.date, end: dt.date, calibration_end: Any, calibration_fraction: Any) -> dt.date:
@@ -72,7 +86,7 @@ def resolve_calibration_end(first: dt.date, end: dt.date, calibration_end: Any, 
 
 def split_orders(
     orders: Any, *, calibration_end: Any = None, calibration_fraction: Any = None,
-    observation_end: Any = None, unit: str = "week", merge: str = "day",
+    observation_end: Any = None, time_unit: str = DEFAULT_TIME_UNIT, merge: str = "day",
 ) -> Split:
     """Split at the calibration end and summarise both windows per customer (inside the engine)."""
     table = as_orders_table(orders)
@@ -84,14 +98,15 @@ def split_orders(
             f"calibration_end {cal_end} must lie in [{first}, {end}) (first order date, observation end); "
             "pick a date inside the data so both windows have days."
         )
-    frame = calibration_holdout(table, calibration_end=cal_end, observation_end=end, unit=unit, merge=merge)
-    if frame.empty:
+    data = calibration_holdout(orders, calibration_end=cal_end, observation_end=end, time_unit=time_unit, merge=merge)
+    if data.table.empty:
         raise DataError(f"no customer purchased by calibration_end {cal_end}: nothing to backtest.")
-    if frame.attrs.get("has_amounts", True) is not False:
+    if data.has_amounts:
+        frame = data.table
         frame["value_holdout"] = frame["frequency_holdout"] * frame["monetary_value_holdout"]
         # gross purchase value per purchase, as the holdout value and the spend models count it
         frame["average_spend"] = frame["gross_revenue"].to_numpy(float) / (frame["frequency"].to_numpy(float) + 1)
-    return Split(frame, first, cal_end, end, unit, merge)
+    return Split(data, first)
 
 
 def inner_split(orders: Any, split: Split) -> Split:
@@ -100,9 +115,10 @@ def inner_split(orders: Any, split: Split) -> Split:
     The inner holdout is the last ``min(holdout length, half the calibration
     length)`` of the calibration period (in whole days).
     """
-    days = min(split.holdout_length * UNIT_DAYS[split.unit], split.calibration_length * UNIT_DAYS[split.unit] / 2)
+    unit_days = DAYS_PER_UNIT[split.time_unit]
+    days = min(split.holdout_length * unit_days, split.calibration_length * unit_days / 2)
     inner_end = split.calibration_end - dt.timedelta(days=max(1, math.floor(days)))
     if inner_end < split.first_order:
         raise DataError("the calibration period is too short (under 2 days) to learn the RFM baseline's relationship.")
     return split_orders(orders, calibration_end=inner_end, observation_end=split.calibration_end,
-                        unit=split.unit, merge=split.merge)
+                        time_unit=split.time_unit, merge=split.merge)

@@ -114,7 +114,7 @@ def backtest_command(
         emit(result.metrics, fmt, output)
         return
     title = (f"backtest: calibration {settings['first_order']} .. {settings['calibration_end']}, "
-             f"holdout to {settings['observation_end']} ({settings['holdout_length']:.4g} {settings['unit']}s), "
+             f"holdout to {settings['observation_end']} ({settings['holdout_length']:.4g} {settings['time_unit']}s), "
              f"{settings['customers']:,} customers")
     Console().print(rich_table(metrics_table(result.metrics, coverages), title))
     say(result.best_reason, label="best: ")

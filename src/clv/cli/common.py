@@ -12,7 +12,7 @@ import contextlib
 import enum
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -25,6 +25,7 @@ from clv.cli.failures import user_message
 from clv.cli.outputs import CSV, csv_text, frame_records, jsonable, suffix_of, write_frame, write_payload
 from clv.cli.tables import FittedTable, rich_table
 from clv.errors import DataError
+from clv.result_table import as_frame
 
 if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)
     import pandas as pd
@@ -57,7 +58,9 @@ def read_table_file(path: Path, what: str) -> pd.DataFrame:
     """A small table of the user's (CSV, .csv.gz, .tsv, .txt or Parquet) read with pandas.
 
     A file that is missing, a folder, or cannot be read stops the command with
-    one line naming ``what`` (e.g. "--spend file") and the file.
+    one line naming ``what`` (e.g. "--spend file") and the file. Customer data
+    written by ``clv summarize --output x.parquet`` comes back as
+    :class:`clv.summary.CustomerData`, with its time unit and dates.
     """
     import pandas as pd
     if not path.is_file():
@@ -66,7 +69,7 @@ def read_table_file(path: Path, what: str) -> pd.DataFrame:
     suffix = suffix_of(path)
     try:
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
+            return _parquet_table(path)
         if suffix in (*CSV, ".txt", ".tsv"):
             return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
     except Exception as exc:  # the reasons a file cannot be read, worded once in clv.cli.failures
@@ -76,6 +79,17 @@ def read_table_file(path: Path, what: str) -> pd.DataFrame:
         fail(f"{what} {str(path)!r}: {reason}")
     fail(f"{what} {str(path)!r}: clv reads .csv, .csv.gz, .tsv, .txt or .parquet files here. "
          "Fix: give a CSV or Parquet file.")
+
+
+def _parquet_table(path: Path):
+    """Customer data when the file carries clv's context, else a plain DataFrame."""
+    import pyarrow.parquet as pq
+
+    from clv.summary.customer_data import PARQUET_KEY, CustomerData
+
+    if PARQUET_KEY in (pq.read_schema(path).metadata or {}):
+        return CustomerData.read_parquet(path)
+    return pd.read_parquet(path)
 
 
 def note(message: str, style: str | None = None, label: str = "") -> None:
@@ -99,16 +113,19 @@ def progress(description: str) -> Iterator[None]:
         yield
 
 
-def emit(result: pd.DataFrame | Mapping[str, Any], fmt: OutputFormat, output: Path | None, title: str = "") -> None:
+def emit(result: Any, fmt: OutputFormat, output: Path | None, title: str = "") -> None:
     """Write a frame or a dict as a table, CSV or JSON, to a file (by its extension) or stdout."""
     import pandas as pd
     if output is not None:
-        if isinstance(result, pd.DataFrame):
-            write_frame(result, output)
+        if suffix_of(output) == ".parquet" and hasattr(result, "to_parquet") and hasattr(result, "time_unit"):
+            result.to_parquet(output)  # customer data: its time unit and dates travel in the file
+        elif isinstance(as_frame(result), pd.DataFrame):
+            write_frame(as_frame(result), output)
         else:
             write_payload(result, output)
         note(f"wrote {output}")
         return
+    result = as_frame(result)
     if fmt is OutputFormat.json:
         payload = frame_records(result) if isinstance(result, pd.DataFrame) else jsonable(dict(result))
         sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")

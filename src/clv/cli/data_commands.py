@@ -311,7 +311,7 @@ def load_command(
 @takes_orders
 def summarize_command(
     orders: OrdersInput,
-    time_unit: str = typer.Option(DEFAULT_TIME_UNIT, "--time-unit", "-u", help="Time unit of recency and T: day, week, month (365.25/12 days), quarter or year."),
+    time_unit: str = typer.Option(DEFAULT_TIME_UNIT, "--time-unit", "-u", help="Time unit of recency and T: day, week (default), month (365.25/12 days), quarter or year. Saved with a .parquet --output, so later commands need not repeat it."),
     merge: str = typer.Option("day", "--merge", help="Merge purchases per calendar 'day' (literature) or per 'unit' period (lifetimes' freq=)."),
     calibration_end: str = typer.Option(None, "--calibration-end", help="Also split: calibration summary to this date plus holdout frequency/value to --observation-end."),
     compressed: bool = typer.Option(False, "--compressed", help="Print distinct (frequency, recency, T) rows with their customer counts."),
@@ -327,13 +327,14 @@ def summarize_command(
         result = orders.open()
         if calibration_end:
             frame = calibration_holdout(
-                result, calibration_end=calibration_end, observation_end=orders.observation_end, unit=time_unit, merge=merge
+                result, calibration_end=calibration_end, observation_end=orders.observation_end, time_unit=time_unit, merge=merge
             )
         else:
-            frame = summarize(result, observation_end=orders.observation_end, unit=time_unit, merge=merge, totals=totals)
+            frame = summarize(result, observation_end=orders.observation_end, time_unit=time_unit, merge=merge,
+                              totals=totals)
         if compressed:
             frame = compressed_summary(frame)
-    note(f"{len(frame):,} rows; time unit {time_unit}, merge={merge}")
+    note(f"{len(frame):,} rows; time unit {time_unit}, merge per {merge}")
     emit(frame, fmt, output, title="customer summary")
 
 

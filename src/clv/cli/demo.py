@@ -47,7 +47,7 @@ def demo_command(
     from clv.summary import summarize
 
     with progress("summarising customers"):
-        summary = summarize(result, observation_end=observation_end, unit="week")
+        summary = summarize(result, observation_end=observation_end, time_unit="week")
         write_frame(summary, directory / "summary.csv")
     say(f"\n2. per-customer summary: {len(summary):,} customers (weeks) -> {directory / 'summary.csv'}")
 
@@ -111,7 +111,7 @@ def _fit_and_score(summary: pd.DataFrame, directory: Path):
     margin = float(summary["margin"].sum() / summary["revenue"].sum()) if "margin" in summary else 1.0
     with progress("scoring every customer"):
         scores = score_customers(
-            summary, bgnbd, spend, horizon=52, time_unit="week", annual_discount_rate=0.10,
+            summary, bgnbd, spend, horizon=52, time_unit="week", discount_rate=0.10,
             margin=margin, intervals=(0.8,), n_draws=200, seed=0,
         )
         write_frame(scores, directory / "scores.csv")

@@ -125,8 +125,11 @@ def parse_intervals(text: str) -> tuple[float, ...]:
         raise DataError(f"--intervals must be coverages separated by commas, e.g. 0.8,0.95 (or none); got {text!r}.") from None
 
 
-def summary_for_scoring(frame: pd.DataFrame, columns: dict[str, str | None], model) -> pd.DataFrame:
-    """The summary with canonical column names for :func:`clv.scores.score_customers` (``model``: the purchase model)."""
+def summary_for_scoring(frame: Any, columns: dict[str, str | None], model) -> Any:
+    """The summary with canonical column names for :func:`clv.scores.score_customers` (``model``: the purchase model).
+
+    Customer data keeps its context (time unit, dates) around the new table.
+    """
     import pandas as pd
     t_key = "n_periods" if model.capabilities.discrete_time else "t"
     data = take_columns(frame, {"frequency": columns["frequency"], "recency": columns["recency"], "T": columns[t_key]}, "summary")
@@ -136,7 +139,8 @@ def summary_for_scoring(frame: pd.DataFrame, columns: dict[str, str | None], mod
         take_columns(frame, {"monetary": columns["monetary"]}, "monetary value")
     if columns["id"] in frame.columns:
         data = {"customer_id": frame[columns["id"]].to_numpy(), **data}
-    return pd.DataFrame(data)
+    table = pd.DataFrame(data)
+    return frame.with_table(table) if hasattr(frame, "with_table") else table  # customer data keeps its context
 
 
 def orders_options(customer, date, amount, order_id, date_format, delimiter, names, observation_end,
@@ -152,19 +156,26 @@ def summary_from_orders(path: Path, orders: dict[str, Any], unit: str) -> pd.Dat
     from clv.data.sources import resolve_source
     from clv.summary.customers import summarize
 
-    if unit not in ("day", "week", "month", "year"):
-        raise DataError(f"--time-unit {unit} cannot summarise orders; use day, week, month or year.")
     names = tuple(n.strip() for n in orders["names"].split(",")) if orders["names"] else None
     columns = Columns(customer_id=orders["customer"], date=orders["date"], amount=orders["amount"], order_id=orders["order_id"])
     policy = LoadPolicy(date_format=orders["date_format"]) if orders["date_format"] else None
     spec = resolve_source(str(path), delimiter=orders["delimiter"], header=names is None, names=names,
                           encoding=orders["encoding"])
     loaded = load_orders(spec, columns, policy)
-    summary = summarize(loaded, observation_end=orders["observation_end"], unit=unit, totals=False)  # model inputs only
+    summary = summarize(loaded, observation_end=orders["observation_end"], time_unit=unit, totals=False)  # model inputs only
     if summary.empty:
         raise DataError(f"no purchase could be read from {path}: {loaded.report.as_dict()['rejected']} "
                         "(check --date-col/--date-format/--amount-col).")
     return summary
+
+
+def input_time_unit(data: Any, given: str | None) -> str | None:
+    """The time unit of the input: the one the customer data carries (a different --time-unit is refused), else --time-unit."""
+    carried = getattr(data, "time_unit", None)
+    if carried and given and carried != given:
+        raise DataError(f"the summary is in {carried}s (its Parquet file says so) but --time-unit is {given}. "
+                        f"Fix: leave --time-unit out, or summarise again with --time-unit {given}.")
+    return carried or given
 
 
 def read_input(path: Path, from_orders: bool, orders: dict[str, Any], unit: str | None) -> pd.DataFrame:
@@ -233,7 +244,7 @@ def fit_command(
     orders = orders_options(customer_col, date_col, amount_col, order_id_col, date_format, delimiter, names,
                             observation_end, encoding)
     frame = read_input(input, from_orders, orders, time_unit.value if time_unit else None)
-    unit = time_unit.value if time_unit else None
+    unit = input_time_unit(frame, time_unit.value if time_unit else None)
     with progress(f"fitting {model.value}"):
         fitted = fit_model(model.value, frame, columns, unit)
     report = fit_report(fitted, input, unit)
@@ -312,19 +323,20 @@ def score_command(
     spend = load_model(spend_model) if spend_model is not None else None
     if spend is not None and spend.family != "spend":
         raise DataError(f"--spend-model must be a {'/'.join(registry.model_names('spend'))} model; {spend_model} holds {spend.model_name!r}.")
-    unit = time_unit.value if time_unit else transactions.time_unit_
     saved = getattr(transactions, "time_unit_", None)
-    if saved and unit != saved:
-        raise DataError(
-            f"--time-unit {unit} differs from the unit the model was fitted in ({saved}); "
-            "recency, T and --horizon must be in the model's unit."
-        )
+    given = time_unit.value if time_unit else None
+    data = read_input(summary, from_orders, orders, given or saved)
+    unit = input_time_unit(data, given or (None if hasattr(data, "time_unit") else saved))
     if unit is None:
-        raise DataError("give --time-unit (the unit of recency, T and --horizon): the model file does not record one.")
-    frame = summary_for_scoring(read_input(summary, from_orders, orders, unit), columns, transactions)
+        raise DataError("give --time-unit (the unit of recency, T and --horizon): neither the summary nor the "
+                        "model file records one.")
+    if saved and unit != saved:
+        note(f"the summary is in {unit}s and the model was fitted in {saved}s: recency and T are converted to "
+             f"{saved}s; --horizon is read in {unit}s.")
+    frame = summary_for_scoring(data, columns, transactions)
     with progress("scoring customers"):
         scores = score_customers(
-            frame, transactions, spend, horizon=horizon, time_unit=unit, annual_discount_rate=discount_rate,
+            frame, transactions, spend, horizon=horizon, time_unit=unit, discount_rate=discount_rate,
             margin=margin, discount_step=discount_step.value, intervals=parse_intervals(intervals),
             n_draws=draws, seed=seed, interval_method=interval_method,
         )

@@ -25,11 +25,11 @@ def _fit_and_score(result, *, observation_end, unit: str, horizon: float, discou
     from clv.scores import score_customers
     from clv.summary import summarize, summary_is_log
 
-    summary = summarize(result, observation_end=observation_end, unit=unit)
+    summary = summarize(result, observation_end=observation_end, time_unit=unit)
     transactions = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
     spend = None if summary_is_log(summary) else GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
     scores = score_customers(summary, transactions, spend, horizon=horizon, time_unit=unit,
-                             annual_discount_rate=discount_rate, margin=margin, intervals=None)
+                             discount_rate=discount_rate, margin=margin, intervals=None)
     return summary, scores
 
 

@@ -54,7 +54,7 @@ def customer_histories(orders: object, cells: Cells, time_unit: str) -> pd.DataF
     """Per-customer frequency, recency, T, monetary value at the end of the last complete month, with channel and cohort."""
     table = as_orders_table(orders, string_ids=True)
     end = month_end(cells.end_month).date()
-    summary = summary_expression(table, observation_end=end, unit=time_unit)
+    summary = summary_expression(table, observation_end=end, time_unit=time_unit)
     acquired = acquisitions(table)
     acquired = acquired.filter(acquired[COHORT] <= cells.end_month).rename(_acq_id=CUSTOMER_ID)
     joined = summary.join(acquired, summary[CUSTOMER_ID] == acquired._acq_id)

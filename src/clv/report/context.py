@@ -71,7 +71,7 @@ class ReportContext:
     def summary(self) -> pd.DataFrame:
         from clv.summary import summarize
 
-        return summarize(self.orders, observation_end=self.observation_day, unit=self.unit)
+        return summarize(self.orders, observation_end=self.observation_day, time_unit=self.unit)
 
     def has_values(self, column: str) -> bool:
         """Whether any order line has a value in ``column`` (canonical columns are null when not mapped)."""
@@ -127,7 +127,7 @@ class ReportContext:
         transactions, spend = self.models
         return score_customers(
             self.summary, transactions, spend, horizon=self.horizon, time_unit=self.unit,
-            annual_discount_rate=DISCOUNT_RATE, margin=self.margin_rate, intervals=None,
+            discount_rate=DISCOUNT_RATE, margin=self.margin_rate, intervals=None,
         )
 
     @property

@@ -10,6 +10,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "forecast_purchases": "clv.scores.lifetime_value",
     "quantile_levels": "clv.scores.intervals",
     "quantile_name": "clv.scores.intervals",
+    "Scores": "clv.scores.result",
     "score_customers": "clv.scores.score",
     "score_subscribers": "clv.scores.subscriptions",
 })

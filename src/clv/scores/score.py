@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from clv.errors import DataError, missing_column_message
-from clv.models.base import validate_rfm
 from clv.scores.intervals import (
     IntervalInputs,
     choose_method,
@@ -32,57 +31,139 @@ from clv.scores.lifetime_value import (
     clean_monetary_value,
     forecast_from_rows,
     forecast_rows_in_groups,
+    is_discrete_time,
     reference_groups,
 )
+from clv.scores.result import Scores
+from clv.summary import CustomerData, as_customer_data
 from clv.summary.compress import compress
-from clv.units import check_annual_rate
 from clv.summary.amounts import no_amounts_error, summary_is_log
+from clv.units import check_annual_rate, check_time_unit, convert_duration
 
 
 def score_customers(
-    summary: pd.DataFrame,
+    summary: CustomerData | pd.DataFrame,
     transaction_model,
     spend_model=None,
     *,
     horizon: float | None,
-    time_unit: str,
-    annual_discount_rate: float = 0.10,
+    time_unit: str | None = None,
+    discount_rate: float = 0.10,
     margin: float = 1.0,
     discount_step: str | float = "month",
     intervals: Sequence[float] | None = (0.8, 0.95),
     n_draws: int = 200,
     seed: int | None = 0,
     interval_method: str = "auto",
-) -> pd.DataFrame:
-    """Per-customer predictions over ``horizon`` (in ``time_unit``, the model's unit).
+) -> Scores:
+    """Per-customer predictions over ``horizon``: P(alive), purchases, spend, CLV and intervals.
 
-    ``horizon=None`` (or ``inf``) scores the whole remaining lifetime: ``clv``
-    is then the discounted value of all future purchases (closed-form DERT for
-    Pareto/NBD and BG/BB, exact quadrature for BG/NBD and MBG/NBD, see
-    :func:`clv.scores.customer_lifetime_value`), ``expected_purchases`` is
-    replaced by ``discounted_purchases`` (DERT; undiscounted the lifetime
-    purchases can be infinite) and intervals are not available (pass
-    ``intervals=None``).
+    Parameters
+    ----------
+    summary : CustomerData or pandas.DataFrame
+        Customer data (:func:`clv.summary.summarize`; it carries its time
+        unit), or a plain table with columns frequency, recency, T
+        (``n_periods`` accepted for BG/BB), optional customer_id, and
+        monetary_value (needed for spend and CLV).
+    transaction_model : fitted purchase model
+        E.g. :class:`clv.models.BetaGeoModel`. When it was fitted in another
+        time unit than the data's, the data's durations are converted to the
+        model's unit first (continuous-time models); a discrete-time model
+        (BG/BB) refuses a different unit.
+    spend_model : fitted spend model, optional
+        E.g. :class:`clv.models.GammaGammaModel`; without it each customer's
+        own ``monetary_value`` is the expected spend.
+    horizon : float or None
+        Forecast window in ``time_unit``; None (or ``inf``) for the whole
+        remaining lifetime: ``clv`` is then the discounted value of all future
+        purchases (closed-form DERT for Pareto/NBD and BG/BB, exact quadrature
+        for BG/NBD and MBG/NBD, see :func:`clv.scores.customer_lifetime_value`),
+        ``expected_purchases`` is replaced by ``discounted_purchases`` and
+        intervals are not available (pass ``intervals=None``).
+    time_unit : str, optional
+        Unit of the data's durations and of ``horizon``. Taken from customer
+        data (a different one is refused); required for a plain table.
+    discount_rate : float
+        Annual discount rate (0.10 = 10% a year): each step's purchases are
+        discounted by ``(1 + discount_rate) ** -years`` (see :mod:`clv.units`).
+    margin : float
+        Fraction of purchase value counted as value (1.0 = revenue).
+    discount_step : str or float
+        Length of a discounting step: a unit name or a number of ``time_unit``.
+    intervals : sequence of float, optional
+        Central prediction-interval coverages (``purchases_q{u}``, ``clv_q{u}``
+        columns; see :mod:`clv.scores.intervals`); None for none.
+    n_draws, seed : int
+        Monte Carlo draws and seed of the intervals.
+    interval_method : {"auto", "closed", "factorised", "simulate"}
+        How the intervals are computed.
 
-    ``summary`` has columns frequency, recency, T (``n_periods`` accepted for
-    BG/BB), optional customer_id, and monetary_value (needed for spend and CLV).
-    Returns customer_id, p_alive, expected_purchases (in ``(T, T + horizon]``),
-    expected_spend (per order), clv (``margin * expected_spend * DET``, each
-    step's purchases discounted at ``(1 + annual_discount_rate) ** -years``) and,
-    when ``intervals`` is given, ``purchases_q{u}`` and ``clv_q{u}`` for the
-    levels of those central intervals (see :mod:`clv.scores.intervals`).
-    Without ``monetary_value`` and without a spend model, expected_spend and clv
-    are left out: so it is for the summary of a purchase log (no amounts,
-    ``attrs["has_amounts"]`` False), whose scores carry ``has_amounts`` False
-    too; a spend model on a log is refused (:func:`clv.summary.no_amounts_error`).
+    Returns
+    -------
+    Scores
+        customer_id, p_alive, expected_purchases (in ``(T, T + horizon]``),
+        expected_spend (per order), clv (``margin * expected_spend * DET``)
+        and the interval columns, with the settings as typed fields. Without
+        amounts (a purchase log) and without a spend model, expected_spend and
+        clv are left out (``has_amounts`` False); a spend model on a log is
+        refused (:func:`clv.summary.no_amounts_error`).
 
-    Work is done on distinct histories (and distinct (x, T)) and is vectorised;
-    the frame's ``attrs`` record the units, rate, method and Monte Carlo error.
+    Raises
+    ------
+    DataError
+        A plain table without ``time_unit``; a ``time_unit`` that contradicts
+        the data's; invalid histories (the row is named); bad options.
+
+    Notes
+    -----
+    Work is done on distinct histories (and distinct (x, T)) and is vectorised.
     """
+    data = as_customer_data(summary, time_unit)
     horizon = _lifetime_or_checked_horizon(horizon, intervals)
+    in_model_unit, horizon_in_model, model_unit = _in_model_unit(data, transaction_model, horizon)
+    frame, plan = _score_in_model_unit(
+        in_model_unit, transaction_model, spend_model, horizon=horizon_in_model, time_unit=model_unit,
+        discount_rate=discount_rate, margin=margin, discount_step=discount_step, intervals=intervals,
+        n_draws=n_draws, seed=seed, interval_method=interval_method)
+    return Scores(
+        frame, model=getattr(transaction_model, "model_name", type(transaction_model).__name__),
+        time_unit=data.time_unit, horizon=horizon, discount_rate=float(discount_rate), margin=float(margin),
+        discount_step=discount_step, has_amounts=not summary_is_log(data),
+        model_time_unit=model_unit if model_unit != data.time_unit else None,
+        observation_end=data.observation_end, currency=data.currency,
+        **(plan.result_fields if plan is not None else {}),
+    )
+
+
+def _in_model_unit(data: CustomerData, model, horizon: float | None) -> tuple[CustomerData, float | None, str]:
+    """The data and the horizon expressed in the model's time unit, and that unit.
+
+    A model fitted without a unit (on plain arrays) takes the data's. A
+    discrete-time model (BG/BB) counts whole periods: another unit is refused.
+    """
+    model_unit = getattr(model, "time_unit_", None) or data.time_unit
+    check_time_unit(model_unit, "the model's time_unit_")
+    if model_unit == data.time_unit:
+        return data, horizon, model_unit
+    if is_discrete_time(model):
+        raise DataError(
+            f"the model was fitted in {model_unit}s but the data are in {data.time_unit}s, and "
+            f"{getattr(model, 'model_name', 'this model')} counts whole periods: summarise the data in "
+            f"{model_unit}s (time_unit={model_unit!r}) or refit the model on these data."
+        )
+    converted = None if horizon is None else convert_duration(horizon, data.time_unit, model_unit)
+    return data.in_time_unit(model_unit), converted, model_unit
+
+
+def _score_in_model_unit(
+    data: CustomerData, transaction_model, spend_model, *, horizon: float | None, time_unit: str,
+    discount_rate: float, margin: float, discount_step: str | float, intervals, n_draws: int, seed: int | None,
+    interval_method: str,
+) -> tuple[pd.DataFrame, "_IntervalPlan | None"]:
+    """The score columns and the interval plan, with data, horizon and model all in ``time_unit``."""
     margin = _checked_margin(margin)
-    x, t_x, T, m, customer_id = _summary_columns(summary, transaction_model, spend_model)
-    check_annual_rate(annual_discount_rate)
+    x, t_x, T, m, customer_id = _summary_columns(data, transaction_model, spend_model)
+    check_annual_rate(discount_rate)
     if horizon is not None:
         _step_ends(transaction_model, horizon, time_unit, discount_step)  # checks the units before work starts
     plan = _IntervalPlan.checked(transaction_model, intervals, n_draws, seed, interval_method) if intervals else None
@@ -90,9 +171,6 @@ def score_customers(
     histories = compress({"x": x, "t_x": t_x, "T": T})
     hx, ht, hT = (histories.columns[k] for k in ("x", "t_x", "T"))
     groups = reference_groups(transaction_model, hx, hT)
-    attrs = dict(model=transaction_model.model_name, time_unit=time_unit, horizon=horizon,
-                 annual_discount_rate=annual_discount_rate, margin=margin, discount_step=discount_step,
-                 has_amounts=not summary_is_log(summary))
     # Intervals and point columns are independent: the interval draws run on a second thread (NumPy
     # releases the GIL in its loops), from as soon as the distinct (x, T) are known (closed form) or the
     # forecast rows (factorised); tasks run in submission order. The intervals use their own random
@@ -108,7 +186,7 @@ def score_customers(
             quantiles = pool.submit(plan.history_quantiles, transaction_model, spend_model, rows, horizon, rng, reference)
             purchases_q = pool.submit(_expanded_columns, quantiles, "purchases", histories)
         forecast = forecast_from_rows(transaction_model, rows, horizon=horizon, time_unit=time_unit,
-                                      annual_discount_rate=annual_discount_rate, discount_step=discount_step)
+                                      annual_discount_rate=discount_rate, discount_step=discount_step)
         simulated = None
         if plan is not None and plan.method == "simulate":
             simulated = pool.submit(_simulated, transaction_model, spend_model, x, t_x, T, money, histories, forecast,
@@ -122,14 +200,11 @@ def score_customers(
                     quantiles, "money", histories, _clv_scale(spend_model, x, money, histories, forecast, margin))
                 purchases_columns = purchases_q.result()
             out.update(plan.columns(purchases_columns, clv_columns))
-            attrs.update(plan.attrs)
     if horizon is None:  # undiscounted lifetime purchases can be infinite: their discounted sum instead
         del out["expected_purchases"]
         out = {"customer_id": out.pop("customer_id"), "p_alive": out.pop("p_alive"),
                "discounted_purchases": histories.expand(forecast.discounted), **out}
-    frame = pd.DataFrame(out, copy=False)
-    frame.attrs.update(attrs)
-    return frame
+    return pd.DataFrame(out, copy=False), plan
 
 
 def _lifetime_or_checked_horizon(horizon: float | None, intervals) -> float | None:
@@ -144,17 +219,16 @@ def _lifetime_or_checked_horizon(horizon: float | None, intervals) -> float | No
     return None
 
 
-def _summary_columns(summary: pd.DataFrame, model, spend_model):
-    if not isinstance(summary, pd.DataFrame):
-        raise DataError(f"summary must be a pandas DataFrame of per-customer rows, got {type(summary).__name__}.")
+def _summary_columns(data: CustomerData, model, spend_model):
+    summary = data.table
     t_column = "T" if "T" in summary.columns or "n_periods" not in summary.columns else "n_periods"
     for column in ("frequency", "recency", t_column):
         if column not in summary.columns:
             raise DataError(missing_column_message(column, column, map(str, summary.columns)))
-    x, t_x, T = validate_rfm(summary["frequency"].to_numpy(), summary["recency"].to_numpy(), summary[t_column].to_numpy())
+    x, t_x, T = data.rfm(t_column)
     if "monetary_value" in summary.columns:
         m = summary["monetary_value"].to_numpy(dtype=float)
-    elif spend_model is not None and summary_is_log(summary):
+    elif spend_model is not None and summary_is_log(data):
         raise no_amounts_error(f"the spend model ({type(spend_model).__name__}) and CLV")
     elif spend_model is not None:
         raise DataError(missing_column_message("monetary value", "monetary_value", map(str, summary.columns)))
@@ -237,7 +311,8 @@ class _IntervalPlan:
         return columns
 
     @property
-    def attrs(self) -> dict:
+    def result_fields(self) -> dict:
+        """The interval settings as :class:`clv.scores.Scores` fields."""
         return dict(interval_method=self.method, n_draws=self.n_draws, seed=self.seed,
                     quantile_level_mc_sd={f"{u:g}": monte_carlo_level_sd(u, self.n_draws) for u in self.levels})
 

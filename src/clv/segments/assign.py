@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from clv.errors import DataError, missing_column_message
+from clv.result_table import as_frame
+from clv.scores.result import Scores
 from clv.summary.amounts import NO_AMOUNTS, summary_is_log
 from clv.segments.early_warning import EarlyWarningSettings, early_warning
 from clv.segments.playbook import PlaybookSettings, assign_actions
@@ -119,7 +121,7 @@ def assign_segments(
     ``value_measure`` that ranked the value tiers, and ``not_available``
     (what a purchase log cannot give, and why).
 
-    A purchase log's summary (``attrs["has_amounts"]`` False) needs scores
+    A purchase log's summary (``has_amounts`` False) needs scores
     without a spend model: its frame has no monetary_value, revenue, aov,
     expected_spend, clv or m_score, and value tiers rank by expected purchases.
 
@@ -157,13 +159,17 @@ def assign_segments(
         When the summary and the scores do not hold the same customers, or a
         needed column is missing.
     """
+    log = summary_is_log(summary)
+    time_unit = getattr(summary, "time_unit", None)
+    summary_end = getattr(summary, "observation_end", None)
+    score_settings = scores.settings() if isinstance(scores, Scores) else {}
+    summary, scores = as_frame(summary), as_frame(scores)
     for table, what in ((summary, "summary"), (scores, "scores")):
         if not isinstance(table, pd.DataFrame):
-            raise DataError(f"{what} must be a pandas DataFrame, got {type(table).__name__}.")
-    log = summary_is_log(summary)
+            raise DataError(f"{what} must be clv customer data or scores, or a pandas DataFrame, "
+                            f"got {type(table).__name__}.")
     frame = _joined(summary, scores, log)
-    frame.attrs["has_amounts"] = not log  # read by rfm_scores
-    rfm, thresholds = rfm_scores(frame, time_unit=summary.attrs.get("unit"))
+    rfm, thresholds = rfm_scores(frame, time_unit=time_unit, has_amounts=not log)
     frame = pd.concat([frame, rfm], axis=1)
     if not log:
         frame["aov"] = average_order_value(frame)
@@ -172,7 +178,7 @@ def assign_segments(
     tiers, cut_table = value_tiers(frame[measure].to_numpy(), value_cuts, measure=measure)
     frame["value_tier"] = tiers
     frame["value_tier_rank"] = pd.Categorical(tiers, categories=value_tier_names(value_cuts)).codes + 1
-    end = observation_end if observation_end is not None else summary.attrs.get("observation_end")
+    end = observation_end if observation_end is not None else summary_end
     warnings = _warnings(orders, frame["customer_id"], end, warning)
     frame = pd.concat([frame, warnings], axis=1)
     frame["risk_tier"] = risk_tiers(frame["p_alive"].to_numpy(), frame["early_warning"].to_numpy(),
@@ -185,8 +191,8 @@ def assign_segments(
         "risk_cuts": {"low_alive": low_alive, "high_alive": high_alive},
         "early_warning": {"computed": orders is not None, **warning.__dict__},
         "observation_end": None if end is None else str(end),
-        **{k: scores.attrs[k] for k in ("model", "time_unit", "horizon", "annual_discount_rate", "margin")
-           if k in scores.attrs},
+        **{k: score_settings[k] for k in ("model", "time_unit", "horizon", "discount_rate", "margin")
+           if k in score_settings},
         "value_measure": measure,
         "not_available": LOG_NOT_AVAILABLE if log else {},
     }

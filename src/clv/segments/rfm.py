@@ -9,7 +9,7 @@ JMR 42(4)): each customer gets a 1-5 score on
 * **F** (frequency): number of purchase periods, ``frequency + 1``;
 * **M** (monetary): total net revenue of the customer (``revenue``).
 
-A purchase log (no amounts: a summary with ``attrs["has_amounts"]`` False, as
+A purchase log (no amounts: customer data with ``has_amounts`` False, as
 :func:`clv.summary.summarize` marks it) has no M: its customers get R and F
 scores only, no ``m_score``, and FM = F.
 
@@ -33,6 +33,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from clv.result_table import as_frame
+from clv.summary import CustomerData
 from clv.errors import DataError, missing_column_message
 from clv.summary.amounts import summary_is_log
 
@@ -68,9 +70,9 @@ def score_from_edges(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return (1 + np.searchsorted(edges, values, side="left")).astype(np.int8)
 
 
-def _rfm_metrics(summary: pd.DataFrame) -> dict[str, np.ndarray]:
+def _rfm_metrics(summary: pd.DataFrame, has_amounts: bool) -> dict[str, np.ndarray]:
     """R, F and (with amounts) M metrics, each higher = better."""
-    log = summary_is_log(summary)
+    log = not has_amounts
     for column in ("frequency", "recency", "T") if log else ("frequency", "recency", "T", "revenue"):
         if column not in summary.columns:
             raise DataError(
@@ -92,20 +94,25 @@ def _rfm_metrics(summary: pd.DataFrame) -> dict[str, np.ndarray]:
     return metrics
 
 
-def rfm_scores(summary: pd.DataFrame, time_unit: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def rfm_scores(
+    summary: CustomerData | pd.DataFrame, time_unit: str | None = None, has_amounts: bool | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """R, F, M scores (1-5) and FM = ceil((F + M) / 2) per customer, plus the cut points.
 
     Returns ``(scores, thresholds)``: ``scores`` has columns r_score, f_score,
     m_score, fm_score in the summary's row order; ``thresholds`` has one row per
     metric and score with the range of values that earns it (``lower``,
     ``upper`` and in words ``range``; R in time since the last purchase, in
-    ``time_unit``, default the summary's ``attrs["unit"]``) and how many customers
-    got it. A purchase log gets no ``m_score`` (and no monetary rows): FM = F.
+    ``time_unit``, default the customer data's) and how many customers
+    got it. A purchase log (``has_amounts`` False, default: the customer
+    data's) gets no ``m_score`` (and no monetary rows): FM = F.
     """
     if len(summary) == 0:
         raise DataError("summary has no customers: nothing to score.")
-    metrics = _rfm_metrics(summary)
-    unit = time_unit or summary.attrs.get("unit")
+    unit = time_unit or getattr(summary, "time_unit", None)
+    has_amounts = (not summary_is_log(summary)) if has_amounts is None else has_amounts
+    summary = as_frame(summary)
+    metrics = _rfm_metrics(summary, has_amounts)
     scores, tables = {}, []
     for metric, column in zip(metrics, ("r_score", "f_score", "m_score")):
         edges = quintile_edges(metrics[metric])

@@ -1,13 +1,19 @@
-"""Per-customer summaries (frequency, recency, T, monetary value), computed in the engine."""
+"""Customer data: per-customer summaries (frequency, recency, T, monetary value) with their context.
+
+:func:`summarize` and :func:`calibration_holdout` compute the table in the
+engine and return :class:`CustomerData`, which carries the time unit,
+observation end, split, merge rule and currency with it.
+"""
 
 from clv.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "HOLDOUT_VALUE_COLUMNS": "clv.summary.amounts",
     "NO_AMOUNTS": "clv.summary.amounts",
-    "UNIT_DAYS": "clv.summary.customers",
     "VALUE_COLUMNS": "clv.summary.amounts",
     "Compressed": "clv.summary.compress",
+    "CustomerData": "clv.summary.customer_data",
+    "as_customer_data": "clv.summary.customer_data",
     "apply_on_distinct": "clv.summary.compress",
     "calibration_holdout": "clv.summary.customers",
     "compress": "clv.summary.compress",
@@ -19,4 +25,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "summary_expression": "clv.summary.customers",
     "summary_is_log": "clv.summary.amounts",
     "valued_orders_table": "clv.summary.amounts",
+    "validate_rfm": "clv.summary.histories",
 })

@@ -5,8 +5,7 @@ do. Its purchases are counted as usual (frequency, recency, T, n_orders, first
 and last purchase), but nothing about their value is known. The summary of a log
 therefore has **no value columns** (:data:`VALUE_COLUMNS`, and
 :data:`HOLDOUT_VALUE_COLUMNS` in a calibration/holdout split) and
-``attrs["has_amounts"] = False``; a summary with amounts has
-``attrs["has_amounts"] = True``. Absent rather than null: a null column would be
+``has_amounts=False`` (:class:`clv.summary.CustomerData`). Absent rather than null: a null column would be
 summed to 0 or carried as NaN into a CLV without a word, an absent one cannot
 be read by mistake. Every value computation of ``clv`` (spend models, CLV,
 value metrics, the classic formula) refuses a log with :func:`no_amounts_error`.
@@ -112,24 +111,24 @@ def _column_names(table: Any) -> list[str] | None:
     return None if names is None else [str(name) for name in names]
 
 
-def summary_is_log(summary: pd.DataFrame) -> bool:
-    """True for the summary of a purchase log (``attrs["has_amounts"]`` is False)."""
-    return summary.attrs.get("has_amounts") is False
+def summary_is_log(summary: Any) -> bool:
+    """True for the summary of a purchase log (customer data with ``has_amounts`` False).
+
+    A plain DataFrame does not say; it is taken as having amounts.
+    """
+    return getattr(summary, "has_amounts", True) is False
 
 
-def require_amounts(summary: pd.DataFrame, what: str) -> None:
+def require_amounts(summary: Any, what: str) -> None:
     """Raise :func:`no_amounts_error` when ``summary`` is the summary of a purchase log."""
     if summary_is_log(summary):
         raise no_amounts_error(what)
 
 
 def without_values(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with the value columns dropped and ``attrs["has_amounts"] = False``."""
+    """``frame`` without the value columns (:data:`VALUE_COLUMNS`, :data:`HOLDOUT_VALUE_COLUMNS`)."""
     dropped = [c for c in (*VALUE_COLUMNS, *HOLDOUT_VALUE_COLUMNS) if c in frame.columns]
-    attrs = dict(frame.attrs)
-    frame = frame.drop(columns=dropped)
-    frame.attrs = {**attrs, "has_amounts": False}
-    return frame
+    return frame.drop(columns=dropped)
 
 
 def values_missing(frame: pd.DataFrame) -> bool:

@@ -18,12 +18,16 @@ papers; see docs/summary.md):
   (the first purchase excluded, as Gamma-Gamma expects); 0 when frequency = 0.
 * A purchase log without amounts (customer and date only) is summarised with
   the same purchase columns and without the value columns (``monetary_value``,
-  ``gross_revenue``, ``revenue``, ``margin``); ``attrs["has_amounts"]`` says
+  ``gross_revenue``, ``revenue``, ``margin``); ``CustomerData.has_amounts`` says
   which kind a summary is (see :mod:`clv.summary.amounts`).
-* Time is measured in ``unit``: day = 1 day, week = 7 days, month =
-  365.25 / 12 = 30.4375 days, year = 365.25 days. With ``merge="day"`` recency
-  and T are whole days divided by the unit's length (CDNOW: 272 days = 38.86
-  weeks); with ``merge="unit"`` they are whole numbers of periods.
+* Time is measured in ``time_unit`` (default ``"week"``, :mod:`clv.units`):
+  day = 1 day, week = 7 days, month = 365.25 / 12 = 30.4375 days, quarter =
+  365.25 / 4 days, year = 365.25 days. With ``merge="day"`` recency and T are
+  whole days divided by the unit's length (CDNOW: 272 days = 38.86 weeks); with
+  ``merge="unit"`` they are whole numbers of periods.
+* The result is :class:`clv.summary.CustomerData`: the table with its time
+  unit, observation end, split and merge rule, so no later step can read it in
+  another unit.
 """
 
 from __future__ import annotations
@@ -39,15 +43,17 @@ from clv.data import schema
 from clv.data.orders_table import as_orders_table
 from clv.engine import to_frame
 from clv.errors import DataError
-from clv.units import DAYS_PER_UNIT
+from clv.result_table import as_frame
+from clv.summary.customer_data import CustomerData
+from clv.units import DAYS_PER_UNIT, DEFAULT_TIME_UNIT, check_time_unit
 from clv.summary.amounts import VALUE_COLUMNS, declared_amounts, values_missing, without_values
 
-Unit = Literal["day", "week", "month", "year"]
+Unit = Literal["day", "week", "month", "quarter", "year"]
 Merge = Literal["day", "unit"]
 
-UNIT_DAYS = DAYS_PER_UNIT  # days in one time unit (clv.units)
 
 _MONDAY_EPOCH_OFFSET = 4  # 1970-01-05, the first Monday after the Unix epoch, is day 4
+MONTHS_PER_PERIOD = {"month": 1, "quarter": 3, "year": 12}  # calendar periods of merge="unit"
 RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 IS_REFUND = schema.IS_REFUND
 
@@ -59,13 +65,10 @@ def order_date(table: ir.Table) -> ir.DateValue:
 
 
 def _validate_options(unit: str, merge: str) -> float:
-    if unit not in UNIT_DAYS:
-        raise DataError(f"unit must be one of {list(UNIT_DAYS)}, not {unit!r}.")
+    check_time_unit(unit)
     if merge not in ("day", "unit"):
         raise DataError(f"merge must be 'day' or 'unit', not {merge!r}.")
-    if merge == "unit" and unit == "year":
-        raise DataError("merge='unit' supports day, week and month periods; use merge='day' with unit='year'.")
-    return UNIT_DAYS[unit]
+    return DAYS_PER_UNIT[unit]
 
 
 def _period_index(day: ir.IntegerValue, date: ir.DateValue, unit: str, merge: str) -> ir.IntegerValue:
@@ -74,14 +77,15 @@ def _period_index(day: ir.IntegerValue, date: ir.DateValue, unit: str, merge: st
         return day
     if unit == "week":
         return ((day - _MONDAY_EPOCH_OFFSET) / 7).floor().cast("int64")
-    return (date.year() * 12 + date.month() - 1).cast("int64")
+    months = date.year().cast("int64") * 12 + date.month() - 1
+    return (months / MONTHS_PER_PERIOD[unit]).floor().cast("int64")
 
 
 def _period_length(unit: str, merge: str) -> float:
     """How many units one step of the period index is worth."""
     if merge == "unit" or unit == "day":
         return 1.0
-    return 1.0 / UNIT_DAYS[unit]
+    return 1.0 / DAYS_PER_UNIT[unit]
 
 
 def _observation_end_index(observation_end: dt.date, unit: str, merge: str) -> int:
@@ -90,7 +94,7 @@ def _observation_end_index(observation_end: dt.date, unit: str, merge: str) -> i
         return day
     if unit == "week":
         return (day - _MONDAY_EPOCH_OFFSET) // 7
-    return observation_end.year * 12 + observation_end.month - 1
+    return (observation_end.year * 12 + observation_end.month - 1) // MONTHS_PER_PERIOD[unit]
 
 
 def resolve_observation_end(orders: Any, observation_end: Any) -> dt.date:
@@ -204,7 +208,7 @@ def summary_expression(
     orders: Any,
     *,
     observation_end: Any = None,
-    unit: Unit = "day",
+    time_unit: Unit = DEFAULT_TIME_UNIT,
     merge: Merge = "day",
     keep_non_buyers: bool = False,
     totals: bool = True,
@@ -219,6 +223,7 @@ def summary_expression(
     ``amount``) has no value columns; one whose amounts are null in the data
     cannot be told without running the query, so its value columns are null.
     """
+    unit = time_unit
     _validate_options(unit, merge)
     table = as_orders_table(orders)
     end = resolve_observation_end(table, observation_end)
@@ -233,7 +238,7 @@ def summary_expression(
     return per_customer.select(**columns)
 
 
-def _summary_to_last_order(table: ir.Table, unit: str, merge: str, totals: bool) -> pd.DataFrame:
+def _summary_to_last_order(table: ir.Table, unit: str, merge: str, totals: bool) -> tuple[pd.DataFrame, dt.date]:
     """The summary observed to the last order date of ``table``, without a query for that date.
 
     Every customer row carries the day of its last line (refunds included); the
@@ -241,7 +246,7 @@ def _summary_to_last_order(table: ir.Table, unit: str, merge: str, totals: bool)
     only ``T`` depends on it: T is computed here, by the formula of
     :func:`_summary_columns`. A window maximum inside the query would cost more
     than the separate query it saves. Non-buyers are kept (they may hold the
-    last line); ``attrs["observation_end"]`` is the date.
+    last line); returns the frame and that date.
     """
     per_customer = _per_customer(table, unit, merge, totals, last_day=True)
     columns = _summary_columns(per_customer, None, unit, merge)
@@ -253,8 +258,7 @@ def _summary_to_last_order(table: ir.Table, unit: str, merge: str, totals: bool)
     end_index = _observation_end_index(end, unit, merge)
     t = (end_index - frame.pop("_first").to_numpy()).astype("float64") * _period_length(unit, merge)
     frame.insert(frame.columns.get_loc("recency") + 1, "T", t)
-    frame.attrs["observation_end"] = end
-    return frame
+    return frame, end
 
 
 def _per_customer(table: ir.Table, unit: str, merge: str, totals: bool, *, last_day: bool) -> ir.Table:
@@ -312,8 +316,9 @@ def _period_start(index: ir.IntegerValue, unit: str, merge: str) -> ir.DateValue
     elif unit == "week":
         days = index * 7 + _MONDAY_EPOCH_OFFSET
     else:
-        year = (index / 12).floor().cast("int32")
-        month = (index - year * 12 + 1).cast("int32")
+        months = index * MONTHS_PER_PERIOD[unit]
+        year = (months / 12).floor().cast("int32")
+        month = (months - year * 12 + 1).cast("int32")
         return ibis.date(year, month, 1)
     return epoch + days.cast("int32").as_interval("D")
 
@@ -322,10 +327,11 @@ def summarize(
     orders: Any,
     *,
     observation_end: Any = None,
-    unit: Unit = "day",
+    time_unit: Unit = DEFAULT_TIME_UNIT,
     merge: Merge = "day",
     totals: bool = True,
-) -> pd.DataFrame:
+    currency: str | None = None,
+) -> CustomerData:
     """Summarise order lines into one row per customer, inside the engine.
 
     Parameters
@@ -336,67 +342,95 @@ def summarize(
     observation_end : date-like, optional
         End of the observation window (inclusive); lines after it are ignored.
         Default: the last order date.
-    unit : {"day", "week", "month", "year"}
-        Time unit of recency and T.
+    time_unit : {"day", "week", "month", "quarter", "year"}
+        Time unit of recency and T (default ``"week"``, :data:`clv.units.DEFAULT_TIME_UNIT`).
     merge : {"day", "unit"}
-        Purchases merged per calendar day (literature) or per period of ``unit``
-        (lifetimes' ``freq=``).
+        Purchases merged per calendar day (literature) or per period of
+        ``time_unit`` (lifetimes' ``freq=``; weeks run Monday to Sunday,
+        months, quarters and years are calendar ones).
     totals : bool
         Also count orders and sum net revenue and margin (``n_orders``,
         ``revenue``, ``margin``). ``False`` gives only what the models need
         (the RFM columns, first/last purchase, gross revenue) at about half the
         cost on large inputs: counting orders needs one more grouping level,
         by order id.
+    currency : str, optional
+        Currency of the amounts, recorded with the data; default: the load
+        policy's ``currency_symbol`` when the orders come from ``load_orders``.
 
     Returns
     -------
-    pandas.DataFrame
-        ``customer_id, frequency, recency, T, monetary_value, first_purchase,
-        last_purchase, n_orders, gross_revenue`` (value of all purchases, refunds
-        not subtracted), ``revenue`` (net of refunds) (+ ``margin``, the sum of amount -
-        cost over the customer's lines that have a cost, null when none has),
-        sorted by customer id. ``attrs`` record unit, merge, observation end
-        and ``has_amounts``. Customers whose only lines are refunds have no
-        purchase and are not rows; ``attrs["customers_without_purchase"]``
-        counts them.
+    CustomerData
+        The table ``customer_id, frequency, recency, T, monetary_value,
+        first_purchase, last_purchase, n_orders, gross_revenue`` (value of all
+        purchases, refunds not subtracted), ``revenue`` (net of refunds) (+
+        ``margin``, the sum of amount - cost over the customer's lines that
+        have a cost, null when none has), sorted by customer id; with its time
+        unit, merge rule, observation end, currency and ``has_amounts``.
+        Customers whose only lines are refunds have no purchase and are not
+        rows; ``customers_without_purchase`` counts them.
 
         A purchase log (no amounts: see :mod:`clv.summary.amounts`) gives the
         same columns without ``monetary_value``, ``gross_revenue``, ``revenue``
-        and ``margin``, and ``attrs["has_amounts"] = False``.
+        and ``margin``, and ``has_amounts=False``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> orders = pd.DataFrame({"customer_id": ["a", "a", "b"],
+    ...                        "order_ts": pd.to_datetime(["2024-01-01", "2024-01-15", "2024-01-08"]),
+    ...                        "amount": [10.0, 20.0, 5.0]})
+    >>> data = summarize(orders)
+    >>> data.time_unit, data["frequency"].tolist(), data["T"].tolist()
+    ('week', [1, 0], [2.0, 1.0])
     """
     table = as_orders_table(orders)
+    unit = time_unit
     _validate_options(unit, merge)
     if observation_end is None:
-        frame = _summary_to_last_order(table, unit, merge, totals)
-        end = frame.attrs["observation_end"]
+        frame, end = _summary_to_last_order(table, unit, merge, totals)
     else:
         end = resolve_observation_end(orders, observation_end)
         expression = summary_expression(
-            table, observation_end=end, unit=unit, merge=merge, keep_non_buyers=True, totals=totals
+            table, observation_end=end, time_unit=unit, merge=merge, keep_non_buyers=True, totals=totals
         )
         frame = to_frame(expression.order_by(schema.CUSTOMER_ID))
     buyers = frame["first_purchase"].notna().to_numpy()
     frame = frame[buyers].reset_index(drop=True)
     frame["frequency"] = frame["frequency"].astype("int64")
-    frame.attrs.update(
-        unit=unit, merge=merge, observation_end=str(end), customers_without_purchase=int((~buyers).sum())
+    frame, has_amounts = _with_amounts(frame, declared_amounts(orders))
+    return CustomerData(
+        frame, time_unit=unit, observation_end=end, merged_per=merge, has_amounts=has_amounts,
+        currency=_currency(orders, currency), customers_without_purchase=int((~buyers).sum()),
+        load_report=_computed_load_report(orders),
     )
-    return _marked_amounts(frame, declared_amounts(orders))
 
 
-def _marked_amounts(frame: pd.DataFrame, declared: bool | None) -> pd.DataFrame:
-    """``attrs["has_amounts"]`` set; a log's value columns dropped (declared, or no purchase has a value)."""
+def _with_amounts(frame: pd.DataFrame, declared: bool | None) -> tuple[pd.DataFrame, bool]:
+    """The frame (a log's value columns dropped) and whether it has amounts (declared, or some purchase has a value)."""
     if declared is False or (declared is None and values_missing(frame)):
-        return without_values(frame)
-    frame.attrs["has_amounts"] = True
-    return frame
+        return without_values(frame), False
+    return frame, True
+
+
+def _currency(orders: Any, currency: str | None) -> str | None:
+    """The currency given, else the load policy's currency symbol (None when unknown)."""
+    if currency is not None:
+        return str(currency)
+    policy = getattr(orders, "policy", None)
+    return getattr(policy, "currency_symbol", None)
+
+
+def _computed_load_report(orders: Any) -> Any:
+    """The load report of a LoadResult when it was already computed (it costs a query otherwise), else None."""
+    return vars(orders).get("report") if hasattr(orders, "__dict__") and hasattr(orders, "classified") else None
 
 
 def compressed_summary(
     summary: pd.DataFrame | ir.Table, columns: tuple[str, ...] = ("frequency", "recency", "T")
 ) -> pd.DataFrame:
     """Distinct rows of ``columns`` with the number of customers sharing each (``count``)."""
-    table = summary if isinstance(summary, ir.Table) else ibis.memtable(summary)
+    table = summary if isinstance(summary, ir.Table) else ibis.memtable(as_frame(summary))
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise DataError(f"summary lacks column(s) {missing}; columns found: {', '.join(table.columns)}.")
@@ -409,9 +443,10 @@ def calibration_holdout(
     *,
     calibration_end: Any,
     observation_end: Any = None,
-    unit: Unit = "day",
+    time_unit: Unit = DEFAULT_TIME_UNIT,
     merge: Merge = "day",
-) -> pd.DataFrame:
+    currency: str | None = None,
+) -> CustomerData:
     """Summary at ``calibration_end`` plus what each customer did after it.
 
     The calibration columns are those of :func:`summarize` (customers who had
@@ -421,21 +456,28 @@ def calibration_holdout(
     * ``frequency_holdout``: purchase periods in the window;
     * ``monetary_value_holdout``: mean gross value of those periods (0 if none);
     * ``revenue_holdout``: net revenue in the window (refunds included);
-    * ``duration_holdout``: the window's length in ``unit`` (same for everyone).
+    * ``duration_holdout``: the window's length in ``time_unit`` (same for everyone).
 
     Customers first seen in the holdout window are not in the calibration
-    summary; ``attrs["new_customers_in_holdout"]`` counts them. A purchase log
-    has no value columns, in calibration or holdout (``attrs["has_amounts"]``
-    False, see :mod:`clv.summary.amounts`).
+    summary; ``new_customers_in_holdout`` counts them. A purchase log
+    has no value columns, in calibration or holdout (``has_amounts=False``,
+    see :mod:`clv.summary.amounts`).
+
+    Returns
+    -------
+    CustomerData
+        Split customer data: ``calibration_end``, ``holdout_length`` (in
+        ``time_unit``) and ``observation_end`` (the holdout's end) set.
     """
-    length = _validate_options(unit, merge)
+    unit = time_unit
+    _validate_options(unit, merge)
     table = as_orders_table(orders)
     cal_end = resolve_observation_end(orders, calibration_end)
     obs_end = resolve_observation_end(orders, observation_end)
     if obs_end <= cal_end:
         raise DataError(f"observation_end ({obs_end}) must be after calibration_end ({cal_end}).")
     _require_period_end(cal_end, unit, merge)
-    calibration = summary_expression(table, observation_end=cal_end, unit=unit, merge=merge)
+    calibration = summary_expression(table, observation_end=cal_end, time_unit=unit, merge=merge)
     day = order_date(table)
     later = table.filter((day > ibis.date(cal_end)) & (day <= ibis.date(obs_end)))
     periods = period_table(later, unit=unit, merge=merge)
@@ -455,13 +497,15 @@ def calibration_holdout(
         revenue_holdout=joined.revenue_holdout.fill_null(0.0),
     ).drop("_gross_holdout", f"{schema.CUSTOMER_ID}_right")
     frame = to_frame(joined.order_by(schema.CUSTOMER_ID))
-    frame["duration_holdout"] = _window_length(cal_end, obs_end, unit, merge)
+    holdout_length = _window_length(cal_end, obs_end, unit, merge)
+    frame["duration_holdout"] = holdout_length
     known = holdout.select(schema.CUSTOMER_ID).anti_join(calibration, schema.CUSTOMER_ID).count().to_pyarrow().as_py()
-    frame.attrs.update(
-        unit=unit, merge=merge, calibration_end=str(cal_end), observation_end=str(obs_end),
-        new_customers_in_holdout=int(known), unit_days=length,
+    frame, has_amounts = _with_amounts(frame, declared_amounts(orders))
+    return CustomerData(
+        frame, time_unit=unit, observation_end=obs_end, calibration_end=cal_end, holdout_length=holdout_length,
+        merged_per=merge, has_amounts=has_amounts, currency=_currency(orders, currency),
+        new_customers_in_holdout=int(known), load_report=_computed_load_report(orders),
     )
-    return _marked_amounts(frame, declared_amounts(orders))
 
 
 def _require_period_end(day: dt.date, unit: str, merge: str) -> None:
@@ -470,7 +514,7 @@ def _require_period_end(day: dt.date, unit: str, merge: str) -> None:
         return
     next_day = day + dt.timedelta(days=1)
     if _observation_end_index(next_day, unit, merge) == _observation_end_index(day, unit, merge):
-        boundary = "a Sunday (weeks run Monday to Sunday)" if unit == "week" else "the last day of a month"
+        boundary = "a Sunday (weeks run Monday to Sunday)" if unit == "week" else f"the last day of a {unit}"
         raise DataError(
             f"calibration_end {day} falls inside a {unit}: with merge='unit' it must be {boundary}, "
             "so that no purchase period is split between calibration and holdout."
@@ -480,4 +524,4 @@ def _require_period_end(day: dt.date, unit: str, merge: str) -> None:
 def _window_length(start: dt.date, end: dt.date, unit: str, merge: str) -> float:
     if merge == "unit" and unit != "day":
         return float(_observation_end_index(end, unit, merge) - _observation_end_index(start, unit, merge))
-    return (end - start).days / UNIT_DAYS[unit]
+    return (end - start).days / DAYS_PER_UNIT[unit]

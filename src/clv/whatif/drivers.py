@@ -318,7 +318,7 @@ def what_if(
 
 def _histories(table, time_unit: str, observation_end, segment_col, segment_value) -> pd.DataFrame:
     end = resolve_observation_end(table, observation_end)
-    summary = summary_expression(table, observation_end=end, unit=time_unit)
+    summary = summary_expression(table, observation_end=end, time_unit=time_unit)
     summary = summary.mutate(
         average_order=ibis.ifelse(summary.n_orders > 0, summary.revenue / summary.n_orders.cast("float64"), 0.0)
     )
