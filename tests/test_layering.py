@@ -26,6 +26,7 @@ LAYERS = (
     ("lazy",),  # the packages' lazy re-exports (PEP 562); imports nothing of clv
     ("errors", "glossary"),
     ("units",),
+    ("result_table",),  # the pandas face of typed results (customer data, scores)
     ("engine",),
     ("data",),
     ("settings",),  # clv.toml: reads the column mapping and load policy of clv.data, the glossary's names

@@ -95,7 +95,7 @@ NOT_YET_NUMPYDOC = frozenset({
     "clv.models.ModifiedBetaGeoModel", "clv.models.ParetoNBDModel", "clv.models.ShiftedBetaGeometricModel",
     "clv.scores.customer_lifetime_value", "clv.scores.discounted_expected_purchases",
     "clv.scores.expected_spend_per_order", "clv.scores.forecast_purchases", "clv.scores.quantile_levels",
-    "clv.scores.quantile_name", "clv.scores.score_customers", "clv.scores.score_subscribers",
+    "clv.scores.quantile_name", "clv.scores.score_subscribers",
     "clv.backtest.BacktestResult", "clv.backtest.Prediction", "clv.backtest.Split", "clv.backtest.backtest",
     "clv.backtest.choose_best", "clv.backtest.classic_baseline", "clv.backtest.naive_baseline",
     "clv.backtest.rfm_baseline", "clv.backtest.rfm_score", "clv.backtest.split_orders",

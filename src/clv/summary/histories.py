@@ -27,6 +27,25 @@ def validate_rfm(frequency: Any, recency: Any, T: Any) -> tuple[np.ndarray, np.n
 
     Rules: all finite; frequency a non-negative integer; 0 <= recency <= T;
     T >= 0; recency == 0 when frequency == 0. The first offending row is named.
+
+    Parameters
+    ----------
+    frequency : array-like
+        Repeat purchases per customer.
+    recency : array-like
+        Time from the first to the last purchase, in the data's time unit.
+    T : array-like
+        Time from the first purchase to the observation end, same unit.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(frequency, recency, T)`` as float arrays.
+
+    Raises
+    ------
+    DataError
+        Naming the first offending row, the rule it breaks and how many rows break it.
     """
     x, t_x, T = (as_float_array(v, n) for v, n in ((frequency, "frequency"), (recency, "recency"), (T, "T")))
     if not (x.shape == t_x.shape == T.shape):
