@@ -25,7 +25,6 @@ from clv.cli.failures import user_message
 from clv.cli.outputs import CSV, csv_text, frame_records, jsonable, suffix_of, write_frame, write_payload
 from clv.cli.tables import FittedTable, rich_table
 from clv.errors import DataError
-from clv.result_table import as_frame
 
 if TYPE_CHECKING:  # imported where used: `clv --help` starts without them (tests/test_startup.py)
     import pandas as pd
@@ -83,6 +82,7 @@ def read_table_file(path: Path, what: str) -> pd.DataFrame:
 
 def _parquet_table(path: Path):
     """Customer data when the file carries clv's context, else a plain DataFrame."""
+    import pandas as pd
     import pyarrow.parquet as pq
 
     from clv.summary.customer_data import PARQUET_KEY, CustomerData
@@ -116,6 +116,8 @@ def progress(description: str) -> Iterator[None]:
 def emit(result: Any, fmt: OutputFormat, output: Path | None, title: str = "") -> None:
     """Write a frame or a dict as a table, CSV or JSON, to a file (by its extension) or stdout."""
     import pandas as pd
+    from clv.result_table import as_frame
+
     if output is not None:
         if suffix_of(output) == ".parquet" and hasattr(result, "to_parquet") and hasattr(result, "time_unit"):
             result.to_parquet(output)  # customer data: its time unit and dates travel in the file
