@@ -335,7 +335,7 @@ def test_every_purchase_model_scores_with_intervals(purchase_name):
     x, t_x, T = _histories(discrete)
     summary = pd.DataFrame({"frequency": x, "recency": t_x, "T": T, "monetary_value": np.full(x.shape, 20.0)})
     scores = score_customers(summary, model, horizon=4 if discrete else 13.0, time_unit="week", n_draws=50)
-    assert scores.attrs["interval_method"] == model.capabilities.default_interval_method
+    assert scores.interval_method == model.capabilities.default_interval_method
     for column in ("p_alive", "expected_purchases", "clv", "purchases_q0.1", "purchases_q0.9", "clv_q0.975"):
         assert np.all(np.isfinite(scores[column])), column
     assert np.all(scores["purchases_q0.1"] <= scores["purchases_q0.9"])

@@ -21,9 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = {synonym: term.name for term in TERMS for synonym in term.synonyms}
 
 PENDING = {
-    "clv.backtest.Split: 'unit'", "clv.backtest.split_orders: 'unit'", "clv.summary.calibration_holdout: 'unit'",
-    "clv.summary.summarize: 'unit'", "clv.summary.summary_expression: 'unit'",
-    "clv.scores.score_customers: 'annual_discount_rate'", "clv.scores.customer_lifetime_value: 'annual_discount_rate'",
+    "clv.scores.customer_lifetime_value: 'annual_discount_rate'",
     "clv.scores.discounted_expected_purchases: 'annual_discount_rate'", "clv.scores.forecast_purchases: 'annual_discount_rate'",
     "clv.models.BetaGeoBetaBinomModel.probability_alive: 'periods_ahead'",
     "clv.models.BetaGeoBetaBinomModel.discounted_expected_residual_transactions: 'discount_rate_per_period'",

@@ -189,12 +189,12 @@ def test_a_scenario_scores_with_the_default_intervals(orders, models):
     from clv.scores import score_customers
 
     transactions, spend = models
-    summary = summarize(orders, unit="week")
+    summary = summarize(orders, time_unit="week")
     scenario = ScenarioModel(transactions, frequency=0.2, churn=-0.1)
     assert isinstance(scenario, PurchaseModel) and scenario.capabilities.factorisable
     scores = score_customers(summary, scenario, spend, horizon=26.0, time_unit="week")  # intervals=(0.8, 0.95)
     base = score_customers(summary, transactions, spend, horizon=26.0, time_unit="week", interval_method="factorised")
-    assert scores.attrs["interval_method"] == "factorised"
+    assert scores.interval_method == "factorised"
     np.testing.assert_array_equal(scores["p_alive"], base["p_alive"])  # the history is what it is
     assert scores["expected_purchases"].sum() > base["expected_purchases"].sum()
     for q in ("purchases_q0.025", "purchases_q0.975", "clv_q0.1", "clv_q0.9"):

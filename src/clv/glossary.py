@@ -108,6 +108,10 @@ TERMS: tuple[Term, ...] = (
              "*Model.fit_survival": (None, "None: unitless unless given"),
              "clv.scores.score_subscribers": (None, "None: the sBG model's contract period (time_unit_)"),
              "clv.settings.Settings": (None, _NOT_SET),
+             "clv.scores.score_customers": (None, "the unit the customer data carries (required for a plain "
+                                                  "table)"),
+             "clv.summary.as_customer_data": (None, "the unit the customer data carries (required for a "
+                                                    "plain table)"),
          })),
     Term("horizon", "How far ahead a forecast or a value reaches, counted from the observation end, in time_unit "
          "(inf: the whole remaining lifetime, where a model allows it).",

@@ -162,7 +162,7 @@ def backtest(
     fitted: dict[str, Any] = {}
     spend = _fit_spend(summary, spend_model, notes) if models else None
     for name in models:
-        model = _fit_transaction_model(name, summary, split.unit, notes)
+        model = _fit_transaction_model(name, summary, split.time_unit, notes)
         if model is None:
             continue
         fitted[name] = model

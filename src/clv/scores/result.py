@@ -53,11 +53,11 @@ class Scores(ResultTable):
         Currency of ``expected_spend`` and ``clv`` (when known).
     """
 
-    model: str = ""
-    time_unit: str = ""
-    horizon: float | None = None
-    discount_rate: float = 0.0
-    margin: float = 1.0
+    model: str
+    time_unit: str
+    horizon: float | None
+    discount_rate: float
+    margin: float
     discount_step: str | float = "month"
     has_amounts: bool = True
     model_time_unit: str | None = None

@@ -2,7 +2,7 @@
 
 Typical use::
 
-    summary = summarize(orders, unit="week")
+    summary = summarize(orders, time_unit="week")
     scores = score_customers(summary, bgnbd, gammagamma, horizon=52, time_unit="week")
     frame = assign_segments(summary, scores, orders)
     playbook(frame)                       # one row per action, with value at stake
