@@ -102,7 +102,9 @@ def _assert_same(left: list, right: list) -> None:
     assert len(left) == len(right) and left, "no comparable output"
     for a, b in zip(left, right):
         if isinstance(a, pd.DataFrame):
-            pd.testing.assert_frame_equal(a, b, check_dtype=False, check_exact=False, rtol=1e-9)
+            # DuckDB sums in parallel, so sums agree to ~1e-15 only; a rank metric (Spearman) can then swap two
+            # near-equal customers and move by ~1e-6: same result, not the same last digits.
+            pd.testing.assert_frame_equal(a, b, check_dtype=False, check_exact=False, rtol=1e-5)
         elif isinstance(a, float):
             assert a == pytest.approx(b, rel=1e-9, nan_ok=True)
         else:
