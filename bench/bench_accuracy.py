@@ -110,7 +110,7 @@ def prepare(data: DataSet) -> dict:
         "spend_fit_customers": int(((frame["frequency"] > 0) & (frame["monetary_value"] > 0)).sum()),
         "calibration_purchases": int(frame["frequency"].sum()),
         "horizon_weeks": float(frame["duration_holdout"].iloc[0]),
-        "new_customers_in_holdout": int(frame.attrs.get("new_customers_in_holdout", 0)),
+        "new_customers_in_holdout": int(frame.new_customers_in_holdout or 0),
     }
 
 

@@ -167,3 +167,16 @@ def test_cli_commands_chain_on_a_summary_parquet_without_restating_the_unit(cdno
     refused = clv("score", summary, "--model", model, "--horizon", "52", "--time-unit", "day")
     assert refused.exit_code == 2 and "the summary is in weeks" in refused.output and "Traceback" not in refused.output
     assert "--time-unit" in refused.output and "time_unit=" not in refused.output
+
+
+def test_models_fit_customer_data_and_record_its_unit(weekly):
+    from clv.models import ModifiedBetaGeoModel, ParetoNBDModel
+
+    for cls in (BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel):
+        from_data = cls().fit(weekly)
+        from_arrays = cls().fit(weekly["frequency"], weekly["recency"], weekly["T"])
+        assert from_data.time_unit_ == "week" and from_arrays.time_unit_ is None
+        assert from_data.params_ == pytest.approx(from_arrays.params_, rel=1e-12)
+        assert cls.from_dict(from_data.to_dict()).time_unit_ == "week"
+    with pytest.raises(DataError, match="differs from the customer data's unit"):
+        BetaGeoModel().fit(weekly, time_unit="day")

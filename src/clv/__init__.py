@@ -43,7 +43,8 @@ __getattr__, __dir__, _EXPORTED = lazy_exports(__name__, {
     # settings: clv.toml (column mapping, load policy, time unit, horizon, margin, discount rate, CAC)
     "Settings": "clv.settings",
     "read_settings": "clv.settings",
-    # customer data (CustomerData joins when clv.summary has it)
+    # customer data: the per-customer table with its time unit, dates and split
+    "CustomerData": "clv.summary",
     "summarize": "clv.summary",
     "calibration_holdout": "clv.summary",
     # models (the registry's public face)
@@ -56,6 +57,7 @@ __getattr__, __dir__, _EXPORTED = lazy_exports(__name__, {
     "load_model": "clv.models",
     "model_names": "clv.models",
     # scores
+    "Scores": "clv.scores",
     "score_customers": "clv.scores",
     "score_subscribers": "clv.scores",
     "customer_lifetime_value": "clv.scores",
