@@ -13,6 +13,8 @@ context, build a new result with :meth:`ResultTable.with_table`.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import html
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,13 +76,23 @@ class ResultTable:
         """The context fields (everything but the table) as a dict."""
         return {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.name != "table"}
 
+    def _context_words(self) -> str:
+        """The context for people: plain values as they are, anything bigger by its kind."""
+        return ", ".join(f"{name}={_short(value)}" for name, value in self.context().items() if value is not None)
+
     def __repr__(self) -> str:
-        context = ", ".join(f"{name}={value!r}" for name, value in self.context().items() if value is not None)
-        return f"{type(self).__name__}({len(self.table)} rows; {context})\n{self.table!r}"
+        return f"{type(self).__name__}({len(self.table)} rows; {self._context_words()})\n{self.table!r}"
 
     def _repr_html_(self) -> str:
-        context = ", ".join(f"{name}={value}" for name, value in self.context().items() if value is not None)
-        return f"<p><b>{type(self).__name__}</b> ({len(self.table)} rows; {context})</p>" + self.table._repr_html_()
+        words = html.escape(self._context_words())
+        return f"<p><b>{type(self).__name__}</b> ({len(self.table)} rows; {words})</p>" + self.table._repr_html_()
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, (str, int, float, bool, dt.date)):
+        return str(value) if isinstance(value, dt.date) else repr(value)
+    rows = value.get("input_rows") if isinstance(value, dict) else getattr(value, "input_rows", None)
+    return f"<load report: {rows:,} input lines>" if isinstance(rows, int) else f"<{type(value).__name__}>"
 
 
 def as_frame(value: Any) -> Any:

@@ -245,7 +245,7 @@ def fit_command(
                             observation_end, encoding)
     frame = read_input(input, from_orders, orders, time_unit.value if time_unit else None)
     unit = input_time_unit(frame, time_unit.value if time_unit else None)
-    if time_unit is None and unit is not None:
+    if time_unit is None and unit is not None and registry.model_family(model.value) != "spend":
         note(f"time unit {unit}, as recorded in {input.name}")
     with progress(f"fitting {model.value}"):
         fitted = fit_model(model.value, frame, columns, unit)
