@@ -180,3 +180,11 @@ def test_models_fit_customer_data_and_record_its_unit(weekly):
         assert cls.from_dict(from_data.to_dict()).time_unit_ == "week"
     with pytest.raises(DataError, match="differs from the customer data's unit"):
         BetaGeoModel().fit(weekly, time_unit="day")
+
+
+def test_repr_states_the_context_in_one_short_line(weekly):
+    first_line = repr(weekly).splitlines()[0]
+    assert first_line.startswith("CustomerData(2357 rows; time_unit='week', observation_end=1997-09-30")
+    assert len(first_line) < 200
+    report = CustomerData(weekly.table, load_report={"input_rows": 6919, "rejected": {}})
+    assert "load_report=<load report: 6,919 input lines>" in repr(report)
