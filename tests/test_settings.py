@@ -295,6 +295,14 @@ def test_the_load_section_is_the_load_policy(folder):
     assert "settings from clv.toml (columns, load)" in kept.stderr
 
 
+def test_a_space_as_thousands_separator_reaches_the_load(folder):
+    (folder / "spaced.csv").write_text('Client,Day,Total\na,2020-01-01,"1 000.5"\na,2020-02-01,20\n')
+    write(folder, COLUMNS + '[load]\nthousands = " "\n')
+    result = clv("load", "spaced.csv", "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accepted_purchase_lines"] == 2
+
+
 def test_a_command_section_sets_any_option_by_its_name(folder):
     write(folder, COLUMNS + '[commands.summarize]\nformat = "json"\ntime_unit = "day"\n')
     result = clv("summarize", "orders.csv")

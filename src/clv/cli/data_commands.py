@@ -60,7 +60,7 @@ def parse_pairs(pairs: list[str] | None, what: str, allowed: tuple[str, ...] | N
     parsed: dict[str, str] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
-        key, value = key.strip(), value.strip()
+        key, value = key.strip(), value.strip() or value  # a blank value stays: thousands=' ' is a space
         if not sep or not key:
             fail(f"{what} {pair!r} is not KEY=VALUE (e.g. customer_id=CustomerID).")
         if allowed is not None and key not in allowed:
