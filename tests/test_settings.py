@@ -241,7 +241,7 @@ def frame(result) -> pd.DataFrame:
 def one_error_line(result) -> str:
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("note: settings from")]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     return lines[0]
 
@@ -419,3 +419,12 @@ def test_the_readme_settings_recipe_runs_as_written_and_matches_the_flags(tmp_pa
     for args in by_flags:
         assert clv(*args, "--no-config").exit_code == 0, args
     pd.testing.assert_frame_equal(pd.read_csv("scores.csv"), pd.read_csv("flags.csv"))
+
+
+def test_an_error_about_a_flag_the_file_set_says_so(folder):
+    write(folder, COLUMNS)
+    assert clv("summarize", "orders.csv", "--time-unit", "month", "--output", "monthly.parquet").exit_code == 0
+    write(folder, 'time_unit = "week"\n')
+    message = one_error_line(clv("fit", "monthly.parquet", "--model", "bgnbd"))
+    assert "--time-unit is week" in message
+    assert message.endswith("(--time-unit week is from clv.toml ('time_unit'): a flag or --no-config overrides it.)")

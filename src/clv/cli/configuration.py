@@ -26,6 +26,7 @@ The file is read only when a command runs, never for ``--help`` or ``--version``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -234,6 +235,25 @@ class CommandDefaults(Mapping):
         """Drop the file's value of a column or load option (the flags' stay): the input is already canonical."""
         if source is ParameterSource.DEFAULT_MAP:
             ctx.params[parameter] = None
+
+    def explained(self, ctx: Any, exc: BaseException) -> BaseException:
+        """``exc``, or a DataError saying which of the flags its message names came from the settings file."""
+        from clv.errors import ClvError, DataError
+
+        if self.path is None or not isinstance(exc, ClvError):
+            return exc
+        message = str(exc)
+        found = []
+        for param in self._command.params:
+            flag = next((o for o in getattr(param, "opts", ()) if o.startswith("--")), None)
+            if (flag is None or param.name not in self.origins
+                    or ctx.get_parameter_source(param.name) is not ParameterSource.DEFAULT_MAP
+                    or not re.search(rf"{re.escape(flag)}(?![\w-])", message)):
+                continue
+            found.append(f"{flag} {_text(self._table.get(param.name))} is from {self.path} ('{self.origins[param.name]}')")
+        if not found:
+            return exc
+        return DataError(f"{message.rstrip()} ({'; '.join(found)}: a flag or --no-config overrides it.)")
 
     def value_error(self, ctx: Any, exc: Any) -> Exception | None:
         """A DataError naming the file and key when Click refused a value that came from the file, else None."""

@@ -97,6 +97,8 @@ class ClvCommand(_QuickHelpOption, TyperCommand):
             raise
         except Exception as exc:  # noqa: BLE001 - every other failure: one line, never a traceback
             options = frozenset(self.flags().values())
+            if isinstance(ctx.default_map, CommandDefaults):  # a flag the message names may come from clv.toml
+                exc = ctx.default_map.explained(ctx, exc)
             raise typer.Exit(report_failure(exc, self.name, tuple(str(p) for p in inputs), options)) from None
 
     def flags(self) -> dict[str, str]:
