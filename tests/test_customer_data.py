@@ -188,3 +188,21 @@ def test_repr_states_the_context_in_one_short_line(weekly):
     assert len(first_line) < 200
     report = CustomerData(weekly.table, load_report={"input_rows": 6919, "rejected": {}})
     assert "load_report=<load report: 6,919 input lines>" in repr(report)
+
+
+def test_cli_bgbb_in_another_unit_is_refused_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from clv.cli.main import app
+
+    data = tmp_path / "donations.csv"
+    pd.DataFrame({"frequency": [0, 1, 3, 6, 2], "recency": [0, 1, 5, 6, 4], "n_periods": [6] * 5,
+                  "weights": [3464, 1091, 600, 1203, 800]}).to_csv(data, index=False)
+    model = tmp_path / "bgbb.json"
+    runner = CliRunner()
+    fitted = runner.invoke(app, ["fit", str(data), "--model", "bgbb", "--weights-col", "weights",
+                                 "--time-unit", "year", "--save", str(model)])
+    assert fitted.exit_code == 0, fitted.output
+    refused = runner.invoke(app, ["score", str(data), "--model", str(model), "--horizon", "5", "--time-unit", "month"])
+    assert refused.exit_code == 2 and refused.output.count("\n") == 1
+    assert "counts whole periods" in refused.output and "--time-unit year" in refused.output

@@ -332,7 +332,7 @@ def score_command(
     if unit is None:
         raise DataError("give --time-unit (the unit of recency, T and --horizon): neither the summary nor the "
                         "model file records one.")
-    if saved and unit != saved:
+    if saved and unit != saved and not transactions.capabilities.discrete_time:  # BG/BB refuses (scorer)
         note(f"the summary is in {unit}s and the model was fitted in {saved}s: recency and T are converted to "
              f"{saved}s; --horizon is read in {unit}s.")
     frame = summary_for_scoring(data, columns, transactions)
