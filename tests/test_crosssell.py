@@ -69,7 +69,7 @@ def _rule(rules: pd.DataFrame, a: str, b: str) -> pd.Series:
 
 def test_pairs_match_hand_computed_support_confidence_lift(hand_orders):
     rules = product_pairs(hand_orders, min_support=0.0)
-    assert rules.attrs["baskets"] == N  # c6 has only a refund: no basket
+    assert rules.baskets == N  # c6 has only a refund: no basket
     assert len(rules) == 2 * len(BOTH)
     # A -> B: 3 of 5 baskets hold both; 3 of A's 4; lift 0.75 / (4/5)
     ab = _rule(rules, "A", "B")
@@ -121,7 +121,7 @@ def test_min_support_and_min_count_prune(hand_orders, min_support, min_count, pa
 
 def test_order_baskets_split_a_customers_orders(hand_orders):
     rules = product_pairs(hand_orders, basket="order", min_support=0.0)
-    assert rules.attrs["baskets"] == 6  # c1 has two orders
+    assert rules.baskets == 6  # c1 has two orders
     assert _rule(rules, "A", "C").baskets_both == 1  # c1's C came in its second order
     assert _rule(rules, "A", "B").support == pytest.approx(3 / 6)
 
@@ -129,7 +129,7 @@ def test_order_baskets_split_a_customers_orders(hand_orders):
 def test_excluded_products_leave_the_baskets(hand_orders):
     rules = product_pairs(hand_orders, min_support=0.0, exclude_products="B")
     assert "B" not in set(rules.product_a) | set(rules.product_b)
-    assert rules.attrs["products"] == 3
+    assert rules.products == 3
 
 
 def test_bad_options_name_the_parameter(hand_orders):
@@ -232,9 +232,8 @@ def retail_rules(retail):
 
 
 def test_online_retail_customer_pairs(retail_rules):
-    info = retail_rules.attrs
-    assert (info["baskets"], info["products"], info["frequent_products"]) == (4339, 3665, 1738)
-    assert info["min_basket_count"] == 44  # ceil(1% of 4,339)
+    assert (retail_rules.baskets, retail_rules.products, retail_rules.frequent_products) == (4339, 3665, 1738)
+    assert retail_rules.min_basket_count == 44  # ceil(1% of 4,339)
     assert len(retail_rules) == 2 * 34383
     assert (retail_rules.baskets_both >= 44).all()
     # the regency teacup-and-saucer colour variants: 22697 green, 22699 roses
@@ -261,7 +260,7 @@ def test_online_retail_pair_counts_agree_with_sparse_cooccurrence(retail, retail
 
 def test_online_retail_order_pairs(retail):
     rules = product_pairs(retail, basket="order", min_support=0.01)
-    assert rules.attrs["baskets"] == 18536
+    assert rules.baskets == 18536
     assert len(rules) == 666
     cup = _rule(rules, "22697", "22699")
     assert cup.baskets_both == 541

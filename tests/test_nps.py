@@ -108,7 +108,8 @@ def test_latest_answer_per_customer():
 
 
 def test_value_and_churn_risk_by_nps_group(scores):
-    table = nps_by_value(read_survey(str(SAMPLE)), scores).set_index("nps_group")
+    result = nps_by_value(read_survey(str(SAMPLE)), scores)
+    table = result.set_index("nps_group")
     assert list(table.index) == ["promoter", "passive", "detractor", "all"]
     assert table.customers.tolist() == [6, 4, 5, 15]
     assert table.with_scores.tolist() == [4, 3, 3, 10]
@@ -118,7 +119,7 @@ def test_value_and_churn_risk_by_nps_group(scores):
     assert table.loc["passive", "total_clv"] == pytest.approx(6 + 7 + 8)
     assert table.loc["all", "mean_p_alive"] == pytest.approx(0.55)
     assert table.share.tolist() == pytest.approx([6 / 15, 4 / 15, 5 / 15, 1.0])
-    assert table.attrs["scored_without_answer"] == 1
+    assert result.scored_without_answer == 1 and result.customers_answered == 15
 
 
 def test_scores_need_clv_and_p_alive(scores):

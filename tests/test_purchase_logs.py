@@ -296,12 +296,13 @@ def test_a_segment_of_a_log_is_exported_by_expected_purchases(shop_scored, tmp_p
 def test_playbook_of_a_log_counts_purchases(shop_scored):
     loaded, summary, scores = shop_scored["log"]
     frame = assign_segments(summary, scores, loaded)
-    plays = playbook(frame).set_index("action")
+    result = playbook(frame)
+    plays = result.set_index("action")
     assert not {"value_at_stake", "revenue_to_date", "expected_value_saved"} & set(plays.columns)
     assert plays["customers"].sum() == len(frame)
     assert plays["purchases_at_stake"].sum() == pytest.approx(scores["expected_purchases"].sum())
     assert plays["purchases_to_date"].sum() == summary["n_orders"].sum()
-    assert plays.loc["cross_sell", "customers"] == 0 and "cross_sell" in plays.attrs["skipped_rules"]
+    assert plays.loc["cross_sell", "customers"] == 0 and "cross_sell" in result.skipped_rules and result.measure == "purchases"
     assert "purchases" in plays.loc["win_back", "assumption"]
 
 

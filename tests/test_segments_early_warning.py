@@ -97,7 +97,7 @@ def test_thresholds_are_configurable():
     loose = EarlyWarningSettings(rate_drop=0.75, spend_drop=0.75)
     assert early_warning(orders, observation_end=END, settings=loose)["early_warning"].iloc[0]
     longer = early_warning(orders, observation_end=END, settings=EarlyWarningSettings(window_days=30))
-    assert longer.attrs["window_days"] == 30
+    assert longer.thresholds.window_days == 30 and longer.settings()["window_days"] == 30
 
 
 @pytest.mark.parametrize("bad", [

@@ -72,9 +72,8 @@ def crosssell_command(
                               exclude_products=exclude or ())
         seconds = time.perf_counter() - started
         rules = _labelled(rules, result.orders, label, {"product_a": "label_a", "product_b": "label_b"})
-    info = rules.attrs
-    note(f"{info['baskets']:,} {basket} baskets, {info['products']:,} products, {info['frequent_products']:,} in at "
-         f"least {info['min_basket_count']:,} baskets; {len(rules):,} rules (A -> B) in {seconds:.2f} s")
+    note(f"{rules.baskets:,} {basket} baskets, {rules.products:,} products, {rules.frequent_products:,} in at "
+         f"least {rules.min_basket_count:,} baskets; {len(rules):,} rules (A -> B) in {seconds:.2f} s")
     shown = rules if output is not None else rules.head(top)
     if fmt is OutputFormat.table and output is None:
         shown = shown[[c for c in TABLE_COLUMNS if c in shown.columns]]
@@ -107,7 +106,7 @@ def recommend_command(
                                 customers=customer or None, exclude_products=exclude or ())
         suggestions = _labelled(suggestions, result.orders, label, {"product_id": "label", "because": "because_label"})
     note(f"{len(suggestions):,} suggestions for {suggestions['customer_id'].nunique():,} customers from "
-         f"{suggestions.attrs['rules']:,} rules with lift > {min_lift:g}")
+         f"{suggestions.rules_used:,} rules with lift > {min_lift:g}")
     emit(suggestions, fmt, output, title=f"top {k} next products")
 
 
@@ -153,8 +152,8 @@ def _print_nps(counts, overall, series, groups, fmt: OutputFormat, freq: str) ->
     if fmt is OutputFormat.json:
         payload = {"counts": counts, "overall": overall, "over_time": series}
         if groups is not None:
-            payload["by_group"] = groups
-            payload["scored_without_answer"] = groups.attrs["scored_without_answer"]
+            payload["by_group"] = groups.table
+            payload["scored_without_answer"] = groups.scored_without_answer
         emit({k: (v.astype({"period": str}) if k == "over_time" else v).to_dict(orient="records")
               if isinstance(v, pd.DataFrame) else v for k, v in payload.items()}, fmt, None)
         return
@@ -165,7 +164,7 @@ def _print_nps(counts, overall, series, groups, fmt: OutputFormat, freq: str) ->
     emit(series, fmt, None, title=f"NPS per {freq}")
     if groups is not None:
         emit(groups, fmt, None, title="value and churn risk by NPS group (latest answer per customer)")
-        note(f"{groups.attrs['scored_without_answer']:,} scored customers never answered")
+        note(f"{groups.scored_without_answer:,} scored customers never answered")
 
 
 def _write_optional(frame: pd.DataFrame | None, path: Path | None, fmt: OutputFormat) -> None:

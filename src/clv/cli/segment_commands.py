@@ -113,7 +113,7 @@ def print_playbook(plays) -> None:
 
 def _is_purchases(plays) -> bool:
     """Whether the playbook measures expected purchases (a purchase log) rather than value."""
-    return plays.attrs.get("measure") == "purchases"
+    return plays.measure == "purchases"
 
 
 def _parse_cuts(text: str) -> tuple[float, ...]:

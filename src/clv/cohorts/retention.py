@@ -14,7 +14,7 @@ calendar day when there is no order id) of their first purchase line ever; all
 its lines (refunds of it included) are first-order revenue, every other line is
 repeat revenue. share_repeat = repeat revenue / (first + repeat revenue), per
 calendar month and overall. Lines of customers who never purchased (refunds
-only) are left out and counted in ``attrs['lines_without_purchase']``.
+only) are left out and counted in :attr:`RepeatShare.lines_without_purchase`.
 """
 
 from __future__ import annotations
@@ -76,16 +76,44 @@ def retention_wide(long: pd.DataFrame, value: str = "retention") -> pd.DataFrame
     return wide.reset_index()
 
 
-@dataclass
+@dataclass(frozen=True)
 class RepeatShare:
-    """Revenue from first versus repeat orders: ``overall`` (one row) and ``by_month``."""
+    """Revenue from first versus repeat orders, overall and per calendar month.
+
+    Returned by :func:`repeat_share`.
+
+    Parameters
+    ----------
+    overall : pandas.DataFrame
+        One row: first_order_revenue, repeat_revenue, revenue, share_repeat,
+        share_first.
+    by_month : pandas.DataFrame
+        The same columns after ``month`` ('2024-03'), one row per calendar month.
+    lines_without_purchase : int
+        Order lines of customers who never purchased (refunds only), left out
+        of both.
+    """
 
     overall: pd.DataFrame
     by_month: pd.DataFrame
+    lines_without_purchase: int = 0
 
 
 def repeat_share(orders: object, *, observation_end: object = None) -> RepeatShare:
-    """Share of net revenue from repeat orders versus first orders, overall and per calendar month."""
+    """Share of net revenue from repeat orders versus first orders, overall and per calendar month.
+
+    Parameters
+    ----------
+    orders : ibis.Table, DataFrame or LoadResult
+        Canonical order lines.
+    observation_end : date-like or None
+        The last day observed (inclusive); default the last order line's day.
+
+    Returns
+    -------
+    RepeatShare
+        ``overall``, ``by_month`` and ``lines_without_purchase``.
+    """
     table = as_orders_table(orders, string_ids=True)
     window = resolve_window(table, None, observation_end)
     lines = with_order_key(window.filter(table))
@@ -106,9 +134,7 @@ def repeat_share(orders: object, *, observation_end: object = None) -> RepeatSha
     by_month = pd.DataFrame({"month": [period_label(m, "month") for m in per_month["_month"]]})
     by_month = pd.concat([by_month, _shares(per_month)], axis=1)
     overall = _shares(per_month[["first_order_revenue", "repeat_revenue"]].sum().to_frame().T)
-    for frame in (by_month, overall):
-        frame.attrs["lines_without_purchase"] = without_purchase
-    return RepeatShare(overall=overall, by_month=by_month)
+    return RepeatShare(overall=overall, by_month=by_month, lines_without_purchase=without_purchase)
 
 
 def _shares(sums: pd.DataFrame) -> pd.DataFrame:

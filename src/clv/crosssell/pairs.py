@@ -24,21 +24,70 @@ products enter the self-join of (basket, product) rows.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import uuid
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import ibis
 import pandas as pd
 
 from clv.data.schema import CUSTOMER_ID, IS_REFUND, ORDER_ID, PRODUCT_ID
 from clv.errors import DataError, missing_column_message
+from clv.result_table import ResultTable
 
 BASKETS = ("customer", "order")
 RULE_COLUMNS = (
     "product_a", "product_b", "baskets_a", "baskets_b", "baskets_both",
     "support", "support_a", "support_b", "confidence", "lift",
 )
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class AssociationRules(ResultTable):
+    """Association rules A -> B (one row each, :data:`RULE_COLUMNS`) and the counts and options behind them.
+
+    Returned by :func:`product_pairs`. Reads like its table (``rules["lift"]``,
+    ``rules.head(20)``, ``rules.table.to_csv(...)``); the context is in typed
+    fields.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per rule with :data:`RULE_COLUMNS`, sorted by lift, then
+        baskets_both (both descending), then product ids.
+    basket : {"customer", "order"}
+        What a basket is: all of a customer's purchases, or one order.
+    baskets : int
+        ``N``, the number of baskets (the denominator of every support).
+    products : int
+        Distinct products in those baskets.
+    frequent_products : int
+        Products in at least ``min_basket_count`` baskets on their own (the
+        only ones that can enter a rule, by the a-priori property).
+    min_basket_count : int
+        The count threshold used: ``max(min_count, ceil(min_support * N), 1)``.
+    min_support : float
+        The least share of baskets holding both products, as asked.
+    min_count : int
+        The least number of baskets holding both products, as asked.
+    exclude_products : tuple of str
+        Product ids left out.
+    """
+
+    basket: str = "customer"
+    baskets: int = 0
+    products: int = 0
+    frequent_products: int = 0
+    min_basket_count: int = 1
+    min_support: float = 0.0
+    min_count: int = 1
+    exclude_products: tuple[str, ...] = ()
+
+    def settings(self) -> dict[str, Any]:
+        """The counts and options as JSON-ready values (``exclude_products`` as a list)."""
+        return {**self.context(), "exclude_products": list(self.exclude_products)}
 
 
 def basket_items(orders: ibis.Table, *, basket: str = "customer",
@@ -85,7 +134,7 @@ def product_pairs(
     min_support: float = 0.01,
     min_count: int = 1,
     exclude_products: Iterable[str] = (),
-) -> pd.DataFrame:
+) -> AssociationRules:
     """Association rules A -> B between products bought in the same baskets.
 
     ``orders`` are canonical order lines (:func:`clv.data.load_orders`, its
@@ -94,10 +143,10 @@ def product_pairs(
     (confidence is directional; support and lift are symmetric).
 
     Returns one row per rule with :data:`RULE_COLUMNS`, sorted by lift, then
-    baskets_both (both descending), then product ids. ``attrs`` records the
-    basket kind, ``baskets`` (N), ``products``, ``frequent_products`` (those that
-    pass the threshold alone), ``min_basket_count`` (the count threshold used)
-    and the options.
+    baskets_both (both descending), then product ids, as
+    :class:`AssociationRules`: its fields record the basket kind, ``baskets``
+    (N), ``products``, ``frequent_products`` (those that pass the threshold
+    alone), ``min_basket_count`` (the count threshold used) and the options.
 
     Parameters
     ----------
@@ -114,8 +163,8 @@ def product_pairs(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per rule with :data:`RULE_COLUMNS`.
+    AssociationRules
+        One row per rule with :data:`RULE_COLUMNS`, and the counts behind them.
 
     Raises
     ------
@@ -133,10 +182,9 @@ def product_pairs(
         counted = _pair_counts(items, frequent, threshold, caches)
         with _direct_pair_table(items, n_frequent):
             rules = _sorted(_directed_rules(counted, n_baskets).execute())
-    rules.attrs.update(basket=basket, baskets=n_baskets, products=n_products, frequent_products=n_frequent,
-                       min_basket_count=threshold, min_support=min_support, min_count=int(min_count),
-                       exclude_products=_product_list(exclude_products))
-    return rules
+    return AssociationRules(rules, basket=basket, baskets=int(n_baskets), products=int(n_products),
+                            frequent_products=n_frequent, min_basket_count=int(threshold), min_support=min_support,
+                            min_count=int(min_count), exclude_products=tuple(_product_list(exclude_products)))
 
 
 def product_labels(orders: ibis.Table, column: str) -> pd.DataFrame:

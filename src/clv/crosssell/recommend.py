@@ -18,30 +18,65 @@ removed; both are sparse (scipy.sparse), so every customer is scored at once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
+from typing import Any
 
 import ibis
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from clv.crosssell.pairs import RULE_COLUMNS, basket_items
+from clv.crosssell.pairs import RULE_COLUMNS, AssociationRules, basket_items
 from clv.errors import DataError
+from clv.result_table import ResultTable, as_frame
 
 WEIGHTS = ("confidence", "lift")
 SUGGESTION_COLUMNS = ("customer_id", "rank", "product_id", "score", "because", "supporting_products")
 
 
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Suggestions(ResultTable):
+    """Next-product suggestions (one row each, :data:`SUGGESTION_COLUMNS`) and how they were scored.
+
+    Returned by :func:`recommend`. Reads like its table
+    (``suggestions["product_id"]``, ``suggestions.head()``); the options are
+    typed fields.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :data:`SUGGESTION_COLUMNS`, one row per suggestion, rank 1 best.
+    k : int
+        The most suggestions per customer.
+    weight : {"confidence", "lift"}
+        The rule column summed into a suggestion's score.
+    min_lift : float
+        Rules with a lift at or below this were not used.
+    rules_used : int
+        How many rules (lift above ``min_lift``) voted.
+    """
+
+    k: int = 5
+    weight: str = "confidence"
+    min_lift: float = 1.0
+    rules_used: int = 0
+
+    def settings(self) -> dict[str, Any]:
+        """The options and the number of rules used, as JSON-ready values."""
+        return self.context()
+
+
 def recommend(
     orders: ibis.Table,
-    rules: pd.DataFrame,
+    rules: AssociationRules | pd.DataFrame,
     *,
     k: int = 5,
     weight: str = "confidence",
     min_lift: float = 1.0,
     customers: Iterable[str] | None = None,
     exclude_products: Iterable[str] = (),
-) -> pd.DataFrame:
+) -> Suggestions:
     """Top-``k`` unbought products per customer, scored by summed rule weights.
 
     ``orders`` are canonical order lines (their purchase lines say what each
@@ -58,7 +93,7 @@ def recommend(
     ----------
     orders : ibis.Table
         Canonical order lines: their purchase lines say what each customer owns.
-    rules : pandas.DataFrame
+    rules : AssociationRules or pandas.DataFrame
         The rules of :func:`clv.crosssell.product_pairs`.
     k : int, default 5
         The number of suggestions per customer.
@@ -73,14 +108,16 @@ def recommend(
 
     Returns
     -------
-    pandas.DataFrame
-        :data:`SUGGESTION_COLUMNS`, one row per suggestion.
+    Suggestions
+        :data:`SUGGESTION_COLUMNS`, one row per suggestion, with the options and
+        the number of rules used (``rules_used``).
 
     Raises
     ------
     DataError
         When a customer id has no purchase line, or an option is invalid.
     """
+    rules = as_frame(rules)
     _check_options(k, weight, min_lift, rules)
     owned = basket_items(orders, basket="customer", exclude_products=exclude_products)
     if customers is not None:
@@ -96,8 +133,7 @@ def recommend(
         "customer_id": customer_ids[top.row], "rank": top.rank, "product_id": products[top.col],
         "score": top.score, "because": products[top.because], "supporting_products": top.supporting,
     })
-    frame.attrs.update(k=k, weight=weight, min_lift=min_lift, rules=len(useful))
-    return frame
+    return Suggestions(frame, k=int(k), weight=weight, min_lift=float(min_lift), rules_used=len(useful))
 
 
 class _TopK:

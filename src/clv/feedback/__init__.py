@@ -4,6 +4,7 @@ from clv.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "FREQUENCIES": "clv.feedback.nps",
+    "NPSByValue": "clv.feedback.nps",
     "NPS_GROUPS": "clv.feedback.nps",
     "REJECT_REASONS": "clv.feedback.nps",
     "SurveyAnswers": "clv.feedback.nps",

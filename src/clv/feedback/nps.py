@@ -17,6 +17,7 @@ one reason (first that applies, in :data:`REJECT_REASONS` order), so
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from clv.data.parse import identifier as _text, number as _number, timestamp as 
 from clv.data.policy import LoadPolicy
 from clv.data.sources import SOURCE_ROW_COL, raw_table, resolve_source
 from clv.errors import DataError, missing_column_message
+from clv.result_table import ResultTable
 
 NPS_GROUPS = ("promoter", "passive", "detractor")
 REJECT_REASONS = (
@@ -40,6 +42,33 @@ REJECT_REASONS = (
 )
 FREQUENCIES = {"week": "W", "month": "M", "quarter": "Q", "year": "Y"}
 SCORE_COLUMNS = ("customer_id", "clv", "p_alive")
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class NPSByValue(ResultTable):
+    """Customer value and churn risk per NPS group, and who was left out of the join.
+
+    Returned by :func:`nps_by_value`. Reads like its table
+    (``groups["mean_clv"]``); the counts are typed fields.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per NPS group (promoter, passive, detractor) and an ``all`` row:
+        nps_group, customers, share, with_scores, without_scores, mean_clv,
+        total_clv, mean_p_alive.
+    customers_answered : int
+        Customers with at least one valid answer (the ``all`` row's customers).
+    scored_without_answer : int
+        Customers in the scores who never answered (not in the table).
+    """
+
+    customers_answered: int = 0
+    scored_without_answer: int = 0
+
+    def settings(self) -> dict[str, Any]:
+        """The counts as JSON-ready values."""
+        return self.context()
 
 
 @dataclass(frozen=True)
@@ -245,7 +274,7 @@ def latest_answers(answers: ibis.Table | SurveyAnswers) -> ibis.Table:
     return ranked.filter(ranked._rank == 0).drop("_rank")
 
 
-def nps_by_value(answers: ibis.Table | SurveyAnswers, scores: pd.DataFrame | str) -> pd.DataFrame:
+def nps_by_value(answers: ibis.Table | SurveyAnswers, scores: pd.DataFrame | str) -> NPSByValue:
     """Customer value and churn risk per NPS group, from each customer's latest answer.
 
     ``scores`` is the frame of :func:`clv.scores.score_customers` (or a CSV /
@@ -253,8 +282,8 @@ def nps_by_value(answers: ibis.Table | SurveyAnswers, scores: pd.DataFrame | str
     an ``all`` row: customers (who answered), with_scores, without_scores
     (answered but absent from the scores, counted, never dropped silently),
     share (of customers), mean_clv, total_clv and mean_p_alive over those with
-    scores. ``attrs['scored_without_answer']`` counts scored customers who never
-    answered.
+    scores. The result's ``scored_without_answer`` counts scored customers who
+    never answered.
 
     Parameters
     ----------
@@ -266,8 +295,9 @@ def nps_by_value(answers: ibis.Table | SurveyAnswers, scores: pd.DataFrame | str
 
     Returns
     -------
-    pandas.DataFrame
-        One row per NPS group and an ``all`` row.
+    NPSByValue
+        One row per NPS group and an ``all`` row, with ``customers_answered``
+        and ``scored_without_answer``.
 
     Raises
     ------
@@ -291,10 +321,8 @@ def nps_by_value(answers: ibis.Table | SurveyAnswers, scores: pd.DataFrame | str
         table[column] = table[column].fillna(0).astype("int64")
     total = table.loc[table.nps_group == "all", "customers"].iloc[0]
     table.insert(2, "share", table["customers"] / total if total else float("nan"))
-    answered = int(total)
-    table.attrs.update(scored_without_answer=len(frame) - int(table.loc[table.nps_group == "all", "with_scores"].iloc[0]),
-                       customers_answered=answered)
-    return table
+    with_scores = int(table.loc[table.nps_group == "all", "with_scores"].iloc[0])
+    return NPSByValue(table, customers_answered=int(total), scored_without_answer=len(frame) - with_scores)
 
 
 def _value_rows(grouped, joined: ibis.Table) -> ibis.Table:

@@ -41,6 +41,7 @@ a steady customer's ratio stays near 1.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,7 @@ from clv.data import schema
 from clv.data.orders_table import as_orders_table
 from clv.engine import to_frame
 from clv.errors import DataError
+from clv.result_table import ResultTable
 from clv.summary.customers import order_date, resolve_observation_end
 
 
@@ -98,6 +100,40 @@ class EarlyWarningSettings:
                             f"got {self.min_orders_before!r}.")
         if self.min_expected_orders < 0:
             raise DataError(f"min_expected_orders must be >= 0, got {self.min_expected_orders!r}.")
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class EarlyWarning(ResultTable):
+    """The early-warning table and the windows and thresholds it was computed with.
+
+    Returned by :func:`early_warning`. Reads like its table
+    (``warnings["early_warning"].sum()``); the context is in typed fields.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per customer with a purchase by ``observation_end`` (columns:
+        see :func:`early_warning`).
+    observation_end : datetime.date or None
+        ``E``, the last day observed (inclusive).
+    recent_window_start : datetime.date or None
+        First day of the recent window, ``E - W + 1``.
+    thresholds : EarlyWarningSettings
+        The window ``W`` (``window_days``) and the thresholds of the flag.
+    """
+
+    observation_end: dt.date | None = None
+    recent_window_start: dt.date | None = None
+    thresholds: EarlyWarningSettings = EarlyWarningSettings()
+
+    def settings(self) -> dict[str, Any]:
+        """The windows (ISO dates) and thresholds as JSON-ready values, in one flat dict."""
+        return {"observation_end": _iso(self.observation_end), "recent_window_start": _iso(self.recent_window_start),
+                **dataclasses.asdict(self.thresholds)}
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def early_warning_expression(orders: Any, *, observation_end: Any = None,
@@ -166,13 +202,14 @@ def _flagged(per_customer: ir.Table, cutoff_day: int, settings: EarlyWarningSett
 
 
 def early_warning(orders: Any, *, observation_end: Any = None,
-                  settings: EarlyWarningSettings = EarlyWarningSettings()) -> pd.DataFrame:
+                  settings: EarlyWarningSettings = EarlyWarningSettings()) -> EarlyWarning:
     """Early-warning table, one row per customer with a purchase, sorted by customer id.
 
     Columns: customer_id, orders_before, orders_recent, spend_before,
     spend_recent, expected_recent_orders, expected_recent_spend,
     order_rate_ratio, spend_ratio (null when the earlier level is 0),
-    warning_eligible, early_warning. ``attrs`` record the window and thresholds.
+    warning_eligible, early_warning; the result's fields record the windows
+    and thresholds (:class:`EarlyWarning`).
 
     Parameters
     ----------
@@ -185,14 +222,14 @@ def early_warning(orders: Any, *, observation_end: Any = None,
 
     Returns
     -------
-    pandas.DataFrame
-        One row per customer with a purchase by ``observation_end``.
+    EarlyWarning
+        One row per customer with a purchase by ``observation_end``, with the
+        observation end, the recent window's first day and the thresholds.
     """
     if not isinstance(settings, EarlyWarningSettings):
         raise DataError(f"settings must be an EarlyWarningSettings, got {type(settings).__name__}.")
     expression = early_warning_expression(orders, observation_end=observation_end, settings=settings)
     frame = to_frame(expression.order_by(schema.CUSTOMER_ID))
     end = resolve_observation_end(orders, observation_end)
-    frame.attrs.update(observation_end=str(end), recent_window_start=str(end - dt.timedelta(days=settings.window_days - 1)),
-                       **settings.__dict__)
-    return frame
+    start = end - dt.timedelta(days=int(settings.window_days) - 1)
+    return EarlyWarning(frame, observation_end=end, recent_window_start=start, thresholds=settings)

@@ -34,13 +34,16 @@ purchases to date (sum of ``n_orders``) instead of value.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from clv.errors import DataError, missing_column_message
+from clv.result_table import ResultTable
 from clv.segments.tiers import REST
 
 ACTIONS = (
@@ -134,6 +137,45 @@ class PlaybookSettings:
         object.__setattr__(self, "rates", {**DEFAULT_RATES, **{k: float(v) for k, v in self.rates.items()}})
 
 
+MEASURES = ("value", "purchases")
+"""What a playbook sums: predicted CLV ("value"), or expected purchases for a purchase log."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Playbook(ResultTable):
+    """Per action: customers, what is at stake and the expected saving, with the rules and rates used.
+
+    Returned by :func:`playbook`. Reads like its table (``plays["customers"]``,
+    ``plays.set_index("action")``); the context is in typed fields.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per action, in :data:`ACTIONS` order (columns: see :func:`playbook`).
+    measure : {"value", "purchases"}
+        What the table sums: predicted CLV (``value_at_stake``, ...), or for a
+        purchase log expected purchases (``purchases_at_stake``, ...).
+    rules : PlaybookSettings
+        The rules' thresholds and the assumed saved share per action (``rates``).
+    skipped_rules : dict of str to str
+        The rules that could not be applied, and why (a purchase log has no
+        spend: :data:`LOG_SKIPPED_RULES`); empty with amounts.
+    """
+
+    measure: str = "value"
+    rules: PlaybookSettings = PlaybookSettings()
+    skipped_rules: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.measure not in MEASURES:
+            raise DataError(f"measure must be one of {', '.join(MEASURES)}, got {self.measure!r}.")
+
+    def settings(self) -> dict[str, Any]:
+        """The measure, rules (rates included) and skipped rules as JSON-ready values."""
+        return {"measure": self.measure, "rules": _settings_record(self.rules), "skipped_rules": dict(self.skipped_rules)}
+
+
 ACTION_INPUTS = ("value_tier", "value_tier_rank", "risk_tier", "frequency", "r_score", "f_score", "m_score", "aov")
 SPEND_INPUTS = ("m_score", "aov")
 """Inputs a purchase log does not have (no amounts)."""
@@ -190,7 +232,7 @@ def _frequent_small_baskets(frame: pd.DataFrame, settings: PlaybookSettings) -> 
     return (frame["f_score"].to_numpy() >= settings.frequent_f_score) & (aov < np.quantile(aov, settings.low_aov_quantile))
 
 
-def playbook(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings()) -> pd.DataFrame:
+def playbook(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings()) -> Playbook:
     """Per action: customers, value at stake (sum of CLV), expected value saved, the assumption and why.
 
     ``revenue_to_date`` (net revenue of the members so far) shows what the
@@ -200,7 +242,7 @@ def playbook(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings(
     ``action`` and ``clv``). Rows follow :data:`ACTIONS`; sizes add up to the
     number of customers and value at stake to their total CLV.
 
-    For a purchase log (``frame.attrs["value_measure"]`` is
+    For a purchase log (segments whose ``value_measure`` is
     ``"expected_purchases"``, no ``clv``) the measure is purchases: columns
     ``purchases_at_stake``, ``share_of_purchases``, ``purchases_to_date`` and
     ``expected_purchases_saved`` replace the value columns, and the
@@ -208,15 +250,16 @@ def playbook(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings(
 
     Parameters
     ----------
-    frame : pandas.DataFrame
+    frame : Segments or pandas.DataFrame
         The output of :func:`clv.segments.assign_segments`.
     settings : PlaybookSettings, default PlaybookSettings()
         The assumed saved shares (``rates``) and rules.
 
     Returns
     -------
-    pandas.DataFrame
-        One row per action, in :data:`ACTIONS` order.
+    Playbook
+        One row per action, in :data:`ACTIONS` order, with the measure, the
+        rules and the rules skipped.
     """
     measure = _measure(frame)
     for column in ("action", measure.source):
@@ -245,17 +288,15 @@ def playbook(frame: pd.DataFrame, settings: PlaybookSettings = PlaybookSettings(
         "assumption": [measure.words(ASSUMPTIONS[a].format(rate=settings.rates[a])) for a in ACTIONS],
         "why": [WHY[a] for a in ACTIONS],
     })
-    table.attrs.update(settings=_settings_record(settings), measure=measure.name)
-    if measure is _PURCHASES:
-        table.attrs["skipped_rules"] = dict(LOG_SKIPPED_RULES)
-    return table
+    skipped = dict(LOG_SKIPPED_RULES) if measure is _PURCHASES else {}
+    return Playbook(table, measure=measure.name, rules=settings, skipped_rules=skipped)
 
 
 LOG_SKIPPED_RULES = {
     "cross_sell": "needs the order value: this history has no amounts",
     "win_back (big spender)": "needs the M score: this history has no amounts",
 }
-"""The rules a purchase log cannot apply, and why (``playbook(...).attrs["skipped_rules"]``)."""
+"""The rules a purchase log cannot apply, and why (``playbook(...).skipped_rules``)."""
 
 
 @dataclass(frozen=True)
@@ -277,8 +318,8 @@ _PURCHASES = _Measure("purchases", "expected_purchases", "purchases", "n_orders"
 
 
 def _measure(frame: pd.DataFrame) -> _Measure:
-    """Purchases for a purchase log's frame (no clv, marked by assign_segments), else value."""
-    log = "clv" not in frame.columns and frame.attrs.get("value_measure") == "expected_purchases"
+    """Purchases for a purchase log's segments (no clv, value tiers ranked by expected purchases), else value."""
+    log = "clv" not in frame.columns and getattr(frame, "value_measure", None) == "expected_purchases"
     return _PURCHASES if log else _VALUE
 
 
