@@ -273,8 +273,9 @@ def test_segments_of_a_log_rank_by_purchases_and_state_what_is_missing(shop_scor
     frame = assign_segments(summary, scores, loaded)
     full_frame = assign_segments(full_summary, full_scores, shop_scored["full"][0])
     assert not {"clv", "expected_spend", "revenue", "monetary_value", "aov", "m_score"} & set(frame.columns)
-    assert frame.attrs["value_measure"] == "expected_purchases" and full_frame.attrs["value_measure"] == "clv"
-    assert set(frame.attrs["not_available"]) >= {"m_score", "spend_ratio"}
+    assert frame.value_measure == "expected_purchases" and full_frame.value_measure == "clv"
+    assert not frame.has_amounts and full_frame.has_amounts and not full_frame.not_available
+    assert set(frame.not_available) >= {"m_score", "spend_ratio"}
     for column in ("r_score", "f_score"):  # R and F do not depend on amounts
         assert (frame[column].to_numpy() == full_frame[column].to_numpy()).all()
     assert (frame["fm_score"] == frame["f_score"]).all()

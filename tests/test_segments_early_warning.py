@@ -115,5 +115,6 @@ def test_runs_on_an_ibis_table_with_the_same_result():
     orders = orders_for({"a": every(7, 0, 274) + every(21, 280, END_DAY), "b": every(7, 0, END_DAY)})
     from_frame = early_warning(orders, observation_end=END)
     from_table = early_warning(ibis.memtable(orders), observation_end=END)
-    pd.testing.assert_frame_equal(from_frame, from_table)
+    pd.testing.assert_frame_equal(from_frame.table, from_table.table)
+    assert from_frame.settings() == from_table.settings()
     assert np.array_equal(from_frame["early_warning"], [True, False])

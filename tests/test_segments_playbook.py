@@ -44,8 +44,8 @@ def test_one_row_per_customer_with_every_label(store, segmented):
     assert segmented["action"].isin(ACTIONS).all()
     assert segmented["early_warning"].dtype == bool
     assert segmented["early_warning"].sum() > 0  # simulated dropouts slow down before they stop
-    assert segmented.attrs["early_warning"]["computed"] is True
-    assert {r["metric"] for r in segmented.attrs["rfm_thresholds"]} == {"recency", "frequency", "monetary"}
+    assert segmented.early_warning_computed is True and segmented.settings()["early_warning"]["computed"] is True
+    assert set(segmented.rfm_thresholds["metric"]) == {"recency", "frequency", "monetary"}
 
 
 def test_playbook_sizes_add_up_and_value_at_stake_is_the_clv_of_members(segmented):
@@ -92,7 +92,7 @@ def test_without_orders_no_customer_is_flagged(store):
     _, summary, scores = store
     frame = assign_segments(summary, scores)
     assert not frame["early_warning"].any() and not frame["warning_eligible"].any()
-    assert frame.attrs["early_warning"]["computed"] is False
+    assert frame.early_warning_computed is False
 
 
 def test_export_csv_and_parquet_hold_the_segment_ids_and_scores(segmented, tmp_path):

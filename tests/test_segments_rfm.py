@@ -24,7 +24,8 @@ def summary_frame(frequency, since_last, revenue, T=100.0):
 
 def test_distinct_values_fall_into_five_equal_quintiles():
     values = np.arange(100)
-    scores, thresholds = rfm_scores(summary_frame(values, values * 0.5, values * 10.0))
+    scores = rfm_scores(summary_frame(values, values * 0.5, values * 10.0))
+    thresholds = scores.thresholds
     for column in ("r_score", "f_score", "m_score"):
         assert np.bincount(scores[column], minlength=6)[1:].tolist() == [20] * 5
     # the largest frequency and revenue score 5, the most recent buyers (smallest time since) score 5
@@ -38,7 +39,8 @@ def test_distinct_values_fall_into_five_equal_quintiles():
 
 def test_value_on_a_cut_point_takes_the_lower_score_and_ties_share_a_score():
     revenue = [10, 20, 20, 20, 30, 40, 50, 60, 70, 80]
-    scores, thresholds = rfm_scores(summary_frame(np.zeros(10), np.arange(10), revenue))
+    scores = rfm_scores(summary_frame(np.zeros(10), np.arange(10), revenue))
+    thresholds = scores.thresholds
     m = scores["m_score"].to_numpy()
     assert m[1] == m[2] == m[3]  # ties share one score
     edges = thresholds[thresholds.metric == "monetary"]["upper"].iloc[:4].to_numpy()
@@ -53,14 +55,14 @@ def test_scores_do_not_depend_on_row_order():
     rng = np.random.default_rng(3)
     frame = summary_frame(rng.integers(0, 5, 200), rng.integers(0, 50, 200), rng.integers(1, 30, 200) * 10.0)
     shuffled = frame.sample(frac=1.0, random_state=1)
-    a, _ = rfm_scores(frame)
-    b, _ = rfm_scores(shuffled)
+    a = rfm_scores(frame).table
+    b = rfm_scores(shuffled).table
     pd.testing.assert_frame_equal(a, b.loc[a.index])
 
 
 def test_fm_is_the_rounded_up_mean_of_f_and_m():
     values = np.arange(50)
-    scores, _ = rfm_scores(summary_frame(values, values, values[::-1]))
+    scores = rfm_scores(summary_frame(values, values, values[::-1]))
     expected = np.ceil((scores["f_score"] + scores["m_score"]) / 2).astype(int)
     assert (scores["fm_score"] == expected).all()
 
@@ -122,7 +124,8 @@ def test_missing_summary_column_is_named():
 @given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 200), st.integers(1, 5000)), min_size=1, max_size=80))
 def test_every_customer_gets_scores_1_to_5_and_exactly_one_segment(rows):
     frequency, since_last, revenue = map(np.array, zip(*rows))
-    scores, thresholds = rfm_scores(summary_frame(frequency, since_last, revenue, T=300.0))
+    scores = rfm_scores(summary_frame(frequency, since_last, revenue, T=300.0))
+    thresholds = scores.thresholds
     for column in ("r_score", "f_score", "m_score", "fm_score"):
         assert scores[column].between(1, 5).all()
     segments = rfm_segments(scores)

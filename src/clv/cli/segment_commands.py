@@ -124,15 +124,14 @@ def _parse_cuts(text: str) -> tuple[float, ...]:
 
 
 def print_cut_points(frame) -> None:
-    """The value-tier cut points and the RFM score thresholds the labels were built from."""
-    import pandas as pd
+    """The value-tier cut points and the RFM score thresholds the labels were built from (``frame``: the segments)."""
     from rich.console import Console
 
     out = Console()
     measure = "CLV" if "clv" in frame.columns else "expected purchases"
-    out.print(rich_table(pd.DataFrame(frame.attrs["value_cuts"]),
+    out.print(rich_table(frame.value_cuts,
                          f"value tiers by predicted {measure} (cut = {measure} of the tier's last customer)"))
-    thresholds = pd.DataFrame(frame.attrs["rfm_thresholds"])[["measure", "score", "range", "customers"]]
+    thresholds = frame.rfm_thresholds[["measure", "score", "range", "customers"]]
     out.print(rich_table(thresholds, "RFM score thresholds", max_rows=len(thresholds)))
 
 
@@ -148,6 +147,6 @@ def segment_members(frame, name: str):
 
 
 def export_all(frame, path: Path) -> None:
-    """Every customer's row (scores and labels) as CSV or Parquet."""
-    write_frame(frame, path)
+    """Every customer's row (scores and labels) as CSV or Parquet (``frame``: the segments)."""
+    write_frame(frame.table, path)
     note(f"wrote {len(frame):,} customers to {path}")

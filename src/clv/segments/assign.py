@@ -5,16 +5,19 @@ adds RFM scores and segment, value tier, early-warning flag, churn-risk tier
 and the playbook action. :func:`export_segment` writes one segment's customers
 (ids, labels and scores) to CSV or Parquet for an e-mail or ads tool.
 
-A purchase log (no amounts: the summary's ``attrs["has_amounts"]`` is False)
+A purchase log (no amounts: the customer data's ``has_amounts`` is False)
 is segmented on purchases: scores need only ``p_alive`` and
 ``expected_purchases``; RFM uses R and F (FM = F); value tiers rank by expected
 purchases; the early warning watches the order rate alone; the playbook's
 rules that need spend are skipped (see :mod:`clv.segments.playbook`).
-``attrs["value_measure"]`` says which measure ranked the customers.
+The result's ``value_measure`` (:class:`Segments`) says which measure ranked the customers.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from clv.errors import DataError, missing_column_message
-from clv.result_table import as_frame
+from clv.result_table import ResultTable, as_frame
 from clv.scores.result import Scores
 from clv.summary.amounts import NO_AMOUNTS, summary_is_log
 from clv.segments.early_warning import EarlyWarningSettings, early_warning
@@ -41,6 +44,102 @@ EXPORT_COLUMNS = (
     "p_alive", "expected_purchases", "expected_spend", "clv", "r_score", "f_score", "m_score",
     "frequency", "n_orders", "revenue",
 )
+
+
+VALUE_MEASURES = ("clv", "expected_purchases")
+"""What ranks customers into value tiers: predicted CLV, or expected purchases for a purchase log."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Segments(ResultTable):
+    """One row per customer with every label a marketer acts on, and the cut points and settings behind them.
+
+    Returned by :func:`assign_segments`. Reads like its table
+    (``segments["action"]``, ``segments.sort_values("clv")``,
+    ``segments.table.to_csv(...)``); the context is in typed fields.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per customer (columns: see :func:`assign_segments`).
+    rfm_thresholds : pandas.DataFrame
+        The RFM cut points: per metric and score the range of values that earns
+        it and how many customers got it (:attr:`RFMScores.thresholds`).
+    value_cuts : pandas.DataFrame
+        Per value tier: the share bound, customers, the cut (value of the
+        tier's last customer) and the tier's total (see :func:`value_tiers`).
+    low_alive, high_alive : float
+        P(alive) bounds of the high and low churn-risk tiers.
+    warning : EarlyWarningSettings
+        The early-warning window and thresholds.
+    early_warning_computed : bool
+        False when no orders were given: nobody is flagged.
+    playbook : PlaybookSettings
+        The rules that chose each customer's action.
+    observation_end : datetime.date or None
+        The last day observed (given, else the customer data's, else the last
+        order's when orders were given).
+    time_unit : str or None
+        Unit of recency, T and the R thresholds (the customer data's).
+    model : str or None
+        Registry name of the purchase model of the scores (when known).
+    horizon : float or None
+        Forecast window of the scores in ``time_unit`` (None: whole lifetime
+        or not known).
+    discount_rate : float or None
+        Annual discount rate of the scores (when known).
+    margin : float or None
+        Margin of the scores' CLV (when known).
+    currency : str or None
+        Currency of the value columns (when known).
+    value_measure : {"clv", "expected_purchases"}
+        The measure that ranked the value tiers (expected purchases for a
+        purchase log).
+    not_available : dict of str to str
+        What a purchase log's segments leave out, and why
+        (:data:`LOG_NOT_AVAILABLE`); empty with amounts.
+    """
+
+    rfm_thresholds: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    value_cuts: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    low_alive: float = 0.3
+    high_alive: float = 0.7
+    warning: EarlyWarningSettings = EarlyWarningSettings()
+    early_warning_computed: bool = False
+    playbook: PlaybookSettings = PlaybookSettings()
+    observation_end: dt.date | None = None
+    time_unit: str | None = None
+    model: str | None = None
+    horizon: float | None = None
+    discount_rate: float | None = None
+    margin: float | None = None
+    currency: str | None = None
+    value_measure: str = "clv"
+    not_available: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.value_measure not in VALUE_MEASURES:
+            raise DataError(f"value_measure must be one of {', '.join(VALUE_MEASURES)}, got {self.value_measure!r}.")
+
+    @property
+    def has_amounts(self) -> bool:
+        """False for a purchase log's segments (value tiers ranked by expected purchases)."""
+        return self.value_measure == "clv"
+
+    def settings(self) -> dict[str, Any]:
+        """Cut points and settings as JSON-ready values (tables as lists of records, dates as ISO text)."""
+        return {
+            "rfm_thresholds": self.rfm_thresholds.to_dict(orient="records"),
+            "value_cuts": self.value_cuts.to_dict(orient="records"),
+            "risk_cuts": {"low_alive": self.low_alive, "high_alive": self.high_alive},
+            "early_warning": {"computed": self.early_warning_computed, **dataclasses.asdict(self.warning)},
+            "playbook": self.playbook.to_dict(),
+            "observation_end": None if self.observation_end is None else self.observation_end.isoformat(),
+            "time_unit": self.time_unit, "model": self.model, "horizon": self.horizon,
+            "discount_rate": self.discount_rate, "margin": self.margin, "currency": self.currency,
+            "value_measure": self.value_measure, "not_available": dict(self.not_available),
+        }
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], what: str, fix: str) -> None:
@@ -71,19 +170,26 @@ def _joined(summary: pd.DataFrame, scores: pd.DataFrame, log: bool) -> pd.DataFr
     return joined
 
 
-def _warnings(orders: Any, customers: pd.Series, observation_end: Any, settings: EarlyWarningSettings) -> pd.DataFrame:
+def _warnings(orders: Any, customers: pd.Series, observation_end: Any,
+              settings: EarlyWarningSettings) -> tuple[pd.DataFrame, dt.date | None]:
+    """The early-warning columns aligned to ``customers``, and the observation end they used."""
     if orders is None:
-        return pd.DataFrame({"warning_eligible": False, "early_warning": False,
-                             "order_rate_ratio": np.nan, "spend_ratio": np.nan}, index=customers.index)
-    table = early_warning(orders, observation_end=observation_end, settings=settings)
-    table = table.set_index("customer_id")[list(WARNING_COLUMNS)]
+        return pd.DataFrame({"warning_eligible": False, "early_warning": False, "order_rate_ratio": np.nan,
+                             "spend_ratio": np.nan}, index=customers.index), _as_date(observation_end)
+    warnings = early_warning(orders, observation_end=observation_end, settings=settings)
+    table = warnings.set_index("customer_id")[list(WARNING_COLUMNS)]
     aligned = table.reindex(customers.to_numpy())
     if aligned["early_warning"].isna().any():
         missing = customers[aligned["early_warning"].isna().to_numpy()].iloc[0]
         raise DataError(f"orders hold no purchase of customer {missing!r} from the summary. Fix: pass the same "
                         "orders (and observation end) the summary was built from.")
     aligned.index = customers.index
-    return aligned.astype({"warning_eligible": bool, "early_warning": bool})
+    return aligned.astype({"warning_eligible": bool, "early_warning": bool}), warnings.observation_end
+
+
+def _as_date(value: Any) -> dt.date | None:
+    """A date-like value (date, Timestamp, ISO text) as a date; None stays None."""
+    return None if value is None else pd.Timestamp(value).date()
 
 
 def average_order_value(frame: pd.DataFrame) -> np.ndarray:
@@ -98,8 +204,8 @@ def average_order_value(frame: pd.DataFrame) -> np.ndarray:
 
 
 def assign_segments(
-    summary: pd.DataFrame,
-    scores: pd.DataFrame,
+    summary: Any,
+    scores: Any,
     orders: Any = None,
     *,
     rules: pd.DataFrame = DEFAULT_SEGMENT_RULES,
@@ -109,7 +215,7 @@ def assign_segments(
     warning: EarlyWarningSettings = EarlyWarningSettings(),
     playbook: PlaybookSettings = PlaybookSettings(),
     observation_end: Any = None,
-) -> pd.DataFrame:
+) -> Segments:
     """One row per customer: ids, scores, RFM, value tier, risk tier, early-warning flag, action.
 
     Columns: customer_id, the summary's frequency, recency, T, monetary_value,
@@ -117,9 +223,10 @@ def assign_segments(
     expected_purchases, expected_spend, clv; r_score, f_score, m_score,
     fm_score, rfm_segment; value_tier, value_tier_rank (1 = top);
     warning_eligible, early_warning, order_rate_ratio, spend_ratio; risk_tier;
-    action. ``attrs``: RFM cut points, value cut points, settings, the
-    ``value_measure`` that ranked the value tiers, and ``not_available``
-    (what a purchase log cannot give, and why).
+    action. The result (:class:`Segments`) also holds the RFM cut points,
+    the value cut points, the settings, the ``value_measure`` that ranked the
+    value tiers, and ``not_available`` (what a purchase log cannot give, and
+    why).
 
     A purchase log's summary (``has_amounts`` False) needs scores
     without a spend model: its frame has no monetary_value, revenue, aov,
@@ -127,9 +234,9 @@ def assign_segments(
 
     Parameters
     ----------
-    summary : pandas.DataFrame
+    summary : CustomerData or pandas.DataFrame
         The output of :func:`clv.summary.summarize`.
-    scores : pandas.DataFrame
+    scores : Scores or pandas.DataFrame
         :func:`clv.scores.score_customers` on that summary (with a spend model, so
         ``clv`` exists).
     orders : ibis.Table, DataFrame, LoadResult or None
@@ -150,8 +257,9 @@ def assign_segments(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per customer, with the columns below.
+    Segments
+        One row per customer, with the columns above, and the cut points and
+        settings.
 
     Raises
     ------
@@ -162,15 +270,16 @@ def assign_segments(
     log = summary_is_log(summary)
     time_unit = getattr(summary, "time_unit", None)
     summary_end = getattr(summary, "observation_end", None)
-    score_settings = scores.settings() if isinstance(scores, Scores) else {}
+    currency = getattr(summary, "currency", None)
+    score_settings = _score_settings(scores) if isinstance(scores, Scores) else {}
     summary, scores = as_frame(summary), as_frame(scores)
     for table, what in ((summary, "summary"), (scores, "scores")):
         if not isinstance(table, pd.DataFrame):
             raise DataError(f"{what} must be clv customer data or scores, or a pandas DataFrame, "
                             f"got {type(table).__name__}.")
     frame = _joined(summary, scores, log)
-    rfm, thresholds = rfm_scores(frame, time_unit=time_unit, has_amounts=not log)
-    frame = pd.concat([frame, rfm], axis=1)
+    rfm = rfm_scores(frame, time_unit=time_unit, has_amounts=not log)
+    frame = pd.concat([frame, rfm.table], axis=1)
     if not log:
         frame["aov"] = average_order_value(frame)
     frame["rfm_segment"] = rfm_segments(rfm, rules).to_numpy()
@@ -179,24 +288,25 @@ def assign_segments(
     frame["value_tier"] = tiers
     frame["value_tier_rank"] = pd.Categorical(tiers, categories=value_tier_names(value_cuts)).codes + 1
     end = observation_end if observation_end is not None else summary_end
-    warnings = _warnings(orders, frame["customer_id"], end, warning)
+    warnings, end = _warnings(orders, frame["customer_id"], end, warning)
     frame = pd.concat([frame, warnings], axis=1)
     frame["risk_tier"] = risk_tiers(frame["p_alive"].to_numpy(), frame["early_warning"].to_numpy(),
                                     low_alive=low_alive, high_alive=high_alive,
                                     frequency=frame["frequency"].to_numpy(), r_score=frame["r_score"].to_numpy())
     frame["action"] = assign_actions(frame, playbook, without_amounts=log)
-    frame.attrs = {
-        "rfm_thresholds": thresholds.to_dict(orient="records"),
-        "value_cuts": cut_table.to_dict(orient="records"),
-        "risk_cuts": {"low_alive": low_alive, "high_alive": high_alive},
-        "early_warning": {"computed": orders is not None, **warning.__dict__},
-        "observation_end": None if end is None else str(end),
-        **{k: score_settings[k] for k in ("model", "time_unit", "horizon", "discount_rate", "margin")
-           if k in score_settings},
-        "value_measure": measure,
-        "not_available": LOG_NOT_AVAILABLE if log else {},
-    }
-    return frame
+    return Segments(
+        frame, rfm_thresholds=rfm.thresholds, value_cuts=cut_table, low_alive=float(low_alive),
+        high_alive=float(high_alive), warning=warning, early_warning_computed=orders is not None, playbook=playbook,
+        observation_end=end, time_unit=time_unit or score_settings.get("time_unit"),
+        currency=currency or score_settings.get("currency"), value_measure=measure,
+        not_available=dict(LOG_NOT_AVAILABLE) if log else {},
+        **{k: score_settings.get(k) for k in ("model", "horizon", "discount_rate", "margin")},
+    )
+
+
+def _score_settings(scores: Scores) -> dict[str, Any]:
+    """What the segments keep of the scores' settings (empty values as None)."""
+    return {k: v if v != "" else None for k, v in scores.context().items()}
 
 
 LOG_NOT_AVAILABLE = {
@@ -206,7 +316,7 @@ LOG_NOT_AVAILABLE = {
     "playbook rules on spend": f"{NO_AMOUNTS}: cross_sell (needs order value) and the big-spender win-back "
                                "(needs M) are skipped",
 }
-"""What the segments of a purchase log leave out, and why (``attrs["not_available"]``)."""
+"""What the segments of a purchase log leave out, and why (:attr:`Segments.not_available`)."""
 
 
 def _normalised(name: Any) -> str:

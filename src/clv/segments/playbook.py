@@ -136,6 +136,10 @@ class PlaybookSettings:
             raise DataError(f"rates must be shares between 0 and 1; got {bad}.")
         object.__setattr__(self, "rates", {**DEFAULT_RATES, **{k: float(v) for k, v in self.rates.items()}})
 
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict (``rates`` as a plain dict)."""
+        return {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, "rates": dict(self.rates)}
+
 
 MEASURES = ("value", "purchases")
 """What a playbook sums: predicted CLV ("value"), or expected purchases for a purchase log."""
@@ -173,7 +177,7 @@ class Playbook(ResultTable):
 
     def settings(self) -> dict[str, Any]:
         """The measure, rules (rates included) and skipped rules as JSON-ready values."""
-        return {"measure": self.measure, "rules": _settings_record(self.rules), "skipped_rules": dict(self.skipped_rules)}
+        return {"measure": self.measure, "rules": self.rules.to_dict(), "skipped_rules": dict(self.skipped_rules)}
 
 
 ACTION_INPUTS = ("value_tier", "value_tier_rank", "risk_tier", "frequency", "r_score", "f_score", "m_score", "aov")
@@ -321,7 +325,3 @@ def _measure(frame: pd.DataFrame) -> _Measure:
     """Purchases for a purchase log's segments (no clv, value tiers ranked by expected purchases), else value."""
     log = "clv" not in frame.columns and getattr(frame, "value_measure", None) == "expected_purchases"
     return _PURCHASES if log else _VALUE
-
-
-def _settings_record(settings: PlaybookSettings) -> dict:
-    return {**{k: getattr(settings, k) for k in settings.__dataclass_fields__}, "rates": dict(settings.rates)}

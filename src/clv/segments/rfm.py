@@ -28,12 +28,13 @@ docs/segments.md).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 import pandas as pd
 
-from clv.result_table import as_frame
+from clv.result_table import ResultTable, as_frame
 from clv.summary import CustomerData
 from clv.errors import DataError, missing_column_message
 from clv.summary.amounts import summary_is_log
@@ -57,6 +58,39 @@ DEFAULT_SEGMENT_RULES = pd.DataFrame(
     columns=list(RULE_COLUMNS),
 )
 SEGMENT_NAMES = tuple(DEFAULT_SEGMENT_RULES["segment"])
+THRESHOLD_COLUMNS = ("metric", "measure", "score", "lower", "upper", "range", "customers")
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class RFMScores(ResultTable):
+    """Per-customer R, F, M and FM scores (1-5) and the cut points that gave them.
+
+    Returned by :func:`rfm_scores`. Reads like its table (``rfm["r_score"]``,
+    ``rfm.value_counts("r_score")``); the cut points are in ``thresholds``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns r_score, f_score, m_score (not for a purchase log), fm_score, in
+        the summary's row order and with its index.
+    thresholds : pandas.DataFrame
+        One row per metric and score (:data:`THRESHOLD_COLUMNS`): the range of
+        values that earns it (``lower``, ``upper``, in words ``range``) and how
+        many customers got it.
+    time_unit : str or None
+        Unit of R's "time since the last purchase" (the customer data's).
+    has_amounts : bool
+        False for a purchase log: no M score, FM = F.
+    """
+
+    thresholds: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=list(THRESHOLD_COLUMNS)))
+    time_unit: str | None = None
+    has_amounts: bool = True
+
+    def settings(self) -> dict:
+        """The thresholds as JSON-ready records, with the time unit and whether M was scored."""
+        return {"thresholds": self.thresholds.to_dict(orient="records"), "time_unit": self.time_unit,
+                "has_amounts": self.has_amounts}
 
 
 def quintile_edges(values: np.ndarray, n_scores: int = N_SCORES) -> np.ndarray:
@@ -96,10 +130,10 @@ def _rfm_metrics(summary: pd.DataFrame, has_amounts: bool) -> dict[str, np.ndarr
 
 def rfm_scores(
     summary: CustomerData | pd.DataFrame, time_unit: str | None = None, has_amounts: bool | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> RFMScores:
     """R, F, M scores (1-5) and FM = ceil((F + M) / 2) per customer, plus the cut points.
 
-    Returns ``(scores, thresholds)``: ``scores`` has columns r_score, f_score,
+    Returns :class:`RFMScores`: its table has columns r_score, f_score,
     m_score, fm_score in the summary's row order; ``thresholds`` has one row per
     metric and score with the range of values that earns it (``lower``,
     ``upper`` and in words ``range``; R in time since the last purchase, in
@@ -121,7 +155,8 @@ def rfm_scores(
     monetary = scores.get("m_score", scores["f_score"])
     scores["fm_score"] = ((scores["f_score"].astype(np.int16) + monetary + 1) // 2).astype(np.int8)
     thresholds = pd.concat(tables, ignore_index=True)
-    return pd.DataFrame(scores, index=summary.index), thresholds
+    return RFMScores(pd.DataFrame(scores, index=summary.index), thresholds=thresholds, time_unit=unit,
+                     has_amounts=bool(has_amounts))
 
 
 def _threshold_rows(metric: str, edges: np.ndarray, scores: np.ndarray, unit: str | None) -> pd.DataFrame:
@@ -205,7 +240,7 @@ def rfm_segments(scores: pd.DataFrame, rules: pd.DataFrame = DEFAULT_SEGMENT_RUL
 
     Parameters
     ----------
-    scores : pandas.DataFrame
+    scores : RFMScores or pandas.DataFrame
         The scores of :func:`rfm_scores` (r_score, f_score, fm_score).
     rules : pandas.DataFrame, default DEFAULT_SEGMENT_RULES
         The segment rules (see :func:`validate_rules`).
@@ -215,7 +250,7 @@ def rfm_segments(scores: pd.DataFrame, rules: pd.DataFrame = DEFAULT_SEGMENT_RUL
     pandas.Series
         The segment name of each customer, in the scores' row order.
     """
-    rules = validate_rules(rules)
+    rules, scores = validate_rules(rules), as_frame(scores)
     for column in ("r_score", "f_score"):
         if column not in scores.columns:
             raise DataError(missing_column_message(column, column, map(str, scores.columns)).split(" Fix:")[0]
