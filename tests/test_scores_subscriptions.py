@@ -107,8 +107,8 @@ def test_churned_customers_are_zero_and_order_and_index_kept(regular):
     assert (numeric.loc[[40, 20]] == 0).all().all()
     assert (numeric.loc[[10, 30], "derl"] > 0).all()
     assert scores.loc[10, "residual_value"] == pytest.approx(6.0 * scores.loc[10, "derl"])
-    assert scores.attrs["discount_rate_per_contract_period"] == pytest.approx(0.1)
-    assert scores.attrs["time_unit"] == "year"
+    assert scores.discount_rate_per_contract_period == pytest.approx(0.1)
+    assert scores.time_unit == "year" and scores.n_draws == 50 and scores.settings()["seed"] == 0
 
 
 # ----- intervals -------------------------------------------------------------------
@@ -171,14 +171,14 @@ def test_lifetime_quantiles_beyond_the_cap_are_infinite():
     scores = score_subscribers(customers([10], [0]), model, horizon=None, discount_rate=0.01, time_unit="year", value_per_period=1.0)
     assert scores.loc[0, "renewals_q0.975"] == math.inf
     assert scores.loc[0, "residual_value_q0.975"] == pytest.approx(101.0)  # perpetuity (1 + d) / d
-    assert scores.attrs["quantile_cap_periods"] == MAX_QUANTILE_PERIODS
+    assert scores.quantile_cap_periods == MAX_QUANTILE_PERIODS
 
 
 def test_seed_makes_the_intervals_reproducible(regular):
     frame = customers(np.arange(20), [0] * 20)
     first = score_subscribers(frame, regular, horizon=36, discount_rate=0.1, time_unit="year", seed=7)
     again = score_subscribers(frame, regular, horizon=36, discount_rate=0.1, time_unit="year", seed=7)
-    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(first.table, again.table)
 
 
 # ----- properties ------------------------------------------------------------------

@@ -117,9 +117,10 @@ def emit(result: Any, fmt: OutputFormat, output: Path | None, title: str = "") -
     """Write a frame or a dict as a table, CSV or JSON, to a file (by its extension) or stdout."""
     import pandas as pd
     from clv.result_table import as_frame
+    from clv.summary import CustomerData
 
     if output is not None:
-        if suffix_of(output) == ".parquet" and hasattr(result, "to_parquet") and hasattr(result, "time_unit"):
+        if suffix_of(output) == ".parquet" and isinstance(result, CustomerData):
             result.to_parquet(output)  # customer data: its time unit and dates travel in the file
         elif isinstance(as_frame(result), pd.DataFrame):
             write_frame(as_frame(result), output)

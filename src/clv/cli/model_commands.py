@@ -362,11 +362,10 @@ def score_subscriptions(summary: Path, model, model_path: Path, columns: dict[st
             intervals=parse_intervals(options["intervals"]), n_draws=options["draws"], seed=options["seed"],
             tenure_col=columns["tenure"], churned_col=columns["churned"], id_col=columns["id"],
         )
-    scores = scores.rename(columns={columns["id"]: "customer_id"}).reset_index(drop=True)
-    scores.attrs["time_unit"] = unit
+    scores = scores.with_table(scores.rename(columns={columns["id"]: "customer_id"}).reset_index(drop=True))
     periods = f"{unit}s" if unit else "periods"
     note(f"sBG: --discount-rate {options['discount_rate']:g} a year is "
-         f"{scores.attrs['discount_rate_per_contract_period']:.4g} per {unit}; the next payment is undiscounted.")
+         f"{scores.discount_rate_per_contract_period:.4g} per {unit}; the next payment is undiscounted.")
     title = "scores over the remaining lifetime" if horizon is None else f"scores over {horizon} {periods}"
     return scores, title
 

@@ -13,4 +13,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "Scores": "clv.scores.result",
     "score_customers": "clv.scores.score",
     "score_subscribers": "clv.scores.subscriptions",
+    "SubscriberScores": "clv.scores.subscriptions",
 })

@@ -35,6 +35,7 @@ discounted value of n payments, ``value (1 - z^n) / (1 - z)``, is monotone in n.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from numbers import Integral, Real
@@ -45,6 +46,7 @@ import pandas as pd
 from scipy.special import betaln
 
 from clv.errors import DataError, missing_column_message
+from clv.result_table import ResultTable
 from clv.units import check_annual_rate, check_time_unit, years_per_unit
 from clv.scores.intervals import quantile_levels, quantile_name
 
@@ -52,6 +54,65 @@ from clv.scores.intervals import quantile_levels, quantile_name
 # is reported as inf: the bisection searches k in [0, MAX_QUANTILE_PERIODS].
 MAX_QUANTILE_PERIODS = 10_000
 _CELLS_PER_BLOCK = 4_000_000  # rows x draws (or rows x periods) held at once
+PAYMENT_TIMING = "the next payment (at the imminent renewal) undiscounted, the k-th by (1 + d)^-(k-1)"
+INTERVAL_METHOD = "exact predictive tail averaged over parameter draws"
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class SubscriberScores(ResultTable):
+    """Per-subscriber sBG scores and the settings that produced them.
+
+    Returned by :func:`score_subscribers`. Reads like its table
+    (``scores["derl"]``, ``scores.sort_values("residual_value")``); the
+    settings are typed fields.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per customer, in input order (columns: see
+        :func:`score_subscribers`).
+    alpha, beta : float
+        The sBG parameters the scores were computed with.
+    horizon : int or None
+        Future renewal points counted; None for the whole remaining lifetime.
+    discount_rate : float
+        The annual discount rate (0.10 = 10% a year).
+    time_unit : str or None
+        The contract period.
+    discount_rate_per_contract_period : float
+        ``discount_rate`` converted to one contract period, ``(1 + d) ** (years per period) - 1``.
+    payment_timing : str
+        How payments are discounted (:data:`PAYMENT_TIMING`).
+    model : str
+        Registry name of the model (``"sbg"``).
+    interval_method : str or None
+        How the quantile columns were computed; None without intervals.
+    n_draws : int or None
+        Parameter draws behind the quantiles; None without intervals.
+    seed : int, str or None
+        Seed of the draws ("generator" when a NumPy Generator was passed).
+    quantile_cap_periods : int or None
+        The largest number of renewals a quantile can report (the horizon, or
+        :data:`MAX_QUANTILE_PERIODS` over the whole lifetime, beyond which it
+        is inf); None without intervals.
+    """
+
+    alpha: float = float("nan")
+    beta: float = float("nan")
+    horizon: int | None = None
+    discount_rate: float = 0.10
+    time_unit: str | None = None
+    discount_rate_per_contract_period: float = float("nan")
+    payment_timing: str = PAYMENT_TIMING
+    model: str = "sbg"
+    interval_method: str | None = None
+    n_draws: int | None = None
+    seed: int | str | None = None
+    quantile_cap_periods: int | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The settings as JSON-ready values (for reports and saved outputs)."""
+        return self.context()
 
 
 def score_subscribers(
@@ -68,7 +129,7 @@ def score_subscribers(
     tenure_col: str = "tenure",
     churned_col: str = "churned",
     id_col: str = "customer_id",
-) -> pd.DataFrame:
+) -> SubscriberScores:
     """Score subscribers with a fitted sBG model: renewal probability, expected renewals, DERL, value.
 
     ``customers``: one row per customer with ``tenure_col`` (whole periods) and
@@ -86,7 +147,9 @@ def score_subscribers(
     ``residual_value`` (with a value), then ``renewals_q{u}`` and
     ``residual_value_q{u}`` for the levels of the central ``intervals``.
     Churned customers get 0 in every numeric column. Work is done once per
-    distinct tenure among active customers, then mapped back.
+    distinct tenure among active customers, then mapped back. The settings
+    (rates, draws, seed) are the fields of the returned
+    :class:`SubscriberScores`.
     """
     horizon = _checked_horizon(horizon)
     rate = _rate_per_period(discount_rate, time_unit, model)
@@ -115,18 +178,16 @@ def score_subscribers(
         if value is not None:
             out.update(_value_quantiles(per_customer, levels, value, rate))
     frame = pd.DataFrame(out, index=customers.index, copy=False)
-    frame.attrs.update(
-        model="sbg", alpha=alpha, beta=beta, horizon=horizon, discount_rate=float(discount_rate),
-        time_unit=time_unit or getattr(model, "time_unit_", None), discount_rate_per_contract_period=rate,
-        payment_timing="the next payment (at the imminent renewal) undiscounted, the k-th by (1 + d)^-(k-1)",
+    draws_settings = {} if not levels.size else dict(
+        interval_method=INTERVAL_METHOD, n_draws=int(n_draws),
+        seed=seed if not isinstance(seed, np.random.Generator) else "generator",
+        quantile_cap_periods=MAX_QUANTILE_PERIODS if horizon is None else horizon,
     )
-    if levels.size:
-        frame.attrs.update(
-            interval_method="exact predictive tail averaged over parameter draws", n_draws=n_draws,
-            seed=seed if not isinstance(seed, np.random.Generator) else "generator",
-            quantile_cap_periods=MAX_QUANTILE_PERIODS if horizon is None else horizon,
-        )
-    return frame
+    return SubscriberScores(
+        frame, alpha=alpha, beta=beta, horizon=horizon, discount_rate=float(discount_rate),
+        time_unit=time_unit or getattr(model, "time_unit_", None), discount_rate_per_contract_period=rate,
+        **draws_settings,
+    )
 
 
 # ----- formulas ---------------------------------------------------------------

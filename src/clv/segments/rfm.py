@@ -140,6 +140,29 @@ def rfm_scores(
     ``time_unit``, default the customer data's) and how many customers
     got it. A purchase log (``has_amounts`` False, default: the customer
     data's) gets no ``m_score`` (and no monetary rows): FM = F.
+
+    Parameters
+    ----------
+    summary : CustomerData or pandas.DataFrame
+        One row per customer with frequency, recency, T and (with amounts)
+        revenue, as :func:`clv.summary.summarize` gives it.
+    time_unit : str or None
+        Unit of recency and T, for the R thresholds' wording; default the
+        customer data's.
+    has_amounts : bool or None
+        False for a purchase log (no M score); default the customer data's
+        (a plain DataFrame is taken as having amounts).
+
+    Returns
+    -------
+    RFMScores
+        The scores (r_score, f_score, m_score, fm_score) with the thresholds.
+
+    Raises
+    ------
+    DataError
+        When the summary is empty, lacks a column or holds a missing or
+        infinite value.
     """
     if len(summary) == 0:
         raise DataError("summary has no customers: nothing to score.")
