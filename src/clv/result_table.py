@@ -50,6 +50,10 @@ class ResultTable:
         # Only reached for names that are not fields or methods of the result.
         if name.startswith("_") or name == "table":
             raise AttributeError(name)
+        if name == "attrs":  # the table's attrs are empty: reading them would silently lose the context
+            fields = ", ".join(self.context()) or "none"
+            raise AttributeError(f"{type(self).__name__} keeps its context in typed fields ({fields}), not in "
+                                 "DataFrame.attrs; read the field (see its docstring), or .table for the rows.")
         return getattr(self.table, name)
 
     def __len__(self) -> int:

@@ -99,9 +99,9 @@ class SubscriberScores(ResultTable):
 
     alpha: float = float("nan")
     beta: float = float("nan")
-    horizon: int | None = None
+    horizon: int | None = dataclasses.field(kw_only=True)  # recorded, no default (a glossary term: tests/test_vocabulary.py)
     discount_rate: float = 0.10
-    time_unit: str | None = None
+    time_unit: str | None = dataclasses.field(kw_only=True)
     discount_rate_per_contract_period: float = float("nan")
     payment_timing: str = PAYMENT_TIMING
     model: str = "sbg"

@@ -108,10 +108,10 @@ class Segments(ResultTable):
     early_warning_computed: bool = False
     playbook: PlaybookSettings = PlaybookSettings()
     observation_end: dt.date | None = None
-    time_unit: str | None = None
+    time_unit: str | None = dataclasses.field(kw_only=True)  # recorded, no default (a glossary term: tests/test_vocabulary.py)
     model: str | None = None
-    horizon: float | None = None
-    discount_rate: float | None = None
+    horizon: float | None = dataclasses.field(kw_only=True)
+    discount_rate: float | None = dataclasses.field(kw_only=True)
     margin: float | None = None
     currency: str | None = None
     value_measure: str = "clv"

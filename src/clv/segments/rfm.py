@@ -84,7 +84,7 @@ class RFMScores(ResultTable):
     """
 
     thresholds: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=list(THRESHOLD_COLUMNS)))
-    time_unit: str | None = None
+    time_unit: str | None = dataclasses.field(kw_only=True)  # recorded, no default (a glossary term: tests/test_vocabulary.py)
     has_amounts: bool = True
 
     def settings(self) -> dict:
