@@ -91,7 +91,7 @@ def test_json_round_trip_and_summary():
     assert restored.aic_ == pytest.approx(model.aic_)
     table = model.summary()
     assert list(table.index) == ["r", "alpha"]
-    assert table.attrs["log_likelihood"] == pytest.approx(model.log_likelihood_)
+    assert table.log_likelihood == pytest.approx(model.log_likelihood_) and table.model == "test_nbd"
     assert json.loads(model.to_json())["model"] == "test_nbd"
     with pytest.raises(FitError, match="not fitted"):
         CountNBD().summary()

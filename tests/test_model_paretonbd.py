@@ -305,7 +305,7 @@ def test_json_round_trip(fitted, tmp_path):
     restored = ParetoNBDModel.from_json(path)
     assert restored.params_ == fitted.params_
     assert restored.probability_alive(2, 30.43, 38.86)[0] == fitted.probability_alive(2, 30.43, 38.86)[0]
-    assert restored.summary().attrs["model"] == "pareto"
+    assert restored.summary().model == "pareto"
 
 
 # ----- properties ------------------------------------------------------------

@@ -243,7 +243,7 @@ def test_json_round_trip(retention):
     restored = ShiftedBetaGeometricModel.from_json(model.to_json())
     assert restored.params_ == model.params_
     np.testing.assert_array_equal(restored.survival(np.arange(13)), model.survival(np.arange(13)))
-    assert restored.summary().attrs["log_likelihood"] == pytest.approx(model.log_likelihood_)
+    assert restored.summary().log_likelihood == pytest.approx(model.log_likelihood_)
 
 
 def test_validation_names_the_problem():

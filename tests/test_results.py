@@ -38,9 +38,9 @@ from clv.summary import summarize
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "clv"
 DATA = Path(__file__).parent / "data"
 
-# (file relative to src/clv, enclosing function) allowed to touch ``attrs``: the models' summary() frame,
-# kept by the model-contract work (its figures are also the fitted attributes log_likelihood_, aic_, bic_, n_).
-ALLOWED = {("models/base.py", "summary")}
+# (file relative to src/clv, enclosing function) allowed to touch ``attrs``: none (the models' summary() is a
+# FitSummary now).
+ALLOWED: set[tuple[str, str]] = set()
 
 
 # ----- no DataFrame.attrs in the source tree ------------------------------------------------------

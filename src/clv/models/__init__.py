@@ -236,6 +236,7 @@ __all__ = [
     "BetaGeoModel",
     "ContractualCapabilities",
     "ContractualModel",
+    "FitSummary",
     "GammaGammaModel",
     "Model",
     "ModelEntry",
@@ -261,6 +262,8 @@ def __getattr__(name: str):
         value = model_class(_CLASS_TARGETS[name])
     elif name in _CONTRACT_NAMES:
         value = getattr(importlib.import_module("clv.models.contract"), name)
+    elif name == "FitSummary":
+        value = importlib.import_module("clv.models.fit_summary").FitSummary
     else:
         raise AttributeError(f"module 'clv.models' has no attribute {name!r}")
     globals()[name] = value

@@ -41,6 +41,7 @@ from threadpoolctl import ThreadpoolController
 
 from clv.errors import DataError, FitError
 from clv.models.contract import Model
+from clv.models.fit_summary import FitSummary
 from clv.summary.compress import compress
 from clv.summary.histories import (  # noqa: F401 - part of the models' public helpers
     as_float_array,
@@ -274,10 +275,14 @@ class MaximumLikelihoodModel(Model):
         self._check_fitted()
         return len(self.param_names) * math.log(self.n_) - 2 * self.log_likelihood_
 
-    def summary(self) -> pd.DataFrame:
+    def summary(self) -> FitSummary:
         """Estimates, standard errors and 95% intervals, one row per parameter.
 
-        The frame's ``attrs`` carry the log-likelihood, AIC, BIC and n.
+        Returns
+        -------
+        FitSummary
+            The table, with the model name, log-likelihood, AIC, BIC, n and
+            time unit as typed fields.
         """
         self._check_fitted()
         frame = pd.DataFrame(
@@ -289,10 +294,8 @@ class MaximumLikelihoodModel(Model):
             },
             index=pd.Index(self.param_names, name="parameter"),
         )
-        frame.attrs.update(
-            model=self.model_name, log_likelihood=self.log_likelihood_, aic=self.aic_, bic=self.bic_, n=self.n_
-        )
-        return frame
+        return FitSummary(frame, model=self.model_name, log_likelihood=self.log_likelihood_, aic=self.aic_,
+                          bic=self.bic_, n=self.n_, time_unit=getattr(self, "time_unit_", None))
 
     def sample_params(self, n_draws: int, seed: int | np.random.Generator | None = None) -> np.ndarray:
         """Draws of the parameters from their estimated sampling distribution.
