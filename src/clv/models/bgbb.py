@@ -32,9 +32,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import betaln, digamma, gammaln
 
 from clv.errors import DataError, FitError
+from clv.lazy import LazyModule
 from clv.models.base import (
     MaximumLikelihoodModel,
     as_float_array,
@@ -51,6 +51,8 @@ from clv.models.sbg import (
 )
 from clv.summary.compress import apply_on_distinct
 from clv.units import check_annual_rate, years_per_unit
+
+special = LazyModule("scipy.special")  # imported by the first fit or score, not by import clv
 
 
 class BetaGeoBetaBinomModel(MaximumLikelihoodModel, PurchaseModel):
@@ -161,7 +163,7 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel, PurchaseModel):
         def alive(frequency, recency, n_periods):
             gamma, delta = params[2], params[3]
             log_alive_now = _log_posterior_alive(params, frequency, recency, n_periods)
-            return np.exp(log_alive_now + betaln(gamma, delta + n_periods + m) - betaln(gamma, delta + n_periods))
+            return np.exp(log_alive_now + special.betaln(gamma, delta + n_periods + m) - special.betaln(gamma, delta + n_periods))
 
         return apply_on_distinct(alive, frequency=x, recency=t_x, n_periods=n)
 
@@ -308,33 +310,33 @@ class _TermGroups:
         values = [np.asarray(p, dtype=float) for p in params]
         if values[0].ndim:
             alpha, beta, gamma, delta = (v[self.row] for v in values)
-            return (betaln(alpha + self.x, beta + self.misses) - betaln(alpha, beta)
-                    + betaln(gamma + self.dropped, delta + self.k) - betaln(gamma, delta))
+            return (special.betaln(alpha + self.x, beta + self.misses) - special.betaln(alpha, beta)
+                    + special.betaln(gamma + self.dropped, delta + self.k) - special.betaln(gamma, delta))
         alpha, beta, gamma, delta = values
-        dropout = betaln(gamma + np.array([[0.0], [1.0]]), delta + np.arange(self.k.max() + 1.0))
-        return (self._purchase_betaln(alpha, beta) - betaln(alpha, beta)
-                + dropout[self.dropped, self.k] - betaln(gamma, delta))
+        dropout = special.betaln(gamma + np.array([[0.0], [1.0]]), delta + np.arange(self.k.max() + 1.0))
+        return (self._purchase_betaln(alpha, beta) - special.betaln(alpha, beta)
+                + dropout[self.dropped, self.k] - special.betaln(gamma, delta))
 
     def _purchase_betaln(self, alpha: float, beta: float) -> np.ndarray:
         """betaln(alpha + x, beta + k - x) per term, via an (x, k - x) grid when that is smaller."""
         n_x, n_misses = self.x.max() + 1, self.misses.max() + 1
         if n_x * n_misses <= self.x.shape[0]:
-            grid = betaln(alpha + np.arange(n_x)[:, None], beta + np.arange(n_misses)[None, :])
+            grid = special.betaln(alpha + np.arange(n_x)[:, None], beta + np.arange(n_misses)[None, :])
             return grid[self.x, self.misses]
-        return betaln(alpha + self.x, beta + self.misses)
+        return special.betaln(alpha + self.x, beta + self.misses)
 
     def term_gradient(self, params: np.ndarray) -> np.ndarray:
         """d log term / d(alpha, beta, gamma, delta), one row per term."""
         alpha, beta, gamma, delta = params
         x, k, c, misses = self.x, self.k, self.dropped, self.misses
         steps = np.arange(k.max() + 2.0)
-        psi_ab = digamma(alpha + beta + steps)[k]
-        psi_gd = digamma(gamma + delta + steps)[k + c]
+        psi_ab = special.digamma(alpha + beta + steps)[k]
+        psi_gd = special.digamma(gamma + delta + steps)[k + c]
         return np.column_stack([
-            digamma(alpha + steps)[x] - psi_ab - digamma(alpha) + digamma(alpha + beta),
-            digamma(beta + steps)[misses] - psi_ab - digamma(beta) + digamma(alpha + beta),
-            digamma(gamma + steps[:2])[c] - psi_gd - digamma(gamma) + digamma(gamma + delta),
-            digamma(delta + steps)[k] - psi_gd - digamma(delta) + digamma(gamma + delta),
+            special.digamma(alpha + steps)[x] - psi_ab - special.digamma(alpha) + special.digamma(alpha + beta),
+            special.digamma(beta + steps)[misses] - psi_ab - special.digamma(beta) + special.digamma(alpha + beta),
+            special.digamma(gamma + steps[:2])[c] - psi_gd - special.digamma(gamma) + special.digamma(gamma + delta),
+            special.digamma(delta + steps)[k] - psi_gd - special.digamma(delta) + special.digamma(gamma + delta),
         ])
 
     def log_sum(self, log_terms: np.ndarray) -> np.ndarray:
@@ -371,7 +373,7 @@ def _broadcast(*arrays: np.ndarray) -> list[np.ndarray]:
 
 
 def _log_binomial(k: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return gammaln(k + 1.0) - gammaln(x + 1.0) - gammaln(k - x + 1.0)
+    return special.gammaln(k + 1.0) - special.gammaln(x + 1.0) - special.gammaln(k - x + 1.0)
 
 
 def validate_bgbb(frequency: Any, recency: Any, n_periods: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -27,9 +27,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, polygamma
 
 from clv.errors import DataError, FitError
+from clv.lazy import LazyModule
 from clv.models.base import (
     MaximumLikelihoodModel,
     as_float_array,
@@ -45,6 +45,8 @@ from clv.models.contract import PurchaseCapabilities, PurchaseModel
 from clv.models.special import softplus
 from clv.summary.compress import apply_on_distinct, compress, offset_codes
 from clv.units import check_annual_rate, years_per_unit
+
+special = LazyModule("scipy.special")  # imported by the first fit or score, not by import clv
 
 # Half-width of the window around a = 1 where the (a+beta-1)/(a-1) * [...]
 # form of the expectation is 0/0; inside it the value is interpolated linearly
@@ -121,13 +123,13 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         s = self.capabilities.dropout_at_first_purchase
         has_dropout_term = (x + s) >= 1
         tail = np.where(has_dropout_term, b + x + s - 1, 1.0)
-        psi_ab, psi_abx = digamma(a + b), digamma(a + b + x + s)
+        psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + x + s)
         return _XTerms(
-            log_alive=gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x + s) - betaln(a, b),
+            log_alive=special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + special.betaln(a, b + x + s) - special.betaln(a, b),
             log_odds=np.where(has_dropout_term, np.log(a) - np.log(tail), -np.inf),
-            d_r=digamma(r + x) - digamma(r) + np.log(alpha),
+            d_r=special.digamma(r + x) - special.digamma(r) + np.log(alpha),
             d_a=psi_ab - psi_abx,
-            d_b=psi_ab - digamma(b) + digamma(b + x + s) - psi_abx,
+            d_b=psi_ab - special.digamma(b) + special.digamma(b + x + s) - psi_abx,
             d_log_odds_b=np.where(has_dropout_term, -1.0 / tail, 0.0),
         )
 
@@ -280,15 +282,15 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
             per_x.d_b @ weight_by_x,
         ])
 
-        trigamma_ab, trigamma_abx = polygamma(1, a + b), polygamma(1, a + b + x_values + s)
+        trigamma_ab, trigamma_abx = special.polygamma(1, a + b), special.polygamma(1, a + b + x_values + s)
         beta_ab = weight_by_x @ (trigamma_ab - trigamma_abx)  # d2 log B(a, b+x+s) - log B(a, b) / da db
         hessian = qq_outer  # plus the second derivatives of log_alive - (r+x) log(alpha+T) and w q d2(d):
-        hessian[0, 0] += weight_by_x @ (polygamma(1, r + x_values) - polygamma(1, r))
+        hessian[0, 0] += weight_by_x @ (special.polygamma(1, r + x_values) - special.polygamma(1, r))
         hessian[0, 1] += rows.total / alpha - rows.weight_by_T @ inv_at_T + q_diff
         hessian[1, 1] += -r * rows.total / alpha**2 + shape_by_T @ inv_at_T**2 + q_curvature
         hessian[2, 2] += beta_ab - q_sum / a**2
         hessian[2, 3] += beta_ab
-        hessian[3, 3] += (weight_by_x @ (polygamma(1, b + x_values + s) - trigamma_abx - polygamma(1, b) + trigamma_ab)
+        hessian[3, 3] += (weight_by_x @ (special.polygamma(1, b + x_values + s) - trigamma_abx - special.polygamma(1, b) + trigamma_ab)
                           + q_tail2)
         upper = np.triu(hessian)
         return float(value), gradient, upper + np.triu(upper, 1).T
@@ -332,7 +334,7 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         np.subtract(np.log(a), log_tail, out=log_tail)
         log_odds_dropped += log_tail
         np.negative(log_odds_dropped, out=log_odds_dropped)
-        return np.where(has_dropout_term, expit(log_odds_dropped, out=log_odds_dropped), 1.0)
+        return np.where(has_dropout_term, special.expit(log_odds_dropped, out=log_odds_dropped), 1.0)
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:
         """E[X(t)]: expected repeat purchases in (0, t] of a newly acquired customer.
@@ -345,7 +347,7 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         t = non_negative(t, "t")
         r, alpha, a, b = self.params
         s = self.capabilities.dropout_at_first_purchase
-        survive_first = np.exp(betaln(a, b + s) - betaln(a, b))
+        survive_first = np.exp(special.betaln(a, b + s) - special.betaln(a, b))
         return survive_first * expected_purchases_given_alive(t, r, alpha, a, b + s)
 
     def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
@@ -441,17 +443,19 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         if np.any(n != np.round(n)):
             raise DataError("n must be a whole number of purchases (0, 1, 2, ...).")
         n, t = np.broadcast_arrays(n, non_negative(t, "t"))
-        from scipy import stats  # here, not at the top: scipy.stats costs ~0.4 s to import, only this needs it
+        from scipy import (
+            stats,  # here, not at the top: scipy.stats costs ~0.4 s to import, only this needs it
+        )
 
         r, alpha, a, b = self.params
         s = self.capabilities.dropout_at_first_purchase
         success = alpha / (alpha + t)
-        log_stay = betaln(a, b + n + s) - betaln(a, b) + stats.nbinom.logpmf(n, r, success)
+        log_stay = special.betaln(a, b + n + s) - special.betaln(a, b) + stats.nbinom.logpmf(n, r, success)
         has_dropout_term = (n + s) >= 1
         beta_tail = np.where(has_dropout_term, b + n + s - 1, 1.0)
         log_drop = np.where(
             has_dropout_term,
-            betaln(a + 1, beta_tail) - betaln(a, b) + stats.nbinom.logsf(n - 1, r, success),
+            special.betaln(a + 1, beta_tail) - special.betaln(a, b) + stats.nbinom.logsf(n - 1, r, success),
             -np.inf,
         )
         return np.exp(np.logaddexp(log_stay, log_drop))
@@ -652,7 +656,7 @@ def _hyp2f1_minus_one(A, B, C, z) -> np.ndarray:
     by_scipy = ~by_series
     if by_scipy.any():
         full = (np.broadcast_to(v, grid)[by_scipy] for v in (A, B, C))
-        result[by_scipy] = hyp2f1(*full, z[by_scipy]) - 1.0
+        result[by_scipy] = special.hyp2f1(*full, z[by_scipy]) - 1.0
         unresolved = by_series | ~np.isfinite(result)
     else:
         unresolved = by_series

@@ -11,10 +11,12 @@ trapezoid rules in log lambda and logit p (docs/models/bgnbd.md).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaln, expit, gammaln, polygamma
 
 from clv.errors import DataError
+from clv.lazy import LazyModule
 from clv.models.special import softplus
+
+special = LazyModule("scipy.special")  # imported by the first fit or score, not by import clv
 
 # Whole-lifetime discounted purchases (BetaGeoModel.discounted_lifetime_purchases): trapezoid rules in
 # log-scale variables. Grids are cut where the integrand's envelope has fallen by e^-40 (~4e-18) from its
@@ -74,8 +76,8 @@ def lifetime_given_alive(x, T, r, alpha, a, beta0, step, log_discount) -> np.nda
         lambda v: -(a + 1.0) * softplus(-v) - (beta + 1.0) * softplus(v), np.log((a + 1.0) / (beta + 1.0))
     )
     w_lo, w_hi = _lifetime_cut_points(lambda w: (shape + 1.0) * w - np.exp(w), np.log(shape + 1.0))
-    h_v = np.minimum(_LIFETIME_MAX_STEP, _LIFETIME_STEP_PER_WIDTH * np.sqrt(polygamma(1, a + 1.0) + polygamma(1, beta + 1.0)))
-    h_w = np.minimum(_LIFETIME_MAX_STEP, _LIFETIME_STEP_PER_WIDTH * np.sqrt(polygamma(1, shape + 1.0)))
+    h_v = np.minimum(_LIFETIME_MAX_STEP, _LIFETIME_STEP_PER_WIDTH * np.sqrt(special.polygamma(1, a + 1.0) + special.polygamma(1, beta + 1.0)))
+    h_w = np.minimum(_LIFETIME_MAX_STEP, _LIFETIME_STEP_PER_WIDTH * np.sqrt(special.polygamma(1, shape + 1.0)))
     slope = np.exp(-log_discount) / -np.expm1(-log_discount)  # h'(0) = q/(1-q)
     order = np.argsort(inverse, kind="stable")
     ends = np.cumsum(np.bincount(inverse, minlength=xs.shape[0]))
@@ -88,7 +90,7 @@ def lifetime_given_alive(x, T, r, alpha, a, beta0, step, log_discount) -> np.nda
         if p_weights is not None:  # S0: E[S0] minus its trapezoid
             scale = np.exp(log_scale)
             power = np.maximum(1.0, shape[i] * scale / log_discount)
-            exact = np.exp(betaln(a, beta[i] + power) - betaln(a, beta[i]))
+            exact = np.exp(special.betaln(a, beta[i] + power) - special.betaln(a, beta[i]))
             trapezoid = np.exp(power[:, None] * log_1mp[None, :]) @ p_weights
             out[rows] += slope * shape[i] * scale * (exact - trapezoid)
     return out
@@ -170,10 +172,10 @@ def _log_beta_density_in_logit(offset, v_mode, a, beta, *, normalised: bool) -> 
     in the billions, where a log p alone would lose the result's digits);
     plus ``a log p* + beta log(1-p*) - log B(a, beta)`` if ``normalised``.
     """
-    relative = (-a * np.log1p(expit(-v_mode) * np.expm1(-offset))
-                - beta * np.log1p(expit(v_mode) * np.expm1(offset)))
+    relative = (-a * np.log1p(special.expit(-v_mode) * np.expm1(-offset))
+                - beta * np.log1p(special.expit(v_mode) * np.expm1(offset)))
     if normalised:
-        relative += -a * softplus(-v_mode) - beta * softplus(v_mode) - betaln(a, beta)
+        relative += -a * softplus(-v_mode) - beta * softplus(v_mode) - special.betaln(a, beta)
     return relative
 
 
@@ -185,7 +187,7 @@ def _log_gamma_density_in_log(offset, shape, *, normalised: bool) -> np.ndarray:
     """
     relative = -shape * (np.expm1(offset) - offset)
     if normalised:
-        relative += shape * np.log(shape) - shape - gammaln(shape)
+        relative += shape * np.log(shape) - shape - special.gammaln(shape)
     return relative
 
 

@@ -27,9 +27,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.special import digamma, gammaln, polygamma
 
 from clv.errors import DataError, FitError
+from clv.lazy import LazyModule
 from clv.models.base import (
     MaximumLikelihoodModel,
     as_float_array,
@@ -39,6 +39,8 @@ from clv.models.base import (
 )
 from clv.models.contract import SpendCapabilities, SpendModel
 from clv.summary.compress import apply_on_distinct, offset_codes
+
+special = LazyModule("scipy.special")  # imported by the first fit or score, not by import clv
 
 
 class GammaGammaModel(MaximumLikelihoodModel, SpendModel):
@@ -118,17 +120,17 @@ class GammaGammaModel(MaximumLikelihoodModel, SpendModel):
         p, q, gamma = params
         x, m = data["x"], data["m"]
         return (
-            gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(gamma)
+            special.gammaln(p * x + q) - special.gammaln(p * x) - special.gammaln(q) + q * np.log(gamma)
             + (p * x - 1.0) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(gamma + m * x)
         )
 
     def _log_likelihood_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
         p, q, gamma = params
         x, m = data["x"], data["m"]
-        psi_total = digamma(p * x + q)
+        psi_total = special.digamma(p * x + q)
         log_pooled = np.log(gamma + m * x)
-        d_p = x * (psi_total - digamma(p * x) + np.log(m) + np.log(x) - log_pooled)
-        d_q = psi_total - digamma(q) + np.log(gamma) - log_pooled
+        d_p = x * (psi_total - special.digamma(p * x) + np.log(m) + np.log(x) - log_pooled)
+        d_q = psi_total - special.digamma(q) + np.log(gamma) - log_pooled
         d_gamma = q / gamma - (p * x + q) / (gamma + m * x)
         return np.column_stack([d_p, d_q, d_gamma])
 
@@ -168,14 +170,14 @@ class GammaGammaModel(MaximumLikelihoodModel, SpendModel):
         """Value and gradient from the row sums of w l, w x l, w/u and w x/u (notation above)."""
         p, q, gamma = params
         px = p * rows.x_values
-        psi_total = digamma(px + q)
+        psi_total = special.digamma(px + q)
         total, log_gamma = rows.total, np.log(gamma)
         value = (
-            rows.weight_by_x @ (gammaln(px + q) - gammaln(px)) - total * gammaln(q) + total * q * log_gamma
+            rows.weight_by_x @ (special.gammaln(px + q) - special.gammaln(px)) - total * special.gammaln(q) + total * q * log_gamma
             - rows.w_log_m - q * rows.w_log_mx - p * log_wx - q * log_w
         )
-        d_p = rows.weighted_x_by_x @ (psi_total - digamma(px)) - log_wx
-        d_q = rows.weight_by_x @ psi_total - total * digamma(q) + total * log_gamma - rows.w_log_mx - log_w
+        d_p = rows.weighted_x_by_x @ (psi_total - special.digamma(px)) - log_wx
+        d_q = rows.weight_by_x @ psi_total - total * special.digamma(q) + total * log_gamma - rows.w_log_mx - log_w
         d_gamma = total * q / gamma - p * inv_wx - q * inv_w
         return float(value), np.array([d_p, d_q, d_gamma])
 
@@ -201,11 +203,11 @@ class GammaGammaModel(MaximumLikelihoodModel, SpendModel):
         inv2_w, inv2_wx = rows.weights @ inv_pooled, rows.wx @ inv_pooled
         value, gradient = self._combine_sums(params, rows, log_w, log_wx, inv_w, inv_wx)
         px = p * rows.x_values
-        trigamma_total = polygamma(1, px + q)
+        trigamma_total = special.polygamma(1, px + q)
         x_values, weight_by_x, total = rows.x_values, rows.weight_by_x, rows.total
-        h_pp = (weight_by_x * x_values**2) @ (trigamma_total - polygamma(1, px))
+        h_pp = (weight_by_x * x_values**2) @ (trigamma_total - special.polygamma(1, px))
         h_pq = rows.weighted_x_by_x @ trigamma_total
-        h_qq = weight_by_x @ trigamma_total - total * polygamma(1, q)
+        h_qq = weight_by_x @ trigamma_total - total * special.polygamma(1, q)
         h_p_gamma = -inv_wx
         h_q_gamma = total / gamma - inv_w
         h_gamma_gamma = -total * q / gamma**2 + p * inv2_wx + q * inv2_w

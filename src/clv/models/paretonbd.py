@@ -55,9 +55,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import digamma, expit, exprel, gammaln, hyperu, logsumexp, polygamma
 
 from clv.errors import DataError, FitError
+from clv.lazy import LazyModule
 from clv.models.base import (
     MaximumLikelihoodModel,
     as_float_array,
@@ -72,6 +72,8 @@ from clv.models.contract import PurchaseCapabilities, PurchaseModel
 from clv.models.special import softplus
 from clv.summary.compress import apply_on_distinct, compress, offset_codes
 from clv.units import continuous_rate_per_unit
+
+special = LazyModule("scipy.special")  # imported by the first fit or score, not by import clv
 
 _SERIES_MAX_ZETA = 0.8  # series always (<= 180 terms); beyond, only if it converges within:
 _SERIES_MAX_TERMS = 400  # (cheaper than the split quadrature's ~100-300 nodes of several logs each)
@@ -114,7 +116,7 @@ def _series_converges_within(n_terms: int, e1, e2, zeta):
     The tail after term n is <= term_n zeta/(1-zeta) since every later ratio is < zeta.
     """
     with np.errstate(divide="ignore"):
-        log_term = (gammaln(e2 + n_terms) - gammaln(e2) + gammaln(e1 + e2) - gammaln(e1 + e2 + n_terms)
+        log_term = (special.gammaln(e2 + n_terms) - special.gammaln(e2) + special.gammaln(e1 + e2) - special.gammaln(e1 + e2 + n_terms)
                     + n_terms * np.log(zeta))
         return log_term + np.log(zeta) - np.log1p(-zeta) < np.log(_SERIES_TOLERANCE)
 
@@ -193,8 +195,8 @@ def _tanh_sinh(n_nodes_half: int, t_max: float = 3.2):
     h = t_max / n_nodes_half
     t = h * np.arange(-n_nodes_half, n_nodes_half + 1)
     arg = 0.5 * np.pi * np.sinh(t)
-    position = expit(2.0 * arg)  # (1 + tanh(arg)) / 2, accurate near both ends
-    complement = expit(-2.0 * arg)
+    position = special.expit(2.0 * arg)  # (1 + tanh(arg)) / 2, accurate near both ends
+    complement = special.expit(-2.0 * arg)
     log_cosh = np.abs(arg) + np.log1p(np.exp(-2.0 * np.abs(arg))) - np.log(2.0)
     log_weight = np.log(h * 0.25 * np.pi * np.cosh(t)) - 2.0 * log_cosh
     return position, complement, log_weight
@@ -445,7 +447,7 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
             hessian = (np.einsum("p,pij->ij", f_by_pair, f_part) + np.einsum("p,pij->ij", tail_by_pair, tail_part)
                        - outer_products)
             weight_by_T_pair = rows.weight_by_T_pair
-            hessian[0, 0] += weight_by_T_pair @ (polygamma(1, r + x) - polygamma(1, r))
+            hessian[0, 0] += weight_by_T_pair @ (special.polygamma(1, r + x) - special.polygamma(1, r))
             hessian[0, 1] += rows.total / alpha
             hessian[1, 0] += rows.total / alpha
             hessian[1, 1] -= rows.total * r / alpha**2
@@ -492,7 +494,7 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         t = non_negative(t, "t")
         r, alpha, s, beta = self.params
         u = np.log1p(t / beta)
-        return r * beta / alpha * u * exprel(-(s - 1.0) * u)
+        return r * beta / alpha * u * special.exprel(-(s - 1.0) * u)
 
     def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """E[purchases in (T, T+t] | x, t_x, T]; t in the data's time unit.
@@ -508,7 +510,7 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
     def _expected_purchases(self, t, x, t_x, T, params=None):
         r, alpha, s, beta = self._params_array(params)
         u = np.log1p(t / (beta + T))
-        given_alive = (r + x) / (alpha + T) * (beta + T) * u * exprel(-(s - 1.0) * u)
+        given_alive = (r + x) / (alpha + T) * (beta + T) * u * special.exprel(-(s - 1.0) * u)
         return self._probability_alive(x, t_x, T, params) * given_alive
 
     def probability_purchases(self, n: Any, t: Any) -> np.ndarray:
@@ -536,7 +538,7 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
             n_log_t = np.where(n == 0, 0.0, n * np.log(np.where(n == 0, 1.0, t)))
             log_alive = n_log_t - (r + n) * np.log(alpha + t) - s * np.log(beta + t)
         log_dead = np.log(s) + _log_death_integral(n, t, r, alpha, s, beta)
-        constant = gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * np.log(alpha) + s * np.log(beta)
+        constant = special.gammaln(r + n) - special.gammaln(r) - special.gammaln(n + 1) + r * np.log(alpha) + s * np.log(beta)
         return np.exp(constant + np.logaddexp(log_alive, log_dead))
 
     def discounted_expected_residual_transactions(
@@ -720,8 +722,8 @@ def _pair_tables(params: np.ndarray, data: Mapping[str, np.ndarray]):
     table[:, 7] = -(r + x) / (alpha + y)
     table[:, 8] = -log_beta_y
     table[:, 9] = -s / (beta + y)
-    table[:, 10] = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-    table[:, 11] = digamma(r + x) - digamma(r) + np.log(alpha)
+    table[:, 10] = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    table[:, 11] = special.digamma(r + x) - special.digamma(r) + np.log(alpha)
     table[:, 12] = r / alpha
     table[:, 13] = np.log(beta)
     table[:, 14] = s / beta
@@ -785,7 +787,7 @@ def _log_death_integral(n, t, r, alpha, s, beta, half_nodes: int = 200):
         tau = t * position
         log_terms = (np.where(n > 0, n * np.log(tau), 0.0) - (r + n) * np.log(alpha + tau)
                      - (s + 1.0) * np.log(beta + tau) + log_weight + np.log(t))
-        result = logsumexp(log_terms, axis=-1)
+        result = special.logsumexp(log_terms, axis=-1)
     return np.where(t[..., 0] > 0, result, -np.inf)
 
 
@@ -798,7 +800,7 @@ def _log_laplace_power(s: float, z: np.ndarray, half_nodes: int = 200) -> np.nda
     """
     z = np.asarray(z, dtype=float)
     with np.errstate(all="ignore"):
-        u = hyperu(s, s, z)
+        u = special.hyperu(s, s, z)
         result = (s - 1.0) * np.log(z) + np.log(u)
     bad = ~np.isfinite(result)
     if bad.any():
@@ -807,7 +809,7 @@ def _log_laplace_power(s: float, z: np.ndarray, half_nodes: int = 200) -> np.nda
         position, _, log_weight = _tanh_sinh(half_nodes)
         q = upper * position
         log_terms = -zb * np.expm1(q) - (s - 1.0) * q + log_weight + np.log(upper)
-        result[bad] = logsumexp(log_terms, axis=1)
+        result[bad] = special.logsumexp(log_terms, axis=1)
     return result
 
 

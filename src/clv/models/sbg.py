@@ -22,16 +22,23 @@ a customer with T = 1 paid for the first period and did not renew.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import betaln, digamma, hyp2f1, polygamma
 
 from clv.errors import DataError, FitError
-from clv.models.base import MaximumLikelihoodModel, as_float_array, require_customers, validate_weights
+from clv.lazy import LazyModule
+from clv.models.base import (
+    MaximumLikelihoodModel,
+    as_float_array,
+    require_customers,
+    validate_weights,
+)
 from clv.models.contract import ContractualCapabilities, ContractualModel
+
+special = LazyModule("scipy.special")  # imported by the first fit or score, not by import clv
 
 # log G(a+b)G(1+b+h)/(G(1+b)G(a+b+h)) is analytic in a - 1 with radius 1 + b; inside
 # a fraction of it a Taylor series avoids the cancellation of the betaln form.
@@ -104,9 +111,9 @@ class ShiftedBetaGeometricModel(MaximumLikelihoodModel, ContractualModel):
     def _log_likelihood_terms(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
         alpha, beta = params
         t, churned = data["tenure"], data["churned"] > 0
-        base = betaln(alpha, beta)
-        lost = betaln(alpha + 1.0, beta + np.maximum(t - 1.0, 0.0)) - base
-        alive = betaln(alpha, beta + t) - base
+        base = special.betaln(alpha, beta)
+        lost = special.betaln(alpha + 1.0, beta + np.maximum(t - 1.0, 0.0)) - base
+        alive = special.betaln(alpha, beta + t) - base
         # Both are log-probabilities; for huge beta the difference of two betaln
         # values (each ~ beta log beta) can round a hair above 0 (1e-9 at beta = 1e6).
         return np.minimum(np.where(churned, lost, alive), 0.0)
@@ -114,11 +121,11 @@ class ShiftedBetaGeometricModel(MaximumLikelihoodModel, ContractualModel):
     def _log_likelihood_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
         alpha, beta = params
         t, churned = data["tenure"], data["churned"] > 0
-        common = digamma(alpha + beta)
-        d_alpha_lost = digamma(alpha + 1.0) - digamma(alpha) - digamma(alpha + beta + t) + common
-        d_beta_lost = digamma(beta + np.maximum(t - 1.0, 0.0)) - digamma(beta) - digamma(alpha + beta + t) + common
-        d_alpha_alive = common - digamma(alpha + beta + t)
-        d_beta_alive = digamma(beta + t) - digamma(beta) - digamma(alpha + beta + t) + common
+        common = special.digamma(alpha + beta)
+        d_alpha_lost = special.digamma(alpha + 1.0) - special.digamma(alpha) - special.digamma(alpha + beta + t) + common
+        d_beta_lost = special.digamma(beta + np.maximum(t - 1.0, 0.0)) - special.digamma(beta) - special.digamma(alpha + beta + t) + common
+        d_alpha_alive = common - special.digamma(alpha + beta + t)
+        d_beta_alive = special.digamma(beta + t) - special.digamma(beta) - special.digamma(alpha + beta + t) + common
         return np.column_stack([
             np.where(churned, d_alpha_lost, d_alpha_alive),
             np.where(churned, d_beta_lost, d_beta_alive),
@@ -139,7 +146,7 @@ class ShiftedBetaGeometricModel(MaximumLikelihoodModel, ContractualModel):
         """
         alpha, beta = self.params
         t = _periods(t, "t", minimum=1)
-        return np.exp(betaln(alpha + 1.0, beta + t - 1.0) - betaln(alpha, beta))
+        return np.exp(special.betaln(alpha + 1.0, beta + t - 1.0) - special.betaln(alpha, beta))
 
     def survival(self, t: Any) -> np.ndarray:
         """S(t) = P(T > t): share of a new cohort still active after t periods.
@@ -148,7 +155,7 @@ class ShiftedBetaGeometricModel(MaximumLikelihoodModel, ContractualModel):
         """
         alpha, beta = self.params
         t = _periods(t, "t", minimum=0)
-        return np.exp(betaln(alpha, beta + t) - betaln(alpha, beta))
+        return np.exp(special.betaln(alpha, beta + t) - special.betaln(alpha, beta))
 
     def retention_rate(self, t: Any) -> np.ndarray:
         """r(t) = S(t) / S(t-1) = (beta + t - 1) / (alpha + beta + t - 1), t >= 1.
@@ -252,15 +259,15 @@ def expected_survived_periods(shape_churn: Any, shape_stay: Any, horizon: Any) -
     eps = a - 1.0
     near = np.abs(eps) < _TAYLOR_RADIUS * (1.0 + b)
     with np.errstate(all="ignore"):
-        above = betaln(eps, 1.0 + b + h) - betaln(eps, 1.0 + b)
-        below = betaln(-eps, a + b) - betaln(-eps, a + b + h)
+        above = special.betaln(eps, 1.0 + b + h) - special.betaln(eps, 1.0 + b)
+        below = special.betaln(-eps, a + b) - special.betaln(-eps, a + b + h)
         taylor = sum(
-            eps**k / math.factorial(k) * (polygamma(k - 1, 1.0 + b) - polygamma(k - 1, 1.0 + b + h))
+            eps**k / math.factorial(k) * (special.polygamma(k - 1, 1.0 + b) - special.polygamma(k - 1, 1.0 + b + h))
             for k in range(1, _TAYLOR_TERMS + 1)
         )
         log_ratio = np.where(near, taylor, np.where(eps > 0, above, below))
         value = b * -np.expm1(log_ratio) / eps
-        at_one = b * (digamma(1.0 + b + h) - digamma(1.0 + b))
+        at_one = b * (special.digamma(1.0 + b + h) - special.digamma(1.0 + b))
         value = np.where(eps == 0, at_one, value)
         value = np.where(np.isinf(h), np.where(a > 1.0, b / eps, np.inf), value)
     return np.where(h == 0, 0.0, value)
@@ -283,7 +290,7 @@ def hyp2f1_unit_a(b: Any, gap: Any, z: Any) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out[at_one] = np.where(gap[at_one] > 1.0, (b[at_one] + gap[at_one] - 1.0) / (gap[at_one] - 1.0), np.inf)
     rest = ~at_one
-    out[rest] = hyp2f1(1.0, b[rest], b[rest] + gap[rest], z[rest])
+    out[rest] = special.hyp2f1(1.0, b[rest], b[rest] + gap[rest], z[rest])
     bad = rest & ~(np.isfinite(out) & (out > 0))
     if bad.any():
         out[bad] = _hyp2f1_unit_a_continued_fraction(b[bad], gap[bad], z[bad])

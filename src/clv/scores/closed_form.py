@@ -28,9 +28,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
+from clv.lazy import LazyModule
 from clv.models.contract import purchase_capabilities
+
+special = LazyModule("scipy.special")  # imported by the first fit or score, not by import clv
 
 TAIL_EPSILON = 1e-6  # tables stop once the tail probability is below this
 PARAMETER_DRAWS = 16  # parameter draws mixed into the tail tables (see docs/scoring.md)
@@ -54,7 +56,7 @@ def alive_at_reference(params: np.ndarray, x: np.ndarray, T: np.ndarray, s: int)
     beta_tail = np.where(has_dropout_term, b + x[None, :] + s - 1.0, 1.0)
     log_odds_dead = (np.log(a) - np.log(beta_tail)
                      + (r + x[None, :]) * (np.log(alpha + T[None, :]) - np.log(alpha + reference)))
-    return np.where(has_dropout_term, expit(-log_odds_dead), 1.0)
+    return np.where(has_dropout_term, special.expit(-log_odds_dead), 1.0)
 
 
 def _clip_unit(values: np.ndarray) -> None:

@@ -43,12 +43,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln
 
 from clv.errors import DataError, missing_column_message
+from clv.lazy import LazyModule
 from clv.result_table import ResultTable
-from clv.units import check_annual_rate, check_time_unit, years_per_unit
 from clv.scores.intervals import quantile_levels, quantile_name
+from clv.units import check_annual_rate, check_time_unit, years_per_unit
+
+special = LazyModule("scipy.special")  # imported by the first fit or score, not by import clv
 
 # In whole-lifetime mode (horizon None) a quantile of N above this many periods
 # is reported as inf: the bisection searches k in [0, MAX_QUANTILE_PERIODS].
@@ -198,7 +200,7 @@ def renewal_tail(alpha: Any, beta: Any, renewals_so_far: Any, k: Any) -> np.ndar
     (Fader & Hardie 2007, eq. 4, with the posterior Beta(alpha, beta + r)).
     """
     shifted = np.asarray(beta, dtype=float) + np.asarray(renewals_so_far, dtype=float)
-    return np.exp(betaln(alpha, shifted + k) - betaln(alpha, shifted))
+    return np.exp(special.betaln(alpha, shifted + k) - special.betaln(alpha, shifted))
 
 
 def discounted_renewals(alpha: float, beta: float, renewals_so_far: Any, horizon: int, discount_rate: float) -> np.ndarray:

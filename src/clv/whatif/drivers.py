@@ -52,7 +52,6 @@ from typing import ClassVar
 import ibis
 import numpy as np
 import pandas as pd
-from scipy.special import betaln
 
 from clv.cohorts.cells import resolve_margin
 from clv.cohorts.clv_over_time import describe_model
@@ -62,13 +61,19 @@ from clv.engine import execute
 from clv.errors import DataError
 from clv.formula import classic_clv
 from clv.formula.customer_segments import SEGMENT, customer_segments
+from clv.lazy import LazyModule
 from clv.models import BetaGeoModel, PurchaseModel
 from clv.models.base import validate_rfm
-from clv.models.bgnbd import expected_purchases_given_alive, sample_purchases_given_alive
+from clv.models.bgnbd import (
+    expected_purchases_given_alive,
+    sample_purchases_given_alive,
+)
 from clv.scores import customer_lifetime_value, forecast_purchases
 from clv.summary import summary_expression, valued_orders_table
 from clv.summary.customers import resolve_observation_end
 from clv.units import convert_duration, long_run_horizon
+
+special = LazyModule("scipy.special")  # imported by the first fit or score, not by import clv
 
 FIT = "fit"
 TRADE_OFF_NOTE = (
@@ -185,7 +190,7 @@ class ScenarioModel(PurchaseModel):
     def expected_purchases_new(self, t) -> np.ndarray:
         """E[X(t)] of a new customer under the scenario: B(a', b'+s)/B(a', b') G(t; r, alpha/(1+f), a', b'+s)."""
         t = np.asarray(t, dtype=float)
-        survive_first = np.exp(betaln(self.a, self.b + self.s) - betaln(self.a, self.b))
+        survive_first = np.exp(special.betaln(self.a, self.b + self.s) - special.betaln(self.a, self.b))
         return survive_first * expected_purchases_given_alive(t, self.r, self.alpha / self.rate_factor, self.a, self.b + self.s)
 
     def sample_params(self, n_draws: int, seed=None) -> np.ndarray:
