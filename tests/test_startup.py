@@ -165,3 +165,28 @@ def test_top_level_names_are_the_package_names():
     assert clv.score_customers is score_customers
     assert "load_orders" in clv.__all__ and "load_orders" in dir(clv)
     assert json.dumps(sorted(clv.__all__)) == json.dumps(sorted(set(clv.__all__)))
+
+
+def test_lazy_module_loads_on_first_use_from_two_threads_at_once():
+    """A LazyModule imports its target on first attribute use; two threads racing to it get the same function."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, threading\n"
+        "from clv.lazy import LazyModule\n"
+        "special = LazyModule('scipy.special')\n"
+        "assert 'scipy.special' not in sys.modules\n"
+        "found, start = [], threading.Barrier(4)\n"
+        "def use():\n"
+        "    start.wait()\n"
+        "    found.append(special.gammaln)\n"
+        "threads = [threading.Thread(target=use) for _ in range(4)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "from scipy.special import gammaln\n"
+        "assert len(found) == 4 and all(f is gammaln for f in found), found\n"
+        "assert float(special.gammaln(5.0)) == float(gammaln(5.0))\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
