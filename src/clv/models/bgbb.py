@@ -62,6 +62,46 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel, PurchaseModel):
     unit: years for an annual drive...); ``n_periods`` is the number of
     opportunities observed after the first transaction and every horizon
     ``t`` is a whole number of further opportunities.
+
+    Parameters
+    ----------
+    initial_params : Mapping[str, float] or None, default None
+        A starting point for the maximum-likelihood search, one positive value per parameter
+        (``"alpha", "beta", "gamma", "delta"``). The search starts there and, if it does
+        not converge from it, goes on from data-based guesses and a few fixed points, keeping the
+        best optimum; None starts from those. A start missing a parameter makes the fit raise
+        :class:`clv.errors.DataError`.
+    max_iter : int, default 2000
+        The most iterations of the L-BFGS-B optimiser per starting point.
+
+    Attributes
+    ----------
+    params_ : dict of str to float
+        The maximum-likelihood estimates, by parameter name (set by a successful fit only).
+    standard_errors_ : dict of str to float
+        Their standard errors (delta method from the observed information).
+    confidence_intervals_ : dict of str to tuple of float
+        95% Wald intervals, computed on the log scale (always positive).
+    log_likelihood_ : float
+        The maximised (weighted) log-likelihood.
+    n_ : float
+        The customers fitted (the sum of the weights).
+    n_distinct_ : int
+        The distinct rows the likelihood was evaluated on.
+    time_unit_ : str or None
+        The unit of the durations fitted (``fit(..., time_unit=...)``, or the customer data's);
+        None for unitless arrays. Saved by ``to_dict`` / ``to_json``.
+
+    Notes
+    -----
+    Fits are all or nothing: a fit that raises leaves the model as it was. Before a successful
+    fit, a method that needs one raises :class:`clv.errors.NotFittedError`.
+
+    References
+    ----------
+    Fader, P. S., Hardie, B. G. S. and Shang, J. (2010). "Customer-Base Analysis in a
+    Discrete-Time Noncontractual Setting". *Marketing Science* 29(6), 1086-1108 (likelihood eq. 5,
+    DERT eq. 17).
     """
 
     param_names = ("alpha", "beta", "gamma", "delta")

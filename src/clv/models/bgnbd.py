@@ -71,6 +71,64 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
 
     Time is in the unit of the data (days, weeks...): every ``t``, ``recency``
     and ``T`` passed to the methods must use that same unit.
+
+    Parameters
+    ----------
+    initial_params : Mapping[str, float] or None, default None
+        A starting point for the maximum-likelihood search, one positive value per parameter
+        (``"r", "alpha", "a", "b"``). The search starts there and, if it does
+        not converge from it, goes on from data-based guesses and a few fixed points, keeping the
+        best optimum; None starts from those. A start missing a parameter makes the fit raise
+        :class:`clv.errors.DataError`.
+    max_iter : int, default 2000
+        The most iterations of the L-BFGS-B optimiser per starting point.
+
+    Attributes
+    ----------
+    params_ : dict of str to float
+        The maximum-likelihood estimates, by parameter name (set by a successful fit only).
+    standard_errors_ : dict of str to float
+        Their standard errors (delta method from the observed information).
+    confidence_intervals_ : dict of str to tuple of float
+        95% Wald intervals, computed on the log scale (always positive).
+    log_likelihood_ : float
+        The maximised (weighted) log-likelihood.
+    n_ : float
+        The customers fitted (the sum of the weights).
+    n_distinct_ : int
+        The distinct rows the likelihood was evaluated on.
+    time_unit_ : str or None
+        The unit of the durations fitted (``fit(..., time_unit=...)``, or the customer data's);
+        None for unitless arrays. Saved by ``to_dict`` / ``to_json``.
+
+    See Also
+    --------
+    ModifiedBetaGeoModel : The variant that allows dropout right after the first purchase.
+    ParetoNBDModel : Dropout at any time instead of after a purchase.
+
+    Notes
+    -----
+    Fits are all or nothing: a fit that raises leaves the model as it was. Before a successful
+    fit, a method that needs one raises :class:`clv.errors.NotFittedError`.
+
+    References
+    ----------
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "Counting Your Customers the Easy Way:
+    An Alternative to the Pareto/NBD Model". *Marketing Science* 24(2), 275-284.
+
+    Examples
+    --------
+    Histories simulated from the CDNOW estimates of the paper (r = 0.243, alpha = 4.414,
+    a = 0.793, b = 2.426, in weeks), then fitted:
+
+    >>> import numpy as np
+    >>> cdnow = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    >>> history = BetaGeoModel().simulate(T=np.full(5000, 38.86), params=cdnow, rng=1)
+    >>> model = BetaGeoModel().fit(history["frequency"], history["recency"], history["T"], time_unit="week")
+    >>> {name: round(value, 2) for name, value in model.params_.items()}
+    {'r': 0.24, 'alpha': 4.12, 'a': 0.82, 'b': 2.38}
+    >>> model.time_unit_
+    'week'
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")

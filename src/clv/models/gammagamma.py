@@ -55,6 +55,63 @@ class GammaGammaModel(MaximumLikelihoodModel, SpendModel):
     because their frequency is 0 (no repeat transaction to average).
     ``n_distinct_`` is the number of rows fitted: the rows are not grouped
     into distinct (x, m) rows first (mean spends are continuous).
+
+    Parameters
+    ----------
+    initial_params : Mapping[str, float] or None, default None
+        A starting point for the maximum-likelihood search, one positive value per parameter
+        (``"p", "q", "gamma"``). The search starts there and, if it does
+        not converge from it, goes on from data-based guesses and a few fixed points, keeping the
+        best optimum; None starts from those. A start missing a parameter makes the fit raise
+        :class:`clv.errors.DataError`.
+    max_iter : int, default 2000
+        The most iterations of the L-BFGS-B optimiser per starting point.
+
+    Attributes
+    ----------
+    params_ : dict of str to float
+        The maximum-likelihood estimates, by parameter name (set by a successful fit only).
+    standard_errors_ : dict of str to float
+        Their standard errors (delta method from the observed information).
+    confidence_intervals_ : dict of str to tuple of float
+        95% Wald intervals, computed on the log scale (always positive).
+    log_likelihood_ : float
+        The maximised (weighted) log-likelihood.
+    n_ : float
+        The customers fitted (the sum of the weights).
+    n_distinct_ : int
+        The distinct rows the likelihood was evaluated on.
+    time_unit_ : str or None
+        The unit of the durations fitted (``fit(..., time_unit=...)``, or the customer data's);
+        None for unitless arrays. Saved by ``to_dict`` / ``to_json``.
+    n_excluded_ : float
+        The customers (summed weights) set aside: frequency 0, or a mean spend of 0.
+
+    Notes
+    -----
+    Fits are all or nothing: a fit that raises leaves the model as it was. Before a successful
+    fit, a method that needs one raises :class:`clv.errors.NotFittedError`.
+
+    References
+    ----------
+    Colombo, R. and Jiang, W. (1999). "A Stochastic RFM Model". *Journal of Interactive Marketing*
+    13(3), 2-12.
+
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "RFM and CLV: Using Iso-Value Curves for
+    Customer Base Analysis". *Journal of Marketing Research* 42(4), 415-430.
+
+    Fader, P. S. and Hardie, B. G. S. (2013). "The Gamma-Gamma Model of Monetary Value" (note).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> frequency = rng.integers(1, 6, 2000)
+    >>> nu = rng.gamma(4.0, 1 / 30.0, 2000)  # q = 4, gamma = 30
+    >>> monetary_value = rng.gamma(6.0 * frequency, 1.0 / nu) / frequency  # p = 6
+    >>> model = GammaGammaModel().fit(frequency, monetary_value)
+    >>> round(model.population_mean_spend, -1)  # p * gamma / (q - 1) = 60
+    60.0
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("p", "q", "gamma")

@@ -38,6 +38,59 @@ class ModifiedBetaGeoModel(BetaGeoModel):
     Same parameters, methods and time-unit conventions as
     :class:`~clv.models.bgnbd.BetaGeoModel`; ``a, b`` now describe the
     dropout probability after *every* purchase, the first one included.
+
+    Parameters
+    ----------
+    initial_params : Mapping[str, float] or None, default None
+        A starting point for the maximum-likelihood search, one positive value per parameter
+        (``"r", "alpha", "a", "b"``). The search starts there and, if it does
+        not converge from it, goes on from data-based guesses and a few fixed points, keeping the
+        best optimum; None starts from those. A start missing a parameter makes the fit raise
+        :class:`clv.errors.DataError`.
+    max_iter : int, default 2000
+        The most iterations of the L-BFGS-B optimiser per starting point.
+
+    Attributes
+    ----------
+    params_ : dict of str to float
+        The maximum-likelihood estimates, by parameter name (set by a successful fit only).
+    standard_errors_ : dict of str to float
+        Their standard errors (delta method from the observed information).
+    confidence_intervals_ : dict of str to tuple of float
+        95% Wald intervals, computed on the log scale (always positive).
+    log_likelihood_ : float
+        The maximised (weighted) log-likelihood.
+    n_ : float
+        The customers fitted (the sum of the weights).
+    n_distinct_ : int
+        The distinct rows the likelihood was evaluated on.
+    time_unit_ : str or None
+        The unit of the durations fitted (``fit(..., time_unit=...)``, or the customer data's);
+        None for unitless arrays. Saved by ``to_dict`` / ``to_json``.
+
+    See Also
+    --------
+    BetaGeoModel : Dropout only after a repeat purchase (a one-time buyer is surely alive).
+
+    Notes
+    -----
+    Fits are all or nothing: a fit that raises leaves the model as it was. Before a successful
+    fit, a method that needs one raises :class:`clv.errors.NotFittedError`.
+
+    References
+    ----------
+    Batislam, E. P., Denizel, M. and Filiztekin, A. (2007). "Empirical Validation and Comparison
+    of Models for Customer Base Analysis". *International Journal of Research in Marketing*
+    24(3), 201-209.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> truth = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    >>> history = ModifiedBetaGeoModel().simulate(T=np.full(5000, 38.86), params=truth, rng=1)
+    >>> model = ModifiedBetaGeoModel().fit(history["frequency"], history["recency"], history["T"])
+    >>> {name: round(value, 2) for name, value in model.params_.items()}
+    {'r': 0.25, 'alpha': 4.28, 'a': 0.78, 'b': 2.13}
     """
 
     model_name: ClassVar[str] = "mbgnbd"

@@ -260,6 +260,55 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
     (mean rate r/alpha purchases per time unit); ``s, beta``: shape and rate
     of the Gamma distribution of dropout rates (mean lifetime beta/(s-1) when
     s > 1). ``alpha`` and ``beta`` are in the data's time unit.
+
+    Parameters
+    ----------
+    initial_params : Mapping[str, float] or None, default None
+        A starting point for the maximum-likelihood search, one positive value per parameter
+        (``"r", "alpha", "s", "beta"``). The search starts there and, if it does
+        not converge from it, goes on from data-based guesses and a few fixed points, keeping the
+        best optimum; None starts from those. A start missing a parameter makes the fit raise
+        :class:`clv.errors.DataError`.
+    max_iter : int, default 2000
+        The most iterations of the L-BFGS-B optimiser per starting point.
+
+    Attributes
+    ----------
+    params_ : dict of str to float
+        The maximum-likelihood estimates, by parameter name (set by a successful fit only).
+    standard_errors_ : dict of str to float
+        Their standard errors (delta method from the observed information).
+    confidence_intervals_ : dict of str to tuple of float
+        95% Wald intervals, computed on the log scale (always positive).
+    log_likelihood_ : float
+        The maximised (weighted) log-likelihood.
+    n_ : float
+        The customers fitted (the sum of the weights).
+    n_distinct_ : int
+        The distinct rows the likelihood was evaluated on.
+    time_unit_ : str or None
+        The unit of the durations fitted (``fit(..., time_unit=...)``, or the customer data's);
+        None for unitless arrays. Saved by ``to_dict`` / ``to_json``.
+
+    See Also
+    --------
+    BetaGeoModel : The BG/NBD, dropout after a purchase instead of at any time.
+
+    Notes
+    -----
+    Fits are all or nothing: a fit that raises leaves the model as it was. Before a successful
+    fit, a method that needs one raises :class:`clv.errors.NotFittedError`.
+
+    References
+    ----------
+    Schmittlein, D. C., Morrison, D. G. and Colombo, R. (1987). "Counting Your Customers: Who Are
+    They and What Will They Do Next?". *Management Science* 33(1), 1-24.
+
+    Fader, P. S. and Hardie, B. G. S. (2005). "A Note on Deriving the Pareto/NBD Model and Related
+    Expressions" (the likelihood, P(alive) and the conditional expectation used here).
+
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "RFM and CLV: Using Iso-Value Curves for
+    Customer Base Analysis". *Journal of Marketing Research* 42(4), 415-430 (DERT).
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
