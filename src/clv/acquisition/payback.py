@@ -68,11 +68,24 @@ CHANNEL_COLUMNS = (
 class AcquisitionReport:
     """Result of :func:`acquisition_payback`.
 
-    by_channel  one row per acquisition channel (see ``CHANNEL_COLUMNS``)
-    by_cohort   one row per (channel, acquisition month), same columns plus ``cohort``
-    curves      cumulative margin per customer by months since acquisition, per channel
-    cohort_curves  the same per (channel, acquisition month)
-    settings    margin rate and source, horizon, models used
+    Parameters
+    ----------
+    by_channel : pandas.DataFrame
+        One row per acquisition channel, columns ``CHANNEL_COLUMNS``: ``channel``,
+        ``new_customers``, ``spend``, ``cac``, ``months_observed``,
+        ``margin_to_date_per_customer``, ``clv``, ``clv_source``, ``clv_to_cac``,
+        ``payback_month`` and ``payback_status`` ("observed", "projected" or "not within N
+        months").
+    by_cohort : pandas.DataFrame
+        One row per (channel, acquisition month), the same columns plus ``cohort`` (e.g.
+        "2024-03").
+    curves : pandas.DataFrame
+        Cumulative margin per customer by months since acquisition, per channel (observed and,
+        with a model, projected; see :class:`clv.cohorts.ClvOverTime`).
+    cohort_curves : pandas.DataFrame
+        The same per (channel, acquisition month).
+    settings : dict, default {}
+        Margin rate and source, horizon in months, models used.
     """
 
     by_channel: pd.DataFrame
@@ -101,6 +114,62 @@ def acquisition_payback(
     projection; CLV from the classic formula). ``margin``: gross margin rate,
     default from the cost column. Months since acquisition run 0..K, K = ``horizon`` (in
     ``time_unit``; default None: 3 years) as the nearest whole number of months.
+
+    Per (channel, month) of the spend table, CAC = spend / new customers (inf when spend > 0 and
+    nobody was acquired); per channel, total spend / total new customers. CLV with a model is the
+    K-month cumulative margin per customer from acquisition (observed + expected, undiscounted);
+    without one, the classic formula CLV (:func:`clv.formula.classic_clv`) of the same customers.
+    Payback is the first month k since acquisition whose cumulative margin per customer reaches
+    the CAC (see the module docstring).
+
+    Parameters
+    ----------
+    orders : ibis.expr.types.Table or pandas.DataFrame or LoadResult
+        Canonical order lines (``customer_id``, ``order_ts``, ``amount``; optional ``channel``,
+        ``cost``); a customer's channel is the one on their first purchase line ("(missing)" when
+        null, "(all)" without a channel column). A purchase log (no amounts) is refused.
+    spend : pandas.DataFrame
+        Acquisition spend, columns ``channel``, ``month`` (e.g. "2024-03") and ``spend``.
+    transaction_model : PurchaseModel or "fit" or None, default "fit"
+        A fitted purchase model whose durations are in ``time_unit`` (its ``time_unit_``); "fit"
+        fits a BG/NBD (:class:`clv.models.BetaGeoModel`) on the customers' histories at the end
+        of the last complete month, in ``time_unit``; None projects nothing (observed values
+        only; CLV from the classic formula).
+    spend_model : SpendModel or "fit" or None, default "fit"
+        A fitted spend model; "fit" fits a Gamma-Gamma (:class:`clv.models.GammaGammaModel`) on
+        the repeat buyers with positive spend; None takes each customer's observed average order
+        value as the expected spend.
+    time_unit : str, default "week"
+        The unit of the histories the models see (recency, T and the model's durations); one of
+        :data:`clv.units.TIME_UNITS`. The curves themselves are by calendar month.
+    margin : float or None, default None
+        Gross margin rate in (0, 1]; default (revenue - cost) / revenue over the lines with a
+        ``cost``.
+    observation_end : date-like or None, default None
+        The last day of the data; the curves stop at the last complete calendar month up to it.
+        Default: the last order's day.
+    horizon : float or None, default None
+        How far the curves reach, in ``time_unit``, as the nearest whole number of months K
+        (:func:`clv.units.whole_months`); None is 3 years (36 months).
+
+    Returns
+    -------
+    AcquisitionReport
+        CAC, CLV, CLV:CAC and payback per channel and per (channel, acquisition month), and the
+        margin curves behind them.
+
+    Raises
+    ------
+    clv.errors.DataError
+        For a purchase log, a spend table without its columns or with bad values, a margin out of
+        range or not computable, a horizon under half a month, or an unknown ``time_unit``.
+
+    References
+    ----------
+    Gupta, S. and Lehmann, D. R. (2005). *Managing Customers as Investments*. Wharton School
+    Publishing (payback: months of gross margin needed to recover the acquisition cost).
+
+    Skok, D. "SaaS Metrics 2.0" (CAC payback).
     """
     table = valued_orders_table(orders, "the acquisition payback", string_ids=True)
     spend_rows = _spend_rows(table, spend)

@@ -44,7 +44,28 @@ FIT = "fit"
 
 @dataclass
 class ClvOverTime:
-    """Result of :func:`clv_over_time`: long frames, one row per (group, month since acquisition)."""
+    """Result of :func:`clv_over_time`: long frames, one row per (group, month since acquisition).
+
+    Each frame has ``months_since_acquisition`` (0..K), ``customers``, ``customers_observed``
+    (customers of the cohorts that have lived that long), ``revenue_per_customer`` and
+    ``margin_per_customer`` (observed, cumulative), with a model
+    ``projected_revenue_per_customer`` and ``projected_margin_per_customer`` (every customer,
+    observed then expected), and ``source`` ("observed", "partly projected", "projected"; without
+    a model "partly observed", "not observed").
+
+    Parameters
+    ----------
+    overall : pandas.DataFrame
+        The curve of all customers.
+    by_cohort : pandas.DataFrame
+        One curve per acquisition month (column ``cohort``, e.g. "2024-03").
+    by_channel : pandas.DataFrame or None
+        One curve per acquisition channel (column ``channel``); None unless
+        ``clv_over_time(..., by_channel=True)``.
+    settings : dict, default {}
+        Last complete month, observation end, margin rate and source, horizon in months, the models
+        (name and parameters) and the time unit they were used in (None without a model).
+    """
 
     overall: pd.DataFrame
     by_cohort: pd.DataFrame
@@ -118,6 +139,59 @@ def clv_over_time(
     docstring for the exact definitions; months k = 0..K, K = ``horizon`` (in
     ``time_unit``; default None: 3 years) as the nearest whole number of months
     (:func:`clv.units.whole_months`).
+
+    Parameters
+    ----------
+    orders : ibis.expr.types.Table or pandas.DataFrame or LoadResult
+        Canonical order lines (``customer_id``, ``order_ts``, ``amount``; optional ``channel``,
+        ``cost``); a purchase log (no amounts) is refused.
+    transaction_model : PurchaseModel or "fit" or None, default "fit"
+        A fitted purchase model whose durations are in ``time_unit`` (its ``time_unit_``); "fit"
+        fits a BG/NBD (:class:`clv.models.BetaGeoModel`) on the customers' histories at the end
+        of the last complete month, in ``time_unit``; None projects nothing (observed values
+        only).
+    spend_model : SpendModel or "fit" or None, default "fit"
+        A fitted spend model; "fit" fits a Gamma-Gamma (:class:`clv.models.GammaGammaModel`) on
+        the repeat buyers with positive spend; None takes each customer's observed average order
+        value as the expected spend.
+    time_unit : str, default "week"
+        The unit of the histories the models see (recency, T and the model's durations); one of
+        :data:`clv.units.TIME_UNITS`. The curves themselves are by calendar month.
+    margin : float or None, default None
+        Gross margin rate in (0, 1]; default (revenue - cost) / revenue over the lines with a
+        ``cost``.
+    observation_end : date-like or None, default None
+        The last day of the data; the curves stop at the last complete calendar month up to it.
+        Default: the last order's day.
+    horizon : float or None, default None
+        How far the curves reach, in ``time_unit``, as the nearest whole number of months K
+        (:func:`clv.units.whole_months`); None is 3 years (36 months).
+    by_channel : bool, default False
+        Also give the curves per acquisition channel (the channel of the first purchase line).
+
+    Returns
+    -------
+    ClvOverTime
+        The overall, per-cohort (and per-channel) curves and the settings.
+
+    Raises
+    ------
+    clv.errors.DataError
+        For a purchase log, a margin out of range or not computable (no ``cost`` column), a
+        horizon under half a month, an unknown ``time_unit``, or no customer acquired by the end of
+        the last complete month.
+
+    Notes
+    -----
+    Nothing is discounted: the curves are cumulative revenue and margin per customer.
+
+    References
+    ----------
+    Fader, P. S. and Hardie, B. G. S. (2010). "Customer-Base Valuation in a Contractual Setting:
+    The Perils of Ignoring Heterogeneity". *Marketing Science* 29(1), 85-93.
+
+    McCarthy, D. M. and Fader, P. S. (2018). "Customer-Based Corporate Valuation for Publicly
+    Traded Non-Subscription Firms". *Journal of Marketing Research* 55(5), 617-635.
     """
     k_max = whole_months(horizon, time_unit)
     orders = valued_orders_table(orders, "the CLV over time", string_ids=True)

@@ -84,6 +84,54 @@ def drivers_over_time(
     is 0 or undefined. ``time_unit``: 'month' (default) or 'quarter', the calendar
     period of each row. Source: Gupta & Lehmann (2003), "Customers as Assets".
     A purchase log (no amounts) is refused (:func:`clv.summary.no_amounts_error`).
+
+    Parameters
+    ----------
+    orders : ibis.expr.types.Table or pandas.DataFrame
+        Canonical order lines (``customer_id``, ``order_ts``, ``amount``; optional ``order_id``,
+        ``cost``); refunds are lines with a negative amount.
+    time_unit : {"month", "quarter", "year"}, default "month"
+        The calendar period of each row (drivers are tracked per calendar month by default).
+    margin : float or None, default None
+        Gross margin rate in (0, 1]; default (revenue - cost) / revenue of each period from the
+        ``cost`` column.
+    start, end : date-like or None, default None
+        First and last day of the window (inclusive); default: the first and last order line.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per calendar period, sorted, with the columns ``period``,
+        ``period_start``, ``complete``, ``customers_active``, ``new_customers``, ``orders``,
+        ``revenue``, ``aov``, ``purchase_frequency``, ``customer_value``, ``margin``, ``churn``,
+        ``lifespan`` (periods) and ``clv``.
+
+    Raises
+    ------
+    clv.errors.DataError
+        When ``time_unit`` is not a calendar period, ``margin`` is not in (0, 1], the margin is
+        neither given nor computable (no ``cost`` column), the window is empty or reversed, or the
+        orders have no amounts.
+
+    References
+    ----------
+    Gupta, S. and Lehmann, D. R. (2003). "Customers as Assets". *Journal of Interactive
+    Marketing* 17(1), 9-24.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> orders = pd.DataFrame({
+    ...     "customer_id": ["a", "a", "b", "b", "c"],
+    ...     "order_ts": pd.to_datetime(["2024-01-05", "2024-02-10", "2024-01-20", "2024-03-02", "2024-02-15"]),
+    ...     "amount": [50.0, 30.0, 20.0, 40.0, 60.0],
+    ... })
+    >>> drivers = drivers_over_time(orders, margin=0.4)
+    >>> drivers[["period", "customers_active", "aov", "churn", "clv"]]
+        period  customers_active   aov  churn   clv
+    0  2024-01                 2  35.0    NaN   NaN
+    1  2024-02                 2  45.0    0.5  36.0
+    2  2024-03                 1  40.0    1.0  16.0
     """
     table = as_valued_orders(orders)
     freq = check_unit("time_unit", time_unit)

@@ -84,12 +84,28 @@ _KPI_COLUMNS = (
 class ClassicCLV:
     """Result of :func:`classic_clv`.
 
-    overall          one row: window, KPIs and CLV of all customers in the window
-    by_segment       one row per segment (None without ``segment_by``)
-    segment_average  one row: customer-weighted average CLV over segments vs overall
-    churn_pairs      the consecutive period pairs behind the estimated churn
-    cac_by_channel   the CAC of each acquisition channel (None unless CAC per channel)
-    settings         the arguments as resolved
+    Parameters
+    ----------
+    overall : pandas.DataFrame
+        One row: the window, the KPIs (customers, orders, revenue, AOV, purchase frequency, repeat
+        rate, customer value, churn rate, lifespan, margin, each with its source where it can be
+        given or estimated) and the CLV of all customers in the window (``net_clv`` with a CAC).
+    by_segment : pandas.DataFrame or None
+        The same KPIs, one row per segment; None without ``segment_by``.
+    segment_average : pandas.DataFrame or None
+        One row: the customer-weighted average CLV over the segments next to the overall CLV;
+        None without ``segment_by``.
+    churn_pairs : pandas.DataFrame
+        The consecutive period pairs behind the estimated churn (customers active in the first
+        period, and of those in the next).
+    cac_by_channel : pandas.DataFrame or None
+        The CAC of each acquisition channel; None unless the CAC is given per channel.
+    settings : dict, default {}
+        The arguments as resolved (time unit, window, margin, churn and lifespan sources...).
+
+    See Also
+    --------
+    classic_clv : Builds it.
     """
 
     overall: pd.DataFrame
@@ -135,23 +151,43 @@ def classic_clv(
 
     Parameters
     ----------
-    orders : canonical order lines (Ibis table or pandas DataFrame); refunds are
-        lines with a negative amount.
-    start, end : first and last day of the window (inclusive); default: the first
-        and last order line.
-    time_unit : 'year' | 'quarter' | 'month', the unit of frequency, churn and lifespan
-        (default 'year': the formula's KPIs a year; see docs/glossary.md).
-    margin : gross margin rate in (0, 1]; default (revenue - cost) / revenue from
-        the ``cost`` column.
-    churn_rate : churn per period in (0, 1]; default estimated from consecutive
-        period pairs (see docs/formula.md).
-    lifespan : expected lifetime in periods; overrides churn (else 1 / churn).
-    cac : number, dict channel -> CAC, or DataFrame (channel, month, spend).
-    segment_by : column name (value on the customer's first purchase),
-        'acquisition_month', 'acquisition_quarter', or a Series customer_id -> segment.
-    pool_rates : give every segment the overall churn and margin, so segments
-        differ only in AOV and frequency and the customer-weighted average of
-        segment CLVs equals the overall CLV exactly.
+    orders : ibis.expr.types.Table or pandas.DataFrame
+        Canonical order lines (``customer_id``, ``order_ts``, ``amount``; optional ``order_id``,
+        ``channel``, ``cost``); refunds are lines with a negative amount.
+    start, end : date-like or None, default None
+        First and last day of the window (inclusive); default: the first and last order line.
+    time_unit : {"year", "quarter", "month"}, default "year"
+        The unit of frequency, churn and lifespan (default 'year': the formula's KPIs a year; see
+        docs/glossary.md).
+    margin : float or None, default None
+        Gross margin rate in (0, 1]; default (revenue - cost) / revenue from the ``cost`` column.
+    churn_rate : float or None, default None
+        Churn per period in (0, 1]; default estimated from consecutive period pairs (see
+        docs/formula.md).
+    lifespan : float or None, default None
+        Expected lifetime in periods; overrides churn (else 1 / churn).
+    cac : float, dict or pandas.DataFrame or None, default None
+        Customer acquisition cost: a number per customer, a dict channel -> CAC, or a DataFrame
+        (channel, month, spend); None gives no net CLV.
+    segment_by : str or pandas.Series or None, default None
+        A column name (its value on the customer's first purchase), 'acquisition_month',
+        'acquisition_quarter', or a Series customer_id -> segment.
+    pool_rates : bool, default False
+        Give every segment the overall churn and margin, so segments differ only in AOV and
+        frequency and the customer-weighted average of segment CLVs equals the overall CLV
+        exactly.
+
+    Returns
+    -------
+    ClassicCLV
+        The overall KPIs and CLV, per segment when asked, the churn pairs and the CAC per channel.
+
+    Raises
+    ------
+    clv.errors.DataError
+        When ``time_unit`` is not a calendar period, a rate is out of range, the window is empty
+        or reversed, the margin is neither given nor computable (no ``cost`` column), or the
+        orders have no amounts.
 
     Notes
     -----
@@ -163,6 +199,18 @@ def classic_clv(
     S. Gupta & D. R. Lehmann (2003), "Customers as Assets", Journal of
     Interactive Marketing 17(1): CLV = m x r / (1 + i - r) with no discounting
     (i = 0) and value counted from the first period: m / (1 - r) = m / churn.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> orders = pd.DataFrame({
+    ...     "customer_id": ["a", "a", "b", "b", "c"],
+    ...     "order_ts": pd.to_datetime(["2024-01-05", "2024-02-10", "2024-01-20", "2024-03-02", "2024-02-15"]),
+    ...     "amount": [50.0, 30.0, 20.0, 40.0, 60.0],
+    ... })
+    >>> result = classic_clv(orders, time_unit="month", margin=0.4)
+    >>> round(result.clv, 2)  # customer value a month x margin / churn
+    27.56
     """
     table = as_valued_orders(orders)
     period = check_unit("time_unit", time_unit)

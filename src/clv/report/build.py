@@ -51,6 +51,56 @@ def build_report(
     fails says why in the report; ``strict=True`` raises instead. ``source_note``: a
     sentence on where the orders came from (e.g. the original file's reconciliation
     when ``orders`` is a file already cleaned by ``clv load``), shown first in section 1.
+
+    The sections, in order: data check, key numbers and drivers, cohorts, model fit and backtest,
+    segments and playbook, acquisition channels (with ``spend``), what-if, cross-sell and Net
+    Promoter Score (with ``survey``).
+
+    Parameters
+    ----------
+    orders : LoadResult or ibis.expr.types.Table or pandas.DataFrame
+        A :func:`clv.data.load_orders` result (its load report becomes section 1) or canonical
+        order lines.
+    spend : pandas.DataFrame or str or pathlib.Path or None, default None
+        Acquisition spend per channel and month (columns ``channel``, ``month``, ``spend``), or a
+        .csv/.parquet file of it; None leaves out the channel economics.
+    survey : object, default None
+        NPS answers, anything :func:`clv.feedback.read_survey` reads; None leaves out the NPS
+        section.
+    time_unit : str, default "week"
+        The unit of the models and of ``horizon``; one of :data:`clv.units.TIME_UNITS`.
+    horizon : float, default 52
+        The CLV horizon, in ``time_unit`` (52 weeks: one year).
+    calibration_end : date-like or None, default None
+        End of the backtest's fitting period; default: two thirds of the history.
+    margin : float or None, default None
+        Gross margin rate in (0, 1]; default (revenue - cost) / revenue from the ``cost``
+        column.
+    observation_end : date-like or None, default None
+        The last day of the data; default: the last order's day.
+    title : str, default "Customer lifetime value report"
+        The report's title.
+    path : str or pathlib.Path, default "report.html"
+        Where the HTML file is written (its folder is created).
+    on_step : callable or None, default None
+        Called with each step's name before it runs (the names of :data:`STEP_NAMES`), e.g. for
+        a progress line.
+    strict : bool, default False
+        Raise a section's error instead of reporting it in the section.
+    source_note : str or None, default None
+        A sentence on where the orders came from, shown first in section 1.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written: one self-contained HTML file (inline CSS, plotly.js embedded once, no
+        network).
+
+    Raises
+    ------
+    clv.errors.DataError
+        When ``time_unit`` is not a known unit, ``horizon`` is not > 0 or ``margin`` not in
+        (0, 1]; with ``strict=True``, any section's error.
     """
     if time_unit not in UNITS:
         raise DataError(f"time_unit={time_unit!r} is not one of {', '.join(UNITS)}; fix: e.g. time_unit='week'.")

@@ -78,7 +78,29 @@ DRAWS_PER_CHUNK = 4_000_000  # rows x draws held at once
 
 
 def quantile_levels(intervals) -> np.ndarray:
-    """Central intervals -> sorted quantile levels: (0.8, 0.95) -> [0.025, 0.1, 0.9, 0.975]."""
+    """Central intervals -> sorted quantile levels: (0.8, 0.95) -> [0.025, 0.1, 0.9, 0.975].
+
+    Parameters
+    ----------
+    intervals : iterable of float
+        Coverages of central prediction intervals, each strictly between 0 and 1 (0.8 = 80%).
+
+    Returns
+    -------
+    numpy.ndarray
+        The sorted, distinct quantile levels ``(1 - c) / 2`` and ``(1 + c) / 2`` of every
+        coverage c.
+
+    Raises
+    ------
+    clv.errors.DataError
+        When a coverage is not strictly between 0 and 1.
+
+    Examples
+    --------
+    >>> quantile_levels((0.8, 0.95))
+    array([0.025, 0.1  , 0.9  , 0.975])
+    """
     levels = set()
     for coverage in intervals:
         c = float(coverage)
@@ -89,7 +111,25 @@ def quantile_levels(intervals) -> np.ndarray:
 
 
 def quantile_name(prefix: str, level: float) -> str:
-    """Column name of a quantile: ``purchases_q0.025``."""
+    """Column name of a quantile: ``purchases_q0.025``.
+
+    Parameters
+    ----------
+    prefix : str
+        The quantity (``"purchases"``, ``"clv"``).
+    level : float
+        The quantile level, in (0, 1).
+
+    Returns
+    -------
+    str
+        ``f"{prefix}_q{level:g}"``.
+
+    Examples
+    --------
+    >>> quantile_name("clv", 0.975)
+    'clv_q0.975'
+    """
     return f"{prefix}_q{level:g}"
 
 

@@ -141,6 +141,75 @@ def forecast_purchases(
 
     All times (recency, T, horizon) are in ``time_unit``, the unit the model was
     fitted in. ``expected`` is NaN when ``horizon`` is None (whole lifetime).
+
+    DET = sum_k (E[Y(t_k)] - E[Y(t_{k-1})]) (1 + d) ** (-t_k years), with E[Y(t)] the model's
+    expected purchases in (T, T + t] given the history.
+
+    Parameters
+    ----------
+    model : PurchaseModel
+        A fitted purchase model (:class:`clv.models.PurchaseModel`).
+    frequency : array-like of float
+        Repeat purchases x per customer.
+    recency : array-like of float
+        Time of the last purchase t_x, from the first, in ``time_unit`` (0 when x = 0).
+    T : array-like of float
+        Customer age at the observation (calibration) end, from the first purchase, in
+        ``time_unit``; recency <= T.
+    horizon : float or None
+        How far ahead, from the observation end, in ``time_unit``; None is the whole remaining
+        lifetime (closed-form DERT where the model has one). A discrete-time model (BG/BB) needs a
+        whole number of periods.
+    time_unit : str
+        The unit of recency, T and horizon: the unit the model was fitted in (its ``time_unit_``);
+        one of :data:`clv.units.TIME_UNITS`. It sets the discounting (years per unit).
+    annual_discount_rate : float, default 0.10
+        The ANNUAL discount rate d (0.10 = 10% a year): purchases at t_k are weighted by
+        ``(1 + d) ** (-t_k in years)``.
+    discount_step : str or float, default "month"
+        Purchases are discounted at the end of each such step: a unit name or a positive number of
+        ``time_unit`` (:func:`clv.units.step_in_units`); the last step may be partial.
+        Discrete-time models step one period.
+    use_closed_form : bool, default True
+        For ``horizon=None``, use the model's closed-form or exact lifetime sum where it has one;
+        False forces the step sum (the reference in tests).
+
+    Returns
+    -------
+    PurchaseForecast
+        Per customer: ``p_alive`` (P(alive) at T), ``expected`` (E[Y(horizon)], NaN for the whole
+        lifetime) and ``discounted`` (DET), and ``mean_discount`` (discounted / expected).
+
+    Raises
+    ------
+    clv.errors.DataError
+        For histories that are not finite, negative, or with recency > T; a discount rate that is
+        not finite and >= 0; a horizon that is not > 0 (or not whole for a discrete-time model);
+        an unknown unit or a bad ``discount_step``.
+
+    References
+    ----------
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "Counting Your Customers the Easy Way:
+    An Alternative to the Pareto/NBD Model". *Marketing Science* 24(2), 275-284 (eq. 10).
+
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "RFM and CLV: Using Iso-Value Curves for
+    Customer Base Analysis". *Journal of Marketing Research* 42(4), 415-430 (DERT, Pareto/NBD).
+
+    Fader, P. S., Hardie, B. G. S. and Shang, J. (2010). "Customer-Base Analysis in a
+    Discrete-Time Noncontractual Setting". *Marketing Science* 29(6), 1086-1108 (DERT, BG/BB).
+
+    Examples
+    --------
+    A BG/NBD with the published CDNOW estimates (weeks):
+
+    >>> from clv.models import BetaGeoModel
+    >>> model = BetaGeoModel()
+    >>> model.params_ = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    >>> forecast = forecast_purchases(model, [2, 0, 7], [30.43, 0, 35.0], [38.86] * 3, horizon=52, time_unit="week")
+    >>> forecast.p_alive.round(3)
+    array([0.727, 1.   , 0.844])
+    >>> forecast.expected.round(3)
+    array([1.559, 0.252, 5.521])
     """
     x, t_x, T = validate_rfm(frequency, recency, T)
     check_annual_rate(annual_discount_rate)
@@ -185,6 +254,68 @@ def discounted_expected_purchases(
 
     Times in ``time_unit`` (the model's unit); ``horizon=None`` is the whole
     remaining lifetime (closed-form DERT where the model has one).
+
+    Parameters
+    ----------
+    model : PurchaseModel
+        A fitted purchase model (:class:`clv.models.PurchaseModel`).
+    frequency : array-like of float
+        Repeat purchases x per customer.
+    recency : array-like of float
+        Time of the last purchase t_x, from the first, in ``time_unit`` (0 when x = 0).
+    T : array-like of float
+        Customer age at the observation (calibration) end, from the first purchase, in
+        ``time_unit``; recency <= T.
+    horizon : float or None
+        How far ahead, from the observation end, in ``time_unit``; None is the whole remaining
+        lifetime (closed-form DERT where the model has one). A discrete-time model (BG/BB) needs a
+        whole number of periods.
+    time_unit : str
+        The unit of recency, T and horizon: the unit the model was fitted in (its ``time_unit_``);
+        one of :data:`clv.units.TIME_UNITS`. It sets the discounting (years per unit).
+    annual_discount_rate : float, default 0.10
+        The ANNUAL discount rate d (0.10 = 10% a year): purchases at t_k are weighted by
+        ``(1 + d) ** (-t_k in years)``.
+    discount_step : str or float, default "month"
+        Purchases are discounted at the end of each such step: a unit name or a positive number of
+        ``time_unit`` (:func:`clv.units.step_in_units`); the last step may be partial.
+        Discrete-time models step one period.
+    use_closed_form : bool, default True
+        For ``horizon=None``, use the model's closed-form or exact lifetime sum where it has one;
+        False forces the step sum (the reference in tests).
+
+    Returns
+    -------
+    numpy.ndarray
+        DET per customer (:attr:`PurchaseForecast.discounted` of :func:`forecast_purchases`).
+
+    Raises
+    ------
+    clv.errors.DataError
+        For histories that are not finite, negative, or with recency > T; a discount rate that is
+        not finite and >= 0; a horizon that is not > 0 (or not whole for a discrete-time model);
+        an unknown unit or a bad ``discount_step``.
+
+    References
+    ----------
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "Counting Your Customers the Easy Way:
+    An Alternative to the Pareto/NBD Model". *Marketing Science* 24(2), 275-284 (eq. 10).
+
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "RFM and CLV: Using Iso-Value Curves for
+    Customer Base Analysis". *Journal of Marketing Research* 42(4), 415-430 (DERT, Pareto/NBD).
+
+    Fader, P. S., Hardie, B. G. S. and Shang, J. (2010). "Customer-Base Analysis in a
+    Discrete-Time Noncontractual Setting". *Marketing Science* 29(6), 1086-1108 (DERT, BG/BB).
+
+    Examples
+    --------
+    A BG/NBD with the published CDNOW estimates (weeks):
+
+    >>> from clv.models import BetaGeoModel
+    >>> model = BetaGeoModel()
+    >>> model.params_ = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    >>> discounted_expected_purchases(model, [2, 0, 7], [30.43, 0, 35.0], [38.86] * 3, horizon=52, time_unit="week").round(3)
+    array([1.486, 0.24 , 5.267])
     """
     return forecast_purchases(
         model, frequency, recency, T, horizon=horizon, time_unit=time_unit,
@@ -199,6 +330,42 @@ def expected_spend_per_order(spend_model, frequency, monetary_value) -> np.ndarr
     Lee 2005, "RFM and CLV", eq. 5); ``monetary_value`` is then ignored (may be
     NaN) for customers with no repeat purchase. Without a spend model the given
     ``monetary_value`` is the expected spend per order and must be finite.
+
+    Parameters
+    ----------
+    spend_model : SpendModel or None
+        A fitted spend model (:class:`clv.models.SpendModel`, e.g. Gamma-Gamma), or None.
+    frequency : array-like of float
+        Repeat purchases x per customer.
+    monetary_value : array-like of float
+        The mean value m of each customer's repeat purchases (>= 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        The expected value of one future order, per customer.
+
+    Raises
+    ------
+    clv.errors.DataError
+        When ``monetary_value`` is None, or not finite and >= 0 where it is used (repeat buyers
+        with a spend model, every customer without one); the message gives the first row.
+
+    References
+    ----------
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "RFM and CLV: Using Iso-Value Curves for
+    Customer Base Analysis". *Journal of Marketing Research* 42(4), 415-430 (eq. 5).
+
+    Examples
+    --------
+    A Gamma-Gamma with the published CDNOW estimates: a one-time buyer gets the population mean
+    p gamma / (q - 1) = 35.22.
+
+    >>> from clv.models import GammaGammaModel
+    >>> spend_model = GammaGammaModel()
+    >>> spend_model.params_ = {"p": 6.25, "q": 3.74, "gamma": 15.44}
+    >>> expected_spend_per_order(spend_model, [2, 0, 7], [30.0, float("nan"), 25.0]).round(2)
+    array([30.94, 35.22, 25.6 ])
     """
     _require_monetary_value(monetary_value)
     return _spend_per_order(spend_model, as_float_array(frequency, "frequency"), monetary_value)
@@ -261,6 +428,83 @@ def customer_lifetime_value(
     expected purchases are discounted at the step's end by
     ``(1 + annual_discount_rate) ** (-t_k in years)``. ``spend_model=None``
     uses ``monetary_value`` as the expected spend per order.
+
+    CLV = margin x E[spend per order] x DET, DET = sum_k (E[Y(t_k)] - E[Y(t_{k-1})])
+    (1 + d) ** (-t_k years) (see :func:`discounted_expected_purchases` and
+    :func:`expected_spend_per_order`).
+
+    Parameters
+    ----------
+    transaction_model : PurchaseModel
+        A fitted purchase model (:class:`clv.models.PurchaseModel`).
+    spend_model : SpendModel or None
+        A fitted spend model (Gamma-Gamma), or None: ``monetary_value`` is then the expected
+        spend per order.
+    frequency : array-like of float
+        Repeat purchases x per customer.
+    recency : array-like of float
+        Time of the last purchase t_x, from the first, in ``time_unit`` (0 when x = 0).
+    T : array-like of float
+        Customer age at the observation (calibration) end, from the first purchase, in
+        ``time_unit``; recency <= T.
+    monetary_value : array-like of float
+        The mean value of each customer's repeat purchases (>= 0); required (with a spend model
+        it may be NaN for customers with no repeat purchase).
+    horizon : float or None, default None
+        How far ahead, from the observation end, in ``time_unit``; None is the whole remaining
+        lifetime (closed-form DERT where the model has one). A discrete-time model (BG/BB) needs a
+        whole number of periods.
+    time_unit : str
+        The unit of recency, T and horizon: the unit the model was fitted in (its ``time_unit_``);
+        one of :data:`clv.units.TIME_UNITS`. It sets the discounting (years per unit).
+    annual_discount_rate : float, default 0.10
+        The ANNUAL discount rate d (0.10 = 10% a year): purchases at t_k are weighted by
+        ``(1 + d) ** (-t_k in years)``.
+    discount_step : str or float, default "month"
+        Purchases are discounted at the end of each such step: a unit name or a positive number of
+        ``time_unit`` (:func:`clv.units.step_in_units`); the last step may be partial.
+        Discrete-time models step one period.
+    use_closed_form : bool, default True
+        For ``horizon=None``, use the model's closed-form or exact lifetime sum where it has one;
+        False forces the step sum (the reference in tests).
+    margin : float, default 1.0
+        The fraction of revenue kept as profit (>= 0); 1.0 values revenue (a customer summary has
+        no costs).
+
+    Returns
+    -------
+    numpy.ndarray
+        CLV per customer, in the currency of ``monetary_value``.
+
+    Raises
+    ------
+    clv.errors.DataError
+        For a missing or invalid ``monetary_value``, a margin that is not finite and >= 0, and as
+        :func:`discounted_expected_purchases`.
+
+    References
+    ----------
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "Counting Your Customers the Easy Way:
+    An Alternative to the Pareto/NBD Model". *Marketing Science* 24(2), 275-284 (eq. 10).
+
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "RFM and CLV: Using Iso-Value Curves for
+    Customer Base Analysis". *Journal of Marketing Research* 42(4), 415-430 (DERT, Pareto/NBD).
+
+    Fader, P. S., Hardie, B. G. S. and Shang, J. (2010). "Customer-Base Analysis in a
+    Discrete-Time Noncontractual Setting". *Marketing Science* 29(6), 1086-1108 (DERT, BG/BB).
+
+    Examples
+    --------
+    A BG/NBD with the published CDNOW estimates (weeks):
+
+    >>> from clv.models import BetaGeoModel
+    >>> model = BetaGeoModel()
+    >>> model.params_ = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    >>> customer_lifetime_value(
+    ...     model, None, [2, 0, 7], [30.43, 0, 35.0], [38.86] * 3, [30.0, 0.0, 25.0],
+    ...     horizon=52, time_unit="week", margin=0.3,
+    ... ).round(2)
+    array([13.37,  0.  , 39.51])
     """
     margin = _checked_margin(margin)
     _require_monetary_value(monetary_value)

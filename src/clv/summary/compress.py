@@ -22,6 +22,28 @@ class Compressed:
     """Distinct rows of some columns, their weights, and the map back.
 
     ``columns[name][inverse]`` reproduces the original column.
+
+    Parameters
+    ----------
+    columns : dict of str to numpy.ndarray
+        The distinct rows, column by column (each distinct row once).
+    weights : numpy.ndarray
+        The summed weight of each distinct row (its count when the input weights were 1).
+    inverse : numpy.ndarray
+        For each original row, the index of its distinct row.
+
+    See Also
+    --------
+    compress : Builds it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> packed = compress({"x": np.array([2, 0, 2, 0, 5]), "T": np.array([30.0, 38.0, 30.0, 38.0, 38.0])})
+    >>> packed.columns["x"], packed.weights, packed.inverse
+    (array([2, 0, 5]), array([2., 2., 1.]), array([0, 1, 0, 1, 2]))
+    >>> packed.expand(packed.columns["x"] * 10)
+    array([20,  0, 20,  0, 50])
     """
 
     columns: dict[str, np.ndarray]
@@ -217,6 +239,26 @@ def apply_on_distinct(function: Callable[..., np.ndarray], **columns: np.ndarray
 
     Scoring millions of customers this way costs as much as scoring their
     distinct histories.
+
+    Parameters
+    ----------
+    function : callable
+        A vectorised function of the columns, called with them as keyword arguments; it returns one
+        value per row it is given.
+    **columns : numpy.ndarray
+        Equal-length columns (scalars count as one row), passed to ``function`` by name.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``function(**columns)``, one value per original row. When more than 70% of the rows are
+        distinct, ``function`` is called on all rows as given (grouping would not save work).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> apply_on_distinct(lambda x, T: x / T, x=np.array([1.0, 1.0, 1.0, 2.0]), T=np.array([4.0, 4.0, 4.0, 4.0]))
+    array([0.25, 0.25, 0.25, 0.5 ])
     """
     arrays = {k: np.atleast_1d(np.asarray(v)) for k, v in columns.items()}
     packed = compress(arrays)

@@ -86,7 +86,37 @@ DRIVERS = ("aov", "frequency", "margin_change", "churn")
 
 @dataclass(frozen=True)
 class Scenario:
-    """Relative changes of the four drivers (0.05 = +5%, -0.1 = -10%) and the price elasticity of frequency."""
+    """Relative changes of the four drivers (0.05 = +5%, -0.1 = -10%) and the price elasticity of frequency.
+
+    Parameters
+    ----------
+    aov : float, default 0.0
+        Relative change of the expected spend per order: E[spend per order] x (1 + aov).
+    frequency : float, default 0.0
+        Relative change of every customer's purchase rate lambda (the BG/NBD Gamma(r, alpha)
+        becomes Gamma(r, alpha / (1 + frequency))).
+    margin_change : float, default 0.0
+        Relative change of the margin rate (0.02: 40% -> 40.8%); the changed rate must stay
+        <= 1. On the CLI, ``--margin-change``.
+    churn : float, default 0.0
+        Relative change of the mean dropout probability a / (a + b) after each purchase, the
+        concentration a + b kept: a' = (1 + churn) a, b' = a + b - a'.
+    price_elasticity : float, default 0.0
+        The elasticity e of purchase frequency to AOV: the frequency change applied is
+        (1 + frequency)(1 + e aov) - 1 (e = -0.5: +10% AOV costs -5% frequency).
+
+    Raises
+    ------
+    clv.errors.DataError
+        When a value is not a finite number, a driver change is -100% or less, or the elasticity
+        makes the applied frequency change -100% or less.
+
+    Examples
+    --------
+    >>> scenario = Scenario(aov=0.10, price_elasticity=-0.5)
+    >>> round(scenario.effective_frequency, 4)
+    -0.05
+    """
 
     aov: float = 0.0
     frequency: float = 0.0
@@ -130,6 +160,29 @@ class ScenarioModel(PurchaseModel):
     ("factorised" or "simulate": the scenario's predictive draws use the changed
     rate and dropout; the exact BG/NBD tail tables and the lifetime quadrature
     are the base model's only, so they are not offered).
+
+    Parameters
+    ----------
+    base : BetaGeoModel
+        A fitted BG/NBD (:class:`clv.models.BetaGeoModel`) or MBG/NBD
+        (:class:`clv.models.ModifiedBetaGeoModel`); its ``time_unit_`` is the scenario's.
+    frequency : float, default 0.0
+        Relative change of the purchase rate (0.05 = +5%): the posterior rate
+        Gamma(r + x, alpha + T) becomes Gamma(r + x, (alpha + T) / (1 + frequency)).
+    churn : float, default 0.0
+        Relative change of the mean dropout probability: a' = (1 + churn) a, b' = a + b - a'.
+
+    Raises
+    ------
+    clv.errors.DataError
+        When ``base`` is not a BG/NBD or MBG/NBD, or ``churn`` pushes the mean dropout probability
+        to 1 or more (b' <= 0).
+
+    References
+    ----------
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "Counting Your Customers the Easy Way:
+    An Alternative to the Pareto/NBD Model". *Marketing Science* 24(2), 275-284 (eq. 10, the
+    expectation given alive).
     """
 
     model_name: ClassVar[str] = "scenario"
@@ -237,11 +290,23 @@ def _changed_dropout(a: float, b: float, churn: float) -> tuple[float, float]:
 class WhatIfResult:
     """Result of :func:`what_if`.
 
-    customers  per customer: in_segment, expected purchases, expected spend and CLV before/after
-    totals     customer equity before/after for all customers, the segment and the rest
-    classic    the classic formula's CLV and equity before/after (None if it cannot be estimated)
-    notes      the trade-off note and anything set aside
-    settings   scenario, horizon, discount rate, margin, models
+    Parameters
+    ----------
+    customers : pandas.DataFrame
+        One row per customer: ``customer_id``, ``in_segment``, ``expected_purchases_before`` /
+        ``_after`` (over the horizon; NaN for the whole lifetime), ``expected_spend_before`` /
+        ``_after``, ``clv_before`` / ``_after`` and ``clv_change``.
+    totals : pandas.DataFrame
+        Customer equity (the sum of CLV) before and after, its change (absolute and in %) and the
+        expected purchases, for all customers, and with a segment for the segment and the rest.
+    classic : pandas.DataFrame or None
+        The classic formula's CLV and equity before and after, per scope; None if it cannot be
+        estimated (the reason is in ``notes``).
+    notes : list of str, default []
+        The trade-off note and anything set aside.
+    settings : dict, default {}
+        The scenario (with the effective frequency change), segment, horizon (in ``time_unit``
+        and in months), annual discount rate, time unit, margin rate and source, models.
     """
 
     customers: pd.DataFrame
@@ -279,6 +344,72 @@ def what_if(
     remaining lifetime, slower). ``discount_rate``: annual. ``margin``: base
     margin rate (default from cost). ``classic_time_unit``: the unit of the
     classic formula's comparison (:func:`clv.formula.classic_clv`).
+
+    CLV = margin x E[spend per order] x DET with DET = sum_k (E[Y(t_k)] - E[Y(t_{k-1})])
+    (1 + d) ** (-t_k in years), by :func:`clv.scores.customer_lifetime_value`, before and after
+    the scenario (:class:`ScenarioModel` changes the purchase rate and dropout from now on; the
+    history and P(alive) stay those of the fitted model).
+
+    Parameters
+    ----------
+    orders : ibis.expr.types.Table or pandas.DataFrame or LoadResult
+        Canonical order lines (``customer_id``, ``order_ts``, ``amount``; optional ``cost`` and
+        the segment column); a purchase log (no amounts) is refused.
+    scenario : Scenario
+        The relative changes of AOV, frequency, margin and churn, and the price elasticity.
+    segment : pandas.Series or array-like or list or None, default None
+        The customers the scenario applies to: a boolean Series indexed by customer_id, a boolean
+        array aligned with the customers sorted by id, or a list of customer ids. None (and no
+        ``segment_col``): every customer.
+    segment_col : str or None, default None
+        With ``segment_value``: a column whose value on the customer's first purchase line selects
+        the segment (e.g. ``"channel"``; ``"acquisition_month"`` works too).
+    segment_value : object, default None
+        The value of ``segment_col`` that selects the segment.
+    transaction_model : BetaGeoModel or "fit", default "fit"
+        A fitted BG/NBD or MBG/NBD whose durations are in ``time_unit``, or "fit" (BG/NBD fitted on
+        the customers' histories in ``time_unit``).
+    spend_model : SpendModel or "fit" or None, default "fit"
+        A fitted spend model, "fit" (Gamma-Gamma), or None (each customer's observed average
+        order value).
+    time_unit : str, default "week"
+        The unit of the histories, the models and ``horizon``; one of
+        :data:`clv.units.TIME_UNITS`.
+    margin : float or None, default None
+        Base gross margin rate in (0, 1]; default (revenue - cost) / revenue from the ``cost``
+        column.
+    horizon : float or None, default None
+        The CLV horizon from the observation end, in ``time_unit``; None is 3 years
+        (:func:`clv.units.long_run_horizon`); ``math.inf`` the whole remaining lifetime (slower).
+    discount_rate : float, default 0.10
+        The ANNUAL discount rate (0.10 = 10% a year).
+    observation_end : date-like or None, default None
+        The last day of the data; default: the last order's day.
+    classic_time_unit : {"year", "quarter", "month"}, default "year"
+        The period of the classic formula's comparison.
+
+    Returns
+    -------
+    WhatIfResult
+        CLV per customer and customer equity before and after, the classic formula's comparison,
+        notes and settings.
+
+    Raises
+    ------
+    clv.errors.DataError
+        When ``scenario`` is not a :class:`Scenario`, the margin change takes the margin above
+        100%, the segment is given both ways, ``segment_col`` comes without ``segment_value`` or no
+        customer has that value, a boolean mask has not one value per customer, the transaction
+        model is None or not a BG/NBD, or the churn change pushes the mean dropout probability to
+        1 or more.
+
+    References
+    ----------
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "Counting Your Customers the Easy Way:
+    An Alternative to the Pareto/NBD Model". *Marketing Science* 24(2), 275-284.
+
+    Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005). "RFM and CLV: Using Iso-Value Curves for
+    Customer Base Analysis". *Journal of Marketing Research* 42(4), 415-430.
     """
     if not isinstance(scenario, Scenario):
         raise DataError(f"scenario: expected a clv.whatif.Scenario, got {type(scenario).__name__}. Fix: Scenario(aov=0.05).")
