@@ -88,9 +88,7 @@ NOT_YET_NUMPYDOC = frozenset({
     "clv.summary.no_amounts_error", "clv.summary.require_amounts", "clv.summary.summary_expression",
     "clv.summary.summary_is_log",
     "clv.scores.score_subscribers",
-    "clv.backtest.BacktestResult", "clv.backtest.Prediction", "clv.backtest.Split", "clv.backtest.backtest",
-    "clv.backtest.choose_best", "clv.backtest.classic_baseline", "clv.backtest.naive_baseline",
-    "clv.backtest.rfm_baseline", "clv.backtest.rfm_score", "clv.backtest.split_orders",
+    "clv.backtest.Split", "clv.backtest.split_orders",
     "clv.cohorts.retention_matrix", "clv.cohorts.retention_wide",
     "clv.feedback.nps_over_time",
 })
@@ -185,6 +183,26 @@ def test_numpydoc_check_finds_violations():
     ]
     assert numpydoc_problems(lambda: None) == ["no docstring"]
     assert numpydoc_problems(_documented_class_without_parameters()) == []
+
+
+def _defining_modules() -> list[str]:
+    """The modules that define a public class or function, and the public packages themselves."""
+    defining = {inspect.getmodule(obj).__name__ for _, obj in _documented_objects()}
+    return sorted(defining | set(PACKAGES))
+
+
+@pytest.mark.parametrize("module_name", _defining_modules())
+def test_docstring_examples_run(module_name):
+    """Every ``>>>`` example in the docstrings of a module that defines public names gives the output shown."""
+    import doctest
+
+    importlib.import_module(module_name)
+    module = sys.modules[module_name]  # not the attribute: a package may export a name equal to a submodule's
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, report=False)
+    assert result.failed == 0, (
+        f"{result.failed} of {result.attempted} docstring examples of {module_name} fail: "
+        f"run python -m doctest -v on it, and fix the example (or the code)"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,14 @@ class Prediction:
     """Per-customer predicted holdout purchases and value (same row order as the summary).
 
     ``value`` is None for a purchase log (no amounts, so no value to predict).
+
+    Parameters
+    ----------
+    purchases : numpy.ndarray
+        Predicted purchases in the holdout window, per customer.
+    value : numpy.ndarray or None
+        Predicted holdout value (gross purchase value x margin), per customer; None for a
+        purchase log.
     """
 
     purchases: np.ndarray
@@ -57,7 +65,43 @@ def _columns(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 
 def classic_baseline(summary: pd.DataFrame, horizon: float, margin: float = 1.0) -> Prediction:
-    """Population rate ``sum x / sum T`` times the horizon for everyone; value at the population AOV."""
+    """Population rate ``sum x / sum T`` times the horizon for everyone; value at the population AOV.
+
+    ``purchases = (sum x / sum T) * H`` (0 when sum T = 0) and ``value = purchases * AOV *
+    margin`` with ``AOV = sum gross_revenue / sum (x + 1)``: every customer is the average
+    customer, as in the classic formula CLV (Gupta & Lehmann 2003).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The calibration summary, one row per customer: ``frequency`` (x), ``recency`` (t_x), ``T``
+        in the summary's time unit, and, unless a purchase log, ``gross_revenue`` and
+        ``average_spend`` (the ``frame`` of a :class:`Split`).
+    horizon : float
+        The length H of the holdout window, in the summary's time unit.
+    margin : float, default 1.0
+        The fraction of revenue kept as profit; 1.0 predicts revenue (compared with holdout
+        revenue).
+
+    Returns
+    -------
+    Prediction
+        Predicted holdout purchases and value per customer (``value`` None for a purchase log).
+
+    References
+    ----------
+    Gupta, S. and Lehmann, D. R. (2003). "Customers as Assets". *Journal of Interactive
+    Marketing* 17(1), 9-24.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> summary = pd.DataFrame({"frequency": [2.0, 0.0], "recency": [20.0, 0.0], "T": [30.0, 10.0],
+    ...                         "gross_revenue": [90.0, 20.0], "average_spend": [30.0, 20.0]})
+    >>> prediction = classic_baseline(summary, horizon=52)
+    >>> prediction.purchases, prediction.value
+    (array([2.6, 2.6]), array([71.5, 71.5]))
+    """
     x, _, T, spend = _columns(summary)
     rate = x.sum() / T.sum() if T.sum() > 0 else 0.0
     purchases = np.full(x.shape, rate * horizon)
@@ -68,7 +112,37 @@ def classic_baseline(summary: pd.DataFrame, horizon: float, margin: float = 1.0)
 
 
 def naive_baseline(summary: pd.DataFrame, horizon: float, margin: float = 1.0) -> Prediction:
-    """Each customer keeps their own calibration rate ``x / T`` and average spend."""
+    """Each customer keeps their own calibration rate ``x / T`` and average spend.
+
+    ``purchases = x / T * H`` (0 when T = 0) and ``value = purchases * average_spend * margin``
+    with the customer's own ``average_spend = gross_revenue / (x + 1)``.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The calibration summary, one row per customer: ``frequency`` (x), ``recency`` (t_x), ``T``
+        in the summary's time unit, and, unless a purchase log, ``gross_revenue`` and
+        ``average_spend`` (the ``frame`` of a :class:`Split`).
+    horizon : float
+        The length H of the holdout window, in the summary's time unit.
+    margin : float, default 1.0
+        The fraction of revenue kept as profit; 1.0 predicts revenue (compared with holdout
+        revenue).
+
+    Returns
+    -------
+    Prediction
+        Predicted holdout purchases and value per customer (``value`` None for a purchase log).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> summary = pd.DataFrame({"frequency": [2.0, 0.0], "recency": [20.0, 0.0], "T": [30.0, 10.0],
+    ...                         "gross_revenue": [90.0, 20.0], "average_spend": [30.0, 20.0]})
+    >>> prediction = naive_baseline(summary, horizon=52)
+    >>> prediction.purchases.round(3), prediction.value.round(1)
+    (array([3.467, 0.   ]), array([104.,   0.]))
+    """
     x, _, T, spend = _columns(summary)
     rate = np.divide(x, T, out=np.zeros_like(x), where=T > 0)
     purchases = rate * horizon
@@ -88,6 +162,24 @@ def rfm_score(summary: pd.DataFrame) -> np.ndarray:
     """R + F + M quintile scores, 3..15 (R: shorter time since the last purchase scores higher).
 
     A purchase log has no M: its score is R + F, 2..10.
+
+    Each score is ``ceil(5 r / n)`` with ``r`` the average rank among the n customers (ties share
+    a score): R on ``-(T - t_x)``, F on x, M on ``average_spend``.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        One row per customer: ``frequency``, ``recency``, ``T`` and, unless a purchase log,
+        ``average_spend``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The integer score per customer, 3..15 (2..10 for a purchase log).
+
+    References
+    ----------
+    Hughes, A. M. (1994). *Strategic Database Marketing*. Probus (RFM quintile scores).
     """
     x, t_x, T, spend = _columns(summary)
     score = quintile_score(-(T - t_x)) + quintile_score(x)
@@ -125,7 +217,34 @@ def learn_rfm_rates(inner: pd.DataFrame) -> RfmRates:
 
 
 def rfm_baseline(summary: pd.DataFrame, inner: pd.DataFrame, horizon: float, margin: float = 1.0) -> Prediction:
-    """Each customer's RFM score at the calibration end, mapped through the rates learnt in ``inner``."""
+    """Each customer's RFM score at the calibration end, mapped through the rates learnt in ``inner``.
+
+    The rates are the mean holdout purchases and gross value per unit of time of each score in
+    ``inner`` (scores taken at an inner cut-off L before the calibration end, L = min(H,
+    calibration length / 2)); a score nobody had there gets the inner window's overall rate.
+    ``purchases = rate[score] * H``, ``value = value_rate[score] * H * margin``.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The calibration summary, one row per customer: ``frequency`` (x), ``recency`` (t_x), ``T``
+        in the summary's time unit, and, unless a purchase log, ``gross_revenue`` and
+        ``average_spend`` (the ``frame`` of a :class:`Split`).
+    inner : pandas.DataFrame
+        The split inside the calibration period (the frame of an inner :class:`Split`): the
+        calibration columns at the inner cut-off and ``frequency_holdout``, ``duration_holdout``
+        and, unless a purchase log, ``value_holdout``.
+    horizon : float
+        The length H of the holdout window, in the summary's time unit.
+    margin : float, default 1.0
+        The fraction of revenue kept as profit; 1.0 predicts revenue (compared with holdout
+        revenue).
+
+    Returns
+    -------
+    Prediction
+        Predicted holdout purchases and value per customer (``value`` None for a purchase log).
+    """
     rates = learn_rfm_rates(inner)
     score = rfm_score(summary)
     value = None if rates.value is None else rates.value[score] * horizon * margin

@@ -57,18 +57,30 @@ QUANTITIES = ("purchases", "value")
 class BacktestResult:
     """What :func:`backtest` found.
 
-    metrics      one row per predictor (``kind`` model or baseline), columns
-                 ``purchases_<metric>`` and ``value_<metric>`` (see
-                 :func:`clv.backtest.metrics.accuracy`) and, for models,
-                 ``purchases_coverage_<c>`` / ``value_coverage_<c>``; no
-                 ``value_*`` column for a purchase log (no amounts)
-    deciles      per predictor and quantity: mean predicted vs actual by decile
-    predictions  per customer: actuals and each predictor's purchases/value
-    charts       chart data frames (tracking, conditional_expectations, frequency_histogram)
-    best         name of the best predictor; ``best_reason`` says why
-    warnings     reasons not to trust the comparison (short or sparse data, failed fits)
-    settings     the resolved split and options
-    models       the fitted transaction models (and ``spend`` model) by name
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        One row per predictor (``kind`` model or baseline), columns ``purchases_<metric>`` and
+        ``value_<metric>`` (see :func:`clv.backtest.metrics.accuracy`) and, for models,
+        ``purchases_coverage_<c>`` / ``value_coverage_<c>``; no ``value_*`` column for a
+        purchase log (no amounts).
+    deciles : pandas.DataFrame
+        Per predictor and quantity: mean predicted vs actual by decile of the prediction.
+    predictions : pandas.DataFrame
+        Per customer: the actual holdout purchases and value and each predictor's predictions.
+    charts : dict of str to pandas.DataFrame
+        Chart data frames (``tracking``, ``conditional_expectations``, ``frequency_histogram``).
+    best : str
+        The name of the best predictor (:func:`choose_best`).
+    best_reason : str
+        Why it is the best, in a sentence or two.
+    warnings : list of str
+        Reasons not to trust the comparison (short or sparse data, failed fits).
+    settings : dict
+        The resolved split (dates, time unit, merge rule, calibration and holdout lengths) and
+        options.
+    models : dict, default {}
+        The fitted transaction models (and the ``spend`` model) by name.
     """
 
     metrics: pd.DataFrame
@@ -128,18 +140,51 @@ def backtest(
 
     Parameters
     ----------
-    orders : canonical order lines (Ibis table, pandas/Polars/Arrow frame, or ``load_orders`` result).
-    calibration_end : last calibration day; or ``calibration_fraction`` of the
-        span from the first order to ``observation_end`` (exactly one of the two).
-    observation_end : last holdout day (default: the last order date).
-    time_unit, merge : time unit and purchase merging of the summary (see :func:`clv.summary.summarize`).
-    models : transaction models to fit: bgnbd, pareto, mbgnbd.
-    spend_model : "gammagamma" (Gamma-Gamma on repeat buyers' mean spend) or
-        None (each customer's own average spend; the population's for none).
-    baselines : any of classic, naive, rfm (see :mod:`clv.backtest.baselines`).
-    margin : fraction of the purchase value counted as value (both sides).
-    intervals : central prediction-interval coverages checked on the holdout.
-    n_draws, seed : Monte Carlo draws and seed of the prediction intervals.
+    orders : ibis.expr.types.Table or pandas.DataFrame or LoadResult
+        Canonical order lines (Ibis table, pandas/Polars/Arrow frame, or ``load_orders`` result).
+    calibration_end : date-like or None, default None
+        Last calibration day; or give ``calibration_fraction`` (exactly one of the two).
+    calibration_fraction : float or None, default None
+        The calibration end as a fraction, strictly between 0 and 1, of the span from the first
+        order to ``observation_end`` (0.5: the first half; whole days, rounded down).
+    observation_end : date-like or None, default None
+        Last holdout day (default: the last order date).
+    time_unit : str, default "week"
+        The time unit of the summary and the models; one of :data:`clv.units.TIME_UNITS` (see
+        :func:`clv.summary.summarize`).
+    merge : {"day", "unit"}, default "day"
+        Purchases merged per day or per period of ``time_unit`` (see
+        :func:`clv.summary.summarize`).
+    models : sequence of str, default ("bgnbd", "pareto", "mbgnbd")
+        Transaction models to fit, by registry name (:func:`clv.models.model_names`, purchase
+        models of continuous time).
+    spend_model : {"gammagamma", None}, default "gammagamma"
+        "gammagamma" (Gamma-Gamma on repeat buyers' mean spend) or None (each customer's own
+        average spend; the population's for none).
+    baselines : sequence of str, default ("classic", "naive", "rfm")
+        Any of classic, naive, rfm (see :mod:`clv.backtest.baselines`).
+    margin : float, default 1.0
+        Fraction of the purchase value counted as value (both sides), > 0; 1.0 compares revenue.
+    intervals : sequence of float, default (0.8, 0.95)
+        Central prediction-interval coverages checked on the holdout.
+    n_draws : int, default 200
+        Monte Carlo draws of the prediction intervals.
+    seed : int, default 0
+        Seed of the prediction intervals' draws.
+
+    Returns
+    -------
+    BacktestResult
+        Metrics, deciles, per-customer predictions, chart data, the best predictor and why,
+        warnings, settings and the fitted models.
+
+    Raises
+    ------
+    clv.errors.DataError
+        For an unknown model, spend model or baseline name, a margin that is not finite and > 0,
+        both or neither of ``calibration_end`` and ``calibration_fraction``, a calibration end
+        outside the data, no customer by the calibration end, or when no predictor could be
+        evaluated (every model fit failed and no baseline was asked for).
     """
     _check_names(models, transaction_models(), "models")
     _check_names(baselines, base.BASELINES, "baselines")
@@ -332,6 +377,23 @@ def choose_best(metrics: pd.DataFrame) -> tuple[str, str]:
     """Lowest value RMSE; RMSEs within ``TIE_TOLERANCE`` of the lowest are tied, the highest value Spearman wins.
 
     Without value metrics (a purchase log) the same rule on holdout purchases.
+
+    RMSE because every predictor outputs an expected value, and the expectation minimises squared
+    error (MAE is minimised by the median, 0 for most customers in a holdout window).
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        One row per predictor with ``predictor`` and, for the quantity compared (``value``, else
+        ``purchases``), the columns ``<quantity>_rmse``, ``<quantity>_spearman``,
+        ``<quantity>_total_error_pct`` and ``<quantity>_top20_capture``
+        (:attr:`BacktestResult.metrics`).
+
+    Returns
+    -------
+    tuple of (str, str)
+        The best predictor's name, and the reason (its RMSE, ties, the runner-up, its total error
+        and the share of the actual quantity its top 20% capture).
     """
     quantity = "value" if "value_rmse" in metrics.columns else "purchases"
     rmse = metrics[f"{quantity}_rmse"].to_numpy(float)
