@@ -27,6 +27,14 @@ class Split:
     floored at 0) added. A purchase log (no amounts) has neither, nor the value
     columns of the summary: ``has_amounts`` is False and only purchases can
     be compared.
+
+    Parameters
+    ----------
+    data : CustomerData
+        The split customer data (calibration columns, holdout columns, ``value_holdout`` and
+        ``average_spend``), with its calibration end, observation end, time unit and merge rule.
+    first_order : datetime.date
+        The day of the first order line: where the calibration window starts.
     """
 
     data: CustomerData
@@ -88,7 +96,37 @@ def split_orders(
     orders: Any, *, calibration_end: Any = None, calibration_fraction: Any = None,
     observation_end: Any = None, time_unit: str = DEFAULT_TIME_UNIT, merge: str = "day",
 ) -> Split:
-    """Split at the calibration end and summarise both windows per customer (inside the engine)."""
+    """Split at the calibration end and summarise both windows per customer (inside the engine).
+
+    Parameters
+    ----------
+    orders : ibis.expr.types.Table or pandas.DataFrame or LoadResult
+        Canonical order lines.
+    calibration_end : date-like or None, default None
+        Last calibration day; or give ``calibration_fraction`` (exactly one of the two).
+    calibration_fraction : float or None, default None
+        The calibration end as a fraction, strictly between 0 and 1, of the span from the first
+        order to ``observation_end`` (whole days, rounded down).
+    observation_end : date-like or None, default None
+        Last holdout day (default: the last order date).
+    time_unit : str, default "week"
+        Time unit of the summary; one of :data:`clv.units.TIME_UNITS`.
+    merge : {"day", "unit"}, default "day"
+        Purchases merged per day or per period of ``time_unit``.
+
+    Returns
+    -------
+    Split
+        The split customer data (:func:`clv.summary.calibration_holdout` with ``value_holdout``
+        and ``average_spend``) and the first order date.
+
+    Raises
+    ------
+    clv.errors.DataError
+        For both or neither of ``calibration_end`` and ``calibration_fraction``, a calibration end
+        that is not a date or not in [first order, observation end), a fraction not in (0, 1), or
+        no customer who purchased by the calibration end.
+    """
     table = as_orders_table(orders)
     first = pd.Timestamp(order_date(table).min().to_pyarrow().as_py()).date()
     end = resolve_observation_end(orders, observation_end)

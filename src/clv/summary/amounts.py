@@ -43,6 +43,20 @@ AMOUNTS_FIX = (
 def no_amounts_error(what: str) -> DataError:
     """The one refusal of a value computation on a purchase log: what needs amounts, and the fix.
 
+    Parameters
+    ----------
+    what : str
+        What needs the amounts, named in the message (e.g. ``"CLV"``, ``"the acquisition
+        payback"``).
+
+    Returns
+    -------
+    clv.errors.DataError
+        The error, to raise: it names ``what``, says how to map an amount column when loading, and
+        that purchase counts, P(alive) and expected purchases work without amounts.
+
+    Examples
+    --------
     >>> str(no_amounts_error("CLV"))  # doctest: +ELLIPSIS
     'this history has no amounts: CLV needs amounts; fix: map an amount column (Columns(amount=...)), ...'
     """
@@ -58,6 +72,24 @@ def declared_amounts(orders: Any) -> bool | None:
     False for a load result of a log (``columns.has_amounts`` False) or a table
     without an ``amount`` column; True for a load result with amounts; None
     when only the data can tell (a table with an ``amount`` column).
+
+    Parameters
+    ----------
+    orders : object
+        Order lines: a :class:`clv.data.LoadResult`, or an Ibis, pandas, Polars or PyArrow table.
+
+    Returns
+    -------
+    bool or None
+        True (amounts), False (a purchase log), or None (only the data can tell).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> declared_amounts(pd.DataFrame({"customer_id": ["a"], "order_ts": ["2024-01-01"]}))
+    False
+    >>> declared_amounts(pd.DataFrame({"customer_id": ["a"], "order_ts": ["2024-01-01"], "amount": [5.0]})) is None
+    True
     """
     columns = getattr(orders, "columns", None)
     has_amounts = getattr(columns, "has_amounts", None)  # a LoadResult's Columns (not a frame's column names)
@@ -115,12 +147,36 @@ def summary_is_log(summary: Any) -> bool:
     """True for the summary of a purchase log (customer data with ``has_amounts`` False).
 
     A plain DataFrame does not say; it is taken as having amounts.
+
+    Parameters
+    ----------
+    summary : CustomerData or pandas.DataFrame
+        A per-customer summary (:func:`clv.summary.summarize`).
+
+    Returns
+    -------
+    bool
+        Whether ``summary.has_amounts`` is False.
     """
     return getattr(summary, "has_amounts", True) is False
 
 
 def require_amounts(summary: Any, what: str) -> None:
-    """Raise :func:`no_amounts_error` when ``summary`` is the summary of a purchase log."""
+    """Raise :func:`no_amounts_error` when ``summary`` is the summary of a purchase log.
+
+    Parameters
+    ----------
+    summary : CustomerData or pandas.DataFrame
+        A per-customer summary (:func:`clv.summary.summarize`); a plain DataFrame is taken as
+        having amounts.
+    what : str
+        What needs the amounts, named in the message (e.g. ``"CLV"``).
+
+    Raises
+    ------
+    clv.errors.DataError
+        :func:`no_amounts_error` ``(what)`` when :func:`summary_is_log` is True.
+    """
     if summary_is_log(summary):
         raise no_amounts_error(what)
 

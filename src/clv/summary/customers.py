@@ -222,6 +222,35 @@ def summary_expression(
     A history declared without amounts (a log's load result, a table without
     ``amount``) has no value columns; one whose amounts are null in the data
     cannot be told without running the query, so its value columns are null.
+
+    Parameters
+    ----------
+    orders : ibis.expr.types.Table or pandas.DataFrame or LoadResult
+        Order lines with the canonical columns (``customer_id``, ``order_ts``, ``amount``;
+        optional ``order_id``, ``cost``); Polars and Arrow frames work too.
+    observation_end : date-like or None, default None
+        End of the observation window (inclusive); lines after it are ignored. Default: the last
+        order date (one query).
+    time_unit : {"day", "week", "month", "quarter", "year"}, default "week"
+        Time unit of recency and T (:data:`clv.units.DEFAULT_TIME_UNIT`).
+    merge : {"day", "unit"}, default "day"
+        Purchases merged per calendar day or per period of ``time_unit``.
+    keep_non_buyers : bool, default False
+        Keep customers whose lines are all refunds, with a null ``frequency``.
+    totals : bool, default True
+        Also count orders and sum net revenue and margin (``n_orders``, ``revenue``,
+        ``margin``).
+
+    Returns
+    -------
+    ibis.expr.types.Table
+        The unexecuted per-customer summary, the columns of :func:`summarize` (not sorted).
+
+    Raises
+    ------
+    clv.errors.DataError
+        For an unknown ``time_unit`` or ``merge``, an input without ``customer_id`` or
+        ``order_ts``, or an ``observation_end`` that is not a date.
     """
     unit = time_unit
     _validate_options(unit, merge)
@@ -429,7 +458,28 @@ def _computed_load_report(orders: Any) -> Any:
 def compressed_summary(
     summary: pd.DataFrame | ir.Table, columns: tuple[str, ...] = ("frequency", "recency", "T")
 ) -> pd.DataFrame:
-    """Distinct rows of ``columns`` with the number of customers sharing each (``count``)."""
+    """Distinct rows of ``columns`` with the number of customers sharing each (``count``).
+
+    Models fit on these rows weighted by ``count`` as on the customers themselves (the
+    likelihood depends on a customer only through these columns).
+
+    Parameters
+    ----------
+    summary : CustomerData or pandas.DataFrame or ibis.expr.types.Table
+        A per-customer summary (:func:`summarize`).
+    columns : tuple of str, default ("frequency", "recency", "T")
+        The columns that make a row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``columns`` plus ``count``, one row per distinct combination, sorted by ``columns``.
+
+    Raises
+    ------
+    clv.errors.DataError
+        When ``summary`` lacks one of ``columns`` (the message lists the columns found).
+    """
     table = summary if isinstance(summary, ir.Table) else ibis.memtable(as_frame(summary))
     missing = [c for c in columns if c not in table.columns]
     if missing:
