@@ -425,6 +425,8 @@ def summarize(
         )
         frame = to_frame(expression.order_by(schema.CUSTOMER_ID))
     buyers = frame["first_purchase"].notna().to_numpy()
+    if not buyers.any():
+        _refuse_empty(orders, end)
     frame = frame[buyers].reset_index(drop=True)
     frame["frequency"] = frame["frequency"].astype("int64")
     frame, has_amounts = _with_amounts(frame, declared_amounts(orders))
@@ -432,6 +434,17 @@ def summarize(
         frame, time_unit=unit, observation_end=end, merged_per=merge, has_amounts=has_amounts,
         currency=_currency(orders, currency), customers_without_purchase=int((~buyers).sum()),
         load_report=_computed_load_report(orders),
+    )
+
+
+def _refuse_empty(orders: Any, end: dt.date) -> None:
+    """An empty summary helps no one: say why there is no customer (the load report's refusal when it has one)."""
+    report = getattr(type(orders), "report", None)
+    if report is not None and hasattr(orders, "classified"):
+        orders.report  # noqa: B018 - raises LoadRejectedError naming the reasons when the load kept (almost) nothing
+    raise DataError(
+        f"no customer has a purchase on or before the observation end ({end}): nothing to summarise. "
+        "Fix: check the observation end and the load report (clv load prints it), e.g. lines rejected for their date."
     )
 
 
