@@ -206,3 +206,21 @@ def test_cli_bgbb_in_another_unit_is_refused_in_one_line(tmp_path):
     refused = runner.invoke(app, ["score", str(data), "--model", str(model), "--horizon", "5", "--time-unit", "month"])
     assert refused.exit_code == 2 and refused.output.count("\n") == 1
     assert "counts whole periods" in refused.output and "--time-unit year" in refused.output
+
+
+def test_functions_taking_a_model_and_durations_refuse_another_unit(weekly, fitted):
+    """The unit check reaches every function that takes a fitted model and durations, not only score_customers."""
+    from clv.models import check_model_unit
+    from clv.scores import customer_lifetime_value, forecast_purchases
+
+    model, spend = fitted
+    model = BetaGeoModel.from_dict(model.to_dict())
+    model.time_unit_ = "week"
+    x, t_x, T = weekly.rfm()
+    assert check_model_unit(model, "week") == "week"
+    with pytest.raises(DataError, match="fitted in weeks but time_unit='day'"):
+        forecast_purchases(model, x, t_x, T, horizon=364, time_unit="day")
+    with pytest.raises(DataError, match="fitted in weeks but time_unit='day'"):
+        customer_lifetime_value(model, spend, x, t_x, T, weekly["monetary_value"], horizon=364, time_unit="day")
+    unitless = BetaGeoModel.from_dict({**model.to_dict(), "time_unit": None})
+    assert check_model_unit(unitless, "day") == "day"  # fitted on plain arrays: the caller's unit

@@ -134,7 +134,7 @@ def test_conditional_expectation_consistent_with_alive_probability(model):
     next_one = model.expected_purchases(1, x, t_x, n)
     np.testing.assert_allclose(next_one, model.probability_alive(x, t_x, n) * (a + x) / (a + b + n), rtol=1e-12)
     assert np.all(np.diff(model.expected_purchases(np.arange(0, 30), 2, 4, 6)) > 0)
-    assert np.all(model.probability_alive(x, t_x, n, periods_ahead=0) >= model.probability_alive(x, t_x, n))
+    assert np.all(model.probability_alive(x, t_x, n, horizon=0) >= model.probability_alive(x, t_x, n))
 
 
 def test_dert_matches_discounted_sum_of_expected_increments(model):

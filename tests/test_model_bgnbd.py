@@ -575,8 +575,8 @@ def test_discounted_lifetime_purchases_per_customer_equal_one_by_one():
     assert model.discounted_lifetime_purchases(2, 30.0, 38.0, 4.35, 0.99).shape == (1,)
 
 
-@pytest.mark.parametrize("step, q, match", [(0.0, 0.9, "step"), (np.inf, 0.9, "step"), (1.0, 1.0, "step_discount_factor"),
-                                            (1.0, 0.0, "step_discount_factor"), (1.0, np.nan, "step_discount_factor")])
+@pytest.mark.parametrize("step, q, match", [(0.0, 0.9, "step"), (np.inf, 0.9, "step"), (1.0, 1.0, "step_factor"),
+                                            (1.0, 0.0, "step_factor"), (1.0, np.nan, "step_factor")])
 def test_discounted_lifetime_purchases_name_bad_arguments(step, q, match):
     with pytest.raises(DataError, match=match):
         model_at(CDNOW_PARAMS).discounted_lifetime_purchases(1, 1.0, 2.0, step, q)

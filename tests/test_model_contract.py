@@ -310,7 +310,7 @@ def test_capabilities_match_the_methods(purchase_name):
     assert capabilities.closed_form_lifetime == overrides
     np.testing.assert_allclose(model.probability_alive_validated(x, t_x, T), model.probability_alive(x, t_x, T))
     if capabilities.closed_form_lifetime:  # the closed form against the scorer's step sum
-        common = {"horizon": None, "time_unit": "week", "annual_discount_rate": 0.1, "discount_step": "week"}
+        common = {"horizon": None, "time_unit": "week", "discount_rate": 0.1, "discount_step": "week"}
         exact = customer_lifetime_value(model, None, x, t_x, T, np.ones_like(x), **common)
         summed = customer_lifetime_value(model, None, x, t_x, T, np.ones_like(x), use_closed_form=False, **common)
         np.testing.assert_allclose(exact, summed, rtol=2e-3)

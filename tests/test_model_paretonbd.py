@@ -202,7 +202,7 @@ def test_single_customer_raises_fit_error():
 def test_bad_input_names_the_row():
     with pytest.raises(DataError, match="row 1"):
         ParetoNBDModel().fit([1, 2], [3, 12], [10, 11])
-    with pytest.raises(DataError, match="discount_rate_per_period"):
+    with pytest.raises(DataError, match="continuous_rate"):
         model_at(CDNOW_MLE).discounted_expected_residual_transactions(1, 2, 3, 0.0)
     with pytest.raises(DataError, match="params"):
         model_at(CDNOW_MLE).sample_future_purchases(1, [1], [2], [3], params=[1, 2, 3])

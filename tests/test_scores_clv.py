@@ -85,7 +85,7 @@ def test_constant_rate_clv_matches_hand_computation():
     # 3 purchases a month, 2 monthly steps, each discounted at its end: 3 (1.1^-1/12 + 1.1^-2/12).
     model = ConstantRate(3.0)
     clv = customer_lifetime_value(model, None, [1], [1.0], [5.0], [50.0], horizon=2, time_unit="month",
-                                  annual_discount_rate=0.10, margin=0.3)
+                                  discount_rate=0.10, margin=0.3)
     assert clv[0] == pytest.approx(0.3 * 50 * 3 * (1.1 ** (-1 / 12) + 1.1 ** (-2 / 12)), rel=1e-12)
 
 
@@ -120,11 +120,11 @@ def test_bgnbd_without_dropout_tends_to_the_constant_rate_case():
 def test_zero_rate_gives_expected_purchases_and_positive_rate_less(cdnow):
     model = fitted(BetaGeoModel, **BGNBD_CDNOW)
     x, t_x, T = cdnow["frequency"], cdnow["recency"], cdnow["T"]
-    undiscounted = forecast_purchases(model, x, t_x, T, horizon=52, time_unit="week", annual_discount_rate=0.0)
+    undiscounted = forecast_purchases(model, x, t_x, T, horizon=52, time_unit="week", discount_rate=0.0)
     np.testing.assert_allclose(undiscounted.discounted, undiscounted.expected, rtol=1e-12)
     np.testing.assert_allclose(undiscounted.expected, model.expected_purchases(52, x, t_x, T), rtol=1e-10)
-    at_10 = discounted_expected_purchases(model, x, t_x, T, horizon=52, time_unit="week", annual_discount_rate=0.10)
-    at_20 = discounted_expected_purchases(model, x, t_x, T, horizon=52, time_unit="week", annual_discount_rate=0.20)
+    at_10 = discounted_expected_purchases(model, x, t_x, T, horizon=52, time_unit="week", discount_rate=0.10)
+    at_20 = discounted_expected_purchases(model, x, t_x, T, horizon=52, time_unit="week", discount_rate=0.20)
     assert np.all(at_10 < undiscounted.expected) and np.all(at_20 < at_10)
     assert np.all(at_10 > undiscounted.expected / 1.1)  # nothing is discounted by more than a full year
 
@@ -153,7 +153,7 @@ def test_factorised_evaluation_equals_direct_bgbb():
 def test_longer_horizon_never_lowers_clv(h1, extra, rate):
     model = fitted(BetaGeoModel, **BGNBD_CDNOW)
     x, t_x, T = [0, 1, 5, 40], [0.0, 2.0, 30.0, 38.0], [10.0, 38.0, 38.0, 38.5]
-    kwargs = dict(time_unit="week", annual_discount_rate=rate, margin=0.4)
+    kwargs = dict(time_unit="week", discount_rate=rate, margin=0.4)
     short = customer_lifetime_value(model, None, x, t_x, T, [20.0] * 4, horizon=h1, **kwargs)
     long = customer_lifetime_value(model, None, x, t_x, T, [20.0] * 4, horizon=h1 + extra, **kwargs)
     assert np.all(long >= short * (1 - 1e-12))
@@ -162,7 +162,7 @@ def test_longer_horizon_never_lowers_clv(h1, extra, rate):
 def test_lifetime_sum_converges_to_pareto_dert():
     model = fitted(ParetoNBDModel, **PARETO_CDNOW)
     x, t_x, T = [0, 2, 7], [0.0, 30.4, 35.0], [38.9, 38.9, 38.9]
-    kwargs = dict(horizon=None, time_unit="week", annual_discount_rate=0.15)
+    kwargs = dict(horizon=None, time_unit="week", discount_rate=0.15)
     dert = discounted_expected_purchases(model, x, t_x, T, **kwargs)
     weekly = discounted_expected_purchases(model, x, t_x, T, discount_step=1.0, use_closed_form=False, **kwargs)
     half = discounted_expected_purchases(model, x, t_x, T, discount_step=0.5, use_closed_form=False, **kwargs)
@@ -176,16 +176,16 @@ def test_lifetime_sum_converges_to_pareto_dert():
 def test_lifetime_sum_equals_bgbb_dert():
     model = fitted(BetaGeoBetaBinomModel, **BGBB_DONATIONS)
     x, t_x, n = [0, 3, 6, 2], [0, 4, 6, 6], [6, 6, 6, 6]
-    kwargs = dict(horizon=None, time_unit="year", annual_discount_rate=0.10)
+    kwargs = dict(horizon=None, time_unit="year", discount_rate=0.10)
     dert = discounted_expected_purchases(model, x, t_x, n, **kwargs)
     summed = discounted_expected_purchases(model, x, t_x, n, use_closed_form=False, **kwargs)
     np.testing.assert_allclose(summed, dert, rtol=1e-5)
 
 
 def test_lifetime_needs_a_positive_rate():
-    with pytest.raises(DataError, match="annual_discount_rate > 0"):
+    with pytest.raises(DataError, match="discount_rate > 0"):
         discounted_expected_purchases(fitted(BetaGeoModel, **BGNBD_CDNOW), [1], [1.0], [2.0], horizon=None,
-                                      time_unit="week", annual_discount_rate=0.0)
+                                      time_unit="week", discount_rate=0.0)
 
 
 def test_bad_options_name_the_fix():
@@ -259,7 +259,7 @@ def test_clv_equals_a_direct_per_customer_computation(model_class):
     spend.params_ = {"p": 5.93, "q": 3.98, "gamma": 30.35}
     rate = 1.01 ** (365.25 / 30) - 1
     clv = customer_lifetime_value(model, spend, x, t_x, T, m, horizon=360.0, time_unit="day",
-                                  annual_discount_rate=rate, discount_step=30.0, margin=0.3)
+                                  discount_rate=rate, discount_step=30.0, margin=0.3)
     step_ends = 30.0 * np.arange(1, 13)
     path = np.column_stack([model.expected_purchases(t, x, t_x, T) for t in step_ends])
     det = np.diff(path, axis=1, prepend=0.0) @ (1 + rate) ** (-step_ends / 365.25)
@@ -277,7 +277,7 @@ def test_bgnbd_lifetime_quadrature_equals_the_step_sum(model_class, monkeypatch)
     x = [0, 1, 1, 2, 2, 7, 7, 40]
     t_x = [0.0, 2.0, 38.0, 30.4, 10.0, 35.0, 20.0, 38.5]
     T = [38.9, 38.0, 38.0, 38.9, 38.9, 38.9, 38.9, 38.9]
-    kwargs = dict(horizon=None, time_unit="week", annual_discount_rate=0.5, margin=0.3)
+    kwargs = dict(horizon=None, time_unit="week", discount_rate=0.5, margin=0.3)
     money = [0.0, 10.0, 10.0, 25.0, 25.0, 7.5, 7.5, 40.0]
     quadrature = customer_lifetime_value(model, None, x, t_x, T, money, **kwargs)
     monkeypatch.setattr(lifetime_value, "LIFETIME_RTOL", 1e-12)
@@ -299,7 +299,7 @@ def test_score_customers_over_the_whole_lifetime_equals_the_lifetime_value(model
                              margin=0.3, intervals=None)
     expected = customer_lifetime_value(model, None, summary["frequency"], summary["recency"], summary["T"],
                                        summary["monetary_value"], horizon=None, time_unit="week",
-                                       annual_discount_rate=0.12, margin=0.3)
+                                       discount_rate=0.12, margin=0.3)
     assert list(scores.columns) == ["customer_id", "p_alive", "discounted_purchases", "expected_spend", "clv"]
     np.testing.assert_allclose(scores["clv"], expected, rtol=1e-12)
     np.testing.assert_allclose(scores["clv"], 0.3 * scores["expected_spend"] * scores["discounted_purchases"], rtol=1e-12)

@@ -73,7 +73,7 @@ def main() -> None:
             value = customer_lifetime_value(
                 bg, gg, s["frequency"].to_numpy(), s["recency"].to_numpy(), s["T"].to_numpy(),
                 s["monetary_value"].to_numpy(), horizon=args.horizon, time_unit="day",
-                annual_discount_rate=annual_rate(args.monthly_discount), discount_step=STEP_DAYS,
+                discount_rate=annual_rate(args.monthly_discount), discount_step=STEP_DAYS,
             )
         info = {"customers": len(s), "total_clv": float(np.sum(value)), "params": {**bg.params_, **gg.params_}}
     else:

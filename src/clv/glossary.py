@@ -125,6 +125,8 @@ TERMS: tuple[Term, ...] = (
              "clv.cohorts.clv_over_time": (None, _HORIZON_3_YEARS),
              "clv.whatif.what_if": (None, _HORIZON_3_YEARS),
              "clv.scores.customer_lifetime_value": (None, "None: the whole remaining lifetime"),
+             "clv.models.BetaGeoBetaBinomModel.probability_alive": (1, "P(alive) one purchase opportunity after the "
+                                                                      "last observed one (the paper's m = 1)"),
              "clv.settings.Settings": (None, _NOT_SET),
          })),
     Term("discount_rate", "The ANNUAL discount rate: 0.10 = money a year from now is worth 1/1.10 today. One definition "

@@ -127,9 +127,17 @@ def project(
     months: int,
     histories: pd.DataFrame | None = None,
 ) -> Projection:
-    """Expected purchases, revenue and margin per cell for each of the next ``months`` months."""
+    """Expected purchases, revenue and margin per cell for each of the next ``months`` months.
+
+    ``time_unit`` must be the unit the transaction model was fitted in
+    (:func:`clv.models.check_model_unit`): the histories are summarised in it.
+    """
+    from clv.models import check_model_unit
+
+    check_model_unit(transaction_model, time_unit)
     if months < 1:
-        raise DataError(f"months={months!r}: the projection needs at least one month. Fix: e.g. horizon_months=36.")
+        raise DataError(f"months={months!r}: the projection needs at least one month. Fix: e.g. horizon=36, "
+                        "time_unit='month'.")
     if histories is None:
         histories = customer_histories(orders, cells, time_unit)
     x, t_x, T = (histories[c].to_numpy(float) for c in ("frequency", "recency", "T"))

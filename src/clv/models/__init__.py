@@ -222,6 +222,7 @@ _CLASS_TARGETS = {
     "ShiftedBetaGeometricModel": "sbg",
 }
 _CONTRACT_NAMES = (
+    "check_model_unit",
     "ContractualCapabilities",
     "ContractualModel",
     "Model",
@@ -247,6 +248,7 @@ __all__ = [
     "ShiftedBetaGeometricModel",
     "SpendCapabilities",
     "SpendModel",
+    "check_model_unit",
     "load_model",
     "model_class",
     "model_family",

@@ -190,13 +190,13 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel, PurchaseModel):
         return out
 
     # ----- predictions given a history ---------------------------------------
-    def probability_alive(self, frequency: Any, recency: Any, n_periods: Any, periods_ahead: int = 1) -> np.ndarray:
-        """P(alive at opportunity n + m | x, t_x, n), m = ``periods_ahead`` (default 1).
+    def probability_alive(self, frequency: Any, recency: Any, n_periods: Any, horizon: int = 1) -> np.ndarray:
+        """P(alive at opportunity n + m | x, t_x, n), m = ``horizon`` (default 1).
 
         Eq. (11) for m = 1: B(alpha+x, beta+n-x)/B(alpha,beta) * B(gamma, delta+n+m)/B(gamma,delta) / L;
         m = 1 is "alive in the next opportunity" (Table 6 of the paper).
         """
-        m = float(_periods(periods_ahead, "periods_ahead", minimum=0))
+        m = float(_periods(horizon, "horizon", minimum=0))
         x, t_x, n = validate_bgbb(frequency, recency, n_periods)
         params = self.params
 
@@ -229,7 +229,7 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel, PurchaseModel):
         return apply_on_distinct(conditional, frequency=x, recency=t_x, n_periods=n, horizon=horizon)
 
     def discounted_expected_residual_transactions(
-        self, frequency: Any, recency: Any, n_periods: Any, discount_rate_per_period: float
+        self, frequency: Any, recency: Any, n_periods: Any, period_rate: float
     ) -> np.ndarray:
         """DERT: discounted expected transactions from opportunity n+1 on, given the history.
 
@@ -239,7 +239,7 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel, PurchaseModel):
         per opportunity (e.g. 0.1 for yearly opportunities at 10% a year).
         Multiply by the value per transaction to get the residual lifetime value.
         """
-        d = _discount_rate(discount_rate_per_period)
+        d = _discount_rate(period_rate)
         x, t_x, n = validate_bgbb(frequency, recency, n_periods)
         x, t_x, n, d = _broadcast(x, t_x, n, d)
         params = self.params

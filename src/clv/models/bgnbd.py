@@ -436,13 +436,13 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         return self.probability_alive_validated(x, t_x, T) * given_alive
 
     def discounted_lifetime_purchases(
-        self, frequency: Any, recency: Any, T: Any, step: float, step_discount_factor: float
+        self, frequency: Any, recency: Any, T: Any, step: float, step_factor: float
     ) -> np.ndarray:
         """Discounted expected purchases over the whole remaining lifetime, in steps.
 
         ``sum_{k>=1} q^k (E[Y(k s) | x, t_x, T] - E[Y((k-1) s) | x, t_x, T])``:
         the purchases of each step of length ``s = step`` discounted by
-        ``q^k`` at the step's end, ``q = step_discount_factor`` in (0, 1) the
+        ``q^k`` at the step's end, ``q = step_factor`` in (0, 1) the
         value of 1 paid one step later. ``step``, ``recency`` and ``T`` are in
         the time unit of the data (e.g. step = 365.25/12 with days for monthly
         steps, q = 1.1 ** (-1/12) for 10% a year). Finite for every q < 1,
@@ -467,7 +467,7 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         :func:`clv.models.bgnbd_lifetime.lifetime_given_alive`; accuracy ~1e-10 relative.
         """
         x, t_x, T = broadcast_history(frequency, recency, T)
-        step, log_discount = checked_lifetime_step(step, step_discount_factor)
+        step, log_discount = checked_lifetime_step(step, step_factor)
         r, alpha, a, b = self.params
         groups = compress({"x": x.reshape(-1), "T": T.reshape(-1)})
         given_alive = lifetime_given_alive(

@@ -31,15 +31,15 @@ _LIFETIME_LIGHT_TAILS = 10.0
 _LIFETIME_ROW_ELEMENTS = 1 << 20
 
 
-def checked_lifetime_step(step: float, step_discount_factor: float) -> tuple[float, float]:
+def checked_lifetime_step(step: float, step_factor: float) -> tuple[float, float]:
     """(step, -log q) after checking 0 < step < inf and 0 < q < 1."""
-    s, q = float(step), float(step_discount_factor)
+    s, q = float(step), float(step_factor)
     if not (np.isfinite(s) and s > 0):
         raise DataError(f"step must be a positive number of time units (of the data), got {step!r}.")
     if not (0.0 < q < 1.0):
         raise DataError(
-            f"step_discount_factor must be in (0, 1) (e.g. 1.1 ** (-1/12) for monthly steps at 10% a year), "
-            f"got {step_discount_factor!r}."
+            f"step_factor must be in (0, 1) (e.g. 1.1 ** (-1/12) for monthly steps at 10% a year), "
+            f"got {step_factor!r}."
         )
     return s, -np.log(q)
 

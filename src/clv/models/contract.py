@@ -320,6 +320,43 @@ class ContractualModel(Model):
         return data["tenure"].to_numpy(), data["churned"].to_numpy()
 
 
+def check_model_unit(model: Any, time_unit: str, argument: str = "time_unit") -> str:
+    """``time_unit`` checked against the unit the model was fitted in (``model.time_unit_``).
+
+    Functions that take a fitted model and durations (recency, T, a horizon)
+    in ``time_unit`` call this: a model fitted in weeks read with days gives
+    wrong numbers without any error, so a differing unit is refused. A model
+    fitted on unitless arrays (``time_unit_`` None) takes ``time_unit``.
+
+    Parameters
+    ----------
+    model : fitted model
+        Any model of :mod:`clv.models` (``time_unit_`` may be absent or None).
+    time_unit : str
+        The unit the caller's durations are in.
+    argument : str
+        How the unit is named in the error (e.g. ``"time_unit"``).
+
+    Returns
+    -------
+    str
+        ``time_unit``, checked (:func:`clv.units.check_time_unit`).
+
+    Raises
+    ------
+    DataError
+        When the model was fitted in another unit.
+    """
+    unit = _checked_unit(time_unit, argument)
+    fitted = getattr(model, "time_unit_", None)
+    if fitted is not None and unit is not None and fitted != unit:
+        raise DataError(
+            f"the model was fitted in {fitted}s but {argument}={unit!r}: recency, T and the horizon must be in the "
+            f"model's unit. Fix: pass {argument}={fitted!r}, or refit the model on data in {unit}s."
+        )
+    return unit
+
+
 def purchase_capabilities(model: Any) -> PurchaseCapabilities:
     """The capabilities of a purchase model, or a DataError naming what is missing.
 

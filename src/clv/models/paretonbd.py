@@ -591,7 +591,7 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         return np.exp(constant + np.logaddexp(log_alive, log_dead))
 
     def discounted_expected_residual_transactions(
-        self, frequency: Any, recency: Any, T: Any, discount_rate_per_period: Any
+        self, frequency: Any, recency: Any, T: Any, continuous_rate: Any
     ) -> np.ndarray:
         """DERT: E[sum of future purchases discounted continuously at rate delta per time unit].
 
@@ -608,12 +608,12 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         elsewhere ``int_0^inf exp(-z v) (1+v)^-s dv = z^(s-1) U(s, s; z)`` is
         integrated numerically.
         """
-        delta = as_float_array(discount_rate_per_period, "discount_rate_per_period")
+        delta = as_float_array(continuous_rate, "continuous_rate")
         bad = ~np.isfinite(delta) | (delta <= 0)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"discount_rate_per_period must be finite and > 0 (continuous rate per time unit of the data); "
+                f"continuous_rate must be finite and > 0 (continuous rate per time unit of the data); "
                 f"first offending row {row}: {delta[row]}."
             )
         delta, x, t_x, T = np.broadcast_arrays(delta, *broadcast_history(frequency, recency, T))

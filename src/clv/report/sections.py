@@ -379,7 +379,7 @@ def what_if_grid(ctx: ReportContext) -> Section:
 
     def equity(model, spend_factor=1.0, margin_factor=1.0) -> float:
         clv = customer_lifetime_value(model, None, x, t_x, T, spend * spend_factor, horizon=ctx.horizon,
-                                      time_unit=ctx.unit, annual_discount_rate=DISCOUNT_RATE,
+                                      time_unit=ctx.unit, discount_rate=DISCOUNT_RATE,
                                       margin=min(ctx.margin_rate * margin_factor, 1.0))
         return float(clv.sum())
 

@@ -42,7 +42,7 @@ import numpy as np
 
 from clv.errors import DataError
 from clv.models.base import as_float_array, validate_rfm
-from clv.models.contract import purchase_capabilities, spend_capabilities
+from clv.models.contract import check_model_unit, purchase_capabilities, spend_capabilities
 from clv.units import check_annual_rate, discount_factor, step_in_units, years_per_unit
 from clv.summary.compress import Compressed, compress
 
@@ -135,7 +135,7 @@ class PurchaseForecast:
 
 def forecast_purchases(
     model, frequency, recency, T, *, horizon: float | None, time_unit: str,
-    annual_discount_rate: float = 0.10, discount_step: str | float = "month", use_closed_form: bool = True,
+    discount_rate: float = 0.10, discount_step: str | float = "month", use_closed_form: bool = True,
 ) -> PurchaseForecast:
     """P(alive), E[Y(horizon)] and the discounted expected purchases (DET) per history.
 
@@ -212,21 +212,22 @@ def forecast_purchases(
     array([1.559, 0.252, 5.521])
     """
     x, t_x, T = validate_rfm(frequency, recency, T)
-    check_annual_rate(annual_discount_rate)
+    check_annual_rate(discount_rate)
+    check_model_unit(model, time_unit)
     return forecast_from_rows(
         model, forecast_rows_in_groups(model, x, t_x, T, reference_groups(model, x, T), checked=True),
         horizon=horizon, time_unit=time_unit,
-        annual_discount_rate=annual_discount_rate, discount_step=discount_step, use_closed_form=use_closed_form,
+        discount_rate=discount_rate, discount_step=discount_step, use_closed_form=use_closed_form,
     )
 
 
 def forecast_from_rows(
     model, rows: ForecastRows, *, horizon: float | None, time_unit: str,
-    annual_discount_rate: float = 0.10, discount_step: str | float = "month", use_closed_form: bool = True,
+    discount_rate: float = 0.10, discount_step: str | float = "month", use_closed_form: bool = True,
 ) -> PurchaseForecast:
     """:func:`forecast_purchases` from the histories' :func:`forecast_rows` (work that needs only the rows can start first)."""
     expected, discounted = _row_forecast(
-        model, rows, horizon=horizon, time_unit=time_unit, annual_discount_rate=annual_discount_rate,
+        model, rows, horizon=horizon, time_unit=time_unit, discount_rate=discount_rate,
         discount_step=discount_step, use_closed_form=use_closed_form,
     )
     if expected is None:
@@ -234,10 +235,10 @@ def forecast_from_rows(
     return PurchaseForecast(rows.p_alive, rows.expand(expected), rows.expand(discounted), rows)
 
 
-def _row_forecast(model, rows: ForecastRows, *, horizon: float | None, time_unit: str, annual_discount_rate: float,
+def _row_forecast(model, rows: ForecastRows, *, horizon: float | None, time_unit: str, discount_rate: float,
                   discount_step: str | float, use_closed_form: bool) -> tuple[np.ndarray | None, np.ndarray]:
     """E[Y(horizon)] (None for the whole lifetime) and DET per forecast row (before :meth:`ForecastRows.expand`)."""
-    rate = check_annual_rate(annual_discount_rate)
+    rate = check_annual_rate(discount_rate)
     path = _path_function(model, rows)
     n_rows = rows.frequency.shape[0]
     if horizon is None:
@@ -248,7 +249,7 @@ def _row_forecast(model, rows: ForecastRows, *, horizon: float | None, time_unit
 
 def discounted_expected_purchases(
     model, frequency, recency, T, *, horizon: float | None, time_unit: str,
-    annual_discount_rate: float = 0.10, discount_step: str | float = "month", use_closed_form: bool = True,
+    discount_rate: float = 0.10, discount_step: str | float = "month", use_closed_form: bool = True,
 ) -> np.ndarray:
     """DET = sum_k (E[Y(t_k)] - E[Y(t_{k-1})]) (1+d)^(-t_k years_per_unit) per customer.
 
@@ -319,7 +320,7 @@ def discounted_expected_purchases(
     """
     return forecast_purchases(
         model, frequency, recency, T, horizon=horizon, time_unit=time_unit,
-        annual_discount_rate=annual_discount_rate, discount_step=discount_step, use_closed_form=use_closed_form,
+        discount_rate=discount_rate, discount_step=discount_step, use_closed_form=use_closed_form,
     ).discounted
 
 
@@ -417,7 +418,7 @@ def clean_monetary_value(frequency: np.ndarray, monetary_value, *, has_spend_mod
 
 def customer_lifetime_value(
     transaction_model, spend_model, frequency, recency, T, monetary_value=None, *,
-    horizon: float | None = None, time_unit: str, annual_discount_rate: float = 0.10, margin: float = 1.0,
+    horizon: float | None = None, time_unit: str, discount_rate: float = 0.10, margin: float = 1.0,
     discount_step: str | float = "month", use_closed_form: bool = True,
 ) -> np.ndarray:
     """CLV = margin * E[spend per order] * DET, per customer.
@@ -426,7 +427,7 @@ def customer_lifetime_value(
     month = 365.25/12 days, quarter, year), the unit the transaction model was
     fitted in; ``horizon=None`` means the whole remaining lifetime. Each step's
     expected purchases are discounted at the step's end by
-    ``(1 + annual_discount_rate) ** (-t_k in years)``. ``spend_model=None``
+    ``(1 + discount_rate) ** (-t_k in years)``. ``spend_model=None``
     uses ``monetary_value`` as the expected spend per order.
 
     CLV = margin x E[spend per order] x DET, DET = sum_k (E[Y(t_k)] - E[Y(t_{k-1})])
@@ -509,12 +510,13 @@ def customer_lifetime_value(
     margin = _checked_margin(margin)
     _require_monetary_value(monetary_value)
     x, t_x, T = validate_rfm(frequency, recency, T)
-    check_annual_rate(annual_discount_rate)
+    check_annual_rate(discount_rate)
+    check_model_unit(transaction_model, time_unit)
     groups = reference_groups(transaction_model, x, T, ordered=False)
     spend = _spend_per_order(spend_model, x, monetary_value, None if groups is None else _frequency_groups(groups))
     rows = forecast_rows_in_groups(transaction_model, x, t_x, T, groups, checked=True)
     _, discounted = _row_forecast(
-        transaction_model, rows, horizon=horizon, time_unit=time_unit, annual_discount_rate=annual_discount_rate,
+        transaction_model, rows, horizon=horizon, time_unit=time_unit, discount_rate=discount_rate,
         discount_step=discount_step, use_closed_form=use_closed_form,
     )
     spend *= margin
@@ -613,7 +615,7 @@ def _finite_sum(path: Callable, n_rows: int, step_ends: np.ndarray, factors: np.
 def _lifetime_row_values(model, rows, path, n_rows, time_unit, rate, discount_step, use_closed_form):
     if rate <= 0:
         raise DataError(
-            "the whole-lifetime value (horizon=None) needs annual_discount_rate > 0: undiscounted "
+            "the whole-lifetime value (horizon=None) needs discount_rate > 0: undiscounted "
             "lifetime purchases can be infinite. Give a positive rate or a finite horizon."
         )
     step = 1.0 if is_discrete_time(model) else step_in_units(discount_step, time_unit)

@@ -186,7 +186,7 @@ def _score_in_model_unit(
             quantiles = pool.submit(plan.history_quantiles, transaction_model, spend_model, rows, horizon, rng, reference)
             purchases_q = pool.submit(_expanded_columns, quantiles, "purchases", histories)
         forecast = forecast_from_rows(transaction_model, rows, horizon=horizon, time_unit=time_unit,
-                                      annual_discount_rate=discount_rate, discount_step=discount_step)
+                                      discount_rate=discount_rate, discount_step=discount_step)
         simulated = None
         if plan is not None and plan.method == "simulate":
             simulated = pool.submit(_simulated, transaction_model, spend_model, x, t_x, T, money, histories, forecast,

@@ -517,7 +517,7 @@ def _models(histories: pd.DataFrame, transaction_model, spend_model):
 def _scores(histories, model, spend_model, margin_rate, horizon, time_unit, rate, spend_factor: float = 1.0) -> pd.DataFrame:
     x, t_x, T = (histories[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     spend = expected_spend(histories, spend_model) * spend_factor
-    common = dict(time_unit=time_unit, annual_discount_rate=rate)
+    common = dict(time_unit=time_unit, discount_rate=rate)
     clv = customer_lifetime_value(model, None, x, t_x, T, spend, horizon=horizon, margin=margin_rate, **common)
     if horizon is None:
         purchases = np.full(x.shape, np.nan)
