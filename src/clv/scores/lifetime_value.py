@@ -163,7 +163,7 @@ def forecast_purchases(
     time_unit : str
         The unit of recency, T and horizon: the unit the model was fitted in (its ``time_unit_``);
         one of :data:`clv.units.TIME_UNITS`. It sets the discounting (years per unit).
-    annual_discount_rate : float, default 0.10
+    discount_rate : float, default 0.10
         The ANNUAL discount rate d (0.10 = 10% a year): purchases at t_k are weighted by
         ``(1 + d) ** (-t_k in years)``.
     discount_step : str or float, default "month"
@@ -274,7 +274,7 @@ def discounted_expected_purchases(
     time_unit : str
         The unit of recency, T and horizon: the unit the model was fitted in (its ``time_unit_``);
         one of :data:`clv.units.TIME_UNITS`. It sets the discounting (years per unit).
-    annual_discount_rate : float, default 0.10
+    discount_rate : float, default 0.10
         The ANNUAL discount rate d (0.10 = 10% a year): purchases at t_k are weighted by
         ``(1 + d) ** (-t_k in years)``.
     discount_step : str or float, default "month"
@@ -458,7 +458,7 @@ def customer_lifetime_value(
     time_unit : str
         The unit of recency, T and horizon: the unit the model was fitted in (its ``time_unit_``);
         one of :data:`clv.units.TIME_UNITS`. It sets the discounting (years per unit).
-    annual_discount_rate : float, default 0.10
+    discount_rate : float, default 0.10
         The ANNUAL discount rate d (0.10 = 10% a year): purchases at t_k are weighted by
         ``(1 + d) ** (-t_k in years)``.
     discount_step : str or float, default "month"
