@@ -79,18 +79,6 @@ def test_every_public_name_has_one_defining_path():
         assert path.startswith("clv."), f"{public} is defined outside clv ({path}): re-export clv's own objects only"
 
 
-# Public names whose docstrings do not yet have a numpydoc Parameters section agreeing with the
-# signature: their parameters are being renamed (issue 13's vocabulary) or their classes rebuilt
-# (the model contract, the customer-data object). The list may only shrink: a name on it that
-# passes fails the test, so it must be taken off.
-NOT_YET_NUMPYDOC = frozenset({
-    "clv.summary.calibration_holdout",
-    "clv.scores.score_subscribers",
-    "clv.cohorts.retention_matrix", "clv.cohorts.retention_wide",
-    "clv.feedback.nps_over_time",
-})
-
-
 def _signature_parameters(obj) -> list[str]:
     """The parameters a caller passes: a function's, or a class's constructor's (none when it has no own one)."""
     if inspect.isclass(obj):
@@ -133,19 +121,11 @@ def numpydoc_problems(obj) -> list[str]:
 
 
 def test_every_public_class_and_function_has_a_numpydoc_parameters_section():
-    objects = dict(_documented_objects())
-    failing = {name: numpydoc_problems(obj) for name, obj in objects.items()}
+    failing = {name: numpydoc_problems(obj) for name, obj in _documented_objects()}
     failing = {name: problems for name, problems in failing.items() if problems}
-    # ``clv`` re-exports names of the packages (``clv.score_customers`` is ``clv.scores.score_customers``): one entry
-    # of NOT_YET_NUMPYDOC covers the object under every name it is exported as.
-    not_yet = {id(objects[name]) for name in NOT_YET_NUMPYDOC if name in objects}
-    unexpected = {name: problems for name, problems in failing.items()
-                  if name not in NOT_YET_NUMPYDOC and id(objects[name]) not in not_yet}
-    assert not unexpected, "numpydoc docstring problems (fix the docstring; the signature wins):\n" + "\n".join(
-        f"{name}: {'; '.join(problems)}" for name, problems in sorted(unexpected.items())
+    assert not failing, "numpydoc docstring problems (fix the docstring; the signature wins):\n" + "\n".join(
+        f"{name}: {'; '.join(problems)}" for name, problems in sorted(failing.items())
     )
-    fixed = sorted(name for name in NOT_YET_NUMPYDOC if name not in failing)
-    assert not fixed, f"now documented, take them off NOT_YET_NUMPYDOC: {fixed}"
 
 
 def _undocumented_function(customer_id, horizon):

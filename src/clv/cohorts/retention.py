@@ -45,7 +45,49 @@ def retention_matrix(orders: object, *, observation_end: object = None, max_mont
     """Long retention table: cohort ('2024-03'), months_since_acquisition, customers, active, retention.
 
     One row per observed (cohort, k), k = 0..min(age, max_months). Use
-    :func:`retention_wide` for the familiar triangle.
+    :func:`retention_wide` for the familiar triangle. retention(c, k) =
+    customers of cohort c with a purchase line in calendar month c + k /
+    customers acquired in c (see the module doc).
+
+    Parameters
+    ----------
+    orders : ibis.Table, DataFrame or LoadResult
+        Canonical order lines (``customer_id``, ``order_ts``, ``amount``).
+    observation_end : date-like or None, default None
+        The last day observed (inclusive); default the last order line's day.
+        Only whole calendar months up to the last complete one are cells.
+    max_months : int or None, default None
+        The largest months since acquisition k shown (whole calendar months);
+        None: every observed month.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``cohort`` (acquisition month, '2024-03'),
+        ``months_since_acquisition`` (k, int), ``customers`` (cohort size),
+        ``active`` (customers buying in month c + k) and ``retention``
+        (active / customers, 1 at k = 0), sorted by cohort then k.
+
+    Raises
+    ------
+    DataError
+        When ``observation_end`` is not a date, or no customer was acquired by
+        the end of the last complete month.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> orders = pd.DataFrame({"customer_id": ["a", "b", "a", "c", "b"],
+    ...                        "order_ts": pd.to_datetime(["2024-01-05", "2024-01-20", "2024-02-10",
+    ...                                                    "2024-02-03", "2024-03-15"]),
+    ...                        "amount": [10.0, 20.0, 5.0, 30.0, 15.0]})
+    >>> retention_matrix(orders, observation_end="2024-03-31")
+        cohort  months_since_acquisition  customers  active  retention
+    0  2024-01                         0          2       2        1.0
+    1  2024-01                         1          2       1        0.5
+    2  2024-01                         2          2       1        0.5
+    3  2024-02                         0          1       1        1.0
+    4  2024-02                         1          1       0        0.0
     """
     cells = observed_cells(orders, margin=1.0, observation_end=observation_end)  # margin unused here
     codes, keys = group_index(cells.cells, ("cohort_label",))
@@ -70,7 +112,34 @@ def retention_matrix(orders: object, *, observation_end: object = None, max_mont
 
 
 def retention_wide(long: pd.DataFrame, value: str = "retention") -> pd.DataFrame:
-    """Pivot the long table to one row per cohort (with its size) and one column per month since acquisition."""
+    """Pivot the long table to one row per cohort (with its size) and one column per month since acquisition.
+
+    Parameters
+    ----------
+    long : pandas.DataFrame
+        The long table of :func:`retention_matrix` (``cohort``,
+        ``months_since_acquisition``, ``customers`` and the value column).
+    value : str, default "retention"
+        The column spread over the months: ``"retention"`` (a share) or
+        ``"active"`` (customers).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cohort: ``cohort``, ``customers``, then ``m0``, ``m1``, ...
+        (months since acquisition); NaN where a cohort is not that old yet (the
+        triangle).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> long = pd.DataFrame({"cohort": ["2024-01", "2024-01", "2024-02"], "months_since_acquisition": [0, 1, 0],
+    ...                      "customers": [2, 2, 1], "active": [2, 1, 1], "retention": [1.0, 0.5, 1.0]})
+    >>> retention_wide(long)
+        cohort  customers   m0   m1
+    0  2024-01          2  1.0  0.5
+    1  2024-02          1  1.0  NaN
+    """
     wide = long.pivot(index=[COHORT, "customers"], columns=MONTHS_SINCE, values=value)
     wide.columns = [f"m{k}" for k in wide.columns]
     return wide.reset_index()

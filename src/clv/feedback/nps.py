@@ -243,8 +243,41 @@ def nps_summary(answers: ibis.Table | SurveyAnswers) -> dict[str, Any]:
 def nps_over_time(answers: ibis.Table | SurveyAnswers, time_unit: str = "month") -> pd.DataFrame:
     """NPS per calendar period of the answer date: period (its first day), answers, groups, nps.
 
-    ``time_unit``: week (Monday start), month, quarter or year. Periods without any
-    answer are absent (an NPS of no answers is undefined).
+    NPS = 100 x (promoters - detractors) / answers in each period (Reichheld
+    2003). Periods without any answer are absent (an NPS of no answers is
+    undefined).
+
+    Parameters
+    ----------
+    answers : ibis.Table or SurveyAnswers
+        The checked answers of :func:`read_survey`.
+    time_unit : {"week", "month", "quarter", "year"}, default "month"
+        The calendar period answers are grouped by: weeks start on Monday;
+        months, quarters and years are calendar ones. NPS is reported per
+        month by default (not clv's usual week, see the glossary).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per period with an answer, oldest first: ``period`` (its first
+        day, a date), ``answers``, ``promoters``, ``passives``, ``detractors``
+        (int) and ``nps`` (from -100 to +100).
+
+    Raises
+    ------
+    DataError
+        When ``time_unit`` is not one of the values above.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> survey = pd.DataFrame({"customer_id": ["a", "b", "c", "a"],
+    ...                        "date": ["2024-01-05", "2024-01-20", "2024-02-03", "2024-02-10"],
+    ...                        "score": [10, 6, 9, 8]})
+    >>> nps_over_time(read_survey(survey))
+           period  answers  promoters  passives  detractors   nps
+    0  2024-01-01        2          1         0           1   0.0
+    1  2024-02-01        2          1         1           0  50.0
     """
     if time_unit not in FREQUENCIES:
         raise DataError(f"time_unit={time_unit!r} is not one of {', '.join(FREQUENCIES)}; fix: e.g. time_unit='month'.")

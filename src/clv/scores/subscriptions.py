@@ -134,24 +134,91 @@ def score_subscribers(
 ) -> SubscriberScores:
     """Score subscribers with a fitted sBG model: renewal probability, expected renewals, DERL, value.
 
-    ``customers``: one row per customer with ``tenure_col`` (whole periods) and
-    ``churned_col`` (bool or 0/1) in the model's convention (see module doc).
-    ``horizon``: whole number of future renewal points, or None for the whole
-    remaining lifetime. ``discount_rate``: the ANNUAL rate (0.10 = 10% a year,
-    as everywhere in clv), converted to the contract period ``time_unit``
-    (default: the model's ``time_unit_``): d_period = (1 + d) ** (years per
-    period) - 1 (monthly contracts at 10% a year: 1.1 ** (1/12) - 1 = 0.00797).
-    ``value_per_period``: a number, the name of a column of per-customer values
-    (fee or margin per period), or None (no value columns).
+    The formulas are those of the module (Fader & Hardie 2007, eq. 4; 2010,
+    eq. 6): with ``r`` renewals so far, ``p_renew_next = (beta + r) / (alpha +
+    beta + r)``, ``expected_renewals = E[min(N, h)]``, ``derl = sum_{k=1..h}
+    z^(k-1) P(N >= k | r)`` with ``z = 1 / (1 + d_period)``, and
+    ``residual_value = value_per_period * derl``. Churned customers get 0 in
+    every numeric column. Work is done once per distinct tenure among active
+    customers, then mapped back.
 
-    Returns, in input order and with the input's index: ``id_col`` (when
-    present), ``active``, ``p_renew_next``, ``expected_renewals``, ``derl``,
-    ``residual_value`` (with a value), then ``renewals_q{u}`` and
-    ``residual_value_q{u}`` for the levels of the central ``intervals``.
-    Churned customers get 0 in every numeric column. Work is done once per
-    distinct tenure among active customers, then mapped back. The settings
-    (rates, draws, seed) are the fields of the returned
-    :class:`SubscriberScores`.
+    Parameters
+    ----------
+    customers : pandas.DataFrame
+        One row per customer with ``tenure_col`` and ``churned_col`` in the
+        model's convention (see the module doc): an active customer's tenure is
+        the number of renewals so far, a churned customer's the period of
+        cancellation (>= 1).
+    model : ShiftedBetaGeometricModel
+        A fitted sBG model (:class:`clv.models.ShiftedBetaGeometricModel`);
+        intervals also need its parameter covariance (set by ``fit`` and
+        ``from_json``).
+    horizon : int or None
+        Whole number of future renewal points counted (contract periods of
+        ``time_unit``), or None for the whole remaining lifetime. Required (no
+        default).
+    discount_rate : float, default 0.10
+        The ANNUAL discount rate (0.10 = 10% a year, as everywhere in clv),
+        converted to the contract period ``time_unit``: d_period = (1 + d) **
+        (years per period) - 1 (monthly contracts at 10% a year: 1.1 ** (1/12)
+        - 1 = 0.00797).
+    time_unit : {"day", "week", "month", "quarter", "year"} or None, default None
+        The contract period; None: the model's ``time_unit_`` (an error when
+        the model has none).
+    value_per_period : float, str or None, default None
+        The fee or margin per contract period (currency): a number for
+        everyone, the name of a column of ``customers`` with per-customer
+        values, or None (no value columns).
+    intervals : sequence of float or None, default (0.8, 0.95)
+        Central prediction interval masses (each in (0, 1)); None or empty for
+        no quantile columns.
+    n_draws : int, default 200
+        Parameter draws (``model.sample_params``) the predictive tail is
+        averaged over for the quantiles (>= 10).
+    seed : int, numpy.random.Generator or None, default 0
+        Seed (or generator) of the parameter draws; the default makes the
+        quantiles reproducible.
+    tenure_col : str, default "tenure"
+        Column of ``customers`` holding the tenure (whole contract periods).
+    churned_col : str, default "churned"
+        Column of ``customers`` holding the churn flag (bool or 0/1).
+    id_col : str, default "customer_id"
+        Column of ``customers`` copied to the result when present.
+
+    Returns
+    -------
+    SubscriberScores
+        In input order and with the input's index: ``id_col`` (when present),
+        ``active``, ``p_renew_next``, ``expected_renewals`` (renewals),
+        ``derl`` (discounted payments), ``residual_value`` (currency, with a
+        value), then ``renewals_q{u}`` and ``residual_value_q{u}`` for the
+        levels of the central ``intervals``. The settings (``horizon``, rates,
+        draws, seed) are its fields.
+
+    Raises
+    ------
+    DataError
+        When ``model`` is not a fitted sBG model (or has no covariance while
+        intervals are asked), ``horizon``, ``discount_rate``, ``n_draws`` or
+        ``value_per_period`` is invalid, the contract period is unknown, or a
+        column is missing or holds a bad value (the error names the column and
+        the first offending row).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from clv.models import ShiftedBetaGeometricModel
+    >>> model = ShiftedBetaGeometricModel().fit_survival(
+    ...     [1000, 869, 743, 653, 593, 551, 517, 491], time_unit="year"
+    ... )
+    >>> customers = pd.DataFrame({"customer_id": ["a", "b", "c"], "tenure": [1, 4, 2],
+    ...                           "churned": [False, False, True]})
+    >>> scores = score_subscribers(customers, model, horizon=None, intervals=None, value_per_period=100.0)
+    >>> scores[["customer_id", "p_renew_next", "residual_value"]].round(3)
+      customer_id  p_renew_next  residual_value
+    0           a         0.878         590.138
+    1           b         0.921         689.671
+    2           c         0.000           0.000
     """
     horizon = _checked_horizon(horizon)
     rate = _rate_per_period(discount_rate, time_unit, model)

@@ -526,11 +526,56 @@ def calibration_holdout(
     has no value columns, in calibration or holdout (``has_amounts=False``,
     see :mod:`clv.summary.amounts`).
 
+    Parameters
+    ----------
+    orders : Ibis table | pandas/Polars/Arrow frame | LoadResult
+        Order lines with the canonical columns (``customer_id``, ``order_ts``,
+        ``amount``; optional ``order_id``, ``cost``), e.g. ``load_orders(...)``.
+    calibration_end : date-like
+        End of the calibration (fitting) window, inclusive; required. The
+        holdout window starts the day after. With ``merge="unit"`` it must be
+        the last day of a period of ``time_unit`` (a Sunday for weeks).
+    observation_end : date-like, optional
+        End of the holdout window (inclusive); lines after it are ignored.
+        Default: the last order date.
+    time_unit : {"day", "week", "month", "quarter", "year"}
+        Time unit of recency, T and the holdout's length (default ``"week"``,
+        :data:`clv.units.DEFAULT_TIME_UNIT`).
+    merge : {"day", "unit"}
+        Purchases merged per calendar day (default, the literature's rule) or
+        per period of ``time_unit``; in both windows alike (see :func:`summarize`).
+    currency : str, optional
+        Currency of the amounts, recorded with the data; default: the load
+        policy's ``currency_symbol`` when the orders come from ``load_orders``.
+
     Returns
     -------
     CustomerData
-        Split customer data: ``calibration_end``, ``holdout_length`` (in
-        ``time_unit``) and ``observation_end`` (the holdout's end) set.
+        Split customer data: the calibration columns of :func:`summarize` and
+        the holdout columns above, one row per customer who purchased by
+        ``calibration_end``, sorted by customer id; ``calibration_end``,
+        ``holdout_length`` (in ``time_unit``), ``observation_end`` (the
+        holdout's end) and ``new_customers_in_holdout`` set.
+
+    Raises
+    ------
+    DataError
+        When ``time_unit`` or ``merge`` is not one of the values above, a date
+        is not a date, ``observation_end`` is not after ``calibration_end``, or
+        (with ``merge="unit"``) ``calibration_end`` falls inside a period.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> orders = pd.DataFrame({"customer_id": ["a", "a", "b", "a", "b"],
+    ...                        "order_ts": pd.to_datetime(["2024-01-01", "2024-01-15", "2024-01-08",
+    ...                                                    "2024-02-05", "2024-02-19"]),
+    ...                        "amount": [10.0, 20.0, 5.0, 30.0, 15.0]})
+    >>> data = calibration_holdout(orders, calibration_end="2024-01-31", observation_end="2024-02-28")
+    >>> data["frequency"].tolist(), data["frequency_holdout"].tolist(), data["revenue_holdout"].tolist()
+    ([1, 0], [1, 1], [30.0, 15.0])
+    >>> data.holdout_length  # 28 days in weeks
+    4.0
     """
     unit = time_unit
     _validate_options(unit, merge)
