@@ -433,7 +433,6 @@ def test_warnings_are_one_line_notes(files, monkeypatch):
     assert warned == ["warning: --policy refunds=net is a test warning"]
 
 
-import clv.cli.data_commands
 
 # --------------------------------------------------------------------------- the wording table, one test per entry
 

@@ -48,7 +48,6 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-import pandas as pd
 
 from clv.data import schema
 from clv.data.orders_table import as_orders_table
