@@ -222,10 +222,7 @@ def _lifetime_or_checked_horizon(horizon: float | None, intervals) -> float | No
 def _summary_columns(data: CustomerData, model, spend_model):
     summary = data.table
     t_column = "T" if "T" in summary.columns or "n_periods" not in summary.columns else "n_periods"
-    for column in ("frequency", "recency", t_column):
-        if column not in summary.columns:
-            raise DataError(missing_column_message(column, column, map(str, summary.columns)))
-    x, t_x, T = data.rfm(t_column)
+    x, t_x, T = data.rfm(t_column)  # names a missing column, then the first invalid row
     if "monetary_value" in summary.columns:
         m = summary["monetary_value"].to_numpy(dtype=float)
     elif spend_model is not None and summary_is_log(data):

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clv.errors import DataError
+from clv.errors import DataError, missing_column_message
 from clv.result_table import ResultTable
 from clv.summary.amounts import HOLDOUT_VALUE_COLUMNS, VALUE_COLUMNS
 from clv.summary.histories import validate_rfm
@@ -124,9 +124,9 @@ class CustomerData(ResultTable):
             The column holding the customer's age: ``"T"``, or ``"n_periods"``
             for discrete-time data (BG/BB).
         """
-        missing = [c for c in ("frequency", "recency", t_column) if c not in self.table.columns]
-        if missing:
-            raise DataError(f"customer data lacks {missing}; columns found: {', '.join(map(str, self.table.columns))}.")
+        for column in ("frequency", "recency", t_column):
+            if column not in self.table.columns:
+                raise DataError(missing_column_message(column, column, map(str, self.table.columns)))
         return validate_rfm(self.table["frequency"].to_numpy(), self.table["recency"].to_numpy(),
                             self.table[t_column].to_numpy())
 

@@ -439,9 +439,8 @@ def summarize(
 
 def _refuse_empty(orders: Any, end: dt.date) -> None:
     """An empty summary helps no one: say why there is no customer (the load report's refusal when it has one)."""
-    report = getattr(type(orders), "report", None)
-    if report is not None and hasattr(orders, "classified"):
-        orders.report  # noqa: B018 - raises LoadRejectedError naming the reasons when the load kept (almost) nothing
+    if hasattr(orders, "classified"):  # a load result: its report raises LoadRejectedError naming the reasons
+        orders.report  # noqa: B018
     raise DataError(
         f"no customer has a purchase on or before the observation end ({end}): nothing to summarise. "
         "Fix: check the observation end and the load report (clv load prints it), e.g. lines rejected for their date."
