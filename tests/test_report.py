@@ -323,3 +323,23 @@ def test_demo_writes_the_report(tmp_path):
     parser = ReportParser()
     parser.feed(report.read_text(encoding="utf-8"))
     assert parser.sections == SECTION_KEYS and parser.missing == {}
+
+
+def test_the_classic_formula_reading_names_the_period_it_was_computed_per():
+    """A history too short for a yearly churn (13 months here) is read per shorter period, and the sentence says
+    which (it said "a year" whatever the period)."""
+    from clv.report.context import ReportContext
+    from clv.report.sections import kpis
+
+    orders = pd.DataFrame({
+        "customer_id": [str(i % 40) for i in range(400)],
+        "order_ts": pd.Timestamp("2024-01-01") + pd.to_timedelta([(i * 7) % 400 for i in range(400)], unit="D"),
+        "amount": [10.0 + i % 7 for i in range(400)],
+    })
+    ctx = ReportContext(source=orders, spend=None, survey=None, unit="week", horizon=52, calibration_end=None,
+                        margin=0.3, observation_end=None)
+    section = kpis(ctx)
+    period = section.intro.split("churn per ")[1].split(".")[0]
+    sentence = next(f for f in section.findings if f.startswith("An average customer orders"))
+    assert period in ("quarter", "month")
+    assert f" times a {period} at " in sentence and f"of a {period}'s buyers do not buy the next {period}" in sentence

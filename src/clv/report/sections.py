@@ -116,9 +116,9 @@ def kpis(ctx: ReportContext) -> Section:
     else:
         section.notes.append("Fewer than two complete months of orders: no drivers over time.")
     section.findings.append(
-        f"An average customer orders {number(overall['purchase_frequency'], 2)} times a year at "
-        f"{money(overall['aov'])} per order; {pct(overall['churn_rate'])} of a year's buyers do not buy the next "
-        f"year, so the classic formula values a customer at {money(overall['clv'])} of gross margin.")
+        f"An average customer orders {number(overall['purchase_frequency'], 2)} times a {period} at "
+        f"{money(overall['aov'])} per order; {pct(overall['churn_rate'])} of a {period}'s buyers do not buy the "
+        f"next {period}, so the classic formula values a customer at {money(overall['clv'])} of gross margin.")
     return section
 
 
