@@ -31,3 +31,29 @@ def cdnow_lines() -> pd.DataFrame:
 def cdnow_summary_reference() -> pd.DataFrame:
     """The published CDNOW calibration summary (weeks, calibration end 1997-09-30)."""
     return pd.read_csv(DATA / "cdnow_customers_summary.csv")
+
+
+ONLINE_RETAIL_SPLITS = ("2011-06-30", "2011-09-08", None)  # the README's two calibration ends, and the full period
+
+
+@pytest.fixture(scope="session")
+def online_retail_summaries():
+    """UCI Online Retail (tests/data copy, README mapping) in weeks: {(calibration end or None, zero-price lines
+    kept): CustomerData}, at both README calibration ends and on the full period, with and without the 40
+    zero-price lines."""
+    from clv import Columns, load_orders, summarize
+    from clv.summary.customers import calibration_holdout
+
+    path = DATA / "online_retail.csv.gz"
+    if not path.exists():
+        pytest.skip("tests/data/online_retail.csv.gz is missing")
+    columns = Columns(customer_id="CustomerID", timestamp="InvoiceDate", quantity="Quantity",
+                      unit_price="UnitPrice", order_id="InvoiceNo")
+    orders = load_orders(path, columns).orders.to_pandas()
+    summaries = {}
+    for keep_zero in (True, False):
+        lines = orders if keep_zero else orders[orders["amount"] != 0]
+        for end in ONLINE_RETAIL_SPLITS:
+            summaries[end, keep_zero] = (summarize(lines, time_unit="week") if end is None else
+                                         calibration_holdout(lines, calibration_end=end, time_unit="week"))
+    return summaries

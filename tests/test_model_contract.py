@@ -398,7 +398,7 @@ def test_registry_is_lazy_and_complete():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert set(registry.__all__) >= {"BetaGeoModel", "GammaGammaModel", "load_model", "model_names", "model_class"}
-    assert registry.model_names("purchase") == ("bgnbd", "mbgnbd", "pareto", "bgbb")
+    assert registry.model_names("purchase") == ("bgnbd", "mbgnbd", "pareto", "bgbb", "nbd")
     with pytest.raises(DataError, match="unknown model 'nope'"):
         model_class("nope")
     with pytest.raises(DataError, match="unknown model"):

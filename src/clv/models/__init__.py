@@ -9,7 +9,7 @@ loads no numerical library), a label for people and its family
 take their model choices from here.
 
 >>> model_names("purchase")
-('bgnbd', 'mbgnbd', 'pareto', 'bgbb')
+('bgnbd', 'mbgnbd', 'pareto', 'bgbb', 'nbd')
 >>> model_label("pareto")
 'Pareto/NBD'
 
@@ -115,6 +115,7 @@ register_model("bgnbd", "clv.models.bgnbd:BetaGeoModel", label="BG/NBD", family=
 register_model("mbgnbd", "clv.models.mbgnbd:ModifiedBetaGeoModel", label="MBG/NBD", family="purchase")
 register_model("pareto", "clv.models.paretonbd:ParetoNBDModel", label="Pareto/NBD", family="purchase")
 register_model("bgbb", "clv.models.bgbb:BetaGeoBetaBinomModel", label="BG/BB", family="purchase")
+register_model("nbd", "clv.models.nbd:NBDModel", label="NBD (no dropout)", family="purchase")
 register_model("gammagamma", "clv.models.gammagamma:GammaGammaModel", label="Gamma-Gamma", family="spend")
 register_model("sbg", "clv.models.sbg:ShiftedBetaGeometricModel", label="sBG", family="contractual")
 
@@ -216,6 +217,7 @@ def _entry(name: str) -> ModelEntry:
 _CLASS_TARGETS = {
     "BetaGeoModel": "bgnbd",
     "ModifiedBetaGeoModel": "mbgnbd",
+    "NBDModel": "nbd",
     "ParetoNBDModel": "pareto",
     "BetaGeoBetaBinomModel": "bgbb",
     "GammaGammaModel": "gammagamma",
@@ -242,6 +244,7 @@ __all__ = [
     "Model",
     "ModelEntry",
     "ModifiedBetaGeoModel",
+    "NBDModel",
     "ParetoNBDModel",
     "PurchaseCapabilities",
     "PurchaseModel",
