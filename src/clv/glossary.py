@@ -173,6 +173,10 @@ TERMS: tuple[Term, ...] = (
     Term("T", "Age of the customer: observation_end - first purchase (a column).", "time_unit", NO_DEFAULT, "-", cli=False),
     Term("monetary_value", "Mean value of the repeat purchases (a column; 0 without repeats).", "currency",
          NO_DEFAULT, "-", cli=False),
+    Term("fallback", "Whether a BG/NBD, MBG/NBD or Pareto/NBD fit falls back to the NBD without dropout when the data "
+         "show no churn (the model ladder, clv.models.ladder: refused fit, dropout parameter at the edge, or a "
+         "likelihood-ratio test against the NBD not significant at 5%). --no-fallback keeps the requested model, "
+         "with a warning, or its refusal.", "-", True, "True (--fallback)"),
     Term("p_alive", "Probability that the customer is still active at observation_end (a score column).", "probability",
          NO_DEFAULT, "-", cli=False),
     Term("clv", "Customer lifetime value: discounted expected margin over the horizon (a score column).", "currency",

@@ -295,7 +295,9 @@ class MaximumLikelihoodModel(Model):
             index=pd.Index(self.param_names, name="parameter"),
         )
         return FitSummary(frame, model=self.model_name, log_likelihood=self.log_likelihood_, aic=self.aic_,
-                          bic=self.bic_, n=self.n_, time_unit=getattr(self, "time_unit_", None))
+                          bic=self.bic_, n=self.n_, time_unit=getattr(self, "time_unit_", None),
+                          model_choice=getattr(self, "model_choice_", None),
+                          sufficiency=getattr(self, "sufficiency_", None))
 
     def sample_params(self, n_draws: int, seed: int | np.random.Generator | None = None) -> np.ndarray:
         """Draws of the parameters from their estimated sampling distribution.
@@ -329,6 +331,7 @@ class MaximumLikelihoodModel(Model):
             "confidence_intervals_95": {k: list(v) for k, v in self.confidence_intervals_.items()},
             "aic": self.aic_,
             "bic": self.bic_,
+            **_ladder_payload(self),
         }
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -351,6 +354,7 @@ class MaximumLikelihoodModel(Model):
         model.standard_errors_ = {k: float(v) for k, v in payload["standard_errors"].items()}
         model.confidence_intervals_ = {k: tuple(v) for k, v in payload["confidence_intervals_95"].items()}
         model._restore_time_unit(payload)
+        _restore_ladder(model, payload)
         return model
 
     @classmethod
@@ -501,6 +505,28 @@ class _Objective:
             with np.errstate(all="ignore"):
                 hessian[:, j] = (self.gradient_theta(up) - self.gradient_theta(down)) / (2 * step)
         return 0.5 * (hessian + hessian.T)
+
+
+def _ladder_payload(model: MaximumLikelihoodModel) -> dict[str, Any]:
+    """``"model_choice"`` and ``"sufficiency"`` of a model fitted by the ladder (clv.models.ladder), as JSON data."""
+    payload = {}
+    if getattr(model, "model_choice_", None) is not None:
+        payload["model_choice"] = model.model_choice_.as_dict()
+    if getattr(model, "sufficiency_", None) is not None:
+        payload["sufficiency"] = model.sufficiency_.as_dict()
+    return payload
+
+
+def _restore_ladder(model: MaximumLikelihoodModel, payload: Mapping[str, Any]) -> None:
+    """Set ``model_choice_`` and ``sufficiency_`` from a saved model that has them."""
+    if payload.get("model_choice") is not None:
+        from clv.models.ladder import ModelChoice
+
+        model.model_choice_ = ModelChoice.from_dict(payload["model_choice"])
+    if payload.get("sufficiency") is not None:
+        from clv.models.sufficiency import DataSufficiency
+
+        model.sufficiency_ = DataSufficiency.from_dict(payload["sufficiency"])
 
 
 def _positive_definite(matrix: np.ndarray | None) -> bool:

@@ -414,6 +414,10 @@ def _fit_unit(model: Model, args: tuple, time_unit: Any) -> tuple[tuple, str | N
     return (*model._customer_data_arguments(data), *args[1:]), data_unit
 
 
+# What clv.models.ladder.fit_purchase_model sets after a fit: a new fit drops them.
+_LADDER_ATTRIBUTES = ("model_choice_", "sufficiency_")
+
+
 def _all_or_nothing(fit):
     """Wrap a fit method: customer data and ``time_unit`` handled, state restored on any exception."""
 
@@ -422,6 +426,8 @@ def _all_or_nothing(fit):
         args, unit = _fit_unit(self, args, time_unit)
         before = dict(self.__dict__)
         self._drop_fit_caches()
+        for name in _LADDER_ATTRIBUTES:  # set by clv.models.ladder for the fit they describe, not for this one
+            self.__dict__.pop(name, None)
         try:
             result = fit(self, *args, **kwargs)
         except BaseException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from clv.result_table import ResultTable
 
@@ -30,6 +31,10 @@ class FitSummary(ResultTable):
         Customers fitted on (the sum of the weights).
     time_unit : str or None
         The unit the model was fitted in (None for unitless arrays).
+    model_choice : clv.models.ladder.ModelChoice or None
+        Which model the ladder used and why (None for a model fitted directly).
+    sufficiency : clv.models.sufficiency.DataSufficiency or None
+        The data-sufficiency verdict (None for a model fitted directly).
     """
 
     model: str
@@ -38,3 +43,10 @@ class FitSummary(ResultTable):
     bic: float
     n: float
     time_unit: str | None
+    model_choice: Any = None
+    sufficiency: Any = None
+
+    def __repr__(self) -> str:
+        lines = [super().__repr__()]
+        lines += [f"{what}" for what in (self.model_choice, self.sufficiency) if what is not None]
+        return "\n".join(lines)
