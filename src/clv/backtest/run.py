@@ -208,8 +208,9 @@ def backtest(
     spend = _fit_spend(summary, spend_model, notes) if models else None
     for name in models:
         model = _fit_transaction_model(name, summary, split.time_unit, notes)
-        if model is None:
+        if model is None or model.model_name in fitted:  # several requests that fell back to the NBD: one row
             continue
+        name = model.model_name
         fitted[name] = model
         predictions[name], bounds[name] = _model_prediction(model, spend, summary, horizon, margin,
                                                             intervals, n_draws, seed)
@@ -278,14 +279,23 @@ def transaction_models() -> tuple[str, ...]:
 
 
 def _fit_transaction_model(name: str, summary: pd.DataFrame, unit: str, notes: list[str]):
-    """The fitted model (in the split's time unit), or None with a note when its fit fails."""
+    """The fitted model (in the split's time unit) by the model ladder, or None with a note when its fit fails.
+
+    A request that fell back to the NBD (:func:`clv.models.ladder.fit_purchase_model`) is listed as ``nbd``,
+    with a note saying why.
+    """
+    from clv.models.ladder import fit_purchase_model
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return model_class(name)().fit(summary["frequency"], summary["recency"], summary["T"], time_unit=unit)
+            model = fit_purchase_model(tuple(summary[c] for c in ("frequency", "recency", "T")), name, time_unit=unit)
     except ClvError as exc:
         notes.append(f"model {name} could not be fitted ({exc}); skipped.")
         return None
+    if model.model_choice_.fell_back:
+        notes.append(f"model {name} fell back to nbd: {model.model_choice_.reason}.")
+    return model
 
 
 def _fit_spend(summary: pd.DataFrame, spend_model: str | None, notes: list[str]):

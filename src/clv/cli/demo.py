@@ -99,12 +99,17 @@ def _classic_kpis(result, store, directory: Path):
 
 
 def _fit_and_score(summary: pd.DataFrame, directory: Path):
-    from clv.models.bgnbd import BetaGeoModel
+    from clv.models import model_label
     from clv.models.gammagamma import GammaGammaModel
+    from clv.models.ladder import fit_purchase_model
     from clv.scores import score_customers
 
     with progress("fitting BG/NBD and Gamma-Gamma"):
-        bgnbd = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+        bgnbd = fit_purchase_model(tuple(summary[c] for c in ("frequency", "recency", "T")), "bgnbd")
+    from clv.cli.model_commands import model_note
+
+    model_note(bgnbd)
+    with progress("fitting Gamma-Gamma"):
         spend = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
         bgnbd.to_json(directory / "bgnbd.json")
         spend.to_json(directory / "gammagamma.json")
@@ -115,4 +120,4 @@ def _fit_and_score(summary: pd.DataFrame, directory: Path):
             margin=margin, intervals=(0.8,), n_draws=200, seed=0,
         )
         write_frame(scores, directory / "scores.csv")
-    return scores, {"BG/NBD": bgnbd, "Gamma-Gamma": spend}
+    return scores, {model_label(bgnbd.model_name): bgnbd, "Gamma-Gamma": spend}

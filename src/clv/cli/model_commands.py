@@ -81,18 +81,28 @@ def take_columns(frame: pd.DataFrame, wanted: dict[str, str], what: str) -> dict
     return out
 
 
-def fit_model(name: str, frame: pd.DataFrame, columns: dict[str, str | None], time_unit: str | None = None):
+def fit_model(name: str, frame: pd.DataFrame, columns: dict[str, str | None], time_unit: str | None = None,
+              fallback: bool = True):
     """Fit the named model on the summary ``frame`` with the given column names; the model records ``time_unit``.
 
     The columns follow the model's family (and, for purchase models, whether
-    it counts whole periods: BG/BB's ``n_periods``).
+    it counts whole periods: BG/BB's ``n_periods``). Purchase models go
+    through the model ladder (:func:`clv.models.ladder.fit_purchase_model`):
+    the NBD when the data show no churn, unless ``fallback`` is False.
     """
+    import warnings
+
+    from clv.models.ladder import FallbackWarning, fit_purchase_model
+
     weights = take_columns(frame, {"weights": columns["weights"]}, "weights")["weights"] if columns["weights"] else None
     model = model_class(name)()
     if model.family == "purchase":
         age = "n_periods" if model.capabilities.discrete_time else "t"
         data = take_columns(frame, {k: columns[k] for k in ("frequency", "recency", age)}, "summary")
-        return model.fit(data["frequency"], data["recency"], data[age], weights=weights, time_unit=time_unit)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FallbackWarning)  # the model note says it, in CLI words
+            return fit_purchase_model((data["frequency"], data["recency"], data[age]), name, fallback=fallback,
+                                      time_unit=time_unit, weights=weights)
     if model.family == "contractual":
         data = take_columns(frame, {k: columns[k] for k in ("tenure", "churned")}, "subscription")
         return model.fit(data["tenure"], data["churned"], weights=weights, time_unit=time_unit)
@@ -104,6 +114,16 @@ def fit_model(name: str, frame: pd.DataFrame, columns: dict[str, str | None], ti
                         "a monetary_value column (--monetary-col). BG/NBD, MBG/NBD and Pareto/NBD fit without amounts.")
     data = take_columns(frame, {k: columns[k] for k in ("frequency", "monetary")}, "summary")
     return model.fit(data["frequency"], data["monetary"], weights=weights, time_unit=time_unit)
+
+
+def model_note(model) -> None:
+    """One note line (stderr): which purchase model the ladder used and why, and the data-sufficiency verdict."""
+    choice, sufficiency = getattr(model, "model_choice_", None), getattr(model, "sufficiency_", None)
+    if choice is None:
+        return
+    text = str(choice).replace("(no fallback)", "(--no-fallback)").replace(
+        "allow the fallback", "leave --no-fallback out")
+    note(f"{text}; {sufficiency}" if sufficiency is not None else text)
 
 
 def fit_report(model, source: Path, time_unit: str | None) -> dict[str, Any]:
@@ -235,10 +255,15 @@ def fit_command(
     names: str | None = NAMES,
     observation_end: str | None = OBSERVATION_END,
     encoding: str | None = ENCODING,
+    fallback: bool = typer.Option(True, "--fallback/--no-fallback", help="BG/NBD, MBG/NBD, Pareto/NBD: fall back to the NBD without dropout when the data show no churn (docs/models/nbd.md); --no-fallback keeps the requested model (with a note) or its refusal."),
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path | None = OUTPUT_OPTION,
 ) -> None:
-    """Fit a model (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, sBG or Gamma-Gamma) on a customer summary."""
+    """Fit a model (BG/NBD, MBG/NBD, Pareto/NBD, NBD, BG/BB, sBG or Gamma-Gamma) on a customer summary.
+
+    Purchase models go through the model ladder: a note says which model was used and why, and the data-sufficiency
+    verdict; both are saved in the model JSON ("model_choice", "sufficiency").
+    """
     columns = {"frequency": frequency_col, "recency": recency_col, "t": t_col, "monetary": monetary_col,
                "n_periods": n_periods_col, "weights": weights_col, "tenure": tenure_col, "churned": churned_col}
     orders = orders_options(customer_col, date_col, amount_col, order_id_col, date_format, delimiter, names,
@@ -248,14 +273,15 @@ def fit_command(
     if time_unit is None and unit is not None and registry.model_family(model.value) != "spend":
         note(f"time unit {unit}, as recorded in {input.name}")
     with progress(f"fitting {model.value}"):
-        fitted = fit_model(model.value, frame, columns, unit)
+        fitted = fit_model(model.value, frame, columns, unit, fallback=fallback)
+    model_note(fitted)
     report = fit_report(fitted, input, unit)
     if save is not None:
         save.write_text(json.dumps(fitted.to_dict(), indent=2))
-        note(f"saved {model.value} model to {save}")
+        note(f"saved {fitted.model_name} model to {save}")
     if fmt is OutputFormat.table and output is None:
         table = fitted.summary().reset_index()
-        title = (f"{model.value}: log-likelihood {fitted.log_likelihood_:.2f}, AIC {fitted.aic_:.1f}, "
+        title = (f"{fitted.model_name}: log-likelihood {fitted.log_likelihood_:.2f}, AIC {fitted.aic_:.1f}, "
                  f"BIC {fitted.bic_:.1f}, n {fitted.n_:g}")
         emit(table, fmt, None, title=title)
     else:

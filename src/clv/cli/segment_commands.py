@@ -20,13 +20,15 @@ def register(app: typer.Typer) -> None:
 
 
 def _fit_and_score(result, *, observation_end, unit: str, horizon: float, discount_rate: float, margin: float):
-    from clv.models.bgnbd import BetaGeoModel
+    from clv.cli.model_commands import model_note
     from clv.models.gammagamma import GammaGammaModel
+    from clv.models.ladder import fit_purchase_model
     from clv.scores import score_customers
     from clv.summary import summarize, summary_is_log
 
     summary = summarize(result, observation_end=observation_end, time_unit=unit)
-    transactions = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    transactions = fit_purchase_model(summary, "bgnbd")
+    model_note(transactions)
     spend = None if summary_is_log(summary) else GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
     scores = score_customers(summary, transactions, spend, horizon=horizon, time_unit=unit,
                              discount_rate=discount_rate, margin=margin, intervals=None)

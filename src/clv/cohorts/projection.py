@@ -67,7 +67,11 @@ def customer_histories(orders: object, cells: Cells, time_unit: str) -> pd.DataF
 
 
 def fit_default_models(histories: pd.DataFrame):
-    """BG/NBD and Gamma-Gamma fitted on the histories (Gamma-Gamma on repeat buyers with positive spend).
+    """BG/NBD (through the model ladder) and Gamma-Gamma fitted on the histories (Gamma-Gamma on repeat buyers
+    with positive spend).
+
+    The purchase model comes from :func:`clv.models.ladder.fit_purchase_model`: the BG/NBD, or the NBD without
+    dropout when the data show no churn (its ``model_choice_`` says which and why).
 
     Parameters
     ----------
@@ -78,14 +82,15 @@ def fit_default_models(histories: pd.DataFrame):
     Returns
     -------
     tuple
-        The fitted :class:`clv.models.bgnbd.BetaGeoModel` and
+        The fitted purchase model (:class:`clv.models.bgnbd.BetaGeoModel` or :class:`clv.models.nbd.NBDModel`) and
         :class:`clv.models.gammagamma.GammaGammaModel` (from the registry, :func:`clv.models.model_class`).
     """
     from clv.models import model_class
+    from clv.models.ladder import fit_purchase_model
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        transactions = model_class("bgnbd")().fit(histories["frequency"], histories["recency"], histories["T"])
+        transactions = fit_purchase_model(tuple(histories[c] for c in ("frequency", "recency", "T")), "bgnbd")
         usable = (histories["frequency"] > 0) & (histories["monetary_value"] > 0)
         spend = model_class("gammagamma")().fit(histories.loc[usable, "frequency"], histories.loc[usable, "monetary_value"])
     return transactions, spend

@@ -186,7 +186,7 @@ class MaximumLikelihoodModel(Model):
             raise FitError(
                 f"{type(self).__name__}: the maximum lies at the edge of the parameter space for {edge} "
                 "(a parameter went to 0 or infinity). The data may not identify this model: "
-                "try a simpler model, a longer calibration period, or check the time unit."
+                "try the simpler NBD without dropout (model nbd), a longer calibration period, or check the time unit."
             )
         self._set_fitted(theta, -best.fun * total, weights, data, objective)
 
@@ -613,7 +613,7 @@ def require_identified(model: MaximumLikelihoodModel) -> None:
         raise FitError(
             f"{type(model).__name__}: the data do not identify the parameters (the information matrix is "
             f"singular at the optimum {values}; n={model.n_:g} customers).{why} Fit on more customers or a "
-            "longer calibration period, or use a simpler model."
+            "longer calibration period, or use the simpler NBD without dropout (model nbd; the default fallback of clv fit)."
         )
 
 

@@ -105,20 +105,32 @@ class ReportContext:
 
     @cached_property
     def models(self) -> tuple[Any, Any]:
-        """BG/NBD (purchases and drop-out) and Gamma-Gamma (spend per order), fitted on all customers.
+        """BG/NBD (purchases and drop-out; the NBD without dropout when the data show no churn, by the model
+        ladder :func:`clv.models.ladder.fit_purchase_model`) and Gamma-Gamma (spend per order), fitted on all customers.
 
         A purchase log (no amounts) is refused with the fix: every section that
         reads these models reports value.
         """
         from clv.models import model_class
+        from clv.models.ladder import fit_purchase_model
         from clv.summary import require_amounts
 
         summary = self.summary
         require_amounts(summary, "the report's CLV (Gamma-Gamma spend per order)")
-        transactions = model_class("bgnbd")().fit(summary["frequency"], summary["recency"], summary["T"],
-                                                  time_unit=self.unit)
+        transactions = fit_purchase_model(tuple(summary[c] for c in ("frequency", "recency", "T")), "bgnbd",
+                                          time_unit=self.unit)
         spend = model_class("gammagamma")().fit(summary["frequency"], summary["monetary_value"], time_unit=self.unit)
         return transactions, spend
+
+    @property
+    def model_choice(self):
+        """Which purchase model the ladder used and why (:class:`clv.models.ladder.ModelChoice`)."""
+        return self.models[0].model_choice_
+
+    @property
+    def sufficiency(self):
+        """The data-sufficiency verdict of the purchase model (:class:`clv.models.sufficiency.DataSufficiency`)."""
+        return self.models[0].sufficiency_
 
     @cached_property
     def scores(self) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from clv.errors import DataError
+from clv.models import model_label
 from clv.units import convert_duration
 from clv.report import figures as fig
 from clv.report.content import (
@@ -192,6 +193,12 @@ def _curve_reading(curves: pd.DataFrame) -> str:
 
 # 4. model fit and backtest ---------------------------------------------------------------------
 
+def _choice_sentence(ctx: ReportContext) -> str:
+    """Which purchase model the ladder used and why, and the data-sufficiency verdict, in one sentence."""
+    choice, verdict = ctx.model_choice, ctx.sufficiency
+    return f"{choice}; the data are {verdict.verdict} for it ({'; '.join(verdict.reasons) or 'every threshold met'})."
+
+
 def model_fit(ctx: ReportContext) -> Section:
     from clv.backtest import backtest
 
@@ -200,7 +207,9 @@ def model_fit(ctx: ReportContext) -> Section:
                       "Gamma-Gamma predicts how much they spend per order. The backtest hides the most recent "
                       "period, fits on the past only, and checks the predictions against what customers then did.")
     transactions, spend = ctx.models
-    for name, model in (("BG/NBD (purchases and drop-out)", transactions), ("Gamma-Gamma (spend per order)", spend)):
+    section.findings.append(f"Purchase model: {_choice_sentence(ctx)}")
+    purchases = f"{model_label(transactions.model_name)} (purchases{'' if transactions.model_name == 'nbd' else ' and drop-out'})"
+    for name, model in ((purchases, transactions), ("Gamma-Gamma (spend per order)", spend)):
         params = model.summary().reset_index()
         section.tables.append(table_from_frame(
             params, f"{name}: parameters with 95% intervals",

@@ -161,11 +161,15 @@ class ScenarioModel(PurchaseModel):
     rate and dropout; the exact BG/NBD tail tables and the lifetime quadrature
     are the base model's only, so they are not offered).
 
+    An NBD base (:class:`clv.models.NBDModel`, what the model ladder uses when the data show no churn) has
+    no dropout: ``frequency`` scales its posterior rate (expected purchases times 1 + frequency) and a
+    relative ``churn`` change of no churn leaves it at none (no effect).
+
     Parameters
     ----------
     base : BetaGeoModel
-        A fitted BG/NBD (:class:`clv.models.BetaGeoModel`) or MBG/NBD
-        (:class:`clv.models.ModifiedBetaGeoModel`); its ``time_unit_`` is the scenario's.
+        A fitted BG/NBD (:class:`clv.models.BetaGeoModel`), MBG/NBD
+        (:class:`clv.models.ModifiedBetaGeoModel`) or NBD; its ``time_unit_`` is the scenario's.
     frequency : float, default 0.0
         Relative change of the purchase rate (0.05 = +5%): the posterior rate
         Gamma(r + x, alpha + T) becomes Gamma(r + x, (alpha + T) / (1 + frequency)).
@@ -188,15 +192,23 @@ class ScenarioModel(PurchaseModel):
     model_name: ClassVar[str] = "scenario"
 
     def __init__(self, base: BetaGeoModel, *, frequency: float = 0.0, churn: float = 0.0):
-        if not isinstance(base, BetaGeoModel):
+        self.no_dropout = getattr(base, "model_name", None) == "nbd"
+        if not (isinstance(base, BetaGeoModel) or self.no_dropout):
             raise DataError(
-                f"what-if needs a fitted BG/NBD (BetaGeoModel) or MBG/NBD transaction model, got {type(base).__name__}. "
-                "Fix: fit clv.models.bgnbd.BetaGeoModel, or pass transaction_model='fit'."
+                f"what-if needs a fitted BG/NBD (BetaGeoModel), MBG/NBD or NBD transaction model, got "
+                f"{type(base).__name__}. Fix: fit clv.models.bgnbd.BetaGeoModel, or pass transaction_model='fit'."
             )
         self.base = base
         self.frequency, self.churn = float(frequency), float(churn)
-        r, alpha, a, b = base.params
         self.rate_factor = 1.0 + frequency
+        if self.no_dropout:  # the NBD (the data show no churn): a relative change of no churn is no churn
+            self.r, self.alpha = base.params
+            self.a = self.b = 0.0
+            self.s = 0
+            self.capabilities = dataclasses.replace(base.capabilities, grid_scoring=False, closed_form_lifetime=False)
+            self.time_unit_ = getattr(base, "time_unit_", None)
+            return
+        r, alpha, a, b = base.params
         self.a, self.b = _changed_dropout(a, b, churn)
         if self.b <= 0:
             raise DataError(
@@ -235,6 +247,8 @@ class ScenarioModel(PurchaseModel):
         return self.base.probability_alive_validated(x, t_x, T, params)
 
     def expected_purchases(self, t, frequency, recency, T) -> np.ndarray:
+        if self.no_dropout:  # lambda | history ~ Gamma(r+x, (alpha+T)/(1+f)): the base's mean times 1+f
+            return self.base.expected_purchases(t, frequency, recency, T) * self.rate_factor
         t, x, t_x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, frequency, recency, T)))
         alive = self.base.probability_alive(x, t_x, T)
         given_alive = expected_purchases_given_alive(t, self.r + x, (self.alpha + T) / self.rate_factor, self.a, self.b + x + self.s)
@@ -242,6 +256,8 @@ class ScenarioModel(PurchaseModel):
 
     def expected_purchases_new(self, t) -> np.ndarray:
         """E[X(t)] of a new customer under the scenario: B(a', b'+s)/B(a', b') G(t; r, alpha/(1+f), a', b'+s)."""
+        if self.no_dropout:
+            return self.base.expected_purchases_new(t) * self.rate_factor
         t = np.asarray(t, dtype=float)
         survive_first = np.exp(special.betaln(self.a, self.b + self.s) - special.betaln(self.a, self.b))
         return survive_first * expected_purchases_given_alive(t, self.r, self.alpha / self.rate_factor, self.a, self.b + self.s)
@@ -262,6 +278,9 @@ class ScenarioModel(PurchaseModel):
         rng = np.random.default_rng(rng)
         t = np.asarray(t, dtype=float)
         t, x, t_x, T = np.broadcast_arrays(t, *validate_rfm(frequency, recency, T))
+        if self.no_dropout:
+            r, alpha = self.base.params if params is None else np.asarray(params, dtype=float)
+            return rng.poisson(rng.gamma(r + x, self.rate_factor / (alpha + T)) * t).astype(float)
         r, alpha, a, b = self.base.params if params is None else np.asarray(params, dtype=float)
         a_new, b_new = _changed_dropout(a, b, self.churn)
         alive = rng.random(x.shape) < self.base.probability_alive_validated(x, t_x, T, params)
