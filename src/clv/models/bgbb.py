@@ -132,7 +132,9 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel, PurchaseModel):
         if not np.any(counted & (x < n)):
             raise FitError(
                 "every customer transacted at every opportunity (frequency = n_periods): nothing identifies "
-                "dropout or the spread of the transaction probability."
+                "dropout or the spread of the transaction probability. Fix: fit on more customers (some of whom "
+                "missed an opportunity) or a longer calibration period, or check that n_periods counts the "
+                "opportunities after the first transaction."
             )
         self._fit({"frequency": x, "recency": t_x, "n_periods": n}, weights)
         require_identified(self, (("alpha", "beta"), ("gamma", "delta")))

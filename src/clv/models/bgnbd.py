@@ -42,7 +42,7 @@ from clv.models.base import (
 )
 from clv.models.bgnbd_lifetime import checked_lifetime_step, lifetime_given_alive
 from clv.models.contract import PurchaseCapabilities, PurchaseModel
-from clv.models.special import softplus
+from clv.models.special import beta_expectation, softplus
 from clv.summary.compress import apply_on_distinct, compress, offset_codes
 from clv.units import check_annual_rate, years_per_unit
 
@@ -58,6 +58,9 @@ _C_NEAR_ZERO = 1e-4
 _SERIES_MIN_C = 20.0
 # Power-series terms between convergence tests (the test costs about as much as two terms).
 _SERIES_CHECK_EVERY = 8
+# Below this log of (1-z)^(a-1) the expectation given alive is taken by quadrature in logit p
+# (_given_alive_by_quadrature): the 2F1 factor is then above e^100, out of reach of its series and scipy.
+_POWER_FLOOR = -100.0
 # Rows per block in the fit's row passes: a block's temporaries (a few hundred KB) stay in the CPU cache.
 _BLOCK_ROWS = 32_768
 
@@ -681,10 +684,38 @@ def _given_alive_core(t, shape, rate, a, beta):
     z = t / rate_plus_t
     c = a + beta - 1.0
     power = (a - 1.0) * (np.log(rate) - np.log(rate_plus_t))  # (a-1) log(1-z)
-    hyp_minus_one = _hyp2f1_minus_one(c - shape, a - 1.0, c, z)
-    bracket = -np.expm1(power) - np.exp(power) * hyp_minus_one
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow and 0 * inf: taken over by the quadrature below
+        hyp_minus_one = _hyp2f1_minus_one(c - shape, a - 1.0, c, z)
+        bracket = -np.expm1(power) - np.exp(power) * hyp_minus_one
+        value = c / (a - 1.0) * bracket
+    # Where (1-z)^(a-1) is below e^_POWER_FLOOR the 2F1 is at least as large (its series long, its sum beyond
+    # what the bracket can cancel), or the series did not converge (NaN): the same expectation by quadrature.
+    hard = ~np.isfinite(value) | (power < _POWER_FLOOR)
+    if hard.any():
+        value = np.array(np.broadcast_to(value, hard.shape))
+        value[hard] = _given_alive_by_quadrature(*(np.broadcast_to(v, hard.shape)[hard] for v in (t, shape, rate, beta)), a)
     # 0 <= E[min(Poisson, N)] <= E[Poisson] = shape t / rate: a guard against rounding at the extremes.
-    return np.clip(c / (a - 1.0) * bracket, 0.0, shape * t / rate)
+    return np.clip(value, 0.0, shape * t / rate)
+
+
+def _given_alive_by_quadrature(t, shape, rate, beta, a):
+    """E over p ~ Beta(a, beta) of (1 - (rate / (rate + p t))^shape) / p, by :func:`clv.models.special.beta_expectation`.
+
+    The mean of min(Poisson(lambda t), N) after integrating lambda ~ Gamma(shape, rate)
+    out (FHL 2005, derivation of eq. 9); 1-D arrays. Used where the 2F1 form
+    cannot be evaluated: dropout parameters a and b in the thousands or more
+    (a fit near the no-dropout limit), where (1-z)^(a-1) underflows and the
+    2F1 overflows. Smooth in logit p, so the trapezoid rule converges fast.
+    """
+    per_rate = t / rate
+
+    def given_p(p, _, row):
+        # (1 - (1 + p t/rate)^-shape) / p, -> shape t / rate as p -> 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = -np.expm1(-shape[row] * np.log1p(p * per_rate[row])) / p
+        return np.where(p > 0, value, shape[row] * per_rate[row])
+
+    return beta_expectation(given_p, np.full(beta.shape, a), beta)
 
 
 def _hyp2f1_minus_one(A, B, C, z) -> np.ndarray:
@@ -739,7 +770,8 @@ def _series_minus_one(A, B, C, z, max_terms: int = 5_000) -> np.ndarray:
     every ``_SERIES_CHECK_EVERY`` terms: a row stops when every element has
     |term| <= 1e-17 |sum| (zero terms, where the series terminates, pass;
     sums that turned inf/NaN pass and get no further terms), and finished
-    rows leave the working set. An element that passed the test earlier than
+    rows leave the working set; a row still summing after ``max_terms`` terms gets NaN (no partial
+    sums passed off as values). An element that passed the test earlier than
     its row may get a few more terms; beyond the test they are below 1e-17
     of the sum and shrink geometrically, so the sum moves by rounding only.
     """
@@ -772,7 +804,7 @@ def _series_minus_one(A, B, C, z, max_terms: int = 5_000) -> np.ndarray:
             rows, a_, b_, c_ = rows[keep], a_[keep], b_[keep], c_[keep]
             values, term, total = values[:, keep], term[:, keep], total[:, keep]
             scratch = np.empty(term.shape)
-    result[:, rows] = total
+    result[:, rows] = np.nan  # rows still summing after max_terms: no value rather than a partial sum
     return np.ascontiguousarray(result.T).reshape(z.shape)
 
 

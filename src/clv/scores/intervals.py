@@ -60,7 +60,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clv.errors import DataError
+from clv.errors import DataError, FitError
 from clv.models.contract import (
     INTERVAL_METHODS,
     purchase_capabilities,
@@ -166,25 +166,89 @@ def choose_method(model, method: str) -> str:
     return method
 
 
-def parameter_draws(model, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_draws`` parameter vectors; the point estimate repeated if the covariance is unusable.
+def covariance_problem(model) -> str | None:
+    """Why the fit's parameter uncertainty cannot enter the intervals, or None when it can.
 
-    Unusable: not finite, or so wide that draws overflow (a fit at the edge of
-    the parameter space, e.g. BG/NBD's a and b towards infinity when no churn shows).
+    Usable: a finite covariance of the log-parameters whose draws stay finite
+    and positive (checked at 8 standard deviations, beyond any of a few
+    thousand draws). Otherwise the reason, in words: parameters set by hand
+    (no fit, no covariance: taken as known), a singular information matrix,
+    or a covariance so wide that draws overflow or reach 0 (a parameter at the
+    edge of what the data identify, e.g. BG/NBD's a and b running to infinity
+    when no churn shows).
+
+    Parameters
+    ----------
+    model : fitted model
+        A purchase or spend model.
+
+    Returns
+    -------
+    str or None
     """
-    covariance = getattr(model, "covariance_theta_", None)  # maximum-likelihood models; others sample their own way
-    draws = None
-    if covariance is None or np.all(np.isfinite(covariance)):
+    covariance = getattr(model, "covariance_theta_", None)
+    if covariance is None:  # a model that samples its own way, or parameters set by hand
         try:
-            draws = model.sample_params(n_draws, rng)
-        except AttributeError:  # parameters set by hand, without a covariance (NotFittedError included)
-            draws = None
-    if draws is None or not np.all(np.isfinite(draws) & (draws > 0)):
-        warnings.warn(
-            f"{type(model).__name__}: no usable parameter covariance (singular information or draws out of "
-            "range); intervals include process noise only.", stacklevel=3,
-        )
+            model.sample_params(2, 0)
+        except AttributeError:  # no covariance to draw from (NotFittedError included)
+            return "parameters set by hand, taken as known"
+        return None
+    covariance = np.asarray(covariance, dtype=float)
+    if not np.all(np.isfinite(covariance)):
+        return "the information matrix is singular at the fit (a parameter is not identified by the data)"
+    theta = np.log(np.asarray(model.params, dtype=float))
+    spread = 8.0 * np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    with np.errstate(over="ignore"):
+        extremes = np.exp(np.concatenate([theta - spread, theta + spread]))
+    if not np.all(np.isfinite(extremes) & (extremes > 0)):
+        return "the parameters' uncertainty is so wide that their draws overflow or reach 0 (a parameter at the edge)"
+    return None
+
+
+def interval_uncertainty(model, spend_model=None) -> str:
+    """What the prediction intervals include, in words, for the result (:class:`clv.scores.Scores`).
+
+    Parameters
+    ----------
+    model : fitted purchase model
+    spend_model : fitted spend model, optional
+
+    Returns
+    -------
+    str
+        ``"parameters and process noise"``, or ``"process noise only: <model>: <reason>"``
+        when a model's parameter uncertainty is unusable (:func:`covariance_problem`).
+    """
+    problems = [f"{type(m).__name__}: {problem}" for m in (model, spend_model)
+                if m is not None and (problem := covariance_problem(m)) is not None]
+    if problems:
+        return "process noise only (the parameters' uncertainty is left out; " + "; ".join(problems) + ")"
+    return "parameters and process noise"
+
+
+def parameter_draws(model, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_draws`` parameter vectors from the fit's sampling distribution, or the point estimate repeated.
+
+    The point estimate (with a warning) where :func:`covariance_problem` finds the
+    fit's uncertainty unusable; the scores then say so (``Scores.interval_uncertainty``),
+    so an interval without the parameters' uncertainty is never presented as one with it.
+
+    Raises
+    ------
+    FitError
+        Draws that are not finite positive numbers although the covariance passed the check.
+    """
+    problem = covariance_problem(model)
+    if problem is not None:
+        warnings.warn(f"{type(model).__name__}: no usable parameter covariance ({problem}); "
+                      "intervals include process noise only.", stacklevel=3)
         return np.tile(model.params, (n_draws, 1))
+    draws = model.sample_params(n_draws, rng)
+    if not np.all(np.isfinite(draws) & (draws > 0)):
+        raise FitError(
+            f"{type(model).__name__}: parameter draws for the prediction intervals overflow or reach 0. "
+            "Fix: fit on more customers or a longer calibration period, or score without intervals (intervals=None)."
+        )
     return draws
 
 

@@ -46,6 +46,11 @@ class Scores(ResultTable):
         Monte Carlo draws and seed of the intervals.
     quantile_level_mc_sd : dict or None
         Monte Carlo standard error of each quantile level.
+    interval_uncertainty : str or None
+        What the intervals include: ``"parameters and process noise"``, or
+        ``"process noise only (...)"`` with the reason when a fit's parameter
+        uncertainty is unusable (:func:`clv.scores.intervals.interval_uncertainty`);
+        None without intervals.
     observation_end : datetime.date or None
         The observation end of the customer data (when known): the forecast
         window starts the day after.
@@ -65,6 +70,7 @@ class Scores(ResultTable):
     n_draws: int | None = None
     seed: int | None = None
     quantile_level_mc_sd: dict[str, float] | None = None
+    interval_uncertainty: str | None = None
     observation_end: dt.date | None = None
     currency: str | None = None
 

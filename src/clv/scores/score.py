@@ -9,13 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clv.errors import DataError, missing_column_message
+from clv.errors import DataError, FitError, missing_column_message
 from clv.scores.intervals import (
     IntervalInputs,
     choose_method,
     closed_form_quantiles,
     closed_form_reference,
     factorised_quantiles,
+    interval_uncertainty,
     monte_carlo_level_sd,
     quantile_levels,
     quantile_name,
@@ -166,7 +167,8 @@ def _score_in_model_unit(
     check_annual_rate(discount_rate)
     if horizon is not None:
         _step_ends(transaction_model, horizon, time_unit, discount_step)  # checks the units before work starts
-    plan = _IntervalPlan.checked(transaction_model, intervals, n_draws, seed, interval_method) if intervals else None
+    plan = (_IntervalPlan.checked(transaction_model, spend_model, intervals, n_draws, seed, interval_method)
+            if intervals else None)
     money = clean_monetary_value(x, m, has_spend_model=spend_model is not None) if m is not None else None
     histories = compress({"x": x, "t_x": t_x, "T": T})
     hx, ht, hT = (histories.columns[k] for k in ("x", "t_x", "T"))
@@ -204,7 +206,84 @@ def _score_in_model_unit(
         del out["expected_purchases"]
         out = {"customer_id": out.pop("customer_id"), "p_alive": out.pop("p_alive"),
                "discounted_purchases": histories.expand(forecast.discounted), **out}
+    require_valid_scores(out, transaction_model, x, t_x, T)
     return pd.DataFrame(out, copy=False), plan
+
+
+def require_valid_scores(columns: dict, model, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> None:
+    """Raise :class:`clv.errors.FitError` unless every score is finite and in range.
+
+    P(alive) in [0, 1]; counts, spend and CLV >= 0 (money may be negative only
+    where the customer's own monetary value is); every interval column finite
+    and each lower quantile <= the higher one. A score outside these is not
+    written: the message names the first customer concerned, what was wrong
+    and what to do.
+
+    Parameters
+    ----------
+    columns : dict of str to numpy.ndarray
+        The score columns by name (``customer_id`` is skipped).
+    model : fitted purchase model
+        Named in the message.
+    x, t_x, T : numpy.ndarray
+        The histories, quoted in the message.
+
+    Raises
+    ------
+    FitError
+        A score is NaN, infinite, negative or (P(alive)) above 1.
+    """
+    for name, values in columns.items():
+        if name == "customer_id" or name in ("expected_spend", "clv") or name.startswith("clv_q"):
+            continue  # money: a refund-only customer may have a negative mean order; checked for finiteness below
+        values = np.asarray(values, dtype=float)
+        high = 1.0 if name == "p_alive" else np.inf
+        _require_in_range(name, values, 0.0, high, model, x, t_x, T)
+    for name, values in columns.items():
+        if name in ("expected_spend", "clv") or name.startswith("clv_q"):
+            _require_in_range(name, np.asarray(values, dtype=float), -np.inf, np.inf, model, x, t_x, T)
+    for prefix in ("purchases_q", "clv_q"):
+        names = sorted((n for n in columns if n.startswith(prefix)), key=lambda n: float(n[len(prefix):]))
+        for lower, upper in zip(names, names[1:]):
+            crossed = np.asarray(columns[lower], dtype=float) > np.asarray(columns[upper], dtype=float)
+            if crossed.any():
+                row = int(np.flatnonzero(crossed)[0])
+                raise FitError(f"{_model_label(model)}: the prediction quantile {lower} is above {upper} for "
+                               f"{crossed.sum()} customers (first: row {row}, {_history(x, t_x, T, row)}). "
+                               "Fix: raise n_draws or score without intervals (intervals=None).")
+
+
+def _require_in_range(name, values, low, high, model, x, t_x, T) -> None:
+    bad = ~np.isfinite(values) | (values < low) | (values > high)
+    if not bad.any():
+        return
+    row = int(np.flatnonzero(bad)[0])
+    raise FitError(
+        f"{_model_label(model)} gives no valid {name} for {int(bad.sum())} of {values.size} customers (first: row "
+        f"{row}, {_history(x, t_x, T, row)}: {name} = {values[row]!r}); nothing was written. The fitted parameters "
+        f"({_parameters(model)}) are probably at the edge of what the data identify. Fix: {_simpler_model()}use a "
+        "longer calibration period or more customers, or check the time unit."
+    )
+
+
+def _simpler_model() -> str:
+    """The simpler model to suggest: the NBD (no dropout) where it is registered."""
+    from clv.models import model_names
+
+    return "refit with the NBD model, which has no dropout (--model nbd), " if "nbd" in model_names("purchase") else ""
+
+
+def _model_label(model) -> str:
+    return getattr(model, "model_name", "") or type(model).__name__
+
+
+def _history(x, t_x, T, row: int) -> str:
+    return f"frequency={x[row]:g}, recency={t_x[row]:g}, T={T[row]:g}"
+
+
+def _parameters(model) -> str:
+    params = getattr(model, "params_", None) or {}
+    return ", ".join(f"{k}={v:.4g}" for k, v in params.items()) or "unknown"
 
 
 def _lifetime_or_checked_horizon(horizon: float | None, intervals) -> float | None:
@@ -280,14 +359,15 @@ class _IntervalPlan:
     method: str
     n_draws: int
     seed: int | None
+    uncertainty: str
 
     @classmethod
-    def checked(cls, model, intervals, n_draws, seed, method) -> "_IntervalPlan":
+    def checked(cls, model, spend_model, intervals, n_draws, seed, method) -> "_IntervalPlan":
         n_draws = int(n_draws)
         if n_draws < 10:
             raise DataError(f"n_draws must be at least 10 for quantiles to mean anything, got {n_draws}.")
         levels = quantile_levels(intervals)
-        return cls(levels, choose_method(model, method), n_draws, seed)
+        return cls(levels, choose_method(model, method), n_draws, seed, interval_uncertainty(model, spend_model))
 
     def history_quantiles(self, model, spend_model, rows, horizon: float, rng, reference=None):
         """Per distinct history: purchase and standardised money quantiles ("closed" or "factorised").
@@ -311,6 +391,7 @@ class _IntervalPlan:
     def result_fields(self) -> dict:
         """The interval settings as :class:`clv.scores.Scores` fields."""
         return dict(interval_method=self.method, n_draws=self.n_draws, seed=self.seed,
+                    interval_uncertainty=self.uncertainty,
                     quantile_level_mc_sd={f"{u:g}": monte_carlo_level_sd(u, self.n_draws) for u in self.levels})
 
 
