@@ -9,18 +9,21 @@ holdout window (``frequency_holdout * monetary_value_holdout``) times
 E[holdout purchases]`` (:func:`clv.scores.score_customers` with no
 discounting), with 80%/95% prediction intervals from the same call.
 
-Best predictor: the lowest per-customer RMSE of holdout value; predictors within
-1% of that RMSE are tied and the higher Spearman correlation of value wins. RMSE
-because every predictor outputs an expected value, and the expectation is the
-prediction that minimises squared error (MAE is minimised by the median, which
-is 0 for most customers in a holdout window, so MAE rewards predicting nothing
-for the many customers who will not return).
+The champion: by the vote over several checks of :mod:`clv.backtest.champion`
+(errors per customer of purchases and value, total, ranking, top 10% and
+interval coverage); a baseline wins only when clearly better than the best model
+on most checks.
+
+A backtest always finishes: a model whose fit, prediction or intervals fail (or
+that predicts a number that is not finite) is listed in
+:attr:`BacktestResult.failed` with its reason, and the other models, the
+baselines and the charts still run.
 
 A purchase log (customer and date only, no amounts) has no value to predict:
 the models are fitted and scored on purchases, the baselines predict purchases,
 the value metrics are not computed (no ``value_*`` columns; a warning and
 ``settings["value_metrics"]`` say why), the spend model is not fitted, and the
-best predictor is chosen by the same rule on holdout purchases.
+champion is chosen by the same rule on holdout purchases.
 """
 
 from __future__ import annotations
@@ -36,17 +39,17 @@ import pandas as pd
 
 from clv.backtest import baselines as base
 from clv.backtest import charts
+from clv.backtest.champion import Champion, choose_champion
 from clv.backtest.metrics import accuracy, decile_calibration, interval_coverage
 from clv.backtest.split import Split, inner_split, split_orders
 from clv.errors import ClvError, DataError
-from clv.models import model_class, model_names
+from clv.models import model_class, model_label, model_names
 from clv.scores import quantile_levels, quantile_name, score_customers
 from clv.summary import CustomerData
 from clv.summary.amounts import AMOUNTS_FIX, NO_AMOUNTS
 from clv.units import DEFAULT_TIME_UNIT
 
 SPEND_MODELS = ("gammagamma", None)
-TIE_TOLERANCE = 0.01  # RMSEs within 1% of the best are a tie, broken by Spearman
 MIN_REPEAT_BUYERS = 200
 MIN_CALIBRATION_PURCHASE_CYCLES = 3.0
 MIN_HOLDOUT_SHARE = 0.25
@@ -71,16 +74,22 @@ class BacktestResult:
     charts : dict of str to pandas.DataFrame
         Chart data frames (``tracking``, ``conditional_expectations``, ``frequency_histogram``).
     best : str
-        The name of the best predictor (:func:`choose_best`).
+        The name of the champion (:func:`clv.backtest.champion.choose_champion`).
     best_reason : str
-        Why it is the best, in a sentence or two.
+        Why it is the champion, in plain words.
     warnings : list of str
-        Reasons not to trust the comparison (short or sparse data, failed fits).
+        Reasons not to trust the comparison (short or sparse data, a spend model that failed).
     settings : dict
         The resolved split (dates, time unit, merge rule, calibration and holdout lengths) and
         options.
     models : dict, default {}
         The fitted transaction models (and the ``spend`` model) by name.
+    failed : pandas.DataFrame or None, default None
+        One row per predictor that failed: ``predictor``, ``kind`` (model or baseline),
+        ``stage`` (fit, predict, intervals) and ``reason``. A model whose intervals failed is
+        still compared on its point predictions (no coverage).
+    champion : Champion or None, default None
+        The champion with its ties, runner-up and the per-check votes.
     """
 
     metrics: pd.DataFrame
@@ -92,6 +101,8 @@ class BacktestResult:
     warnings: list[str]
     settings: dict[str, Any]
     models: dict[str, Any] = field(default_factory=dict)
+    failed: pd.DataFrame | None = None
+    champion: Champion | None = None
 
     def figures(self) -> dict[str, Any]:
         """The charts as Plotly figures (tracking, conditional_expectations, frequency_histogram)."""
@@ -108,11 +119,13 @@ class BacktestResult:
         return charts.write_charts(self.figures(), directory, png=png)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (NaN -> None): settings, best, warnings, metrics, deciles, charts."""
+        """JSON-ready form (NaN -> None): settings, best, champion and votes, failed, warnings, metrics, deciles, charts."""
         return _plain({
             "settings": self.settings,
             "best": self.best,
             "best_reason": self.best_reason,
+            "champion": self.champion.as_dict() if self.champion is not None else None,
+            "failed": self.failed.to_dict(orient="records") if self.failed is not None else [],
             "warnings": self.warnings,
             "metrics": self.metrics.to_dict(orient="records"),
             "deciles": self.deciles.to_dict(orient="records"),
@@ -175,8 +188,9 @@ def backtest(
     Returns
     -------
     BacktestResult
-        Metrics, deciles, per-customer predictions, chart data, the best predictor and why,
-        warnings, settings and the fitted models.
+        Metrics, deciles, per-customer predictions, chart data, the champion and why (with the
+        per-check votes), the predictors that failed and why, warnings, settings and the fitted
+        models.
 
     Raises
     ------
@@ -205,26 +219,28 @@ def backtest(
     predictions: dict[str, base.Prediction] = {}
     bounds: dict[str, dict[str, np.ndarray]] = {}
     fitted: dict[str, Any] = {}
+    failures: list[dict[str, str]] = []
     spend = _fit_spend(summary, spend_model, notes) if models else None
     for name in models:
-        model = _fit_transaction_model(name, summary, split.time_unit, notes)
-        if model is None or model.model_name in fitted:  # several requests that fell back to the NBD: one row
-            continue
-        name = model.model_name
-        fitted[name] = model
-        predictions[name], bounds[name] = _model_prediction(model, spend, summary, horizon, margin,
-                                                            intervals, n_draws, seed)
-    predictions.update(_baseline_predictions(orders, split, baselines, margin, notes))
+        outcome = _evaluate_model(name, spend, split, margin, intervals, n_draws, seed, notes, failures, fitted)
+        if outcome is not None:  # several requests that fell back to the NBD: one row, "nbd"
+            used, model, prediction, bound = outcome
+            fitted[used], predictions[used], bounds[used] = model, prediction, bound
+    predictions.update(_baseline_predictions(orders, split, baselines, margin, failures))
     if not predictions:
-        raise DataError("no predictor could be evaluated: every model fit failed and no baseline was asked for. "
-                        f"Reasons: {' '.join(notes)}")
+        reasons = " ".join(f"{f['predictor']}: {f['reason']}" for f in failures)
+        raise DataError("no predictor could be evaluated: every model failed and no baseline was asked for "
+                        f"(add baselines, e.g. baselines=('naive',)). Reasons: {reasons}")
 
     metrics = _metrics_table(summary, predictions, bounds, intervals, fitted, margin, quantities)
-    best, reason = choose_best(metrics)
-    if best in base.BASELINES and fitted:
-        notes.append(f"the {best} baseline beat every fitted model on holdout {ranked_on}: "
+    champion = choose_champion(metrics, labels=_labels(fitted))
+    if not split.has_amounts:
+        champion = champion.with_reason(f"{champion.reason} Chosen on holdout purchases: {NO_AMOUNTS}, "
+                                        "so value cannot be compared.")
+    if champion.kind == "baseline" and fitted:
+        notes.append(f"the {champion.name} baseline beat the fitted models on most checks of holdout {ranked_on}: "
                      f"do not trust the models' {'CLV' if split.has_amounts else 'purchase forecasts'} for this data.")
-    chart_data = _chart_data(orders, split, fitted, predictions)
+    chart_data = _chart_data(orders, split, fitted, predictions, notes)
     if spend is not None:
         fitted["spend"] = spend
     settings = {
@@ -235,14 +251,16 @@ def backtest(
         "new_customers_in_holdout": summary.new_customers_in_holdout,
         "models": list(models), "spend_model": spend_model, "baselines": list(baselines),
         "margin": margin, "intervals": list(intervals), "n_draws": n_draws, "seed": seed,
-        "selection": f"lowest {ranked_on} RMSE; within {TIE_TOLERANCE:.0%} of it, highest {ranked_on} Spearman",
+        "selection": (f"champion by votes over {len(champion.votes)} checks on holdout {ranked_on} (clv.backtest.champion); "
+                      f"a baseline must be clearly better than the best model on {champion.needed} of them"),
         "has_amounts": split.has_amounts,
         "value_metrics": "computed" if split.has_amounts else f"not available: {NO_AMOUNTS}",
     }
     return BacktestResult(
         metrics=metrics, deciles=_deciles(summary, predictions, margin, quantities),
         predictions=_prediction_frame(summary, predictions, margin),
-        charts=chart_data, best=best, best_reason=reason, warnings=notes, settings=settings, models=fitted,
+        charts=chart_data, best=champion.name, best_reason=champion.reason, warnings=notes, settings=settings,
+        models=fitted, failed=pd.DataFrame(failures, columns=list(FAILURE_COLUMNS)), champion=champion,
     )
 
 
@@ -279,23 +297,88 @@ def transaction_models() -> tuple[str, ...]:
 
 
 def _fit_transaction_model(name: str, summary: pd.DataFrame, unit: str, notes: list[str]):
-    """The fitted model (in the split's time unit) by the model ladder, or None with a note when its fit fails.
+    """The fitted model (in the split's time unit) by the model ladder; raises when its fit fails (see :func:`_evaluate_model`).
 
     A request that fell back to the NBD (:func:`clv.models.ladder.fit_purchase_model`) is listed as ``nbd``,
     with a note saying why.
     """
     from clv.models.ladder import fit_purchase_model
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            model = fit_purchase_model(tuple(summary[c] for c in ("frequency", "recency", "T")), name, time_unit=unit)
-    except ClvError as exc:
-        notes.append(f"model {name} could not be fitted ({exc}); skipped.")
-        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model = fit_purchase_model(tuple(summary[c] for c in ("frequency", "recency", "T")), name, time_unit=unit)
     if model.model_choice_.fell_back:
         notes.append(f"model {name} fell back to nbd: {model.model_choice_.reason}.")
     return model
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """The reason a predictor failed, on one line: the message of a ClvError, else the error's type and message."""
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, ClvError) else f"{type(exc).__name__}: {text or 'no message'}"
+
+
+def _evaluate_model(name, spend, split: Split, margin, intervals, n_draws, seed, notes: list[str],
+                    failures: list[dict[str, str]], done: dict[str, Any]):
+    """(name used, model, prediction, bounds) of one model, or None with a row in ``failures``; never raises.
+
+    The name used is the requested one, or ``nbd`` when the ladder fell back; None
+    too when that model is in ``done`` already (two requests that fell back).
+
+    A model that cannot be fitted, predicted, or that predicts a number that is not
+    finite fails; when only its intervals fail it is kept without intervals (a
+    failure row at stage "intervals"). Any exception counts: a registered model may
+    come from anywhere, and one model must not stop the others.
+    """
+    summary, horizon = split.data, split.holdout_length
+    try:
+        model = _fit_transaction_model(name, summary, split.time_unit, notes)
+    except Exception as exc:  # noqa: BLE001 - listed with its reason, the backtest goes on
+        failures.append(_failure(name, "model", "fit", _failure_reason(exc)))
+        return None
+    used = model.model_choice_.used
+    if used in done:
+        return None
+    try:
+        prediction, bounds = _model_prediction(model, spend, summary, horizon, margin, intervals, n_draws, seed)
+        _check_finite(prediction)
+    except Exception as exc:  # noqa: BLE001
+        if not intervals:
+            failures.append(_failure(used, "model", "predict", _failure_reason(exc)))
+            return None
+        try:
+            prediction, bounds = _model_prediction(model, spend, summary, horizon, margin, (), n_draws, seed)
+            _check_finite(prediction)
+        except Exception as point_exc:  # noqa: BLE001
+            failures.append(_failure(used, "model", "predict", _failure_reason(point_exc)))
+            return None
+        failures.append(_failure(used, "model", "intervals",
+                                 f"{_failure_reason(exc)} (compared without intervals)"))
+    return used, model, prediction, bounds
+
+
+FAILURE_COLUMNS = ("predictor", "kind", "stage", "reason")
+
+
+def _failure(predictor: str, kind: str, stage: str, reason: str) -> dict[str, str]:
+    return dict(zip(FAILURE_COLUMNS, (predictor, kind, stage, reason)))
+
+
+def _check_finite(prediction: base.Prediction) -> None:
+    """Raise when a prediction holds NaN or inf (the metrics need finite numbers)."""
+    for quantity in QUANTITIES:
+        values = getattr(prediction, quantity)
+        if values is None:
+            continue
+        bad = ~np.isfinite(np.asarray(values, float))
+        if bad.any():
+            raise DataError(f"predicted {quantity} that is not a finite number for {int(bad.sum())} of "
+                            f"{bad.size} customers (first row {int(np.flatnonzero(bad)[0])}).")
+
+
+def _labels(fitted: dict[str, Any]) -> dict[str, str]:
+    """Names for people of the fitted models ("BG/NBD") for the champion's reason."""
+    return {name: model_label(name) for name in fitted}
 
 
 def _fit_spend(summary: pd.DataFrame, spend_model: str | None, notes: list[str]):
@@ -341,19 +424,22 @@ def _model_prediction(model, spend, summary, horizon, margin, intervals, n_draws
     return base.Prediction(scores["expected_purchases"].to_numpy(float), value), bounds
 
 
-def _baseline_predictions(orders, split: Split, names, margin: float, notes: list[str]) -> dict[str, base.Prediction]:
-    out = {}
+def _baseline_predictions(orders, split: Split, names, margin: float, failures: list[dict[str, str]]) -> dict[str, base.Prediction]:
+    """Each asked-for baseline's prediction; one that fails (rfm without room for its inner window) is listed in ``failures``."""
     horizon = split.holdout_length
-    if "classic" in names:
-        out["classic"] = base.classic_baseline(split.frame, horizon, margin)
-    if "naive" in names:
-        out["naive"] = base.naive_baseline(split.frame, horizon, margin)
-    if "rfm" in names:
+    makers = {
+        "classic": lambda: base.classic_baseline(split.frame, horizon, margin),
+        "naive": lambda: base.naive_baseline(split.frame, horizon, margin),
+        "rfm": lambda: base.rfm_baseline(split.frame, inner_split(orders, split).frame, horizon, margin),
+    }
+    out = {}
+    for name in (n for n in makers if n in names):
         try:
-            inner = inner_split(orders, split)
-            out["rfm"] = base.rfm_baseline(split.frame, inner.frame, horizon, margin)
-        except DataError as exc:
-            notes.append(f"rfm baseline skipped: {exc}")
+            out[name] = makers[name]()
+            _check_finite(out[name])
+        except Exception as exc:  # noqa: BLE001 - listed with its reason, the backtest goes on
+            out.pop(name, None)
+            failures.append(_failure(name, "baseline", "predict", _failure_reason(exc)))
     return out
 
 
@@ -384,49 +470,23 @@ def _metrics_table(summary, predictions, bounds, intervals, fitted, margin, quan
 
 
 def choose_best(metrics: pd.DataFrame) -> tuple[str, str]:
-    """Lowest value RMSE; RMSEs within ``TIE_TOLERANCE`` of the lowest are tied, the highest value Spearman wins.
-
-    Without value metrics (a purchase log) the same rule on holdout purchases.
-
-    RMSE because every predictor outputs an expected value, and the expectation minimises squared
-    error (MAE is minimised by the median, 0 for most customers in a holdout window).
+    """The champion and its reason by the rule of :func:`clv.backtest.champion.choose_champion`.
 
     Parameters
     ----------
     metrics : pandas.DataFrame
-        One row per predictor with ``predictor`` and, for the quantity compared (``value``, else
-        ``purchases``), the columns ``<quantity>_rmse``, ``<quantity>_spearman``,
-        ``<quantity>_total_error_pct`` and ``<quantity>_top20_capture``
-        (:attr:`BacktestResult.metrics`).
+        One row per predictor (:attr:`BacktestResult.metrics`): ``predictor``, ``kind`` and the
+        metric columns the checks use (``purchases_rmse``, ``value_rmse``,
+        ``<q>_total_error_pct``, ``<q>_spearman``, ``<q>_top10_capture``, coverages).
 
     Returns
     -------
     tuple of (str, str)
-        The best predictor's name, and the reason (its RMSE, ties, the runner-up, its total error
-        and the share of the actual quantity its top 20% capture).
+        The champion's name and the reason in plain words (the checks it won, its ties, the
+        closest baseline, the next predictor).
     """
-    quantity = "value" if "value_rmse" in metrics.columns else "purchases"
-    rmse = metrics[f"{quantity}_rmse"].to_numpy(float)
-    lowest = np.nanmin(rmse)
-    tied = metrics[rmse <= lowest * (1 + TIE_TOLERANCE)]
-    spearman = tied[f"{quantity}_spearman"].fillna(-np.inf)
-    winner = tied.loc[spearman.idxmax()] if len(tied) > 1 else tied.iloc[0]
-    others = metrics[~metrics["predictor"].isin(tied["predictor"])].sort_values(f"{quantity}_rmse")
-    reason = (f"{winner['predictor']} has the lowest per-customer RMSE of holdout {quantity} "
-              f"({winner[f'{quantity}_rmse']:.4g})")
-    if len(tied) > 1:
-        names = ", ".join(p for p in tied["predictor"] if p != winner["predictor"])
-        reason = (f"{winner['predictor']} is within {TIE_TOLERANCE:.0%} of the lowest holdout-{quantity} RMSE "
-                  f"(tied with {names}) and ranks customers best "
-                  f"({quantity} Spearman {winner[f'{quantity}_spearman']:.3f})")
-    if len(others):
-        runner = others.iloc[0]
-        reason += f"; next: {runner['predictor']} ({runner[f'{quantity}_rmse']:.4g})"
-    reason += (f". Total holdout {quantity} off by {winner[f'{quantity}_total_error_pct']:+.1f}%, "
-               f"top 20% of its predictions capture {winner[f'{quantity}_top20_capture']:.0%} of the actual {quantity}.")
-    if quantity == "purchases":
-        reason += f" Chosen on purchases: {NO_AMOUNTS}, so value cannot be compared."
-    return str(winner["predictor"]), reason
+    champion = choose_champion(metrics)
+    return champion.name, champion.reason
 
 
 def _deciles(summary, predictions, margin, quantities=QUANTITIES) -> pd.DataFrame:
@@ -452,16 +512,42 @@ def _prediction_frame(summary, predictions, margin) -> pd.DataFrame:
     return frame
 
 
-def _chart_data(orders, split: Split, fitted: dict, predictions: dict) -> dict[str, pd.DataFrame]:
+def _chart_data(orders, split: Split, fitted: dict, predictions: dict, notes: list[str]) -> dict[str, pd.DataFrame]:
+    """The chart data; a model chart that fails is left out with a note (the backtest still finishes)."""
     summary = split.frame
     out = {"conditional_expectations": charts.conditional_expectations_data(
         summary, {name: p.purchases for name, p in predictions.items()})}
-    if fitted:
+    if not fitted:
+        return out
+    try:
         actual = charts.actual_repeat_purchases(orders, calibration_end=split.calibration_end,
-                                                observation_end=split.observation_end, unit=split.time_unit, merge=split.merge)
-        out["tracking"] = charts.tracking_data(actual, summary, fitted, split.holdout_length)
-        out["frequency_histogram"] = charts.frequency_histogram_data(summary, fitted)
+                                                observation_end=split.observation_end, unit=split.time_unit,
+                                                merge=split.merge)
+    except Exception as exc:  # noqa: BLE001 - the metrics stand without the chart
+        notes.append(f"the tracking chart was left out: {_failure_reason(exc)}")
+        actual = None
+    makers = {"frequency_histogram": lambda models: charts.frequency_histogram_data(summary, models)}
+    if actual is not None:
+        makers = {"tracking": lambda models: charts.tracking_data(actual, summary, models, split.holdout_length),
+                  **makers}
+    for chart, make in makers.items():
+        try:
+            out[chart] = make(fitted)
+        except Exception as exc:  # noqa: BLE001 - retried without the model(s) that fail
+            usable = {name: model for name, model in fitted.items() if _chart_works(make, name, model)}
+            notes.append(f"the {chart.replace('_', ' ')} chart leaves out "
+                         f"{', '.join(sorted(set(fitted) - set(usable))) or 'no model'}: {_failure_reason(exc)}")
+            if usable:
+                out[chart] = make(usable)
     return out
+
+
+def _chart_works(make, name: str, model) -> bool:
+    try:
+        make({name: model})
+    except Exception:  # noqa: BLE001
+        return False
+    return True
 
 
 # ----- warnings -----------------------------------------------------------------

@@ -244,6 +244,9 @@ def model_fit(ctx: ReportContext) -> Section:
     section.figures.append(_figure("coverage", *_coverage(metrics)))
     if result.warnings:
         section.notes.extend(result.warnings)
+    if result.failed is not None:
+        section.notes.extend(f"{row.predictor} could not be compared ({row.stage}): {row.reason}"
+                             for row in result.failed.itertuples())
     section.notes.append("The scores in the sections below use BG/NBD + Gamma-Gamma fitted on the whole history "
                          "(the what-if and the segments need BG/NBD's drop-out probability).")
     ctx.results["backtest"] = result
