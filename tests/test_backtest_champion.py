@@ -348,3 +348,13 @@ def test_online_retail_finishes_and_names_a_model(tmp_path):
     assert result.champion.tally["naive"] < result.champion.needed
     assert {"tracking", "frequency_histogram"} <= set(result.charts)
     json.dumps(result.to_dict())
+
+
+def test_apparel_names_a_model_not_a_baseline_that_wins_one_error_measure():
+    """CLVTools' apparel data, calibration 2005-01-02 .. 2007-12-31 (half the span), holdout to 2010-12-20."""
+    raw = pd.read_csv(DATA / "apparelTrans.csv")
+    orders = pd.DataFrame({"customer_id": raw["Id"].astype(str), "order_ts": pd.to_datetime(raw["Date"]),
+                           "amount": raw["Price"]})
+    result = backtest(orders, calibration_end="2007-12-31", intervals=(0.8,), n_draws=30)
+    assert result.champion.kind == "model" and result.settings["customers"] == 600
+    assert all(result.champion.tally[b] < result.champion.needed for b in ("classic", "naive", "rfm"))
