@@ -358,3 +358,17 @@ def test_apparel_names_a_model_not_a_baseline_that_wins_one_error_measure():
     result = backtest(orders, calibration_end="2007-12-31", intervals=(0.8,), n_draws=30)
     assert result.champion.kind == "model" and result.settings["customers"] == 600
     assert all(result.champion.tally[b] < result.champion.needed for b in ("classic", "naive", "rfm"))
+
+
+def test_a_calibration_end_from_the_settings_file(tmp_path, monkeypatch):
+    """``[commands.backtest] calibration_end = "..."``: one value of the repeatable option; a list gives origins."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clv.toml").write_text('[commands.backtest]\ncalibration_end = "1997-09-30"\n')
+    args = ["backtest", *CLI_INPUT, "--models", "none", "--intervals", "none", "--format", "json"]
+    one = CliRunner().invoke(app, args)
+    assert one.exit_code == 0, one.output
+    assert json.loads(one.stdout)["settings"]["calibration_end"] == "1997-09-30"
+    (tmp_path / "clv.toml").write_text('[commands.backtest]\ncalibration_end = ["1997-06-30", "1997-09-30"]\n')
+    rolling = CliRunner().invoke(app, args)
+    assert rolling.exit_code == 0, rolling.output
+    assert json.loads(rolling.stdout)["settings"]["calibration_ends"] == ["1997-06-30", "1997-09-30"]

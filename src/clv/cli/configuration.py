@@ -94,11 +94,14 @@ def command_defaults(name: str, command: Any, settings: Any) -> tuple[dict[str, 
         The checked settings.
     """
     aliases = _options(command)
+    repeatable = {param.name for param in command.params if getattr(param, "multiple", False)}
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
 
     def put(parameter: str, value: Any, origin: str) -> None:
         if parameter in aliases.values() and value is not None:
+            if parameter in repeatable and isinstance(value, str):  # one value of a repeatable option
+                value = [value]
             values[parameter] = list(value) if isinstance(value, tuple) else value
             origins[parameter] = origin
 
