@@ -221,11 +221,13 @@ def backtest(
     fitted: dict[str, Any] = {}
     failures: list[dict[str, str]] = []
     spend = _fit_spend(summary, spend_model, notes) if models else None
+    used_for: dict[str, str] = {}  # requested model -> the model compared (nbd after a fallback)
     for name in models:
         outcome = _evaluate_model(name, spend, split, margin, intervals, n_draws, seed, notes, failures, fitted)
         if outcome is not None:  # several requests that fell back to the NBD: one row, "nbd"
-            used, model, prediction, bound = outcome
-            fitted[used], predictions[used], bounds[used] = model, prediction, bound
+            used_for[name], model, prediction, bound = outcome
+            if model is not None:
+                fitted[used_for[name]], predictions[used_for[name]], bounds[used_for[name]] = model, prediction, bound
     predictions.update(_baseline_predictions(orders, split, baselines, margin, failures))
     if not predictions:
         reasons = " ".join(f"{f['predictor']}: {f['reason']}" for f in failures)
@@ -249,7 +251,7 @@ def backtest(
         "calibration_length": split.calibration_length, "holdout_length": horizon,
         "customers": len(summary), "repeat_buyers": int((summary["frequency"] > 0).sum()),
         "new_customers_in_holdout": summary.new_customers_in_holdout,
-        "models": list(models), "spend_model": spend_model, "baselines": list(baselines),
+        "models": list(models), "models_compared": used_for, "spend_model": spend_model, "baselines": list(baselines),
         "margin": margin, "intervals": list(intervals), "n_draws": n_draws, "seed": seed,
         "selection": (f"champion by votes over {len(champion.votes)} checks on holdout {ranked_on} (clv.backtest.champion); "
                       f"a baseline must be clearly better than the best model on {champion.needed} of them"),
@@ -322,8 +324,9 @@ def _evaluate_model(name, spend, split: Split, margin, intervals, n_draws, seed,
                     failures: list[dict[str, str]], done: dict[str, Any]):
     """(name used, model, prediction, bounds) of one model, or None with a row in ``failures``; never raises.
 
-    The name used is the requested one, or ``nbd`` when the ladder fell back; None
-    too when that model is in ``done`` already (two requests that fell back).
+    The name used is the requested one, or ``nbd`` when the ladder fell back; model,
+    prediction and bounds are None when that model is in ``done`` already (two
+    requests that fell back).
 
     A model that cannot be fitted, predicted, or that predicts a number that is not
     finite fails; when only its intervals fail it is kept without intervals (a
@@ -338,7 +341,7 @@ def _evaluate_model(name, spend, split: Split, margin, intervals, n_draws, seed,
         return None
     used = model.model_choice_.used
     if used in done:
-        return None
+        return used, None, None, None
     try:
         prediction, bounds = _model_prediction(model, spend, summary, horizon, margin, intervals, n_draws, seed)
         _check_finite(prediction)
