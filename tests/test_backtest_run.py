@@ -159,10 +159,11 @@ def test_cdnow_holdout_figures(cdnow_result):
     assert metrics.loc["bgnbd", "value_rmse"] == pytest.approx(72.30, rel=0.02)
     assert metrics.loc["naive", "purchases_predicted_total"] == pytest.approx(2930.1, rel=0.001)
     assert metrics.loc["classic", "purchases_predicted_total"] == pytest.approx(2928.9, rel=0.001)
-    # Monte Carlo intervals: coverage near the nominal level (above it for integer purchase counts)
-    assert 0.85 <= metrics.loc["bgnbd", "purchases_coverage_0.8"] <= 0.95
-    assert 0.84 <= metrics.loc["bgnbd", "value_coverage_0.8"] <= 0.92
-    assert 0.93 <= metrics.loc["bgnbd", "value_coverage_0.95"] <= 0.99
+    # intervals recalibrated inside the calibration period (clv.scores.calibration): coverage in the band
+    # 75-85% / 92-98% (the model's own intervals held 0.93 / 0.97 of purchase counts)
+    assert 0.75 <= metrics.loc["bgnbd", "purchases_coverage_0.8"] <= 0.85
+    assert 0.75 <= metrics.loc["bgnbd", "value_coverage_0.8"] <= 0.85
+    assert 0.92 <= metrics.loc["bgnbd", "value_coverage_0.95"] <= 0.98
     for baseline in ("classic", "naive", "rfm"):
         assert metrics.loc["bgnbd", "purchases_mae"] < metrics.loc[baseline, "purchases_mae"]
         assert metrics.loc["bgnbd", "value_rmse"] < metrics.loc[baseline, "value_rmse"]
@@ -175,8 +176,8 @@ def test_cdnow_pareto_figures(cdnow_result):
     metrics = cdnow_result.metrics.set_index("predictor")
     assert metrics.loc["pareto", "purchases_predicted_total"] == pytest.approx(1665.5, rel=0.01)
     assert metrics.loc["pareto", "value_rmse"] == pytest.approx(72.18, rel=0.02)
-    assert 0.85 <= metrics.loc["pareto", "purchases_coverage_0.8"] <= 0.95
-    assert 0.93 <= metrics.loc["pareto", "value_coverage_0.95"] <= 0.99
+    assert 0.75 <= metrics.loc["pareto", "purchases_coverage_0.8"] <= 0.85
+    assert 0.92 <= metrics.loc["pareto", "value_coverage_0.95"] <= 0.98
     assert cdnow_result.best == "pareto"  # as many checks as BG/NBD, the smaller value error per customer
     assert cdnow_result.champion.tied == ("bgnbd",)
 

@@ -148,6 +148,7 @@ def backtest(
     intervals: Sequence[float] = (0.8, 0.95),
     n_draws: int = 200,
     seed: int = 0,
+    calibrate_intervals: bool = True,
 ) -> BacktestResult:
     """Fit on ``(first order, calibration_end]``, predict ``(calibration_end, observation_end]``, compare.
 
@@ -184,6 +185,12 @@ def backtest(
         Monte Carlo draws of the prediction intervals.
     seed : int, default 0
         Seed of the prediction intervals' draws.
+    calibrate_intervals : bool, default True
+        Recalibrate each model's intervals on a backtest inside the calibration period
+        (:mod:`clv.scores.calibration`; only orders up to the calibration end are used): the
+        coverage columns are then those of the recalibrated intervals, and
+        ``settings["interval_calibration"]`` says per model how (or why not). False: the
+        model's intervals at their nominal levels.
 
     Returns
     -------
@@ -220,10 +227,18 @@ def backtest(
     bounds: dict[str, dict[str, np.ndarray]] = {}
     fitted: dict[str, Any] = {}
     failures: list[dict[str, str]] = []
+    calibrations: dict[str, Any] = {}
+    inner: list = []  # the inner split of the interval calibration, computed once
     spend = _fit_spend(summary, spend_model, notes) if models else None
     used_for: dict[str, str] = {}  # requested model -> the model compared (nbd after a fallback)
+    calibrate = None
+    if calibrate_intervals and intervals:
+        def calibrate(model):
+            return _interval_calibration(orders, split, model, spend, intervals, n_draws, seed, notes, inner,
+                                         calibrations)
     for name in models:
-        outcome = _evaluate_model(name, spend, split, margin, intervals, n_draws, seed, notes, failures, fitted)
+        outcome = _evaluate_model(name, spend, split, margin, intervals, n_draws, seed, notes, failures, fitted,
+                                  calibrate)
         if outcome is not None:  # several requests that fell back to the NBD: one row, "nbd"
             used_for[name], model, prediction, bound = outcome
             if model is not None:
@@ -253,6 +268,7 @@ def backtest(
         "new_customers_in_holdout": summary.new_customers_in_holdout,
         "models": list(models), "models_compared": used_for, "spend_model": spend_model, "baselines": list(baselines),
         "margin": margin, "intervals": list(intervals), "n_draws": n_draws, "seed": seed,
+        "interval_calibration": calibrations if calibrate_intervals else "not recalibrated (calibrate_intervals=False)",
         "selection": (f"champion by votes over {len(champion.votes)} checks on holdout {ranked_on} (clv.backtest.champion); "
                       f"a baseline must be clearly better than the best model on {champion.needed} of them"),
         "has_amounts": split.has_amounts,
@@ -321,7 +337,7 @@ def _failure_reason(exc: BaseException) -> str:
 
 
 def _evaluate_model(name, spend, split: Split, margin, intervals, n_draws, seed, notes: list[str],
-                    failures: list[dict[str, str]], done: dict[str, Any]):
+                    failures: list[dict[str, str]], done: dict[str, Any], calibrate=None):
     """(name used, model, prediction, bounds) of one model, or None with a row in ``failures``; never raises.
 
     The name used is the requested one, or ``nbd`` when the ladder fell back; model,
@@ -331,7 +347,8 @@ def _evaluate_model(name, spend, split: Split, margin, intervals, n_draws, seed,
     A model that cannot be fitted, predicted, or that predicts a number that is not
     finite fails; when only its intervals fail it is kept without intervals (a
     failure row at stage "intervals"). Any exception counts: a registered model may
-    come from anywhere, and one model must not stop the others.
+    come from anywhere, and one model must not stop the others. ``calibrate``: model -> its
+    :class:`clv.scores.calibration.IntervalCalibration` or None (intervals at nominal levels).
     """
     summary, horizon = split.data, split.holdout_length
     try:
@@ -342,8 +359,10 @@ def _evaluate_model(name, spend, split: Split, margin, intervals, n_draws, seed,
     used = model.model_choice_.used
     if used in done:
         return used, None, None, None
+    calibration = calibrate(model) if calibrate is not None else None
     try:
-        prediction, bounds = _model_prediction(model, spend, summary, horizon, margin, intervals, n_draws, seed)
+        prediction, bounds = _model_prediction(model, spend, summary, horizon, margin, intervals, n_draws, seed,
+                                               calibration)
         _check_finite(prediction)
     except Exception as exc:  # noqa: BLE001
         if not intervals:
@@ -405,16 +424,44 @@ def _model_inputs(summary: CustomerData, spend) -> CustomerData:
     return CustomerData(frame, time_unit=summary.time_unit, has_amounts=summary.has_amounts)
 
 
-def _model_prediction(model, spend, summary, horizon, margin, intervals, n_draws, seed):
+def _interval_calibration(orders, split: Split, model, spend, intervals, n_draws, seed, notes, inner, calibrations):
+    """The model's interval calibration learnt before the calibration end, or None; its JSON form (or why not)
+    goes to ``calibrations`` under the model's name.
+
+    ``inner``: a one-item cache of the inner split's customer data, shared by the models.
+    """
+    name = getattr(model, "model_name", type(model).__name__)
+    from clv.scores.calibration import calibrate_intervals, inner_backtest_data
+
+    try:
+        if not inner:
+            inner.append(inner_backtest_data(orders, calibration_end=split.calibration_end,
+                                             horizon=split.holdout_length, time_unit=split.time_unit, merge=split.merge,
+                                             first_order=split.first_order))
+        calibration = calibrate_intervals(orders, model, spend, calibration_end=split.calibration_end,
+                                          horizon=split.holdout_length, time_unit=split.time_unit, merge=split.merge,
+                                          intervals=intervals, n_draws=n_draws, seed=seed,
+                                          inner=inner[0])
+    except Exception as exc:  # noqa: BLE001 - the model is still compared, with its nominal intervals
+        notes.append(f"model {name}: intervals not recalibrated ({_failure_reason(exc)}).")
+        calibrations[name] = f"not recalibrated: {_failure_reason(exc)}"
+        return None
+    calibrations[name] = calibration.as_dict()
+    return calibration
+
+
+def _model_prediction(model, spend, summary, horizon, margin, intervals, n_draws, seed, calibration=None):
     """Expected holdout purchases and value, and the interval bounds, from :func:`clv.scores.score_customers`.
 
-    A purchase log gives purchases only (value None, no value bounds).
+    A purchase log gives purchases only (value None, no value bounds). ``calibration``: the
+    :class:`clv.scores.calibration.IntervalCalibration` of the model, or None (nominal levels).
     """
     frame = _model_inputs(summary, spend)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         scores = score_customers(frame, model, spend, horizon=horizon, discount_rate=0.0,
-                                 margin=margin, intervals=tuple(intervals) or None, n_draws=n_draws, seed=seed)
+                                 margin=margin, intervals=tuple(intervals) or None, n_draws=n_draws, seed=seed,
+                                 interval_calibration=calibration)
     has_value = "clv" in scores.columns
     score_prefix = {"purchases": "purchases", "value": "clv"} if has_value else {"purchases": "purchases"}
     bounds = {}

@@ -242,6 +242,7 @@ def model_fit(ctx: ReportContext) -> Section:
         section.figures.append(_figure("tracking", fig.styled(figures["tracking"], height=560),
                                        _tracking_reading(result)))
     section.figures.append(_figure("coverage", *_coverage(metrics)))
+    section.notes.append(_interval_calibration_note(settings))
     if result.warnings:
         section.notes.extend(result.warnings)
     if result.failed is not None:
@@ -258,6 +259,20 @@ def _tracking_reading(result) -> str:
     return (f"Over the holdout, {result.best} predicted {number(best['purchases_predicted_total'])} purchases against "
             f"{number(best['purchases_actual_total'])} that happened "
             f"(off by {best['purchases_total_error_pct']:+.1f}%); the dotted line is where fitting stopped.")
+
+
+def _interval_calibration_note(settings: dict) -> str:
+    """Whether the intervals of the coverage chart were recalibrated, in plain words."""
+    calibrations = settings.get("interval_calibration")
+    done = [name for name, c in calibrations.items() if isinstance(c, dict)] if isinstance(calibrations, dict) else []
+    if not done:
+        return "The prediction intervals are the models' own, not recalibrated."
+    inner = calibrations[done[0]]
+    return (f"The prediction intervals of {', '.join(done)} were recalibrated before the check: the same models were "
+            f"fitted on orders up to {inner['inner_calibration_end']} and scored on the "
+            f"{inner['inner_holdout_length']:.0f} {inner['time_unit']}s up to {inner['calibration_end']}, and the "
+            "interval widths were adjusted until the right share of those customers fell inside them "
+            "(no order after the fitting period was used).")
 
 
 def _coverage(metrics: pd.DataFrame):

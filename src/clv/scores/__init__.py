@@ -4,12 +4,14 @@ renewals and residual value of subscribers (sBG)."""
 from clv.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "calibrate_intervals": "clv.scores.calibration",
     "customer_lifetime_value": "clv.scores.lifetime_value",
     "discounted_expected_purchases": "clv.scores.lifetime_value",
     "expected_spend_per_order": "clv.scores.lifetime_value",
     "forecast_purchases": "clv.scores.lifetime_value",
     "quantile_levels": "clv.scores.intervals",
     "quantile_name": "clv.scores.intervals",
+    "IntervalCalibration": "clv.scores.calibration",
     "Scores": "clv.scores.result",
     "score_customers": "clv.scores.score",
     "score_subscribers": "clv.scores.subscriptions",

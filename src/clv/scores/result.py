@@ -56,6 +56,10 @@ class Scores(ResultTable):
         window starts the day after.
     currency : str or None
         Currency of ``expected_spend`` and ``clv`` (when known).
+    interval_calibration : dict or None
+        How the intervals were recalibrated (:meth:`clv.scores.calibration.IntervalCalibration.as_dict`:
+        method, inner split, nominal levels used, inner coverage before and after); None when
+        the intervals are the model's at their nominal levels (not recalibrated).
     """
 
     model: str
@@ -73,6 +77,7 @@ class Scores(ResultTable):
     interval_uncertainty: str | None = None
     observation_end: dt.date | None = None
     currency: str | None = None
+    interval_calibration: dict[str, Any] | None = None
 
     def settings(self) -> dict[str, Any]:
         """The settings as JSON-ready values (for reports and saved outputs)."""

@@ -56,6 +56,7 @@ def score_customers(
     n_draws: int = 200,
     seed: int | None = 0,
     interval_method: str = "auto",
+    interval_calibration=None,
 ) -> Scores:
     """Per-customer predictions over ``horizon``: P(alive), purchases, spend, CLV and intervals.
 
@@ -98,6 +99,11 @@ def score_customers(
         Monte Carlo draws and seed of the intervals.
     interval_method : {"auto", "closed", "factorised", "simulate"}
         How the intervals are computed.
+    interval_calibration : clv.scores.calibration.IntervalCalibration, optional
+        Recalibrated nominal levels (:func:`clv.scores.calibration.calibrate_intervals`):
+        each customer's ``c`` interval is the model interval at its stratum's calibrated
+        nominal coverage, and the result's ``interval_calibration`` says how. None: model
+        intervals at their nominal levels (``interval_calibration`` None in the result).
 
     Returns
     -------
@@ -122,10 +128,14 @@ def score_customers(
     data = as_customer_data(summary, time_unit)
     horizon = _lifetime_or_checked_horizon(horizon, intervals)
     in_model_unit, horizon_in_model, model_unit = _in_model_unit(data, transaction_model, horizon)
+    calibrated = interval_calibration is not None and bool(intervals)
     frame, plan = _score_in_model_unit(
         in_model_unit, transaction_model, spend_model, horizon=horizon_in_model, time_unit=model_unit,
-        discount_rate=discount_rate, margin=margin, discount_step=discount_step, intervals=intervals,
+        discount_rate=discount_rate, margin=margin, discount_step=discount_step,
+        intervals=interval_calibration.nominal_coverages(intervals) if calibrated else intervals,
         n_draws=n_draws, seed=seed, interval_method=interval_method)
+    if calibrated:
+        frame = _with_recalibrated_intervals(frame, interval_calibration, intervals)
     return Scores(
         frame, model=getattr(transaction_model, "model_name", type(transaction_model).__name__),
         time_unit=data.time_unit, horizon=horizon, discount_rate=float(discount_rate), margin=float(margin),
@@ -133,7 +143,18 @@ def score_customers(
         model_time_unit=model_unit if model_unit != data.time_unit else None,
         observation_end=data.observation_end, currency=data.currency,
         **(plan.result_fields if plan is not None else {}),
+        interval_calibration=interval_calibration.as_dict() if calibrated else None,
     )
+
+
+def _with_recalibrated_intervals(frame: pd.DataFrame, calibration, intervals) -> pd.DataFrame:
+    """The point columns and, for each coverage of ``intervals``, the recalibrated bounds (the other levels dropped)."""
+    from clv.scores.calibration import recalibrated_columns
+
+    columns = recalibrated_columns(frame, calibration, intervals, has_value="clv" in frame.columns)
+    points = [c for c in frame.columns if not c.startswith(("purchases_q", "clv_q"))]
+    ordered = sorted(columns, key=lambda name: (not name.startswith("purchases"), float(name.split("_q")[1])))
+    return pd.concat([frame[points], pd.DataFrame({c: columns[c] for c in ordered}, index=frame.index)], axis=1)
 
 
 def _in_model_unit(data: CustomerData, model, horizon: float | None) -> tuple[CustomerData, float | None, str]:
