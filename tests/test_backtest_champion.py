@@ -317,9 +317,14 @@ def test_rolling_origins_spaced_back_from_the_latest(cdnow_lines):
 def test_stability_verdict_names_a_changing_champion():
     from clv.backtest.rolling import stability
 
-    summary = pd.DataFrame({"champion": ["bgnbd", "rfm", "bgnbd"], "tied": ["", "", "pareto"], "error": ["", "", ""]})
+    summary = pd.DataFrame({"champion": ["bgnbd", "rfm", "bgnbd"], "tied": ["", "", "pareto"], "error": ["", "", ""],
+                            "kind": ["model", "baseline", "model"]})
     stable, verdict = stability(summary)
     assert not stable and verdict.startswith("not stable") and "bgnbd wins 2 of 3" in verdict
+    assert "never a simple rule" not in verdict
+    models_only = summary.assign(champion=["mbgnbd", "pareto", "mbgnbd"], tied="", kind="model")
+    stable, verdict = stability(models_only)
+    assert not stable and "a model wins at every origin, never a simple rule" in verdict
     tied = pd.DataFrame({"champion": ["bgnbd", "pareto"], "tied": ["pareto", "bgnbd"], "error": ["", ""]})
     assert stability(tied)[0]
 

@@ -51,12 +51,15 @@ n = 2,500).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+COVERAGE_COLUMN = re.compile(r"(?:purchases|value)_coverage_(0?\.\d+|1(?:\.0*)?)")
+"""An interval-coverage column of the metrics (``value_coverage_0.8``): its nominal level is the suffix."""
 RELATIVE = "relative"
 POINTS = "points"
 
@@ -178,8 +181,9 @@ def check_measures(metrics: pd.DataFrame) -> pd.DataFrame:
 
 def _coverage_gap(frame: pd.DataFrame) -> pd.Series:
     """Mean ``|coverage - level|`` over the ``<quantity>_coverage_<level>`` columns (NaN without any)."""
-    gaps = [(frame[column].astype(float) - float(column.rsplit("_", 1)[1])).abs()
-            for column in frame.columns if "_coverage_" in column]
+    levels = {column: float(match.group(1)) for column in frame.columns
+              if (match := COVERAGE_COLUMN.fullmatch(str(column)))}
+    gaps = [(frame[column].astype(float) - level).abs() for column, level in levels.items()]
     if not gaps:
         return pd.Series(np.nan, index=frame.index)
     with np.errstate(all="ignore"):
@@ -349,7 +353,9 @@ def _with_reason(champion: Champion, n_checks: int, closest: str | None, labels:
     """The champion with its reason in plain words: the checks it won, its ties, the closest simple rule, the next."""
     def who(name: str) -> str:
         label = labels.get(name)
-        return f"{label} ({name})" if label and label != name else name
+        if not label or label == name:
+            return name
+        return label if "(" in label else f"{label} ({name})"  # "NBD (no dropout)", not "... (nbd)"
 
     name, tally = champion.name, champion.tally
     wins = [w for w, won in zip(champion.votes["check"], champion.votes[name]) if won]

@@ -205,7 +205,8 @@ def stability(summary: pd.DataFrame) -> tuple[bool, str]:
     Returns
     -------
     tuple of (bool, str)
-        Stable or not, and a sentence naming the champion per origin.
+        Stable or not, and a sentence naming the champion per origin (and, when it changes but
+        is always a model, or always a baseline, saying so from the ``kind`` column).
     """
     done = summary[summary["error"] == ""]
     sets = [{row["champion"], *filter(None, (t.strip() for t in row["tied"].split(",")))} for _, row in done.iterrows()]
@@ -220,6 +221,10 @@ def stability(summary: pd.DataFrame) -> tuple[bool, str]:
         return True, (f"stable: {names} is the champion or tied with it at all {len(done)} origins "
                       f"(champions by origin: {', '.join(champions)}){tail}.")
     counts = pd.Series(champions).value_counts()
+    kinds = set(done["kind"]) if "kind" in done.columns else set()
+    family = {"model": "; a model wins at every origin, never a simple rule",
+              "baseline": "; a simple rule wins at every origin: do not trust the models for this data"}
     return False, (f"not stable: the champion changes with the calibration end ({', '.join(champions)}); "
-                   f"{counts.index[0]} wins {counts.iloc[0]} of {len(done)}{tail}. Compare the origins' metrics "
+                   f"{counts.index[0]} wins {counts.iloc[0]} of {len(done)}{tail}"
+                   f"{family.get(next(iter(kinds)), '') if len(kinds) == 1 else ''}. Compare the origins' metrics "
                    "before trusting one choice.")
