@@ -22,7 +22,7 @@ from clv.summary import summarize
 
 END = "2025-12-31"
 COLUMNS = Columns(order_id="order_id", product_id="product_id", quantity="quantity", channel="channel", cost="cost")
-SECTION_KEYS = ["data", "kpis", "cohorts", "models", "segments", "channels", "whatif", "crosssell", "nps"]
+SECTION_KEYS = ["data", "refunds", "kpis", "cohorts", "models", "segments", "channels", "whatif", "crosssell", "nps"]
 
 
 class ReportParser(HTMLParser):

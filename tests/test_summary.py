@@ -23,7 +23,7 @@ HAND = lines(
         ("a", "2024-01-01 17:00", 5.0),   # same day: merged into the first purchase
         ("a", "2024-01-08 10:00", 20.0),
         ("a", "2024-01-15 10:00", 40.0),
-        ("a", "2024-01-16 10:00", -15.0),  # refund: netted into revenue, never a purchase
+        ("a", "2024-01-16 10:00", -15.0),  # refund: netted against 01-15 (the latest earlier purchase), never a purchase
         ("b", "2024-01-10 12:00", 7.0),
         ("c", "2024-01-20 12:00", -3.0),  # refund only: no purchase, not a summary row
     ]
@@ -36,8 +36,10 @@ def test_hand_computed_days():
     assert a.frequency == 2                      # purchase days 01-01, 01-08, 01-15
     assert a.recency == 14.0                     # 01-15 minus 01-01
     assert a["T"] == 30.0                           # 01-31 minus 01-01
-    assert a.monetary_value == pytest.approx(30.0)  # (20 + 40) / 2, first purchase excluded
+    assert a.monetary_value == pytest.approx(22.5)  # (20 + (40 - 15)) / 2: net spend, first purchase excluded
     assert a.revenue == pytest.approx(60.0)      # 10 + 5 + 20 + 40 - 15
+    assert (a.gross_revenue, a.refunded) == (75.0, 15.0)
+    assert a.refund_share == pytest.approx(0.2) and not a.largely_refunded
     assert a.n_orders == 3
     assert a.first_purchase == pd.Timestamp("2024-01-01")
     b = summary.loc["b"]
@@ -142,7 +144,7 @@ def test_calibration_holdout_counts_new_customers():
     assert set(split["customer_id"]) == {"a"}
     assert split.new_customers_in_holdout == 2  # b buys later; c only refunds later
     row = split.iloc[0]
-    assert (row.frequency_holdout, row.monetary_value_holdout, row.revenue_holdout) == (1, 40.0, 25.0)
+    assert (row.frequency_holdout, row.monetary_value_holdout, row.revenue_holdout) == (1, 25.0, 25.0)  # 40 - 15 net
     with pytest.raises(DataError, match="must be after"):
         calibration_holdout(HAND, calibration_end="2024-01-31", observation_end="2024-01-09", time_unit="day")
 

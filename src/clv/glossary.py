@@ -171,8 +171,17 @@ TERMS: tuple[Term, ...] = (
     Term("recency", "Age of the customer at the last purchase: last purchase - first purchase (a column).",
          "time_unit", NO_DEFAULT, "-", cli=False),
     Term("T", "Age of the customer: observation_end - first purchase (a column).", "time_unit", NO_DEFAULT, "-", cli=False),
-    Term("monetary_value", "Mean value of the repeat purchases (a column; 0 without repeats).", "currency",
+    Term("monetary_value", "Mean net value of the repeat purchases: refunds netted against the purchases they "
+         "cancel, a purchase refunded in full not counted (a column; 0 without repeats; docs/summary.md).", "currency",
          NO_DEFAULT, "-", cli=False),
+    Term("gross_revenue", "Value of all the customer's purchase lines, refunds not subtracted (a column).", "currency",
+         NO_DEFAULT, "-", cli=False),
+    Term("refunded", "Value of all the customer's refund and cancellation lines, as a positive amount "
+         "(a column; gross_revenue - refunded = revenue).", "currency", NO_DEFAULT, "-", cli=False),
+    Term("refund_share", "refunded / gross_revenue: the share of the customer's purchases that was refunded "
+         "(a column).", "share (0-1)", NO_DEFAULT, "-", cli=False),
+    Term("largely_refunded", "Flag: refund_share >= 0.5 (clv.summary.refunds.LARGELY_REFUNDED_SHARE); a column of "
+         "customer data and of the scores.", "yes/no", NO_DEFAULT, "-", cli=False),
     Term("fallback", "Whether a BG/NBD, MBG/NBD or Pareto/NBD fit falls back to the NBD without dropout when the data "
          "show no churn (the model ladder, clv.models.ladder: refused fit, dropout parameter at the edge, or a "
          "likelihood-ratio test against the NBD not significant at 5%). --no-fallback keeps the requested model, "

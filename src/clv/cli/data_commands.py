@@ -335,7 +335,18 @@ def summarize_command(
         if compressed:
             frame = compressed_summary(frame)
     note(f"{len(frame):,} rows; time unit {time_unit}, merge per {merge}")
+    if not compressed:
+        _note_refunds(frame)
     emit(frame, fmt, output, title="customer summary")
+
+
+def _note_refunds(data: Any) -> None:
+    """Name the largely refunded customers (their refunds are netted before their value is modelled)."""
+    from clv.summary.refunds import largely_refunded_sentence
+
+    sentence = largely_refunded_sentence(data.largely_refunded(), currency=data.currency)
+    if sentence:
+        note(sentence + " Column largely_refunded flags them.")
 
 
 @takes_orders

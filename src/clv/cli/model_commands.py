@@ -159,6 +159,8 @@ def summary_for_scoring(frame: Any, columns: dict[str, str | None], model) -> An
         take_columns(frame, {"monetary": columns["monetary"]}, "monetary value")
     if columns["id"] in frame.columns:
         data = {"customer_id": frame[columns["id"]].to_numpy(), **data}
+    if "largely_refunded" in frame.columns:  # carried to the scores (clv.summary.refunds)
+        data["largely_refunded"] = frame["largely_refunded"].to_numpy()
     table = pd.DataFrame(data)
     return frame.with_table(table) if hasattr(frame, "with_table") else table  # customer data keeps its context
 

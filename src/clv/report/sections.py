@@ -1,4 +1,4 @@
-"""The nine sections of the report: each computes its numbers once and says in plain words what they mean."""
+"""The sections of the report: each computes its numbers once and says in plain words what they mean."""
 
 from __future__ import annotations
 
@@ -59,6 +59,56 @@ def data_check(ctx: ReportContext) -> Section:
         section.findings.append(ctx.source_note[0].upper() + ctx.source_note[1:])
     section.findings.append(finding)
     return section
+
+
+# 1b. large refunds -------------------------------------------------------------------------
+
+_REFUNDED_NAMED = 5  # customers listed in the large-refunds table
+
+
+def large_refunds(ctx: ReportContext) -> Section:
+    """Customers whose purchases were largely refunded: named with their amounts, and their CLV after netting."""
+    from clv.summary.refunds import LARGELY_REFUNDED_SHARE
+
+    section = Section("refunds", "1b. Large refunds: purchases cancelled after the fact",
+                      f"A refund is subtracted from the purchase it cancels before spend is modelled, and a purchase "
+                      f"refunded in full does not count as one. Customers with at least {LARGELY_REFUNDED_SHARE:.0%} "
+                      "of their purchases refunded are flagged (column largely_refunded in the scores).")
+    flagged = ctx.summary.largely_refunded() if hasattr(ctx.summary, "largely_refunded") else pd.DataFrame()
+    if flagged.empty:
+        section.findings.append(f"No customer had {LARGELY_REFUNDED_SHARE:.0%} or more of their purchases refunded.")
+        return section
+    named = flagged.head(_REFUNDED_NAMED).copy()
+    formats = {"customer_id": ("customer", None), "gross_revenue": ("bought", money),
+               "refunded": ("refunded", money), "refund_share": ("share refunded", pct)}
+    clv_rank = _clv_rank(ctx)
+    if clv_rank is not None:
+        named = named.merge(clv_rank, on="customer_id", how="left")
+        formats.update({"clv": ("predicted CLV after netting", money), "clv_rank": ("CLV rank", number)})
+    section.tables.append(table_from_frame(named, f"Largest refunds (top {len(named)} of {number(len(flagged))})",
+                                           formats, key="large_refunds"))
+    top = named.iloc[0]
+    finding = (f"{number(len(flagged))} customers had at least {LARGELY_REFUNDED_SHARE:.0%} of their purchases refunded. "
+               f"The largest: customer {top['customer_id']} bought {money(top['gross_revenue'])} and "
+               f"{money(top['refunded'])} of it was refunded")
+    if clv_rank is not None and pd.notna(top.get("clv_rank")):
+        finding += (f"; counted gross, this would drive a top CLV, netted it ranks "
+                    f"{number(top['clv_rank'])} of {number(len(clv_rank))}")
+    section.findings.append(finding + ".")
+    return section
+
+
+def _clv_rank(ctx: ReportContext) -> pd.DataFrame | None:
+    """customer_id, clv and its rank (1 = highest), or None when the scores cannot be computed."""
+    from clv.errors import ClvError
+
+    try:
+        scores = ctx.scores
+    except ClvError:
+        return None
+    frame = pd.DataFrame({"customer_id": scores["customer_id"], "clv": scores["clv"]})
+    frame["clv_rank"] = frame["clv"].rank(ascending=False, method="min")
+    return frame
 
 
 # 2. KPIs and drivers ------------------------------------------------------------------------
@@ -547,6 +597,7 @@ def _nps_reading(groups: pd.DataFrame) -> str:
 
 SECTIONS = (  # key, title if it fails, progress step, function
     ("data", "1. Data check", "checking every line", data_check),
+    ("refunds", "1b. Large refunds", "large refunds", large_refunds),
     ("kpis", "2. Key numbers and drivers", "key numbers and drivers", kpis),
     ("cohorts", "3. Cohorts", "cohorts and CLV over time", cohorts),
     ("models", "4. Model fit and backtest", "fitting models and backtesting", model_fit),

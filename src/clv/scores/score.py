@@ -113,7 +113,9 @@ def score_customers(
         and the interval columns, with the settings as typed fields. Without
         amounts (a purchase log) and without a spend model, expected_spend and
         clv are left out (``has_amounts`` False); a spend model on a log is
-        refused (:func:`clv.summary.no_amounts_error`).
+        refused (:func:`clv.summary.no_amounts_error`). When the summary has
+        ``largely_refunded`` (:func:`clv.summary.summarize` with amounts), the
+        scores carry it last: customers whose purchases were largely refunded.
 
     Raises
     ------
@@ -136,6 +138,8 @@ def score_customers(
         n_draws=n_draws, seed=seed, interval_method=interval_method)
     if calibrated:
         frame = _with_recalibrated_intervals(frame, interval_calibration, intervals)
+    if "largely_refunded" in data.table.columns:  # customers whose purchases were largely refunded (clv.summary.refunds)
+        frame["largely_refunded"] = data.table["largely_refunded"].to_numpy(dtype=bool)
     return Scores(
         frame, model=getattr(transaction_model, "model_name", type(transaction_model).__name__),
         time_unit=data.time_unit, horizon=horizon, discount_rate=float(discount_rate), margin=float(margin),

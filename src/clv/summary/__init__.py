@@ -9,6 +9,7 @@ from clv.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "HOLDOUT_VALUE_COLUMNS": "clv.summary.amounts",
+    "LARGELY_REFUNDED_SHARE": "clv.summary.refunds",
     "NO_AMOUNTS": "clv.summary.amounts",
     "VALUE_COLUMNS": "clv.summary.amounts",
     "Compressed": "clv.summary.compress",

@@ -29,7 +29,7 @@ from clv.data import schema
 from clv.data.orders_table import as_orders_table
 from clv.errors import DataError
 
-VALUE_COLUMNS = ("monetary_value", "gross_revenue", "revenue", "margin")
+VALUE_COLUMNS = ("monetary_value", "gross_revenue", "refunded", "refund_share", "largely_refunded", "revenue", "margin")
 """Summary columns that need amounts: absent from the summary of a log."""
 HOLDOUT_VALUE_COLUMNS = ("monetary_value_holdout", "revenue_holdout")
 """Holdout columns of :func:`clv.summary.calibration_holdout` that need amounts."""

@@ -148,6 +148,37 @@ class CustomerData(ResultTable):
         holdout = None if self.holdout_length is None else self.holdout_length * ratio
         return dataclasses.replace(self, table=table, time_unit=time_unit, holdout_length=holdout)
 
+    def largely_refunded(self) -> pd.DataFrame:
+        """The customers flagged ``largely_refunded``, largest refunds first.
+
+        A customer is largely refunded when refunds are at least
+        :data:`clv.summary.refunds.LARGELY_REFUNDED_SHARE` (50%) of their gross
+        spend; :func:`clv.summary.summarize` nets those refunds against the
+        purchases they cancel (:mod:`clv.summary.refunds`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``customer_id, gross_revenue, refunded, refund_share`` (and ``revenue``
+            when present) of the flagged customers, sorted by ``refunded``
+            descending; empty when no customer is flagged or the data has no
+            refund columns (a purchase log, a table from elsewhere).
+
+        Examples
+        --------
+        >>> table = pd.DataFrame({"customer_id": ["a", "b"], "frequency": [0, 1], "recency": [0.0, 1.0],
+        ...                       "T": [2.0, 2.0], "gross_revenue": [100.0, 40.0], "refunded": [99.0, 0.0],
+        ...                       "refund_share": [0.99, 0.0], "largely_refunded": [True, False]})
+        >>> CustomerData(table, time_unit="week").largely_refunded()["customer_id"].tolist()
+        ['a']
+        """
+        columns = ["customer_id", "gross_revenue", "refunded", "refund_share", "revenue"]
+        if "largely_refunded" not in self.table.columns:
+            return pd.DataFrame(columns=columns[:-1])
+        flagged = self.table[self.table["largely_refunded"].fillna(False).astype(bool)]
+        present = [c for c in columns if c in flagged.columns]
+        return flagged[present].sort_values("refunded", ascending=False, kind="stable").reset_index(drop=True)
+
     # ----- Parquet with its context ----------------------------------------
     def metadata(self) -> dict[str, Any]:
         """The context as JSON-ready values (what :meth:`to_parquet` stores)."""

@@ -9,13 +9,21 @@ papers; see docs/summary.md):
   ``freq=`` does). All purchase lines of a customer in one period are one
   transaction.
 * A refund or cancellation line (``is_refund`` as set by the loader; without
-  that column, ``amount < 0``) is netted into ``revenue`` but is never a
-  purchase. Every other line is a purchase line.
-* ``frequency`` = number of purchase periods after the first (repeat purchases).
-* ``recency``  = time from the first to the last purchase period.
+  that column, ``amount < 0``) is never a purchase. It is netted against the
+  purchase period it cancels (its order, else the latest earlier purchase of
+  its product, else the customer's latest earlier purchase period: the rules of
+  :mod:`clv.summary.refunds`); a later purchase period whose refunds cancel it
+  is no repeat purchase. Every other line is a purchase line.
+* ``frequency`` = number of purchase periods after the first (repeat purchases),
+  fully cancelled ones not counted.
+* ``recency``  = time from the first to the last (counted) purchase period.
 * ``T``        = time from the first purchase period to the observation end.
-* ``monetary_value`` = mean gross purchase value of the repeat purchase periods
-  (the first purchase excluded, as Gamma-Gamma expects); 0 when frequency = 0.
+* ``monetary_value`` = mean net purchase value (refunds netted) of the repeat
+  purchase periods (the first purchase excluded, as Gamma-Gamma expects); 0
+  when frequency = 0. Without refunds, the mean gross value.
+* ``gross_revenue`` (every purchase line), ``refunded`` (every refund line),
+  ``refund_share`` and ``largely_refunded`` (refund share >= 50%,
+  :data:`clv.summary.refunds.LARGELY_REFUNDED_SHARE`) per customer.
 * A purchase log without amounts (customer and date only) is summarised with
   the same purchase columns and without the value columns (``monetary_value``,
   ``gross_revenue``, ``revenue``, ``margin``); ``CustomerData.has_amounts`` says
@@ -47,6 +55,7 @@ from clv.result_table import as_frame
 from clv.summary.customer_data import CustomerData
 from clv.units import DAYS_PER_UNIT, DEFAULT_TIME_UNIT, check_time_unit
 from clv.summary.amounts import VALUE_COLUMNS, declared_amounts, values_missing, without_values
+from clv.summary.refunds import LARGELY_REFUNDED_SHARE, with_netted_refunds
 
 Unit = Literal["day", "week", "month", "quarter", "year"]
 Merge = Literal["day", "unit"]
@@ -118,10 +127,13 @@ def resolve_observation_end(orders: Any, observation_end: Any) -> dt.date:
 
 
 def period_table(table: ir.Table, *, unit: str, merge: str, totals: bool = True, last_day: bool = False) -> ir.Table:
-    """One row per customer and purchase period: gross purchases and purchase lines.
+    """One row per customer and purchase period: gross purchases, refunds netted, purchase lines.
 
     ``gross`` is the value of the period's purchase lines (null when it has
-    none: a refund-only period), ``purchase_lines`` their number. With
+    none: a refund-only period), ``purchase_lines`` their number, ``netted``
+    the refunds netted against the period, ``spend`` its net value and
+    ``bought`` whether it counts as a purchase (not fully cancelled), by the
+    rules of :mod:`clv.summary.refunds`. With
     ``totals`` also ``net`` (refunds netted), ``margin`` (when there is a cost
     column) and ``orders``: distinct order ids among the period's purchase lines,
     at least one per purchase period (lines without an order id form one order).
@@ -139,6 +151,7 @@ def period_table(table: ir.Table, *, unit: str, merge: str, totals: bool = True,
         _period=_period_index(day, date, unit, merge),
         _purchase_amount=ibis.ifelse(purchase, amount, ibis.null("float64")),
         _purchase_line=ibis.ifelse(purchase, 1, ibis.null("int64")),
+        _refund=ibis.ifelse(purchase, ibis.null("float64"), -amount),
         **({"_last_day": day} if last_day and not period_is_day else {}),
     )
     # A day period is its own last day; longer periods carry the maximum up each level.
@@ -146,9 +159,10 @@ def period_table(table: ir.Table, *, unit: str, merge: str, totals: bool = True,
     keys = [schema.CUSTOMER_ID, "_period"]
     if not totals:
         periods = lines.group_by(keys).aggregate(
-            gross=lines._purchase_amount.sum(), purchase_lines=lines._purchase_line.count(), **day_max
+            gross=lines._purchase_amount.sum(), purchase_lines=lines._purchase_line.count(),
+            refunds=lines._refund.sum(), **day_max
         )
-        return _with_period_day(periods, last_day and period_is_day)
+        return with_netted_refunds(_with_period_day(periods, last_day and period_is_day))
     has_cost = schema.COST in table.columns
     margin = {"_margin": lines[schema.AMOUNT] - lines[schema.COST]} if has_cost else {}
     if schema.ORDER_ID in table.columns:
@@ -156,6 +170,7 @@ def period_table(table: ir.Table, *, unit: str, merge: str, totals: bool = True,
             _purchase_amount=lines._purchase_amount.sum(),
             _net=lines[schema.AMOUNT].sum(),
             _purchase_line=lines._purchase_line.count(),
+            _refund=lines._refund.sum(),
             **({name: value.sum() for name, value in margin.items()}),
             **day_max,
         )
@@ -171,13 +186,15 @@ def period_table(table: ir.Table, *, unit: str, merge: str, totals: bool = True,
         gross=lines._purchase_amount.sum(),
         net=lines._net.sum(),
         purchase_lines=purchase_lines,
+        refunds=lines._refund.sum(),
         **({"margin": lines._margin.sum()} if has_cost else {}),
         **orders,
         **day_max,
     )
     bought = (periods.purchase_lines > 0).cast("int64")
     orders_in_period = ibis.greatest(periods.orders, bought) if orders else bought
-    return _with_period_day(periods.mutate(orders=orders_in_period), last_day and period_is_day)
+    periods = _with_period_day(periods.mutate(orders=orders_in_period), last_day and period_is_day)
+    return with_netted_refunds(periods)
 
 
 def _with_period_day(periods: ir.Table, add: bool) -> ir.Table:
@@ -291,39 +308,59 @@ def _summary_to_last_order(table: ir.Table, unit: str, merge: str, totals: bool)
 
 
 def _per_customer(table: ir.Table, unit: str, merge: str, totals: bool, *, last_day: bool) -> ir.Table:
-    """One row per customer: first/last purchase period, purchase periods, gross value (+ totals).
+    """One row per customer: first/last purchase period, repeat purchases, gross and net value (+ totals).
 
-    ``last_day`` adds ``_last_day``, the day (since 1970-01-01) of the customer's
-    last line, refunds included.
+    ``_first`` is the customer's first purchase period (cancelled or not: the
+    customer was acquired then). Repeat purchases are the later purchase
+    periods not fully cancelled (``bought``), valued net of the refunds netted
+    against them (``spend``, :mod:`clv.summary.refunds`): ``_frequency`` of
+    them, worth ``_repeat_spend``, the last at ``_last`` (``_first`` when none).
+    ``_gross`` is the value of every purchase line, ``_refunded`` of every
+    refund line, ``_n_periods`` the number of purchase periods (0: refunds only).
+    ``last_day`` adds ``_last_day``, the day (since 1970-01-01) of the
+    customer's last line, refunds included.
     """
     periods = period_table(table, unit=unit, merge=merge, totals=totals, last_day=last_day)
-    bought_period = ibis.ifelse(periods.purchase_lines > 0, periods._period, ibis.null("int64"))
+    purchase_period = ibis.ifelse(periods.purchase_lines > 0, periods._period, ibis.null("int64"))
+    bought_period = ibis.ifelse(periods.bought, periods._period, ibis.null("int64"))
     sums = {"revenue": periods.net.sum(), "n_orders": periods.orders.sum()} if totals else {}
     if totals and "margin" in periods.columns:
         sums["_margin"] = periods.margin.sum()
     if last_day:
         sums["_last_day"] = periods["_last_day"].max()
-    return periods.group_by(schema.CUSTOMER_ID).aggregate(
-        _first=bought_period.min(),
-        _last=bought_period.max(),
-        _n_periods=bought_period.count(),
+    spend = ibis.ifelse(periods.bought, periods.spend, ibis.null("float64"))
+    per_customer = periods.group_by(schema.CUSTOMER_ID).aggregate(
+        _first=purchase_period.min(),
+        _n_periods=purchase_period.count(),
+        _first_bought=bought_period.min(),
+        _last_bought=bought_period.max(),
+        _n_bought=bought_period.count(),
         _gross=periods.gross.sum(),
-        _first_gross=_value_at_min(periods, periods.gross, bought_period),
+        _spend=spend.sum(),
+        _first_spend=_value_at_min(periods, spend, bought_period),
+        _refunded=periods.refunds.sum().fill_null(0.0),
         **sums,
+    )
+    first_kept = (per_customer._first_bought == per_customer._first).fill_null(False)
+    return per_customer.mutate(
+        _frequency=per_customer._n_bought - first_kept.cast("int64"),
+        _repeat_spend=ibis.ifelse(first_kept, per_customer._spend - per_customer._first_spend,
+                                  per_customer._spend.fill_null(0.0)),
+        _last=ibis.coalesce(per_customer._last_bought, per_customer._first),
     )
 
 
 def _summary_columns(per_customer: ir.Table, end_index: ir.IntegerValue | None, unit: str, merge: str) -> dict[str, ir.Value]:
     """The summary's columns; without ``end_index`` (the observation end's period) no ``T``."""
     step = _period_length(unit, merge)
-    frequency = (per_customer._n_periods - 1).cast("int64")
+    frequency = per_customer._frequency.cast("int64")
     columns = {
         schema.CUSTOMER_ID: per_customer[schema.CUSTOMER_ID],
         "frequency": frequency,
         "recency": (per_customer._last - per_customer._first).cast("float64") * step,
         **({"T": (end_index - per_customer._first).cast("float64") * step} if end_index is not None else {}),
         "monetary_value": ibis.ifelse(
-            frequency > 0, (per_customer._gross - per_customer._first_gross) / frequency.cast("float64"), 0.0
+            frequency > 0, per_customer._repeat_spend / frequency.cast("float64"), 0.0
         ),
         "first_purchase": _period_start(per_customer._first, unit, merge),
         "last_purchase": _period_start(per_customer._last, unit, merge),
@@ -331,11 +368,18 @@ def _summary_columns(per_customer: ir.Table, end_index: ir.IntegerValue | None, 
     if "n_orders" in per_customer.columns:
         columns["n_orders"] = per_customer.n_orders.cast("int64")
     columns["gross_revenue"] = per_customer._gross
+    columns.update(_refund_columns(per_customer._gross, per_customer._refunded))
     if "revenue" in per_customer.columns:
         columns["revenue"] = per_customer.revenue
     if "_margin" in per_customer.columns:
         columns["margin"] = per_customer._margin
     return columns
+
+
+def _refund_columns(gross: ir.FloatingValue, refunded: ir.FloatingValue) -> dict[str, ir.Value]:
+    """``refunded``, ``refund_share = refunded / gross_revenue`` (0 without gross spend) and ``largely_refunded``."""
+    share = ibis.ifelse(gross > 0, refunded / gross, 0.0)
+    return {"refunded": refunded, "refund_share": share, "largely_refunded": share >= LARGELY_REFUNDED_SHARE}
 
 
 def _period_start(index: ir.IntegerValue, unit: str, merge: str) -> ir.DateValue:
@@ -392,12 +436,18 @@ def summarize(
     CustomerData
         The table ``customer_id, frequency, recency, T, monetary_value,
         first_purchase, last_purchase, n_orders, gross_revenue`` (value of all
-        purchases, refunds not subtracted), ``revenue`` (net of refunds) (+
+        purchases, refunds not subtracted), ``refunded`` (value of all refund
+        lines), ``refund_share`` (refunded / gross_revenue), ``largely_refunded``
+        (refund share >= :data:`clv.summary.refunds.LARGELY_REFUNDED_SHARE`),
+        ``revenue`` (net of refunds: gross_revenue - refunded) (+
         ``margin``, the sum of amount - cost over the customer's lines that
         have a cost, null when none has), sorted by customer id; with its time
         unit, merge rule, observation end, currency and ``has_amounts``.
-        Customers whose only lines are refunds have no purchase and are not
-        rows; ``customers_without_purchase`` counts them.
+        ``monetary_value`` is net of the refunds netted against each purchase
+        period, and a fully cancelled period is no repeat purchase
+        (:mod:`clv.summary.refunds`). Customers whose only lines are refunds
+        have no purchase and are not rows; ``customers_without_purchase``
+        counts them.
 
         A purchase log (no amounts: see :mod:`clv.summary.amounts`) gives the
         same columns without ``monetary_value``, ``gross_revenue``, ``revenue``
@@ -515,8 +565,9 @@ def calibration_holdout(
     purchased by ``calibration_end``). Added per customer, for the holdout
     window ``(calibration_end, observation_end]``:
 
-    * ``frequency_holdout``: purchase periods in the window;
-    * ``monetary_value_holdout``: mean gross value of those periods (0 if none);
+    * ``frequency_holdout``: purchase periods in the window (fully cancelled ones excluded);
+    * ``monetary_value_holdout``: mean net value of those periods (0 if none), refunds
+      netted within the window by the rules of :mod:`clv.summary.refunds`;
     * ``revenue_holdout``: net revenue in the window (refunds included);
     * ``duration_holdout``: the window's length in ``time_unit`` (same for everyone).
 
@@ -588,10 +639,10 @@ def calibration_holdout(
     day = order_date(table)
     later = table.filter((day > ibis.date(cal_end)) & (day <= ibis.date(obs_end)))
     periods = period_table(later, unit=unit, merge=merge)
-    buys = periods.purchase_lines > 0
+    buys = periods.bought
     holdout = periods.group_by(schema.CUSTOMER_ID).aggregate(
         frequency_holdout=buys.sum().cast("int64"),
-        _gross_holdout=periods.gross.sum(where=buys),
+        _gross_holdout=periods.spend.sum(where=buys),
         revenue_holdout=periods.net.sum(),
     )
     joined = calibration.left_join(holdout, schema.CUSTOMER_ID)
