@@ -8,10 +8,10 @@ holdout value over a window of length ``H`` (in the summary's time unit):
   formula CLV (AOV x purchase frequency x time; Gupta & Lehmann 2003):
   ``purchases = (sum x / sum T) * H`` (the population's repeat purchases per
   unit of customer age) and ``value = purchases * AOV * margin`` with
-  ``AOV = sum gross_revenue / sum (x + 1)`` (purchase value per purchase period, refunds not subtracted, as the holdout value counts it).
+  ``AOV = sum (gross_revenue - refunded) / sum (x + 1)`` (net purchase value per purchase period, refunds netted, as the holdout value counts it).
 * ``naive``: "the same rate as before": ``purchases = x / T * H`` (0 when T = 0)
   and ``value = purchases * average spend * margin``, the customer's own
-  average spend ``gross_revenue / (x + 1)``.
+  average spend ``(gross_revenue - refunded) / (x + 1)`` (the split's ``average_spend``).
 * ``rfm``: quintile RFM scores (R on time since the last purchase ``T - t_x``,
   shorter = better; F on x; M on the average spend; each ``ceil(5 r / n)`` with
   ``r`` the average rank, so ties share a score) summed to a score 3..15. The
@@ -64,11 +64,19 @@ def _columns(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return x, t_x, T, spend
 
 
+def _net_spend(summary: pd.DataFrame) -> pd.Series:
+    """Per customer ``gross_revenue - refunded`` (refunds netted; gross alone when there is no ``refunded``)."""
+    if "refunded" not in summary.columns:
+        return summary["gross_revenue"]
+    return summary["gross_revenue"] - summary["refunded"]
+
+
 def classic_baseline(summary: pd.DataFrame, horizon: float, margin: float = 1.0) -> Prediction:
     """Population rate ``sum x / sum T`` times the horizon for everyone; value at the population AOV.
 
     ``purchases = (sum x / sum T) * H`` (0 when sum T = 0) and ``value = purchases * AOV *
-    margin`` with ``AOV = sum gross_revenue / sum (x + 1)``: every customer is the average
+    margin`` with ``AOV = sum (gross_revenue - refunded) / sum (x + 1)`` (``refunded`` 0 when
+    absent): every customer is the average
     customer, as in the classic formula CLV (Gupta & Lehmann 2003).
 
     Parameters
@@ -107,7 +115,7 @@ def classic_baseline(summary: pd.DataFrame, horizon: float, margin: float = 1.0)
     purchases = np.full(x.shape, rate * horizon)
     if spend is None:
         return Prediction(purchases, None)
-    aov = summary["gross_revenue"].sum() / (x + 1).sum()
+    aov = _net_spend(summary).sum() / (x + 1).sum()
     return Prediction(purchases, purchases * aov * margin)
 
 
@@ -115,7 +123,7 @@ def naive_baseline(summary: pd.DataFrame, horizon: float, margin: float = 1.0) -
     """Each customer keeps their own calibration rate ``x / T`` and average spend.
 
     ``purchases = x / T * H`` (0 when T = 0) and ``value = purchases * average_spend * margin``
-    with the customer's own ``average_spend = gross_revenue / (x + 1)``.
+    with the customer's own ``average_spend = (gross_revenue - refunded) / (x + 1)``.
 
     Parameters
     ----------

@@ -65,9 +65,9 @@ def actual_repeat_purchases(orders: Any, *, calibration_end: dt.date, observatio
     first_day = buys.group_by(schema.CUSTOMER_ID).aggregate(_first_day=order_date(buys).epoch_days().min())
     cohort = first_day.filter(first_day._first_day <= _epoch_day(calibration_end)).select(schema.CUSTOMER_ID)
     periods = period_table(table.semi_join(cohort, schema.CUSTOMER_ID), unit=unit, merge=merge)
-    periods = periods.filter(periods.purchase_lines > 0)
-    first = periods.group_by(schema.CUSTOMER_ID).aggregate(_first=periods._period.min())
-    joined = periods.join(first, schema.CUSTOMER_ID)
+    bought = periods.filter(periods.purchase_lines > 0)
+    first = bought.group_by(schema.CUSTOMER_ID).aggregate(_first=bought._period.min())
+    joined = periods.filter(periods.bought).join(first, schema.CUSTOMER_ID)  # repeats: not cancelled by refunds
     repeats = joined.filter(joined._period > joined._first)
     origin = first._first.min().to_pyarrow().as_py()
     if origin is None:

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from clv.data.orders_table import as_orders_table
@@ -21,10 +22,10 @@ class Split:
     """The split customer data of a backtest, and the first order date.
 
     ``data`` is :func:`clv.summary.calibration_holdout`'s result, its table
-    with ``value_holdout`` (gross purchase value in the holdout window =
-    ``frequency_holdout * monetary_value_holdout``) and ``average_spend``
-    (calibration purchase value per purchase period, ``gross_revenue / (frequency + 1)``,
-    floored at 0) added. A purchase log (no amounts) has neither, nor the value
+    with ``value_holdout`` (net purchase value in the holdout window =
+    ``frequency_holdout * monetary_value_holdout``, refunds netted: docs/summary.md) and
+    ``average_spend`` (net calibration purchase value per purchase period,
+    ``(gross_revenue - refunded) / (frequency + 1)``, floored at 0) added. A purchase log (no amounts) has neither, nor the value
     columns of the summary: ``has_amounts`` is False and only purchases can
     be compared.
 
@@ -142,8 +143,9 @@ def split_orders(
     if data.has_amounts:
         frame = data.table
         frame["value_holdout"] = frame["frequency_holdout"] * frame["monetary_value_holdout"]
-        # gross purchase value per purchase, as the holdout value and the spend models count it
-        frame["average_spend"] = frame["gross_revenue"].to_numpy(float) / (frame["frequency"].to_numpy(float) + 1)
+        # net purchase value per purchase (refunds netted), as the holdout value and the spend models count it
+        net = frame["gross_revenue"].to_numpy(float) - frame["refunded"].to_numpy(float)
+        frame["average_spend"] = np.maximum(net, 0.0) / (frame["frequency"].to_numpy(float) + 1)
     return Split(data, first)
 
 
