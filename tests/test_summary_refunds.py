@@ -9,8 +9,13 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from clv.cli.main import app
 from clv.data import Columns, load_orders
+from clv.models.bgnbd import BetaGeoModel
+from clv.models.gammagamma import GammaGammaModel
+from clv.scores import score_customers
 from clv.summary import calibration_holdout, summarize
 from clv.summary.refunds import LARGELY_REFUNDED_SHARE, largely_refunded_sentence
 
@@ -178,3 +183,41 @@ def test_online_retail_refunds_reconcile_with_the_load_report(retail, retail_sum
     assert (retail_summary["monetary_value"] >= 0).all()
     np.testing.assert_allclose(retail_summary["gross_revenue"] - retail_summary["refunded"],
                                retail_summary["revenue"], rtol=1e-9, atol=1e-6)
+
+
+def test_online_retail_customer_16446_no_longer_carries_a_top_spend(retail_summary):
+    """Gamma-Gamma on net spend: 16446 (frequency 0 now) gets the population mean, far from the top."""
+    gg = GammaGammaModel().fit(retail_summary["frequency"], retail_summary["monetary_value"])
+    spend = gg.expected_spend(retail_summary["frequency"], retail_summary["monetary_value"])
+    at = int(np.flatnonzero(retail_summary["customer_id"].to_numpy() == "16446")[0])
+    assert spend[at] == pytest.approx(gg.population_mean_spend)  # before: 78,435 per purchase, the highest
+    assert spend[at] < np.quantile(spend, 0.9)
+
+
+def test_scores_carry_the_largely_refunded_flag(cdnow_lines, tmp_path):
+    refund = pd.DataFrame({"customer_id": ["00001", "00001"], "order_ts": pd.to_datetime(["1997-03-01"] * 2),
+                           "amount": [5_000.0, -5_000.0]})
+    orders = pd.concat([cdnow_lines, refund], ignore_index=True)
+    data = summarize(orders, observation_end="1998-06-30", time_unit="week")
+    assert data.largely_refunded()["customer_id"].tolist() == ["00001"]
+    bgnbd = BetaGeoModel().fit(data)
+    spend = GammaGammaModel().fit(data["frequency"], data["monetary_value"])
+    scores = score_customers(data, bgnbd, spend, horizon=52, intervals=None)
+    assert scores["largely_refunded"].tolist() == data["largely_refunded"].tolist()
+    assert scores.table.columns[-1] == "largely_refunded"
+    # the CLI carries it too
+    data.to_parquet(tmp_path / "summary.parquet")
+    bgnbd.to_json(tmp_path / "bgnbd.json")
+    spend.to_json(tmp_path / "gg.json")
+    result = CliRunner().invoke(app, ["score", str(tmp_path / "summary.parquet"), "--model", str(tmp_path / "bgnbd.json"),
+                                      "--spend-model", str(tmp_path / "gg.json"), "--horizon", "52", "--intervals",
+                                      "none", "--output", str(tmp_path / "scores.csv")])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(tmp_path / "scores.csv", dtype={"customer_id": str})
+    assert written.loc[written["largely_refunded"], "customer_id"].tolist() == ["00001"]
+    orders.to_csv(tmp_path / "orders.csv", index=False)
+    summarized = CliRunner().invoke(app, ["summarize", str(tmp_path / "orders.csv"), "--time-unit", "week",
+                                          "--output", str(tmp_path / "again.csv")])
+    assert summarized.exit_code == 0, summarized.output
+    assert "1 customer had at least 50% of their purchases refunded" in summarized.output
+    assert "00001 (5,000.00 of 5," in summarized.output
