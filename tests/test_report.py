@@ -343,3 +343,13 @@ def test_the_classic_formula_reading_names_the_period_it_was_computed_per():
     sentence = next(f for f in section.findings if f.startswith("An average customer orders"))
     assert period in ("quarter", "month")
     assert f" times a {period} at " in sentence and f"of a {period}'s buyers do not buy the next {period}" in sentence
+
+
+def test_large_refunds_are_named_with_their_clv_after_netting(built):
+    """Section 1b names the largely refunded customers, largest refund first, with their CLV after netting."""
+    summary = summarize(built["result"], observation_end=END, time_unit="week")
+    flagged = summary.largely_refunded()
+    rows = built["page"].tables["large_refunds#0"]
+    assert len(flagged) > 0 and len(rows) == min(5, len(flagged))
+    assert [row[0] for row in rows] == flagged["customer_id"].astype(str).head(5).tolist()
+    assert all(row[-1] and row[-2] for row in rows)  # predicted CLV and its rank are stated

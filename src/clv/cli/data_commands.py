@@ -344,6 +344,8 @@ def _note_refunds(data: Any) -> None:
     """Name the largely refunded customers (their refunds are netted before their value is modelled)."""
     from clv.summary.refunds import largely_refunded_sentence
 
+    if not hasattr(data, "largely_refunded"):  # not customer data (nothing to name)
+        return
     sentence = largely_refunded_sentence(data.largely_refunded(), currency=data.currency)
     if sentence:
         note(sentence + " Column largely_refunded flags them.")
