@@ -37,19 +37,22 @@ ONLINE_RETAIL_SPLITS = ("2011-06-30", "2011-09-08", None)  # the README's two ca
 
 
 @pytest.fixture(scope="session")
-def online_retail_summaries():
-    """UCI Online Retail (tests/data copy, README mapping) in weeks: {(calibration end or None, zero-price lines
-    kept): CustomerData}, at both README calibration ends and on the full period, with and without the 40
-    zero-price lines."""
-    from clv import Columns, load_orders, summarize
-    from clv.summary.customers import calibration_holdout
+def online_retail_orders():
+    """UCI Online Retail (tests/data copy, README mapping) as canonical order lines (pandas), refund lines included."""
+    from clv import Columns, load_orders
 
     path = DATA / "online_retail.csv.gz"
     if not path.exists():
         pytest.skip("tests/data/online_retail.csv.gz is missing")
     columns = Columns(customer_id="CustomerID", timestamp="InvoiceDate", quantity="Quantity",
                       unit_price="UnitPrice", order_id="InvoiceNo")
-    orders = load_orders(path, columns).orders.to_pandas()
+    return load_orders(path, columns).orders.to_pandas()
+
+
+def _online_retail_summaries(orders):
+    from clv import summarize
+    from clv.summary.customers import calibration_holdout
+
     summaries = {}
     for keep_zero in (True, False):
         lines = orders if keep_zero else orders[orders["amount"] != 0]
@@ -57,3 +60,18 @@ def online_retail_summaries():
             summaries[end, keep_zero] = (summarize(lines, time_unit="week") if end is None else
                                          calibration_holdout(lines, calibration_end=end, time_unit="week"))
     return summaries
+
+
+@pytest.fixture(scope="session")
+def online_retail_summaries(online_retail_orders):
+    """UCI Online Retail (tests/data copy, README mapping) in weeks: {(calibration end or None, zero-price lines
+    kept): CustomerData}, at both README calibration ends and on the full period, with and without the 40
+    zero-price lines. Refunds are netted against the purchases they cancel (docs/summary.md)."""
+    return _online_retail_summaries(online_retail_orders)
+
+
+@pytest.fixture(scope="session")
+def online_retail_gross_summaries(online_retail_orders):
+    """The same without the refund lines: the input lifetimes is given (and clv's summary before refunds were
+    netted; frequency, recency and T are those of the gross summary)."""
+    return _online_retail_summaries(online_retail_orders[~online_retail_orders["is_refund"]])

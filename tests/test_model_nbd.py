@@ -108,10 +108,10 @@ def test_bgnbd_at_a_to_zero_is_the_nbd(simulated):
     assert limit == pytest.approx(nbd.log_likelihood_, rel=1e-8)
 
 
-def test_online_retail_bgnbd_edge_fit_is_the_nbd(online_retail_summaries):
+def test_online_retail_bgnbd_edge_fit_is_the_nbd(online_retail_gross_summaries):
     """On Online Retail to 2011-06-30 the BG/NBD runs to a -> 0 at the NBD's r = 0.744, alpha = 9.05 (lifetimes
-    reports r = 0.744, alpha = 9.05, a = 1e-6)."""
-    data = online_retail_summaries["2011-06-30", True]
+    reports r = 0.744, alpha = 9.05, a = 1e-6, on the same input: refund lines left out)."""
+    data = online_retail_gross_summaries["2011-06-30", True]
     nbd = NBDModel().fit(data)
     assert nbd.params_ == pytest.approx({"r": 0.7444, "alpha": 9.048}, rel=1e-3)
     with warnings.catch_warnings():
