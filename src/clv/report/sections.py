@@ -91,9 +91,11 @@ def large_refunds(ctx: ReportContext) -> Section:
     finding = (f"{number(len(flagged))} customers had at least {LARGELY_REFUNDED_SHARE:.0%} of their purchases refunded. "
                f"The largest: customer {top['customer_id']} bought {money(top['gross_revenue'])} and "
                f"{money(top['refunded'])} of it was refunded")
+    if top["gross_revenue"] >= ctx.summary["gross_revenue"].quantile(0.9):
+        finding += "; counted gross, that spend is among the top 10% of customers and would drive a top CLV"
     if clv_rank is not None and pd.notna(top.get("clv_rank")):
-        finding += (f"; counted gross, this would drive a top CLV, netted it ranks "
-                    f"{number(top['clv_rank'])} of {number(len(clv_rank))}")
+        finding += (f"; netted, their predicted CLV is {money(top['clv'])}, rank {number(top['clv_rank'])} "
+                    f"of {number(len(clv_rank))}")
     section.findings.append(finding + ".")
     return section
 
