@@ -221,3 +221,18 @@ def test_scores_carry_the_largely_refunded_flag(cdnow_lines, tmp_path):
     assert summarized.exit_code == 0, summarized.output
     assert "1 customer had at least 50% of their purchases refunded" in summarized.output
     assert "00001 (5,000.00 of 5," in summarized.output
+
+
+def test_online_retail_customer_16446_is_not_a_top_clv(retail_summary):
+    """The README flow (purchase model through the ladder, Gamma-Gamma, 52 weeks): 16446 was the third-highest
+    CLV (180,884) when its cancelled order counted as spend; netted it is far down the list."""
+    from clv.models.ladder import fit_purchase_model
+
+    purchases = fit_purchase_model(retail_summary, "bgnbd")
+    spend = GammaGammaModel().fit(retail_summary["frequency"], retail_summary["monetary_value"])
+    scores = score_customers(retail_summary, purchases, spend, horizon=52, intervals=None).table
+    rank = scores["clv"].rank(ascending=False, method="min")
+    at = scores["customer_id"] == "16446"
+    assert rank[at].iloc[0] > 1_000 and scores.loc[at, "largely_refunded"].iloc[0]
+    top = scores.loc[rank <= 100]
+    assert not top["largely_refunded"].any()
