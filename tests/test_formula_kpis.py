@@ -248,7 +248,14 @@ def test_bad_segment_column_lists_columns(three_customers: pd.DataFrame) -> None
 
 def test_churn_not_estimable_explains(three_customers: pd.DataFrame) -> None:
     with pytest.raises(DataError, match="churn_rate: cannot be estimated.*Fix"):
-        classic_clv(three_customers, time_unit="year", margin=0.5, start="2020-01-01", end="2020-12-31")
+        classic_clv(three_customers, time_unit="year", margin=0.5, start="2020-01-01", end="2020-01-20")
+
+
+def test_churn_not_measurable_per_year_is_converted(three_customers: pd.DataFrame) -> None:
+    """One year holds no two consecutive years: the yearly churn comes from the quarterly one, with a note."""
+    result = classic_clv(three_customers, time_unit="year", margin=0.5, start="2020-01-01", end="2020-12-31")
+    assert result.overall["churn_source"].iloc[0].startswith("converted from")
+    assert any("Churn per year cannot be measured" in note for note in result.notes)
 
 
 @pytest.mark.parametrize(

@@ -93,9 +93,11 @@ TERMS: tuple[Term, ...] = (
          "one of day, week, month, quarter, year. A fitted model records it (time_unit_).",
          "-", "week", "week", synonyms=("unit", "period", "freq", "frequency_unit", "period_unit", "classic_period"),
          exceptions=MappingProxyType({
-             "clv kpis": ("year", "the classic formula's KPIs are per year (revenue, orders and churn a year)"),
+             "clv kpis": ("auto", "auto: the classic formula's period is picked from the data (the median time "
+                          "between orders) and stated, with the CLV at the other periods"),
              "clv nps": ("month", "NPS is reported per calendar month by default"),
-             "clv.formula.classic_clv": ("year", "the classic formula's KPIs are per year"),
+             "clv.formula.classic_clv": (None, "None: the classic formula's period is picked from the data "
+                                         "(clv.formula.period_choice.PERIOD_RULE) and stated"),
              "clv.formula.drivers_over_time": ("month", "drivers are tracked per calendar month by default"),
              "clv.feedback.nps_over_time": ("month", "NPS is reported per calendar month by default"),
              "clv acquisition": (None, "None: the saved model's unit, else week"),

@@ -340,7 +340,8 @@ def _classic_by_group(table, margin: float | None, inputs: ModelInputs) -> dict[
     for labels in (channel, channel + "|" + acquired[COHORT].astype("int64").astype(str)):
         mapping = pd.Series(labels.to_numpy(), index=acquired[CUSTOMER_ID].astype(str).to_numpy())
         try:
-            result = classic_clv(table, segment_by=mapping, margin=inputs.cells.margin_rule.rate if margin is None else margin)
+            result = classic_clv(table, time_unit="year", segment_by=mapping,  # per year, as before issue 14
+                                 margin=inputs.cells.margin_rule.rate if margin is None else margin)
         except DataError:
             continue
         out.update(dict(zip(result.by_segment["segment"], result.by_segment["clv"].astype(float))))

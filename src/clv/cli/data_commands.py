@@ -354,7 +354,7 @@ def _note_refunds(data: Any) -> None:
 @takes_orders
 def kpis_command(
     orders: OrdersInput,
-    time_unit: str = typer.Option("year", "--time-unit", help="Unit of frequency, churn and lifespan: year, quarter or month (default year: KPIs a year)."),
+    time_unit: str = typer.Option("auto", "--time-unit", help="Period of frequency, churn and lifespan: year, quarter or month; default auto: picked from the data (the shortest period at least as long as the median time between orders whose churn the history can measure). The CLV changes with the period: the run states the period used and the CLV at the others."),
     margin: float = typer.Option(None, "--margin", help="Gross margin rate (0-1]; default from the cost column."),
     churn: float = typer.Option(None, "--churn", help="Churn rate per period; default estimated from consecutive periods."),
     lifespan: float = typer.Option(None, "--lifespan", help="Expected lifetime in periods (overrides churn)."),
@@ -378,16 +378,21 @@ def kpis_command(
             result.orders, time_unit=time_unit, margin=margin, churn_rate=churn, lifespan=lifespan,
             cac=_parse_cac(cac), segment_by=segment_by,
         )
+    for line in kpis.notes:
+        note(line, label="note: ")
     if fmt is OutputFormat.json or (output is not None and output.suffix.lower() == ".json"):
         emit(kpis.to_dict(), OutputFormat.json, output)
         return
+    period = kpis.settings["period"]
     if kpis.by_segment is None:
-        emit(kpis.overall, fmt, output, title=f"classic CLV per {time_unit}")
+        emit(kpis.overall, fmt, output, title=f"classic CLV per {period}")
     elif fmt is OutputFormat.table and output is None:
-        emit(kpis.overall, fmt, None, title=f"classic CLV per {time_unit}")
+        emit(kpis.overall, fmt, None, title=f"classic CLV per {period}")
         emit(kpis.by_segment, fmt, None, title=f"by {segment_by or 'channel'}")
     else:
         emit(overall_and_segments(kpis.overall, kpis.by_segment), fmt, output)
+    if fmt is OutputFormat.table and output is None and kpis.by_period is not None:
+        emit(kpis.by_period, fmt, None, title="the same orders per year, quarter and month")
 
 
 def overall_and_segments(overall: pd.DataFrame, by_segment: pd.DataFrame) -> pd.DataFrame:

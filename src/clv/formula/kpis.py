@@ -30,9 +30,17 @@ from clv.units import DAYS_PER_UNIT
 from ._activity import activity_pairs, attach
 from .cac import CUSTOMER_CAC, CustomerCac, resolve_cac
 from .customer_segments import ALL_CUSTOMERS, SEGMENT, customer_segments
+from .period_choice import (
+    PERIOD_RULE,
+    PeriodChoice,
+    choose_period,
+    convert_churn,
+    median_days_between_orders,
+)
 from .periods import (
     ORDER_KEY,
     PERIOD,
+    PERIOD_UNITS,
     Window,
     as_valued_orders,
     check_rates,
@@ -102,6 +110,13 @@ class ClassicCLV:
         The CAC of each acquisition channel; None unless the CAC is given per channel.
     settings : dict, default {}
         The arguments as resolved (time unit, window, margin, churn and lifespan sources...).
+    by_period : pandas.DataFrame or None, default None
+        The same orders valued per year, per quarter and per month (period, periods in the window,
+        orders per customer per period, churn, its source, CLV, whether it is the period used), so
+        the formula's dependence on the period is visible; None when a churn or lifespan is given.
+    notes : list of str, default []
+        Plain-words notes: the period and why, the CLV at the other periods, and any churn converted
+        from another period.
 
     See Also
     --------
@@ -114,6 +129,8 @@ class ClassicCLV:
     churn_pairs: pd.DataFrame
     cac_by_channel: pd.DataFrame | None
     settings: dict = field(default_factory=dict)
+    by_period: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def clv(self) -> float:
@@ -131,6 +148,8 @@ class ClassicCLV:
             "churn_pairs": _records(self.churn_pairs),
             "cac_by_channel": None if self.cac_by_channel is None else _records(self.cac_by_channel),
             "settings": {k: _plain(v) for k, v in self.settings.items()},
+            "by_period": None if self.by_period is None else _records(self.by_period),
+            "notes": list(self.notes),
         }
 
 
@@ -139,7 +158,7 @@ def classic_clv(
     *,
     start: object = None,
     end: object = None,
-    time_unit: str = "year",
+    time_unit: str | None = None,
     margin: float | None = None,
     churn_rate: float | None = None,
     lifespan: float | None = None,
@@ -156,9 +175,13 @@ def classic_clv(
         ``channel``, ``cost``); refunds are lines with a negative amount.
     start, end : date-like or None, default None
         First and last day of the window (inclusive); default: the first and last order line.
-    time_unit : {"year", "quarter", "month"}, default "year"
-        The unit of frequency, churn and lifespan (default 'year': the formula's KPIs a year; see
-        docs/glossary.md).
+    time_unit : {"year", "quarter", "month"} or None, default None
+        The period of frequency, churn and lifespan. None (or 'auto') picks it from the data by
+        :data:`clv.formula.period_choice.PERIOD_RULE`: the shortest calendar period at least as long
+        as the median time between orders whose churn the window can measure. The result states
+        the period (``settings``, ``notes``) and the CLV at the other periods (``by_period``).
+        A period whose churn the window cannot measure is computed with the churn converted from
+        the longest measurable period (constant retention), with a note.
     margin : float or None, default None
         Gross margin rate in (0, 1]; default (revenue - cost) / revenue from the ``cost`` column.
     churn_rate : float or None, default None
@@ -186,8 +209,9 @@ def classic_clv(
     ------
     clv.errors.DataError
         When ``time_unit`` is not a calendar period, a rate is out of range, the window is empty
-        or reversed, the margin is neither given nor computable (no ``cost`` column), or the
-        orders have no amounts.
+        or reversed, the margin is neither given nor computable (no ``cost`` column), the
+        orders have no amounts, or the window is too short to measure churn at any period (not
+        two consecutive months) and neither churn nor lifespan is given.
 
     Notes
     -----
@@ -213,7 +237,7 @@ def classic_clv(
     27.56
     """
     table = as_valued_orders(orders)
-    period = check_unit("time_unit", time_unit)
+    requested = None if time_unit in (None, "auto") else check_unit("time_unit", time_unit)
     check_rates(margin, churn_rate, lifespan)
     window = resolve_window(table, start, end)
     has_cost = COST in table.columns
@@ -226,15 +250,28 @@ def classic_clv(
     rates = _Rates(margin, churn_rate, lifespan, pool_rates)
 
     lines = with_order_key(window.filter(table))
+    estimate_churn = churn_rate is None and lifespan is None
+    periods = PERIOD_UNITS if estimate_churn else (requested,) if requested else ()
+    pairs_by_period = {p: _usable_pairs(activity_pairs(lines, segments, p), window, p) for p in periods}
+    churn_by_period = {p: _mean_churn(_overall_pairs(pairs_by_period[p])) for p in pairs_by_period}
+    measurable = {p: (not estimate_churn) or _measurable(churn_by_period[p]) for p in PERIOD_UNITS}
+    choice = choose_period(requested, median_days_between_orders(lines), measurable)
+    period = choice.period
+    if estimate_churn and not any(measurable.values()):  # no pair at all, or no customer ever lost
+        _check_estimated_churn(max(churn_by_period.values(), key=np.isfinite), window, period)
     customers = _customer_table(lines, window, period, segments, customer_cac, has_cost)
     sums = _segment_sums(customers, has_cost, customer_cac)
-    usable_pairs = _usable_pairs(activity_pairs(lines, segments, period), window, period)
+    usable_pairs = pairs_by_period.get(period)
+    if usable_pairs is None:  # churn given: no pairs needed, listed for the report
+        usable_pairs = _usable_pairs(activity_pairs(lines, segments, period), window, period)
     overall_sums = sums[list(_SUM_COLUMNS)].sum().to_frame().T
-    overall_pairs = usable_pairs.groupby([PERIOD], as_index=False)[["active", "retained"]].sum()
+    overall_pairs = _overall_pairs(usable_pairs)
 
+    estimated = _estimated_churn(churn_by_period, period) if estimate_churn else None
     overall = _kpis(overall_sums, window, period)
-    _apply_rates_overall(overall, overall_pairs, rates, window, period)
+    _apply_rates_overall(overall, estimated, rates, window, period)
     _apply_value(overall, overall_sums, customer_cac)
+    by_period = _by_period(overall, overall_sums, window, churn_by_period, period) if estimate_churn else None
     by_segment = segment_average = None
     if segments is not None:
         by_segment = _kpis(sums, window, period)
@@ -249,8 +286,76 @@ def classic_clv(
         segment_average=segment_average,
         churn_pairs=_pairs_report(overall_pairs, period),
         cac_by_channel=customer_cac.by_channel,
-        settings=_settings(window, period, rates, cac, segment_by),
+        settings={**_settings(window, period, rates, cac, segment_by), "period_source": choice.source,
+                  "median_days_between_orders": choice.median_days_between_orders, "period_rule": PERIOD_RULE},
+        by_period=by_period,
+        notes=_period_notes(choice, overall, by_period, window),
     )
+
+
+def _overall_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The period pairs of all segments together."""
+    return pairs.groupby([PERIOD], as_index=False)[["active", "retained"]].sum()
+
+
+def _estimated_churn(churn_by_period: dict[str, float], period: str) -> tuple[float, str]:
+    """Churn per ``period``: measured, else (no two consecutive periods) converted from the longest measurable period.
+
+    The conversion assumes the same retention every period: churn per year from churn per
+    quarter c is 1 - (1 - c)^4 (:func:`clv.formula.period_choice.convert_churn`).
+    """
+    churn = churn_by_period[period]
+    if np.isfinite(churn) or not any(map(_measurable, churn_by_period.values())):
+        return churn, "estimated"  # measured (0 included: refused when used, shown as infinite in by_period)
+    base = _longest_measurable(churn_by_period)
+    return convert_churn(churn_by_period[base], base, period), f"converted from {base}"
+
+
+def _measurable(churn: float) -> bool:
+    """A churn the formula can use: estimated (two consecutive periods) and above 0 (someone was lost)."""
+    return bool(np.isfinite(churn) and churn > 0)
+
+
+def _longest_measurable(churn_by_period: dict[str, float]) -> str:
+    measurable = [p for p in churn_by_period if _measurable(churn_by_period[p])]
+    return max(measurable, key=DAYS_PER_UNIT.__getitem__)
+
+
+def _by_period(
+    overall: pd.DataFrame, overall_sums: pd.DataFrame, window: Window, churn_by_period: dict[str, float], period: str
+) -> pd.DataFrame:
+    """The same orders valued per year, quarter and month: CLV = AOV x orders per customer per period x margin / churn."""
+    rows = []
+    aov, margin = float(overall["aov"].iloc[0]), float(overall["margin"].iloc[0])
+    orders_per_customer = float(overall_sums["orders"].iloc[0] / overall_sums["customers"].iloc[0])
+    for unit in sorted(churn_by_period, key=DAYS_PER_UNIT.__getitem__, reverse=True):
+        churn, source = _estimated_churn(churn_by_period, unit)
+        frequency = orders_per_customer / window.n_periods(unit)
+        with np.errstate(divide="ignore"):
+            clv = aov * frequency * margin / np.float64(churn)
+        rows.append({"period": unit, "n_periods": window.n_periods(unit), "purchase_frequency": frequency,
+                     "churn_rate": churn, "churn_source": source, "clv": float(clv), "used": unit == period})
+    return pd.DataFrame(rows)
+
+
+def _period_notes(choice: PeriodChoice, overall: pd.DataFrame, by_period: pd.DataFrame | None, window: Window) -> list[str]:
+    """Plain-words notes: the period and why; the CLV at every period; churn converted from another period."""
+    notes = [f"The classic formula is computed {choice.reason}."]
+    if by_period is None:
+        return notes
+    figures = ", ".join(f"{row.clv:,.2f} per {row.period}" for row in by_period.itertuples())
+    notes.append(
+        f"The classic CLV depends on the period it is computed per: {figures}. Churn is 'bought in one period, "
+        "not in the next', so a period shorter than the time between orders counts pauses as losses and gives a "
+        f"lower CLV. This result is per {choice.period}.")
+    for row in by_period.itertuples():
+        if row.churn_source.startswith("converted"):
+            base = row.churn_source.split()[-1]
+            notes.append(
+                f"Churn per {row.period} cannot be measured in the window {window.start.date()}..{window.end.date()} "
+                f"(it needs two consecutive {row.period}s, the second complete): {row.churn_rate:.1%} is converted "
+                f"from the churn per {base}, assuming the same retention every {base}.")
+    return notes
 
 
 @dataclass(frozen=True)
@@ -401,7 +506,7 @@ def _mean_churn_by_segment(pairs: pd.DataFrame) -> pd.Series:
 
 
 def _apply_rates_overall(
-    out: pd.DataFrame, pairs: pd.DataFrame, rates: _Rates, window: Window, period: str
+    out: pd.DataFrame, estimated_churn: tuple[float, str] | None, rates: _Rates, window: Window, period: str
 ) -> None:
     margin, churn_rate, lifespan = rates.margin, rates.churn_rate, rates.lifespan
     if margin is not None:
@@ -423,7 +528,7 @@ def _apply_rates_overall(
         churn, churn_source = churn_rate, "given"
         life, life_source = 1.0 / churn_rate, "1/churn"
     else:
-        churn, churn_source = _mean_churn(pairs), "estimated"
+        churn, churn_source = estimated_churn
         _check_estimated_churn(churn, window, period)
         life, life_source = 1.0 / churn, "1/churn"
     out["churn_rate"], out["churn_source"] = churn, churn_source
@@ -434,9 +539,9 @@ def _check_estimated_churn(churn: float, window: Window, period: str) -> None:
     if math.isnan(churn):
         raise DataError(
             f"churn_rate: cannot be estimated: the window {window.start.date()}..{window.end.date()} "
-            f"holds no two consecutive {period}s with the second complete and customers active in "
-            f"the first. Fix: pass churn_rate= or lifespan=, widen the window, or use a shorter "
-            "period (time_unit='quarter' or 'month')."
+            "holds no two consecutive calendar periods (months, quarters or years) with the second "
+            "complete and customers active in the first. Fix: pass churn_rate= or lifespan=, widen the "
+            "window to two calendar months or more."
         )
     if churn == 0:
         raise DataError(
