@@ -16,6 +16,7 @@ from clv.data.survey import simulate_survey, store_survey
 from clv.data.synthetic import generate_store
 from clv.report import STEP_NAMES, build_report
 from clv.report.build import render
+from clv.report.content import predictor_label
 from clv.report.context import ReportContext
 from clv.report.sections import channels, nps
 from clv.summary import summarize
@@ -148,9 +149,9 @@ def test_best_model_is_the_backtest_result(built):
     expected = backtest(built["result"], calibration_fraction=2 / 3, observation_end=END, time_unit="week",
                         margin=margin, n_draws=100)
     page = built["page"]
-    assert page.metrics["best_model"] == expected.best
+    assert page.metrics["best_model"] == predictor_label(expected.best)  # the name for people: 'BG/NBD'
     predictors = [row[0] for row in page.tables["accuracy#0"]]
-    assert sorted(predictors) == sorted(expected.metrics["predictor"])
+    assert sorted(predictors) == sorted(map(predictor_label, expected.metrics["predictor"]))
 
 
 def test_sections_agree_with_each_other(built):

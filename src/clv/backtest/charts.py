@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import itertools
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +39,10 @@ from clv.errors import DataError
 from clv.summary.compress import compress
 from clv.summary.customers import order_date, period_table
 from clv.units import DAYS_PER_UNIT
+
+# the models' colours in the tracking chart, set on every trace (a layout colorway would colour the per-period and
+# the cumulative trace of one model differently, so the lower panel would not match the legend)
+TRACKING_COLOURS = ("#e07b39", "#3a9a5b", "#7a5195", "#b23a48", "#2f9fa3", "#c9a227", "#1f5f8b", "#8c8c8c")
 
 TOP_FREQUENCY = 7  # the last bin of the conditional-expectation and histogram charts is "7+"
 CHART_FILES = {
@@ -170,11 +175,13 @@ def tracking_figure(data: pd.DataFrame, unit: str, calibration_length: float):
     figure.add_trace(go.Scatter(x=data["t"], y=data["actual"], name="actual", line={"color": "black"}), row=1, col=1)
     figure.add_trace(go.Scatter(x=data["t"], y=data["actual_cumulative"], name="actual (cumulative)",
                                 line={"color": "black"}, showlegend=False), row=2, col=1)
-    for column in models:
+    for colour, column in zip(itertools.cycle(TRACKING_COLOURS), models):
         name = column.removesuffix("_cumulative")
-        figure.add_trace(go.Scatter(x=data["t"], y=data[name], name=name, line={"dash": "dash"}), row=1, col=1)
-        figure.add_trace(go.Scatter(x=data["t"], y=data[column], name=f"{name} (cumulative)",
-                                    line={"dash": "dash"}, showlegend=False), row=2, col=1)
+        line = {"dash": "dash", "color": colour}  # one colour per model in both panels, as in the legend
+        figure.add_trace(go.Scatter(x=data["t"], y=data[name], name=name, line=line, legendgroup=name),
+                         row=1, col=1)
+        figure.add_trace(go.Scatter(x=data["t"], y=data[column], name=f"{name} (cumulative)", line=line,
+                                    legendgroup=name, showlegend=False), row=2, col=1)
     for row in (1, 2):
         figure.add_vline(x=calibration_length, line={"dash": "dot", "color": "grey"}, row=row, col=1)
     figure.update_xaxes(title_text=f"{unit}s since the cohort's first purchase", row=2, col=1)

@@ -29,6 +29,7 @@ def report_command(
     margin: float = typer.Option(None, "--margin", help="Gross margin rate (0-1]; default from the cost column."),
     title: str = typer.Option("Customer lifetime value report", "--title", help="Title at the top of the report."),
     output: Path = typer.Option(Path("report.html"), "--output", "-o", help="Where to write the HTML report."),
+    label: str = typer.Option(None, "--label", help="A column of yours naming products (e.g. Description): the cross-sell section shows product names instead of ids."),
     strict: bool = typer.Option(False, "--strict", help="Exit with an error when a section cannot be computed (default: that section says why and the rest is written)."),
 ) -> None:
     """Write one self-contained HTML report: data check, KPIs, cohorts, models and backtest, segments, channels, what-if, cross-sell, NPS."""
@@ -40,12 +41,12 @@ def report_command(
         fail(f"--survey file {str(survey)!r} does not exist. Fix: check the path.")
     origin = read_provenance(orders.source)
     source_note = None if origin is None else provenance_sentence(origin)
-    result = orders.open()
+    result = orders.open(list(dict.fromkeys([*(orders.extra or []), *([label] if label else [])])))
     with step_progress() as on_step:
         path = build_report(
             result, spend=spend_frame, survey=None if survey is None else str(survey), time_unit=time_unit, horizon=horizon,
             calibration_end=calibration_end, margin=margin, observation_end=orders.observation_end, title=title,
-            path=output, on_step=on_step, strict=strict, source_note=source_note,
+            path=output, on_step=on_step, strict=strict, source_note=source_note, label=label,
         )
     if source_note is not None:
         note(source_note, label="note: ")

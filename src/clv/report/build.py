@@ -12,7 +12,7 @@ import jinja2
 
 from clv import __version__
 from clv.errors import DataError
-from clv.report.content import Section
+from clv.report.content import TECHNICAL_TERMS, Section
 from clv.report.context import ReportContext, read_table_file
 from clv.report.figures import plotly_js
 from clv.report.sections import SECTIONS
@@ -36,6 +36,7 @@ def build_report(
     on_step: Callable[[str], None] | None = None,
     strict: bool = False,
     source_note: str | None = None,
+    label: str | None = None,
 ) -> Path:
     """Compute every section once and write the report to ``path``; returns the path.
 
@@ -89,6 +90,9 @@ def build_report(
         Raise a section's error instead of reporting it in the section.
     source_note : str or None, default None
         A sentence on where the orders came from, shown first in section 1.
+    label : str or None, default None
+        A column of the orders naming products (e.g. ``Description``): the cross-sell section shows
+        each product's most frequent name in place of its id.
 
     Returns
     -------
@@ -110,7 +114,7 @@ def build_report(
         raise DataError(f"margin must be a rate in (0, 1], got {margin!r}; fix: e.g. margin=0.4.")
     ctx = ReportContext(source=orders, spend=read_table_file(spend, "spend"), survey=survey, unit=time_unit,
                         horizon=float(horizon), calibration_end=calibration_end, margin=margin,
-                        observation_end=observation_end, source_note=source_note)
+                        observation_end=observation_end, source_note=source_note, label=label)
     started = time.perf_counter()
     sections = [_run_section(key, title, step, compute, ctx, on_step, strict) for key, title, step, compute in SECTIONS]
     if on_step:
@@ -145,5 +149,5 @@ def render(sections: list[Section], ctx: ReportContext, title: str, seconds: flo
         title=title, sections=sections, plotly_js=plotly_js(), notes=ctx.notes, version=__version__,
         created=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), seconds=seconds,
         observation_end=ctx.observation_day.date().isoformat(), unit=ctx.unit, horizon=ctx.horizon_words,
-        margin=ctx.margin_rate,
+        margin=ctx.margin_rate, definition=ctx.clv_definition, terms=TECHNICAL_TERMS,
     )

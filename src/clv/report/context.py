@@ -11,7 +11,7 @@ import ibis
 import pandas as pd
 
 from clv.data import LoadResult
-from clv.errors import DataError
+from clv.errors import ClvError, DataError
 
 DISCOUNT_RATE = 0.10
 CLV_OVER_TIME_MONTHS = 36
@@ -40,6 +40,7 @@ class ReportContext:
     margin: float | None
     observation_end: Any
     source_note: str | None = None  # where the orders came from, e.g. a file cleaned by `clv load` (section 1)
+    label: str | None = None  # a column naming products (e.g. Description), shown in place of product ids
     notes: list[str] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)  # results a caller may want back (e.g. the backtest)
     _has_values: dict[str, bool] = field(default_factory=dict, repr=False)
@@ -141,6 +142,31 @@ class ReportContext:
             self.summary, transactions, spend, horizon=self.horizon, time_unit=self.unit,
             discount_rate=DISCOUNT_RATE, margin=self.margin_rate, intervals=None,
         )
+
+    @cached_property
+    def purchase_model_label(self) -> str:
+        """The people's name of the purchase model the scores use (clv.models.model_label), e.g. 'BG/NBD'."""
+        from clv.models import model_label
+
+        return model_label(type(self.models[0]).model_name)
+
+    @cached_property
+    def clv_definition(self) -> str:
+        """The one definition of the report's CLV (horizon, discounting, margin, models), stated once at the top.
+
+        Every other mention refers to it; figures on another basis (the classic formula, value over
+        36 months per channel) say so where they appear.
+        """
+        try:
+            models = f"the {self.purchase_model_label} model (how often each customer buys and whether they are still a customer)"
+        except ClvError:  # the models cannot be fitted (e.g. a purchase log): said in the sections that need them
+            models = "the purchase model (how often each customer buys)"
+        return (f"the gross margin (revenue x {self.margin_rate:.0%} margin) a customer is predicted to bring in the next "
+                f"{self.horizon_words} after {self.observation_day.date().isoformat()}, discounted at "
+                f"{DISCOUNT_RATE:.0%} a year; predicted by {models} and the Gamma-Gamma model (spend per order), "
+                "fitted on all orders. 'CLV' and 'customer equity' (the sum over customers) below mean this; a figure "
+                "on another basis (the classic formula in section 2, the 36-month value per channel in section 6) "
+                "says so where it appears.")
 
     @property
     def horizon_words(self) -> str:

@@ -81,11 +81,19 @@ def retention_heatmap(wide: pd.DataFrame):
     months = [c for c in wide.columns if c.startswith("m") and c[1:].isdigit() and c != "m0"]
     z = wide[months].to_numpy(float)
     figure = go.Figure(go.Heatmap(
-        z=z, x=[int(m[1:]) for m in months], y=wide["cohort"].astype(str), colorscale="Blues",
+        z=z, x=[int(m[1:]) for m in months], y=cohort_labels(wide["cohort"]), colorscale="Blues",
         zmin=0, zmax=float(np.nanmax(z)) if np.isfinite(z).any() else 1, colorbar={"tickformat": ".0%"},
         hovertemplate="cohort %{y}, month %{x}: %{z:.1%}<extra></extra>",
     ))
     figure.update_layout(title="Share of each month's new customers who buy again N months later",
                          xaxis_title="months since first purchase", yaxis_title="month of first purchase")
-    figure.update_yaxes(autorange="reversed")
+    # categories, not dates: a date axis reads '1997-01' as a day and labels it 'Dec 22 1996' or '23:59:59.9996'
+    figure.update_yaxes(type="category", autorange="reversed")
+    figure.update_xaxes(type="linear", tickmode="linear", dtick=max(1, len(months) // 12), tickformat="d")
     return styled(figure, height=max(420, 14 * len(wide) + 140))
+
+
+def cohort_labels(cohorts: pd.Series) -> list[str]:
+    """Monthly cohorts as month names: '1997-01' -> 'Jan 1997' (anything else unchanged)."""
+    months = pd.to_datetime(cohorts.astype(str), format="%Y-%m", errors="coerce")
+    return [f"{m:%b %Y}" if pd.notna(m) else str(c) for c, m in zip(cohorts, months)]

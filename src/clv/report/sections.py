@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from clv.errors import DataError
-from clv.models import model_label
 from clv.units import convert_duration
 from clv.report import figures as fig
 from clv.report.content import (
-    FigureBlock, Metric, Section, TableBlock, money, number, pct, ratio, table_from_frame,
+    FigureBlock, Metric, Section, TableBlock, money, number, pct, plain_words, predictor_label, ratio,
+    table_from_frame,
 )
 from clv.report.context import CLV_OVER_TIME_MONTHS, DISCOUNT_RATE, ReportContext
 
@@ -45,13 +44,17 @@ def data_check(ctx: ReportContext) -> Section:
     reasons = pd.DataFrame({"reason": list(report.rejected), "lines": list(report.rejected.values())})
     reasons = reasons[reasons["lines"] > 0].sort_values("lines", ascending=False)
     reasons["share"] = reasons["lines"] / max(report.input_rows, 1)
-    section.tables.append(table_from_frame(
-        reasons, "Lines set aside, by reason",
-        {"reason": ("reason", lambda r: r.replace("_", " ")), "lines": ("lines", number), "share": ("share of all lines", pct)},
-        key="rejected"))
+    if len(reasons):  # no table without a row: an empty table reads as a failure
+        section.tables.append(table_from_frame(
+            reasons, "Lines set aside, by reason",
+            {"reason": ("reason", lambda r: r.replace("_", " ")), "lines": ("lines", number),
+             "share": ("share of all lines", pct)},
+            key="rejected"))
     kept = (report.accepted_purchase_lines + report.netted_refund_lines) / max(report.input_rows, 1)
     finding = f"{pct(kept)} of the {number(report.input_rows)} lines are used."
-    if len(reasons):
+    if not len(reasons):
+        finding += " No line was set aside."
+    else:
         top = reasons.iloc[0]
         finding += (f" The most common reason to set a line aside is '{top['reason'].replace('_', ' ')}' "
                     f"({number(top['lines'])} lines, {pct(top['share'])} of all lines).")
@@ -115,32 +118,16 @@ def _clv_rank(ctx: ReportContext) -> pd.DataFrame | None:
 
 # 2. KPIs and drivers ------------------------------------------------------------------------
 
-def _classic_overall(ctx: ReportContext) -> tuple[pd.Series, str]:
-    """The classic formula over the whole history, per year if two whole years allow a churn estimate,
-    else per quarter, else per month."""
-    from clv.formula import classic_clv
-
-    error = None
-    for period in ("year", "quarter", "month"):
-        try:
-            result = classic_clv(ctx.orders, time_unit=period, margin=ctx.margin_argument, end=ctx.observation_day)
-        except DataError as exc:  # churn needs two consecutive complete periods
-            if "churn" not in str(exc):
-                raise
-            error = exc
-            continue
-        return result.overall.iloc[0], period
-    raise error
-
-
 def kpis(ctx: ReportContext) -> Section:
-    from clv.formula import drivers_over_time
+    from clv.formula import classic_clv, drivers_over_time
 
-    overall, period = _classic_overall(ctx)
+    result = classic_clv(ctx.orders, margin=ctx.margin_argument, end=ctx.observation_day)
+    overall, period = result.overall.iloc[0], result.settings["period"]
     section = Section("kpis", "2. Key numbers and the four drivers of CLV",
                       f"The classic formula: CLV per customer = average order value x orders per customer per {period} "
-                      f"x gross margin / churn per {period}. Below: the whole history, then the four drivers month "
-                      "by month.")
+                      f"x gross margin / churn per {period}. It is a rule of thumb, not the predicted CLV of the "
+                      "sections below (defined at the top), and it changes with the period it is computed per. "
+                      "Below: the whole history, then the four drivers month by month.")
     customers = int(overall["customers"])
     section.metrics = [
         Metric("customers", "customers", number(customers), customers),
@@ -151,8 +138,20 @@ def kpis(ctx: ReportContext) -> Section:
                float(overall["purchase_frequency"])),
         Metric("margin", "gross margin rate", pct(overall["margin"]), float(overall["margin"])),
         Metric("churn", f"churn per {period}", pct(overall["churn_rate"]), float(overall["churn_rate"])),
-        Metric("classic_clv", "classic CLV per customer", money(overall["clv"]), float(overall["clv"])),
+        Metric("classic_clv", f"classic CLV per customer (computed per {period})", money(overall["clv"]),
+               float(overall["clv"])),
     ]
+    section.findings.append(result.notes[0])
+    if result.by_period is not None:
+        section.findings.append(_period_dependence(result.by_period, period))
+        section.tables.append(table_from_frame(
+            result.by_period.assign(used=result.by_period["used"].map({True: "used", False: ""})),
+            "The same orders, valued by the classic formula per year, per quarter and per month",
+            {"period": ("computed per", None), "purchase_frequency": ("orders per customer per period",
+                                                                     lambda v: number(v, 2)),
+             "churn_rate": ("churn per period", pct), "churn_source": ("churn", None),
+             "clv": ("classic CLV per customer", money), "used": ("in this report", None)}, key="classic_by_period"))
+        section.notes.extend(note for note in result.notes[2:])
     drivers = drivers_over_time(ctx.orders, time_unit="month", margin=ctx.margin_argument, end=ctx.observation_day)
     drivers = drivers[drivers["complete"] & (drivers["customers_active"] > 0)].copy()
     drivers["period"] = drivers["period"].astype(str)
@@ -163,22 +162,33 @@ def kpis(ctx: ReportContext) -> Section:
             section.figures.append(_figure("classic_clv", fig.line_figure(
                 clv["period"], {"CLV per customer (monthly formula)": clv["clv"]},
                 "Classic-formula CLV, computed month by month", "month", "CLV per customer"),
-                f"Computed month by month, the classic CLV per customer went from {money(clv['clv'].iloc[0])} "
+                f"Computed per month from each month's active customers (their revenue that month x margin / "
+                f"monthly churn), the classic CLV per customer went from {money(clv['clv'].iloc[0])} "
                 f"({clv['period'].iloc[0]}) to {money(clv['clv'].iloc[-1])} ({clv['period'].iloc[-1]}); "
-                f"it swings with monthly churn, so read the trend, not single months."))
+                "it counts only customers who bought that month, so it is higher than the per-month figure over "
+                "all customers in the table below, and it swings with monthly churn: read the trend."))
     else:
         section.notes.append("Fewer than two complete months of orders: no drivers over time.")
-    section.findings.append(
+    section.findings.insert(0,
         f"An average customer orders {number(overall['purchase_frequency'], 2)} times a {period} at "
         f"{money(overall['aov'])} per order; {pct(overall['churn_rate'])} of a {period}'s buyers do not buy the "
-        f"next {period}, so the classic formula values a customer at {money(overall['clv'])} of gross margin.")
+        f"next {period}, so the classic formula, computed per {period}, values a customer at "
+        f"{money(overall['clv'])} of gross margin.")
     return section
+
+
+def _period_dependence(by_period: pd.DataFrame, period: str) -> str:
+    """One sentence: the classic CLV at every period, and why they differ."""
+    figures = ", ".join(f"{money(row.clv)} per {row.period}" for row in by_period.itertuples())
+    return (f"The same orders give a classic CLV of {figures}: churn counts a customer who skips a period as lost, so "
+            f"the shorter the period, the lower the figure. The key numbers above are per {period}.")
 
 
 def _drivers_reading(drivers: pd.DataFrame) -> str:
     first, last = drivers.iloc[0], drivers.iloc[-1]
     parts = [f"average order value {money(first['aov'])} -> {money(last['aov'])}",
-             f"orders per active customer {number(first['purchase_frequency'], 2)} -> {number(last['purchase_frequency'], 2)}",
+             (f"orders per active customer per month {number(first['purchase_frequency'], 2)} -> "
+              f"{number(last['purchase_frequency'], 2)}"),
              f"margin {pct(first['margin'])} -> {pct(last['margin'])}"]
     churn = drivers["churn"].dropna()
     if len(churn):
@@ -193,8 +203,9 @@ def cohorts(ctx: ReportContext) -> Section:
 
     section = Section("cohorts", "3. Cohorts: who comes back, and what a customer is worth over time",
                       "A cohort is everyone whose first purchase fell in the same month. Retention is the share "
-                      "of a cohort buying again in a later month; CLV over time is the gross margin a customer "
-                      "has brought, added up month by month since the first purchase.")
+                      "of a cohort buying again in a later month. Margin over time is the gross margin a customer "
+                      "has brought, added up month by month since the first purchase (not the CLV defined at the "
+                      "top, which looks ahead from today).")
     long = retention_matrix(ctx.orders, observation_end=ctx.observation_day)
     wide = retention_wide(long)
     later = long[long["months_since_acquisition"] > 0]
@@ -254,13 +265,14 @@ def _choice_sentence(ctx: ReportContext) -> str:
 def model_fit(ctx: ReportContext) -> Section:
     from clv.backtest import backtest
 
+    transactions, spend = ctx.models
+    purchase_label = ctx.purchase_model_label
     section = Section("models", "4. Model fit and backtest: can the predictions be trusted?",
-                      "BG/NBD predicts how often each customer buys and whether they are still a customer; "
+                      f"{purchase_label} predicts how often each customer buys and whether they are still a customer; "
                       "Gamma-Gamma predicts how much they spend per order. The backtest hides the most recent "
                       "period, fits on the past only, and checks the predictions against what customers then did.")
-    transactions, spend = ctx.models
-    section.findings.append(f"Purchase model: {_choice_sentence(ctx)}")
-    purchases = f"{model_label(transactions.model_name)} (purchases{'' if transactions.model_name == 'nbd' else ' and drop-out'})"
+    section.findings.append(plain_words(f"Purchase model: {_choice_sentence(ctx)}"))
+    purchases = f"{purchase_label} (purchases{'' if transactions.model_name == 'nbd' else ' and drop-out'})"
     for name, model in ((purchases, transactions), ("Gamma-Gamma (spend per order)", spend)):
         params = model.summary().reset_index()
         section.tables.append(table_from_frame(
@@ -274,41 +286,53 @@ def model_fit(ctx: ReportContext) -> Section:
                       n_draws=100, **split)
     settings = result.settings
     section.metrics = [
-        Metric("best_model", "best predictor", result.best, result.best),
+        Metric("best_model", "best predictor", predictor_label(result.best), result.best),
         Metric("calibration_end", "fitted on orders up to", str(settings["calibration_end"]), settings["calibration_end"]),
         Metric("backtest_customers", "customers in the backtest", number(settings["customers"]), settings["customers"]),
     ]
-    section.findings.append(f"Best: {result.best}. Why: {result.best_reason}")
+    holdout = f"{settings['calibration_end']} to {settings['observation_end']}"
+    section.findings.append(plain_words(f"Best over the holdout ({holdout}): {result.best}. Why: {result.best_reason}"))
     metrics = result.metrics.copy()
     section.tables.append(table_from_frame(
-        metrics, f"Holdout accuracy ({settings['calibration_end']} to {settings['observation_end']})",
-        {"predictor": ("predictor", None), "kind": ("kind", None),
+        metrics, f"Holdout accuracy ({holdout})",
+        {"predictor": ("predictor", predictor_label), "kind": ("kind", None),
          "value_total_error_pct": ("total value off by", lambda v: f"{v:+.1f}%"),
-         "value_mae": ("mean error per customer", money),
-         "value_rmse": ("RMSE per customer", money),
-         "value_spearman": ("ranking (Spearman)", lambda v: number(v, 3)),
+         "value_mae": ("average error per customer", money),
+         "value_rmse": ("typical error per customer", money),
+         "value_spearman": ("ranking agreement", lambda v: number(v, 3)),
          "value_top20_capture": ("top 20% capture", pct)},
         key="accuracy"))
     figures = result.figures()
     if "tracking" in figures:
-        section.figures.append(_figure("tracking", fig.styled(figures["tracking"], height=560),
-                                       _tracking_reading(result)))
-    section.figures.append(_figure("coverage", *_coverage(metrics)))
+        tracking = figures["tracking"]
+        for trace in tracking.data:  # model names for people, in the legend and the hover
+            name, _, rest = str(trace.name).partition(" ")
+            trace.name = " ".join(filter(None, (predictor_label(name), rest)))
+        section.figures.append(_figure("tracking", fig.styled(tracking, height=560), _tracking_reading(result)))
+    coverage = _coverage(metrics)
+    if coverage is None:  # an empty chart reads as a failure: say it in words
+        section.notes.append("No model gave prediction intervals in the backtest (see why below), so there is no "
+                             "chart of how often the intervals held.")
+    else:
+        section.figures.append(_figure("coverage", *coverage))
     section.notes.append(_interval_calibration_note(settings))
     if result.warnings:
-        section.notes.extend(result.warnings)
+        section.notes.extend(plain_words(warning) for warning in result.warnings)
     if result.failed is not None:
-        section.notes.extend(f"{row.predictor} could not be compared ({row.stage}): {row.reason}"
-                             for row in result.failed.itertuples())
-    section.notes.append("The scores in the sections below use BG/NBD + Gamma-Gamma fitted on the whole history "
-                         "(the what-if and the segments need BG/NBD's drop-out probability).")
+        section.notes.extend(f"{predictor_label(row.predictor)} could not be compared ({row.stage}): "
+                             f"{plain_words(str(row.reason))}" for row in result.failed.itertuples())
+    section.notes.append(f"The scores in the sections below use {purchase_label} + Gamma-Gamma fitted on the whole "
+                         f"history (the CLV defined at the top; the what-if and the segments need {purchase_label}'s "
+                         "drop-out probability).")
     ctx.results["backtest"] = result
     return section
 
 
 def _tracking_reading(result) -> str:
     best = result.metrics.set_index("predictor").loc[result.best]
-    return (f"Over the holdout, {result.best} predicted {number(best['purchases_predicted_total'])} purchases against "
+    holdout = f"{result.settings['calibration_end']} to {result.settings['observation_end']}"
+    return (f"Over the holdout ({holdout}), {predictor_label(result.best)} predicted "
+            f"{number(best['purchases_predicted_total'])} purchases against "
             f"{number(best['purchases_actual_total'])} that happened "
             f"(off by {best['purchases_total_error_pct']:+.1f}%); the dotted line is where fitting stopped.")
 
@@ -320,7 +344,7 @@ def _interval_calibration_note(settings: dict) -> str:
     if not done:
         return "The prediction intervals are the models' own, not recalibrated."
     inner = calibrations[done[0]]
-    return (f"The prediction intervals of {', '.join(done)} were recalibrated before the check: the same models were "
+    return (f"The prediction intervals of {', '.join(map(predictor_label, done))} were recalibrated before the check: the same models were "
             f"fitted on orders up to {inner['inner_calibration_end']} and scored on the "
             f"{inner['inner_holdout_length']:.0f} {inner['time_unit']}s up to {inner['calibration_end']}, and the "
             "interval widths were adjusted until the right share of those customers fell inside them "
@@ -328,21 +352,23 @@ def _interval_calibration_note(settings: dict) -> str:
 
 
 def _coverage(metrics: pd.DataFrame):
+    """The interval-coverage chart and its reading; None when no model has a coverage to show."""
     columns = sorted(c for c in metrics.columns if c.startswith("value_coverage_"))
     models = metrics[metrics["kind"] == "model"]
+    if not columns or models.empty or not np.isfinite(models[columns].to_numpy(float)).any():
+        return None
+    models = models[np.isfinite(models[columns].to_numpy(float)).any(axis=1)]
     levels = [float(c.rsplit("_", 1)[1]) for c in columns]
     series = {f"{level:.0%} interval": models[c].to_numpy(float) for level, c in zip(levels, columns)}
     import plotly.graph_objects as go
 
-    figure = go.Figure([go.Bar(x=models["predictor"], y=v, name=k) for k, v in series.items()])
+    labels = [predictor_label(p) for p in models["predictor"]]
+    figure = go.Figure([go.Bar(x=labels, y=v, name=k) for k, v in series.items()])
     for level in levels:
         figure.add_hline(level, line={"dash": "dot", "color": "grey"})
     figure.update_layout(title="Share of customers whose actual holdout value fell inside the prediction interval",
                          yaxis_tickformat=".0%", barmode="group")
-    best = models.iloc[0] if len(models) else None
-    if best is None or not columns:
-        return fig.styled(figure), "No model has prediction intervals."
-    reading = "; ".join(f"{model['predictor']}'s {level:.0%} intervals held {pct(model[c])} of customers"
+    reading = "; ".join(f"{predictor_label(model['predictor'])}'s {level:.0%} intervals held {pct(model[c])} of customers"
                         for _, model in models.iterrows() for level, c in zip(levels[:1], columns[:1]))
     return fig.styled(figure), (reading + f" (should be about {levels[0]:.0%}; well above means the intervals "
                                 "are wider than needed, below means too narrow).")
@@ -354,9 +380,9 @@ def segments(ctx: ReportContext) -> Section:
     from clv.segments import DEFAULT_VALUE_CUTS, RISK_TIERS, assign_segments, playbook, value_tier_names
 
     section = Section("segments", "5. Value and risk segments, and what to do with each",
-                      f"Each customer's predicted CLV over the next {ctx.horizon_words} (gross margin, discounted "
-                      f"{DISCOUNT_RATE:.0%} a year) and chance of still being a customer give one action per "
-                      "customer. 'Value at stake' is the predicted CLV of the customers on that list.")
+                      f"Each customer's CLV (as defined at the top: next {ctx.horizon_words}) and chance of still "
+                      "being a customer give one action per customer. 'Value at stake' is the CLV of the customers "
+                      "on that list.")
     frame = assign_segments(ctx.summary, ctx.scores, ctx.orders, observation_end=ctx.observation_day)
     plan = playbook(frame)
     total = float(ctx.scores["clv"].sum())
@@ -386,10 +412,11 @@ def segments(ctx: ReportContext) -> Section:
         [a.replace("_", " ") for a in ordered["action"]], ordered["value_at_stake"],
         "Predicted value at stake per action", "predicted CLV of the list"),
         f"The largest list by value is '{top['action'].replace('_', ' ')}': {number(top['customers'])} customers "
-        f"carrying {money(top['value_at_stake'])} ({pct(top['share_of_value'])} of all predicted value)."))
+        f"carrying {money(top['value_at_stake'])} of CLV over the next {ctx.horizon_words} "
+        f"({pct(top['share_of_value'])} of all predicted value)."))
     section.findings.append(
-        f"Run as assumed, the playbook would save about {money(saved)} ({pct(saved / total if total else np.nan)} of "
-        "customer equity). These savings are assumptions (the 'assumption' column), not measurements: test each "
+        f"Run as assumed, the playbook would save about {money(saved)} of CLV over the next {ctx.horizon_words} "
+        f"({pct(saved / total if total else np.nan)} of customer equity). These savings are assumptions (the 'assumption' column), not measurements: test each "
         "action against a control group before trusting them.")
     return section
 
@@ -400,9 +427,11 @@ def channels(ctx: ReportContext) -> Section:
     from clv.acquisition import acquisition_payback
 
     section = Section("channels", "6. Acquisition channels: cost, value and payback",
-                      "CAC is what it cost to win one customer (spend / new customers). CLV here is the gross "
-                      f"margin a customer brings in the first {CLV_OVER_TIME_MONTHS} months (seen so far plus the "
-                      "model's projection). Payback month: the first month in which that margin covers the CAC.")
+                      "CAC is what it cost to win one customer (spend / new customers). The value here is not the "
+                      f"CLV defined at the top: it is the gross margin a customer brings in the first "
+                      f"{CLV_OVER_TIME_MONTHS} months after joining (seen so far plus the model's projection), "
+                      "so channels are compared over the same time. Payback month: the first month in which that "
+                      "margin covers the CAC.")
     if ctx.spend is None:
         section.missing = ("No acquisition spend was given (--spend spend.csv with columns channel, month, spend), "
                            "so CAC, CLV:CAC and payback cannot be computed.")
@@ -419,15 +448,16 @@ def channels(ctx: ReportContext) -> Section:
     section.tables.append(table_from_frame(
         table, "Per acquisition channel",
         {"channel": ("channel", None), "new_customers": ("new customers", number), "spend": ("spend", money),
-         "cac": ("CAC", money), "clv": (f"CLV ({CLV_OVER_TIME_MONTHS} months)", money),
-         "clv_to_cac": ("CLV:CAC", ratio), "payback_month": ("payback month", lambda v: number(v)),
+         "cac": ("CAC", money), "clv": (f"{CLV_OVER_TIME_MONTHS}-month value", money),
+         "clv_to_cac": (f"{CLV_OVER_TIME_MONTHS}-month value : CAC", ratio), "payback_month": ("payback month", lambda v: number(v)),
          "payback_status": ("payback", None)}, key="channels"))
     section.metrics = [Metric("channels", "channels", number(len(table)), len(table)),
                        Metric("total_spend", "acquisition spend", money(table["spend"].sum()), float(table["spend"].sum()))]
     finite = table[np.isfinite(table["clv_to_cac"].astype(float))]
     if len(finite):
         best, worst = finite.iloc[0], finite.iloc[-1]
-        reading = f"Customers acquired through {best['channel']} are worth {ratio(best['clv_to_cac'])} their acquisition cost"
+        reading = (f"Over their first {CLV_OVER_TIME_MONTHS} months, customers acquired through {best['channel']} are "
+                   f"worth {ratio(best['clv_to_cac'])} their acquisition cost")
         if len(finite) > 1:
             reading += (f"; through {worst['channel']} only {ratio(worst['clv_to_cac'])}, paying back in month "
                         f"{number(worst['payback_month'])} ({worst['payback_status']})")
@@ -448,8 +478,8 @@ def what_if_grid(ctx: ReportContext) -> Section:
     from clv.whatif import TRADE_OFF_NOTE, ScenarioModel
 
     section = Section("whatif", "7. What if: each driver 10% better or worse",
-                      f"Customer equity is the sum of every customer's predicted CLV over the next "
-                      f"{ctx.horizon_words}. Each row changes one driver for everyone from today on and recomputes "
+                      f"Customer equity is the sum of every customer's CLV (as defined at the top: next "
+                      f"{ctx.horizon_words}). Each row changes one driver for everyone from today on and recomputes "
                       "it through the models (the same computation as clv whatif).")
     transactions, spend_model = ctx.models
     summary, scores = ctx.summary, ctx.scores
@@ -459,37 +489,62 @@ def what_if_grid(ctx: ReportContext) -> Section:
     def equity(model, spend_factor=1.0, margin_factor=1.0) -> float:
         clv = customer_lifetime_value(model, None, x, t_x, T, spend * spend_factor, horizon=ctx.horizon,
                                       time_unit=ctx.unit, discount_rate=DISCOUNT_RATE,
-                                      margin=min(ctx.margin_rate * margin_factor, 1.0))
+                                      margin=min(ctx.margin_rate * margin_factor, 1.0))  # rounding only
         return float(clv.sum())
 
     before = equity(transactions)
     rows = []
-    for driver, words in WHATIF_CHANGES:
-        for change in (0.10, -0.10):
-            model = (ScenarioModel(transactions, **{driver: change}) if driver in ("frequency", "churn")
-                     else transactions)
-            after = equity(model, 1 + change if driver == "aov" else 1.0, 1 + change if driver == "margin" else 1.0)
-            rows.append({"driver": words, "change": change, "before": before, "after": after,
-                         "gain": after - before, "gain_pct": after / before - 1 if before else np.nan})
+    for driver, words, change in _whatif_changes(ctx.margin_rate, section.notes):
+        model = (ScenarioModel(transactions, **{driver: change}) if driver in ("frequency", "churn")
+                 else transactions)
+        after = equity(model, 1 + change if driver == "aov" else 1.0, 1 + change if driver == "margin" else 1.0)
+        rows.append({"driver": words, "change": change, "before": before, "after": after,
+                     "gain": after - before, "gain_pct": after / before - 1 if before else np.nan})
     grid = pd.DataFrame(rows)
-    section.metrics = [Metric("equity_before", "customer equity today", money(before), before)]
+    words_of = dict(WHATIF_CHANGES)
+    section.metrics = [Metric("equity_before", f"customer equity today (next {ctx.horizon_words})", money(before),
+                              before)]
     section.tables.append(table_from_frame(
         grid, "Customer equity before and after each change",
         {"driver": ("driver", None), "change": ("change", lambda v: pct(v, 0, signed=True)),
          "before": ("equity before", money), "after": ("equity after", money), "gain": ("difference", money),
          "gain_pct": ("difference %", lambda v: pct(v, signed=True))}, key="whatif"))
-    improvements = grid[((grid["driver"] == "churn") & (grid["change"] < 0)) | ((grid["driver"] != "churn") & (grid["change"] > 0))]
+    churn = grid["driver"] == words_of["churn"]
+    improvements = grid[(churn & (grid["change"] < 0)) | (~churn & (grid["change"] > 0))]
     improvements = improvements.sort_values("gain", ascending=False)
     labels = [f"{d} {pct(c, 0, signed=True)}" for d, c in zip(improvements["driver"], improvements["change"])]
     lever = improvements.iloc[0]
     section.figures.append(_figure("whatif", fig.bar_figure(
         labels, improvements["gain"], "Gain in customer equity from a 10% improvement", "gain in customer equity",
         text=[pct(v, signed=True) for v in improvements["gain_pct"]]),
-        f"The biggest lever is {labels[0]}: customer equity {money(lever['before'])} -> {money(lever['after'])} "
+        f"The biggest lever is {labels[0]}: customer equity over the next {ctx.horizon_words} "
+        f"{money(lever['before'])} -> {money(lever['after'])} "
         f"({pct(lever['gain_pct'], signed=True)}). Order value and margin move equity one for one; frequency and "
         "churn less, because they also change who stays."))
     section.notes.append(TRADE_OFF_NOTE)
     return section
+
+
+def _whatif_changes(margin_rate: float, notes: list[str]) -> list[tuple[str, str, float]]:
+    """(driver, words, change) of the grid: each driver +-10%, except a margin that cannot rise by 10%.
+
+    A gross margin cannot exceed 100% of revenue: at a margin above 1/1.1 (90.9%) the rise is cut
+    to what is left up to 100%, and at 100% (no cost: values are revenue) there is no rise at all;
+    the note says so instead of showing a +10% that changes nothing.
+    """
+    changes = []
+    for driver, words in WHATIF_CHANGES:
+        for change in (0.10, -0.10):
+            if driver == "margin" and change > 0 and margin_rate * (1 + change) > 1:
+                room = 1 / margin_rate - 1
+                notes.append(f"The gross margin is {pct(margin_rate)}: it cannot rise by 10% (a margin cannot exceed "
+                             "100% of revenue), so " + (f"its rise is shown up to 100% ({pct(room, signed=True)})."
+                                                       if room > 1e-9 else "only its fall is shown."))
+                if room <= 1e-9:
+                    continue
+                change = room
+            changes.append((driver, words, change))
+    return changes
 
 
 # 8. cross-sell --------------------------------------------------------------------------------------
@@ -505,15 +560,22 @@ def cross_sell(ctx: ReportContext, top: int = 10) -> Section:
         section.missing = "The orders have no product column (--col product_id=...), so there are no product pairs."
         return section
     rules = product_pairs(ctx.orders, basket="customer", min_support=0.01)
-    pairs = rules[rules["product_a"].astype(str) < rules["product_b"].astype(str)].head(top)
+    pairs = rules[rules["product_a"].astype(str) < rules["product_b"].astype(str)].head(top).copy()
     if not len(pairs):
         section.missing = "No two products are each bought by at least 1% of customers together: no pairs to show."
         return section
+    columns = {"product_a": ("product A", None), "product_b": ("product B", None)}
+    names = _product_names(ctx, section)
+    if names is not None:  # names in place of ids; the ids stay in the last column
+        pairs["ids"] = pairs["product_a"].astype(str) + " + " + pairs["product_b"].astype(str)
+        for column in ("product_a", "product_b"):
+            ids = pairs[column].astype(str)
+            pairs[column] = ids.map(names).fillna(ids)
     section.tables.append(table_from_frame(
         pairs, f"Top {len(pairs)} product pairs by lift",
-        {"product_a": ("product A", None), "product_b": ("product B", None),
-         "baskets_both": ("customers who bought both", number), "confidence": ("of A's buyers, share buying B", pct),
-         "lift": ("lift", lambda v: number(v, 2))}, key="pairs"))
+        {**columns, "baskets_both": ("customers who bought both", number),
+         "confidence": ("of A's buyers, share buying B", pct), "lift": ("lift", lambda v: number(v, 2)),
+         **({"ids": ("product ids", None)} if names is not None else {})}, key="pairs"))
     best = pairs.iloc[0]
     section.metrics = [Metric("top_lift", "highest lift", number(best["lift"], 2), float(best["lift"]))]
     section.figures.append(_figure("pairs", fig.bar_figure(
@@ -523,6 +585,23 @@ def cross_sell(ctx: ReportContext, top: int = 10) -> Section:
         f"also buy {best['product_b']} ({number(best['baskets_both'])} customers bought both): a natural bundle or "
         "follow-up offer."))
     return section
+
+
+def _product_names(ctx: ReportContext, section: Section) -> pd.Series | None:
+    """product id -> its most frequent name in the ``label`` column (None without one, with a note if missing)."""
+    from clv.crosssell import product_labels
+
+    if ctx.label is None:
+        if not ctx.has_values("product_id"):
+            return None
+        section.notes.append("Products are shown by their ids; name a column of product names to see names "
+                             "(clv report --label Description).")
+        return None
+    if ctx.label not in ctx.columns:
+        section.notes.append(f"The label column {ctx.label!r} is not in the orders (columns: "
+                             f"{', '.join(sorted(ctx.columns))}), so products are shown by their ids.")
+        return None
+    return product_labels(ctx.orders, ctx.label).set_index("product_id")["label"]
 
 
 MIN_NPS_ANSWERS = 30
@@ -566,14 +645,14 @@ def nps(ctx: ReportContext) -> Section:
             f"over all answers it is {number(overall['nps'])}."))
     by_group = nps_by_value(answers, ctx.scores)
     section.tables.append(table_from_frame(
-        by_group, f"Predicted value (next {ctx.horizon_words}) and churn risk by NPS group",
+        by_group, f"CLV (as defined at the top: next {ctx.horizon_words}) and churn risk by NPS group",
         {"nps_group": ("group", None), "customers": ("customers", number), "share": ("share", pct),
          "mean_clv": ("average CLV", money), "mean_p_alive": ("chance still a customer", pct),
          "without_scores": ("answered but not in the orders", number)}, key="nps_value"))
     groups = by_group[by_group["nps_group"] != "all"]
     section.figures.append(_figure("nps_value", fig.bar_figure(
         list(groups["nps_group"]), groups["mean_clv"], "Average predicted CLV by NPS group", "average CLV"),
-        _nps_reading(groups)))
+        _nps_reading(groups, ctx.horizon_words)))
     return section
 
 
@@ -582,10 +661,10 @@ def _first_month(answers) -> int:
     return pd.Timestamp(first).to_period("M").ordinal
 
 
-def _nps_reading(groups: pd.DataFrame) -> str:
+def _nps_reading(groups: pd.DataFrame, horizon: str) -> str:
     by = groups.set_index("nps_group")
     promoter, detractor = by.loc["promoter"], by.loc["detractor"]
-    text = (f"Promoters are predicted to be worth {money(promoter['mean_clv'])} each, detractors "
+    text = (f"Over the next {horizon}, promoters are predicted to be worth {money(promoter['mean_clv'])} each, detractors "
             f"{money(detractor['mean_clv'])}")
     if detractor["mean_clv"] and np.isfinite(detractor["mean_clv"]):
         text += f" ({ratio(promoter['mean_clv'] / detractor['mean_clv'])})"
