@@ -215,3 +215,13 @@ def test_the_page_defines_clv_once_and_explains_its_terms(store_orders):
     appendix = page[page.index('data-appendix="terms"'):]
     for words, (term, _) in TECHNICAL_TERMS.items():
         assert words in appendix and term in appendix
+
+
+def test_the_definition_says_when_the_purchase_model_has_no_dropout(store_orders):
+    from clv.models import model_class
+
+    ctx = _context(store_orders, margin=0.3, observation_end="2025-12-31")
+    summary = ctx.summary
+    nbd = model_class("nbd")().fit(summary["frequency"], summary["recency"], summary["T"], time_unit="week")
+    ctx.__dict__["models"] = (nbd, ctx.models[1])  # as the model ladder's fallback would give
+    assert "the NBD (no dropout) model (how often each customer buys; it assumes no customer leaves" in ctx.clv_definition

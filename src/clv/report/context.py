@@ -151,6 +151,13 @@ class ReportContext:
         return model_label(type(self.models[0]).model_name)
 
     @cached_property
+    def purchase_model_role(self) -> str:
+        """What the purchase model predicts, in plain words (the NBD has no dropout: every customer stays)."""
+        if type(self.models[0]).model_name == "nbd":
+            return "how often each customer buys; it assumes no customer leaves, as the data show no detectable churn"
+        return "how often each customer buys and whether they are still a customer"
+
+    @cached_property
     def clv_definition(self) -> str:
         """The one definition of the report's CLV (horizon, discounting, margin, models), stated once at the top.
 
@@ -158,7 +165,7 @@ class ReportContext:
         36 months per channel) say so where they appear.
         """
         try:
-            models = f"the {self.purchase_model_label} model (how often each customer buys and whether they are still a customer)"
+            models = f"the {self.purchase_model_label} model ({self.purchase_model_role})"
         except ClvError:  # the models cannot be fitted (e.g. a purchase log): said in the sections that need them
             models = "the purchase model (how often each customer buys)"
         return (f"the gross margin (revenue x {self.margin_rate:.0%} margin) a customer is predicted to bring in the next "

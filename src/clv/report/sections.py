@@ -268,7 +268,7 @@ def model_fit(ctx: ReportContext) -> Section:
     transactions, spend = ctx.models
     purchase_label = ctx.purchase_model_label
     section = Section("models", "4. Model fit and backtest: can the predictions be trusted?",
-                      f"{purchase_label} predicts how often each customer buys and whether they are still a customer; "
+                      f"{purchase_label} predicts {ctx.purchase_model_role}; "
                       "Gamma-Gamma predicts how much they spend per order. The backtest hides the most recent "
                       "period, fits on the past only, and checks the predictions against what customers then did.")
     section.findings.append(plain_words(f"Purchase model: {_choice_sentence(ctx)}"))
