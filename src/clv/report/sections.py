@@ -344,7 +344,8 @@ def _interval_calibration_note(settings: dict) -> str:
     if not done:
         return "The prediction intervals are the models' own, not recalibrated."
     inner = calibrations[done[0]]
-    return (f"The prediction intervals of {', '.join(map(predictor_label, done))} were recalibrated before the check: the same models were "
+    return (f"The prediction intervals of {', '.join(map(predictor_label, done))} were recalibrated before the "
+            "check: the same models were "
             f"fitted on orders up to {inner['inner_calibration_end']} and scored on the "
             f"{inner['inner_holdout_length']:.0f} {inner['time_unit']}s up to {inner['calibration_end']}, and the "
             "interval widths were adjusted until the right share of those customers fell inside them "
