@@ -16,6 +16,7 @@ interval is [0, 0] and the mean is positive, so that is not asserted.)
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 
@@ -47,8 +48,11 @@ def assert_refusal_explained(error: ClvError) -> None:
     assert any(word in message.lower() for word in NEXT_STEP_WORDS), message
 
 
+CUSTOMER_COUNTS = st.sampled_from([1, 2, 3, 12])
+
+
 @st.composite
-def extreme_histories(draw, n_customers=st.sampled_from([1, 2, 3, 12])):
+def extreme_histories(draw, n_customers=CUSTOMER_COUNTS):
     """(frequency, recency, T) of valid but extreme customers, in one time unit."""
     n = draw(n_customers)
     kind = draw(st.sampled_from(KINDS))
@@ -109,7 +113,7 @@ def assert_scores_valid(model, x, t_x, T) -> None:
     assert np.all(frame["p_alive"] <= 1)
     for prefix in ("purchases_q", "clv_q"):
         names = sorted((c for c in frame.columns if c.startswith(prefix)), key=lambda c: float(c[len(prefix):]))
-        for lower, upper in zip(names, names[1:]):
+        for lower, upper in itertools.pairwise(names):
             assert np.all(frame[lower] <= frame[upper]), (lower, upper)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -269,7 +270,7 @@ def require_valid_scores(columns: dict, model, x: np.ndarray, t_x: np.ndarray, T
             _require_in_range(name, np.asarray(values, dtype=float), -np.inf, np.inf, model, x, t_x, T)
     for prefix in ("purchases_q", "clv_q"):
         names = sorted((n for n in columns if n.startswith(prefix)), key=lambda n: float(n[len(prefix):]))
-        for lower, upper in zip(names, names[1:]):
+        for lower, upper in itertools.pairwise(names):
             crossed = np.asarray(columns[lower], dtype=float) > np.asarray(columns[upper], dtype=float)
             if crossed.any():
                 row = int(np.flatnonzero(crossed)[0])
