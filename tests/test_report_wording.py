@@ -225,3 +225,19 @@ def test_the_definition_says_when_the_purchase_model_has_no_dropout(store_orders
     nbd = model_class("nbd")().fit(summary["frequency"], summary["recency"], summary["T"], time_unit="week")
     ctx.__dict__["models"] = (nbd, ctx.models[1])  # as the model ladder's fallback would give
     assert "the NBD (no dropout) model (how often each customer buys; it assumes no customer leaves" in ctx.clv_definition
+
+
+def test_the_what_if_reading_says_churn_changes_nothing_without_dropout(store_orders):
+    """With the NBD (the ladder's fallback) the churn rows are 0%: the reading says why instead of 'churn less'."""
+    from clv.models import model_class
+    from clv.report.sections import _whatif_reading
+
+    with_dropout = _context(store_orders, margin=0.3, observation_end="2025-12-31")
+    assert with_dropout.purchase_model_has_dropout and "churn less" in _whatif_reading(with_dropout)
+    ctx = _context(store_orders, margin=0.3, observation_end="2025-12-31")
+    summary = ctx.summary
+    nbd = model_class("nbd")().fit(summary["frequency"], summary["recency"], summary["T"], time_unit="week")
+    ctx.__dict__["models"] = (nbd, ctx.models[1])
+    reading = _whatif_reading(ctx)
+    assert not ctx.purchase_model_has_dropout
+    assert "churn changes nothing here" in reading and "NBD (no dropout) assumes no customer leaves" in reading

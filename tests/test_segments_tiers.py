@@ -86,3 +86,14 @@ def test_every_customer_gets_exactly_one_value_tier_and_higher_clv_never_a_lower
     top = max(1, int(np.ceil(0.01 * clv.size - 1e-9)))
     assert (rank == 0).sum() >= top  # ties can only add members
     assert set(risk_tiers(np.clip(clv / 1e5, 0, 1))) <= set(RISK_TIERS)
+
+
+def test_a_model_without_dropout_places_every_customer_by_recency():
+    """The NBD gives everyone P(alive) = 1: repeat buyers too take their risk level from recency."""
+    p = np.ones(4)
+    frequency = np.array([0, 3, 7, 1])
+    r_score = np.array([5, 1, 3, 2])
+    assert risk_tiers(p, frequency=frequency, r_score=r_score).tolist() == [
+        "low risk", "high risk", "medium risk", "high risk"]
+    warned = np.array([False, False, False, True])
+    assert risk_tiers(p, warned, frequency=frequency, r_score=r_score)[0] == "low risk"

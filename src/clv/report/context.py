@@ -151,9 +151,14 @@ class ReportContext:
         return model_label(type(self.models[0]).model_name)
 
     @cached_property
+    def purchase_model_has_dropout(self) -> bool:
+        """Whether the purchase model lets customers leave (False for the NBD: P(alive) = 1 for everyone)."""
+        return type(self.models[0]).model_name != "nbd"
+
+    @cached_property
     def purchase_model_role(self) -> str:
         """What the purchase model predicts, in plain words (the NBD has no dropout: every customer stays)."""
-        if type(self.models[0]).model_name == "nbd":
+        if not self.purchase_model_has_dropout:
             return "how often each customer buys; it assumes no customer leaves, as the data show no detectable churn"
         return "how often each customer buys and whether they are still a customer"
 

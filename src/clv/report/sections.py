@@ -321,9 +321,13 @@ def model_fit(ctx: ReportContext) -> Section:
     if result.failed is not None:
         section.notes.extend(f"{predictor_label(row.predictor)} could not be compared ({row.stage}): "
                              f"{plain_words(str(row.reason))}" for row in result.failed.itertuples())
+    if ctx.purchase_model_has_dropout:
+        uses = f"the what-if and the segments need {purchase_label}'s drop-out probability"
+    else:
+        uses = (f"{purchase_label} assumes no customer leaves, so the segments' churn risk comes from how long ago "
+                "each customer last bought and whether their order rate fell, and the what-if's churn rows change nothing")
     section.notes.append(f"The scores in the sections below use {purchase_label} + Gamma-Gamma fitted on the whole "
-                         f"history (the CLV defined at the top; the what-if and the segments need {purchase_label}'s "
-                         "drop-out probability).")
+                         f"history (the CLV defined at the top; {uses}).")
     ctx.results["backtest"] = result
     return section
 
@@ -520,10 +524,18 @@ def what_if_grid(ctx: ReportContext) -> Section:
         text=[pct(v, signed=True) for v in improvements["gain_pct"]]),
         f"The biggest lever is {labels[0]}: customer equity over the next {ctx.horizon_words} "
         f"{money(lever['before'])} -> {money(lever['after'])} "
-        f"({pct(lever['gain_pct'], signed=True)}). Order value and margin move equity one for one; frequency and "
-        "churn less, because they also change who stays."))
+        f"({pct(lever['gain_pct'], signed=True)}). " + _whatif_reading(ctx)))
     section.notes.append(TRADE_OFF_NOTE)
     return section
+
+
+def _whatif_reading(ctx) -> str:
+    """How the drivers move equity: with a model without dropout (the NBD), churn does not enter at all."""
+    if ctx.purchase_model_has_dropout:
+        return ("Order value and margin move equity one for one; frequency and churn less, because they also change "
+                "who stays.")
+    return (f"Order value, margin and purchase frequency move equity one for one; churn changes nothing here, because "
+            f"{ctx.purchase_model_label} assumes no customer leaves (the data show no detectable churn).")
 
 
 def _whatif_changes(margin_rate: float, notes: list[str]) -> list[tuple[str, str, float]]:

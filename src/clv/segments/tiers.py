@@ -126,6 +126,9 @@ def risk_tiers(p_alive: np.ndarray, early_warning: np.ndarray | None = None, *,
     buyer's P(alive) is exactly 1 whatever their age: it carries no information.
     Given ``frequency`` and ``r_score``, such customers (frequency 0, P(alive) = 1)
     take their level from recency instead: R 4-5 low, R 3 medium, R 1-2 high.
+    A model without dropout (the NBD, which the model ladder uses when the data
+    show no churn) gives every customer P(alive) = 1: then every customer takes
+    their level from recency.
 
     Parameters
     ----------
@@ -153,7 +156,8 @@ def risk_tiers(p_alive: np.ndarray, early_warning: np.ndarray | None = None, *,
         raise DataError(f"p_alive is missing for {int(np.isnan(p).sum())} customer(s); score every customer first.")
     level = np.where(p >= high_alive, 0, np.where(p >= low_alive, 1, 2))
     if frequency is not None and r_score is not None:
-        uninformative = (np.asarray(frequency) == 0) & (p >= 1.0 - 1e-12)
+        certain = p >= 1.0 - 1e-12
+        uninformative = certain if certain.all() else (np.asarray(frequency) == 0) & certain
         by_recency = np.select([np.asarray(r_score) >= 4, np.asarray(r_score) == 3], [0, 1], default=2)
         level = np.where(uninformative, by_recency, level)
     if early_warning is not None:
