@@ -65,12 +65,29 @@ DATASETS = {
         "(duplicates='keep'), amount = the dollars column; calibration 1997-01-01 .. 1997-09-30, holdout to "
         "1998-06-30.",
     ),
+    "cdnow_master": DataSet(
+        "cdnow_master", "CDNOW master", "1997-09-30", "1998-06-30",
+        "CDNOW master: tests/data/CDNOW_master.txt (the whole cohort, 69,659 lines, 23,570 customers), every "
+        "line kept (duplicates='keep'), amount = the dollars column; calibration 1997-01-01 .. 1997-09-30, "
+        "holdout to 1998-06-30.",
+    ),
+    "apparel": DataSet(
+        "apparel", "Apparel", "2006-12-31", "2008-12-28",
+        "Apparel: tests/data/apparelTrans.csv (CLVTools' simulated apparel retailer, 3,187 lines, 600 customers "
+        "all acquired on 2005-01-02), amount = Price; calibration 2005-01-02 .. 2006-12-31 (104 weeks), "
+        "holdout to 2008-12-28 (104 weeks).",
+    ),
     "retail": DataSet(
         "retail", "Online Retail", "2011-06-30", "2011-12-09",
         "Online Retail: tests/data/online_retail.csv.gz (UCI, 541,909 lines) through load_orders' defaults: "
         "lines without CustomerID rejected, exact-duplicate lines dropped, cancellations (InvoiceNo 'C...', "
         "negative quantity) netted into revenue and never purchases, amount = Quantity x UnitPrice; "
         "calibration 2010-12-01 .. 2011-06-30, holdout to 2011-12-09 (the last invoice day).",
+    ),
+    "retail_sep": DataSet(
+        "retail_sep", "Online Retail (Sep)", "2011-09-08", "2011-12-09",
+        "Online Retail (Sep): the same lines as Online Retail; calibration 2010-12-01 .. 2011-09-08, holdout to "
+        "2011-12-09.",
     ),
 }
 
@@ -83,6 +100,12 @@ def load(key: str):
         return load_orders(DATA_DIR / "CDNOW_sample.txt", columns,
                            LoadPolicy(date_format="%Y%m%d", duplicates="keep"),
                            delimiter="whitespace", header=False)
+    if key == "cdnow_master":
+        columns = Columns(customer_id="customer_id", date="date", quantity="number_of_cds", amount="dollar_value")
+        return load_orders(DATA_DIR / "CDNOW_master.txt", columns,
+                           LoadPolicy(date_format="%Y%m%d", duplicates="keep"), delimiter="whitespace")
+    if key == "apparel":
+        return load_orders(DATA_DIR / "apparelTrans.csv", Columns(customer_id="Id", date="Date", amount="Price"))
     columns = Columns(customer_id="CustomerID", timestamp="InvoiceDate", quantity="Quantity",
                       unit_price="UnitPrice", order_id="InvoiceNo", product_id="StockCode")
     return load_orders(DATA_DIR / "online_retail.csv.gz", columns)
@@ -325,7 +348,7 @@ def report(rows: list[dict], facts: dict[str, dict], shows: list[str], notes: li
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="cdnow,retail", help="comma-separated: cdnow, retail")
+    parser.add_argument("--data", default="cdnow,retail", help="comma-separated: " + ", ".join(DATASETS))
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--lifetimes-venv", default="lifetimes")
     parser.add_argument("--timeout", type=float, default=300.0)
