@@ -279,7 +279,7 @@ def findings(label: str, rows: list[dict], steps: dict[tuple[str, str], Measurem
         worst = max(abs(p[tools[0]][k] - p[tools[1]][k]) / max(abs(p[tools[1]][k]), 1e-12) for p in both for k in METRICS)
         fits = [(steps[(t, tools[0])], steps[(t, tools[1])]) for t in (*TRANSACTION_MODELS, SPEND)
                 if all(m.status == "ok" and "fit_error" not in m.info for m in (steps[(t, tools[0])], steps[(t, tools[1])]))]
-        speed = span([theirs.phases["fit"] / ours.phases["fit"] for ours, theirs in fits], "{:.0f}x")
+        speed = span([theirs.phases["fit"] / ours.phases["fit"] for ours, theirs in fits], "{:.2g}x")
         lines.append(f"{label}: where both tools fit, their metrics agree to {worst:.1e} (largest relative "
                      f"difference): same estimates, same predictions; lifetimes' fits took {speed} clv's time.")
     for task, name in TRANSACTION_MODELS.items():
@@ -289,8 +289,13 @@ def findings(label: str, rows: list[dict], steps: dict[tuple[str, str], Measurem
             found = steps[(task, fitted[0])].info["params"]
             params = ", ".join(f"{k} = {v:.3g}" for k, v in found.items())
             dropout = DROPOUT[task]
-            edge = (f": {dropout} at its lower edge, i.e. no customer ever drops out (the NBD model without "
-                    "dropout)" if found[dropout] < 1e-3 else "")
+            used = steps[(task, fitted[0])].info.get("model_used")
+            if used and used != task.replace("paretonbd", "pareto"):
+                edge = f" (the model ladder used {used}: {steps[(task, fitted[0])].info.get('model_choice', '')})"
+            elif found.get(dropout, 1.0) < 1e-3:
+                edge = f": {dropout} at its lower edge, i.e. no customer ever drops out (the NBD model without dropout)"
+            else:
+                edge = ""
             warned = "with a warning in its log" if warned_in_log(label, task, fitted[0]) else "without a warning"
             lines.append(f"{label}, {name}: {', '.join(refused)} refused the fit "
                          f"({failure(steps[(task, refused[0])]).split('(')[0].strip()}); {', '.join(fitted)} "
@@ -306,7 +311,9 @@ def parameter_notes(label: str, steps: dict[tuple[str, str], Measurement]) -> li
         what = TRANSACTION_MODELS.get(task, "Gamma-Gamma")
         if m.info.get("params"):
             values = ", ".join(f"{k} = {v:.4g}" for k, v in m.info["params"].items())
-            notes.append(f"{label}, {what}, {tool}: {values}.")
+            used = m.info.get("model_used")
+            ladder = f" (the model ladder used {used}: {m.info.get('model_choice', '')})" if used else ""
+            notes.append(f"{label}, {what}, {tool}: {values}{ladder}.")
         elif m.status != "ok" or "fit_error" in m.info:
             notes.append(f"{label}, {what}, {tool}: {failure(m)}")
     return notes

@@ -2,8 +2,11 @@
 
 Tasks (``--task``), each fitted on the same calibration file the peer reads:
 
-* ``bgnbd`` / ``paretonbd``: fit on frequency, recency, T (weeks), then every
-  customer's expected holdout purchases E[Y(H) | x, t_x, T] over ``--horizon``;
+* ``bgnbd`` / ``paretonbd``: fit on frequency, recency, T (weeks) through the
+  model ladder (``clv.models.ladder.fit_purchase_model``, as every clv command
+  fits: the NBD without dropout where the data show no churn; the model used
+  and why are recorded), then every customer's expected holdout purchases
+  E[Y(H) | x, t_x, T] over ``--horizon``;
 * ``gammagamma``: fit on the repeat buyers with a positive mean spend
   (frequency > 0 and monetary_value > 0), then every customer's expected spend
   per purchase E[M | x, m]; customers without a usable mean (x = 0, or m <= 0)
@@ -21,11 +24,10 @@ import time
 import pandas as pd
 
 from _common import Phases, parser, write_result
-from clv.models.bgnbd import BetaGeoModel
 from clv.models.gammagamma import GammaGammaModel
-from clv.models.paretonbd import ParetoNBDModel
+from clv.models.ladder import fit_purchase_model
 
-TRANSACTION_MODELS = {"bgnbd": BetaGeoModel, "paretonbd": ParetoNBDModel}
+TRANSACTION_MODELS = {"bgnbd": "bgnbd", "paretonbd": "pareto"}  # the bench's task -> clv's registry name
 
 
 def spend_inputs(s: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -37,10 +39,12 @@ def spend_inputs(s: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 def run(task: str, s: pd.DataFrame, horizon: float, phases: Phases) -> tuple[pd.Series, dict]:
     if task in TRANSACTION_MODELS:
         with phases("fit"):
-            model = TRANSACTION_MODELS[task]().fit(s["frequency"], s["recency"], s["T"])
+            model = fit_purchase_model((s["frequency"], s["recency"], s["T"]), TRANSACTION_MODELS[task],
+                                       time_unit="week")
         with phases("predict"):
             predicted = model.expected_purchases(horizon, s["frequency"], s["recency"], s["T"])
-        return pd.Series(predicted), dict(model.params_)
+        choice = model.model_choice_
+        return pd.Series(predicted), {**model.params_, "model_used": choice.used, "model_choice": choice.reason}
     x, m = spend_inputs(s)
     with phases("fit"):
         model = GammaGammaModel().fit(x[x > 0], m[x > 0])
@@ -69,7 +73,8 @@ def main() -> None:
         return
     pd.DataFrame({"customer_id": s["customer_id"], "prediction": predicted.to_numpy(float)}).to_parquet(
         args.output, index=False)
-    write_result(args.result, phases, params={k: float(v) for k, v in params.items()}, customers=len(s))
+    choice = {k: params.pop(k) for k in ("model_used", "model_choice") if k in params}
+    write_result(args.result, phases, params={k: float(v) for k, v in params.items()}, customers=len(s), **choice)
 
 
 if __name__ == "__main__":
