@@ -166,7 +166,7 @@ def report(rows: list[dict], peers: dict[str, dict], box: dict) -> str:
     for r in rows:
         for name, v in r["models"].items():
             reasons = " ".join(v["reasons"])
-            lines.append(f"- {r['data']}, {name}: {v['choice']} Verdict: {v['verdict']}. {reasons}".rstrip())
+            lines.append(f"- {r['data']}, {name}: {v['choice'].rstrip('.')}. Verdict: {v['verdict']}. {reasons}".rstrip())
     lines += ["", "## Warnings of the backtest", ""]
     lines += [f"- {r['data']}: {w}" for r in rows for w in r["warnings"]]
     lines += ["", "## Notes", "",
