@@ -72,10 +72,10 @@ DATASETS = {
         "holdout to 1998-06-30.",
     ),
     "apparel": DataSet(
-        "apparel", "Apparel", "2006-12-31", "2008-12-28",
+        "apparel", "Apparel", "2007-12-31", "2010-12-20",
         "Apparel: tests/data/apparelTrans.csv (CLVTools' simulated apparel retailer, 3,187 lines, 600 customers "
-        "all acquired on 2005-01-02), amount = Price; calibration 2005-01-02 .. 2006-12-31 (104 weeks), "
-        "holdout to 2008-12-28 (104 weeks).",
+        "all acquired on 2005-01-02), amount = Price; calibration 2005-01-02 .. 2007-12-31 (half the span), "
+        "holdout to 2010-12-20 (the last purchase day).",
     ),
     "retail": DataSet(
         "retail", "Online Retail", "2011-06-30", "2011-12-09",
