@@ -24,6 +24,7 @@ import time
 import pandas as pd
 
 from _common import Phases, parser, write_result
+import clv.models.bgnbd, clv.models.nbd, clv.models.paretonbd, clv.models.sufficiency  # noqa: E401,F401 - imported before the timed fit, as lifetimes' are
 from clv.models.gammagamma import GammaGammaModel
 from clv.models.ladder import fit_purchase_model
 
