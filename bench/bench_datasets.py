@@ -40,16 +40,20 @@ QUANTITIES = ("purchases", "value")
 
 
 def lifetimes_rows() -> dict[str, dict]:
-    """lifetimes' BG/NBD x Gamma-Gamma value row and BG/NBD purchases row per data label, from accuracy.json."""
+    """lifetimes' value and purchases rows per data label, from accuracy.json: its BG/NBD x Gamma-Gamma,
+    or its Pareto/NBD x Gamma-Gamma where its BG/NBD did not fit (``model`` says which)."""
     path = OUT_DIR / "accuracy.json"
     if not path.exists():
         return {}
-    rows = json.loads(path.read_text())["rows"]
+    rows = [r for r in json.loads(path.read_text())["rows"] if r["tool"].startswith("lifetimes")]
     out: dict[str, dict] = {}
-    for row in rows:
-        if not row["tool"].startswith("lifetimes") or not row["model"].startswith("BG/NBD"):
-            continue
-        out.setdefault(row["data"], {})[row["quantity"]] = row
+    for prefix in ("BG/NBD", "Pareto/NBD"):
+        for row in rows:
+            if not row["model"].startswith(prefix):
+                continue
+            current = out.get(row["data"], {}).get(row["quantity"])
+            if current is None or ("error" in current and "error" not in row):
+                out.setdefault(row["data"], {})[row["quantity"]] = row
     return out
 
 
@@ -139,9 +143,10 @@ def markdown(rows: list[dict], peers: dict[str, dict]) -> str:
         if peer is None:
             theirs = "not run"
         elif "error" in peer:
-            theirs = f"failed: {peer['error'][:60]}"
+            theirs = f"failed: {' '.join(peer['error'].split())[:60]}"
         else:
-            theirs = f"{pct(peer['error_pct'])}, {num(peer['rmse'])}, {num(peer['spearman'], 3)}"
+            which = "" if peer["model"].startswith("BG/NBD") else " (its BG/NBD did not converge; Pareto/NBD x GG)"
+            theirs = f"{pct(peer['error_pct'])}, {num(peer['rmse'])}, {num(peer['spearman'], 3)}{which}"
         cov = r["coverage"]
         c80 = f"{share(cov.get('purchases_0.8'))} / {share(cov.get('value_0.8'))}" if cov else "-"
         c95 = f"{share(cov.get('purchases_0.95'))} / {share(cov.get('value_0.95'))}" if cov else "-"
