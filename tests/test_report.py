@@ -354,3 +354,15 @@ def test_large_refunds_are_named_with_their_clv_after_netting(built):
     assert len(flagged) > 0 and len(rows) == min(5, len(flagged))
     assert [row[0] for row in rows] == flagged["customer_id"].astype(str).head(5).tolist()
     assert all(row[-1] and row[-2] for row in rows)  # predicted CLV and its rank are stated
+
+
+def test_demo_top_ten_table_leaves_out_a_refund_flag_nobody_in_it_has(tmp_path):
+    """The flag column is printed only when a top customer is flagged; else it took a page of 'False' of its own."""
+    from clv.cli.main import app
+
+    outcome = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path), "--customers", "600", "--seed", "4"])
+    assert outcome.exit_code == 0, outcome.output
+    top = outcome.output[outcome.output.index("5. top 10 customers"):]
+    top = top[:top.index("customers scored")]
+    flagged = pd.read_csv(tmp_path / "scores.csv").nlargest(10, "clv")["largely_refunded"].any()
+    assert ("largely_refunded" in top) == bool(flagged)

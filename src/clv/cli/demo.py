@@ -59,6 +59,8 @@ def demo_command(
     for name, model in models.items():
         out.print(rich_table(model.summary().reset_index(), f"4. {name}: log-likelihood {model.log_likelihood_:,.1f}"))
     top = scores.sort_values("clv", ascending=False).head(10)
+    if "largely_refunded" in top and not top["largely_refunded"].any():
+        top = top.drop(columns="largely_refunded")  # a column of False only would take a page of its own
     out.print(rich_table(top, "5. top 10 customers by 1-year CLV (with 80% intervals)"))
     at_risk = scores[(scores["p_alive"] < 0.5)].sort_values("clv", ascending=False)
     say(
