@@ -54,6 +54,8 @@ __getattr__, __dir__, _EXPORTED = lazy_exports(__name__, {
     "BetaGeoBetaBinomModel": "clv.models",
     "ShiftedBetaGeometricModel": "clv.models",
     "GammaGammaModel": "clv.models",
+    "NBDModel": "clv.models",
+    "fit_purchase_model": "clv.models.ladder",
     "load_model": "clv.models",
     "model_names": "clv.models",
     # scores
