@@ -48,6 +48,7 @@ class ToyPoissonModel(PurchaseModel):
     """
 
     model_name = TOY
+    capabilities = PurchaseCapabilities(dropout=False)  # adding a model: declare what it can do, as data
 
     def fit(self, frequency, recency, T, weights=None):
         x, _, T = validate_rfm(frequency, recency, T)
@@ -327,6 +328,9 @@ def test_capabilities_match_the_methods(purchase_name):
     if capabilities.closed_form_tails:  # the dropout shift s: a one-time buyer may be gone only if s = 1
         alive_one_time = model.probability_alive([0.0], [0.0], [10.0])[0]
         assert (alive_one_time < 1.0) == (capabilities.dropout_at_first_purchase == 1)
+    # dropout: a model without it (the NBD) keeps everyone; one with it lets a long-silent repeat buyer go
+    silent = model.probability_alive(*_histories(capabilities.discrete_time))
+    assert np.all(silent == 1.0) != capabilities.dropout
 
 
 def test_every_purchase_model_scores_with_intervals(purchase_name):

@@ -114,6 +114,7 @@ TERMS: tuple[Term, ...] = (
                                                   "table)"),
              "clv.summary.as_customer_data": (None, "the unit the customer data carries (required for a "
                                                     "plain table)"),
+             "clv.fit_purchase_model": (None, "None: the unit of the CustomerData given, else unitless"),
          })),
     Term("horizon", "How far ahead a forecast or a value reaches, counted from the observation end, in time_unit "
          "(inf: the whole remaining lifetime, where a model allows it).",

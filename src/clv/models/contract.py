@@ -78,6 +78,10 @@ class PurchaseCapabilities:
     dropout_at_first_purchase : int
         1 if a customer may drop out right after the first purchase (MBG/NBD),
         else 0: the shift ``s`` of the BG/NBD family's formulas.
+    dropout : bool
+        Customers can leave (P(alive) < 1 is possible). False for the NBD,
+        which the model ladder uses when the data show no churn: then churn
+        changes nothing in a what-if and P(alive) ranks no one.
     """
 
     discrete_time: bool = False
@@ -86,6 +90,7 @@ class PurchaseCapabilities:
     closed_form_lifetime: bool = False
     closed_form_tails: bool = False
     dropout_at_first_purchase: int = 0
+    dropout: bool = True
 
     def __post_init__(self) -> None:
         if self.dropout_at_first_purchase not in (0, 1):

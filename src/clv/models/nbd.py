@@ -120,7 +120,7 @@ class NBDModel(MaximumLikelihoodModel, PurchaseModel):
     # P(alive) = 1, so E[Y | x, t_x, T] depends on (x, T) only (factorisable); expected purchases broadcast
     # as a grid; the whole-lifetime value is a geometric sum (closed form). No BG/NBD tail tables.
     capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities(
-        factorisable=True, grid_scoring=True, closed_form_lifetime=True,
+        factorisable=True, grid_scoring=True, closed_form_lifetime=True, dropout=False,
     )
 
     # ----- fitting --------------------------------------------------------

@@ -153,7 +153,9 @@ class ReportContext:
     @cached_property
     def purchase_model_has_dropout(self) -> bool:
         """Whether the purchase model lets customers leave (False for the NBD: P(alive) = 1 for everyone)."""
-        return type(self.models[0]).model_name != "nbd"
+        from clv.models.contract import purchase_capabilities
+
+        return purchase_capabilities(self.models[0]).dropout
 
     @cached_property
     def purchase_model_role(self) -> str:

@@ -64,6 +64,7 @@ from clv.formula.customer_segments import SEGMENT, customer_segments
 from clv.lazy import LazyModule
 from clv.models import BetaGeoModel, PurchaseModel
 from clv.models.base import validate_rfm
+from clv.models.contract import purchase_capabilities
 from clv.models.bgnbd import (
     expected_purchases_given_alive,
     sample_purchases_given_alive,
@@ -192,7 +193,7 @@ class ScenarioModel(PurchaseModel):
     model_name: ClassVar[str] = "scenario"
 
     def __init__(self, base: BetaGeoModel, *, frequency: float = 0.0, churn: float = 0.0):
-        self.no_dropout = getattr(base, "model_name", None) == "nbd"
+        self.no_dropout = not purchase_capabilities(base).dropout
         if not (isinstance(base, BetaGeoModel) or self.no_dropout):
             raise DataError(
                 f"what-if needs a fitted BG/NBD (BetaGeoModel), MBG/NBD or NBD transaction model, got "
