@@ -47,6 +47,7 @@ __getattr__, __dir__, _EXPORTED = lazy_exports(__name__, {
     "CustomerData": "clv.summary",
     "summarize": "clv.summary",
     "calibration_holdout": "clv.summary",
+    "attach_covariates": "clv.summary",
     # models (the registry's public face)
     "BetaGeoModel": "clv.models",
     "ModifiedBetaGeoModel": "clv.models",

@@ -82,6 +82,11 @@ class PurchaseCapabilities:
         Customers can leave (P(alive) < 1 is possible). False for the NBD,
         which the model ladder uses when the data show no churn: then churn
         changes nothing in a what-if and P(alive) ranks no one.
+    static_covariates : bool
+        Fits and predicts with static covariates (one row per customer,
+        :func:`clv.summary.attach_covariates`) through an exponential link on
+        its parameters (:mod:`clv.models.covariate_link`). A model without it
+        refuses customer data that carries covariates.
     """
 
     discrete_time: bool = False
@@ -91,6 +96,7 @@ class PurchaseCapabilities:
     closed_form_tails: bool = False
     dropout_at_first_purchase: int = 0
     dropout: bool = True
+    static_covariates: bool = False
 
     def __post_init__(self) -> None:
         if self.dropout_at_first_purchase not in (0, 1):
@@ -123,10 +129,15 @@ class SpendCapabilities:
         Parameter draws are ``(p, q, gamma)`` of the Gamma-Gamma posterior
         (Fader, Hardie & Lee 2005, "RFM and CLV", section 3), used for the
         money part of prediction intervals.
+    covariates : bool
+        Fits and predicts with static covariates of the customers (spend
+        covariates); a model without it refuses customer data that carries
+        covariates.
     """
 
     linear_in_monetary_value: bool = False
     gamma_gamma_draws: bool = False
+    covariates: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -405,10 +416,39 @@ def _checked_unit(time_unit: Any, argument: str = "time_unit") -> str | None:
     return check_time_unit(time_unit, argument)
 
 
-def _fit_unit(model: Model, args: tuple, time_unit: Any) -> tuple[tuple, str | None]:
-    """(positional arguments, time unit) of a fit call, unpacking a customer-data first argument."""
+def supports_covariates(model: Any) -> bool:
+    """Whether a model (class or instance) fits and predicts with static covariates, by its capabilities.
+
+    ``PurchaseCapabilities.static_covariates`` for purchase models,
+    ``SpendCapabilities.covariates`` for spend models.
+    """
+    capabilities = getattr(model, "capabilities", None)
+    return bool(getattr(capabilities, "static_covariates", False) or getattr(capabilities, "covariates", False))
+
+
+def covariate_models(family: str = "purchase") -> tuple[str, ...]:
+    """The registered models of ``family`` that support static covariates (for error messages and choices)."""
+    from clv.models import model_class, model_names
+
+    return tuple(name for name in model_names(family) if supports_covariates(model_class(name)))
+
+
+def refuse_covariates(model: Any, names: Any) -> None:
+    """DataError for customer data with covariates given to a model that does not support them."""
+    family = getattr(model, "family", "purchase") or "purchase"
+    able = ", ".join(covariate_models(family)) or "none yet"
+    label = getattr(model, "model_name", "") or type(model).__name__
+    raise DataError(
+        f"model {label!r} does not take covariates, but the customer data carries {list(names)}. Fix: use a "
+        f"model that does ({able}), or drop them with data.without_covariates()."
+    )
+
+
+def _fit_unit(model: Model, args: tuple, time_unit: Any) -> tuple[tuple, str | None, dict[str, Any]]:
+    """(positional arguments, time unit, extra keyword arguments) of a fit call, unpacking a customer-data
+    first argument (its covariates, when it has some, become ``covariates=``)."""
     if not (args and _is_customer_data(args[0])):
-        return args, _checked_unit(time_unit)
+        return args, _checked_unit(time_unit), {}
     data = args[0]
     data_unit = _checked_unit(data.time_unit, "the customer data's time_unit")
     if time_unit is not None and _checked_unit(time_unit) != data_unit:
@@ -416,7 +456,13 @@ def _fit_unit(model: Model, args: tuple, time_unit: Any) -> tuple[tuple, str | N
             f"time_unit={time_unit!r} differs from the customer data's unit {data_unit!r}. Fix: leave time_unit "
             f"out (the data's unit is used), or convert the data first with data.in_time_unit({time_unit!r})."
         )
-    return (*model._customer_data_arguments(data), *args[1:]), data_unit
+    extra = {}
+    names = tuple(getattr(data, "covariate_names", ()) or ())
+    if names:
+        if not supports_covariates(model):
+            refuse_covariates(model, names)
+        extra["covariates"] = data.table[list(names)]
+    return (*model._customer_data_arguments(data), *args[1:]), data_unit, extra
 
 
 # What clv.models.ladder.fit_purchase_model sets after a fit: a new fit drops them.
@@ -428,7 +474,11 @@ def _all_or_nothing(fit):
 
     @functools.wraps(fit)
     def wrapper(self, *args, time_unit=None, **kwargs):
-        args, unit = _fit_unit(self, args, time_unit)
+        args, unit, extra = _fit_unit(self, args, time_unit)
+        if extra and kwargs.get("covariates") is not None:
+            raise DataError("covariates were given twice: by the customer data and by covariates=. Fix: give them "
+                            "once (data.without_covariates() to use covariates= instead).")
+        kwargs = {**kwargs, **extra}
         before = dict(self.__dict__)
         self._drop_fit_caches()
         for name in _LADDER_ATTRIBUTES:  # set by clv.models.ladder for the fit they describe, not for this one

@@ -13,6 +13,8 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "NO_AMOUNTS": "clv.summary.amounts",
     "VALUE_COLUMNS": "clv.summary.amounts",
     "Compressed": "clv.summary.compress",
+    "CovariateDesign": "clv.summary.covariates",
+    "attach_covariates": "clv.summary.covariates",
     "CustomerData": "clv.summary.customer_data",
     "as_customer_data": "clv.summary.customer_data",
     "apply_on_distinct": "clv.summary.compress",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,10 @@ class CustomerData(ResultTable):
         After a split, customers first seen in the holdout window (not rows).
     load_report : clv.data.LoadReport, optional
         The report of the load the data came from (rows read, kept, set aside).
+    covariates : clv.summary.covariates.CovariateDesign, optional
+        The static covariates attached by :func:`clv.summary.attach_covariates`:
+        which table columns form the design matrix, how they were encoded and
+        the reference level of each categorical one; None without covariates.
 
     Examples
     --------
@@ -92,9 +97,11 @@ class CustomerData(ResultTable):
     customers_without_purchase: int = 0
     new_customers_in_holdout: int | None = None
     load_report: Any = None
+    covariates: Any = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self._check_covariates()
         check_time_unit(self.time_unit)
         if self.merged_per not in ("day", "unit"):
             raise DataError(f"merged_per must be 'day' or 'unit', got {self.merged_per!r}.")
@@ -108,6 +115,47 @@ class CustomerData(ResultTable):
             present = [c for c in (*VALUE_COLUMNS, *HOLDOUT_VALUE_COLUMNS) if c in self.table.columns]
             if present:
                 raise DataError(f"has_amounts=False (a purchase log) but the table has value columns {present}.")
+
+    def _check_covariates(self) -> None:
+        from clv.summary.covariates import CovariateDesign
+
+        design = self.covariates
+        if design is None:
+            return
+        if isinstance(design, Mapping):
+            design = CovariateDesign.from_dict(design)
+            object.__setattr__(self, "covariates", design)
+        if not isinstance(design, CovariateDesign):
+            raise DataError(f"covariates must be a CovariateDesign (clv.summary.attach_covariates), got "
+                            f"{type(design).__name__}.")
+        missing = [c for c in design.encoded_columns if c not in self.table.columns]
+        if missing:
+            raise DataError(f"the table lacks the covariate column(s) {missing} its covariate design names. Fix: "
+                            "attach the covariates again (clv.summary.attach_covariates), or data.without_covariates().")
+
+    # ----- covariates ---------------------------------------------------------
+    @property
+    def covariate_names(self) -> tuple[str, ...]:
+        """The encoded covariate columns (design-matrix columns), in order; empty without covariates."""
+        return () if self.covariates is None else self.covariates.encoded_columns
+
+    def covariate_matrix(self) -> np.ndarray:
+        """The design matrix: float array (customers, covariates), columns in :attr:`covariate_names` order.
+
+        Shape (n, 0) without covariates. No intercept column: the models'
+        base parameters play that part (see :mod:`clv.models.covariate_link`).
+        """
+        names = list(self.covariate_names)
+        if not names:
+            return np.zeros((len(self.table), 0))
+        return np.ascontiguousarray(self.table[names].to_numpy(dtype=float))
+
+    def without_covariates(self) -> "CustomerData":
+        """The same data without covariates (design columns dropped, ``covariates`` None); self when it has none."""
+        if self.covariates is None:
+            return self
+        table = self.table.drop(columns=list(self.covariates.encoded_columns))
+        return dataclasses.replace(self, table=table, covariates=None)
 
     # ----- what the data is -------------------------------------------------
     @property
@@ -189,6 +237,10 @@ class CustomerData(ResultTable):
                 context[name] = context[name].isoformat()
         report = self.load_report
         context["load"] = report.as_dict() if hasattr(report, "as_dict") else None
+        if context["covariates"] is None:
+            context.pop("covariates")  # files written without covariates stay exactly as before
+        else:
+            context["covariates"] = context["covariates"].as_dict()
         return context
 
     def to_parquet(self, path: str | Path) -> Path:
