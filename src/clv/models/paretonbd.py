@@ -69,6 +69,16 @@ from clv.models.base import (
     validate_weights,
 )
 from clv.models.contract import PurchaseCapabilities, PurchaseModel
+from clv.models.paretonbd_covariates import (
+    BASE_NAMES,
+    coefficient_names,
+    covariate_matrix,
+    log_tail_rowwise,
+    with_triple_index,
+)
+from clv.models.paretonbd_covariates import rates as covariate_rates
+from clv.models.paretonbd_covariates import row_terms as covariate_row_terms
+from clv.models.paretonbd_covariates import weighted_log_likelihood_and_gradient as covariate_log_likelihood
 from clv.models.special import softplus
 from clv.summary.compress import apply_on_distinct, compress, offset_codes
 from clv.units import continuous_rate_per_unit
@@ -85,6 +95,7 @@ _SERIES_CHECK_EVERY = 4  # terms between convergence tests (a test costs about a
 _EDGE_LOG_PARAM = 25.0
 # Rows per block in the fit's row passes: a block's temporaries (a few hundred KB) stay in the CPU cache.
 _BLOCK_ROWS = 32_768
+_Z95 = 1.959963984540054
 
 
 # ----- tail integral -------------------------------------------------------
@@ -309,15 +320,25 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         :class:`clv.errors.DataError`.
     max_iter : int, default 2000
         The most iterations of the L-BFGS-B optimiser per starting point.
+    l2_penalty : float, default 0.0
+        With covariates: the fit maximises LL - l2_penalty * (sum of the squared covariate
+        coefficients), shrinking them towards 0 (no covariate effect); 0 is plain maximum likelihood.
+        Not used without covariates.
 
     Attributes
     ----------
     params_ : dict of str to float
-        The maximum-likelihood estimates, by parameter name (set by a successful fit only).
+        The maximum-likelihood estimates, by parameter name (set by a successful fit only). With
+        covariates also ``"trans[<covariate>]"`` and ``"life[<covariate>]"``, the coefficients of
+        alpha_i = alpha exp(-trans'x_i) and beta_i = beta exp(-life'x_i)
+        (:mod:`clv.models.paretonbd_covariates`).
     standard_errors_ : dict of str to float
         Their standard errors (delta method from the observed information).
     confidence_intervals_ : dict of str to tuple of float
-        95% Wald intervals, computed on the log scale (always positive).
+        95% Wald intervals, computed on the log scale (always positive); for covariate
+        coefficients on their own scale (estimate +- 1.96 standard errors).
+    covariate_names_ : tuple of str
+        The covariates of the fit, in the order of the design matrix (empty without covariates).
     log_likelihood_ : float
         The maximised (weighted) log-likelihood.
     n_ : float
@@ -359,14 +380,26 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
     _pilot_fit: ClassVar[bool] = True
     _pilot_keeps_hessian: ClassVar[bool] = True
 
+    def __init__(self, *, initial_params: Mapping[str, float] | None = None, max_iter: int = 2000,
+                 l2_penalty: float = 0.0):
+        super().__init__(initial_params=initial_params, max_iter=max_iter)
+        if not (isinstance(l2_penalty, (int, float)) and np.isfinite(l2_penalty) and l2_penalty >= 0):
+            raise DataError(f"l2_penalty must be a finite number >= 0 (0: no penalty), got {l2_penalty!r}.")
+        self.l2_penalty = float(l2_penalty)
+
     # ----- fitting --------------------------------------------------------
-    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> ParetoNBDModel:
+    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None, covariates: Any = None) -> ParetoNBDModel:
         """Maximum-likelihood fit on per-customer (or compressed, weighted) histories.
 
         ``frequency``: repeat purchases x; ``recency``: time of the last
         purchase t_x (0 when x = 0); ``T``: customer age at the end of
         calibration; all from the first purchase, in one time unit.
         ``weights``: optional count of customers sharing each row.
+        ``covariates``: optional static covariates, one row per customer (a
+        DataFrame, whose column names name the coefficients, or an (n, k)
+        array, whose columns are named ``x0``, ``x1``...); customer data with
+        covariates attached passes them itself. The distinct rows are then
+        (history, covariate row).
 
         Raises FitError when nobody made a repeat purchase (the maximum is
         then at the edge, purchase rate 0, and nothing is identified), when
@@ -383,9 +416,22 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
                 "is maximised at the edge (purchase rates 0) and dropout is not identified. Use a longer "
                 "calibration period or more customers."
             )
-        self._fit({"x": x, "t_x": t_x, "T": T}, weights)
+        self.__dict__.pop("param_names", None)  # a covariate fit's names belong to that fit
+        self.__dict__.pop("covariate_names_", None)
+        if covariates is None:
+            self._fit({"x": x, "t_x": t_x, "T": T}, weights)
+        else:
+            matrix, names = covariate_matrix(covariates, x.shape[0])
+            self.param_names = BASE_NAMES + coefficient_names(names)
+            self.covariate_names_ = names
+            self._fit({"x": x, "t_x": t_x, "T": T, **{f"cov{j}": matrix[:, j] for j in range(len(names))}}, weights)
         require_identified(self)
         return self
+
+    @property
+    def _with_covariates(self) -> bool:
+        """True for a model fitted (or being fitted) with covariates."""
+        return bool(self.__dict__.get("covariate_names_"))
 
     def _fit_compressed(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> None:
         """Fit on distinct rows; with ``initial_params`` also from the default start, keep the better.
@@ -394,6 +440,10 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         beta -> inf: no dropout), where L-BFGS-B stops with success; the
         data-driven start then usually finds the interior maximum.
         """
+        if self._with_covariates:
+            MaximumLikelihoodModel._fit_compressed(self, with_triple_index(data, len(self.covariate_names_)), weights)
+            _require_interior(self)
+            return
         try:
             self._fit_from_starts(_with_pair_index(data), weights)
         finally:  # the per-fit caches of the likelihood evaluations
@@ -421,6 +471,144 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
             if default is not None and (first_error is not None or default.log_likelihood_ > self.log_likelihood_):
                 self.__dict__.update({k: v for k, v in vars(default).items() if k.endswith("_")})
 
+    def _pilot_start(self, data: Mapping[str, np.ndarray], weights: np.ndarray, objective: Any):
+        """The base pilot start; none with covariates (their Hessian is numerical: no cheap Newton steps)."""
+        if self._with_covariates:
+            return None
+        return super()._pilot_start(data, weights, objective)
+
+    def _starting_points(self, data: Mapping[str, np.ndarray], weights: np.ndarray):
+        """The base starts; with covariates, in theta = (log r, log alpha, log s, log beta, coefficients):
+        the fit without covariates on the same rows with coefficients 0, then ``initial_params`` (every
+        name, coefficients on their own scale), then the data-based guess with coefficients 0."""
+        if not self._with_covariates:
+            yield from super()._starting_points(data, weights)
+            return
+        zeros = np.zeros(len(self.param_names) - 4)
+        plain = type(self)(max_iter=self.max_iter)
+        try:
+            rows = compress({name: data[name] for name in ("x", "t_x", "T")}, weights)
+            ParetoNBDModel._fit_compressed(plain, rows.columns, rows.weights)
+            yield np.concatenate([np.log(plain.params), zeros])
+        except FitError:
+            pass
+        if self.initial_params is not None:
+            missing = set(self.param_names) - set(self.initial_params)
+            if missing:
+                raise DataError(f"initial_params is missing {sorted(missing)}; give all of {list(self.param_names)}.")
+            start = np.array([float(self.initial_params[n]) for n in self.param_names])
+            yield np.concatenate([np.log(start[:4]), start[4:]])
+        yield np.concatenate([np.log(np.clip(self._initial_params(data, weights), 1e-8, 1e8)), zeros])
+
+    def _natural(self, params: np.ndarray) -> np.ndarray:
+        """The optimiser's positive vector exp(theta) as (r, alpha, s, beta, coefficients): coefficients
+        are optimised as theta itself (any sign), so they are log of their positive stand-ins."""
+        natural = np.array(params, dtype=float)
+        natural[4:] = np.log(natural[4:])
+        return natural
+
+    def _covariate_objective(self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray):
+        """Penalised weighted LL and its gradient in the optimiser's positive parameters (see :meth:`_natural`)."""
+        natural = self._natural(params)
+        value, grad = covariate_log_likelihood(natural, with_triple_index(data, len(self.covariate_names_)), weights)
+        coefficients = natural[4:]
+        value -= self.l2_penalty * float(coefficients @ coefficients)
+        grad[4:] -= 2.0 * self.l2_penalty * coefficients
+        grad[4:] /= params[4:]  # d/dp = d/dg / p with g = log p
+        return value, grad
+
+    def _set_fitted(self, theta, log_likelihood, weights, data, objective) -> None:
+        """The base fitted attributes; coefficients reported on their own scale, the LL without the penalty."""
+        super()._set_fitted(theta, log_likelihood, weights, data, objective)
+        if not self._with_covariates:
+            return
+        se_theta = np.sqrt(np.clip(np.diag(self.covariance_theta_), 0.0, None))
+        for j, name in enumerate(self.param_names[4:], start=4):
+            self.params_[name] = float(theta[j])
+            self.standard_errors_[name] = float(se_theta[j])
+            self.confidence_intervals_[name] = (float(theta[j] - _Z95 * se_theta[j]), float(theta[j] + _Z95 * se_theta[j]))
+        self.log_likelihood_ = float(log_likelihood + self.l2_penalty * float(theta[4:] @ theta[4:]))
+
+    def _params_array(self, params: Any = None) -> np.ndarray:
+        """The base check; with covariates the coefficients may have any sign."""
+        if not self._with_covariates or params is None:
+            return super()._params_array(params)
+        if isinstance(params, Mapping):
+            missing = [n for n in self.param_names if n not in params]
+            if missing:
+                raise DataError(f"params is missing {missing}; give all of {list(self.param_names)}.")
+            params = [params[n] for n in self.param_names]
+        values = as_float_array(params, "params")
+        if values.shape != (len(self.param_names),) or not (np.all(np.isfinite(values)) and np.all(values[:4] > 0)):
+            raise DataError(f"params must be {len(self.param_names)} finite numbers {list(self.param_names)}, "
+                            f"the first four positive; got {params!r}.")
+        return values
+
+    def sample_params(self, n_draws: int, seed: int | np.random.Generator | None = None) -> np.ndarray:
+        """Draws of the parameters from their estimated sampling distribution, shape (n_draws, k).
+
+        Multivariate normal on (log r, log alpha, log s, log beta, coefficients) with the inverse
+        observed information as covariance; the first four mapped back with ``exp``.
+        """
+        if not self._with_covariates:
+            return super().sample_params(n_draws, seed)
+        rng = np.random.default_rng(seed)
+        centre = self.params.copy()
+        centre[:4] = np.log(centre[:4])
+        draws = rng.multivariate_normal(centre, self.covariance_theta_, size=n_draws, method="eigh")
+        draws[:, :4] = np.exp(draws[:, :4])
+        return draws
+
+    def _rates(self, covariates: Any, n_rows: int, params: Any = None):
+        """Per-row (alpha_i, beta_i) from ``covariates``, or (None, None) for a model without covariates."""
+        if not self._with_covariates:
+            if covariates is not None:
+                raise DataError(f"{type(self).__name__} was fitted without covariates; covariates= is not used. "
+                                "Fix: leave covariates out, or refit with them.")
+            return None, None
+        if covariates is None:
+            raise DataError(
+                f"{type(self).__name__} was fitted with covariates {list(self.covariate_names_)}: pass covariates= "
+                "(one row per customer, the same columns) to predict, or use customer data with them attached."
+            )
+        matrix, names = covariate_matrix(covariates, n_rows, expected=self.covariate_names_)
+        return covariate_rates(self._params_array(params), matrix)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The base JSON data; with covariates also ``"covariates"`` (their names) and ``"l2_penalty"``."""
+        payload = super().to_dict()
+        if self._with_covariates:
+            payload["covariates"] = list(self.covariate_names_)
+            payload["l2_penalty"] = self.l2_penalty
+        return payload
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> ParetoNBDModel:
+        """The model saved by :meth:`to_dict`, with its covariates when it has some."""
+        names = payload.get("covariates")
+        if not names:
+            return super().from_dict(payload)
+        model = cls(l2_penalty=float(payload.get("l2_penalty", 0.0)))
+        model.covariate_names_ = tuple(names)
+        model.param_names = BASE_NAMES + coefficient_names(names)
+        base = {**payload, "covariates": None, "params": {n: payload["params"][n] for n in BASE_NAMES}}
+        fitted = super().from_dict(base)
+        for name in ("log_likelihood_", "n_", "n_distinct_", "covariance_theta_", "standard_errors_",
+                     "confidence_intervals_", "time_unit_"):
+            setattr(model, name, getattr(fitted, name))
+        for name in ("model_choice_", "sufficiency_"):
+            if hasattr(fitted, name):
+                setattr(model, name, getattr(fitted, name))
+        model.params_ = {n: float(payload["params"][n]) for n in model.param_names}
+        return model
+
+    def _history_rates(self, covariates: Any, shape: tuple, params: Any = None):
+        """:meth:`_rates` for histories of ``shape`` (one covariate row per history, in their order)."""
+        alpha, beta = self._rates(covariates, int(np.prod(shape)), params)
+        if alpha is None:
+            return None, None
+        return alpha.reshape(shape), beta.reshape(shape)
+
     def _pilot_sample(self, data: Mapping[str, np.ndarray], weights: np.ndarray, size: int):
         """The base subsample of the rows (x, t_x, T) with its own pair index."""
         rows = {name: data[name] for name in ("x", "t_x", "T")}
@@ -434,6 +622,8 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         return np.array([1.0, mean_T / max(mean_x, 0.1), 1.0, mean_T])
 
     def _log_likelihood_terms(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self._with_covariates:
+            return covariate_row_terms(self._natural(params), with_triple_index(data, len(self.covariate_names_)))
         return self._log_likelihood_parts(params, data)[0]
 
     def _log_likelihood_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -459,6 +649,8 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
 
     def _weighted_gradient(self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
         """The weighted sum of the per-row gradients (by the fused evaluation)."""
+        if self._with_covariates:
+            return self._covariate_objective(params, data, weights)[1]
         return self._weighted_log_likelihood_and_gradient(params, data, weights)[1]
 
     def _weighted_log_likelihood_and_gradient(
@@ -479,8 +671,11 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         Terms in one pair are summed per pair: the weighted shares are added
         up per pair with np.bincount and multiplied with the pair table once.
         The row pass runs in blocks of ``_BLOCK_ROWS`` rows so that its
-        temporaries stay in the CPU cache.
+        temporaries stay in the CPU cache. With covariates:
+        :func:`clv.models.paretonbd_covariates.weighted_log_likelihood_and_gradient`.
         """
+        if self._with_covariates:
+            return self._covariate_objective(params, data, weights)
         data = _with_pair_index(data)
         rows = self._pair_rows_for(data, weights)
         s = params[2]
@@ -512,8 +707,11 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         pair by central differences of its analytic gradient (8 evaluations
         of the tail integral on the distinct pairs, not on the rows). Terms in
         one pair are summed per pair with the weighted shares; only
-        sum_i w_i G_i G_i' needs a pass over the rows.
+        sum_i w_i G_i G_i' needs a pass over the rows. None with covariates: central differences of
+        the analytic gradient (the base's fallback).
         """
+        if self._with_covariates:
+            return None
         data = _with_pair_index(data)
         rows = self._pair_rows_for(data, weights)
         params = np.asarray(params, dtype=float)
@@ -562,55 +760,79 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
             self._pair_rows = cached
         return cached[1]
     # ----- predictions ----------------------------------------------------
-    def probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
-        """P(alive at T | x, t_x, T) = F / (F + s (I(t_x) - I(T))) (Fader-Hardie 2005, eq. (24))."""
+    def probability_alive(self, frequency: Any, recency: Any, T: Any, covariates: Any = None) -> np.ndarray:
+        """P(alive at T | x, t_x, T) = F / (F + s (I(t_x) - I(T))) (Fader-Hardie 2005, eq. (24)).
+
+        ``covariates``: one row per history, required by (and only by) a model fitted with covariates;
+        then alpha and beta are the customer's alpha_i, beta_i in every formula.
+        """
         x, t_x, T = broadcast_history(frequency, recency, T)
-        return apply_on_distinct(self._probability_alive, x=x, t_x=t_x, T=T)
+        alpha, beta = self._history_rates(covariates, x.shape)
+        if alpha is None:
+            return apply_on_distinct(self._probability_alive, x=x, t_x=t_x, T=T)
+        return apply_on_distinct(self._probability_alive, x=x, t_x=t_x, T=T, alpha=alpha, beta=beta)
 
-    def _probability_alive(self, x, t_x, T, params=None):
-        return np.exp(self._log_probability_alive(x, t_x, T, params))
+    def _probability_alive(self, x, t_x, T, params=None, alpha=None, beta=None):
+        return np.exp(self._log_probability_alive(x, t_x, T, params, alpha, beta))
 
-    def _log_probability_alive(self, x, t_x, T, params=None):
-        r, alpha, s, beta = self._params_array(params)
-        pairs = _with_pair_index({"x": x, "t_x": t_x, "T": T})
-        log_tail, _ = _log_tail_by_rates(r, alpha, s, beta, pairs["pair_x"], pairs["pair_y"])
-        log_i1, log_i2 = log_tail[pairs["pair_of_t_x"]], log_tail[pairs["pair_of_T"]]
+    def _log_probability_alive(self, x, t_x, T, params=None, alpha_i=None, beta_i=None):
+        r, alpha, s, beta = self._params_array(params)[:4]
+        if alpha_i is None:
+            pairs = _with_pair_index({"x": x, "t_x": t_x, "T": T})
+            log_tail, _ = _log_tail_by_rates(r, alpha, s, beta, pairs["pair_x"], pairs["pair_y"])
+            log_i1, log_i2 = log_tail[pairs["pair_of_t_x"]], log_tail[pairs["pair_of_T"]]
+        else:
+            alpha, beta = np.broadcast_to(alpha_i, x.shape), np.broadcast_to(beta_i, x.shape)
+            log_i1 = log_tail_rowwise(r, s, alpha, beta, x, t_x)[0]
+            log_i2 = log_tail_rowwise(r, s, alpha, beta, x, T)[0]
         log_f = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
         with np.errstate(divide="ignore"):
             log_death = np.log(s) + log_i1 + np.log(-np.expm1(np.minimum(log_i2 - log_i1, 0.0)))
         return log_f - np.logaddexp(log_f, log_death)
 
-    def expected_purchases_new(self, t: Any) -> np.ndarray:
+    def expected_purchases_new(self, t: Any, covariates: Any = None) -> np.ndarray:
         """E[X(t)] for a new customer over (0, t], t in the data's time unit.
 
         r beta / (alpha (s-1)) [1 - (beta/(beta+t))^(s-1)] (Schmittlein et
         al. 1987; Fader-Hardie 2005, eq. (17)), written as
         (r beta/alpha) u exprel(-(s-1) u) with u = log(1 + t/beta) so that
-        s = 1 (limit (r beta/alpha) u) needs no special case.
+        s = 1 (limit (r beta/alpha) u) needs no special case. With covariates:
+        one value per covariate profile (rows of ``covariates``, broadcast with t).
         """
         t = non_negative(t, "t")
-        r, alpha, s, beta = self.params
+        r, alpha, s, beta = self.params[:4]
+        if self._with_covariates:
+            n_rows = np.shape(covariates)[0] if covariates is not None and np.ndim(covariates) > 0 else 0
+            alpha, beta = self._rates(covariates, n_rows)
         u = np.log1p(t / beta)
         return r * beta / alpha * u * special.exprel(-(s - 1.0) * u)
 
-    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any, covariates: Any = None) -> np.ndarray:
         """E[purchases in (T, T+t] | x, t_x, T]; t in the data's time unit.
 
         P(alive) (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)]
         (Fader-Hardie 2005, eq. (27)), with the same exprel form as
-        :meth:`expected_purchases_new`.
+        :meth:`expected_purchases_new`. ``covariates`` as in :meth:`probability_alive`.
         """
         t = non_negative(t, "t")
-        t, x, t_x, T = np.broadcast_arrays(t, *broadcast_history(frequency, recency, T))
-        return apply_on_distinct(self._expected_purchases, t=t, x=x, t_x=t_x, T=T)
+        history = broadcast_history(frequency, recency, T)
+        alpha, beta = self._history_rates(covariates, history[0].shape)
+        if alpha is None:
+            t, x, t_x, T = np.broadcast_arrays(t, *history)
+            return apply_on_distinct(self._expected_purchases, t=t, x=x, t_x=t_x, T=T)
+        t, x, t_x, T, alpha, beta = np.broadcast_arrays(t, *history, alpha, beta)
+        return apply_on_distinct(self._expected_purchases, t=t, x=x, t_x=t_x, T=T, alpha=alpha, beta=beta)
 
-    def _expected_purchases(self, t, x, t_x, T, params=None):
-        r, alpha, s, beta = self._params_array(params)
+    def _expected_purchases(self, t, x, t_x, T, params=None, alpha=None, beta=None):
+        r, alpha_0, s, beta_0 = self._params_array(params)[:4]
+        alpha_i, beta_i = alpha, beta
+        if alpha is None:
+            alpha, beta = alpha_0, beta_0
         u = np.log1p(t / (beta + T))
         given_alive = (r + x) / (alpha + T) * (beta + T) * u * special.exprel(-(s - 1.0) * u)
-        return self._probability_alive(x, t_x, T, params) * given_alive
+        return self._probability_alive(x, t_x, T, params, alpha_i, beta_i) * given_alive
 
-    def probability_purchases(self, n: Any, t: Any) -> np.ndarray:
+    def probability_purchases(self, n: Any, t: Any, covariates: Any = None) -> np.ndarray:
         """P(X(t) = n) for a new customer over (0, t]; t in the data's time unit.
 
         Fader & Hardie (2006), "Deriving an expression for P(X(t) = x) under
@@ -622,24 +844,31 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
                  + s int_0^t tau^n (alpha+tau)^-(r+n) (beta+tau)^-(s+1) dtau].
 
         The integral (their 2F1 sum, which alternates and cancels) is done by
-        tanh-sinh quadrature in log space.
+        tanh-sinh quadrature in log space. With covariates: one covariate
+        profile per row of ``covariates``, broadcast with n and t.
         """
         n = non_negative(n, "n")
         if np.any(n != np.round(n)):
             raise DataError("n must be whole numbers of purchases.")
         t = non_negative(t, "t")
         n, t = np.broadcast_arrays(n, t)
-        r, alpha, s, beta = self.params
+        r, alpha, s, beta = self.params[:4]
+        if self._with_covariates:
+            n_rows = np.shape(covariates)[0] if covariates is not None and np.ndim(covariates) > 0 else 0
+            alpha, beta = self._rates(covariates, n_rows)
+            n, t, alpha, beta = np.broadcast_arrays(n, t, alpha, beta)
+            log_dead = np.log(s) + _log_death_integral(n, t, r, alpha[..., None], s, beta[..., None])
+        else:
+            log_dead = np.log(s) + _log_death_integral(n, t, r, alpha, s, beta)
         with np.errstate(divide="ignore"):
             # n log t with n = 0 is 0 even at t = 0 (t^0 = 1), not 0 * -inf.
             n_log_t = np.where(n == 0, 0.0, n * np.log(np.where(n == 0, 1.0, t)))
             log_alive = n_log_t - (r + n) * np.log(alpha + t) - s * np.log(beta + t)
-        log_dead = np.log(s) + _log_death_integral(n, t, r, alpha, s, beta)
         constant = special.gammaln(r + n) - special.gammaln(r) - special.gammaln(n + 1) + r * np.log(alpha) + s * np.log(beta)
         return np.exp(constant + np.logaddexp(log_alive, log_dead))
 
     def discounted_expected_residual_transactions(
-        self, frequency: Any, recency: Any, T: Any, continuous_rate: Any
+        self, frequency: Any, recency: Any, T: Any, continuous_rate: Any, covariates: Any = None
     ) -> np.ndarray:
         """DERT: E[sum of future purchases discounted continuously at rate delta per time unit].
 
@@ -654,7 +883,7 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         per year. ``scipy.special.hyperu`` is used where it returns a finite
         positive value (it is NaN for large s and small delta (beta+T));
         elsewhere ``int_0^inf exp(-z v) (1+v)^-s dv = z^(s-1) U(s, s; z)`` is
-        integrated numerically.
+        integrated numerically. ``covariates`` as in :meth:`probability_alive`.
         """
         delta = as_float_array(continuous_rate, "continuous_rate")
         bad = ~np.isfinite(delta) | (delta <= 0)
@@ -664,28 +893,39 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
                 f"continuous_rate must be finite and > 0 (continuous rate per time unit of the data); "
                 f"first offending row {row}: {delta[row]}."
             )
-        delta, x, t_x, T = np.broadcast_arrays(delta, *broadcast_history(frequency, recency, T))
-        return apply_on_distinct(self._dert, delta=delta, x=x, t_x=t_x, T=T)
+        history = broadcast_history(frequency, recency, T)
+        alpha, beta = self._history_rates(covariates, history[0].shape)
+        if alpha is None:
+            delta, x, t_x, T = np.broadcast_arrays(delta, *history)
+            return apply_on_distinct(self._dert, delta=delta, x=x, t_x=t_x, T=T)
+        delta, x, t_x, T, alpha, beta = np.broadcast_arrays(delta, *history, alpha, beta)
+        return apply_on_distinct(self._dert, delta=delta, x=x, t_x=t_x, T=T, alpha=alpha, beta=beta)
 
     def discounted_residual_purchases(
-        self, frequency: Any, recency: Any, T: Any, *, discount_rate: float, time_unit: str, step: float = 1.0
+        self, frequency: Any, recency: Any, T: Any, *, discount_rate: float, time_unit: str, step: float = 1.0,
+        covariates: Any = None,
     ) -> np.ndarray:
         """Whole-lifetime discounted expected purchases (the contract method): DERT at the continuous rate
         ``delta = ln(1 + discount_rate) * years_per_unit(time_unit)`` equivalent to the annual ``discount_rate``
         (:func:`clv.units.continuous_rate_per_unit`); ``step`` is not used (discounting is continuous).
+        ``covariates`` as in :meth:`probability_alive`.
         """
         delta = continuous_rate_per_unit(discount_rate, time_unit)
-        return self.discounted_expected_residual_transactions(frequency, recency, T, delta)
+        return self.discounted_expected_residual_transactions(frequency, recency, T, delta, covariates=covariates)
 
-    def _dert(self, delta, x, t_x, T):
-        r, alpha, s, beta = self.params
+    def _dert(self, delta, x, t_x, T, alpha=None, beta=None):
+        r, alpha_0, s, beta_0 = self.params[:4]
+        alpha_i, beta_i = alpha, beta
+        if alpha is None:
+            alpha, beta = alpha_0, beta_0
         log_mean_inverse = np.log(beta + T) + _log_laplace_power(s, delta * (beta + T))
-        log_dert = self._log_probability_alive(x, t_x, T) + np.log(r + x) - np.log(alpha + T) + log_mean_inverse
+        log_dert = (self._log_probability_alive(x, t_x, T, None, alpha_i, beta_i) + np.log(r + x) - np.log(alpha + T)
+                    + log_mean_inverse)
         return np.exp(log_dert)
 
     def sample_future_purchases(
         self, t: Any, frequency: Any, recency: Any, T: Any,
-        params: Any = None, rng: np.random.Generator | int | None = None,
+        params: Any = None, rng: np.random.Generator | int | None = None, covariates: Any = None,
     ) -> np.ndarray:
         """One draw per customer of the number of purchases in (T, T+t]; t in the data's time unit.
 
@@ -696,13 +936,20 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         Its mean is :meth:`expected_purchases`. ``params`` (mapping or
         sequence in ``param_names`` order; default the fitted ones) lets
         callers add parameter uncertainty, e.g. with rows of
-        :meth:`sample_params`. Returns floats (whole numbers).
+        :meth:`sample_params`. Returns floats (whole numbers). ``covariates`` as in
+        :meth:`probability_alive` (alpha_i, beta_i from ``params`` when given).
         """
         rng = np.random.default_rng(rng)
         t = non_negative(t, "t")
-        t, x, t_x, T = np.broadcast_arrays(t, *broadcast_history(frequency, recency, T))
-        r, alpha, s, beta = self._params_array(params)
-        alive = rng.random(x.shape) < self._probability_alive(x, t_x, T, params)
+        history = broadcast_history(frequency, recency, T)
+        alpha_i, beta_i = self._history_rates(covariates, history[0].shape, params)
+        r, alpha, s, beta = self._params_array(params)[:4]
+        if alpha_i is None:
+            t, x, t_x, T = np.broadcast_arrays(t, *history)
+        else:
+            t, x, t_x, T, alpha, beta = np.broadcast_arrays(t, *history, alpha_i, beta_i)
+            alpha_i, beta_i = alpha, beta
+        alive = rng.random(x.shape) < self._probability_alive(x, t_x, T, params, alpha_i, beta_i)
         rate = rng.gamma(r + x, 1.0 / (alpha + T))
         dropout = rng.gamma(s, 1.0 / (beta + T))
         with np.errstate(divide="ignore"):
@@ -912,7 +1159,7 @@ def _log_laplace_power(s: float, z: np.ndarray, half_nodes: int = 200) -> np.nda
 
 def _require_interior(model: MaximumLikelihoodModel) -> None:
     """FitError when a parameter ran to 0 or infinity (|log param| > 25: e^25 = 7e10)."""
-    edge = [name for name, value in model.params_.items() if abs(np.log(value)) > _EDGE_LOG_PARAM]
+    edge = [name for name, value in model.params_.items() if name in BASE_NAMES and abs(np.log(value)) > _EDGE_LOG_PARAM]
     if edge:
         values = ", ".join(f"{k}={v:.4g}" for k, v in model.params_.items())
         raise FitError(
