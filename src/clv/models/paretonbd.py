@@ -79,6 +79,11 @@ from clv.models.paretonbd_covariates import (
 from clv.models.paretonbd_covariates import rates as covariate_rates
 from clv.models.paretonbd_covariates import row_terms as covariate_row_terms
 from clv.models.paretonbd_covariates import weighted_log_likelihood_and_gradient as covariate_log_likelihood
+from clv.models.paretonbd_dynamic import check_paths
+from clv.summary.dynamic_covariates import PeriodPaths
+from clv.models.paretonbd_dynamic import expected_purchases as dynamic_expected_purchases
+from clv.models.paretonbd_dynamic import log_likelihood_and_gradient as dynamic_log_likelihood
+from clv.models.paretonbd_dynamic import log_probability_alive as dynamic_log_probability_alive
 from clv.models.special import softplus
 from clv.summary.compress import apply_on_distinct, compress, offset_codes
 from clv.units import continuous_rate_per_unit
@@ -416,10 +421,12 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
                 "is maximised at the edge (purchase rates 0) and dropout is not identified. Use a longer "
                 "calibration period or more customers."
             )
-        self.__dict__.pop("param_names", None)  # a covariate fit's names belong to that fit
-        self.__dict__.pop("covariate_names_", None)
+        for name in ("param_names", "covariate_names_", "dynamic_covariate_names_"):
+            self.__dict__.pop(name, None)  # a covariate fit's names belong to that fit
         if covariates is None:
             self._fit({"x": x, "t_x": t_x, "T": T}, weights)
+        elif isinstance(covariates, PeriodPaths):
+            self._fit_dynamic(x, t_x, T, weights, covariates)
         else:
             matrix, names = covariate_matrix(covariates, x.shape[0])
             self.param_names = BASE_NAMES + coefficient_names(names)
@@ -428,10 +435,26 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         require_identified(self)
         return self
 
+    def _fit_dynamic(self, x, t_x, T, weights, paths: PeriodPaths) -> None:
+        """The extended Pareto/NBD (:mod:`clv.models.paretonbd_dynamic`): one row per customer (the covariate
+        paths differ), L-BFGS-B from the fit without covariates with coefficients 0."""
+        check_paths(paths, x.shape[0])
+        if weights is not None:
+            raise DataError("weights are not used with time-varying covariates (each customer has its own covariate "
+                            "path). Fix: pass one row per customer and no weights.")
+        self.param_names = BASE_NAMES + coefficient_names(paths.names)
+        self.dynamic_covariate_names_ = tuple(paths.names)
+        self._fit_compressed({"x": x, "t_x": t_x, "T": T, "paths": paths}, np.ones(x.shape[0]))
+
     @property
     def _with_covariates(self) -> bool:
-        """True for a model fitted (or being fitted) with covariates."""
-        return bool(self.__dict__.get("covariate_names_"))
+        """True for a model fitted (or being fitted) with static or time-varying covariates."""
+        return bool(self.__dict__.get("covariate_names_")) or self._dynamic
+
+    @property
+    def _dynamic(self) -> bool:
+        """True for a model fitted (or being fitted) with time-varying covariates."""
+        return bool(self.__dict__.get("dynamic_covariate_names_"))
 
     def _fit_compressed(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> None:
         """Fit on distinct rows; with ``initial_params`` also from the default start, keep the better.
@@ -441,7 +464,9 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         data-driven start then usually finds the interior maximum.
         """
         if self._with_covariates:
-            MaximumLikelihoodModel._fit_compressed(self, with_triple_index(data, len(self.covariate_names_)), weights)
+            if not self._dynamic:
+                data = with_triple_index(data, len(self.covariate_names_))
+            MaximumLikelihoodModel._fit_compressed(self, data, weights)
             _require_interior(self)
             return
         try:
@@ -510,7 +535,11 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
     def _covariate_objective(self, params: np.ndarray, data: Mapping[str, np.ndarray], weights: np.ndarray):
         """Penalised weighted LL and its gradient in the optimiser's positive parameters (see :meth:`_natural`)."""
         natural = self._natural(params)
-        value, grad = covariate_log_likelihood(natural, with_triple_index(data, len(self.covariate_names_)), weights)
+        if self._dynamic:
+            terms, row_grad = dynamic_log_likelihood(natural, data["x"], data["t_x"], data["T"], data["paths"])
+            value, grad = float(weights @ terms), weights @ row_grad
+        else:
+            value, grad = covariate_log_likelihood(natural, with_triple_index(data, len(self.covariate_names_)), weights)
         coefficients = natural[4:]
         value -= self.l2_penalty * float(coefficients @ coefficients)
         grad[4:] -= 2.0 * self.l2_penalty * coefficients
@@ -561,6 +590,13 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
 
     def _rates(self, covariates: Any, n_rows: int, params: Any = None):
         """Per-row (alpha_i, beta_i) from ``covariates``, or (None, None) for a model without covariates."""
+        self._check_fitted()
+        if self._dynamic:
+            raise DataError(
+                f"{type(self).__name__} was fitted with time-varying covariates {list(self.dynamic_covariate_names_)}: "
+                "this prediction needs their future values for the whole remaining lifetime and is not available. "
+                "Fix: use probability_alive or expected_purchases over a horizon with covariates=<the paths>."
+            )
         if not self._with_covariates:
             if covariates is not None:
                 raise DataError(f"{type(self).__name__} was fitted without covariates; covariates= is not used. "
@@ -574,10 +610,47 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         matrix, names = covariate_matrix(covariates, n_rows, expected=self.covariate_names_)
         return covariate_rates(self._params_array(params), matrix)
 
+    def _paths(self, covariates: Any, x: np.ndarray) -> PeriodPaths:
+        """The covariate paths of the histories, checked, for a model fitted with time-varying covariates."""
+        if not isinstance(covariates, PeriodPaths):
+            raise DataError(
+                f"{type(self).__name__} was fitted with time-varying covariates {list(self.dynamic_covariate_names_)}: "
+                "pass covariates= as their per-period paths (clv.summary.covariates.dynamic_covariate_paths) for the "
+                "same customers."
+            )
+        if tuple(covariates.names) != self.dynamic_covariate_names_:
+            raise DataError(f"the covariate paths hold {list(covariates.names)}; the model was fitted with "
+                            f"{list(self.dynamic_covariate_names_)}. Fix: build them from the same columns.")
+        if x.ndim != 1:
+            raise DataError("with time-varying covariates, histories are one row per customer (1-D arrays).")
+        check_paths(covariates, x.shape[0])
+        return covariates
+
+    def _dynamic_expected_purchases(self, t, x, t_x, T, covariates) -> np.ndarray:
+        """Expected purchases in (T, T+t] with time-varying covariates: the future periods of the paths must cover t."""
+        paths = self._paths(covariates, x)
+        t = np.broadcast_to(t, x.shape)
+        future_length, future_values = paths.future_length, paths.future_values
+        covered = float(future_length.sum()) if future_length is not None else 0.0
+        if t.size and float(t.max()) > covered + 1e-9:
+            raise DataError(
+                f"expected_purchases over t={float(t.max()):g} needs the time-varying covariates of the forecast window, "
+                f"but the covariate table covers only {covered:g} time units after the calibration end. Fix: add the "
+                "future periods' rows (planned campaigns, seasons) to the covariate table, or shorten the horizon."
+            )
+        if future_length is None:
+            return np.zeros(x.shape)
+        ends = np.cumsum(future_length)
+        lengths = np.clip(t[:, None] - (ends - future_length)[None, :], 0.0, future_length[None, :])
+        return dynamic_expected_purchases(self.params, x, t_x, T, paths, lengths, future_values)
+
     def to_dict(self) -> dict[str, Any]:
         """The base JSON data; with covariates also ``"covariates"`` (their names) and ``"l2_penalty"``."""
         payload = super().to_dict()
-        if self._with_covariates:
+        if self._dynamic:
+            payload["dynamic_covariates"] = list(self.dynamic_covariate_names_)
+            payload["l2_penalty"] = self.l2_penalty
+        elif self._with_covariates:
             payload["covariates"] = list(self.covariate_names_)
             payload["l2_penalty"] = self.l2_penalty
         return payload
@@ -585,13 +658,16 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
     @classmethod
     def from_dict(cls, payload: Mapping[str, Any]) -> ParetoNBDModel:
         """The model saved by :meth:`to_dict`, with its covariates when it has some."""
-        names = payload.get("covariates")
+        names = payload.get("covariates") or payload.get("dynamic_covariates")
         if not names:
             return super().from_dict(payload)
         model = cls(l2_penalty=float(payload.get("l2_penalty", 0.0)))
-        model.covariate_names_ = tuple(names)
+        if payload.get("dynamic_covariates"):
+            model.dynamic_covariate_names_ = tuple(names)
+        else:
+            model.covariate_names_ = tuple(names)
         model.param_names = BASE_NAMES + coefficient_names(names)
-        base = {**payload, "covariates": None, "params": {n: payload["params"][n] for n in BASE_NAMES}}
+        base = {**payload, "covariates": None, "dynamic_covariates": None, "params": {n: payload["params"][n] for n in BASE_NAMES}}
         fitted = super().from_dict(base)
         for name in ("log_likelihood_", "n_", "n_distinct_", "covariance_theta_", "standard_errors_",
                      "confidence_intervals_", "time_unit_"):
@@ -622,6 +698,8 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         return np.array([1.0, mean_T / max(mean_x, 0.1), 1.0, mean_T])
 
     def _log_likelihood_terms(self, params: np.ndarray, data: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self._dynamic:
+            return dynamic_log_likelihood(self._natural(params), data["x"], data["t_x"], data["T"], data["paths"])[0]
         if self._with_covariates:
             return covariate_row_terms(self._natural(params), with_triple_index(data, len(self.covariate_names_)))
         return self._log_likelihood_parts(params, data)[0]
@@ -767,6 +845,9 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         then alpha and beta are the customer's alpha_i, beta_i in every formula.
         """
         x, t_x, T = broadcast_history(frequency, recency, T)
+        if self._dynamic:
+            paths = self._paths(covariates, x)
+            return np.exp(dynamic_log_probability_alive(self.params, x, t_x, T, paths))
         alpha, beta = self._history_rates(covariates, x.shape)
         if alpha is None:
             return apply_on_distinct(self._probability_alive, x=x, t_x=t_x, T=T)
@@ -816,6 +897,8 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         """
         t = non_negative(t, "t")
         history = broadcast_history(frequency, recency, T)
+        if self._dynamic:
+            return self._dynamic_expected_purchases(t, *history, covariates)
         alpha, beta = self._history_rates(covariates, history[0].shape)
         if alpha is None:
             t, x, t_x, T = np.broadcast_arrays(t, *history)
