@@ -255,3 +255,21 @@ def test_refit_without_covariates_drops_them(simulated):
     model.fit(x, t_x, T)
     assert model.param_names == ("r", "alpha", "s", "beta") and not hasattr(model, "covariate_names_")
     assert model.probability_alive(x[:3], t_x[:3], T[:3]).shape == (3,)
+
+
+def test_customer_data_with_attached_covariates_fits_as_the_arrays(apparel):
+    """The covariates travel with the customer data (clv.summary.attach_covariates): same fit as the arrays."""
+    from clv.summary import CustomerData, attach_covariates
+
+    data = CustomerData(apparel[["customer_id", "frequency", "recency", "T"]], time_unit="week")
+    table = pd.read_csv(DATA / "apparelStaticCov.csv").rename(columns={"Id": "customer_id"})
+    with_covariates = attach_covariates(data, table, ["Gender", "Channel"])
+    model = ParetoNBDModel().fit(with_covariates)
+    arrays = ParetoNBDModel().fit(apparel["frequency"], apparel["recency"], apparel["T"],
+                                  covariates=apparel[["Gender", "Channel"]])
+    assert model.params_ == pytest.approx(arrays.params_, rel=1e-12)
+    assert model.time_unit_ == "week" and model.covariate_names_ == with_covariates.covariate_names
+    frame = with_covariates.table[list(with_covariates.covariate_names)]
+    np.testing.assert_allclose(model.probability_alive(apparel["frequency"], apparel["recency"], apparel["T"], covariates=frame),
+                               arrays.probability_alive(apparel["frequency"], apparel["recency"], apparel["T"],
+                                                        covariates=apparel[["Gender", "Channel"]]), rtol=1e-12)

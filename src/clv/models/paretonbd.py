@@ -377,8 +377,10 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
     model_name: ClassVar[str] = "pareto"
-    # The whole-lifetime value in closed form (DERT, discounted_expected_residual_transactions).
-    capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities(factorisable=True, closed_form_lifetime=True)
+    # The whole-lifetime value in closed form (DERT, discounted_expected_residual_transactions); static
+    # covariates (fit(..., covariates=), or customer data with covariates attached).
+    capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities(
+        factorisable=True, closed_form_lifetime=True, static_covariates=True)
     _fit_caches: ClassVar[tuple[str, ...]] = ("_last_parts", "_pair_rows")
     # Many distinct rows: start from a subsample fit refined by chord-Newton steps with its Hessian
     # (MaximumLikelihoodModel._pilot_start): a dozen passes over the pairs instead of 30-80 L-BFGS-B ones.
