@@ -273,3 +273,22 @@ def test_customer_data_with_attached_covariates_fits_as_the_arrays(apparel):
     np.testing.assert_allclose(model.probability_alive(apparel["frequency"], apparel["recency"], apparel["T"], covariates=frame),
                                arrays.probability_alive(apparel["frequency"], apparel["recency"], apparel["T"],
                                                         covariates=apparel[["Gender", "Channel"]]), rtol=1e-12)
+
+
+def test_profile_model_is_the_plain_model_of_a_profile(simulated):
+    """profile_model(x): the plain Pareto/NBD at (r, alpha e^(-trans'x), s, beta e^(-life'x)) with the delta-method
+    covariance, so per-profile scoring (every interval method) equals the covariate predictions."""
+    x, t_x, T, X, _ = simulated
+    model = ParetoNBDModel().fit(x, t_x, T, covariates=X)
+    rows = np.flatnonzero((X[:, 0] == 1) & (X[:, 1] == -1))[:20]
+    plain = model.profile_model(X[rows[0]])
+    assert plain.param_names == ("r", "alpha", "s", "beta") and not hasattr(plain, "covariate_names_")
+    np.testing.assert_allclose(plain.expected_purchases(26, x[rows], t_x[rows], T[rows]),
+                               model.expected_purchases(26, x[rows], t_x[rows], T[rows], covariates=X[rows]), rtol=1e-12)
+    draws = plain.sample_params(20_000, seed=2)
+    full = model.sample_params(20_000, seed=3)
+    alpha_full = full[:, 1] * np.exp(-(full[:, 4:6] @ X[rows[0]]))
+    assert np.std(np.log(draws[:, 1])) == pytest.approx(np.std(np.log(alpha_full)), rel=0.03)
+    assert plain.standard_errors_["r"] == pytest.approx(model.standard_errors_["r"], rel=1e-12)
+    with pytest.raises(DataError, match="a covariate profile has 2 values"):
+        model.profile_model([1.0])

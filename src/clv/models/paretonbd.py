@@ -80,12 +80,12 @@ from clv.models.paretonbd_covariates import rates as covariate_rates
 from clv.models.paretonbd_covariates import row_terms as covariate_row_terms
 from clv.models.paretonbd_covariates import weighted_log_likelihood_and_gradient as covariate_log_likelihood
 from clv.models.paretonbd_dynamic import check_paths
-from clv.summary.dynamic_covariates import PeriodPaths
 from clv.models.paretonbd_dynamic import expected_purchases as dynamic_expected_purchases
 from clv.models.paretonbd_dynamic import log_likelihood_and_gradient as dynamic_log_likelihood
 from clv.models.paretonbd_dynamic import log_probability_alive as dynamic_log_probability_alive
 from clv.models.special import softplus
 from clv.summary.compress import apply_on_distinct, compress, offset_codes
+from clv.summary.dynamic_covariates import PeriodPaths
 from clv.units import continuous_rate_per_unit
 
 special = LazyModule("scipy.special")  # imported by the first fit or score, not by import clv
@@ -678,6 +678,39 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
             if hasattr(fitted, name):
                 setattr(model, name, getattr(fitted, name))
         model.params_ = {n: float(payload["params"][n]) for n in model.param_names}
+        return model
+
+    def profile_model(self, covariate_row: Any) -> ParetoNBDModel:
+        """The model without covariates of one static covariate profile (its parameters and their uncertainty).
+
+        (r, alpha e^(-trans'x), s, beta e^(-life'x)) and the covariance of their logs A Sigma A', with A the
+        linear map from (log r, log alpha, log s, log beta, trans, life) to those logs (exact: the link is
+        linear in the logs; Sigma = ``covariance_theta_``). Every prediction, value and interval method of the
+        plain model applies to the customers of that profile, which is how a scorer can score each distinct
+        profile by the usual vectorised route.
+        """
+        self._check_fitted()
+        if not self.__dict__.get("covariate_names_"):
+            raise DataError(f"{type(self).__name__} was fitted without static covariates: it has no profiles.")
+        row = np.asarray(covariate_row, dtype=float).reshape(-1)
+        k = len(self.covariate_names_)
+        if row.shape[0] != k:
+            raise DataError(f"a covariate profile has {k} values {list(self.covariate_names_)}, got {row.shape[0]}.")
+        A = np.zeros((4, 4 + 2 * k))
+        A[:, :4] = np.eye(4)
+        A[1, 4:4 + k], A[3, 4 + k:] = -row, -row
+        theta = self.params.copy()
+        theta[:4] = np.log(theta[:4])
+        values, covariance = np.exp(A @ theta), A @ self.covariance_theta_ @ A.T
+        model = type(self)(max_iter=self.max_iter)
+        model.params_ = dict(zip(BASE_NAMES, values.tolist()))
+        model.covariance_theta_ = covariance
+        se_log = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+        model.standard_errors_ = dict(zip(BASE_NAMES, (values * se_log).tolist()))
+        model.confidence_intervals_ = {n: (float(v * np.exp(-_Z95 * e)), float(v * np.exp(_Z95 * e)))
+                                       for n, v, e in zip(BASE_NAMES, values, se_log)}
+        model.log_likelihood_, model.n_, model.n_distinct_ = self.log_likelihood_, self.n_, self.n_distinct_
+        model.time_unit_ = getattr(self, "time_unit_", None)
         return model
 
     def _history_rates(self, covariates: Any, shape: tuple, params: Any = None):
