@@ -3,6 +3,7 @@
     python3.11 bench/peers.py            # lifetimes (today's deps) and lifetimes-2020 (pinned)
     python3.11 bench/peers.py --pymc     # also try pymc-marketing
     python3.11 bench/peers.py --check    # only run the smoke tests
+    python3.11 bench/peers.py --pymc --only pymc-marketing   # build one peer
 
 Two lifetimes environments, both lifetimes 0.11.3 (its last release, 2020):
 
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pymc", action="store_true", help="also build the pymc-marketing venv")
     parser.add_argument("--check", action="store_true", help="only run the smoke tests")
+    parser.add_argument("--only", default=None, help="build (or check) only this peer, e.g. pymc-marketing")
     args = parser.parse_args(argv)
     PEERS_DIR.mkdir(exist_ok=True)
     plans = [
@@ -112,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if args.pymc:
         plans.append(("pymc-marketing", PYMC_MARKETING_PINS, PYMC_MARKETING_SMOKE))
+    if args.only:
+        plans = [plan for plan in plans if plan[0] == args.only]
     results = []
     for name, pins, smoke in plans:
         if args.check:

@@ -245,6 +245,38 @@ def test_failing_models_are_listed_and_everything_else_runs(cdnow_lines, toys):
     assert payload["champion"]["name"] == "bgnbd" and payload["champion"]["votes"]
 
 
+def test_by_default_every_registered_purchase_model_competes_and_a_crash_is_listed(cdnow_lines, toys,
+                                                                                     monkeypatch):
+    from clv.backtest.run import transaction_models
+    from clv.models import ladder
+    from clv.summary import CustomerData
+
+    seen = []
+
+    def recording(data, *args, **kwargs):
+        seen.append(data)
+        return fitter(data, *args, **kwargs)
+
+    fitter = ladder.fit_purchase_model
+    monkeypatch.setattr(ladder, "fit_purchase_model", recording)
+    result = backtest(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", intervals=(),
+                      baselines=())
+    everyone = transaction_models()
+    assert {"bgnbd", "mbgnbd", "pareto", "nbd", *toys} <= set(everyone)
+    assert "bgbb" not in everyone  # discrete time: other inputs
+    assert tuple(result.settings["models"]) == everyone
+    compared = set(result.metrics["predictor"])
+    failed = set(result.failed["predictor"])
+    assert {"bgnbd", "mbgnbd"} <= compared
+    assert {"broken_fit", "refused_fit", "nan_forecast"} <= failed
+    assert set(result.settings["models_compared"]) | failed == set(everyone)  # each compared or listed
+    assert result.best in compared
+    # the model gets the split's customer data itself (its context and every column), not three arrays
+    assert len(seen) == len(everyone)
+    data = seen[0]
+    assert isinstance(data, CustomerData) and data.time_unit == "week" and len(data) == result.settings["customers"]
+
+
 CLI_INPUT = [str(DATA / "CDNOW_sample.txt"), "--names", "master,customer_id,date,cds,amount", "--col", "date=date",
              "--date-format", "%Y%m%d", "--delimiter", "whitespace", "--policy", "duplicates=keep",
              "--observation-end", "1998-06-30"]

@@ -28,6 +28,7 @@ champion is chosen by the same rule on holdout purchases.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
@@ -141,7 +142,7 @@ def backtest(
     observation_end: Any = None,
     time_unit: str = DEFAULT_TIME_UNIT,
     merge: str = "day",
-    models: Sequence[str] = ("bgnbd", "pareto", "mbgnbd"),
+    models: Sequence[str] | None = None,
     spend_model: str | None = "gammagamma",
     baselines: Sequence[str] = ("classic", "naive", "rfm"),
     margin: float = 1.0,
@@ -169,9 +170,10 @@ def backtest(
     merge : {"day", "unit"}, default "day"
         Purchases merged per day or per period of ``time_unit`` (see
         :func:`clv.summary.summarize`).
-    models : sequence of str, default ("bgnbd", "pareto", "mbgnbd")
+    models : sequence of str or None, default None
         Transaction models to fit, by registry name (:func:`clv.models.model_names`, purchase
-        models of continuous time).
+        models of continuous time). None: every registered one (:func:`transaction_models`), so
+        a newly registered model enters the comparison without a change here.
     spend_model : {"gammagamma", None}, default "gammagamma"
         "gammagamma" (Gamma-Gamma on repeat buyers' mean spend) or None (each customer's own
         average spend; the population's for none).
@@ -207,6 +209,7 @@ def backtest(
         outside the data, no customer by the calibration end, or when no predictor could be
         evaluated (every model fit failed and no baseline was asked for).
     """
+    models = transaction_models() if models is None else models
     _check_names(models, transaction_models(), "models")
     _check_names(baselines, base.BASELINES, "baselines")
     if spend_model not in SPEND_MODELS:
@@ -314,8 +317,11 @@ def transaction_models() -> tuple[str, ...]:
     return tuple(name for name in model_names("purchase") if not model_class(name).capabilities.discrete_time)
 
 
-def _fit_transaction_model(name: str, summary: pd.DataFrame, unit: str, notes: list[str]):
+def _fit_transaction_model(name: str, summary: CustomerData, unit: str, notes: list[str]):
     """The fitted model (in the split's time unit) by the model ladder; raises when its fit fails (see :func:`_evaluate_model`).
+
+    The model gets the split's customer data itself, so the columns a model reads besides
+    frequency, recency and T (e.g. ``litt`` of the CNBD-k models) reach it.
 
     A request that fell back to the NBD (:func:`clv.models.ladder.fit_purchase_model`) is listed as ``nbd``,
     with a note saying why.
@@ -324,7 +330,7 @@ def _fit_transaction_model(name: str, summary: pd.DataFrame, unit: str, notes: l
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        model = fit_purchase_model(tuple(summary[c] for c in ("frequency", "recency", "T")), name, time_unit=unit)
+        model = fit_purchase_model(data_for_model(summary.in_time_unit(unit), name), name)
     if model.model_choice_.fell_back:
         notes.append(f"model {name} fell back to nbd: {model.model_choice_.reason}.")
     return model
@@ -359,6 +365,7 @@ def _evaluate_model(name, spend, split: Split, margin, intervals, n_draws, seed,
     used = model.model_choice_.used
     if used in done:
         return used, None, None, None
+    summary = data_for_model(summary, used)
     calibration = calibrate(model) if calibrate is not None else None
     try:
         prediction, bounds = _model_prediction(model, spend, summary, horizon, margin, intervals, n_draws, seed,
@@ -415,12 +422,44 @@ def _fit_spend(summary: pd.DataFrame, spend_model: str | None, notes: list[str])
         return None
 
 
+def data_for_model(summary: CustomerData, name: str) -> CustomerData:
+    """The customer data model ``name`` is fitted and scored on: with its covariates when the model takes
+    static covariates (``capabilities.static_covariates``), else without them.
+
+    Parameters
+    ----------
+    summary : CustomerData
+        The split's customer data (covariates attached or not).
+    name : str
+        A registered purchase model.
+
+    Returns
+    -------
+    CustomerData
+    """
+    if getattr(summary, "covariates", None) is None:
+        return summary
+    takes = getattr(model_class(name).capabilities, "static_covariates", False)
+    return summary if takes else summary.without_covariates()
+
+
+MODEL_EXTRA_COLUMNS = ("litt",)
+"""Summary columns some purchase models read besides frequency, recency and T (passed on when present)."""
+
+
 def _model_inputs(summary: CustomerData, spend) -> CustomerData:
-    """frequency, recency, T and (with amounts) the money column the spend model or the average spend gives."""
+    """frequency, recency, T, the extra columns some models read (:data:`MODEL_EXTRA_COLUMNS`, the covariate
+    columns) and (with amounts) the money column the spend model or the average spend gives; same context."""
     frame = pd.DataFrame({"frequency": summary["frequency"], "recency": summary["recency"], "T": summary["T"]})
+    covariates = tuple(getattr(summary, "covariate_names", None) or ())
+    for column in (*MODEL_EXTRA_COLUMNS, *covariates):
+        if column in summary.table.columns:
+            frame[column] = summary[column].to_numpy()
     if summary.has_amounts:
         money = summary["monetary_value"] if spend is not None else summary["average_spend"]
         frame["monetary_value"] = money.to_numpy(float)
+    if covariates:  # the covariate design travels in the context
+        return dataclasses.replace(summary, table=frame)
     return CustomerData(frame, time_unit=summary.time_unit, has_amounts=summary.has_amounts)
 
 

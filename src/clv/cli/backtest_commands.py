@@ -48,6 +48,11 @@ def split_names(text: str, option: str) -> tuple[str, ...]:
     return names
 
 
+def model_names_option(text: str) -> tuple[str, ...] | None:
+    """--models: 'all' -> None (every registered purchase model in continuous time), else :func:`split_names`."""
+    return None if text.strip().lower() == "all" else split_names(text, "--models")
+
+
 def parse_coverages(text: str) -> tuple[float, ...]:
     """'0.8,0.95' -> (0.8, 0.95); 'none' -> ()."""
     try:
@@ -118,7 +123,7 @@ def backtest_command(
     origin_step: int = typer.Option(None, "--origin-step", help="With --origins: days between two calibration ends (default: the holdout's days / --origins)."),
     time_unit: str = typer.Option("week", "--time-unit", "-u", help="Time unit of the summary and models: day, week, month, quarter or year."),
     merge: str = typer.Option("day", "--merge", help="Merge purchases per calendar 'day' (literature) or per 'unit' period."),
-    models: str = typer.Option("bgnbd,pareto,mbgnbd", "--models", help="Transaction models to fit, comma-separated: bgnbd, pareto, mbgnbd (or none)."),
+    models: str = typer.Option("all", "--models", help="Transaction models to fit, comma-separated (e.g. bgnbd,pareto,mbgnbd), all (every registered purchase model in continuous time) or none."),
     spend_model: str = typer.Option("gammagamma", "--spend-model", help="gammagamma, or none to use each customer's average spend."),
     baselines: str = typer.Option("classic,naive,rfm", "--baselines", help="Baselines, comma-separated: classic, naive, rfm (or none)."),
     margin: float = typer.Option(1.0, "--margin", help="Fraction of purchase value counted as value (0.3 = 30%)."),
@@ -139,7 +144,7 @@ def backtest_command(
         check_date(end, "--calibration-end")
     coverages = parse_coverages(intervals)
     spend = None if spend_model.strip().lower() == "none" else spend_model.strip()
-    options = dict(time_unit=time_unit, merge=merge, models=split_names(models, "--models"), spend_model=spend,
+    options = dict(time_unit=time_unit, merge=merge, models=model_names_option(models), spend_model=spend,
                    baselines=split_names(baselines, "--baselines"), margin=margin, intervals=coverages,
                    n_draws=draws, seed=seed)
     if len(ends) > 1 or origins is not None:
