@@ -1,7 +1,8 @@
-"""Benchmark: holdout accuracy of clv and lifetimes on identical calibration data.
+"""Benchmark: holdout accuracy of clv, lifetimes and pymc-marketing on identical calibration data.
 
-    /tmp/venv/bin/python bench/bench_accuracy.py            # CDNOW and Online Retail, both tools
+    /tmp/venv/bin/python bench/bench_accuracy.py            # CDNOW and Online Retail, every tool
     /tmp/venv/bin/python bench/bench_accuracy.py --data cdnow --no-peers --repeat 1
+    /tmp/venv/bin/python bench/bench_accuracy.py --data cdnow --no-pymc
 
 For each data set the per-customer calibration summary (frequency, recency, T,
 monetary_value; weeks; all purchases of a customer on one day are one purchase)
@@ -9,9 +10,11 @@ is computed once by clv (``clv.summary.calibration_holdout``) and written to
 ``calibration.parquet``; the holdout actuals go to a separate ``holdout.parquet``
 that only this script reads. Every fit step of both tools reads the same
 calibration file, each in its own process (bench/harness.py: time limit, peak
-memory):
+memory). The tools: clv (through its model ladder), lifetimes (defaults, no
+penalizer) and pymc-marketing (default priors, ``fit(method="map")``: the MAP
+point's predictions; its venv is optional, ``bench/peers.py --pymc``):
 
-* BG/NBD and Pareto/NBD: fit, then every customer's expected purchases in the
+* BG/NBD, Pareto/NBD and MBG/NBD: fit, then every customer's expected purchases in the
   holdout window E[Y(H) | x, t_x, T], H = the holdout length in weeks;
 * Gamma-Gamma: fit on the repeat buyers with a positive mean spend, then every
   customer's expected spend per purchase (population mean for the others).
@@ -44,9 +47,14 @@ REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO / "tests" / "data"
 WORK = OUT_DIR / "work" / "accuracy"
 CLV = "clv"
-TRANSACTION_MODELS = {"bgnbd": "BG/NBD", "paretonbd": "Pareto/NBD"}
+TRANSACTION_MODELS = {"bgnbd": "BG/NBD", "paretonbd": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
 SPEND = "gammagamma"
 UNIT = "week"
+PYMC = "pymc-marketing"
+STORE_SEED, STORE_CUSTOMERS = 42, 5_000
+GROCERY = {"customers": 5_000, "seed": 7, "k": 4, "r": 2.0, "alpha": 40.0, "a": 1.0, "b": 20.0,
+           "start": "2023-01-01", "acquisition_days": 365, "end": "2024-12-31"}
+"""The synthetic grocery panel (:func:`grocery_orders`): Erlang-k gaps with k = 4, rates per day Gamma(r, alpha)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,22 @@ DATASETS = {
         "negative quantity) netted into revenue and never purchases, amount = Quantity x UnitPrice; "
         "calibration 2010-12-01 .. 2011-06-30, holdout to 2011-12-09 (the last invoice day).",
     ),
+    "store": DataSet(
+        "store", "Synthetic store", "2024-06-30", "2025-12-31",
+        f"Synthetic store: clv.data.synthetic.simulate_orders({STORE_CUSTOMERS:,}, seed={STORE_SEED}, "
+        "defects=False) (BG/NBD purchases with the generator's default parameters, Gamma spend; customers "
+        "acquired uniformly 2023-01-01 .. 2025-12-31); calibration to 2024-06-30, holdout to 2025-12-31.",
+    ),
+    "grocery": DataSet(
+        "grocery", "Synthetic grocery (k = 4)", "2024-06-30", GROCERY["end"],
+        f"Synthetic grocery panel: bench_accuracy.grocery_orders() ({GROCERY['customers']:,} customers, seed "
+        f"{GROCERY['seed']}): regular buyers, gaps between orders Erlang-{GROCERY['k']} (coefficient of variation "
+        f"1/sqrt({GROCERY['k']}) = {GROCERY['k'] ** -0.5:.2f}) with mean 1/lambda, lambda ~ Gamma(r = {GROCERY['r']:g}, "
+        f"rate {GROCERY['alpha']:g} days) per customer, dropout after each order with p ~ Beta({GROCERY['a']:g}, "
+        f"{GROCERY['b']:g}) (the BG/CNBD-k process of Platzer & Reutterer 2016), first orders uniform over the first "
+        f"{GROCERY['acquisition_days']} days from {GROCERY['start']}, amounts Gamma(6) around a log-normal customer "
+        "mean of about 40; calibration to 2024-06-30, holdout to 2024-12-31.",
+    ),
     "retail_sep": DataSet(
         "retail_sep", "Online Retail (Sep)", "2011-09-08", "2011-12-09",
         "Online Retail (Sep): the same lines as Online Retail; calibration 2010-12-01 .. 2011-09-08, holdout to "
@@ -106,9 +130,45 @@ def load(key: str):
                            LoadPolicy(date_format="%Y%m%d", duplicates="keep"), delimiter="whitespace")
     if key == "apparel":
         return load_orders(DATA_DIR / "apparelTrans.csv", Columns(customer_id="Id", date="Date", amount="Price"))
+    if key == "grocery":
+        return grocery_orders()
+    if key == "store":
+        from clv.data.synthetic import simulate_orders
+        return simulate_orders(STORE_CUSTOMERS, seed=STORE_SEED, defects=False)
     columns = Columns(customer_id="CustomerID", timestamp="InvoiceDate", quantity="Quantity",
                       unit_price="UnitPrice", order_id="InvoiceNo", product_id="StockCode")
     return load_orders(DATA_DIR / "online_retail.csv.gz", columns)
+
+
+def grocery_orders(customers: int = GROCERY["customers"], seed: int = GROCERY["seed"], k: int = GROCERY["k"],
+                   r: float = GROCERY["r"], alpha: float = GROCERY["alpha"], a: float = GROCERY["a"],
+                   b: float = GROCERY["b"], start: str = GROCERY["start"],
+                   acquisition_days: int = GROCERY["acquisition_days"], end: str = GROCERY["end"]) -> pd.DataFrame:
+    """Order lines of a grocery-like panel of regular buyers with a known regularity k (one line per order).
+
+    Per customer: purchase rate lambda ~ Gamma(r, rate alpha) per day; gaps between orders Erlang-k with mean
+    1/lambda (Gamma(k, scale 1 / (k lambda))); after each order the customer drops out with probability
+    p ~ Beta(a, b) (so the number of repeat orders before dropout is geometric); first order uniform over
+    ``acquisition_days`` days from ``start``; orders after ``end`` are not observed. Amount per order:
+    Gamma(shape 6) around the customer's mean, log-normal(log 40, 0.4). Vectorised over a
+    customers x orders matrix (no loop per customer).
+    """
+    rng = np.random.default_rng(seed)
+    horizon = (pd.Timestamp(end) - pd.Timestamp(start)).days + 1
+    rate = rng.gamma(r, 1.0 / alpha, customers)
+    width = int(np.ceil(horizon * np.quantile(rate, 0.999) * 2)) + 10
+    gaps = rng.gamma(k, 1.0 / (k * rate[:, None]), (customers, width))
+    first = rng.uniform(0, acquisition_days, customers)
+    times = first[:, None] + np.concatenate([np.zeros((customers, 1)), np.cumsum(gaps, axis=1)], axis=1)
+    repeats = rng.geometric(rng.beta(a, b, customers)) - 1  # repeat orders before dropping out (>= 0)
+    alive = np.arange(times.shape[1])[None, :] <= repeats[:, None]
+    seen = alive & (times < horizon)
+    who, which = np.nonzero(seen)
+    mean_spend = np.exp(rng.normal(np.log(40.0), 0.4, customers))
+    amount = rng.gamma(6.0, mean_spend[who] / 6.0)
+    when = pd.Timestamp(start) + pd.to_timedelta(times[who, which], unit="D")
+    return pd.DataFrame({"order_id": np.arange(who.size).astype(str), "customer_id": who + 1,
+                         "order_ts": when.floor("s"), "amount": np.round(amount, 2)})
 
 
 def prepare(data: DataSet) -> dict:
@@ -137,11 +197,11 @@ def prepare(data: DataSet) -> dict:
     }
 
 
-def plan(data: DataSet, horizon: float, tools: list[tuple[str, Path, str]], timeout: float,
-         repeat: int) -> list[Step]:
+def plan(data: DataSet, horizon: float, tools: list[tuple[str, Path, str, int]], timeout: float) -> list[Step]:
+    """Every (tool, task) step on the data set's calibration file; a tool's runs per step are its own repeat."""
     out = WORK / data.key
     steps = []
-    for tool, python, script in tools:
+    for tool, python, script, repeat in tools:
         for task in (*TRANSACTION_MODELS, SPEND):
             slug = tool.split()[0]
             steps.append(Step(task, data.label, tool, python, script,
@@ -169,7 +229,6 @@ def failure(m: Measurement) -> str:
 
 def score_rows(data: DataSet, steps: dict[tuple[str, str], Measurement]) -> list[dict]:
     """One row per (model, quantity, tool): the metrics of clv.backtest.metrics on the saved predictions."""
-    from clv.backtest.metrics import mae, normalized_gini, percent_error, rmse, spearman, top_share_captured
     actual = pd.read_parquet(WORK / data.key / "holdout.parquet")
     rows = []
     for task, name in TRANSACTION_MODELS.items():
@@ -186,31 +245,35 @@ def score_rows(data: DataSet, steps: dict[tuple[str, str], Measurement]) -> list
                     rows.append({**row, "error": "; ".join(failure(p) for p in broken)})
                     continue
                 p = predicted[0] * (predicted[1] if quantity == "value" else 1.0)
-                y = actual[quantity].to_numpy(float)
-                if not np.isfinite(p).all():
-                    rows.append({**row, "error": f"{int((~np.isfinite(p)).sum())} non-finite predictions"})
-                    continue
-                rows.append({**row, "predicted_total": float(p.sum()), "actual_total": float(y.sum()),
-                             "error_pct": percent_error(float(y.sum()), float(p.sum())), "mae": mae(y, p),
-                             "rmse": rmse(y, p), "spearman": spearman(y, p),
-                             "top20_capture": top_share_captured(y, p, 0.2), "normalized_gini": normalized_gini(y, p)})
+                rows.append({**row, **scored(actual[quantity].to_numpy(float), p)})
     return rows
 
 
+def scored(y: np.ndarray, p: np.ndarray) -> dict:
+    """The metrics of clv.backtest.metrics of predictions ``p`` against actuals ``y`` (every tool, the same code);
+    ``{"error": ...}`` when a prediction is not a finite number."""
+    from clv.backtest.metrics import mae, normalized_gini, percent_error, rmse, spearman, top_share_captured
+    if not np.isfinite(p).all():
+        return {"error": f"{int((~np.isfinite(p)).sum())} non-finite predictions"}
+    return {"predicted_total": float(p.sum()), "actual_total": float(y.sum()),
+            "error_pct": percent_error(float(y.sum()), float(p.sum())), "mae": mae(y, p), "rmse": rmse(y, p),
+            "spearman": spearman(y, p), "top20_capture": top_share_captured(y, p, 0.2),
+            "normalized_gini": normalized_gini(y, p)}
+
+
 def agreement(data: DataSet, steps: dict[tuple[str, str], Measurement]) -> list[str]:
-    """Per task: max relative difference between the tools' per-customer predictions."""
+    """Per task and peer: max relative difference between clv's and the peer's per-customer predictions."""
     tools = list(dict.fromkeys(t for (_, t) in steps))
-    if len(tools) < 2:
-        return []
     notes = []
-    for task in (*TRANSACTION_MODELS, SPEND):
-        ours, theirs = (prediction(data, steps[(task, t)], task) for t in tools[:2])
-        if ours is None or theirs is None:
-            continue
-        rel = np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-12)
-        label = TRANSACTION_MODELS.get(task, "Gamma-Gamma")
-        notes.append(f"{data.label}, {label}: per-customer predictions of clv and {tools[1]} differ by at most "
-                     f"{rel.max():.1e} (relative; median {np.median(rel):.1e}).")
+    for peer in tools[1:]:
+        for task in (*TRANSACTION_MODELS, SPEND):
+            ours, theirs = (prediction(data, steps[(task, t)], task) for t in (tools[0], peer))
+            if ours is None or theirs is None:
+                continue
+            rel = np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-12)
+            label = TRANSACTION_MODELS.get(task, "Gamma-Gamma")
+            notes.append(f"{data.label}, {label}: per-customer predictions of clv and {peer} differ by at most "
+                         f"{rel.max():.1e} (relative; median {np.median(rel):.1e}).")
     return notes
 
 
@@ -246,7 +309,7 @@ def span(values: list[float], fmt: str) -> str:
     return fmt.format(low) if fmt.format(low) == fmt.format(high) else f"{fmt.format(low)} to {fmt.format(high)}"
 
 
-DROPOUT = {"bgnbd": "a", "paretonbd": "s"}  # the parameter whose estimate -> 0 means no dropout
+DROPOUT = {"bgnbd": "a", "paretonbd": "s", "mbgnbd": "a"}  # the parameter whose estimate -> 0 means no dropout
 
 
 def warned_in_log(label: str, task: str, tool: str) -> bool:
@@ -274,14 +337,19 @@ def findings(label: str, rows: list[dict], steps: dict[tuple[str, str], Measurem
     pairs = {}
     for r in ok:
         pairs.setdefault((r["model"], r["quantity"]), {})[r["tool"]] = r
-    both = [p for p in pairs.values() if len(p) == 2]
-    if both and len(tools) == 2:
-        worst = max(abs(p[tools[0]][k] - p[tools[1]][k]) / max(abs(p[tools[1]][k]), 1e-12) for p in both for k in METRICS)
-        fits = [(steps[(t, tools[0])], steps[(t, tools[1])]) for t in (*TRANSACTION_MODELS, SPEND)
-                if all(m.status == "ok" and "fit_error" not in m.info for m in (steps[(t, tools[0])], steps[(t, tools[1])]))]
+    for peer in tools[1:]:
+        both = [p for p in pairs.values() if tools[0] in p and peer in p]
+        if not both:
+            continue
+        worst = max(abs(p[tools[0]][k] - p[peer][k]) / max(abs(p[peer][k]), 1e-12) for p in both for k in METRICS)
+        fits = [(steps[(t, tools[0])], steps[(t, peer)]) for t in (*TRANSACTION_MODELS, SPEND)
+                if all(m.status == "ok" and "fit_error" not in m.info for m in (steps[(t, tools[0])], steps[(t, peer)]))]
         speed = span([theirs.phases["fit"] / ours.phases["fit"] for ours, theirs in fits], "{:.2g}x")
-        lines.append(f"{label}: where both tools fit, their metrics agree to {worst:.1e} (largest relative "
-                     f"difference): same estimates, same predictions; lifetimes' fits took {speed} clv's time.")
+        same = ("same estimates, same predictions" if worst < 1e-3 else
+                "the MAP under its default priors, not the maximum likelihood estimate" if peer.startswith(PYMC)
+                else "different estimates")
+        lines.append(f"{label}: where clv and {peer} both fit, their metrics agree to {worst:.1e} (largest "
+                     f"relative difference: {same}); {peer.split()[0]}'s fits took {speed} clv's time.")
     for task, name in TRANSACTION_MODELS.items():
         refused = [t for t in tools if "fit_error" in steps[(task, t)].info or steps[(task, t)].status != "ok"]
         fitted = [t for t in tools if t not in refused]
@@ -320,9 +388,10 @@ def parameter_notes(label: str, steps: dict[tuple[str, str], Measurement]) -> li
 
 
 def report(rows: list[dict], facts: dict[str, dict], shows: list[str], notes: list[str], box: dict) -> Path:
+    tools = ", ".join(dict.fromkeys(r["tool"] for r in rows))
     lines = ["# Holdout accuracy benchmark", "",
-             "clv and lifetimes fitted on the same calibration file, their predictions of each customer's holdout "
-             "purchases and value scored by the same code (`clv.backtest.metrics`). Generated by "
+             f"The tools ({tools}) fitted on the same calibration file, their predictions of each customer's "
+             "holdout purchases and value scored by the same code (`clv.backtest.metrics`). Generated by "
              "`bench/bench_accuracy.py`; see docs/benchmarks.md.", "",
              f"Measured {box['date']} on {box['cpu']}, {box['cores']} cores, {box['memory_gb']} GB RAM, Python "
              f"{box['python']}; 1-minute load average {box['load_average_1m']} when the run ended.", "",
@@ -342,8 +411,10 @@ def report(rows: list[dict], facts: dict[str, dict], shows: list[str], notes: li
         "- fit seconds: the fit only (value rows: the transaction model's fit + Gamma-Gamma's), timed inside the "
         "step's process, without the file read and the prediction; median of the runs (each in a fresh process). peak MB: the step process's peak "
         "resident memory over the runs (value rows: the larger of the two steps), interpreter and libraries included.",
-        "- lifetimes with its defaults (no penalizer); a fit that raises is shown with its message in place of "
-        "the metrics.",
+        "- lifetimes with its defaults (no penalizer); pymc-marketing with its default priors and "
+        "`fit(method=\"map\")` (pymc.find_MAP: the maximum a posteriori point, whose predictions are shown; its "
+        "fit seconds include building and compiling the PyMC model, which is what a user waits for). A fit that "
+        "raises is shown with its message in place of the metrics.",
     ]
     lines += [f"- {n}" for n in notes]
     OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -357,23 +428,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="cdnow,retail", help="comma-separated: " + ", ".join(DATASETS))
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--no-pymc", action="store_true", help="leave pymc-marketing out (slow: ~30 s per fit)")
     parser.add_argument("--lifetimes-venv", default="lifetimes")
+    parser.add_argument("--pymc-venv", default=PYMC)
+    parser.add_argument("--pymc-repeat", type=int, default=1, help="runs of pymc-marketing's steps (median)")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--repeat", type=int, default=3, help="runs of every step (both tools); median reported")
     args = parser.parse_args(argv)
-    tools = [(CLV, OUR_PYTHON, "accuracy_clv.py")]
+    tools = [(CLV, OUR_PYTHON, "accuracy_clv.py", args.repeat)]
     python = None if args.no_peers else peer_python(args.lifetimes_venv)
     if python is not None:
-        tools.append((f"lifetimes {peer_version(args.lifetimes_venv, 'lifetimes')}", python, "accuracy_lifetimes.py"))
+        tools.append((f"lifetimes {peer_version(args.lifetimes_venv, 'lifetimes')}", python, "accuracy_lifetimes.py",
+                      args.repeat))
     elif not args.no_peers:
-        print("no lifetimes venv (run bench/peers.py); peers skipped")
+        print("no lifetimes venv (run bench/peers.py); lifetimes skipped")
+    python = None if args.no_peers or args.no_pymc else peer_python(args.pymc_venv)
+    if python is not None:
+        tools.append((f"{PYMC} {peer_version(args.pymc_venv, 'pymc_marketing')}", python, "accuracy_pymc.py",
+                      args.pymc_repeat))
+    elif not (args.no_peers or args.no_pymc):
+        print("no pymc-marketing venv (run bench/peers.py --pymc); pymc-marketing skipped")
     rows, facts, shows, notes, measurements = [], {}, [], [], []
     for key in args.data.split(","):
         data = DATASETS[key]
         print(f"{data.label}: computing the calibration summary ...", flush=True)
         facts[key] = prepare(data)
         steps = {}
-        for step in plan(data, facts[key]["horizon_weeks"], tools, args.timeout, args.repeat):
+        for step in plan(data, facts[key]["horizon_weeks"], tools, args.timeout):
             steps[(step.step, step.tool)] = measure(step, WORK / key)
         measurements += steps.values()
         rows += score_rows(data, steps)

@@ -2,7 +2,7 @@
 
 Tasks (``--task``), each fitted on the same calibration file the peer reads:
 
-* ``bgnbd`` / ``paretonbd``: fit on frequency, recency, T (weeks) through the
+* ``bgnbd`` / ``paretonbd`` / ``mbgnbd``: fit on frequency, recency, T (weeks) through the
   model ladder (``clv.models.ladder.fit_purchase_model``, as every clv command
   fits: the NBD without dropout where the data show no churn; the model used
   and why are recorded), then every customer's expected holdout purchases
@@ -27,11 +27,11 @@ from _common import Phases, parser, write_result
 # Imported before the timed fit, as lifetimes' step imports lifetimes (and with it SciPy) at the top:
 # clv loads SciPy lazily, on the first fit, which would otherwise count its import as fit time.
 import scipy.optimize, scipy.special  # noqa: E401,F401
-import clv.models.bgnbd, clv.models.nbd, clv.models.paretonbd, clv.models.sufficiency  # noqa: E401,F401
+import clv.models.bgnbd, clv.models.mbgnbd, clv.models.nbd, clv.models.paretonbd, clv.models.sufficiency  # noqa: E401,F401
 from clv.models.gammagamma import GammaGammaModel
 from clv.models.ladder import fit_purchase_model
 
-TRANSACTION_MODELS = {"bgnbd": "bgnbd", "paretonbd": "pareto"}  # the bench's task -> clv's registry name
+TRANSACTION_MODELS = {"bgnbd": "bgnbd", "paretonbd": "pareto", "mbgnbd": "mbgnbd"}  # the bench's task -> clv's registry name
 
 
 def spend_inputs(s: pd.DataFrame) -> tuple[pd.Series, pd.Series]:

@@ -2,8 +2,8 @@
 
 Same tasks and inputs as accuracy_clv.py:
 
-* ``bgnbd`` / ``paretonbd``: BetaGeoFitter / ParetoNBDFitter fit on frequency,
-  recency, T, then ``conditional_expected_number_of_purchases_up_to_time``
+* ``bgnbd`` / ``paretonbd`` / ``mbgnbd``: BetaGeoFitter / ParetoNBDFitter /
+  ModifiedBetaGeoFitter fit on frequency, recency, T, then ``conditional_expected_number_of_purchases_up_to_time``
   over ``--horizon`` for every customer;
 * ``gammagamma``: GammaGammaFitter on the repeat buyers with a positive mean
   spend, then ``conditional_expected_average_profit`` for every customer
@@ -18,11 +18,11 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
+from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 
 from _common import Phases, parser, write_result
 
-FITTERS = {"bgnbd": BetaGeoFitter, "paretonbd": ParetoNBDFitter}
+FITTERS = {"bgnbd": BetaGeoFitter, "paretonbd": ParetoNBDFitter, "mbgnbd": ModifiedBetaGeoFitter}
 
 
 def spend_inputs(s: pd.DataFrame) -> tuple[pd.Series, pd.Series]:

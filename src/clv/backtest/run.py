@@ -150,6 +150,9 @@ def backtest(
     n_draws: int = 200,
     seed: int = 0,
     calibrate_intervals: bool = True,
+    covariates: Any = None,
+    covariate_columns: Sequence[str] | None = None,
+    covariate_id: str = "customer_id",
 ) -> BacktestResult:
     """Fit on ``(first order, calibration_end]``, predict ``(calibration_end, observation_end]``, compare.
 
@@ -193,6 +196,16 @@ def backtest(
         coverage columns are then those of the recalibrated intervals, and
         ``settings["interval_calibration"]`` says per model how (or why not). False: the
         model's intervals at their nominal levels.
+    covariates : pandas.DataFrame or path, optional
+        Static covariates per customer (:func:`clv.summary.attach_covariates`), joined to the
+        calibration customers. Each model that takes static covariates
+        (``capabilities.static_covariates``) then competes twice: as ``<name>`` without them and
+        as ``<name>+covariates`` with them (intervals at nominal levels: the recalibration's
+        inner backtest has no covariates); the other models are fitted without them.
+    covariate_columns : sequence of str, optional
+        The covariate columns to use (default: every column but ``covariate_id``).
+    covariate_id : str, default "customer_id"
+        The customer id column of ``covariates``.
 
     Returns
     -------
@@ -217,6 +230,8 @@ def backtest(
     margin = _checked_margin(margin)
     split = split_orders(orders, calibration_end=calibration_end, calibration_fraction=calibration_fraction,
                          observation_end=observation_end, time_unit=time_unit, merge=merge)
+    if covariates is not None:
+        split = _with_covariates(split, covariates, covariate_columns, covariate_id)
     summary = split.data
     horizon = split.holdout_length
     notes = data_warnings(split)
@@ -239,9 +254,10 @@ def backtest(
         def calibrate(model):
             return _interval_calibration(orders, split, model, spend, intervals, n_draws, seed, notes, inner,
                                          calibrations)
-    for name in models:
+    for name, with_covariates in _candidates(models, summary, notes):
         outcome = _evaluate_model(name, spend, split, margin, intervals, n_draws, seed, notes, failures, fitted,
-                                  calibrate)
+                                  None if with_covariates else calibrate, with_covariates)
+        name = f"{name}{WITH_COVARIATES}" if with_covariates else name
         if outcome is not None:  # several requests that fell back to the NBD: one row, "nbd"
             used_for[name], model, prediction, bound = outcome
             if model is not None:
@@ -336,6 +352,30 @@ def _fit_transaction_model(name: str, summary: CustomerData, unit: str, notes: l
     return model
 
 
+WITH_COVARIATES = "+covariates"
+"""Suffix of a candidate fitted with the static covariates (``bgnbd+covariates``)."""
+
+
+def _with_covariates(split: Split, covariates: Any, columns: Sequence[str] | None, id_column: str) -> Split:
+    """The split with the covariates attached to its customer data (:func:`clv.summary.attach_covariates`)."""
+    from clv.summary.covariates import attach_covariates
+
+    data = attach_covariates(split.data, covariates, None if columns is None else list(columns), id_column=id_column)
+    return dataclasses.replace(split, data=data)
+
+
+def _candidates(models: Sequence[str], summary: CustomerData, notes: list[str]) -> list[tuple[str, bool]]:
+    """(model, with covariates?) pairs to compare: every model without covariates, and with them for the
+    models that take static covariates when the data has covariates."""
+    out = [(name, False) for name in models]
+    if getattr(summary, "covariates", None) is None:
+        return out
+    takers = [name for name in models if getattr(model_class(name).capabilities, "static_covariates", False)]
+    if not takers:
+        notes.append("covariates were given but none of the models compared takes static covariates.")
+    return out + [(name, True) for name in takers]
+
+
 def _failure_reason(exc: BaseException) -> str:
     """The reason a predictor failed, on one line: the message of a ClvError, else the error's type and message."""
     text = " ".join(str(exc).split())
@@ -343,7 +383,7 @@ def _failure_reason(exc: BaseException) -> str:
 
 
 def _evaluate_model(name, spend, split: Split, margin, intervals, n_draws, seed, notes: list[str],
-                    failures: list[dict[str, str]], done: dict[str, Any], calibrate=None):
+                    failures: list[dict[str, str]], done: dict[str, Any], calibrate=None, with_covariates=False):
     """(name used, model, prediction, bounds) of one model, or None with a row in ``failures``; never raises.
 
     The name used is the requested one, or ``nbd`` when the ladder fell back; model,
@@ -355,17 +395,24 @@ def _evaluate_model(name, spend, split: Split, margin, intervals, n_draws, seed,
     failure row at stage "intervals"). Any exception counts: a registered model may
     come from anywhere, and one model must not stop the others. ``calibrate``: model -> its
     :class:`clv.scores.calibration.IntervalCalibration` or None (intervals at nominal levels).
+    ``with_covariates``: fitted on the data with its covariates, named ``<model>+covariates``
+    (the plain name when the ladder fell back to the NBD, which takes none).
     """
     summary, horizon = split.data, split.holdout_length
+    if not with_covariates and getattr(summary, "covariates", None) is not None:
+        summary = summary.without_covariates()
+    label = f"{name}{WITH_COVARIATES}" if with_covariates else name
     try:
         model = _fit_transaction_model(name, summary, split.time_unit, notes)
     except Exception as exc:  # noqa: BLE001 - listed with its reason, the backtest goes on
-        failures.append(_failure(name, "model", "fit", _failure_reason(exc)))
+        failures.append(_failure(label, "model", "fit", _failure_reason(exc)))
         return None
     used = model.model_choice_.used
+    if with_covariates and used == name:
+        used = label
     if used in done:
         return used, None, None, None
-    summary = data_for_model(summary, used)
+    summary = data_for_model(summary, model.model_choice_.used)
     calibration = calibrate(model) if calibrate is not None else None
     try:
         prediction, bounds = _model_prediction(model, spend, summary, horizon, margin, intervals, n_draws, seed,
@@ -406,8 +453,12 @@ def _check_finite(prediction: base.Prediction) -> None:
 
 
 def _labels(fitted: dict[str, Any]) -> dict[str, str]:
-    """Names for people of the fitted models ("BG/NBD") for the champion's reason."""
-    return {name: model_label(name) for name in fitted}
+    """Names for people of the fitted models ("BG/NBD", "BG/NBD with covariates") for the champion's reason."""
+    out = {}
+    for name in fitted:
+        base, covariates, _ = name.partition(WITH_COVARIATES)
+        out[name] = model_label(base) + (" with covariates" if covariates else "")
+    return out
 
 
 def _fit_spend(summary: pd.DataFrame, spend_model: str | None, notes: list[str]):
