@@ -47,7 +47,9 @@ REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO / "tests" / "data"
 WORK = OUT_DIR / "work" / "accuracy"
 CLV = "clv"
-TRANSACTION_MODELS = {"bgnbd": "BG/NBD", "paretonbd": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
+TRANSACTION_MODELS = {"bgnbd": "BG/NBD", "paretonbd": "Pareto/NBD", "mbgnbd": "MBG/NBD",
+                      "bgnbd_cov": "BG/NBD with covariates", "paretonbd_cov": "Pareto/NBD with covariates"}
+COVARIATE_TASKS = ("bgnbd_cov", "paretonbd_cov")  # only on data with covariates, only for tools that have them
 SPEND = "gammagamma"
 UNIT = "week"
 PYMC = "pymc-marketing"
@@ -64,6 +66,7 @@ class DataSet:
     calibration_end: str
     observation_end: str
     description: str
+    covariates: tuple[str, str, tuple[str, ...]] | None = None  # (file in tests/data, id column, numeric columns)
 
 
 DATASETS = {
@@ -83,7 +86,9 @@ DATASETS = {
         "apparel", "Apparel", "2007-12-31", "2010-12-20",
         "Apparel: tests/data/apparelTrans.csv (CLVTools' simulated apparel retailer, 3,187 lines, 600 customers "
         "all acquired on 2005-01-02), amount = Price; calibration 2005-01-02 .. 2007-12-31 (half the span), "
-        "holdout to 2010-12-20 (the last purchase day).",
+        "holdout to 2010-12-20 (the last purchase day). Static covariates: tests/data/apparelStaticCov.csv "
+        "(Gender, Channel; 0/1).",
+        ("apparelStaticCov.csv", "Id", ("Gender", "Channel")),
     ),
     "retail": DataSet(
         "retail", "Online Retail", "2011-06-30", "2011-12-09",
@@ -171,6 +176,13 @@ def grocery_orders(customers: int = GROCERY["customers"], seed: int = GROCERY["s
                          "order_ts": when.floor("s"), "amount": np.round(amount, 2)})
 
 
+def covariates(data: DataSet) -> pd.DataFrame:
+    """The data set's static covariates: customer_id (str, as in calibration.parquet) and its numeric columns."""
+    name, id_column, columns = data.covariates
+    table = pd.read_csv(DATA_DIR / name)
+    return pd.DataFrame({"customer_id": table[id_column].astype(str), **{c: table[c].astype(float) for c in columns}})
+
+
 def prepare(data: DataSet) -> dict:
     """Write calibration.parquet (what both tools fit on) and holdout.parquet (the actuals); return the facts."""
     from clv.summary import calibration_holdout
@@ -187,6 +199,8 @@ def prepare(data: DataSet) -> dict:
         "value": frame["frequency_holdout"] * frame["monetary_value_holdout"],
     })
     holdout.to_parquet(out / "holdout.parquet", index=False)
+    if data.covariates is not None:
+        covariates(data).to_parquet(out / "covariates.parquet", index=False)
     return {
         "customers": len(frame),
         "repeat_buyers": int((frame["frequency"] > 0).sum()),
@@ -203,10 +217,15 @@ def plan(data: DataSet, horizon: float, tools: list[tuple[str, Path, str, int]],
     steps = []
     for tool, python, script, repeat in tools:
         for task in (*TRANSACTION_MODELS, SPEND):
+            extra = []
+            if task in COVARIATE_TASKS:
+                if data.covariates is None or not tool.startswith(PYMC):
+                    continue  # lifetimes has no covariates; clv's covariate fits compete in its backtest
+                extra = ["--covariates", str(out / "covariates.parquet")]
             slug = tool.split()[0]
             steps.append(Step(task, data.label, tool, python, script,
                               ["--task", task, "--calibration", str(out / "calibration.parquet"),
-                               "--horizon", repr(horizon), "--output", str(out / f"{slug}_{task}.parquet")],
+                               "--horizon", repr(horizon), "--output", str(out / f"{slug}_{task}.parquet"), *extra],
                               repeat, timeout))
     return steps
 
@@ -234,6 +253,8 @@ def score_rows(data: DataSet, steps: dict[tuple[str, str], Measurement]) -> list
     for task, name in TRANSACTION_MODELS.items():
         for quantity in ("purchases", "value"):
             for tool in dict.fromkeys(t for (_, t) in steps):
+                if (task, tool) not in steps:
+                    continue
                 parts = [steps[(task, tool)]] + ([steps[(SPEND, tool)]] if quantity == "value" else [])
                 model = name if quantity == "purchases" else f"{name} x Gamma-Gamma"
                 row = {"data": data.label, "model": model, "quantity": quantity, "tool": tool,
@@ -267,6 +288,8 @@ def agreement(data: DataSet, steps: dict[tuple[str, str], Measurement]) -> list[
     notes = []
     for peer in tools[1:]:
         for task in (*TRANSACTION_MODELS, SPEND):
+            if (task, tools[0]) not in steps or (task, peer) not in steps:
+                continue
             ours, theirs = (prediction(data, steps[(task, t)], task) for t in (tools[0], peer))
             if ours is None or theirs is None:
                 continue
@@ -343,7 +366,7 @@ def findings(label: str, rows: list[dict], steps: dict[tuple[str, str], Measurem
             continue
         worst = max(abs(p[tools[0]][k] - p[peer][k]) / max(abs(p[peer][k]), 1e-12) for p in both for k in METRICS)
         fits = [(steps[(t, tools[0])], steps[(t, peer)]) for t in (*TRANSACTION_MODELS, SPEND)
-                if all(m.status == "ok" and "fit_error" not in m.info for m in (steps[(t, tools[0])], steps[(t, peer)]))]
+                if (t, tools[0]) in steps and (t, peer) in steps and all(m.status == "ok" and "fit_error" not in m.info for m in (steps[(t, tools[0])], steps[(t, peer)]))]
         speed = span([theirs.phases["fit"] / ours.phases["fit"] for ours, theirs in fits], "{:.2g}x")
         same = ("same estimates, same predictions" if worst < 1e-3 else
                 "the MAP under its default priors, not the maximum likelihood estimate" if peer.startswith(PYMC)
@@ -351,6 +374,8 @@ def findings(label: str, rows: list[dict], steps: dict[tuple[str, str], Measurem
         lines.append(f"{label}: where clv and {peer} both fit, their metrics agree to {worst:.1e} (largest "
                      f"relative difference: {same}); {peer.split()[0]}'s fits took {speed} clv's time.")
     for task, name in TRANSACTION_MODELS.items():
+        if task in COVARIATE_TASKS:
+            continue
         refused = [t for t in tools if "fit_error" in steps[(task, t)].info or steps[(task, t)].status != "ok"]
         fitted = [t for t in tools if t not in refused]
         if refused and fitted:

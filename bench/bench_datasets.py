@@ -42,7 +42,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from bench_accuracy import DATASETS, WORK, load, prepare, scored
+from bench_accuracy import DATA_DIR, DATASETS, WORK, load, prepare, scored
 from harness import OUT_DIR, RESULTS_DIR, machine
 
 LEVELS = (0.8, 0.95)
@@ -150,9 +150,10 @@ def run(key: str) -> dict:
     if not (WORK / key / "holdout.parquet").exists():  # bench_accuracy.py not run for it: the peers show "not run"
         prepare(data)
     orders = load(key)
+    options, covariates = covariate_options(data)
     start = time.perf_counter()
     result = backtest(orders, calibration_end=data.calibration_end, observation_end=data.observation_end,
-                      time_unit="week")
+                      time_unit="week", **options)
     seconds = time.perf_counter() - start
     split = split_orders(orders, calibration_end=data.calibration_end, observation_end=data.observation_end,
                          time_unit="week", merge="day")  # the backtest's own split, to check the peers' file
@@ -173,9 +174,29 @@ def run(key: str) -> dict:
         "candidates": {r["predictor"]: {"kind": r["kind"], "purchases_rmse": float(r["purchases_rmse"]),
                                         "value_rmse": float(r.get("value_rmse", math.nan))}
                        for r in metrics.to_dict(orient="records")},
-        "models_compared": dict(result.settings["models_compared"]),
+        "models_compared": dict(result.settings["models_compared"]), "covariates": covariates,
         "failed": [] if result.failed is None else result.failed.to_dict(orient="records"),
     }
+
+
+def covariate_options(data) -> tuple[dict, str | None]:
+    """The backtest's covariate options for a data set with static covariates, and what was done, in words.
+
+    Given when this clv has static covariates (``clv.summary.covariates``) and a registered purchase model
+    that takes them; otherwise the data set is backtested without them and the words say why.
+    """
+    import importlib.util
+
+    if data.covariates is None:
+        return {}, None
+    name, id_column, columns = data.covariates
+    from clv.models import model_class, model_names
+    takers = [m for m in model_names("purchase")
+              if getattr(model_class(m).capabilities, "static_covariates", False)]
+    if importlib.util.find_spec("clv.summary.covariates") is None or not takers:
+        return {}, f"{', '.join(columns)} not used: no registered purchase model of this clv takes static covariates"
+    options = dict(covariates=DATA_DIR / name, covariate_columns=list(columns), covariate_id=id_column)
+    return options, f"{', '.join(columns)} ({name}), for {', '.join(takers)}"
 
 
 def pct(value: float) -> str:
@@ -298,6 +319,8 @@ def candidates_line(r: dict) -> str:
     shown = ", ".join(f"{name} {num(c['purchases_rmse'], 3)} / {num(c['value_rmse'], 2)}"
                       for name, c in sorted(r["candidates"].items(), key=lambda item: item[1]["value_rmse"]))
     text = f"{r['data']}: purchases / value RMSE of every predictor compared: {shown}."
+    if r.get("covariates"):
+        text += f" Static covariates: {r['covariates']}."
     fell = {k: v for k, v in r["models_compared"].items() if k != v}
     if fell:
         text += " Fell back to the NBD by the model ladder: " + ", ".join(fell) + "."
