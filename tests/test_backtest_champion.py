@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -275,6 +276,38 @@ def test_by_default_every_registered_purchase_model_competes_and_a_crash_is_list
     assert len(seen) == len(everyone)
     data = seen[0]
     assert isinstance(data, CustomerData) and data.time_unit == "week" and len(data) == result.settings["customers"]
+
+
+class CovariateToy(BetaGeoModel):
+    """BG/NBD that says it takes static covariates: records them and fits without (enough to test the plumbing)."""
+
+    capabilities = dataclasses.replace(BetaGeoModel.capabilities, static_covariates=True)
+    seen: list = []
+
+    def fit(self, frequency, recency, T, weights=None, covariates=None):
+        CovariateToy.seen.append(None if covariates is None else list(covariates.columns))
+        return super().fit(frequency, recency, T, weights)
+
+
+def test_with_covariates_a_model_that_takes_them_competes_with_and_without_them(cdnow_lines):
+    from clv.models.contract import supports_covariates
+
+    customers = cdnow_lines["customer_id"].unique()
+    table = pd.DataFrame({"id": customers, "heavy": (np.arange(customers.size) % 3 == 0).astype(float)})
+    registry.register_model("covariate_toy", CovariateToy, label="covariate toy", family="purchase")
+    try:
+        CovariateToy.seen.clear()
+        result = backtest(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", intervals=(),
+                          baselines=("naive",), models=("nbd", "covariate_toy"), covariates=table,
+                          covariate_columns=["heavy"], covariate_id="id")
+    finally:
+        registry.unregister_model("covariate_toy")
+    assert not supports_covariates(registry.model_class("nbd"))
+    compared, failed = set(result.metrics["predictor"]), set(result.failed["predictor"])
+    assert {"nbd", "covariate_toy", "covariate_toy+covariates", "naive"} <= compared, result.failed
+    assert "nbd+covariates" not in compared | failed  # a model without covariates competes once, without them
+    assert CovariateToy.seen == [None, ["heavy"]]  # once without, then once with them
+    assert result.settings["models_compared"]["covariate_toy+covariates"] == "covariate_toy+covariates"
 
 
 CLI_INPUT = [str(DATA / "CDNOW_sample.txt"), "--names", "master,customer_id,date,cds,amount", "--col", "date=date",
