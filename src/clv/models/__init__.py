@@ -9,7 +9,7 @@ loads no numerical library), a label for people and its family
 take their model choices from here.
 
 >>> model_names("purchase")
-('bgnbd', 'mbgnbd', 'pareto', 'bgbb', 'nbd')
+('bgnbd', 'mbgnbd', 'pareto', 'bgbb', 'nbd', 'bgcnbd', 'mbgcnbd')
 >>> model_label("pareto")
 'Pareto/NBD'
 
@@ -116,6 +116,8 @@ register_model("mbgnbd", "clv.models.mbgnbd:ModifiedBetaGeoModel", label="MBG/NB
 register_model("pareto", "clv.models.paretonbd:ParetoNBDModel", label="Pareto/NBD", family="purchase")
 register_model("bgbb", "clv.models.bgbb:BetaGeoBetaBinomModel", label="BG/BB", family="purchase")
 register_model("nbd", "clv.models.nbd:NBDModel", label="NBD (no dropout)", family="purchase")
+register_model("bgcnbd", "clv.models.bgcnbd:BetaGeoCNBDModel", label="BG/CNBD-k", family="purchase")
+register_model("mbgcnbd", "clv.models.mbgcnbd:ModifiedBetaGeoCNBDModel", label="MBG/CNBD-k", family="purchase")
 register_model("gammagamma", "clv.models.gammagamma:GammaGammaModel", label="Gamma-Gamma", family="spend")
 register_model("sbg", "clv.models.sbg:ShiftedBetaGeometricModel", label="sBG", family="contractual")
 
@@ -216,6 +218,8 @@ def _entry(name: str) -> ModelEntry:
 # Public classes, imported on first access (PEP 562): the registry's and the contract's.
 _CLASS_TARGETS = {
     "BetaGeoModel": "bgnbd",
+    "BetaGeoCNBDModel": "bgcnbd",
+    "ModifiedBetaGeoCNBDModel": "mbgcnbd",
     "ModifiedBetaGeoModel": "mbgnbd",
     "NBDModel": "nbd",
     "ParetoNBDModel": "pareto",
@@ -236,6 +240,7 @@ _CONTRACT_NAMES = (
 
 __all__ = [
     "BetaGeoBetaBinomModel",
+    "BetaGeoCNBDModel",
     "BetaGeoModel",
     "ContractualCapabilities",
     "ContractualModel",
@@ -243,6 +248,7 @@ __all__ = [
     "GammaGammaModel",
     "Model",
     "ModelEntry",
+    "ModifiedBetaGeoCNBDModel",
     "ModifiedBetaGeoModel",
     "NBDModel",
     "ParetoNBDModel",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ PARQUET_KEY = b"clv.customer_data"
 """The Parquet schema-metadata key under which :meth:`CustomerData.to_parquet` stores the context."""
 DURATION_COLUMNS = ("recency", "T", "duration_holdout")
 """Columns that are durations in the time unit (converted by :meth:`CustomerData.in_time_unit`)."""
+LOG_DURATION_SUM = "litt"
+"""The column that sums logs of durations (``frequency`` of them), converted by adding frequency x log(ratio)."""
 _DATE_FIELDS = ("observation_end", "calibration_end")
 
 
@@ -183,7 +186,9 @@ class CustomerData(ResultTable):
 
         recency, T, duration_holdout and the holdout length are multiplied by
         ``days_per_unit(self.time_unit) / days_per_unit(time_unit)``
-        (:func:`clv.units.unit_ratio`); counts are unchanged.
+        (:func:`clv.units.unit_ratio`); counts are unchanged. ``litt`` (the
+        sum of the logs of the frequency inter-purchase times) gains
+        ``frequency * log(ratio)``.
         """
         check_time_unit(time_unit)
         if time_unit == self.time_unit:
@@ -193,6 +198,9 @@ class CustomerData(ResultTable):
         for column in DURATION_COLUMNS:
             if column in table.columns:
                 table[column] = table[column].to_numpy(dtype=float) * ratio
+        if LOG_DURATION_SUM in table.columns:  # sum over the x gaps of log(gap): + x log(ratio)
+            table[LOG_DURATION_SUM] = table[LOG_DURATION_SUM].to_numpy(dtype=float) \
+                + table["frequency"].to_numpy(dtype=float) * math.log(ratio)
         holdout = None if self.holdout_length is None else self.holdout_length * ratio
         return dataclasses.replace(self, table=table, time_unit=time_unit, holdout_length=holdout)
 

@@ -41,6 +41,7 @@ papers; see docs/summary.md):
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, Literal
 
 import ibis
@@ -229,6 +230,7 @@ def summary_expression(
     merge: Merge = "day",
     keep_non_buyers: bool = False,
     totals: bool = True,
+    litt: bool = False,
 ) -> ir.Table:
     """The per-customer summary as a lazy Ibis expression (see :func:`summarize`).
 
@@ -257,6 +259,8 @@ def summary_expression(
     totals : bool, default True
         Also count orders and sum net revenue and margin (``n_orders``, ``revenue``,
         ``margin``).
+    litt : bool, default False
+        Also compute ``litt``, the sum of log inter-purchase times (see :func:`summarize`).
 
     Returns
     -------
@@ -274,7 +278,7 @@ def summary_expression(
     table = as_orders_table(orders)
     end = resolve_observation_end(table, observation_end)
     table = table.filter(order_date(table) <= ibis.date(end))
-    per_customer = _per_customer(table, unit, merge, totals, last_day=False)
+    per_customer = _per_customer(table, unit, merge, totals, last_day=False, litt=litt)
     if not keep_non_buyers:
         per_customer = per_customer.filter(per_customer._n_periods > 0)
     end_index = ibis.literal(_observation_end_index(end, unit, merge))
@@ -284,7 +288,8 @@ def summary_expression(
     return per_customer.select(**columns)
 
 
-def _summary_to_last_order(table: ir.Table, unit: str, merge: str, totals: bool) -> tuple[pd.DataFrame, dt.date]:
+def _summary_to_last_order(table: ir.Table, unit: str, merge: str, totals: bool,
+                           litt: bool = False) -> tuple[pd.DataFrame, dt.date]:
     """The summary observed to the last order date of ``table``, without a query for that date.
 
     Every customer row carries the day of its last line (refunds included); the
@@ -294,7 +299,7 @@ def _summary_to_last_order(table: ir.Table, unit: str, merge: str, totals: bool)
     than the separate query it saves. Non-buyers are kept (they may hold the
     last line); returns the frame and that date.
     """
-    per_customer = _per_customer(table, unit, merge, totals, last_day=True)
+    per_customer = _per_customer(table, unit, merge, totals, last_day=True, litt=litt)
     columns = _summary_columns(per_customer, None, unit, merge)
     frame = to_frame(per_customer.select(**columns, _first=per_customer._first, _last_day=per_customer._last_day)
                      .order_by(schema.CUSTOMER_ID))
@@ -307,7 +312,8 @@ def _summary_to_last_order(table: ir.Table, unit: str, merge: str, totals: bool)
     return frame, end
 
 
-def _per_customer(table: ir.Table, unit: str, merge: str, totals: bool, *, last_day: bool) -> ir.Table:
+def _per_customer(table: ir.Table, unit: str, merge: str, totals: bool, *, last_day: bool,
+                  litt: bool = False) -> ir.Table:
     """One row per customer: first/last purchase period, repeat purchases, gross and net value (+ totals).
 
     ``_first`` is the customer's first purchase period (cancelled or not: the
@@ -318,9 +324,12 @@ def _per_customer(table: ir.Table, unit: str, merge: str, totals: bool, *, last_
     ``_gross`` is the value of every purchase line, ``_refunded`` of every
     refund line, ``_n_periods`` the number of purchase periods (0: refunds only).
     ``last_day`` adds ``_last_day``, the day (since 1970-01-01) of the
-    customer's last line, refunds included.
+    customer's last line, refunds included. ``litt`` adds ``_log_gaps``, the
+    sum of the logs of the gaps between bought periods (:func:`_litt`).
     """
     periods = period_table(table, unit=unit, merge=merge, totals=totals, last_day=last_day)
+    if litt:
+        periods = periods.mutate(_log_gap=_log_gap_between_bought(periods))
     purchase_period = ibis.ifelse(periods.purchase_lines > 0, periods._period, ibis.null("int64"))
     bought_period = ibis.ifelse(periods.bought, periods._period, ibis.null("int64"))
     sums = {"revenue": periods.net.sum(), "n_orders": periods.orders.sum()} if totals else {}
@@ -329,6 +338,8 @@ def _per_customer(table: ir.Table, unit: str, merge: str, totals: bool, *, last_
     if last_day:
         sums["_last_day"] = periods["_last_day"].max()
     spend = ibis.ifelse(periods.bought, periods.spend, ibis.null("float64"))
+    if litt:
+        sums["_log_gaps"] = periods._log_gap.sum()
     per_customer = periods.group_by(schema.CUSTOMER_ID).aggregate(
         _first=purchase_period.min(),
         _n_periods=purchase_period.count(),
@@ -348,6 +359,35 @@ def _per_customer(table: ir.Table, unit: str, merge: str, totals: bool, *, last_
                                   per_customer._spend.fill_null(0.0)),
         _last=ibis.coalesce(per_customer._last_bought, per_customer._first),
     )
+
+
+def _log_gap_between_bought(periods: ir.Table) -> ir.FloatingValue:
+    """log(period - previous bought period) on each bought period after another one (null elsewhere).
+
+    The previous bought period is the running maximum of the bought periods
+    strictly before this one (periods ascend within a customer; max skips the
+    nulls of unbought periods): one window over the period rows.
+    """
+    before = ibis.window(group_by=schema.CUSTOMER_ID, order_by=periods._period, rows=(None, -1))
+    previous = ibis.ifelse(periods.bought, periods._period, ibis.null("int64")).max().over(before)
+    return ibis.ifelse(periods.bought & previous.notnull(),
+                       (periods._period - previous).cast("float64").ln(), ibis.null("float64"))
+
+
+def _litt(per_customer: ir.Table, frequency: ir.IntegerValue, step: float) -> ir.FloatingValue:
+    """``litt``: the sum of log inter-purchase times in the unit, over the repeat purchases (0 without any).
+
+    The purchase times are the first purchase period and the repeat (bought)
+    periods after it: sum_j log((p_j - p_{j-1}) step) = sum_j log(p_j - p_{j-1})
+    + frequency log(step). The gaps between bought periods come from the
+    window of :func:`_log_gap_between_bought`; when the first purchase period
+    was cancelled (not bought) the first gap is first bought - first. Platzer
+    & Reutterer (2016), the statistic of the CNBD-k models (BTYDplus ``litt``).
+    """
+    first_gap = ibis.ifelse(per_customer._first_bought > per_customer._first,
+                            (per_customer._first_bought - per_customer._first).cast("float64").ln(), 0.0)
+    gaps = per_customer._log_gaps.fill_null(0.0) + first_gap.fill_null(0.0)
+    return ibis.ifelse(frequency > 0, gaps + frequency.cast("float64") * math.log(step), 0.0)
 
 
 def _summary_columns(per_customer: ir.Table, end_index: ir.IntegerValue | None, unit: str, merge: str) -> dict[str, ir.Value]:
@@ -373,6 +413,8 @@ def _summary_columns(per_customer: ir.Table, end_index: ir.IntegerValue | None, 
         columns["revenue"] = per_customer.revenue
     if "_margin" in per_customer.columns:
         columns["margin"] = per_customer._margin
+    if "_log_gaps" in per_customer.columns:
+        columns["litt"] = _litt(per_customer, frequency, step)
     return columns
 
 
@@ -404,6 +446,7 @@ def summarize(
     merge: Merge = "day",
     totals: bool = True,
     currency: str | None = None,
+    litt: bool = False,
 ) -> CustomerData:
     """Summarise order lines into one row per customer, inside the engine.
 
@@ -430,6 +473,13 @@ def summarize(
     currency : str, optional
         Currency of the amounts, recorded with the data; default: the load
         policy's ``currency_symbol`` when the orders come from ``load_orders``.
+    litt : bool, default False
+        Also compute ``litt``, the sum over the repeat purchases of the log of
+        the time since the previous purchase, in ``time_unit`` (0 for frequency
+        0): the statistic of the regularity models BG/CNBD-k and MBG/CNBD-k
+        (Platzer & Reutterer 2016; BTYDplus's ``litt``). Opt-in: it needs a
+        window over each customer's purchase periods, which costs about as
+        much again as the rest of the model inputs (1.5 s -> 4.2 s at 2M lines).
 
     Returns
     -------
@@ -467,11 +517,11 @@ def summarize(
     unit = time_unit
     _validate_options(unit, merge)
     if observation_end is None:
-        frame, end = _summary_to_last_order(table, unit, merge, totals)
+        frame, end = _summary_to_last_order(table, unit, merge, totals, litt=litt)
     else:
         end = resolve_observation_end(orders, observation_end)
         expression = summary_expression(
-            table, observation_end=end, time_unit=unit, merge=merge, keep_non_buyers=True, totals=totals
+            table, observation_end=end, time_unit=unit, merge=merge, keep_non_buyers=True, totals=totals, litt=litt
         )
         frame = to_frame(expression.order_by(schema.CUSTOMER_ID))
     buyers = frame["first_purchase"].notna().to_numpy()
@@ -558,6 +608,7 @@ def calibration_holdout(
     time_unit: Unit = DEFAULT_TIME_UNIT,
     merge: Merge = "day",
     currency: str | None = None,
+    litt: bool = False,
 ) -> CustomerData:
     """Summary at ``calibration_end`` plus what each customer did after it.
 
@@ -597,6 +648,8 @@ def calibration_holdout(
     currency : str, optional
         Currency of the amounts, recorded with the data; default: the load
         policy's ``currency_symbol`` when the orders come from ``load_orders``.
+    litt : bool, default False
+        Also compute the calibration column ``litt`` (see :func:`summarize`).
 
     Returns
     -------
@@ -635,7 +688,7 @@ def calibration_holdout(
     if obs_end <= cal_end:
         raise DataError(f"observation_end ({obs_end}) must be after calibration_end ({cal_end}).")
     _require_period_end(cal_end, unit, merge)
-    calibration = summary_expression(table, observation_end=cal_end, time_unit=unit, merge=merge)
+    calibration = summary_expression(table, observation_end=cal_end, time_unit=unit, merge=merge, litt=litt)
     day = order_date(table)
     later = table.filter((day > ibis.date(cal_end)) & (day <= ibis.date(obs_end)))
     periods = period_table(later, unit=unit, merge=merge)
