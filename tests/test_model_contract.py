@@ -352,7 +352,9 @@ def test_every_purchase_model_scores_with_intervals(purchase_name):
 @given(data=st.data())
 def test_probability_alive_is_a_probability_on_edge_histories(data):
     for name in purchase_names()[:-1]:  # the registered ones (the toy's P(alive) is 1)
-        model = _FITTED.setdefault(name, fitted(name))
+        if name not in _FITTED:  # fitted once per model (setdefault would refit at every example)
+            _FITTED[name] = fitted(name)
+        model = _FITTED[name]
         discrete = model.capabilities.discrete_time
         n = data.draw(st.integers(1 if discrete else 0, 500 if not discrete else 60))
         T = float(n) if discrete else data.draw(st.floats(0.0, 2000.0))

@@ -327,7 +327,7 @@ class BetaGeoCNBDModel(MaximumLikelihoodModel, PurchaseModel):
         horizon, x_, _, T_ = flat
         rate = rng.gamma(r + k * x_ + phase, 1.0 / (alpha + T_))
         p = rng.beta(a, b + x_ + s)
-        events = rng.poisson(rate * horizon).astype(float)
+        events = poisson_draws(rate * horizon, rng)
         purchases = np.floor((events + phase) / k)
         drop_after = _geometric_trials(p, rng)
         return np.where(alive, np.minimum(purchases, drop_after), 0.0).reshape(t.shape)
@@ -561,3 +561,15 @@ def _geometric_trials(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     with np.errstate(divide="ignore"):
         trials = np.ceil(np.log(u) / np.log1p(-p))
     return np.maximum(trials, 1.0)
+
+
+def poisson_draws(mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Poisson(mean) draws as floats; above 1e12 (numpy refuses means near 1e19) the normal approximation
+    round(mean + sqrt(mean) Z), exact to a relative 1e-6 there."""
+    mean = np.asarray(mean, dtype=float)
+    large = mean > 1e12
+    draws = rng.poisson(np.where(large, 0.0, mean)).astype(float)
+    if large.any():
+        draws[large] = np.round(mean[large] + np.sqrt(mean[large]) * rng.standard_normal(int(large.sum())))
+    return draws
+
