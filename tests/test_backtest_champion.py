@@ -310,6 +310,43 @@ def test_with_covariates_a_model_that_takes_them_competes_with_and_without_them(
     assert result.settings["models_compared"]["covariate_toy+covariates"] == "covariate_toy+covariates"
 
 
+class LittToy(BetaGeoModel):
+    """BG/NBD whose fit takes ``litt`` (as the CNBD-k models): records what it got."""
+
+    seen: list = []
+
+    def fit(self, frequency, recency, T, weights=None, litt=None):
+        LittToy.seen.append(litt)
+        return super().fit(frequency, recency, T, weights)
+
+    def _customer_data_arguments(self, data):
+        return (*data.rfm(), None, data.table["litt"].to_numpy(float) if "litt" in data.table.columns else None)
+
+
+def _summary_has_litt() -> bool:
+    import inspect
+
+    from clv.summary import calibration_holdout
+    return "litt" in inspect.signature(calibration_holdout).parameters
+
+
+@pytest.mark.skipif(not _summary_has_litt(), reason="this checkout's summary has no litt column yet")
+def test_the_split_computes_litt_when_a_model_reads_it(cdnow_lines):
+    from clv.backtest.run import reads_litt
+
+    registry.register_model("litt_toy", LittToy, label="litt toy", family="purchase")
+    try:
+        LittToy.seen.clear()
+        assert reads_litt("litt_toy") and not reads_litt("bgnbd")
+        result = backtest(cdnow_lines, calibration_end="1997-09-30", observation_end="1998-06-30", intervals=(),
+                          baselines=(), models=("litt_toy",))
+    finally:
+        registry.unregister_model("litt_toy")
+    assert "litt_toy" in set(result.metrics["predictor"]), result.failed
+    litt = LittToy.seen[0]
+    assert litt is not None and len(litt) == result.settings["customers"] and np.isfinite(litt).all()
+
+
 CLI_INPUT = [str(DATA / "CDNOW_sample.txt"), "--names", "master,customer_id,date,cds,amount", "--col", "date=date",
              "--date-format", "%Y%m%d", "--delimiter", "whitespace", "--policy", "duplicates=keep",
              "--observation-end", "1998-06-30"]

@@ -229,7 +229,8 @@ def backtest(
         raise DataError(f"spend_model must be 'gammagamma' or None, got {spend_model!r}.")
     margin = _checked_margin(margin)
     split = split_orders(orders, calibration_end=calibration_end, calibration_fraction=calibration_fraction,
-                         observation_end=observation_end, time_unit=time_unit, merge=merge)
+                         observation_end=observation_end, time_unit=time_unit, merge=merge,
+                         litt=any(reads_litt(name) for name in models))
     if covariates is not None:
         split = _with_covariates(split, covariates, covariate_columns, covariate_id)
     summary = split.data
@@ -492,6 +493,23 @@ def data_for_model(summary: CustomerData, name: str) -> CustomerData:
         return summary
     takes = getattr(model_class(name).capabilities, "static_covariates", False)
     return summary if takes else summary.without_covariates()
+
+
+def reads_litt(name: str) -> bool:
+    """Whether model ``name``'s fit takes ``litt`` (the sum of log inter-purchase times: the CNBD-k models).
+
+    Parameters
+    ----------
+    name : str
+        A registered model.
+
+    Returns
+    -------
+    bool
+    """
+    import inspect
+
+    return "litt" in inspect.signature(model_class(name).fit).parameters
 
 
 MODEL_EXTRA_COLUMNS = ("litt",)

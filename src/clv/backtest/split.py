@@ -95,7 +95,7 @@ def resolve_calibration_end(first: dt.date, end: dt.date, calibration_end: Any, 
 
 def split_orders(
     orders: Any, *, calibration_end: Any = None, calibration_fraction: Any = None,
-    observation_end: Any = None, time_unit: str = DEFAULT_TIME_UNIT, merge: str = "day",
+    observation_end: Any = None, time_unit: str = DEFAULT_TIME_UNIT, merge: str = "day", litt: bool = False,
 ) -> Split:
     """Split at the calibration end and summarise both windows per customer (inside the engine).
 
@@ -114,6 +114,9 @@ def split_orders(
         Time unit of the summary; one of :data:`clv.units.TIME_UNITS`.
     merge : {"day", "unit"}, default "day"
         Purchases merged per day or per period of ``time_unit``.
+    litt : bool, default False
+        Also compute ``litt``, the sum of log inter-purchase times (the CNBD-k models read it;
+        :func:`clv.summary.calibration_holdout`).
 
     Returns
     -------
@@ -137,7 +140,9 @@ def split_orders(
             f"calibration_end {cal_end} must lie in [{first}, {end}) (first order date, observation end); "
             "pick a date inside the data so both windows have days."
         )
-    data = calibration_holdout(orders, calibration_end=cal_end, observation_end=end, time_unit=time_unit, merge=merge)
+    extra = {"litt": True} if litt else {}  # asked only when a model reads it (it costs a window in the engine)
+    data = calibration_holdout(orders, calibration_end=cal_end, observation_end=end, time_unit=time_unit, merge=merge,
+                               **extra)
     if data.table.empty:
         raise DataError(f"no customer purchased by calibration_end {cal_end}: nothing to backtest.")
     if data.has_amounts:
