@@ -35,6 +35,7 @@ LAYERS = (
     ("scores",),
     ("backtest", "segments", "cohorts", "formula", "acquisition", "whatif", "crosssell", "feedback"),
     ("report",),
+    ("service",),  # clv serve: the API, dashboard and run store on top of the decisions and the report
     ("cli",),
 )
 RANK = {package: rank for rank, group in enumerate(LAYERS) for package in group}

@@ -18,11 +18,12 @@ import pytest
 
 import clv
 
-HEAVY = ("pandas", "numpy", "scipy", "ibis", "duckdb", "plotly", "jinja2", "pyarrow", "pydantic")
+HEAVY = ("pandas", "numpy", "scipy", "ibis", "duckdb", "plotly", "jinja2", "pyarrow", "pydantic",
+         "fastapi", "starlette", "uvicorn", "sqlalchemy", "apscheduler", "httpx")
 
 PACKAGES = (
     "clv", "clv.data", "clv.summary", "clv.models", "clv.scores", "clv.backtest", "clv.segments", "clv.cohorts",
-    "clv.formula", "clv.acquisition", "clv.whatif", "clv.crosssell", "clv.feedback", "clv.report",
+    "clv.formula", "clv.acquisition", "clv.whatif", "clv.crosssell", "clv.feedback", "clv.report", "clv.service",
 )
 
 _LOADED_AFTER = """

@@ -31,11 +31,11 @@ def _version(version: bool = typer.Option(False, "--version", help="Print the ve
 def _register_commands() -> None:
     from clv.cli import (
         backtest_commands, crosssell_commands, data_commands, demo, insight_commands, model_commands, report_commands,
-        segment_commands,
+        segment_commands, serve_commands,
     )
 
     for module in (demo, data_commands, model_commands, backtest_commands, segment_commands, insight_commands,
-                   crosssell_commands, report_commands):
+                   crosssell_commands, report_commands, serve_commands):
         module.register(app)
 
 
