@@ -16,6 +16,7 @@ import csv
 import io
 import logging
 import threading
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
@@ -36,6 +37,8 @@ ID_PATTERN = r"^[A-Za-z0-9_@:+-][A-Za-z0-9 ._@:+-]{0,199}$"
 RUN_PATTERN = r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{6}$"
 SEGMENT_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9 _%-]{0,39}$"
 COOKIE = "clv_session"
+CURRENT_TTL = 1.0
+"""Seconds a read of the current run's id is reused: a new run serves everywhere within a second of its commit."""
 
 CustomerId = Annotated[str, Path(pattern=ID_PATTERN, max_length=200, description="A customer id.")]
 RunId = Annotated[str, Path(pattern=RUN_PATTERN, max_length=22, description="A run id, e.g. 20251231T060000-1a2b3c.")]
@@ -168,6 +171,9 @@ class ServiceState:
         self.refresher = refresher
         self._orders: tuple[str, Any] | None = None
         self._why: tuple[str, dict] | None = None
+        self._current: tuple[str, float] | None = None
+        self.what_ifs: dict[tuple[str, str], dict] = {}
+        self.what_if_lock = threading.Lock()
         self._orders_lock = threading.Lock()
 
     def current(self, run_id: str | None = None) -> str:
@@ -177,9 +183,19 @@ class ServiceState:
             if run is None or run["status"] != "succeeded":
                 raise HTTPException(404, "no succeeded run with that id")
             return run_id
-        current = self.store.current_run_id()
+        current = self.current_run_id()
         if current is None:
             raise HTTPException(404, "no run yet: trigger a refresh (POST /api/refresh)")
+        return current
+
+    def current_run_id(self) -> str | None:
+        """The current run's id, read from the store at most once per :data:`CURRENT_TTL` seconds."""
+        now = time.monotonic()
+        cached = self._current
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        current = self.store.current_run_id()
+        self._current = (current, now + CURRENT_TTL) if current is not None else None
         return current
 
     def orders_for(self, run_id: str):
@@ -568,11 +584,22 @@ def _safe_cell(value: Any) -> Any:
 
 
 def _what_if(state: ServiceState, body: WhatIfRequest) -> dict:
+    """The what-if answer for the current run (answers kept per run and scenario: sliders come back to values)."""
+    run = state.current()
+    key = (run, body.model_dump_json())
+    with state.what_if_lock:  # one at a time: the orders' DuckDB connection serves one thread
+        if key not in state.what_ifs:
+            if len(state.what_ifs) >= 256:
+                state.what_ifs.clear()
+            state.what_ifs[key] = _compute_what_if(state, run, body)
+        return state.what_ifs[key]
+
+
+def _compute_what_if(state: ServiceState, run: str, body: WhatIfRequest) -> dict:
     from clv.models import load_model
     from clv.service.store import json_safe
     from clv.whatif import Scenario, what_if
 
-    run = state.current()
     record = state.store.run(run)
     saved = (record["models"] or {}).get("saved")
     if not saved:
