@@ -270,6 +270,12 @@ CASES = [
     case("report", "{missing}"),
     case("demo", "--customers", "x"),
     case("demo", "--dir", "{orders}"),
+    # the service
+    case("serve", "--workspace", "{folder}"),
+    case("serve", "--port", "x"),
+    case("serve", "refresh", "--workspace", "{missing}"),
+    case("serve", "refresh", "--url", "http://127.0.0.1:9"),
+    case("serve", "token", "create", "--role", "viewer", "--workspace", "{folder}"),
 ]
 
 
