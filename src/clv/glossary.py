@@ -115,6 +115,7 @@ TERMS: tuple[Term, ...] = (
              "clv.summary.as_customer_data": (None, "the unit the customer data carries (required for a "
                                                     "plain table)"),
              "clv.fit_purchase_model": (None, "None: the unit of the CustomerData given, else unitless"),
+             "clv.scores.new_customer_value": (None, "None: the unit the models were fitted in (their time_unit_)"),
          })),
     Term("horizon", "How far ahead a forecast or a value reaches, counted from the observation end, in time_unit "
          "(inf: the whole remaining lifetime, where a model allows it).",
@@ -147,6 +148,7 @@ TERMS: tuple[Term, ...] = (
          exceptions=MappingProxyType({
              "clv.scores.score_customers": (1.0, "a customer summary has no costs: 1.0 (revenue)"),
              "clv.scores.customer_lifetime_value": (1.0, "a customer summary has no costs: 1.0 (revenue)"),
+             "clv.scores.new_customer_value": (1.0, "fitted models carry no costs: 1.0 (revenue)"),
              "clv.backtest.classic_baseline": (1.0, "a customer summary has no costs: 1.0 (revenue)"),
              "clv.backtest.naive_baseline": (1.0, "a customer summary has no costs: 1.0 (revenue)"),
              "clv.backtest.rfm_baseline": (1.0, "a customer summary has no costs: 1.0 (revenue)"),

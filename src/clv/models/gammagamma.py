@@ -21,6 +21,7 @@ one reciprocal per row (see
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,8 +31,17 @@ import pandas as pd
 
 from clv.errors import DataError, FitError
 from clv.lazy import LazyModule
+from clv.models import gammagamma_covariates as _cov
 from clv.models.base import (
+    _GTOL,
+    _NEWTON_STEPS,
+    _PILOT_MIN_ROWS,
+    _PILOT_ROWS,
+    _THETA_BOUND,
+    _Z95,
     MaximumLikelihoodModel,
+    _best_fit,
+    _invert_information,
     as_float_array,
     require_customers,
     require_identified,
@@ -66,6 +76,10 @@ class GammaGammaModel(MaximumLikelihoodModel, SpendModel):
         :class:`clv.errors.DataError`.
     max_iter : int, default 2000
         The most iterations of the L-BFGS-B optimiser per starting point.
+    l2_penalty : float, default 0.0
+        Fits with covariates: ``l2_penalty * sum(g^2)`` over the spend coefficients g is
+        subtracted from the log-likelihood (ridge shrinkage toward 0; p, q, gamma are not
+        penalised). 0 is the plain maximum-likelihood fit.
 
     Attributes
     ----------
@@ -122,10 +136,21 @@ class GammaGammaModel(MaximumLikelihoodModel, SpendModel):
     # The rows are fitted as given, and n_distinct_ is their number.
     _compress_rows: ClassVar[bool] = False
     # E[M | x, m] = A(x) + B(x) m; parameter draws (p, q, gamma) for the money part of intervals.
-    capabilities: ClassVar[SpendCapabilities] = SpendCapabilities(linear_in_monetary_value=True, gamma_gamma_draws=True)
+    capabilities: ClassVar[SpendCapabilities] = SpendCapabilities(
+        linear_in_monetary_value=True, gamma_gamma_draws=True, covariates=True)
+    # A fit with covariates: E[M | x, m, z] is linear in m with an intercept that depends on z, so the
+    # scorer cannot evaluate it per distinct x only.
+    _covariate_capabilities: ClassVar[SpendCapabilities] = SpendCapabilities(
+        linear_in_monetary_value=False, gamma_gamma_draws=True, covariates=True)
     _fit_caches: ClassVar[tuple[str, ...]] = ("_spend_rows",)
 
-    def fit(self, frequency: Any, monetary_value: Any, weights: Any = None) -> GammaGammaModel:
+    def __init__(self, *, initial_params: Mapping[str, float] | None = None, max_iter: int = 2000,
+                 l2_penalty: float = 0.0):
+        super().__init__(initial_params=initial_params, max_iter=max_iter)
+        self.l2_penalty = l2_penalty
+
+    def fit(self, frequency: Any, monetary_value: Any, weights: Any = None, *, covariates: Any = None,
+            covariate_names: Any = None) -> GammaGammaModel:
         """Fit on customers with ``frequency`` > 0 and a positive mean spend.
 
         ``frequency``: number of repeat transactions x; ``monetary_value``: the
@@ -134,10 +159,17 @@ class GammaGammaModel(MaximumLikelihoodModel, SpendModel):
         zero-value repeat purchases, which the Gamma density cannot produce)
         are set aside and counted in ``n_excluded_``; :meth:`expected_spend`
         still scores both. ``weights``: optional count of customers sharing
-        each row.
+        each row. ``covariates``: optional (n, k) numbers per customer (array
+        or DataFrame; categorical columns already encoded as dummies), giving
+        each customer the scale gamma_i = gamma exp(g' z_i) (see
+        :mod:`clv.models.gammagamma_covariates`); the coefficients are
+        ``params_["spend[<name>]"]``, named by ``covariate_names`` (default:
+        the DataFrame's columns, else x1..xk). Without covariates the fit is
+        exactly the plain Gamma-Gamma's.
         """
         x, m = _validate_spend(frequency, monetary_value)
         weights = validate_weights(weights, x.shape[0])
+        z = None if covariates is None else _validate_covariates(covariates, x.shape[0])
         used = (x > 0) & (m > 0)
         row_weights = np.ones_like(x) if weights is None else weights
         n_excluded = float(row_weights[~used].sum())
@@ -147,11 +179,184 @@ class GammaGammaModel(MaximumLikelihoodModel, SpendModel):
                 "GammaGammaModel.fit: no customer has frequency > 0 and a positive monetary_value; "
                 "the model needs repeat buyers with spend."
             )
-        self._fit({"x": x[used], "m": m[used]}, None if weights is None else weights[used])
+        _checked_penalty(self.l2_penalty)
+        for name in ("param_names", "capabilities", "covariate_names_"):  # a previous covariate fit's
+            self.__dict__.pop(name, None)
+        if z is None:
+            self._fit({"x": x[used], "m": m[used]}, None if weights is None else weights[used])
+        else:
+            names = _cov.covariate_names(covariates, covariate_names)
+            if len(names) != z.shape[1] or len(set(names)) != len(names):
+                raise DataError(f"covariate_names={list(names)!r} must name each of the {z.shape[1]} covariate "
+                                "columns once. Fix: pass one distinct name per column.")
+            self._fit_with_covariates(x[used], m[used], z[used], row_weights[used].astype(float), names)
         self.n_excluded_ = n_excluded
         self._refuse_infinite_mean()
         require_identified(self)
         return self
+
+    # ----- covariates ---------------------------------------------------------------------------
+    @property
+    def has_covariates(self) -> bool:
+        """True when the model was fitted with covariates (``covariate_names_`` then names them)."""
+        return bool(self.__dict__.get("covariate_names_"))
+
+    def _fit_with_covariates(self, x: np.ndarray, m: np.ndarray, z: np.ndarray, weights: np.ndarray,
+                             names: tuple[str, ...]) -> None:
+        """Maximise the covariate likelihood (:mod:`clv.models.gammagamma_covariates`) in theta.
+
+        Starts: ``initial_params`` (coefficients 0 unless given), the plain
+        Gamma-Gamma fit on the same rows with coefficients 0 (refined by Newton
+        steps with the analytic Hessian), the data-based guess; L-BFGS-B then
+        polishes (stopping at once where Newton converged).
+        """
+        if not weights.sum() > 0:
+            raise DataError("GammaGammaModel.fit: no customers to fit on (empty input or all weights zero).")
+        self.param_names = (*type(self).param_names, *(_cov.coefficient_name(n) for n in names))
+        rows = _cov.CovariateRows.build(x, m, z, weights)
+        objective = _cov.ThetaObjective(rows, float(self.l2_penalty))
+        theta = self._maximise_covariates(rows, objective)
+        edge = [n for n, t in zip(self.param_names, theta) if abs(t) >= _THETA_BOUND - 1e-6]
+        if edge:
+            raise FitError(f"GammaGammaModel: the maximum lies at the edge of the parameter space for {edge}: "
+                           "the data do not identify them (a covariate constant among repeat buyers, or one that "
+                           "separates them completely). Fix: drop that covariate or set l2_penalty > 0.")
+        self._set_covariate_fit(theta, rows, objective, names)
+
+    def _maximise_covariates(self, rows, objective) -> np.ndarray:
+        """The maximiser in theta: Newton steps from the best start when they converge, else L-BFGS-B.
+
+        On many rows the start is the fit on a weighted subsample
+        (:func:`clv.models.base._subsample`), so the Newton steps on all rows
+        begin next to the optimum (two or three passes).
+        """
+        starts = self._covariate_starts(rows, objective)
+        if rows.weights.shape[0] >= _PILOT_MIN_ROWS:
+            keep, sample_weights = _pilot_rows(rows.weights)
+            sample = rows.subset(keep, sample_weights)
+            pilot_objective = _cov.ThetaObjective(sample, float(self.l2_penalty))
+            pilot = _best_fit(pilot_objective, self._covariate_starts(sample, pilot_objective), self.max_iter)
+            if pilot is not None:
+                starts = itertools.chain([objective.newton(pilot.x)], starts)
+        first = next(starts)
+        value, grad = objective.value_and_gradient(first)
+        if np.isfinite(value) and np.max(np.abs(grad)) <= _GTOL:
+            return first
+        best = _best_fit(objective, itertools.chain([first], starts), self.max_iter)
+        if best is None:
+            raise FitError("GammaGammaModel: the likelihood with covariates was not finite at any starting point. "
+                           "Check the covariates for huge values (scale them) or pass initial_params=.")
+        return best.x
+
+    def _covariate_starts(self, rows, objective):
+        k = rows.z.shape[1]
+        if self.initial_params is not None:
+            missing = set(type(self).param_names) - set(self.initial_params)
+            if missing:
+                raise DataError(f"initial_params is missing {sorted(missing)}; give all of "
+                                f"{list(type(self).param_names)} (coefficients default to 0).")
+            base = np.log([float(self.initial_params[n]) for n in type(self).param_names])
+            yield np.concatenate([base, [float(self.initial_params.get(n, 0.0)) for n in self.param_names[3:]]])
+        plain = GammaGammaModel(max_iter=self.max_iter)
+        try:
+            with np.errstate(all="ignore"):
+                plain._fit({"x": rows.x, "m": rows.m}, rows.weights)
+            start = np.concatenate([np.log(plain.params), np.zeros(k)])
+            yield objective.newton(start, max_steps=4 * _NEWTON_STEPS)
+        except (FitError, DataError):
+            pass
+        guess = np.log(np.clip(self._initial_params({"m": rows.m}, rows.weights), 1e-8, 1e8))
+        yield np.concatenate([guess, np.zeros(k)])
+        for scale in (0.0, 1.0, -1.0):
+            yield np.concatenate([np.full(3, scale), np.zeros(k)])
+
+    def _set_covariate_fit(self, theta, rows, objective, names) -> None:
+        """params_ (p, q, gamma on their scale, coefficients as they are), standard errors, 95% intervals."""
+        self.covariate_names_ = tuple(names)
+        self.capabilities = self._covariate_capabilities
+        hessian = objective.hessian_theta(theta)
+        self.covariance_theta_ = _invert_information(-hessian, self.param_names)
+        se_theta = np.sqrt(np.clip(np.diag(self.covariance_theta_), 0.0, None))
+        values = _theta_to_params(theta)
+        with np.errstate(over="ignore"):
+            lower = np.concatenate([np.exp(theta[:3] - _Z95 * se_theta[:3]), theta[3:] - _Z95 * se_theta[3:]])
+            upper = np.concatenate([np.exp(theta[:3] + _Z95 * se_theta[:3]), theta[3:] + _Z95 * se_theta[3:]])
+        se = np.concatenate([values[:3] * se_theta[:3], se_theta[3:]])
+        self.params_ = dict(zip(self.param_names, values.tolist()))
+        self.standard_errors_ = dict(zip(self.param_names, se.tolist()))
+        self.confidence_intervals_ = {n: (lo, hi) for n, lo, hi in zip(self.param_names, lower.tolist(), upper.tolist())}
+        with np.errstate(all="ignore"):
+            self.log_likelihood_ = float(rows.weights @ _cov.log_likelihood_terms(theta, rows))  # without the penalty
+        self.n_ = float(rows.weights.sum())
+        self.n_distinct_ = int(rows.weights.shape[0])
+
+    def _theta(self) -> np.ndarray:
+        """The fitted point in the scale the covariance refers to: log p, log q, log gamma, coefficients."""
+        values = self.params
+        return np.concatenate([np.log(values[:3]), values[3:]])
+
+    def sample_params(self, n_draws: int, seed: int | np.random.Generator | None = None) -> np.ndarray:
+        """Draws of the parameters from their estimated sampling distribution, shape (n_draws, k).
+
+        Multivariate normal on (log p, log q, log gamma, coefficients) with the
+        inverse observed information as covariance; p, q, gamma mapped back with
+        ``exp``, the coefficients (``spend[...]``, fits with covariates) taken as drawn.
+        """
+        if not self.has_covariates:
+            return super().sample_params(n_draws, seed)
+        self._check_fitted()
+        rng = np.random.default_rng(seed)
+        draws = rng.multivariate_normal(self._theta(), self.covariance_theta_, size=n_draws, method="eigh")
+        draws[:, :3] = np.exp(draws[:, :3])
+        return draws
+
+    def _covariate_rows(self, covariates: Any, n_rows: int | None) -> np.ndarray | None:
+        """The covariates checked against the fit: an (n, k) array, or None for a fit without them."""
+        if not self.has_covariates:
+            if covariates is not None:
+                raise DataError("covariates were given but this GammaGammaModel was fitted without them. Fix: "
+                                "pass no covariates, or refit with fit(..., covariates=...).")
+            return None
+        names = self.covariate_names_
+        if covariates is None:
+            raise DataError(f"this GammaGammaModel was fitted with covariates {list(names)}: pass covariates= "
+                            "with those columns (one row per customer or profile).")
+        if isinstance(covariates, pd.DataFrame):
+            missing = [n for n in names if n not in covariates.columns]
+            if missing:
+                raise DataError(f"covariates lack column(s) {missing} the model was fitted with. Fix: pass "
+                                f"columns {list(names)}.")
+            covariates = covariates[list(names)]
+        z = _validate_covariates(covariates, n_rows)
+        if z.shape[1] != len(names):
+            raise DataError(f"covariates have {z.shape[1]} columns; the model was fitted with {len(names)} "
+                            f"({list(names)}). Fix: pass those columns in that order.")
+        return z
+
+    def prior_mean_spend(self, covariates: Any = None, params: Any = None) -> np.ndarray:
+        """Mean value per transaction of a customer not yet seen: p gamma_i / (q - 1) per profile.
+
+        gamma_i = gamma exp(g' z_i) (fits with covariates; ``covariates``: one
+        row per profile) or gamma (fits without: one value). ``params``: a
+        parameter vector or an (n_draws, k) matrix (e.g. :meth:`sample_params`)
+        in ``param_names`` order instead of the fitted ones; then one row per
+        draw. A draw with q <= 1 has an infinite mean (``inf``).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (profiles,) for the fitted parameters, (n_draws, profiles) for a matrix
+            (profiles = 1 without covariates).
+        """
+        self._check_fitted()
+        z = self._covariate_rows(covariates, None)
+        values = self.params if params is None else np.asarray(params, dtype=float)
+        z = np.zeros((1, 0)) if z is None else z
+        scale = _cov.scale_of(values, z)
+        p, q = values[..., 0], values[..., 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = (p / (q - 1.0))[..., None] * scale
+        return np.where((q > 1.0)[..., None], mean, np.inf)
 
     def _refuse_infinite_mean(self) -> None:
         q = self.params_["q"]
@@ -284,19 +489,25 @@ class GammaGammaModel(MaximumLikelihoodModel, SpendModel):
             self._spend_rows = cached
         return cached[1]
 
-    def expected_spend(self, frequency: Any, monetary_value: Any) -> np.ndarray:
+    def expected_spend(self, frequency: Any, monetary_value: Any, covariates: Any = None) -> np.ndarray:
         """Conditional expected average value per transaction, E[M | x, m].
 
         FHL 2005 "RFM and CLV" eq. 5: (p (gamma + x m)) / (p x + q - 1), a
         weighted average of the population mean p*gamma/(q-1) (weight
         (q-1)/(px+q-1)) and the customer's observed mean m (weight
         px/(px+q-1)). For frequency 0, m is ignored (may be 0 or NaN) and the
-        result is the population mean.
+        result is the population mean. With covariates (a fit with them):
+        gamma becomes each customer's gamma_i = gamma exp(g' z_i), one row of
+        ``covariates`` per customer.
         """
         self._check_fitted()
         self._refuse_infinite_mean()
         x, m = np.broadcast_arrays(*_validate_spend(frequency, monetary_value))
         m = np.where(x > 0, m, 0.0)
+        z = self._covariate_rows(covariates, x.shape[0])
+        if z is not None:
+            p, q = self.params[:2]
+            return p * (_cov.scale_of(self.params, z) + x * m) / (p * x + q - 1.0)
         return apply_on_distinct(self._expected_spend, x=np.ascontiguousarray(x), m=np.ascontiguousarray(m))
 
     def _expected_spend(self, x, m):
@@ -305,21 +516,31 @@ class GammaGammaModel(MaximumLikelihoodModel, SpendModel):
 
     @property
     def population_mean_spend(self) -> float:
-        """Mean transaction value in the population, p*gamma/(q-1)."""
+        """Mean transaction value in the population, p*gamma/(q-1) (with covariates: at all covariates 0)."""
         self._check_fitted()
         self._refuse_infinite_mean()
-        p, q, gamma = self.params
+        p, q, gamma = self.params[:3]
         return float(p * gamma / (q - 1.0))
 
     def to_dict(self) -> dict[str, Any]:
         payload = super().to_dict()
         payload["n_excluded"] = getattr(self, "n_excluded_", 0.0)
+        if self.has_covariates:
+            payload["covariate_names"] = list(self.covariate_names_)
+            payload["l2_penalty"] = float(self.l2_penalty)
         return payload
 
     @classmethod
     def from_dict(cls, payload: Mapping[str, Any]) -> GammaGammaModel:
         model = super().from_dict(payload)
         model.n_excluded_ = float(payload.get("n_excluded", 0.0))
+        names = tuple(payload.get("covariate_names") or ())
+        if names:
+            model.covariate_names_ = names
+            model.capabilities = cls._covariate_capabilities
+            model.l2_penalty = float(payload.get("l2_penalty", 0.0))
+            model.param_names = (*cls.param_names, *(_cov.coefficient_name(n) for n in names))
+            model.params_ = {n: float(payload["params"][n]) for n in model.param_names}
         return model
 
 
@@ -380,3 +601,44 @@ def _validate_spend(frequency: Any, monetary_value: Any) -> tuple[np.ndarray, np
                 f"({int(bad.sum())} rows in all)."
             )
     return x, m
+
+
+def _theta_to_params(theta: np.ndarray) -> np.ndarray:
+    """(log p, log q, log gamma, g) -> (p, q, gamma, g)."""
+    return np.concatenate([np.exp(theta[:3]), theta[3:]])
+
+
+def _validate_covariates(covariates: Any, n_rows: int | None) -> np.ndarray:
+    """Covariates as a finite float (n, k) array with ``n_rows`` rows (any number when None)."""
+    frame = covariates if isinstance(covariates, pd.DataFrame) else None
+    try:
+        z = np.asarray(covariates.to_numpy(dtype=float) if frame is not None else covariates, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise DataError(f"covariates must be numbers (encode categorical columns as dummies first, e.g. with "
+                        f"clv.summary.attach_covariates): {error}.") from None
+    if z.ndim == 1:
+        z = z[:, None]
+    if z.ndim != 2 or (n_rows is not None and z.shape[0] != n_rows):
+        raise DataError(f"covariates must be a table with one row per customer ({n_rows} rows), got shape "
+                        f"{z.shape}. Fix: align the covariates with frequency and monetary_value.")
+    bad = ~np.isfinite(z)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        name = frame.columns[column] if frame is not None else f"column {column}"
+        raise DataError(f"covariates: {name} is missing or not finite in row {row} ({int(bad.any(axis=1).sum())} "
+                        "rows in all). Fix: fill or drop those customers.")
+    return np.ascontiguousarray(z)
+
+
+def _checked_penalty(l2_penalty: Any) -> float:
+    value = float(l2_penalty)
+    if not (np.isfinite(value) and value >= 0):
+        raise DataError(f"l2_penalty={l2_penalty!r} must be a finite number >= 0 (0: no penalty).")
+    return value
+
+
+def _pilot_rows(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows kept in the pilot subsample and their Horvitz-Thompson weights (as :func:`clv.models.base._subsample`)."""
+    inclusion = np.minimum(1.0, weights * (_PILOT_ROWS / float(weights.sum())))
+    keep = np.random.default_rng(0).random(weights.shape[0]) < inclusion
+    return keep, weights[keep] / inclusion[keep]

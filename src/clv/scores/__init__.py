@@ -12,6 +12,8 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "quantile_levels": "clv.scores.intervals",
     "quantile_name": "clv.scores.intervals",
     "IntervalCalibration": "clv.scores.calibration",
+    "new_customer_value": "clv.scores.new_customers",
+    "NewCustomerValue": "clv.scores.new_customers",
     "Scores": "clv.scores.result",
     "score_customers": "clv.scores.score",
     "score_subscribers": "clv.scores.subscriptions",
