@@ -147,3 +147,90 @@ def test_cohort_curves_hold_the_observed_margin(observed_report):
     curves = observed_report.cohort_curves
     email = curves[(curves["channel"] == "email") & (curves["cohort"] == "2024-01")].set_index("months_since_acquisition")
     assert list(email.loc[[0, 1, 2], "margin_per_customer"]) == pytest.approx([25.0, 35.0, 55.0])
+
+
+# ----- the next customer of each channel (issue 15 part 4) ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def synthetic_store(tmp_path_factory):
+    from clv.data.synthetic import generate_store
+
+    return generate_store(tmp_path_factory.mktemp("store") / "s", n_customers=4000, seed=3, end="2025-12-31")
+
+
+@pytest.fixture(scope="module")
+def store_report(synthetic_store):
+    return acquisition_payback(synthetic_store.orders_frame(), synthetic_store.acquisition_spend_frame(),
+                               observation_end="2025-12-31", time_unit="week")
+
+
+def test_next_customer_value_per_channel_brackets_the_truth(store_report, synthetic_store):
+    """Every channel of the store behaves alike (BG/NBD and Gamma-Gamma with known parameters): the next
+    customer's expected 36-month margin is margin x E[order] x (1 + E[X(36.5 months)]), known exactly."""
+    from clv.data.synthetic import DEFAULT_PARAMS, DEFAULT_SPEND, expected_order_value, expected_repeat_purchases
+
+    k = store_report.settings["horizon_months"]
+    truth = store_report.settings["margin_rate"] * expected_order_value(DEFAULT_SPEND) * (
+        1.0 + float(expected_repeat_purchases("bgnbd", DEFAULT_PARAMS["bgnbd"], (k + 0.5) * 365.25 / 12)))
+    nxt = store_report.next_customer.set_index("channel")
+    assert list(nxt.index) == list(store_report.by_channel["channel"])
+    inside = (nxt["next_customer_clv_low"] <= truth) & (truth <= nxt["next_customer_clv_high"])
+    assert inside.sum() >= 4, (truth, nxt)  # 90% intervals over 5 channels: P(<= 3 inside) = 0.008
+    assert ((nxt["next_customer_clv_low"] < nxt["next_customer_clv"])
+            & (nxt["next_customer_clv"] < nxt["next_customer_clv_high"])).all()
+    cac = store_report.by_channel.set_index("channel")["cac"]
+    assert nxt["next_customer_clv_to_cac"].to_numpy() == pytest.approx((nxt["next_customer_clv"] / cac).to_numpy())
+    assert nxt["next_customer_basis"].str.contains("fitted on the channel's").all()
+    # the past customers' CLV and the next customer's estimate the same thing here: close, not equal
+    past = store_report.by_channel.set_index("channel")["clv"]
+    assert (np.abs(nxt["next_customer_clv"] / past - 1.0) < 0.25).all()
+
+
+def test_past_customers_outputs_are_unchanged_by_the_next_customer(store_report):
+    assert list(store_report.by_channel.columns) == list(payback_columns())
+    assert "next_customer_clv" not in store_report.by_cohort.columns
+
+
+def payback_columns():
+    from clv.acquisition.payback import CHANNEL_COLUMNS
+
+    return CHANNEL_COLUMNS
+
+
+def test_a_channel_too_small_to_fit_uses_the_pooled_models():
+    from clv.acquisition.next_customer import next_customer_by_channel
+    from clv.models import GammaGammaModel
+
+    rng = np.random.default_rng(0)
+    history = BetaGeoModel().simulate(T=rng.uniform(20, 80, 1500), params={"r": 0.5, "alpha": 5.0, "a": 0.8, "b": 2.5},
+                                      rng=rng)
+    history["channel"] = np.where(np.arange(1500) < 5, "tiny", "big")
+    history["monetary_value"] = np.where(history["frequency"] > 0, rng.gamma(5.0, 8.0, 1500), 0.0)
+    history["average_order"] = history["monetary_value"]
+    pooled = BetaGeoModel().fit(history["frequency"], history["recency"], history["T"], time_unit="week")
+    repeat = history["frequency"] > 0
+    spend = GammaGammaModel().fit(history.loc[repeat, "frequency"], history.loc[repeat, "monetary_value"])
+    out = next_customer_by_channel(history, pd.Series({"big": 20.0, "tiny": 0.0}), transaction_model=pooled,
+                                   spend_model=spend, time_unit="week", months=12, margin=0.4, n_draws=200)
+    tiny = out.set_index("channel").loc["tiny"]
+    assert "of all customers" in tiny["next_customer_basis"]
+    assert np.isnan(tiny["next_customer_clv_to_cac"])  # no spend: no CAC
+    assert np.isfinite(tiny["next_customer_clv"])
+
+
+def test_cli_acquisition_shows_the_next_customer(tmp_path, synthetic_store):
+    orders, spend = tmp_path / "orders.parquet", tmp_path / "spend.csv"
+    synthetic_store.orders_frame().to_parquet(orders)
+    synthetic_store.acquisition_spend_frame().to_csv(spend, index=False)
+    result = CliRunner().invoke(app, [
+        "acquisition", str(orders), "--spend", str(spend), "--observation-end", "2025-12-31", "--format", "json",
+    ])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    rows = {row["channel"]: row for row in payload["next_customer"]}
+    assert set(rows) == {row["channel"] for row in payload["by_channel"]}
+    assert all(row["next_customer_clv_low"] < row["next_customer_clv"] < row["next_customer_clv_high"]
+               for row in rows.values())
+    table = CliRunner().invoke(app, ["acquisition", str(orders), "--spend", str(spend), "--observation-end",
+                                     "2025-12-31", "--format", "csv"])
+    assert table.exit_code == 0, table.output
+    assert "next_customer_clv_to_cac" in table.stdout.splitlines()[0]

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from clv.cohorts.cells import COHORT, acquisitions, group_index, group_sum
+from clv.acquisition.next_customer import next_customer_by_channel
 from clv.cohorts.clv_over_time import FIT, ModelInputs, curves, describe_model, prepare
 from clv.data.schema import CHANNEL, CUSTOMER_ID
 from clv.engine import execute
@@ -86,6 +87,11 @@ class AcquisitionReport:
         The same per (channel, acquisition month).
     settings : dict, default {}
         Margin rate and source, horizon in months, models used.
+    next_customer : pandas.DataFrame or None, default None
+        With a model: one row per channel, the expected margin of the NEXT customer the channel
+        acquires over the same months and its CLV:CAC, with a 90% interval (columns
+        :data:`clv.acquisition.next_customer.NEXT_CUSTOMER_COLUMNS`; see that module). None
+        without a model.
     """
 
     by_channel: pd.DataFrame
@@ -93,6 +99,7 @@ class AcquisitionReport:
     curves: pd.DataFrame
     cohort_curves: pd.DataFrame
     settings: dict = field(default_factory=dict)
+    next_customer: pd.DataFrame | None = None
 
 
 def acquisition_payback(
@@ -188,11 +195,18 @@ def acquisition_payback(
     by_cohort = _economics(by_cohort, cohort_curves, (CHANNEL, COHORT), inputs, k_max, classic)
     by_cohort.insert(1, "month", [period_label(m, "month") for m in by_cohort[COHORT]])
     by_cohort = by_cohort.drop(columns=COHORT).rename(columns={"month": COHORT})
+    next_customer = None
+    if inputs.projection is not None and inputs.histories is not None:
+        next_customer = next_customer_by_channel(
+            inputs.histories, by_channel.set_index(CHANNEL)["cac"], transaction_model=inputs.transaction_model,
+            spend_model=inputs.spend_model, time_unit=time_unit, months=k_max, margin=inputs.cells.margin_rule.rate,
+        )
     return AcquisitionReport(
         by_channel=by_channel[list(CHANNEL_COLUMNS)],
         by_cohort=by_cohort[[CHANNEL, COHORT, *CHANNEL_COLUMNS[1:]]],
         curves=channel_curves,
         cohort_curves=_labelled(cohort_curves),
+        next_customer=next_customer,
         settings={
             "margin_rate": inputs.cells.margin_rule.rate,
             "margin_source": inputs.cells.margin_rule.source,

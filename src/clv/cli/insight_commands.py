@@ -118,12 +118,16 @@ def acquisition_command(
     if _wants_json(fmt, output):
         payload = {"settings": report.settings, "by_channel": frame_records(report.by_channel),
                    "by_cohort": frame_records(report.by_cohort)}
+        if report.next_customer is not None:
+            payload["next_customer"] = frame_records(report.next_customer)
         if view is AcquisitionView.curves:
             payload["curves"] = frame_records(report.curves)
             payload["cohort_curves"] = frame_records(report.cohort_curves)
         emit(payload, OutputFormat.json, output)
         return
     frame = {"channel": report.by_channel, "cohort": report.by_cohort, "curves": report.curves}[view.value]
+    if view is AcquisitionView.channel and report.next_customer is not None:
+        frame = frame.merge(report.next_customer.drop(columns="next_customer_basis"), on="channel", how="left")
     if fmt is OutputFormat.table and output is None and "clv_source" in frame.columns:
         note(f"CLV: {frame['clv_source'].iloc[0] if len(frame) else '-'}")
         frame = frame.drop(columns="clv_source")
@@ -132,6 +136,10 @@ def acquisition_command(
     if fmt is OutputFormat.table and output is None:
         note("payback month: first month since acquisition (0 = acquisition month) whose cumulative margin "
              "per customer covers CAC; see docs/acquisition-cohorts-whatif.md")
+        if view is AcquisitionView.channel and report.next_customer is not None:
+            note(f"next_customer_*: the expected margin over months 0..{report.settings['horizon_months']} of the "
+                 "NEXT customer each channel acquires (models refitted per channel), with a 90% interval of that "
+                 "expected value; next_customer_clv_to_cac divides it by the channel's CAC")
 
 
 @takes_orders

@@ -75,12 +75,13 @@ class ClvOverTime:
 
 @dataclass
 class ModelInputs:
-    """The cells plus, when a model is used, its projection and the models themselves."""
+    """The cells plus, when a model is used, its projection, the models themselves and the customers' histories."""
 
     cells: Cells
     projection: Projection | None
     transaction_model: object
     spend_model: object
+    histories: pd.DataFrame | None = None
 
 
 def prepare(
@@ -112,7 +113,7 @@ def prepare(
     projection = project(
         orders, cells, transaction_model, spend_model, time_unit=time_unit, months=months, histories=histories,
     )
-    return ModelInputs(cells, projection, transaction_model, spend_model)
+    return ModelInputs(cells, projection, transaction_model, spend_model, histories)
 
 
 def _checked_months(months: object) -> int:

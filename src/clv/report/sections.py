@@ -450,12 +450,22 @@ def channels(ctx: ReportContext) -> Section:
                                  time_unit=ctx.unit, margin=ctx.margin_argument, observation_end=ctx.observation_day,
                                  horizon=convert_duration(CLV_OVER_TIME_MONTHS, "month", ctx.unit))
     table = report.by_channel.sort_values("clv_to_cac", ascending=False)
-    section.tables.append(table_from_frame(
-        table, "Per acquisition channel",
-        {"channel": ("channel", None), "new_customers": ("new customers", number), "spend": ("spend", money),
-         "cac": ("CAC", money), "clv": (f"{CLV_OVER_TIME_MONTHS}-month value", money),
-         "clv_to_cac": (f"{CLV_OVER_TIME_MONTHS}-month value : CAC", ratio), "payback_month": ("payback month", lambda v: number(v)),
-         "payback_status": ("payback", None)}, key="channels"))
+    formats = {"channel": ("channel", None), "new_customers": ("new customers", number), "spend": ("spend", money),
+               "cac": ("CAC", money), "clv": (f"{CLV_OVER_TIME_MONTHS}-month value", money),
+               "clv_to_cac": (f"{CLV_OVER_TIME_MONTHS}-month value : CAC", ratio),
+               "payback_month": ("payback month", lambda v: number(v)), "payback_status": ("payback", None)}
+    if report.next_customer is not None:
+        table = table.merge(report.next_customer, on="channel", how="left")
+        table["next_customer_range"] = [f"{money(lo)} to {money(hi)}" for lo, hi in
+                                         zip(table["next_customer_clv_low"], table["next_customer_clv_high"])]
+        formats.update({"next_customer_clv": ("next customer's value", money),
+                        "next_customer_range": ("90% range", None),
+                        "next_customer_clv_to_cac": ("next customer's value : CAC", ratio)})
+        section.notes.append(
+            f"The next customer's value is what one more customer acquired through the channel today is expected to "
+            f"bring in margin over the same {CLV_OVER_TIME_MONTHS} months, from the models fitted on that channel's "
+            "customers alone; the range shows how sure the estimate is (90%), not how much one customer can differ.")
+    section.tables.append(table_from_frame(table, "Per acquisition channel", formats, key="channels"))
     section.metrics = [Metric("channels", "channels", number(len(table)), len(table)),
                        Metric("total_spend", "acquisition spend", money(table["spend"].sum()), float(table["spend"].sum()))]
     finite = table[np.isfinite(table["clv_to_cac"].astype(float))]

@@ -69,7 +69,8 @@ class NewCustomerValue(ResultTable):
     table : pandas.DataFrame
         One row per profile: ``profile``, ``expected_purchases`` (repeat purchases over the
         horizon; NaN for the whole lifetime), ``discounted_purchases`` (DET of a new customer),
-        ``expected_spend`` (prior mean per order), ``clv`` and the bounds ``clv_q{u}``.
+        ``expected_spend`` (prior mean per order), ``clv``, and the interval bounds
+        ``discounted_purchases_q{u}`` and ``clv_q{u}``.
     time_unit : str
         Unit of ``horizon`` (the models' unit).
     horizon : float or None
@@ -147,8 +148,8 @@ def new_customer_value(
     discount_step : str or float, default "month"
         Purchases are discounted at the end of each such step.
     intervals : sequence of float or None, default (0.8, 0.95)
-        Central interval coverages of the expected CLV (columns ``clv_q{u}``), from the
-        parameters' uncertainty; None for none.
+        Central interval coverages of the expected discounted purchases and CLV (columns
+        ``discounted_purchases_q{u}``, ``clv_q{u}``), from the parameters' uncertainty; None for none.
     n_draws : int, default 1000
         Parameter draws per fit for the intervals.
     seed : int or None, default 0
@@ -204,7 +205,11 @@ def new_customer_value(
         forecast = _Forecast(horizon_value, unit, rate, discount_step)
         expected, discounted = forecast.purchases(purchases, purchases.params[None, :])
         row = {"profile": label, "expected_purchases": expected[0], "discounted_purchases": discounted[0]}
-        draws_purchases = forecast.purchases(purchases, _draws(purchases, n_draws, rng, problems))[1] if levels.size else None
+        draws_purchases = None
+        if levels.size:
+            draws_purchases = forecast.purchases(purchases, _draws(purchases, n_draws, rng, problems))[1]
+            for level, bound in zip(levels, np.quantile(draws_purchases, levels, method="inverted_cdf")):
+                row[quantile_name("discounted_purchases", level)] = float(bound)
         if spend is not None:
             z = None if profiles is None else profiles.loc[[label]]
             mean_spend = float(np.ravel(spend.prior_mean_spend(z) if _has_spend_covariates(spend)
