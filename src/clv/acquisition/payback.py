@@ -31,6 +31,11 @@ yet lived.
                  K months; else 'not within N months' (N =
                  K with a model, the months observed without one)
 
+With a model, the NEXT customer of each channel (not only the past ones):
+its expected margin over the same months and CLV:CAC, with a 90% interval, from
+the models refitted on the channel's customers (:mod:`clv.acquisition.next_customer`,
+``AcquisitionReport.next_customer``).
+
 Payback follows the usual marketing definition (months of gross margin needed
 to recover the acquisition cost, e.g. Skok, "SaaS Metrics 2.0"; Gupta &
 Lehmann 2005, "Managing Customers as Investments").
@@ -162,8 +167,9 @@ def acquisition_payback(
     Returns
     -------
     AcquisitionReport
-        CAC, CLV, CLV:CAC and payback per channel and per (channel, acquisition month), and the
-        margin curves behind them.
+        CAC, CLV, CLV:CAC and payback per channel and per (channel, acquisition month), the
+        margin curves behind them and, with a model, the next customer of each channel
+        (``next_customer``: expected margin over the same months, CLV:CAC, 90% interval).
 
     Raises
     ------
