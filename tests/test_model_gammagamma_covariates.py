@@ -189,3 +189,59 @@ def test_many_rows_pilot_start_reaches_the_same_optimum():
     plain = GammaGammaModel().fit(x, m)
     result = objective.minimise(np.concatenate([np.log(plain.params), [0.0, 0.0]]), 2000)
     assert result.x == pytest.approx(theta, abs=1e-4)
+
+
+# ----- scoring with a spend model fitted with covariates -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def scored_inputs():
+    from clv.models import BetaGeoModel
+
+    rng = np.random.default_rng(21)
+    n = 3000
+    history = BetaGeoModel().simulate(T=rng.uniform(20, 60, n), params={"r": 0.5, "alpha": 5.0, "a": 0.8, "b": 2.5},
+                                      rng=rng)
+    web = (rng.random(n) < 0.5).astype(float)
+    x = history["frequency"].to_numpy()
+    nu = rng.gamma(3.0, 1 / (20.0 * np.exp(0.6 * web)))
+    history["monetary_value"] = np.where(x > 0, rng.gamma(4.0 * np.maximum(x, 1), 1 / nu) / np.maximum(x, 1), 0.0)
+    history["channel=web"] = web
+    purchases = BetaGeoModel().fit(history["frequency"], history["recency"], history["T"], time_unit="week")
+    repeat = x > 0
+    spend = GammaGammaModel().fit(x[repeat], history["monetary_value"].to_numpy()[repeat],
+                                  covariates=history.loc[repeat, ["channel=web"]])
+    return history, purchases, spend
+
+
+@pytest.mark.parametrize("method", ["closed", "simulate"])
+def test_scores_use_the_spend_covariates(scored_inputs, method):
+    from clv.scores import forecast_purchases, score_customers
+
+    history, purchases, spend = scored_inputs
+    scores = score_customers(history, purchases, spend, horizon=52, time_unit="week", n_draws=100,
+                             interval_method=method)
+    z = history[["channel=web"]]
+    expected = spend.expected_spend(history["frequency"], history["monetary_value"], covariates=z)
+    assert scores["expected_spend"].to_numpy() == pytest.approx(expected, rel=1e-12)
+    det = forecast_purchases(purchases, history["frequency"], history["recency"], history["T"], horizon=52,
+                             time_unit="week").discounted
+    assert scores["clv"].to_numpy() == pytest.approx(expected * det, rel=1e-9)
+    # one-time buyers get the prior mean of their profile: web ones exp(g) times the others
+    once = history["frequency"].to_numpy() == 0
+    web = history["channel=web"].to_numpy() == 1
+    ratio = scores["expected_spend"][once & web].mean() / scores["expected_spend"][once & ~web].mean()
+    assert ratio == pytest.approx(np.exp(spend.params_["spend[channel=web]"]), rel=1e-9)
+    assert (scores["clv_q0.1"] <= scores["clv_q0.9"]).all()
+    assert scores.interval_uncertainty == "parameters and process noise"
+    # the upper CLV bound of one-time buyers follows their profile's spend level
+    upper = scores["clv_q0.975"].to_numpy()
+    buyers = once & (upper > 0)
+    assert upper[buyers & web].mean() > upper[buyers & ~web].mean()
+
+
+def test_scoring_data_without_the_covariate_columns_is_refused(scored_inputs):
+    from clv.scores import score_customers
+
+    history, purchases, spend = scored_inputs
+    with pytest.raises(DataError, match="attach the same covariates"):
+        score_customers(history.drop(columns="channel=web"), purchases, spend, horizon=52, time_unit="week",
+                        intervals=None)

@@ -333,6 +333,15 @@ class GammaGammaModel(MaximumLikelihoodModel, SpendModel):
                             f"({list(names)}). Fix: pass those columns in that order.")
         return z
 
+    def prior_scale(self, covariates: Any = None) -> np.ndarray:
+        """The scale of each customer's Gamma prior of nu: gamma exp(g' z_i) (fits with covariates), else gamma.
+
+        One value per row of ``covariates`` (a fit with covariates), or the single gamma.
+        """
+        self._check_fitted()
+        z = self._covariate_rows(covariates, None)
+        return np.array([self.params[2]]) if z is None else _cov.scale_of(self.params, z)
+
     def prior_mean_spend(self, covariates: Any = None, params: Any = None) -> np.ndarray:
         """Mean value per transaction of a customer not yet seen: p gamma_i / (q - 1) per profile.
 

@@ -142,6 +142,7 @@ class IntervalInputs:
     T: np.ndarray
     monetary_value: np.ndarray
     clv_scale: np.ndarray  # margin * mean discount factor
+    spend_covariates: np.ndarray | None = None  # (n, k) for a spend model fitted with covariates
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def covariance_problem(model) -> str | None:
     covariance = np.asarray(covariance, dtype=float)
     if not np.all(np.isfinite(covariance)):
         return "the information matrix is singular at the fit (a parameter is not identified by the data)"
-    theta = np.log(np.asarray(model.params, dtype=float))
+    theta = _theta(model)
     spread = 8.0 * np.sqrt(np.clip(np.diag(covariance), 0.0, None))
     with np.errstate(over="ignore"):
         extremes = np.exp(np.concatenate([theta - spread, theta + spread]))
@@ -244,7 +245,8 @@ def parameter_draws(model, n_draws: int, rng: np.random.Generator) -> np.ndarray
                       "intervals include process noise only.", stacklevel=3)
         return np.tile(model.params, (n_draws, 1))
     draws = model.sample_params(n_draws, rng)
-    if not np.all(np.isfinite(draws) & (draws > 0)):
+    positive = draws[:, :len(type(model).param_names)]  # covariate coefficients (instance param_names) may be < 0
+    if not (np.all(np.isfinite(draws)) and np.all(positive > 0)):
         raise FitError(
             f"{type(model).__name__}: parameter draws for the prediction intervals overflow or reach 0. "
             "Fix: fit on more customers or a longer calibration period, or score without intervals (intervals=None)."
@@ -252,8 +254,21 @@ def parameter_draws(model, n_draws: int, rng: np.random.Generator) -> np.ndarray
     return draws
 
 
+def _theta(model) -> np.ndarray:
+    """The point the covariance refers to: log-parameters (and covariate coefficients as they are, where the
+    model has them: ``model._theta()``)."""
+    own = getattr(model, "_theta", None)
+    if callable(own):
+        return np.asarray(own(), dtype=float)
+    return np.log(np.asarray(model.params, dtype=float))
+
+
 class SpendSampler:
-    """Draws of the total value of ``Y`` future orders (Gamma-Gamma, or a fixed mean per order)."""
+    """Draws of the total value of ``Y`` future orders (Gamma-Gamma, or a fixed mean per order).
+
+    A Gamma-Gamma fitted with spend covariates draws its coefficients g too: customer i's
+    scale is ``gamma_d exp(g_d' z_i)`` in draw d (:meth:`total` with ``covariates``).
+    """
 
     def __init__(self, spend_model, n_draws: int, rng: np.random.Generator):
         self.spend_model = spend_model
@@ -264,12 +279,17 @@ class SpendSampler:
             names = list(spend_model.param_names)
             draws = parameter_draws(spend_model, n_draws, rng)
             self.p, self.q, self.gamma = (draws[:, names.index(n)] for n in names[:3])
+            self.coefficients = draws[:, 3:]
 
-    def total(self, draw: int, purchases: np.ndarray, x: np.ndarray, m: np.ndarray, rng) -> np.ndarray:
-        """Sum of the order values: ``Gamma(p Y, 1) / nu`` with ``nu ~ Gamma(p x + q, rate gamma + x m)``."""
+    def total(self, draw: int, purchases: np.ndarray, x: np.ndarray, m: np.ndarray, rng,
+              covariates: np.ndarray | None = None) -> np.ndarray:
+        """Sum of the order values: ``Gamma(p Y, 1) / nu`` with ``nu ~ Gamma(p x + q, rate gamma + x m)``
+        (``gamma`` times ``exp(g' z)`` per row of ``covariates`` for a fit with spend covariates)."""
         if self.spend_model is None:
             return purchases * m
         p, q, gamma = self.p[draw], self.q[draw], self.gamma[draw]
+        if covariates is not None:
+            gamma = gamma * np.exp(covariates @ self.coefficients[draw])
         nu = rng.gamma(p * x + q, 1.0) / (gamma + x * m)
         return rng.gamma(p * purchases, 1.0) / nu
 
@@ -281,10 +301,16 @@ class SpendSampler:
         return rng.gamma(p * purchases, 1.0) / rng.gamma(p * x + q, 1.0)
 
 
-def spend_scale(spend_model, x: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """``gamma + x m`` at the point estimate (Gamma-Gamma), or ``m`` without a spend model: total = scale * standardised."""
+def spend_scale(spend_model, x: np.ndarray, m: np.ndarray, covariates: np.ndarray | None = None) -> np.ndarray:
+    """``gamma + x m`` at the point estimate (Gamma-Gamma), or ``m`` without a spend model: total = scale * standardised.
+
+    With spend covariates (a Gamma-Gamma fitted with them) gamma is each customer's
+    ``gamma exp(g' z_i)``, one row of ``covariates`` per customer.
+    """
     if spend_model is None:
         return np.array(m, dtype=float)
+    if covariates is not None:
+        return spend_model.prior_scale(covariates) + x * m
     gamma_hat = dict(zip(spend_model.param_names, spend_model.params))[spend_model.param_names[2]]
     scale = x * m
     scale += gamma_hat
@@ -303,11 +329,12 @@ def simulate_quantiles(model, spend_model, inputs: IntervalInputs, *, horizon: f
     for start in range(0, n, chunk):
         part = slice(start, min(n, start + chunk))
         x, t_x, T, m = (a[part] for a in (inputs.frequency, inputs.recency, inputs.T, inputs.monetary_value))
+        z = None if inputs.spend_covariates is None else inputs.spend_covariates[part]
         purchases = np.empty((x.shape[0], n_draws))
         money = np.empty((x.shape[0], n_draws))
         for d in range(n_draws):
             purchases[:, d] = model.sample_future_purchases(horizon, x, t_x, T, params=thetas[d], rng=rng)
-            money[:, d] = spend.total(d, purchases[:, d], x, m, rng)
+            money[:, d] = spend.total(d, purchases[:, d], x, m, rng, z)
         purchases_q[part] = np.quantile(purchases, levels, axis=1, method="inverted_cdf").T
         clv_q[part] = inputs.clv_scale[part, None] * np.quantile(money, levels, axis=1, method="inverted_cdf").T
     return QuantileResult(purchases_q, clv_q, "simulate", n_draws)

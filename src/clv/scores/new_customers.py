@@ -285,16 +285,11 @@ def _draws(model, n_draws: int, rng: np.random.Generator, problems: list[str]) -
 
 def _spend_draws(spend_model, z, n_draws: int, rng: np.random.Generator, problems: list[str]) -> np.ndarray:
     """Prior mean spend per order for each parameter draw of the spend fit (inf where a draw has q <= 1)."""
-    if _has_spend_covariates(spend_model):
-        covariance = np.asarray(spend_model.covariance_theta_, dtype=float)
-        if np.all(np.isfinite(covariance)):
-            return spend_model.prior_mean_spend(z, params=spend_model.sample_params(n_draws, rng))[:, 0]
-        problems.append(f"{type(spend_model).__name__}: the information matrix is singular at the fit")
-        return np.full(n_draws, float(spend_model.prior_mean_spend(z)[0]))
+    if not callable(getattr(spend_model, "prior_mean_spend", None)):  # a spend model without parameter draws of its mean
+        problems.append(f"{type(spend_model).__name__}: no prior_mean_spend(params=) to draw from")
+        return np.full(n_draws, float(spend_model.population_mean_spend))
     draws = _draws(spend_model, n_draws, rng, problems)
-    p, q, gamma = draws[:, 0], draws[:, 1], draws[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(q > 1.0, p * gamma / (q - 1.0), np.inf)
+    return np.asarray(spend_model.prior_mean_spend(z, params=draws), dtype=float)[:, 0]
 
 
 def _has_spend_covariates(spend_model) -> bool:

@@ -196,6 +196,7 @@ def _score_in_model_unit(
     plan = (_IntervalPlan.checked(transaction_model, spend_model, intervals, n_draws, seed, interval_method)
             if intervals else None)
     money = clean_monetary_value(x, m, has_spend_model=spend_model is not None) if m is not None else None
+    spend_z = _spend_covariates(data, spend_model)
     histories = compress({"x": x, "t_x": t_x, "T": T})
     hx, ht, hT = (histories.columns[k] for k in ("x", "t_x", "T"))
     groups = reference_groups(transaction_model, hx, hT)
@@ -218,14 +219,16 @@ def _score_in_model_unit(
         simulated = None
         if plan is not None and plan.method == "simulate":
             simulated = pool.submit(_simulated, transaction_model, spend_model, x, t_x, T, money, histories, forecast,
-                                    margin, horizon=horizon, plan=plan, rng=rng)
-        out = {"customer_id": customer_id, **_point_columns(spend_model, x, money, histories, forecast, margin)}
+                                    margin, horizon=horizon, plan=plan, rng=rng, spend_z=spend_z)
+        out = {"customer_id": customer_id,
+               **_point_columns(spend_model, x, money, histories, forecast, margin, spend_z)}
         if plan is not None:
             if simulated is not None:
                 purchases_columns, clv_columns = simulated.result()
             else:
                 clv_columns = None if money is None else _expanded_columns(
-                    quantiles, "money", histories, _clv_scale(spend_model, x, money, histories, forecast, margin))
+                    quantiles, "money", histories, _clv_scale(spend_model, x, money, histories, forecast, margin,
+                                                              spend_z))
                 purchases_columns = purchases_q.result()
             out.update(plan.columns(purchases_columns, clv_columns))
     if horizon is None:  # undiscounted lifetime purchases can be infinite: their discounted sum instead
@@ -346,10 +349,44 @@ def _summary_columns(data: CustomerData, model, spend_model):
     return x, t_x, T, m, customer_id
 
 
-def _point_columns(spend_model, x, money, histories, forecast, margin) -> dict[str, np.ndarray]:
+def _spend_covariates(data: CustomerData, spend_model) -> np.ndarray | None:
+    """The (n, k) covariates of a spend model fitted with them, from the customer data's columns; else None.
+
+    Parameters
+    ----------
+    data : CustomerData
+        The customers scored; with covariates attached (:func:`clv.summary.attach_covariates`)
+        its table holds the encoded covariate columns.
+    spend_model : SpendModel or None
+        The spend model; only a Gamma-Gamma fitted with covariates (``has_covariates``) needs them.
+
+    Returns
+    -------
+    numpy.ndarray or None
+
+    Raises
+    ------
+    clv.errors.DataError
+        When the data lack a covariate column the spend model was fitted with.
+    """
+    if spend_model is None or not getattr(spend_model, "has_covariates", False):
+        return None
+    names = list(spend_model.covariate_names_)
+    missing = [n for n in names if n not in data.table.columns]
+    if missing:
+        raise DataError(f"the spend model was fitted with covariates {names} but the customer data lack "
+                        f"{missing}. Fix: attach the same covariates to the data scored "
+                        "(clv.summary.attach_covariates), or use a spend model fitted without covariates.")
+    return data.table[names].to_numpy(dtype=float)
+
+
+def _point_columns(spend_model, x, money, histories, forecast, margin, spend_z=None) -> dict[str, np.ndarray]:
     """p_alive, expected_purchases and, with money, expected_spend and clv per customer."""
     out = {"p_alive": histories.expand(forecast.p_alive), "expected_purchases": histories.expand(forecast.expected)}
-    if money is not None:
+    if money is not None and spend_z is not None:
+        spend = np.asarray(spend_model.expected_spend(x, money, covariates=spend_z), dtype=float)
+        out.update(expected_spend=spend, clv=margin * spend * histories.expand(forecast.discounted))
+    elif money is not None:
         spend = money if spend_model is None else _linear_in_m(spend_model, x, money, _frequency_groups(histories))
         clv = margin * spend
         clv *= histories.expand(forecast.discounted)
@@ -357,9 +394,9 @@ def _point_columns(spend_model, x, money, histories, forecast, margin) -> dict[s
     return out
 
 
-def _clv_scale(spend_model, x, money, histories, forecast, margin) -> np.ndarray:
+def _clv_scale(spend_model, x, money, histories, forecast, margin, spend_z=None) -> np.ndarray:
     """CLV per unit of standardised money: ``spend scale * margin * mean discount`` per customer."""
-    scale = spend_scale(spend_model, x, money)
+    scale = spend_scale(spend_model, x, money, spend_z)
     mean_discount = histories.expand(forecast.mean_discount)
     mean_discount *= margin
     scale *= mean_discount
@@ -421,15 +458,20 @@ class _IntervalPlan:
                     quantile_level_mc_sd={f"{u:g}": monte_carlo_level_sd(u, self.n_draws) for u in self.levels})
 
 
-def _simulated(model, spend_model, x, t_x, T, money, histories, forecast, margin, *, horizon, plan, rng):
-    """Full simulation per distinct (history, monetary value): money enters the draws.
+def _simulated(model, spend_model, x, t_x, T, money, histories, forecast, margin, *, horizon, plan, rng, spend_z=None):
+    """Full simulation per distinct (history, monetary value[, spend covariates]): money enters the draws.
 
     Returns the per-customer purchase and CLV quantile columns (CLV None without money).
     """
     money_or_zero = money if money is not None else np.zeros_like(x)
-    rows = compress({"x": x, "t_x": t_x, "T": T, "m": money_or_zero})
+    columns = {"x": x, "t_x": t_x, "T": T, "m": money_or_zero}
+    if spend_z is not None:
+        columns.update({f"spend_z{j}": spend_z[:, j] for j in range(spend_z.shape[1])})
+    rows = compress(columns)
     clv_scale = margin * forecast.mean_discount[histories.inverse][_first_rows(rows)]
-    inputs = IntervalInputs(rows.columns["x"], rows.columns["t_x"], rows.columns["T"], rows.columns["m"], clv_scale)
+    z_rows = None if spend_z is None else np.column_stack([rows.columns[f"spend_z{j}"] for j in range(spend_z.shape[1])])
+    inputs = IntervalInputs(rows.columns["x"], rows.columns["t_x"], rows.columns["T"], rows.columns["m"], clv_scale,
+                            z_rows)
     result = simulate_quantiles(model, spend_model, inputs, horizon=horizon, levels=plan.levels, n_draws=plan.n_draws,
                                 rng=rng)
     purchases_q = [rows.expand(result.purchases[:, j]) for j in range(plan.levels.size)]
