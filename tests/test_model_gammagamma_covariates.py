@@ -245,3 +245,23 @@ def test_scoring_data_without_the_covariate_columns_is_refused(scored_inputs):
     with pytest.raises(DataError, match="attach the same covariates"):
         score_customers(history.drop(columns="channel=web"), purchases, spend, horizon=52, time_unit="week",
                         intervals=None)
+
+
+def test_customer_data_with_covariates_fits_and_scores(scored_inputs):
+    """The covariates travel with the customer data: attach_covariates, fit on the data, score the data."""
+    from clv.scores import score_customers
+    from clv.summary import CustomerData, attach_covariates
+
+    history, purchases, spend = scored_inputs
+    table = history.drop(columns="channel=web").assign(customer_id=[f"c{i}" for i in range(len(history))])
+    channel = np.where(history["channel=web"].to_numpy() == 1, "web", "shop")
+    data = attach_covariates(CustomerData(table, time_unit="week"),
+                             pd.DataFrame({"customer_id": table["customer_id"], "channel": channel}),
+                             reference={"channel": "shop"})
+    assert data.covariate_names == ("channel=web",)
+    fitted = GammaGammaModel().fit(data)
+    assert fitted.params_ == spend.params_  # the same rows and covariate column as the array fit
+    scores = score_customers(data, purchases, fitted, horizon=52,
+                             intervals=None)
+    expected = spend.expected_spend(history["frequency"], history["monetary_value"], covariates=history[["channel=web"]])
+    assert scores["expected_spend"].to_numpy() == pytest.approx(expected, rel=1e-12)

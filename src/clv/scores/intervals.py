@@ -245,7 +245,8 @@ def parameter_draws(model, n_draws: int, rng: np.random.Generator) -> np.ndarray
                       "intervals include process noise only.", stacklevel=3)
         return np.tile(model.params, (n_draws, 1))
     draws = model.sample_params(n_draws, rng)
-    positive = draws[:, :len(type(model).param_names)]  # covariate coefficients (instance param_names) may be < 0
+    # covariate coefficients (named on the instance, after the class's base parameters) may be < 0
+    positive = draws[:, :len(getattr(type(model), "param_names", ())) or draws.shape[1]]
     if not (np.all(np.isfinite(draws)) and np.all(positive > 0)):
         raise FitError(
             f"{type(model).__name__}: parameter draws for the prediction intervals overflow or reach 0. "
