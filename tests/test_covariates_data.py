@@ -98,9 +98,9 @@ def test_numeric_ids_in_the_file_match_text_ids_in_the_data(tmp_path):
     (pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "age": [1, 1, 1, 1]}), None, {},
      r"covariate 'age' has one value only.*Fix"),
     (pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "Age": [1, 2, 3, 4]}), ["age"], {},
-     r"'age' \(covariate\) not found; did you mean 'Age'"),
+     r"covariate column 'age' is not in the covariate table \(did you mean 'Age'\?\).*--covariate-cols"),
     (pd.DataFrame({"id": ["a", "b", "c", "d"], "age": [1, 2, 3, 4]}), None, {},
-     r"'customer_id' \(customer id\) not found.*--covariate-id"),
+     r"no customer-id column 'customer_id'; columns found: id, age.*--covariate-id COL"),
     (pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "T": [1, 2, 3, 4]}), None, {},
      r"\['T'\] would overwrite columns of the customer table.*Fix: rename"),
 ])

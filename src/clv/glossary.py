@@ -195,6 +195,19 @@ TERMS: tuple[Term, ...] = (
          NO_DEFAULT, "-", cli=False),
     Term("clv", "Customer lifetime value: discounted expected margin over the horizon (a score column).", "currency",
          NO_DEFAULT, "-", cli=False),
+    Term("covariates", "Static covariates: one row of attributes per customer (channel, gender, ...) joined by "
+         "customer id (clv.summary.attach_covariates; on the command line a CSV or Parquet file). Categorical "
+         "columns become 0/1 columns against a stated reference level; numeric ones are used as given. In a "
+         "model's fit and predictions: the design matrix, one row per customer.", "-", None, "none",
+         exceptions=MappingProxyType({
+             "*SpendCapabilities": (False, "a capability flag: whether the spend model takes covariates"),
+         })),
+    Term("covariate_cols", "The columns of the covariates file to use, comma-separated.", "-", None,
+         "every column but the customer id"),
+    Term("covariate_id", "The customer-id column of the covariates file.", "-", "customer_id", "customer_id"),
+    Term("l2_penalty", "Weight of the L2 penalty on covariate coefficients: the fit maximises the log-likelihood "
+         "minus l2_penalty times the sum of the squared coefficients (0: plain maximum likelihood).", "-", 0.0,
+         "0 (no penalty)"),
 )
 """Every name of the vocabulary, in the order of the glossary page."""
 

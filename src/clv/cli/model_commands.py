@@ -82,7 +82,7 @@ def take_columns(frame: pd.DataFrame, wanted: dict[str, str], what: str) -> dict
 
 
 def fit_model(name: str, frame: pd.DataFrame, columns: dict[str, str | None], time_unit: str | None = None,
-              fallback: bool = True):
+              fallback: bool = True, covariates: dict[str, Any] | None = None):
     """Fit the named model on the summary ``frame`` with the given column names; the model records ``time_unit``.
 
     The columns follow the model's family (and, for purchase models, whether
@@ -96,6 +96,8 @@ def fit_model(name: str, frame: pd.DataFrame, columns: dict[str, str | None], ti
 
     weights = take_columns(frame, {"weights": columns["weights"]}, "weights")["weights"] if columns["weights"] else None
     model = model_class(name)()
+    if covariates is not None:
+        return _fit_with_covariates(model, frame, columns, time_unit, fallback, covariates, weights)
     if model.family == "purchase":
         age = "n_periods" if model.capabilities.discrete_time else "t"
         data = take_columns(frame, {k: columns[k] for k in ("frequency", "recency", age)}, "summary")
@@ -114,6 +116,35 @@ def fit_model(name: str, frame: pd.DataFrame, columns: dict[str, str | None], ti
                         "a monetary_value column (--monetary-col). BG/NBD, MBG/NBD and Pareto/NBD fit without amounts.")
     data = take_columns(frame, {k: columns[k] for k in ("frequency", "monetary")}, "summary")
     return model.fit(data["frequency"], data["monetary"], weights=weights, time_unit=time_unit)
+
+
+def _fit_with_covariates(model, frame, columns, time_unit, fallback, covariates, weights):
+    """`clv fit --covariates`: the summary as customer data with the covariates, through the ladder (purchase models)."""
+    import warnings
+
+    import pandas as pd
+
+    from clv.models.contract import covariate_models, supports_covariates
+    from clv.models.ladder import FallbackWarning, fit_purchase_model
+
+    if not supports_covariates(model):
+        able = ", ".join(covariate_models(model.family)) or "none yet"
+        raise DataError(f"--covariates: model {model.model_name!r} does not take covariates (models that do: {able}). "
+                        "Fix: choose one of them with --model, or leave --covariates out.")
+    age = "n_periods" if model.family == "purchase" and model.capabilities.discrete_time else "t"
+    wanted = {"frequency": columns["frequency"], "recency": columns["recency"], "T": columns[age]} \
+        if model.family == "purchase" else {"frequency": columns["frequency"], "monetary_value": columns["monetary"]}
+    table = frame.table if hasattr(frame, "table") else frame
+    canonical = pd.DataFrame(take_columns(table, wanted, "summary"))
+    if "customer_id" in table.columns:
+        canonical.insert(0, "customer_id", table["customer_id"].to_numpy())
+    base = frame.with_table(canonical) if hasattr(frame, "with_table") else canonical
+    data = customer_data_with_covariates(base, covariates, time_unit, "customer_id")
+    if model.family != "purchase":
+        return model.fit(data, weights=weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FallbackWarning)
+        return fit_purchase_model(data, model.model_name, fallback=fallback, weights=weights)
 
 
 def model_note(model) -> None:
@@ -224,6 +255,9 @@ DELIMITER = typer.Option(None, "--delimiter", help="--from-orders: field separat
 NAMES = typer.Option(None, "--names", help="--from-orders: comma-separated column names of a file without header.")
 OBSERVATION_END = typer.Option(None, "--observation-end", help="--from-orders: last day of the observation window.")
 ENCODING = typer.Option(None, "--encoding", help="--from-orders: text encoding of the order file, e.g. cp1252 (default UTF-8).")
+COVARIATES = typer.Option(None, "--covariates", help="Static covariates: a CSV or Parquet file with one row per customer (customer id + columns), joined by customer id; categorical columns are encoded against their most frequent level (stated). BG/NBD and MBG/NBD use them (docs/models/covariates.md).")
+COVARIATE_COLS = typer.Option(None, "--covariate-cols", help="--covariates: the columns to use, comma-separated (default: every column but the id).")
+COVARIATE_ID = typer.Option("customer_id", "--covariate-id", help="--covariates: the customer id column of the covariates file.")
 
 
 def register(app: typer.Typer) -> None:
@@ -239,6 +273,34 @@ MONETARY_COL = typer.Option("monetary_value", "--monetary-col", help="Column of 
 N_PERIODS_COL = typer.Option("n_periods", "--n-periods-col", help="BG/BB: column of the number of purchase opportunities.")
 TENURE_COL = typer.Option("tenure", "--tenure-col", help="sBG: column of periods survived (renewals so far; period of cancellation if churned).")
 CHURNED_COL = typer.Option("churned", "--churned-col", help="sBG: column, 1/true if the customer has churned.")
+
+
+def covariate_options(path: Path | None, cols: str | None, covariate_id: str) -> dict[str, Any] | None:
+    """The --covariates options as read by :func:`customer_data_with_covariates` (None without --covariates)."""
+    if path is None:
+        if cols:
+            raise DataError("--covariate-cols was given without --covariates. Fix: add --covariates FILE.")
+        return None
+    columns = [c.strip() for c in cols.split(",") if c.strip()] if cols else None
+    return {"path": path, "columns": columns, "id": covariate_id}
+
+
+def customer_data_with_covariates(frame: Any, covariates: dict[str, Any], unit: str | None, id_column: str,
+                                  design: Any = None) -> Any:
+    """The summary as customer data with the --covariates file joined by customer id (``design``: a fitted model's)."""
+    from clv.summary import CustomerData, attach_covariates
+
+    table = frame.table if hasattr(frame, "table") else frame
+    if id_column not in table.columns:
+        raise DataError(f"--covariates joins by customer id, but the summary has no {id_column!r} column. Fix: give "
+                        "a summary with its customer ids (clv summarize writes customer_id).")
+    data = frame if isinstance(frame, CustomerData) else CustomerData(
+        table.rename(columns={id_column: "customer_id"}), time_unit=unit or "week",
+        has_amounts="monetary_value" in table.columns)
+    read_table_file(Path(covariates["path"]), "--covariates file")  # a missing or unreadable file in CLI words
+    return attach_covariates(data.without_covariates(), covariates["path"],
+                             None if design is not None else covariates["columns"],
+                             id_column=covariates["id"], design=design)
 
 
 def fit_command(
@@ -265,6 +327,9 @@ def fit_command(
     observation_end: str | None = OBSERVATION_END,
     encoding: str | None = ENCODING,
     fallback: bool = typer.Option(True, "--fallback/--no-fallback", help="BG/NBD, MBG/NBD, Pareto/NBD: fall back to the NBD without dropout when the data show no churn (docs/models/nbd.md); --no-fallback keeps the requested model (with a note) or its refusal."),
+    covariates: Path | None = COVARIATES,
+    covariate_cols: str | None = COVARIATE_COLS,
+    covariate_id: str = COVARIATE_ID,
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path | None = OUTPUT_OPTION,
 ) -> None:
@@ -282,7 +347,8 @@ def fit_command(
     if time_unit is None and unit is not None and registry.model_family(model.value) != "spend":
         note(f"time unit {unit}, as recorded in {input.name}")
     with progress(f"fitting {model.value}"):
-        fitted = fit_model(model.value, frame, columns, unit, fallback=fallback)
+        fitted = fit_model(model.value, frame, columns, unit, fallback=fallback,
+                           covariates=covariate_options(covariates, covariate_cols, covariate_id))
     model_note(fitted)
     report = fit_report(fitted, input, unit)
     if save is not None:
@@ -330,6 +396,9 @@ def score_command(
     names: str | None = NAMES,
     observation_end: str | None = OBSERVATION_END,
     encoding: str | None = ENCODING,
+    covariates: Path | None = COVARIATES,
+    covariate_cols: str | None = COVARIATE_COLS,
+    covariate_id: str = COVARIATE_ID,
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path | None = OUTPUT_OPTION,
 ) -> None:
@@ -372,6 +441,7 @@ def score_command(
         note(f"the summary is in {unit}s and the model was fitted in {saved}s: recency and T are converted to "
              f"{saved}s; --horizon is read in {unit}s.")
     frame = summary_for_scoring(data, columns, transactions)
+    frame = scoring_covariates(frame, transactions, covariate_options(covariates, covariate_cols, covariate_id), unit)
     levels = parse_intervals(intervals)
     calibration, calibration_note = interval_calibration(loaded, data, transactions, spend, horizon, unit, levels,
                                                          margin, draws, seed)
@@ -385,6 +455,24 @@ def score_command(
         note(calibration_note)
     span = "the whole remaining lifetime" if horizon == float("inf") else f"{horizon:g} {unit}s"
     emit(scores, fmt, output, title=f"scores over {span}")
+
+
+def scoring_covariates(frame: Any, model, covariates: dict[str, Any] | None, unit: str) -> Any:
+    """The scoring summary with the covariates the model was fitted with (encoded as in the fit), or as it is."""
+    fitted_with = tuple(getattr(model, "covariate_names_", ()) or ())
+    if not fitted_with:
+        if covariates is not None:
+            raise DataError(f"--covariates: the model ({model.model_name}) was fitted without covariates. Fix: leave "
+                            "--covariates out, or fit with clv fit --covariates FILE.")
+        return frame
+    if covariates is None:
+        raise DataError(f"the model was fitted with the covariates {list(fitted_with)}: give the same covariates file "
+                        "with --covariates FILE (and --covariate-id COL if its id column is not customer_id).")
+    design = getattr(model, "covariate_design_", None)
+    if design is None and covariates["columns"] is None:
+        raise DataError("the model file does not record how its covariates were encoded. Fix: give "
+                        "--covariate-cols as in clv fit.")
+    return customer_data_with_covariates(frame, covariates, unit, "customer_id", design=design)
 
 
 def interval_calibration(loaded, data, model, spend, horizon: float, unit: str, levels, margin: float, draws: int,

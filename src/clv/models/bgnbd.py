@@ -85,6 +85,11 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         :class:`clv.errors.DataError`.
     max_iter : int, default 2000
         The most iterations of the L-BFGS-B optimiser per starting point.
+    l2_penalty : float, default 0.0
+        With static covariates (``fit(..., covariates=...)``, or customer data
+        carrying them): the fit maximises the log-likelihood minus
+        ``l2_penalty`` times the sum of the squared covariate coefficients
+        (0: plain maximum likelihood). No effect without covariates.
 
     Attributes
     ----------
@@ -103,6 +108,11 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
     time_unit_ : str or None
         The unit of the durations fitted (``fit(..., time_unit=...)``, or the customer data's);
         None for unitless arrays. Saved by ``to_dict`` / ``to_json``.
+    covariate_names_ : tuple of str
+        After a fit with covariates only: their names; ``params_`` then also
+        holds the coefficients ``trans[<name>]`` (purchase rate: alpha_i =
+        alpha e^(-g'x_i)) and ``life[<name>]`` (dropout: a_i, b_i = a, b
+        e^(g'x_i)), see :mod:`clv.models.covariate_link` and docs/models/covariates.md.
 
     See Also
     --------
@@ -141,19 +151,33 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
     # quadrature (discounted_lifetime_purchases); exact predictive tails (clv.scores.closed_form).
     capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities(
         factorisable=True, grid_scoring=True, closed_form_lifetime=True, closed_form_tails=True,
-        dropout_at_first_purchase=0,
+        dropout_at_first_purchase=0, static_covariates=True,
     )
     _fit_caches: ClassVar[tuple[str, ...]] = ("_coded_rows",)
     _pilot_fit: ClassVar[bool] = True  # large fits start from a subsample fit (MaximumLikelihoodModel._pilot_start)
 
+    def __init__(self, *, initial_params: Mapping[str, float] | None = None, max_iter: int = 2000,
+                 l2_penalty: float = 0.0):
+        super().__init__(initial_params=initial_params, max_iter=max_iter)
+        self.l2_penalty = l2_penalty
+
     # ----- fitting --------------------------------------------------------
-    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> BetaGeoModel:
+    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None, *, covariates: Any = None) -> BetaGeoModel:
         """Maximum-likelihood fit on per-customer (or compressed, weighted) histories.
 
         ``frequency``: number of repeat purchases x; ``recency``: time of the
         last purchase t_x (0 when x = 0); ``T``: age of the customer at the end
         of calibration; all measured from the first purchase in one time unit.
         ``weights``: optional count of customers sharing each row.
+        ``covariates``: optional static covariates, one row per customer (a
+        DataFrame, or an array with columns named x0, x1, ...); customer data
+        with covariates (:func:`clv.summary.attach_covariates`) gives them.
+        They enter through the exponential link of
+        :data:`clv.models.covariate_link.BGNBD_LINK` (alpha_i = alpha
+        e^(-g_trans'x_i), a_i = a e^(g_life'x_i), b_i = b e^(g_life'x_i)) and
+        their coefficients are in ``params_`` as ``trans[<name>]``,
+        ``life[<name>]``; ``l2_penalty`` (constructor) penalises them.
+        Without covariates the fit is exactly the model without them.
         """
         x, t_x, T = validate_rfm(frequency, recency, T)
         weights = validate_weights(weights, x.shape[0])
@@ -164,9 +188,200 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
                 f"{type(self).__name__}: no customer made a repeat purchase (all frequency 0), so purchase "
                 "rates and dropout cannot be estimated. Use a longer calibration period or more customers."
             )
+        for name in _COVARIATE_ATTRIBUTES:  # a new fit describes itself only
+            self.__dict__.pop(name, None)
+        if covariates is not None:
+            return self._fit_covariates(x, t_x, T, weights, covariates)
         self._fit({"x": x, "t_x": t_x, "T": T}, weights)
         require_identified(self)
         return self
+
+    def _fit_covariates(self, x, t_x, T, weights, covariates) -> BetaGeoModel:
+        """The fit with static covariates (:func:`clv.models.covariate_link.fit_with_covariates`)."""
+        from clv.models.covariate_link import BGNBD_LINK, covariate_table, fit_with_covariates
+
+        X, names = covariate_table(covariates, x.shape[0])
+        penalty = float(self.l2_penalty)
+        if not (np.isfinite(penalty) and penalty >= 0):
+            raise DataError(f"l2_penalty must be a number >= 0, got {self.l2_penalty!r}.")
+        plain = type(self)(initial_params=self.initial_params, max_iter=self.max_iter)
+        plain.fit(x, t_x, T, weights)
+        fit_with_covariates(self, {"x": x, "t_x": t_x, "T": T}, X, names, weights, BGNBD_LINK, penalty, plain.params_)
+        return self
+
+    def _row_log_likelihood_and_gradient(self, params, data: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row log L and its gradient in per-row (r, alpha, a, b) (arrays or scalars), for covariate fits.
+
+        The formulas of :meth:`_log_likelihood_terms` and :meth:`_log_likelihood_gradient`, which hold
+        element by element.
+        """
+        return self._log_likelihood_terms(params, data), self._log_likelihood_gradient(params, data)
+
+    def _profile_log_likelihood_and_gradient(self, params, data: Mapping[str, np.ndarray],
+                                             weights: np.ndarray) -> tuple[float, np.ndarray]:
+        """sum_i w_i log L_i and the per-profile sums of w_i dlog L_i/d(r, alpha_i, a_i, b_i), for covariate fits.
+
+        ``params``: (r, alpha, a, b) per distinct covariate profile (arrays (P,)
+        or scalars); ``data["_profile"]`` the profile of each row. The formulas
+        of :meth:`_log_likelihood_gradient`, with the special functions of
+        :meth:`_x_terms` evaluated once per distinct (profile, x) pair (a few
+        thousand for categorical covariates) and gathered per row.
+        """
+        from clv.models.covariate_link import PROFILE
+
+        r = params[0]
+        profile = data[PROFILE]
+        n_profiles = max((np.shape(p)[0] for p in params if np.ndim(p)), default=1)
+        alpha, a, b = (np.broadcast_to(np.asarray(p, dtype=float), (n_profiles,)) for p in params[1:])
+        pair_codes, pair_profile, pair_x, weight_by_pair = self._profile_pairs(data, weights)
+        per_pair = self._x_terms([r, alpha[pair_profile], a[pair_profile], b[pair_profile]], pair_x)
+        x, t_x, T = data["x"], data["t_x"], data["T"]
+        row_alpha = alpha[profile]
+        log_at_T, log_at_t_x = np.log(row_alpha + T), np.log(row_alpha + t_x)
+        shape = r + x
+        log_ratio = log_at_T - log_at_t_x
+        log_odds = per_pair.log_odds[pair_codes] + shape * log_ratio
+        soft = softplus(log_odds)
+        q = np.exp(log_odds - soft)
+        value = float(weights @ (per_pair.log_alive[pair_codes] - shape * log_at_T + soft))
+        q_by_pair = np.bincount(pair_codes, weights * q, minlength=pair_x.shape[0])
+
+        def by_profile(values_by_pair):
+            return np.bincount(pair_profile, values_by_pair, minlength=n_profiles)
+
+        d_r = (per_pair.d_r @ weight_by_pair) - weights @ log_at_T + (weights * q) @ log_ratio
+        d_alpha_rows = r / row_alpha - shape / (row_alpha + T) - q * shape * (1.0 / (row_alpha + t_x) - 1.0 / (row_alpha + T))
+        d_alpha = np.bincount(profile, weights * d_alpha_rows, minlength=n_profiles)
+        d_a = by_profile(per_pair.d_a * weight_by_pair + q_by_pair / a[pair_profile])
+        d_b = by_profile(per_pair.d_b * weight_by_pair + q_by_pair * per_pair.d_log_odds_b)
+        d_r_by_profile = np.zeros(n_profiles)
+        d_r_by_profile[0] = d_r  # r is shared: only its total matters (chain_gradient sums over profiles)
+        return value, np.column_stack([d_r_by_profile, d_alpha, d_a, d_b])
+
+    def _profile_pairs(self, data: Mapping[str, np.ndarray], weights: np.ndarray):
+        """(pair code per row, profile per pair, x per pair, weight per pair) of the distinct (profile, x) pairs,
+        cached in ``data`` (the same rows and weights come back at every step of a fit)."""
+        from clv.models.covariate_link import PROFILE
+
+        cached = data.get("_pairs") if isinstance(data, dict) else None
+        if cached is None or cached[0] is not weights:
+            packed = compress({"p": data[PROFILE], "x": data["x"]}, ordered=False)
+            weight_by_pair = np.bincount(packed.inverse, weights, minlength=packed.n_distinct)
+            cached = (weights, (packed.inverse, packed.columns["p"], packed.columns["x"], weight_by_pair))
+            if isinstance(data, dict):
+                data["_pairs"] = cached
+        return cached[1]
+
+    # ----- covariates -------------------------------------------------------
+    def _has_covariates(self) -> bool:
+        return bool(self.__dict__.get("covariate_names_"))
+
+    def _covariate_params(self, covariates: Any, shape: tuple, params: Any = None) -> Any:
+        """Per-row parameters for histories of ``shape`` (one covariate row per first-axis entry), or
+        ``params`` unchanged for a model without covariates."""
+        if not self._has_covariates():
+            if covariates is not None:
+                raise DataError(f"{type(self).__name__} was fitted without covariates, but covariates= were given. "
+                                "Fix: fit it with covariates (customer data with attach_covariates), or leave them out.")
+            return params
+        from clv.models.covariate_link import covariate_table, split_theta
+
+        if covariates is None:
+            raise DataError(f"{type(self).__name__} was fitted with covariates {list(self.covariate_names_)}: pass "
+                            "covariates= (one row per customer, same columns), or score customer data that carries "
+                            "them (clv.score_customers).")
+        n = shape[0] if shape else 1
+        X, names = covariate_table(covariates, n, self.covariate_names_)
+        if isinstance(covariates, pd.DataFrame) and names != self.covariate_names_:
+            raise DataError(f"covariates have columns {list(names)}, but the model was fitted with "
+                            f"{list(self.covariate_names_)}. Fix: give the same columns in the same order.")
+        base, coefficients = split_theta(self, params)
+        rows = self.covariate_link_.row_params(type(self).param_names, base, coefficients, X)
+        per_row = (n,) + (1,) * max(len(shape) - 1, 0)
+        return _RowParams(np.reshape(p, per_row) if np.ndim(p) else p for p in rows)
+
+    def _params_array(self, params: Any = None) -> Any:
+        if isinstance(params, _RowParams):
+            return params
+        if self._has_covariates():
+            raise DataError(f"{type(self).__name__} was fitted with covariates {list(self.covariate_names_)}: pass "
+                            "covariates= (one row per customer) to its predictions.")
+        return super()._params_array(params)
+
+    def sample_params(self, n_draws: int, seed: int | np.random.Generator | None = None) -> np.ndarray:
+        """Draws of the parameters from their estimated sampling distribution.
+
+        Multivariate normal on (log base parameters, covariate coefficients)
+        with the inverse observed information as covariance; the base
+        parameters mapped back with ``exp``. Shape (n_draws, k).
+        """
+        if not self._has_covariates():
+            return super().sample_params(n_draws, seed)
+        from clv.models.covariate_link import split_theta
+
+        base, coefficients = split_theta(self)
+        theta = np.concatenate([np.log(base), coefficients])
+        draws = np.random.default_rng(seed).multivariate_normal(theta, self.covariance_theta_, size=n_draws, method="eigh")
+        draws[:, :base.shape[0]] = np.exp(draws[:, :base.shape[0]])
+        return draws
+
+    def profile_model(self, covariate_row: Any) -> BetaGeoModel:
+        """The model without covariates of one covariate profile (its parameters and their uncertainty).
+
+        The per-profile parameters of the link and the covariance of their
+        logs, A Sigma A' (:func:`clv.models.covariate_link.profile_params`: exact,
+        the link is linear in the logs), in a fitted model of this class without
+        covariates: every prediction, value and interval method of the model
+        applies to the customers of that profile.
+        """
+        from clv.models.covariate_link import profile_params
+
+        self._check_fitted()
+        if not self._has_covariates():
+            raise DataError(f"{type(self).__name__} was fitted without covariates: it has no profiles.")
+        row = np.asarray(covariate_row, dtype=float).reshape(-1)
+        if row.shape[0] != len(self.covariate_names_):
+            raise DataError(f"a covariate profile has {len(self.covariate_names_)} values {list(self.covariate_names_)}, "
+                            f"got {row.shape[0]}.")
+        values, covariance = profile_params(self, row)
+        model = type(self)()
+        names = type(self).param_names
+        model.params_ = dict(zip(names, values.tolist()))
+        model.covariance_theta_ = covariance
+        se = values * np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+        model.standard_errors_ = dict(zip(names, se.tolist()))
+        model.confidence_intervals_ = {n: (v * math.exp(-1.959963984540054 * e / v), v * math.exp(1.959963984540054 * e / v))
+                                       for n, v, e in zip(names, values.tolist(), se.tolist())}
+        model.log_likelihood_, model.n_, model.n_distinct_ = self.log_likelihood_, self.n_, self.n_distinct_
+        model.time_unit_ = getattr(self, "time_unit_", None)
+        return model
+
+    def to_dict(self) -> dict[str, Any]:
+        payload = super().to_dict()
+        if self._has_covariates():
+            payload["covariates"] = {"names": list(self.covariate_names_), "l2_penalty": self.l2_penalty_}
+            design = getattr(self, "covariate_design_", None)
+            if design is not None:
+                payload["covariates"]["design"] = design.as_dict()
+        return payload
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> BetaGeoModel:
+        model = super().from_dict(payload)
+        covariates = payload.get("covariates")
+        if covariates:
+            from clv.models.covariate_link import BGNBD_LINK
+
+            names = tuple(covariates["names"])
+            model.param_names = cls.param_names + BGNBD_LINK.coefficient_names(names)
+            model.params_ = {n: float(payload["params"][n]) for n in model.param_names}
+            model.covariate_names_, model.covariate_link_ = names, BGNBD_LINK
+            model.l2_penalty_ = model.l2_penalty = float(covariates.get("l2_penalty", 0.0))
+            if covariates.get("design") is not None:
+                from clv.summary.covariates import CovariateDesign
+
+                model.covariate_design_ = CovariateDesign.from_dict(covariates["design"])
+        return model
 
     def _initial_params(self, data: Mapping[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
         total = weights.sum()
@@ -366,7 +581,7 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         return cached[1]
 
     # ----- predictions ----------------------------------------------------
-    def probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+    def probability_alive(self, frequency: Any, recency: Any, T: Any, *, covariates: Any = None) -> np.ndarray:
         """P(customer still alive at T | x, t_x, T).
 
         BG/NBD (FHL 2005 eq. 11): 1 / (1 + [x > 0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x));
@@ -374,9 +589,10 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         logistic of the log odds. Time unit: that of the data.
         Evaluated on every row, not on the distinct rows: these few logarithms
         per row cost less than finding the distinct rows.
+        ``covariates``: one row per customer for a model fitted with covariates (per-row parameters).
         """
         x, t_x, T = broadcast_history(frequency, recency, T)
-        return self.probability_alive_validated(x, t_x, T)
+        return self.probability_alive_validated(x, t_x, T, self._covariate_params(covariates, x.shape))
 
     def probability_alive_validated(self, x, t_x, T, params=None):
         """:meth:`probability_alive` on float arrays already checked by ``validate_rfm`` (no checks, no copies).
@@ -397,21 +613,22 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         np.negative(log_odds_dropped, out=log_odds_dropped)
         return np.where(has_dropout_term, special.expit(log_odds_dropped, out=log_odds_dropped), 1.0)
 
-    def expected_purchases_new(self, t: Any) -> np.ndarray:
+    def expected_purchases_new(self, t: Any, *, covariates: Any = None) -> np.ndarray:
         """E[X(t)]: expected repeat purchases in (0, t] of a newly acquired customer.
 
         BG/NBD (FHL 2005 eq. 9):
         (a+b-1)/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b; a+b-1; t/(alpha+t))].
         MBG/NBD (Batislam et al. 2007): b/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b+1; a+b; t/(alpha+t))].
-        ``t`` in the time unit of the data.
+        ``t`` in the time unit of the data. ``covariates``: for a model fitted
+        with covariates, one row per new customer (``t`` broadcast with the rows).
         """
         t = non_negative(t, "t")
-        r, alpha, a, b = self.params
+        r, alpha, a, b = self._params_array(self._covariate_params(covariates, (len(covariates),) if covariates is not None else ()))
         s = self.capabilities.dropout_at_first_purchase
         survive_first = np.exp(special.betaln(a, b + s) - special.betaln(a, b))
         return survive_first * expected_purchases_given_alive(t, r, alpha, a, b + s)
 
-    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any, *, covariates: Any = None) -> np.ndarray:
         """E[Y(t) | x, t_x, T]: expected purchases in (T, T+t] given the history.
 
         FHL 2005 eq. 10: P(alive) * (a+b+x-1)/(a-1)
@@ -422,21 +639,26 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         ``t`` of shape (1, m) give the (n, m) grid of every history at every
         time, evaluated as a grid (the per-history parts once per row; no
         search for distinct rows); other inputs are evaluated once per
-        distinct (t, x, t_x, T).
+        distinct (t, x, t_x, T). ``covariates``: one row per customer (the
+        first axis of the histories) for a model fitted with covariates.
         """
         t = non_negative(t, "t")
         x, t_x, T = broadcast_history(frequency, recency, T)
+        if self._has_covariates() or covariates is not None:
+            shape = np.broadcast_shapes(t.shape, x.shape)
+            params = self._covariate_params(covariates, x.shape if x.shape == shape else shape)
+            return self._expected_purchases(*np.broadcast_arrays(t, x, t_x, T), params=params)
         if t.ndim == 2 and t.shape[0] == 1 and x.ndim == 2 and x.shape[1] == 1:
             return self._expected_purchases(t, x, t_x, T)
         t, x, t_x, T = np.broadcast_arrays(t, x, t_x, T)
         flat = {name: np.ascontiguousarray(v).reshape(-1) for name, v in (("t", t), ("x", x), ("t_x", t_x), ("T", T))}
         return apply_on_distinct(self._expected_purchases, **flat).reshape(t.shape)
 
-    def _expected_purchases(self, t, x, t_x, T):
-        r, alpha, a, b = self.params
+    def _expected_purchases(self, t, x, t_x, T, params=None):
+        r, alpha, a, b = self._params_array(params)
         s = self.capabilities.dropout_at_first_purchase
         given_alive = expected_purchases_given_alive(t, r + x, alpha + T, a, b + x + s)
-        return self.probability_alive_validated(x, t_x, T) * given_alive
+        return self.probability_alive_validated(x, t_x, T, params) * given_alive
 
     def discounted_lifetime_purchases(
         self, frequency: Any, recency: Any, T: Any, step: float, step_factor: float
@@ -471,6 +693,9 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         """
         x, t_x, T = broadcast_history(frequency, recency, T)
         step, log_discount = checked_lifetime_step(step, step_factor)
+        if self._has_covariates():
+            raise DataError(f"{type(self).__name__} fitted with covariates: its whole-lifetime value is computed per "
+                            "covariate profile by clv.score_customers (horizon=None). Fix: score the customer data.")
         r, alpha, a, b = self.params
         groups = compress({"x": x.reshape(-1), "T": T.reshape(-1)})
         given_alive = lifetime_given_alive(
@@ -508,6 +733,9 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
             stats,  # here, not at the top: scipy.stats costs ~0.4 s to import, only this needs it
         )
 
+        if self._has_covariates():
+            raise DataError(f"{type(self).__name__} fitted with covariates: probability_purchases is for the model "
+                            "without covariates. Fix: fit without covariates for it.")
         r, alpha, a, b = self.params
         s = self.capabilities.dropout_at_first_purchase
         success = alpha / (alpha + t)
@@ -523,7 +751,7 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
 
     def sample_future_purchases(
         self, t: Any, frequency: Any, recency: Any, T: Any,
-        params: Any = None, rng: np.random.Generator | int | None = None,
+        params: Any = None, rng: np.random.Generator | int | None = None, *, covariates: Any = None,
     ) -> np.ndarray:
         """One draw per customer of the number of purchases in (T, T+t].
 
@@ -536,17 +764,20 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         ``param_names`` order; default: the fitted ones) lets callers add
         parameter uncertainty, e.g. with rows of :meth:`sample_params`.
         ``t`` in the time unit of the data. Returns floats (whole numbers).
+        ``covariates``: one row per customer for a model fitted with covariates
+        (``params`` then in its ``param_names`` order, coefficients included).
         """
         rng = np.random.default_rng(rng)
         t = non_negative(t, "t")
         t, x, t_x, T = np.broadcast_arrays(t, *broadcast_history(frequency, recency, T))
+        params = self._covariate_params(covariates, x.shape, params)
         r, alpha, a, b = self._params_array(params)
         s = self.capabilities.dropout_at_first_purchase
         alive = rng.random(x.shape) < self.probability_alive_validated(x, t_x, T, params)
         return np.where(alive, sample_purchases_given_alive(t, r + x, alpha + T, a, b + x + s, rng), 0.0)
 
     def simulate(
-        self, T: Any, params: Any = None, rng: np.random.Generator | int | None = None
+        self, T: Any, params: Any = None, rng: np.random.Generator | int | None = None, *, covariates: Any = None
     ) -> pd.DataFrame:
         """Simulate calibration histories (frequency, recency, T) for customers of ages ``T``.
 
@@ -555,9 +786,15 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         drops out at dropout opportunity D ~ Geometric(p) (the first purchase
         is opportunity 1 for MBG/NBD, the first repeat purchase for BG/NBD), so
         x = min(K, D - s); t_x is the x-th of K uniform times on (0, T).
+        ``covariates``: one row per customer (a DataFrame); ``params`` then a
+        mapping with the base parameters and the coefficients
+        ``trans[<column>]``, ``life[<column>]`` (the link of
+        :data:`clv.models.covariate_link.BGNBD_LINK`), per-customer parameters.
         """
         rng = np.random.default_rng(rng)
         T = as_float_array(T, "T")
+        if covariates is not None:
+            params = _simulation_row_params(type(self).param_names, params, covariates, T.shape[0])
         r, alpha, a, b = self._params_array(params)
         s = self.capabilities.dropout_at_first_purchase
         rate = rng.gamma(r, 1.0 / alpha, T.shape)
@@ -568,6 +805,26 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         order_stat = rng.beta(np.where(bought, x, 1.0), np.where(bought, possible - x + 1, 1.0))
         t_x = np.where(bought, T * order_stat, 0.0)
         return pd.DataFrame({"frequency": x, "recency": t_x, "T": T})
+
+
+def _simulation_row_params(base_names, params: Any, covariates: Any, n: int) -> _RowParams:
+    """Per-customer (r, alpha, a, b) of a simulation with covariates, from a mapping of base parameters and coefficients."""
+    from clv.models.covariate_link import BGNBD_LINK, covariate_table
+
+    X, names = covariate_table(covariates, n)
+    wanted = (*base_names, *BGNBD_LINK.coefficient_names(names))
+    if not isinstance(params, Mapping) or any(name not in params for name in wanted):
+        raise DataError(f"simulating with covariates needs params as a mapping with {list(wanted)}.")
+    base = np.array([float(params[name]) for name in base_names])
+    coefficients = np.array([float(params[name]) for name in wanted[len(base_names):]])
+    return _RowParams(BGNBD_LINK.row_params(base_names, base, coefficients, X))
+
+
+class _RowParams(tuple):
+    """Per-row parameters (r, alpha, a, b) of a model with covariates: arrays or scalars that broadcast."""
+
+
+_COVARIATE_ATTRIBUTES = ("param_names", "covariate_names_", "covariate_link_", "l2_penalty_")
 
 
 @dataclass(frozen=True)
@@ -659,6 +916,15 @@ def expected_purchases_given_alive(t, shape, rate, a, beta) -> np.ndarray:
     # Not broadcast here: per-customer arguments of shape (n, 1) with times of shape (1, m) keep the
     # per-customer work (and the series coefficients) once per row.
     t, shape, rate, beta = (np.asarray(v, dtype=float) for v in (t, shape, rate, beta))
+    if np.ndim(a):  # per-row a (a model with covariates): the same interpolation, row by row
+        a = np.asarray(a, dtype=float)
+        near = np.abs(a - 1.0) < _A_NEAR_ONE
+        if not near.any():
+            return _given_alive_euler(t, shape, rate, a, beta)
+        below = _given_alive_euler(t, shape, rate, np.where(near, 1.0 - _A_NEAR_ONE, a), beta)
+        above = _given_alive_euler(t, shape, rate, np.where(near, 1.0 + _A_NEAR_ONE, a), beta)
+        share = np.where(near, (a - (1.0 - _A_NEAR_ONE)) / (2 * _A_NEAR_ONE), 0.0)
+        return (1.0 - share) * below + share * above
     if abs(a - 1.0) < _A_NEAR_ONE:
         below = _given_alive_euler(t, shape, rate, 1.0 - _A_NEAR_ONE, beta)
         above = _given_alive_euler(t, shape, rate, 1.0 + _A_NEAR_ONE, beta)
@@ -693,7 +959,8 @@ def _given_alive_core(t, shape, rate, a, beta):
     hard = ~np.isfinite(value) | (power < _POWER_FLOOR)
     if hard.any():
         value = np.array(np.broadcast_to(value, hard.shape))
-        value[hard] = _given_alive_by_quadrature(*(np.broadcast_to(v, hard.shape)[hard] for v in (t, shape, rate, beta)), a)
+        row_a = np.broadcast_to(a, hard.shape)[hard] if np.ndim(a) else a
+        value[hard] = _given_alive_by_quadrature(*(np.broadcast_to(v, hard.shape)[hard] for v in (t, shape, rate, beta)), row_a)
     # 0 <= E[min(Poisson, N)] <= E[Poisson] = shape t / rate: a guard against rounding at the extremes.
     return np.clip(value, 0.0, shape * t / rate)
 
@@ -715,7 +982,7 @@ def _given_alive_by_quadrature(t, shape, rate, beta, a):
             value = -np.expm1(-shape[row] * np.log1p(p * per_rate[row])) / p
         return np.where(p > 0, value, shape[row] * per_rate[row])
 
-    return beta_expectation(given_p, np.full(beta.shape, a), beta)
+    return beta_expectation(given_p, np.broadcast_to(np.asarray(a, dtype=float), beta.shape), beta)
 
 
 def _hyp2f1_minus_one(A, B, C, z) -> np.ndarray:

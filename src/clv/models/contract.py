@@ -462,6 +462,7 @@ def _fit_unit(model: Model, args: tuple, time_unit: Any) -> tuple[tuple, str | N
         if not supports_covariates(model):
             refuse_covariates(model, names)
         extra["covariates"] = data.table[list(names)]
+        extra["_design"] = data.covariates
     return (*model._customer_data_arguments(data), *args[1:]), data_unit, extra
 
 
@@ -478,6 +479,7 @@ def _all_or_nothing(fit):
         if extra and kwargs.get("covariates") is not None:
             raise DataError("covariates were given twice: by the customer data and by covariates=. Fix: give them "
                             "once (data.without_covariates() to use covariates= instead).")
+        design = extra.pop("_design", None)
         kwargs = {**kwargs, **extra}
         before = dict(self.__dict__)
         self._drop_fit_caches()
@@ -492,6 +494,10 @@ def _all_or_nothing(fit):
         finally:
             self._drop_fit_caches()
         self.time_unit_ = unit
+        if design is not None:  # how the covariate columns were encoded: scoring new data encodes them the same way
+            self.covariate_design_ = design
+        else:
+            self.__dict__.pop("covariate_design_", None)
         return result
 
     signature = inspect.signature(fit)

@@ -182,6 +182,8 @@ def fit_purchase_model(data: Any, model: str = "bgnbd", *, fallback: bool = True
     if model_family(model) != "purchase":
         raise DataError(f"model {model!r} is not a purchase model; expected one of the purchase models, e.g. 'bgnbd'.")
     fit_args = _fit_arguments(data, time_unit, weights)
+    if getattr(data, "covariate_names", ()) and model in DROPOUT_PARAMETERS:
+        return _fit_with_covariates(model, data, fallback, fit_args)
     if model not in DROPOUT_PARAMETERS:
         fitted = model_class(model)().fit(*fit_args[0], **fit_args[1])
         reason = "as asked (the NBD without dropout)" if model == NESTED_MODEL else "as asked (no nested model to compare)"
@@ -263,6 +265,32 @@ def _fit_arguments(data: Any, time_unit: str | None, weights: Any) -> tuple[tupl
         return tuple(data), keywords
     raise DataError("data must be customer data (clv.summary.CustomerData) or a (frequency, recency, T) tuple. "
                     "Fix: pass the summary returned by clv.summarize.")
+
+
+def _fit_with_covariates(model: str, data: Any, fallback: bool, fit_args):
+    """The ladder on customer data with covariates: the churn question is decided without them.
+
+    The rule above runs on ``data.without_covariates()`` (the NBD takes no
+    covariates, and the likelihood-ratio test is about dropout). When it keeps
+    the requested model, that model is fitted with the covariates (a model that
+    does not support them refuses, naming the fix); when it falls back to the
+    NBD, the reason says the covariates were dropped.
+    """
+    from clv.models.contract import refuse_covariates, supports_covariates
+
+    names = list(data.covariate_names)
+    if not supports_covariates(model_class(model)):
+        refuse_covariates(model_class(model), names)
+    keywords = {k: v for k, v in fit_args[1].items() if k in ("weights", "time_unit")}
+    plain = fit_purchase_model(data.without_covariates(), model, fallback=fallback, **keywords)
+    choice = plain.model_choice_
+    if choice.used != model:
+        dropped = f"{choice.reason}; the covariates {names} were dropped (the NBD takes none)"
+        plain.model_choice_ = dataclasses.replace(choice, reason=dropped)
+        return plain
+    fitted = model_class(model)().fit(*fit_args[0], **fit_args[1])
+    with_covariates = dataclasses.replace(choice, reason=f"{choice.reason}; fitted with the covariates {names}")
+    return _finish(fitted, with_covariates, data, keywords.get("weights"))
 
 
 def _fall_back_after_refusal(model: str, refused: FitError, fit_args, data, weights):

@@ -49,6 +49,11 @@ class ModifiedBetaGeoModel(BetaGeoModel):
         :class:`clv.errors.DataError`.
     max_iter : int, default 2000
         The most iterations of the L-BFGS-B optimiser per starting point.
+    l2_penalty : float, default 0.0
+        With static covariates (``fit(..., covariates=...)``, or customer data
+        carrying them): the fit maximises the log-likelihood minus
+        ``l2_penalty`` times the sum of the squared covariate coefficients
+        (0: plain maximum likelihood). No effect without covariates.
 
     Attributes
     ----------
@@ -67,6 +72,11 @@ class ModifiedBetaGeoModel(BetaGeoModel):
     time_unit_ : str or None
         The unit of the durations fitted (``fit(..., time_unit=...)``, or the customer data's);
         None for unitless arrays. Saved by ``to_dict`` / ``to_json``.
+    covariate_names_ : tuple of str
+        After a fit with covariates only: their names; ``params_`` then also
+        holds the coefficients ``trans[<name>]`` (purchase rate: alpha_i =
+        alpha e^(-g'x_i)) and ``life[<name>]`` (dropout: a_i, b_i = a, b
+        e^(g'x_i)), see :mod:`clv.models.covariate_link` and docs/models/covariates.md.
 
     See Also
     --------

@@ -228,6 +228,8 @@ def _identification(model: Any) -> tuple[ParameterIdentification, ...]:
         return ()
     rows = []
     for name, estimate in model.params_.items():
+        if "[" in name:  # a covariate coefficient ("trans[x]"): any sign, an interval around 0 is no sign of trouble
+            continue
         se, (low, high) = errors.get(name, math.nan), intervals.get(name, (0.0, math.inf))
         relative = se / estimate if estimate > 0 and math.isfinite(se) else math.inf
         ratio = high / low if low > 0 and math.isfinite(high) else math.inf

@@ -132,7 +132,7 @@ def score_customers(
     horizon = _lifetime_or_checked_horizon(horizon, intervals)
     in_model_unit, horizon_in_model, model_unit = _in_model_unit(data, transaction_model, horizon)
     calibrated = interval_calibration is not None and bool(intervals)
-    frame, plan = _score_in_model_unit(
+    frame, plan = _score_by_covariate_profile(
         in_model_unit, transaction_model, spend_model, horizon=horizon_in_model, time_unit=model_unit,
         discount_rate=discount_rate, margin=margin, discount_step=discount_step,
         intervals=interval_calibration.nominal_coverages(intervals) if calibrated else intervals,
@@ -180,6 +180,41 @@ def _in_model_unit(data: CustomerData, model, horizon: float | None) -> tuple[Cu
         )
     converted = None if horizon is None else convert_duration(horizon, data.time_unit, model_unit)
     return data.in_time_unit(model_unit), converted, model_unit
+
+
+def _score_by_covariate_profile(data: CustomerData, transaction_model, spend_model, **options):
+    """:func:`_score_in_model_unit`, once per distinct covariate profile for a model fitted with covariates.
+
+    A BG/NBD-family model with static covariates is, for the customers of one
+    covariate profile, the model without covariates at that profile's
+    parameters, with their uncertainty (``profile_model``,
+    :func:`clv.models.covariate_link.profile_params`): each profile is scored
+    by the usual vectorised route (every interval method applies) and the rows
+    put back in order. A model without covariates scores the data as it is
+    (covariates the model did not use are ignored).
+    """
+    names = tuple(getattr(transaction_model, "covariate_names_", ()) or ())
+    if not names:
+        return _score_in_model_unit(data, transaction_model, spend_model, **options)
+    missing = [name for name in names if name not in data.table.columns]
+    if missing:
+        raise DataError(
+            f"the model was fitted with covariates {list(names)}, but the customer data lacks {missing}. Fix: attach "
+            "the same covariates (clv.summary.attach_covariates; on the command line --covariates FILE "
+            "--covariate-cols ...)."
+        )
+    X = data.table[list(names)].to_numpy(dtype=float)
+    profiles = compress({str(j): X[:, j] for j in range(X.shape[1])})
+    order = np.argsort(profiles.inverse, kind="stable")
+    frames, plan = [], None
+    for profile, rows in enumerate(np.split(order, np.cumsum(np.bincount(profiles.inverse))[:-1])):
+        row = np.array([profiles.columns[str(j)][profile] for j in range(X.shape[1])])
+        part = data.with_table(data.table.iloc[rows].reset_index(drop=True))
+        frame, plan = _score_in_model_unit(part, transaction_model.profile_model(row), spend_model, **options)
+        frames.append(frame)
+    back = np.empty_like(order)
+    back[order] = np.arange(order.shape[0])
+    return pd.concat(frames, ignore_index=True).iloc[back].reset_index(drop=True), plan
 
 
 def _score_in_model_unit(

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clv.errors import DataError, missing_column_message
+from clv.errors import DataError
 from clv.result_table import as_frame
 
 NUMERIC = "numeric"
@@ -123,6 +123,7 @@ def attach_covariates(
     *,
     id_column: str = "customer_id",
     reference: Mapping[str, Any] | None = None,
+    design: CovariateDesign | None = None,
 ) -> Any:
     """Customer data with static covariates joined by customer id (a new object; ``data`` is untouched).
 
@@ -142,6 +143,12 @@ def attach_covariates(
     reference : mapping of str to level, optional
         The reference level of some categorical columns (default: each
         column's most frequent level among the customers of ``data``).
+    design : CovariateDesign, optional
+        Encode exactly as this design does (the one a model was fitted with,
+        ``model.covariate_design_``): its source columns, levels and reference
+        levels, so that the design columns mean what they meant in the fit. A
+        level the design does not know is refused; a column may then hold one
+        value only. ``columns`` and ``reference`` must be left out.
 
     Returns
     -------
@@ -182,19 +189,31 @@ def attach_covariates(
     if "customer_id" not in base.table.columns:
         raise DataError("the customer data has no customer_id column, so covariates cannot be joined to it. "
                         "Fix: use the result of clv.summarize or clv.calibration_holdout.")
+    if design is not None and (columns is not None or reference):
+        raise DataError("attach_covariates: give design= alone (it fixes the columns and reference levels), or "
+                        "columns= and reference= without design=.")
+    if design is not None:
+        columns = design.source_columns
     frame = _read_table(table)
     if id_column not in frame.columns:
-        raise DataError(missing_column_message("customer id", id_column, map(str, frame.columns))
-                        + " (in the covariate table; with the CLI: --covariate-id COL)")
+        raise DataError(f"the covariate table has no customer-id column {id_column!r}; columns found: "
+                        f"{', '.join(map(str, frame.columns))}. Fix: name its customer-id column with id_column= "
+                        "(on the command line --covariate-id COL).")
     chosen = [c for c in frame.columns if c != id_column] if columns is None else list(columns)
     if not chosen:
         raise DataError("the covariate table has no column besides the customer id. Fix: add covariate columns.")
     for column in chosen:
         if column not in frame.columns:
-            raise DataError(missing_column_message("covariate", column, map(str, frame.columns))
-                            + " (in the covariate table; with the CLI: --covariate-cols a,b)")
+            close = [c for c in map(str, frame.columns) if c.lower() == str(column).lower()]
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise DataError(f"covariate column {column!r} is not in the covariate table{hint}; columns found: "
+                            f"{', '.join(map(str, frame.columns))}. Fix: pass the right names with columns= (on the "
+                            "command line --covariate-cols a,b).")
     aligned = _align(base.table["customer_id"], frame, id_column, chosen)
-    design, encoded = _encode(aligned, chosen, dict(reference or {}), id_column)
+    if design is not None:
+        design, encoded = _encode_as(aligned, design, id_column)
+    else:
+        design, encoded = _encode(aligned, chosen, dict(reference or {}), id_column)
     clash = [c for c in design.encoded_columns if c in base.table.columns]
     if clash:
         raise DataError(f"covariate column(s) {clash} would overwrite columns of the customer table. "
@@ -291,3 +310,28 @@ def _encode(aligned: pd.DataFrame, columns: list[str], reference: dict[str, Any]
     encoded = pd.DataFrame(dict(zip(names, blocks)))
     design = CovariateDesign(tuple(map(str, columns)), tuple(kinds), tuple(names), references, levels, id_column)
     return design, encoded
+
+
+def _encode_as(aligned: pd.DataFrame, design: CovariateDesign, id_column: str) -> tuple[CovariateDesign, pd.DataFrame]:
+    """Encode the aligned covariates as ``design`` does (same columns, levels and reference levels)."""
+    blocks = {}
+    for column, kind in zip(design.source_columns, design.kinds):
+        values = aligned[column]
+        if kind == NUMERIC:
+            if _is_categorical(values):
+                raise DataError(f"covariate {column!r} was numeric when the model was fitted but holds text here. "
+                                "Fix: give the same covariate file (or the same kind of values).")
+            blocks[str(column)] = values.to_numpy(dtype=float)
+            continue
+        text = values.astype(str)
+        known = design.levels[column]
+        unknown = sorted(set(text.unique()) - set(known))
+        if unknown:
+            raise DataError(f"covariate {column!r} has level(s) {unknown} the model was not fitted with (levels "
+                            f"{list(known)}). Fix: refit the model with these customers, or map them to a known level.")
+        for level in known[1:]:
+            blocks[f"{column}={level}"] = (text == level).to_numpy(dtype=float)
+    encoded = pd.DataFrame(blocks)
+    if tuple(encoded.columns) != design.encoded_columns:
+        raise DataError(f"the design names columns {list(design.encoded_columns)} but encodes {list(encoded.columns)}.")
+    return dataclasses.replace(design, id_column=id_column), encoded
