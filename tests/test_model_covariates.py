@@ -196,3 +196,14 @@ def test_score_customers_scores_each_profile_with_its_parameters(simulated, fitt
     assert np.all(np.isfinite(lifetime["discounted_purchases"]))
     with pytest.raises(DataError, match=r"lacks \['g', 'h'\].*--covariates FILE"):
         score_customers(data.without_covariates(), fitted, horizon=20.0, intervals=None)
+
+
+def test_scoring_refuses_more_profiles_than_it_scores_with_the_fix(simulated, monkeypatch):
+    import clv.scores.score as score_module
+
+    history, X = simulated
+    data = _data(history.iloc[:200].reset_index(drop=True), X.iloc[:200].reset_index(drop=True))
+    model = BetaGeoModel().fit(data)
+    monkeypatch.setattr(score_module, "MAX_COVARIATE_PROFILES", 3)
+    with pytest.raises(DataError, match=r"6 distinct covariate profiles \(g, h\).*at most 3.*pandas.qcut"):
+        score_customers(data, model, horizon=10.0, intervals=None)

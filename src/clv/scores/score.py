@@ -182,6 +182,10 @@ def _in_model_unit(data: CustomerData, model, horizon: float | None) -> tuple[Cu
     return data.in_time_unit(model_unit), converted, model_unit
 
 
+MAX_COVARIATE_PROFILES = 10_000
+"""The most distinct covariate profiles :func:`score_customers` scores (one vectorised pass each)."""
+
+
 def _score_by_covariate_profile(data: CustomerData, transaction_model, spend_model, **options):
     """:func:`_score_in_model_unit`, once per distinct covariate profile for a model fitted with covariates.
 
@@ -205,6 +209,13 @@ def _score_by_covariate_profile(data: CustomerData, transaction_model, spend_mod
         )
     X = data.table[list(names)].to_numpy(dtype=float)
     profiles = compress({str(j): X[:, j] for j in range(X.shape[1])})
+    if profiles.n_distinct > MAX_COVARIATE_PROFILES:
+        raise DataError(
+            f"the customers have {profiles.n_distinct:,} distinct covariate profiles ({', '.join(names)}): scores are "
+            f"computed profile by profile, at most {MAX_COVARIATE_PROFILES:,}. Fix: group a continuous covariate into "
+            "bands before attaching it (e.g. pandas.qcut into 10 groups), or compute P(alive) and expected purchases "
+            "with the model's methods and covariates= (vectorised per customer)."
+        )
     order = np.argsort(profiles.inverse, kind="stable")
     frames, plan = [], None
     for profile, rows in enumerate(np.split(order, np.cumsum(np.bincount(profiles.inverse))[:-1])):
