@@ -116,6 +116,9 @@ def test_history_movers_and_exports(store):
     assert [p["run_id"] for p in store.kpi_history()] == [first, second]
     history = store.customer_history("c0001")
     assert [h["run_id"] for h in history] == [first, second]
+    found, same = store.customer_and_history(first, "c0001")
+    assert same == history and found == store.customer(first, "c0001")
+    assert store.customer_and_history(first, "nobody") == (None, [])
     assert store.previous_run_id(second) == first and store.previous_run_id(first) is None
     moved = store.movers(second, first)
     before = {r["customer_id"]: r for r in store.customers(first, limit=500)[1]}

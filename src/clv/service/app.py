@@ -399,13 +399,12 @@ def _routes(app: FastAPI, state: ServiceState) -> None:  # noqa: C901 - one plac
         """One customer: scores (P(alive), expected purchases, CLV with its 80% range), labels, recommended
         action, next-product suggestions, expected orders in the next 90 days and the scores of every run."""
         run = state.current(run_id)
-        found = store.customer(run, customer_id)
+        found, history = store.customer_and_history(run, customer_id)
         if found is None:
             raise HTTPException(404, "no such customer in this run")
         if not has_role(role, "analyst"):
             found["email"] = None
-        return {"customer": found, "history": store.customer_history(customer_id),
-                "action_why": state.action_why(run, found["action"])}
+        return {"customer": found, "history": history, "action_why": state.action_why(run, found["action"])}
 
     @app.get("/api/customers", response_model=CustomerPage, tags=["customers"], responses=FOUND)
     def customers(

@@ -102,6 +102,10 @@ CUSTOMER_COLUMNS: dict[str, Any] = {
 }
 """The per-customer columns of a run (besides ``run_id`` and ``customer_id``)."""
 
+HISTORY_FIELDS = ("run_id", "finished_at", "p_alive", "expected_purchases", "clv", "value_tier", "risk_tier", "action",
+                  "rfm_segment")
+"""The fields of one customer's history across runs."""
+
 customers_table = sa.Table(
     "customer_scores", metadata,
     sa.Column("run_id", sa.String(40), primary_key=True),
@@ -355,6 +359,22 @@ class RunStore:
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else _customer_record(row)
+
+    def customer_and_history(self, run_id: str, customer_id: str) -> tuple[dict | None, list[dict]]:
+        """One customer's full row in ``run_id`` and its history over succeeded runs, in ONE query (the lookup's path)."""
+        c = customers_table.c
+        query = (sa.select(customers_table, runs_table.c.finished_at, runs_table.c.status)
+                 .join_from(customers_table, runs_table, runs_table.c.run_id == c.run_id)
+                 .where(c.customer_id == customer_id).order_by(runs_table.c.started_at))
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query).mappings())
+        found, history = None, []
+        for row in rows:
+            if row["run_id"] == run_id:
+                found = _customer_record({k: v for k, v in row.items() if k not in ("finished_at", "status")})
+            if row["status"] == "succeeded":
+                history.append(_plain_row({k: row[k] for k in HISTORY_FIELDS}))
+        return found, history
 
     def customer_history(self, customer_id: str) -> list[dict]:
         """One customer's scores and labels in every succeeded run that has them, oldest first."""
