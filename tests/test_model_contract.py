@@ -405,7 +405,7 @@ def test_registry_is_lazy_and_complete():
     assert out.stdout.strip() == "False"
     assert set(registry.__all__) >= {"BetaGeoModel", "GammaGammaModel", "load_model", "model_names", "model_class"}
     assert registry.model_names("purchase")[:5] == ("bgnbd", "mbgnbd", "pareto", "bgbb", "nbd")
-    assert {"bgcnbd", "mbgcnbd"} <= set(registry.model_names("purchase"))
+    assert {"bgcnbd", "mbgcnbd", "ggomnbd"} <= set(registry.model_names("purchase"))
     with pytest.raises(DataError, match="unknown model 'nope'"):
         model_class("nope")
     with pytest.raises(DataError, match="unknown model"):

@@ -9,7 +9,7 @@ loads no numerical library), a label for people and its family
 take their model choices from here.
 
 >>> model_names("purchase")
-('bgnbd', 'mbgnbd', 'pareto', 'bgbb', 'nbd', 'bgcnbd', 'mbgcnbd')
+('bgnbd', 'mbgnbd', 'pareto', 'bgbb', 'nbd', 'bgcnbd', 'mbgcnbd', 'ggomnbd')
 >>> model_label("pareto")
 'Pareto/NBD'
 
@@ -118,6 +118,7 @@ register_model("bgbb", "clv.models.bgbb:BetaGeoBetaBinomModel", label="BG/BB", f
 register_model("nbd", "clv.models.nbd:NBDModel", label="NBD (no dropout)", family="purchase")
 register_model("bgcnbd", "clv.models.bgcnbd:BetaGeoCNBDModel", label="BG/CNBD-k", family="purchase")
 register_model("mbgcnbd", "clv.models.mbgcnbd:ModifiedBetaGeoCNBDModel", label="MBG/CNBD-k", family="purchase")
+register_model("ggomnbd", "clv.models.ggomnbd:GammaGompertzNBDModel", label="Gamma-Gompertz/NBD", family="purchase")
 register_model("gammagamma", "clv.models.gammagamma:GammaGammaModel", label="Gamma-Gamma", family="spend")
 register_model("sbg", "clv.models.sbg:ShiftedBetaGeometricModel", label="sBG", family="contractual")
 
@@ -219,6 +220,7 @@ def _entry(name: str) -> ModelEntry:
 _CLASS_TARGETS = {
     "BetaGeoModel": "bgnbd",
     "BetaGeoCNBDModel": "bgcnbd",
+    "GammaGompertzNBDModel": "ggomnbd",
     "ModifiedBetaGeoCNBDModel": "mbgcnbd",
     "ModifiedBetaGeoModel": "mbgnbd",
     "NBDModel": "nbd",
@@ -246,6 +248,7 @@ __all__ = [
     "ContractualModel",
     "FitSummary",
     "GammaGammaModel",
+    "GammaGompertzNBDModel",
     "Model",
     "ModelEntry",
     "ModifiedBetaGeoCNBDModel",
