@@ -130,3 +130,38 @@ def test_errors_name_the_fix():
         new_customer_value(unitless, None, horizon=52)
     with pytest.raises(DataError, match="n_draws"):
         new_customer_value(model, None, horizon=52, n_draws=1)
+
+
+@pytest.mark.parametrize("name", sorted({**PUBLISHED, "bgbb": None}))
+def test_parameter_draws_in_one_call_equal_one_call_per_draw(name):
+    """Where a model's E[X(t)] broadcasts over parameter columns the draws take one call; the values are the
+    per-draw ones (BG/NBD and MBG/NBD do not broadcast and take the per-draw route)."""
+    from clv.scores.new_customers import _purchases_path, _with_params
+
+    params = PUBLISHED.get(name) or {"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783}
+    model = with_params(name, params)
+    rows = np.array(list(params.values()))[None, :] * np.exp(np.random.default_rng(0).normal(0, 0.2, (50, len(params))))
+    times = np.arange(1.0, 30.0)
+    one_by_one = np.vstack([_with_params(model, row).expected_purchases_new(times) for row in rows])
+    assert _purchases_path(model, rows, times) == pytest.approx(one_by_one, rel=1e-12)
+
+
+def test_purchase_profiles_go_through_profile_model():
+    """A purchase model with static covariates gives each profile its plain model (here a Pareto/NBD set by hand)."""
+    from clv.models import ParetoNBDModel
+
+    model = ParetoNBDModel()
+    model.param_names = ("r", "alpha", "s", "beta", "trans[web]", "life[web]")
+    model.params_ = {"r": 0.55, "alpha": 10.58, "s": 0.61, "beta": 11.67, "trans[web]": 0.4, "life[web]": -0.2}
+    model.covariate_names_ = ("web",)
+    model.covariance_theta_ = np.diag([0.01, 0.01, 0.01, 0.01, 0.004, 0.004])
+    model.log_likelihood_, model.n_, model.n_distinct_, model.time_unit_ = -1.0, 100.0, 100, "week"
+    profiles = pd.DataFrame({"web": [0.0, 1.0]}, index=["store", "web"])
+    value = new_customer_value(model, None, horizon=52, profiles=profiles, intervals=(0.9,), n_draws=300)
+    web = with_params("pareto", {"r": 0.55, "alpha": 10.58 * np.exp(-0.4), "s": 0.61, "beta": 11.67 * np.exp(0.2)})
+    assert value["expected_purchases"][1] == pytest.approx(web.expected_purchases_new(52.0), rel=1e-12)
+    assert value["expected_purchases"][0] == pytest.approx(
+        with_params("pareto", PUBLISHED["pareto"]).expected_purchases_new(52.0), rel=1e-12)
+    assert (value["discounted_purchases_q0.05"] < value["discounted_purchases"]).all()
+    with pytest.raises(DataError, match="pass profiles="):
+        new_customer_value(model, None, horizon=52)

@@ -57,7 +57,7 @@ def next_customer_by_channel(
     time_unit: str,
     months: int,
     margin: float,
-    n_draws: int = 1000,
+    n_draws: int = 400,
     seed: int | None = 0,
 ) -> pd.DataFrame:
     """Expected margin of the next customer of each channel over months 0..``months`` and its CLV:CAC.
@@ -84,8 +84,9 @@ def next_customer_by_channel(
         The months since acquisition K of the past customers' CLV.
     margin : float
         Gross margin rate.
-    n_draws : int, default 1000
-        Parameter draws for the interval.
+    n_draws : int, default 400
+        Parameter draws for the interval per channel (the Monte Carlo error of a 5% or 95% bound's
+        level is sqrt(0.05 x 0.95 / 400) = 0.011).
     seed : int or None, default 0
         Seed of the draws.
 

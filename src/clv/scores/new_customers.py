@@ -140,7 +140,9 @@ def new_customer_value(
         fitted on unitless arrays.
     profiles : pandas.DataFrame, optional
         Covariate profiles, one row each (the index labels them): for models fitted with
-        covariates (Gamma-Gamma spend covariates). Not with mappings of models.
+        covariates (Gamma-Gamma spend covariates; purchase models with static covariates through
+        their ``profile_model``, the plain model of a profile with the covariance of its
+        parameters). Not with mappings of models.
     discount_rate : float, default 0.10
         Annual discount rate.
     margin : float, default 1.0
@@ -211,7 +213,7 @@ def new_customer_value(
             for level, bound in zip(levels, np.quantile(draws_purchases, levels, method="inverted_cdf")):
                 row[quantile_name("discounted_purchases", level)] = float(bound)
         if spend is not None:
-            z = None if profiles is None else profiles.loc[[label]]
+            z = profiles.loc[[label]] if profiles is not None and _has_spend_covariates(spend) else None
             mean_spend = float(np.ravel(spend.prior_mean_spend(z) if _has_spend_covariates(spend)
                                         else spend.population_mean_spend)[0])
             row["expected_spend"] = mean_spend
@@ -244,12 +246,14 @@ class _Forecast:
     discount_step: str | float
 
     def purchases(self, model, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(E[X(horizon)] or NaN for the lifetime, DET_new) per row of ``params`` (one model call per row)."""
-        copies = [model if np.array_equal(row, model.params) else _with_params(model, row) for row in params]
+        """(E[X(horizon)] or NaN for the lifetime, DET_new) per row of ``params``.
 
+        All rows in one model call where the model's formula broadcasts over parameter columns
+        (:func:`_broadcast_path`), else one call per row.
+        """
         def path(take: np.ndarray, times: np.ndarray) -> np.ndarray:
             with np.errstate(all="ignore"):
-                return np.vstack([np.asarray(copies[i].expected_purchases_new(times), dtype=float) for i in take])
+                return _purchases_path(model, params[take], times)
 
         n = params.shape[0]
         if self.horizon is None:
@@ -267,10 +271,36 @@ class _Forecast:
         return values[:, -1], increments @ discount_factor(ends, self.rate, self.time_unit)
 
 
-def _with_params(model, params: np.ndarray):
-    """A shallow copy of ``model`` with other parameter values (for the draws)."""
+def _purchases_path(model, params: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """E[X(t)] of a new customer for each parameter row (rows) at each time (columns).
+
+    First tries one call with the parameters as (rows, 1) columns and ``times`` as a
+    (1, times) row: the closed forms of E[X(t)] are elementwise, so they broadcast to
+    (rows, times). The result is kept only when it has that shape, is finite where the
+    per-row call is, and equals the per-row call on the first and last rows (1e-10);
+    otherwise (a model whose formula does not broadcast) one call per row.
+    """
+    one_by_one = lambda row: np.asarray(_with_params(model, row).expected_purchases_new(times), dtype=float)
+    if params.shape[0] > 2:
+        try:
+            grid = np.asarray(_with_params(model, params, columns=True).expected_purchases_new(times[None, :]),
+                              dtype=float)
+        except (ValueError, TypeError, DataError, IndexError):
+            grid = None
+        if grid is not None and grid.shape == (params.shape[0], times.shape[0]) and all(
+                np.allclose(grid[i], one_by_one(params[i]), rtol=1e-10, atol=0.0, equal_nan=True) for i in (0, -1)):
+            return grid
+    return np.vstack([one_by_one(row) for row in params])
+
+
+def _with_params(model, params: np.ndarray, columns: bool = False):
+    """A shallow copy of ``model`` with other parameter values (for the draws); ``columns``: ``params`` is
+    (rows, k) and each parameter becomes a (rows, 1) column."""
     other = copy.copy(model)
-    other.params_ = dict(zip(model.param_names, (float(v) for v in params)))
+    if columns:
+        other.params_ = {name: params[:, j, None] for j, name in enumerate(model.param_names)}
+    else:
+        other.params_ = dict(zip(model.param_names, (float(v) for v in params)))
     return other
 
 
@@ -294,6 +324,21 @@ def _spend_draws(spend_model, z, n_draws: int, rng: np.random.Generator, problem
 
 def _has_spend_covariates(spend_model) -> bool:
     return bool(getattr(spend_model, "has_covariates", False))
+
+
+def _has_purchase_covariates(model) -> bool:
+    """A purchase model fitted with static covariates (``covariate_names_``) that gives a profile's plain model."""
+    return bool(getattr(model, "__dict__", {}).get("covariate_names_")) and callable(getattr(model, "profile_model", None))
+
+
+def _profile_purchase_model(model, profile: pd.Series):
+    """The plain model of one covariate profile (``model.profile_model``: its parameters and their covariance)."""
+    names = list(model.covariate_names_)
+    missing = [n for n in names if n not in profile.index]
+    if missing:
+        raise DataError(f"profiles lack column(s) {missing} the purchase model was fitted with. Fix: give columns "
+                        f"{names}.")
+    return model.profile_model(profile[names].to_numpy(dtype=float))
 
 
 def _profile_models(transaction_model, spend_model, profiles, time_unit):
@@ -323,13 +368,20 @@ def _profile_models(transaction_model, spend_model, profiles, time_unit):
                 raise DataError("profiles must be a non-empty DataFrame of covariate values, one row per profile.")
             if not profiles.index.is_unique:
                 raise DataError("profiles: the index labels the profiles and must be unique.")
-            if spend_model is None or not _has_spend_covariates(spend_model):
-                raise DataError("profiles= needs a model fitted with covariates (GammaGammaModel.fit(..., "
-                                "covariates=...)). Fix: fit one, or give one model per channel instead.")
+            purchase_covariates = _has_purchase_covariates(transaction_model)
+            if not (purchase_covariates or (spend_model is not None and _has_spend_covariates(spend_model))):
+                raise DataError("profiles= needs a model fitted with covariates (e.g. GammaGammaModel.fit(..., "
+                                "covariates=...), or a purchase model with static covariates). Fix: fit one, or "
+                                "give one model per channel instead.")
             labels = list(profiles.index)
+            purchases = [_profile_purchase_model(transaction_model, profiles.loc[label]) if purchase_covariates
+                         else transaction_model for label in labels]
         else:
+            if _has_purchase_covariates(transaction_model):
+                raise DataError(f"the purchase model was fitted with covariates {list(transaction_model.covariate_names_)}: "
+                                "a new customer's value needs their values. Fix: pass profiles= (one row per profile).")
             labels = ["all"]
-        purchases = [transaction_model] * len(labels)
+            purchases = [transaction_model]
         spends = [spend_model] * len(labels)
     for model in purchases:
         purchase_capabilities(model)
