@@ -265,7 +265,7 @@ def target_cell(ratios: list[float]) -> str:
     if all(x <= TIE for x in ratios):
         lower = [q for q, x in zip(QUANTITIES, ratios) if x <= CLEARLY_LOWER]
         return "met" + (f", >= 5% lower on {lower[0]}" if lower else " (within 5%)")
-    worse = [f"{q} {100 * (x - 1):+.2f}%" for q, x in zip(QUANTITIES, ratios) if x > TIE]
+    worse = [f"{q} {100 * (x - 1):+.2g}%" for q, x in zip(QUANTITIES, ratios) if x > TIE]
     return f"NOT met: higher error on {', '.join(worse)}"
 
 
@@ -372,7 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="cdnow,cdnow_master,apparel,retail,retail_sep,store",
                         help="comma-separated: " + ", ".join(DATASETS))
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite datasets.md from bench/out/datasets.json (no backtest is run)")
     args = parser.parse_args(argv)
+    if args.report_only:
+        saved = json.loads((OUT_DIR / "datasets.json").read_text())
+        accuracy = OUT_DIR / "accuracy.json"
+        peer_box = json.loads(accuracy.read_text())["machine"] if accuracy.exists() else None
+        (RESULTS_DIR / "datasets.md").write_text(report(saved["rows"], peer_rows(), saved["machine"], peer_box))
+        return 0
     rows = []
     for key in args.data.split(","):
         print(f"{DATASETS[key].label}: backtest ...", flush=True)

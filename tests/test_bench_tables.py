@@ -56,6 +56,6 @@ def test_a_peer_whose_fits_all_failed_is_shown_with_its_errors_and_a_worse_champ
     table, verdict = bench_datasets.comparison([_row("A", 1.1, 50.0)], peers)
     line = next(line for line in table.splitlines() if line.startswith("| A |"))
     assert "failed: fit failed: boom" in line
-    assert "NOT met: higher error on purchases +10.00%" in line
+    assert "NOT met: higher error on purchases +10%" in line
     assert "0 of 1" in verdict[0] and "NOT MET." in verdict[0]
     assert math.isnan(bench_datasets.ratio_cell(1.0, [math.nan])[1])
