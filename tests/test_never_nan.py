@@ -5,7 +5,9 @@ customers, all identical, frequencies in the thousands, T tiny (1e-3) or huge
 (1e4), recency = T, recency 0, frequency 0 for everybody. Every registered
 purchase model is covered (``clv.models.model_names("purchase")``: a model
 added to the registry is tested without editing this file), and Gamma-Gamma,
-and ``score_customers`` with prediction intervals.
+and ``score_customers`` with prediction intervals, and the timing and value
+curves (``purchase_timing``, ``value_curve``, the closed-form chance of no
+purchase and P(alive) at a future date).
 
 Outcome rule (issue 14, item 2): a :class:`clv.errors.ClvError` whose message
 gives the reason and the next step, or P(alive) in [0, 1], expected purchases
@@ -29,7 +31,9 @@ from hypothesis import strategies as st
 from clv.errors import ClvError
 from clv.models import model_class, model_names
 from clv.models.gammagamma import GammaGammaModel
+from clv.scores.curves import value_curve
 from clv.scores.score import score_customers
+from clv.scores.timing import purchase_timing
 
 DATA = Path(__file__).parent / "data"
 PURCHASE_MODELS = model_names("purchase")
@@ -157,6 +161,38 @@ def test_a_fitted_model_predicts_finite_on_extreme_histories(fitted_on_real_data
     model = fitted_on_real_data
     x, t_x, T = histories_for(type(model), *histories)
     assert_predictions_valid(model, x, t_x, T)
+
+
+@SETTINGS
+@given(histories=extreme_histories(n_customers=st.sampled_from([1, 3, 12])))
+def test_timing_and_value_curves_are_finite_on_extreme_histories(fitted_on_real_data, histories):
+    """The chance of no purchase, P(alive) later (closed forms), purchase_timing and value_curve: refused with
+    a reason and a fix, or finite, probabilities in [0, 1], quantile days ordered (inf = not within the window)."""
+    model = fitted_on_real_data
+    x, t_x, T = histories_for(type(model), *histories)
+    if model.capabilities.closed_form_timing:
+        for t in (1.0, 52.0):
+            for values in (model.probability_no_purchase(t, x, t_x, T), model.probability_alive_at(t, x, t_x, T)):
+                assert np.all(np.isfinite(values)) and np.all((values >= 0) & (values <= 1)), values
+    t_name = "n_periods" if model.capabilities.discrete_time else "T"
+    table = pd.DataFrame({"frequency": x, "recency": t_x, t_name: T, "monetary_value": np.full(x.shape, 25.0)})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            timing = purchase_timing(table, model, time_unit="week", n_draws=60)
+            curve = value_curve(table, model, time_unit="week", periods=6)
+    except ClvError as error:
+        assert_refusal_explained(error)
+        return
+    numbers = timing.table.select_dtypes("number").drop(columns="customer_id", errors="ignore")
+    assert not numbers.isna().any().any(), numbers
+    probabilities = numbers[[c for c in numbers.columns if c.startswith("p_")]].to_numpy()
+    assert np.all((probabilities >= 0) & (probabilities <= 1))
+    days = numbers[sorted((c for c in numbers.columns if c.startswith("next_order_days_q")),
+                          key=lambda c: float(c.rsplit("q", 1)[1]))].to_numpy()
+    assert np.all(days >= 0) and np.all(days[:, :-1] <= days[:, 1:])
+    values = curve.table.drop(columns="customer_id").to_numpy(dtype=float)
+    assert np.all(np.isfinite(values)) and np.all(values >= 0)
 
 
 @pytest.mark.parametrize("name", PURCHASE_MODELS)

@@ -112,6 +112,8 @@ TERMS: tuple[Term, ...] = (
              "clv.settings.Settings": (None, _NOT_SET),
              "clv.scores.score_customers": (None, "the unit the customer data carries (required for a plain "
                                                   "table)"),
+             "clv.scores.value_curve": (None, "the unit the customer data carries (required for a plain table)"),
+             "clv.scores.purchase_timing": (None, "the unit the customer data carries (required for a plain table)"),
              "clv.summary.as_customer_data": (None, "the unit the customer data carries (required for a "
                                                     "plain table)"),
              "clv.fit_purchase_model": (None, "None: the unit of the CustomerData given, else unitless"),
@@ -149,6 +151,7 @@ TERMS: tuple[Term, ...] = (
              "clv.scores.score_customers": (1.0, "a customer summary has no costs: 1.0 (revenue)"),
              "clv.scores.customer_lifetime_value": (1.0, "a customer summary has no costs: 1.0 (revenue)"),
              "clv.scores.new_customer_value": (1.0, "fitted models carry no costs: 1.0 (revenue)"),
+             "clv.scores.value_curve": (1.0, "a customer summary has no costs: 1.0 (revenue)"),
              "clv.backtest.classic_baseline": (1.0, "a customer summary has no costs: 1.0 (revenue)"),
              "clv.backtest.naive_baseline": (1.0, "a customer summary has no costs: 1.0 (revenue)"),
              "clv.backtest.rfm_baseline": (1.0, "a customer summary has no costs: 1.0 (revenue)"),

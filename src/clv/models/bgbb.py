@@ -108,7 +108,7 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel, PurchaseModel):
     model_name = "bgbb"
     # Whole opportunities (discrete time); the whole-lifetime value in closed form (DERT, eq. 17).
     capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities(
-        discrete_time=True, factorisable=True, closed_form_lifetime=True
+        discrete_time=True, factorisable=True, closed_form_lifetime=True, closed_form_timing=True
     )
     _fit_caches: ClassVar[tuple[str, ...]] = ("_groups_cache",)
 
@@ -229,6 +229,62 @@ class BetaGeoBetaBinomModel(MaximumLikelihoodModel, PurchaseModel):
             return alive_now * mean_p * expected_survived_periods(gamma, delta + n_periods, horizon)
 
         return apply_on_distinct(conditional, frequency=x, recency=t_x, n_periods=n, horizon=horizon)
+
+    def probability_no_purchase(self, t: Any, frequency: Any, recency: Any, n_periods: Any) -> np.ndarray:
+        """P(no transaction in opportunities n+1 .. n+t | x, t_x, n); ``t`` whole opportunities.
+
+        Alive at n (eq. 11 at m = 0), with posteriors p ~ Beta(alpha+x, beta+n-x) and
+        theta ~ Beta(gamma, delta+n), the customer stays for G more opportunities,
+        ``P(G = k) = (1-theta)^k theta``, and buys at none of the first min(G, t):
+
+            P(none | alive) = sum_{k=0}^{t-1} B(gamma+1, delta+n+k)/B(gamma, delta+n) B(alpha+x, beta+n-x+k)/B(alpha+x, beta+n-x)
+                              + B(gamma, delta+n+t)/B(gamma, delta+n) B(alpha+x, beta+n-x+t)/B(alpha+x, beta+n-x)
+
+        (the zero of the conditional distribution of Fader, Hardie & Shang 2010,
+        section 3, from the model's story; the same posterior as
+        :meth:`sample_future_purchases`), and P(none) = 1 - P(alive) + P(alive) P(none | alive).
+        """
+        horizon = _periods(t, "t", minimum=0)
+        x, t_x, n = validate_bgbb(frequency, recency, n_periods)
+        shape = np.broadcast_shapes(horizon.shape, x.shape)
+        x, t_x, n, horizon = _broadcast(x, t_x, n, horizon)
+        params = self.params
+
+        def none(frequency, recency, n_periods, horizon):
+            alpha, beta, gamma, delta = params
+            alive = np.exp(_log_posterior_alive(params, frequency, recency, n_periods))
+            steps = np.arange(max(int(horizon.max(initial=0.0)), 1), dtype=float)[None, :]
+            p_a, p_b = (alpha + frequency)[:, None], (beta + n_periods - frequency)[:, None]
+            stay_b = (delta + n_periods)[:, None]
+            log_base = special.betaln(p_a, p_b) + special.betaln(gamma, stay_b)
+            log_leave_quiet = special.betaln(gamma + 1.0, stay_b + steps) + special.betaln(p_a, p_b + steps) - log_base
+            leave_quiet = np.where(steps < horizon[:, None], np.exp(log_leave_quiet), 0.0).sum(axis=1)
+            h = horizon[:, None]
+            stay_quiet = np.exp(special.betaln(gamma, stay_b + h) + special.betaln(p_a, p_b + h) - log_base)[:, 0]
+            quiet_given_alive = np.minimum(leave_quiet + stay_quiet, 1.0)
+            return np.clip(1.0 - alive * (1.0 - quiet_given_alive), 0.0, 1.0)
+
+        return apply_on_distinct(none, frequency=x, recency=t_x, n_periods=n, horizon=horizon).reshape(shape)
+
+    def probability_alive_at(self, t: Any, frequency: Any, recency: Any, n_periods: Any) -> np.ndarray:
+        """P(alive at opportunity n + t | x, t_x, n); ``t`` whole opportunities (t = 1: :meth:`probability_alive`).
+
+        Eq. (11) with m = t: P(alive at n | history) B(gamma, delta+n+t) / B(gamma, delta+n).
+        """
+        horizon = _periods(t, "t", minimum=0)
+        x, t_x, n = validate_bgbb(frequency, recency, n_periods)
+        shape = np.broadcast_shapes(horizon.shape, x.shape)
+        x, t_x, n, horizon = _broadcast(x, t_x, n, horizon)
+        params = self.params
+
+        def alive(frequency, recency, n_periods, horizon):
+            gamma, delta = params[2], params[3]
+            log_alive_now = _log_posterior_alive(params, frequency, recency, n_periods)
+            return np.exp(log_alive_now + special.betaln(gamma, delta + n_periods + horizon)
+                          - special.betaln(gamma, delta + n_periods))
+
+        values = apply_on_distinct(alive, frequency=x, recency=t_x, n_periods=n, horizon=horizon)
+        return np.clip(values, 0.0, 1.0).reshape(shape)
 
     def discounted_expected_residual_transactions(
         self, frequency: Any, recency: Any, n_periods: Any, period_rate: float

@@ -151,7 +151,7 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
     # quadrature (discounted_lifetime_purchases); exact predictive tails (clv.scores.closed_form).
     capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities(
         factorisable=True, grid_scoring=True, closed_form_lifetime=True, closed_form_tails=True,
-        dropout_at_first_purchase=0, static_covariates=True,
+        dropout_at_first_purchase=0, static_covariates=True, closed_form_timing=True,
     )
     _fit_caches: ClassVar[tuple[str, ...]] = ("_coded_rows",)
     _pilot_fit: ClassVar[bool] = True  # large fits start from a subsample fit (MaximumLikelihoodModel._pilot_start)
@@ -659,6 +659,65 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         s = self.capabilities.dropout_at_first_purchase
         given_alive = expected_purchases_given_alive(t, r + x, alpha + T, a, b + x + s)
         return self.probability_alive_validated(x, t_x, T, params) * given_alive
+
+    def probability_no_purchase(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        """P(Y(t) = 0 | x, t_x, T): no purchase in (T, T+t] given the history.
+
+        A customer alive at T cannot drop out before the next purchase (dropout
+        happens only right after a purchase), so given alive the chance of no
+        purchase is that of no Poisson event, ``E[exp(-lambda t)]`` with
+        ``lambda ~ Gamma(r+x, alpha+T)``:
+
+            P(Y(t) = 0 | x, t_x, T) = 1 - P(alive) + P(alive) ((alpha+T)/(alpha+T+t))^(r+x)
+
+        (the n = 0 term of the conditional distribution of future purchases,
+        :mod:`clv.scores.closed_form`: Fader, Hardie & Lee 2005, "Counting your
+        customers the easy way", eq. 8 with the posterior given the history,
+        r -> r+x, alpha -> alpha+T, times P(alive), eq. 11; MBG/NBD: the same
+        with its P(alive), Batislam et al. 2007). As t grows it tends to 1 - P(alive):
+        an alive customer buys again for sure. Arguments broadcast; ``t`` in the
+        time unit of the data.
+        """
+        t = non_negative(t, "t")
+        x, t_x, T = broadcast_history(frequency, recency, T)
+        r, alpha, _, _ = self.params
+        alive = self.probability_alive_validated(x, t_x, T)
+        some_purchase_given_alive = -np.expm1(-(r + x) * np.log1p(t / (alpha + T)))
+        return np.clip(1.0 - alive * some_purchase_given_alive, 0.0, 1.0)
+
+    def probability_alive_at(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        """P(alive at T+t | x, t_x, T): still a customer t time units after the observation end.
+
+        Alive at T with lambda ~ Gamma(r+x, alpha+T) and p ~ Beta(a, b+x+s)
+        (FHL 2005; s = 1 for MBG/NBD), the customer survives each of the
+        Poisson(lambda t) purchases in (T, T+t] with probability 1-p, so stays
+        alive with probability ``E[(1-p)^K] = E[exp(-lambda p t)]``:
+
+            P(alive at T+t) = P(alive at T) E_p[(1 + p t/(alpha+T))^-(r+x)]
+                            = P(alive at T) ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x+s; a+b+x+s; t/(alpha+T+t)).
+
+        The Beta expectation is taken by the trapezoid rule in logit p
+        (:func:`clv.models.special.beta_expectation`, ~1e-12), once per distinct
+        (x, T, t). Arguments broadcast; ``t`` in the time unit of the data.
+        """
+        t = non_negative(t, "t")
+        x, t_x, T = broadcast_history(frequency, recency, T)
+        t, x, t_x, T = np.broadcast_arrays(t, x, t_x, T)
+        r, alpha, a, b = self.params
+        s = self.capabilities.dropout_at_first_purchase
+
+        def stays_alive(t, x, T):
+            shape, relative = r + x, t / (alpha + T)
+
+            def given_p(p, _, row):
+                return np.exp(-shape[row] * np.log1p(p * relative[row]))
+
+            return beta_expectation(given_p, np.full(x.shape, a), b + x + s)
+
+        flat = {name: np.ascontiguousarray(v, dtype=float).reshape(-1) for name, v in (("t", t), ("x", x), ("T", T))}
+        survive = apply_on_distinct(stays_alive, **flat).reshape(x.shape)
+        alive = self.probability_alive_validated(x, t_x, T)
+        return np.clip(alive * survive, 0.0, 1.0)
 
     def discounted_lifetime_purchases(
         self, frequency: Any, recency: Any, T: Any, step: float, step_factor: float

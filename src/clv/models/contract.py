@@ -87,6 +87,13 @@ class PurchaseCapabilities:
         :func:`clv.summary.attach_covariates`) through an exponential link on
         its parameters (:mod:`clv.models.covariate_link`). A model without it
         refuses customer data that carries covariates.
+    closed_form_timing : bool
+        :meth:`PurchaseModel.probability_no_purchase` and
+        :meth:`PurchaseModel.probability_alive_at` are exact (closed forms or
+        quadrature: BG/NBD, MBG/NBD, Pareto/NBD, NBD, BG/BB). Otherwise
+        :mod:`clv.scores.timing` estimates the chance of no purchase from
+        :meth:`PurchaseModel.sample_future_purchases` draws and P(alive) at a
+        future date is not available.
     """
 
     discrete_time: bool = False
@@ -97,6 +104,7 @@ class PurchaseCapabilities:
     dropout_at_first_purchase: int = 0
     dropout: bool = True
     static_covariates: bool = False
+    closed_form_timing: bool = False
 
     def __post_init__(self) -> None:
         if self.dropout_at_first_purchase not in (0, 1):
@@ -259,6 +267,24 @@ class PurchaseModel(Model):
         raise NotImplementedError(
             f"{type(self).__name__} has no closed-form lifetime value (capabilities.closed_form_lifetime is False): "
             "the scorer sums discounted steps instead."
+        )
+
+    def probability_no_purchase(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
+        """P(Y(t) = 0 | x, t_x, T): no purchase in (T, T + t] (``capabilities.closed_form_timing``).
+
+        ``1 - P(alive at T) + P(alive at T) P(no purchase in (T, T + t] | alive at T)``;
+        arguments broadcast, ``t`` in the model's time unit.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no closed-form chance of no purchase (capabilities.closed_form_timing is "
+            "False): clv.scores.timing estimates it from sample_future_purchases draws instead."
+        )
+
+    def probability_alive_at(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
+        """P(alive at T + t | x, t_x, T) (``capabilities.closed_form_timing``); ``t`` in the model's time unit."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no closed-form P(alive) at a future date (capabilities.closed_form_timing "
+            "is False)."
         )
 
     @abstractmethod

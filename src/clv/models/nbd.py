@@ -120,7 +120,7 @@ class NBDModel(MaximumLikelihoodModel, PurchaseModel):
     # P(alive) = 1, so E[Y | x, t_x, T] depends on (x, T) only (factorisable); expected purchases broadcast
     # as a grid; the whole-lifetime value is a geometric sum (closed form). No BG/NBD tail tables.
     capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities(
-        factorisable=True, grid_scoring=True, closed_form_lifetime=True, dropout=False,
+        factorisable=True, grid_scoring=True, closed_form_lifetime=True, dropout=False, closed_form_timing=True,
     )
 
     # ----- fitting --------------------------------------------------------
@@ -208,6 +208,24 @@ class NBDModel(MaximumLikelihoodModel, PurchaseModel):
         x, _, T = broadcast_history(frequency, recency, T)
         r, alpha = self.params
         return t * (r + x) / (alpha + T)
+
+    def probability_no_purchase(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        """P(Y(t) = 0 | x, t_x, T) = ((alpha+T)/(alpha+T+t))^(r+x): no purchase in (T, T+t].
+
+        ``E[exp(-lambda t)]`` for the posterior ``lambda ~ Gamma(r+x, alpha+T)``
+        (Ehrenberg 1959; Morrison & Schmittlein 1988): the zero of the negative
+        binomial predictive distribution. ``t`` in the time unit of the data.
+        """
+        t = non_negative(t, "t")
+        x, _, T = broadcast_history(frequency, recency, T)
+        r, alpha = self.params
+        return np.exp(-(r + x) * np.log1p(t / (alpha + T)))
+
+    def probability_alive_at(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        """P(alive at T+t | x, t_x, T) = 1: the NBD has no dropout."""
+        t = non_negative(t, "t")
+        x, t_x, T = broadcast_history(frequency, recency, T)
+        return np.ones(np.broadcast_shapes(t.shape, x.shape))
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:
         """E[X(t)] = r t / alpha: expected repeat purchases in (0, t] of a new customer."""

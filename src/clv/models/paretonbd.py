@@ -378,9 +378,10 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
     model_name: ClassVar[str] = "pareto"
     # The whole-lifetime value in closed form (DERT, discounted_expected_residual_transactions); static
-    # covariates (fit(..., covariates=), or customer data with covariates attached).
+    # covariates (fit(..., covariates=), or customer data with covariates attached); closed-form timing
+    # (probability_no_purchase, probability_alive_at; without covariates).
     capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities(
-        factorisable=True, closed_form_lifetime=True, static_covariates=True)
+        factorisable=True, closed_form_lifetime=True, static_covariates=True, closed_form_timing=True)
     _fit_caches: ClassVar[tuple[str, ...]] = ("_last_parts", "_pair_rows")
     # Many distinct rows: start from a subsample fit refined by chord-Newton steps with its Hessian
     # (MaximumLikelihoodModel._pilot_start): a dozen passes over the pairs instead of 30-80 L-BFGS-B ones.
@@ -949,6 +950,65 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
         u = np.log1p(t / (beta + T))
         given_alive = (r + x) / (alpha + T) * (beta + T) * u * special.exprel(-(s - 1.0) * u)
         return self._probability_alive(x, t_x, T, params, alpha_i, beta_i) * given_alive
+
+    def probability_no_purchase(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        """P(Y(t) = 0 | x, t_x, T): no purchase in (T, T+t] given the history; t in the data's time unit.
+
+        Given alive at T with rates lambda, mu, there is no purchase in (T, T+t]
+        if the customer neither buys nor leaves before T+t, or leaves at some
+        tau in (T, T+t] before buying: ``e^-(lambda+mu)t + int_0^t mu e^-(lambda+mu)u du``.
+        Over the posterior ``lambda ~ Gamma(r+x, alpha+T)``, ``mu ~ Gamma(s, beta+T)``
+        (the x* = 0 case of Fader & Hardie, "Deriving the conditional PMF of the
+        Pareto/NBD model", brucehardie.com/notes/028):
+
+            P(Y(t) = 0 | alive) = F(T+t)/F(T) + s (I(T) - I(T+t)) / F(T),
+            F(y) = (alpha+y)^-(r+x) (beta+y)^-s,
+            I(y) = int_y^inf (alpha+tau)^-(r+x) (beta+tau)^-(s+1) dtau,
+
+        and ``P(Y(t) = 0 | history) = 1 - P(alive) + P(alive) P(Y(t) = 0 | alive)``.
+        ``I`` is the likelihood's tail integral (:func:`log_tail_integral`, in logs).
+        As t grows, ``s I(T) / F(T)`` is the chance that an alive customer leaves
+        before buying again.
+        """
+        self._require_no_covariates("probability_no_purchase")
+        t = non_negative(t, "t")
+        t, x, t_x, T = np.broadcast_arrays(t, *broadcast_history(frequency, recency, T))
+        flat = {name: np.ascontiguousarray(v, dtype=float).reshape(-1) for name, v in (("t", t), ("x", x), ("t_x", t_x), ("T", T))}
+        return apply_on_distinct(self._probability_no_purchase, **flat).reshape(t.shape)
+
+    def _probability_no_purchase(self, t, x, t_x, T):
+        r, alpha, s, beta = self.params[:4]
+        n = x.shape[0]
+        log_tail, _ = _log_tail_by_rates(r, alpha, s, beta, np.concatenate([x, x]), np.concatenate([T, T + t]))
+        log_i_now, log_i_later = log_tail[:n], log_tail[n:]
+        log_f_now = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        log_quiet_and_alive = -(r + x) * np.log1p(t / (alpha + T)) - s * np.log1p(t / (beta + T))
+        with np.errstate(divide="ignore"):
+            log_left_first = (np.log(s) + log_i_now - log_f_now
+                              + np.log(-np.expm1(np.minimum(log_i_later - log_i_now, 0.0))))
+        none_given_alive = np.minimum(np.exp(np.logaddexp(log_quiet_and_alive, log_left_first)), 1.0)
+        alive = self._probability_alive(x, t_x, T)
+        return np.clip(1.0 - alive * (1.0 - none_given_alive), 0.0, 1.0)
+
+    def probability_alive_at(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        """P(alive at T+t | x, t_x, T) = P(alive at T) ((beta+T)/(beta+T+t))^s; t in the data's time unit.
+
+        Given alive at T the dropout rate is ``mu ~ Gamma(s, beta+T)`` and the
+        residual lifetime Exp(mu): ``E[e^(-mu t)] = ((beta+T)/(beta+T+t))^s``
+        (Schmittlein, Morrison & Colombo 1987; Fader & Hardie 2005, notes/009).
+        """
+        self._require_no_covariates("probability_alive_at")
+        t = non_negative(t, "t")
+        t, x, t_x, T = np.broadcast_arrays(t, *broadcast_history(frequency, recency, T))
+        _, _, s, beta = self.params[:4]
+        flat = {name: np.ascontiguousarray(v, dtype=float).reshape(-1) for name, v in (("x", x), ("t_x", t_x), ("T", T))}
+        log_alive = apply_on_distinct(self._log_probability_alive, **flat).reshape(t.shape)
+        return np.clip(np.exp(log_alive - s * np.log1p(t / (beta + T))), 0.0, 1.0)
+
+    def _require_no_covariates(self, method: str) -> None:
+        if self._with_covariates or self._dynamic:
+            raise DataError(f"ParetoNBDModel.{method} has no covariate form yet: this model was fitted with covariates. "
+                            "Fix: refit without them (data.without_covariates()) for next-purchase timing.")
 
     def probability_purchases(self, n: Any, t: Any, covariates: Any = None) -> np.ndarray:
         """P(X(t) = n) for a new customer over (0, t]; t in the data's time unit.

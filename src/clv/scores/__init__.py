@@ -1,5 +1,5 @@
 """Per-customer scores from fitted models: P(alive), expected purchases, CLV, intervals;
-renewals and residual value of subscribers (sBG)."""
+next-purchase timing and value curves per future period; renewals and residual value of subscribers (sBG)."""
 
 from clv.lazy import lazy_exports
 
@@ -9,6 +9,8 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "discounted_expected_purchases": "clv.scores.lifetime_value",
     "expected_spend_per_order": "clv.scores.lifetime_value",
     "forecast_purchases": "clv.scores.lifetime_value",
+    "purchase_timing": "clv.scores.timing",
+    "PurchaseTiming": "clv.scores.timing",
     "quantile_levels": "clv.scores.intervals",
     "quantile_name": "clv.scores.intervals",
     "IntervalCalibration": "clv.scores.calibration",
@@ -18,4 +20,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "score_customers": "clv.scores.score",
     "score_subscribers": "clv.scores.subscriptions",
     "SubscriberScores": "clv.scores.subscriptions",
+    "value_curve": "clv.scores.curves",
+    "ValueCurve": "clv.scores.curves",
 })
