@@ -210,7 +210,7 @@ def test_next_order_quantiles_are_ordered_and_hit_their_level(name, history, lev
 
 @PROPERTY_SETTINGS
 @given(periods=st.integers(1, 40), rate=st.sampled_from([0.0, 0.1, 0.3]), margin=st.floats(0.1, 1.0),
-       period=st.sampled_from(["month", "week"]), name=st.sampled_from(sorted(CONTINUOUS)))
+       period=st.sampled_from(["month", "week", 30 / 7]), name=st.sampled_from(sorted(CONTINUOUS)))
 def test_curve_at_every_horizon_equals_the_scorer(periods, rate, margin, period, name):
     model = CONTINUOUS[name]()
     table = customer_table(n=60)
@@ -218,7 +218,7 @@ def test_curve_at_every_horizon_equals_the_scorer(periods, rate, margin, period,
                         margin=margin, lifetime=False)
     purchases, value = curve.cumulative("purchases"), curve.cumulative("value")
     assert np.all(np.diff(purchases, axis=1) >= -1e-12) and np.all(np.diff(value, axis=1) >= -1e-12)
-    length = {"month": 365.25 / 12 / 7, "week": 1.0}[period]
+    length = {"month": 365.25 / 12 / 7, "week": 1.0}.get(period, period)  # a number: weeks (30 days here)
     for k in sorted({1, (periods + 1) // 2, periods}):
         scores = score_customers(table, model, horizon=k * length, time_unit="week", discount_rate=rate,
                                  margin=margin, discount_step=period, intervals=None)
@@ -347,3 +347,55 @@ def test_timing_refuses_bad_options_by_name(option, value):
     table = pd.DataFrame({"frequency": [2.0], "recency": [30.0], "T": [38.0]})
     with pytest.raises(DataError, match=option):
         purchase_timing(table, CONTINUOUS["bgnbd"](), time_unit="week", **{option: value})
+
+
+# ----- clv score --curve ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def scored_files(tmp_path_factory):
+    """A customer-data Parquet (it carries its unit and observation end) and saved BG/NBD and Gamma-Gamma models."""
+    from clv.models import GammaGammaModel
+
+    folder = tmp_path_factory.mktemp("curve_cli")
+    table = customer_table(n=200)
+    data = CustomerData(table, time_unit="week", observation_end=dt.date(2024, 12, 31))
+    data.to_parquet(folder / "customers.parquet")
+    purchases = BetaGeoModel().fit(data)
+    repeat = table[table["frequency"] > 0]
+    spend = GammaGammaModel().fit(repeat["frequency"], repeat["monetary_value"])
+    (folder / "bg.json").write_text(purchases.to_json())
+    (folder / "gg.json").write_text(spend.to_json())
+    return folder, data, purchases, spend
+
+
+def run_cli(*args):
+    from typer.testing import CliRunner
+
+    from clv.cli.main import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_curve_writes_the_curve_and_timing_of_every_customer(scored_files):
+    folder, data, purchases, spend = scored_files
+    out = folder / "curve.csv"
+    result = run_cli("score", folder / "customers.parquet", "--model", folder / "bg.json", "--spend-model",
+                     folder / "gg.json", "--horizon", 52, "--curve", "--output", out)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert len(table) == 200
+    expected = value_curve(data, purchases, spend, periods=12)  # 52 weeks -> 12 months
+    assert np.allclose(table["value_12m"], expected["value_12m"], rtol=1e-9)
+    assert [f"value_{k}" for k in range(1, 13)] == [c for c in table.columns if c.startswith("value_") and c[6:].isdigit()]
+    assert {"p_purchase_30d", "p_purchase_90d", "next_order", "next_order_q50", "p_alive_365d", "value_lifetime"} <= set(table.columns)
+    assert table["next_order"].str.match(r"^(around 20\d\d-\d\d-\d\d|no purchase expected)").all()
+
+
+def test_cli_curve_options_and_errors_in_cli_words(scored_files):
+    folder, *_ = scored_files
+    base = ("score", folder / "customers.parquet", "--model", folder / "bg.json", "--horizon", "inf", "--intervals", "none")
+    weekly = run_cli(*base, "--curve", "--curve-step", "week", "--curve-periods", 5, "--format", "csv")
+    assert weekly.exit_code == 0, weekly.output
+    header = weekly.output.splitlines()[0].split(",")
+    assert "purchases_5" in header and "purchases_6" not in header and "value_5" in header  # own order values
+    alone = run_cli(*base, "--curve-periods", 3)
+    assert alone.exit_code == 2 and "add --curve" in alone.output and "Traceback" not in alone.output

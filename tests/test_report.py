@@ -23,7 +23,8 @@ from clv.summary import summarize
 
 END = "2025-12-31"
 COLUMNS = Columns(order_id="order_id", product_id="product_id", quantity="quantity", channel="channel", cost="cost")
-SECTION_KEYS = ["data", "refunds", "kpis", "cohorts", "models", "segments", "channels", "whatif", "crosssell", "nps"]
+SECTION_KEYS = ["data", "refunds", "kpis", "cohorts", "models", "segments", "curves", "channels", "whatif", "crosssell",
+                "nps"]
 
 
 class ReportParser(HTMLParser):
@@ -178,6 +179,32 @@ def test_what_if_grid_equals_clv_whatif(built):
     assert as_number(rows[("churn", "-10%")][2]) == pytest.approx(expected["equity_before"], abs=0.51)
     assert as_number(rows[("churn", "-10%")][3]) == pytest.approx(expected["equity_after"], abs=0.51)
     assert as_number(rows[("average order value", "+10%")][5]) == pytest.approx(10.0)
+
+
+def test_value_curves_by_tier_equal_the_value_curve_of_the_scored_customers(built):
+    """Section 5b: per value tier (ranked by the scores' CLV), the customers, and the 12-month against the
+    lifetime margin per customer, as clv.scores.value_curve gives them (the margin rate cancels in the ratio)."""
+    from clv.models.gammagamma import GammaGammaModel
+    from clv.models.ladder import fit_purchase_model
+    from clv.scores import score_customers, value_curve
+    from clv.segments.tiers import value_tiers
+
+    page = built["page"]
+    assert "value_curves" in page.figures
+    summary = summarize(built["result"], observation_end=END, time_unit="week")
+    purchases = fit_purchase_model(tuple(summary[c] for c in ("frequency", "recency", "T")), "bgnbd", time_unit="week")
+    spend = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"], time_unit="week")
+    scores = score_customers(summary, purchases, spend, horizon=52, intervals=None)
+    curve = value_curve(summary, purchases, spend)
+    tiers, _ = value_tiers(scores["clv"].to_numpy())
+    rows = {row[0]: row for row in page.tables["value_curves#0"]}
+    assert sum(as_number(row[1]) for row in rows.values()) == len(summary)
+    for tier, row in rows.items():
+        inside = tiers == tier
+        assert as_number(row[1]) == inside.sum()
+        expected = curve["value_12m"][inside].mean() / curve["value_lifetime"][inside].mean()
+        assert as_number(row[3]) / as_number(row[5]) == pytest.approx(expected, rel=3e-3)
+        assert as_number(row[2]) <= as_number(row[3]) <= as_number(row[4]) <= as_number(row[5])
 
 
 def test_channel_table_finds_the_true_cac(built):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -399,6 +400,9 @@ def score_command(
     covariates: Path | None = COVARIATES,
     covariate_cols: str | None = COVARIATE_COLS,
     covariate_id: str = COVARIATE_ID,
+    curve: bool = typer.Option(False, "--curve", help="Write each customer's value curve and next-order timing instead of the scores: expected purchases and value per --curve-step up to --horizon (inf: 36 months and the lifetime), 3/12/36-month and lifetime value, P(a purchase in 30/90 days), the next order's date with an 80% range, P(alive) in a year (docs/scoring.md)."),
+    curve_periods: int | None = typer.Option(None, "--curve-periods", min=1, help="With --curve: the number of periods of the curve (default: up to --horizon)."),
+    curve_step: TimeUnit | None = typer.Option(None, "--curve-step", help="With --curve: the length of one period (default month; BG/BB: its own period)."),
     fmt: OutputFormat = FORMAT_OPTION,
     output: Path | None = OUTPUT_OPTION,
 ) -> None:
@@ -426,6 +430,8 @@ def score_command(
         return
     if transactions.family != "purchase":
         raise DataError(f"--model must be a transaction model ({', '.join(purchase_model_names())}) or an sBG model; {model} holds {transactions.model_name!r}.")
+    if not curve and (curve_periods is not None or curve_step is not None):
+        raise DataError("--curve-periods and --curve-step shape the value curve: add --curve (or leave them out).")
     spend = load_model(spend_model) if spend_model is not None else None
     if spend is not None and spend.family != "spend":
         raise DataError(f"--spend-model must be a {'/'.join(registry.model_names('spend'))} model; {spend_model} holds {spend.model_name!r}.")
@@ -442,6 +448,12 @@ def score_command(
              f"{saved}s; --horizon is read in {unit}s.")
     frame = summary_for_scoring(data, columns, transactions)
     frame = scoring_covariates(frame, transactions, covariate_options(covariates, covariate_cols, covariate_id), unit)
+    if curve:
+        table, title = score_curve(frame, transactions, spend, horizon=horizon, unit=unit, discount_rate=discount_rate,
+                                   margin=margin, periods=curve_periods, step=curve_step.value if curve_step else None,
+                                   whole_table=output is not None or fmt is not OutputFormat.table)
+        emit(table, fmt, output, title=title)
+        return
     levels = parse_intervals(intervals)
     calibration, calibration_note = interval_calibration(loaded, data, transactions, spend, horizon, unit, levels,
                                                          margin, draws, seed)
@@ -473,6 +485,50 @@ def scoring_covariates(frame: Any, model, covariates: dict[str, Any] | None, uni
         raise DataError("the model file does not record how its covariates were encoded. Fix: give "
                         "--covariate-cols as in clv fit.")
     return customer_data_with_covariates(frame, covariates, unit, "customer_id", design=design)
+
+
+def score_curve(frame, model, spend, *, horizon: float, unit: str, discount_rate: float, margin: float,
+                periods: int | None, step: str | None, whole_table: bool):
+    """`clv score --curve`: one table per customer of next-order timing and the value curve (and its title).
+
+    The curve's periods run to --horizon unless --curve-periods is given (inf: 36 months, the default of
+    :func:`clv.scores.value_curve`); the lifetime value is always added. On the terminal only the summary
+    columns are shown (a file or --format csv/json gets every period).
+    """
+    import pandas as pd
+
+    from clv.scores import purchase_timing, value_curve
+    from clv.units import DAYS_PER_UNIT, check_time_unit
+
+    check_time_unit(unit)
+    curve_step = step or (unit if model.capabilities.discrete_time or DAYS_PER_UNIT[unit] > DAYS_PER_UNIT["month"]
+                          else "month")
+    if model.capabilities.discrete_time and curve_step != unit:
+        raise DataError(f"--curve-step must be {unit} for {model.model_name} (it counts whole {unit}s); got {curve_step}.")
+    if periods is None and horizon != float("inf"):
+        periods = max(1, math.ceil(horizon * DAYS_PER_UNIT[unit] / DAYS_PER_UNIT[curve_step] - 1e-9))
+    with progress("computing value curves and next-order timing"):
+        curve = value_curve(frame, model, spend, periods=periods, step=curve_step, time_unit=unit,
+                            discount_rate=discount_rate, margin=margin)
+        timing = purchase_timing(frame, model, time_unit=unit)
+    for text in timing.notes:
+        note(text)
+    summary_columns = ["p_alive", *(c for c in curve.columns if c.endswith(("_lifetime", *curve.milestones))
+                                    and not c.startswith("purchases_"))]
+    per_period = [c for c in curve.columns if c.split("_", 1)[-1].isdigit()]
+    milestone_purchases = [c for c in curve.columns if c.startswith("purchases_") and not c.split("_", 1)[1].isdigit()]
+    timing_columns = [c for c in timing.columns if c != "customer_id"]
+    if not whole_table:  # the terminal: the few columns a person reads (chances, value, the next order in words)
+        summary_columns = [c for c in summary_columns if c != "discounted_purchases_lifetime"]
+        timing_columns = [c for c in timing_columns if c.startswith("p_") and not c.endswith("y")] + ["next_order"]
+        milestone_purchases = []
+    columns = [curve.table[["customer_id"]], curve.table[summary_columns], timing.table[timing_columns]]
+    columns.append(curve.table[milestone_purchases + (per_period if whole_table else [])])
+    table = pd.concat(columns, axis=1)
+    title = f"value curves: {curve.periods} {curve_step}s from {curve.observation_end or 'the observation end'}"
+    if not whole_table:
+        title += " (per-period columns: write a file with --output, or --format csv)"
+    return curve.with_table(table), title
 
 
 def interval_calibration(loaded, data, model, spend, horizon: float, unit: str, levels, margin: float, draws: int,

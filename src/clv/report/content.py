@@ -121,6 +121,12 @@ TECHNICAL_TERMS = {  # plain words -> (technical term, what it means)
     "interval": (
         "prediction interval", ("a range that should hold the actual value with the stated probability (80% of "
                                 "customers inside an 80% interval)")),
+    "whole remaining lifetime": (
+        "residual lifetime value", ("the discounted expected margin of all a customer's future purchases "
+                                    "(expected residual transactions, discounted, x spend per order x margin)")),
+    "chance of a purchase in the next 90 days": (
+        "1 - P(no purchase in (T, T + 90 days] | history)", ("from the purchase model: the customer is still a "
+                                                              "customer and buys at least once in that window")),
 }
 
 _PLAIN_REPLACEMENTS = (  # (pattern, replacement) applied to sentences the report passes on from other modules

@@ -426,6 +426,90 @@ def segments(ctx: ReportContext) -> Section:
     return section
 
 
+# 5b. value curves by segment ----------------------------------------------------------------------
+
+_STEP_WORDS = {"d": "days", "w": "weeks", "m": "months", "q": "quarters", "y": "years"}
+
+
+def _milestone_words(suffix: str) -> str:
+    """'12m' -> 'next 12 months'."""
+    return f"next {suffix[:-1]} {_STEP_WORDS.get(suffix[-1], 'periods')}"
+
+
+def value_curves(ctx: ReportContext) -> Section:
+    """The value curve of each value tier: margin per customer month by month, 3/12/36 months and lifetime."""
+    from clv.scores import purchase_timing, value_curve
+    from clv.segments import DEFAULT_VALUE_CUTS, value_tier_names
+    from clv.segments.tiers import value_tiers
+
+    section = Section("curves", "5b. Value over the coming months, by segment",
+                      "When will the value come in? Each customer's predicted gross margin month by month "
+                      "(discounted as in the CLV at the top), added up from today, for each value tier of "
+                      "section 5, with the value over the whole remaining lifetime. One calculation gives "
+                      "every month; the 3-, 12- and 36-month figures are read from it.")
+    transactions, spend = ctx.models
+    curve = value_curve(ctx.summary, transactions, spend, time_unit=ctx.unit, discount_rate=DISCOUNT_RATE,
+                        margin=ctx.margin_rate)
+    timing = purchase_timing(ctx.summary, transactions, time_unit=ctx.unit, within_days=(90,), alive_in_days=())
+    tiers, _ = value_tiers(ctx.scores["clv"].to_numpy())
+    order = [t for t in value_tier_names(DEFAULT_VALUE_CUTS) if t in set(tiers)]
+    cumulative = pd.DataFrame(curve.cumulative("value")).groupby(tiers).mean().reindex(order)
+    steps = f"{curve.step}s"
+    section.figures.append(_figure("value_curves", fig.line_figure(
+        np.arange(1, curve.periods + 1), {tier: cumulative.loc[tier].to_numpy() for tier in order},
+        f"Predicted gross margin per customer, added up {curve.step} by {curve.step} from today",
+        f"{steps} from today", "margin per customer (discounted)"), _value_curve_reading(cumulative, order, steps)))
+    table = _curve_table(curve, timing, tiers, order)
+    formats = {"tier": ("value tier", None), "customers": ("customers", number),
+               **{f"value_{m}": (_milestone_words(m), money) for m in curve.milestones},
+               "value_lifetime": ("whole remaining lifetime", money),
+               "p_purchase_90d": ("chance of a purchase in the next 90 days", pct),
+               "share_12m": ("share of all value, next 12 months", pct)}
+    section.tables.append(table_from_frame(table, "Predicted gross margin per customer, by value tier", formats,
+                                           key="value_curves"))
+    section.findings.append(_lifetime_finding(table, curve))
+    section.notes.append(
+        f"Months are average months ({365.25 / 12:.2f} days); each {curve.step}'s margin is discounted at "
+        f"{DISCOUNT_RATE:.0%} a year at its end, as the CLV at the top. The whole remaining lifetime adds up every future month until "
+        "the customer is expected to have left; it is a model extrapolation, less certain the further it reaches.")
+    return section
+
+
+def _curve_table(curve, timing, tiers: np.ndarray, order: list[str]) -> pd.DataFrame:
+    """Per tier: customers, mean value at each milestone and over the lifetime, mean chance of a purchase soon."""
+    columns = [f"value_{m}" for m in curve.milestones] + ["value_lifetime"]
+    frame = curve.table[columns].assign(p_purchase_90d=timing["p_purchase_90d"].to_numpy(), tier=tiers)
+    table = frame.groupby("tier").mean().reindex(order)
+    table.insert(0, "customers", frame.groupby("tier").size().reindex(order))
+    if "value_12m" in curve.columns:
+        table["share_12m"] = frame.groupby("tier")["value_12m"].sum().reindex(order) / max(frame["value_12m"].sum(), 1e-300)
+    return table.reset_index()
+
+
+def _value_curve_reading(cumulative: pd.DataFrame, order: list[str], steps: str) -> str:
+    """One sentence: how fast the top tier's value comes in, against the rest."""
+    top, last = order[0], cumulative.columns[-1]
+    total = cumulative.loc[top, last]
+    half = int(np.argmax(cumulative.loc[top].to_numpy() >= total / 2)) + 1 if total > 0 else None
+    text = (f"A customer in the {top} tier is predicted to bring {money(total)} of margin over the next "
+            f"{last + 1} {steps}")
+    if half is not None:
+        text += f", half of it within the first {half} {steps}"
+    if len(order) > 1:
+        text += f"; a customer in the '{order[-1]}' tier {money(cumulative.loc[order[-1], last])}"
+    return text + ". The curves flatten as customers are expected to leave or buy less often."
+
+
+def _lifetime_finding(table: pd.DataFrame, curve) -> str:
+    top = table.iloc[0]
+    text = f"The {top['tier']} customers are each predicted to bring {money(top['value_lifetime'])} over their whole remaining lifetime"
+    if "value_12m" in table.columns:
+        text += f", {money(top['value_12m'])} of it in the next 12 months"
+    if "share_12m" in table.columns:
+        text += f"; they are {pct(top['customers'] / table['customers'].sum())} of customers and bring {pct(top['share_12m'])} of the next 12 months' value"
+    return text + "."
+
+
 # 6. channels -------------------------------------------------------------------------------------
 
 def channels(ctx: ReportContext) -> Section:
@@ -706,6 +790,7 @@ SECTIONS = (  # key, title if it fails, progress step, function
     ("cohorts", "3. Cohorts", "cohorts and CLV over time", cohorts),
     ("models", "4. Model fit and backtest", "fitting models and backtesting", model_fit),
     ("segments", "5. Segments and playbook", "segments and playbook", segments),
+    ("curves", "5b. Value over the coming months", "value curves by segment", value_curves),
     ("channels", "6. Acquisition channels", "channel payback", channels),
     ("whatif", "7. What if", "what-if grid", what_if_grid),
     ("crosssell", "8. Cross-sell", "cross-sell pairs", cross_sell),

@@ -38,7 +38,7 @@ from clv.errors import DataError
 from clv.result_table import ResultTable
 from clv.summary import CustomerData, as_customer_data
 from clv.summary.compress import compress
-from clv.units import DAYS_PER_UNIT, check_annual_rate, check_time_unit, days_per_unit, discount_factor, step_in_units
+from clv.units import DAYS_PER_UNIT, check_annual_rate, check_time_unit, days_per_unit, discount_factor
 
 MILESTONE_MONTHS = (3, 12, 36)
 _UNIT_LETTER = {"day": "d", "week": "w", "month": "m", "quarter": "q", "year": "y"}
@@ -66,8 +66,9 @@ class ValueCurve(ResultTable):
         Registry name of the purchase model.
     time_unit : str
         Unit of the customer data.
-    step : str
-        Length of one period of the curve, a unit name ("month", "week"...).
+    step : str or float
+        Length of one period of the curve: a unit name ("month", "week"...), or
+        a number of ``time_unit``.
     periods : int
         Number of periods m.
     period_ends : tuple of datetime.date or None
@@ -91,7 +92,7 @@ class ValueCurve(ResultTable):
 
     model: str
     time_unit: str
-    step: str
+    step: str | float
     periods: int
     period_ends: tuple[dt.date, ...] | None
     discount_rate: float
@@ -149,7 +150,7 @@ def value_curve(
     spend_model=None,
     *,
     periods: int | None = None,
-    step: str | None = None,
+    step: str | float | None = None,
     time_unit: str | None = None,
     discount_rate: float = 0.10,
     margin: float = 1.0,
@@ -173,8 +174,9 @@ def value_curve(
     periods : int, optional
         Number of periods m; default: enough to cover 36 months (36 months,
         157 weeks).
-    step : str, optional
-        Length of one period of the curve, a unit name; default "month" (the
+    step : str or float, optional
+        Length of one period of the curve: a unit name, or a number of the
+        data's time unit (e.g. 30 days, lifetimes' month); default "month" (the
         data's unit when it is longer than a month; one period for BG/BB,
         which counts whole periods and takes no other length).
     time_unit : str, optional
@@ -238,9 +240,10 @@ def value_curve(
     rate = check_annual_rate(discount_rate)
     in_model_unit, _, unit = _in_model_unit(data, transaction_model, None)
     discrete = is_discrete_time(transaction_model)
-    period = _checked_step(step, unit, discrete, getattr(transaction_model, "model_name", "this model"))
-    length = step_in_units(period, unit)
-    periods = _checked_periods(periods, period)
+    period = _checked_step(step, data.time_unit, unit, discrete, getattr(transaction_model, "model_name", "this model"))
+    step_days = _step_days(period, data.time_unit)
+    length = step_days / days_per_unit(unit)
+    periods = _checked_periods(periods, step_days)
     x, t_x, T, m, customer_id = _summary_columns(in_model_unit, transaction_model, spend_model)
     money = clean_monetary_value(x, m, has_spend_model=spend_model is not None) if m is not None else None
     histories = compress({"x": x, "t_x": t_x, "T": T})
@@ -251,7 +254,7 @@ def value_curve(
     expected = rows.scale[:, None] * path(np.arange(rows.frequency.shape[0]), ends)[rows.index]  # per history
     purchases = histories.expand(np.diff(expected, axis=1, prepend=0.0))
     out: dict[str, Any] = {"customer_id": customer_id, "p_alive": histories.expand(rows.p_alive)}
-    milestones = _milestones(period, periods)
+    milestones = _milestones(period, step_days, periods)
     value = spend = None
     if money is not None:
         spend = money if spend_model is None else _linear_in_m(spend_model, x, money, _frequency_groups(histories))
@@ -262,7 +265,7 @@ def value_curve(
             out[f"value_{suffix}"] = value[:, :k].sum(axis=1)
     if lifetime:
         forecast = forecast_from_rows(transaction_model, rows, horizon=None, time_unit=unit, discount_rate=rate,
-                                      discount_step=period)
+                                      discount_step=length)
         discounted = histories.expand(forecast.discounted)
         out["discounted_purchases_lifetime"] = discounted
         if spend is not None:
@@ -276,54 +279,74 @@ def value_curve(
     return ValueCurve(
         frame, model=getattr(transaction_model, "model_name", type(transaction_model).__name__),
         time_unit=data.time_unit, step=period, periods=periods,
-        period_ends=_period_ends(data.observation_end, period, periods), discount_rate=rate, margin=margin,
+        period_ends=_period_ends(data.observation_end, step_days, periods), discount_rate=rate, margin=margin,
         has_amounts=value is not None and not summary_is_log(data), milestones=tuple(milestones),
         lifetime=bool(lifetime), observation_end=data.observation_end, currency=data.currency,
     )
 
 
-def _checked_step(step: str | None, unit: str, discrete: bool, name: str) -> str:
-    """The curve step's unit name: default month (or the model's unit when longer, or for discrete-time models)."""
+def _checked_step(step: str | float | None, data_unit: str, unit: str, discrete: bool, name: str) -> str | float:
+    """The curve's step: a unit name (default month; the model's unit when longer, or for discrete-time
+    models), or a positive number of the data's time unit (e.g. 30 days, as lifetimes' months)."""
     if step is None:
         return unit if discrete or days_per_unit(unit) > DAYS_PER_UNIT["month"] else "month"
-    step = check_time_unit(step, "step")
-    if discrete and step != unit:
+    if isinstance(step, str):
+        step = check_time_unit(step, "step")
+        same = step == unit
+    else:
+        try:
+            step = float(step)
+        except (TypeError, ValueError):
+            raise DataError(f"step must be a unit name (e.g. 'month') or a number of {data_unit}s > 0, "
+                            f"got {step!r}.") from None
+        if not (math.isfinite(step) and step > 0):
+            raise DataError(f"step must be a unit name (e.g. 'month') or a number of {data_unit}s > 0, got {step!r}.")
+        same = step * days_per_unit(data_unit) == days_per_unit(unit)
+    if discrete and not same:
         raise DataError(f"{name} counts whole {unit}s: the curve's step must be {unit!r}, got {step!r}. "
                         f"Fix: leave step out, or pass step={unit!r}.")
     return step
 
 
-def _checked_periods(periods: int | None, period: str) -> int:
+def _step_days(step: str | float, data_unit: str) -> float:
+    """The step's length in days."""
+    return days_per_unit(step) if isinstance(step, str) else step * days_per_unit(data_unit)
+
+
+def _checked_periods(periods: int | None, step_days: float) -> int:
     """Number of periods: default enough for 36 months; else a whole number >= 1."""
     if periods is None:
-        return max(1, math.ceil(36 * DAYS_PER_UNIT["month"] / DAYS_PER_UNIT[period] - 1e-9))
+        return max(1, math.ceil(36 * DAYS_PER_UNIT["month"] / step_days - 1e-9))
     try:
         number = float(periods)
     except (TypeError, ValueError):
-        raise DataError(f"periods must be a whole number >= 1 (how many {period}s), got {periods!r}.") from None
+        raise DataError(f"periods must be a whole number >= 1 (how many steps), got {periods!r}.") from None
     if not (math.isfinite(number) and number >= 1 and number == round(number)):
-        raise DataError(f"periods must be a whole number >= 1 (how many {period}s), got {periods!r}.")
+        raise DataError(f"periods must be a whole number >= 1 (how many steps), got {periods!r}.")
     if number > 100_000:
-        raise DataError(f"periods must be at most 100000, got {periods!r}: use a longer period (e.g. period='month').")
+        raise DataError(f"periods must be at most 100000, got {periods!r}: use a longer step (e.g. step='month').")
     return int(number)
 
 
-def _milestones(period: str, periods: int) -> dict[str, int]:
-    """Suffix -> number of periods of the cumulative columns: about 3, 12 and 36 months, within the curve."""
-    letter = _UNIT_LETTER[period]
+def _milestones(step: str | float, step_days: float, periods: int) -> dict[str, int]:
+    """Suffix -> number of periods of the cumulative columns: about 3, 12 and 36 months, within the curve.
+
+    Suffixes count periods in the step's unit ("3m", "13w"), or "p" (periods) for a numeric step.
+    """
+    letter = _UNIT_LETTER[step] if isinstance(step, str) else "p"
     out: dict[str, int] = {}
     for months in MILESTONE_MONTHS:
-        k = max(1, round(months * DAYS_PER_UNIT["month"] / DAYS_PER_UNIT[period]))
+        k = max(1, round(months * DAYS_PER_UNIT["month"] / step_days))
         if k <= periods and f"{k}{letter}" not in out:
             out[f"{k}{letter}"] = k
     return out
 
 
-def _period_ends(observation_end: dt.date | None, period: str, periods: int) -> tuple[dt.date, ...] | None:
-    """Calendar end of each period: observation end + k periods (whole days, rounded)."""
+def _period_ends(observation_end: dt.date | None, step_days: float, periods: int) -> tuple[dt.date, ...] | None:
+    """Calendar end of each period: observation end + k steps (whole days, rounded)."""
     if observation_end is None:
         return None
-    days = np.rint(days_per_unit(period) * np.arange(1, periods + 1)).astype(int)
+    days = np.rint(step_days * np.arange(1, periods + 1)).astype(int)
     return tuple(observation_end + dt.timedelta(days=int(d)) for d in days)
 
 
