@@ -419,6 +419,9 @@ def score_command(
     orders = orders_options(customer_col, date_col, amount_col, order_id_col, date_format, delimiter, names,
                             observation_end, encoding)
     transactions = load_model(model)
+    if curve and transactions.family != "purchase":
+        raise DataError(f"--curve needs a purchase model ({', '.join(purchase_model_names())}); {model} holds "
+                        f"{transactions.model_name!r}. Fix: leave --curve out, or pass a purchase model.")
     if transactions.family == "contractual":
         subscription = {"tenure": tenure_col, "churned": churned_col, "id": id_col, "value": value_col,
                         "value_per_period": value_per_period}

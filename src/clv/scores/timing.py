@@ -57,6 +57,7 @@ from clv.summary.compress import compress
 from clv.units import convert_duration, days_per_unit
 
 SIMULATION_GRID_POINTS = 72
+SIMULATION_DRAWS_PER_CALL = 500_000
 BISECTION_STEPS = 36  # halvings of the search window: 3 years / 2**36 is far below a second
 
 
@@ -295,12 +296,15 @@ def _simulated_no_purchase(model, x, t_x, T, grid, n_draws: int, seed) -> np.nda
     The same seed at every time (common random numbers) keeps the curve
     nearly monotone before the running minimum.
     """
-    reps = (np.repeat(column, n_draws) for column in (x, t_x, T))
-    rx, rt, rT = reps
     values = np.empty((x.shape[0], grid.shape[0]))
-    for j, t in enumerate(grid):  # one vectorised draw of every (history, draw) per grid time
-        draws = np.asarray(model.sample_future_purchases(t, rx, rt, rT, rng=np.random.default_rng(seed)), dtype=float)
-        values[:, j] = (draws.reshape(x.shape[0], n_draws) == 0).mean(axis=1)
+    block = max(1, SIMULATION_DRAWS_PER_CALL // n_draws)  # histories per call: the draws stay a few MB
+    for start in range(0, x.shape[0], block):
+        rows = slice(start, start + block)
+        rx, rt, rT = (np.repeat(column[rows], n_draws) for column in (x, t_x, T))
+        for j, t in enumerate(grid):  # one vectorised draw of every (history, draw) of the block per grid time
+            rng = np.random.default_rng(None if seed is None else [seed, start])
+            draws = np.asarray(model.sample_future_purchases(t, rx, rt, rT, rng=rng), dtype=float)
+            values[rows, j] = (draws.reshape(-1, n_draws) == 0).mean(axis=1)
     return np.minimum.accumulate(values, axis=1)
 
 
