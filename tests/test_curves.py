@@ -399,3 +399,14 @@ def test_cli_curve_options_and_errors_in_cli_words(scored_files):
     assert "purchases_5" in header and "purchases_6" not in header and "value_5" in header  # own order values
     alone = run_cli(*base, "--curve-periods", 3)
     assert alone.exit_code == 2 and "add --curve" in alone.output and "Traceback" not in alone.output
+
+
+def test_curves_and_timing_refuse_customer_data_with_covariates():
+    from clv.summary import attach_covariates
+
+    table = customer_table(n=20)
+    data = CustomerData(table, time_unit="week")
+    with_covariates = attach_covariates(data, pd.DataFrame({"customer_id": np.arange(20), "channel": ["a", "b"] * 10}))
+    for function in (value_curve, purchase_timing):
+        with pytest.raises(DataError, match="without_covariates"):
+            function(with_covariates, CONTINUOUS["bgnbd"]())

@@ -236,6 +236,7 @@ def value_curve(
     from clv.summary.amounts import summary_is_log
 
     data = as_customer_data(summary, time_unit)
+    _refuse_covariates(data)
     margin = _checked_margin(margin)
     rate = check_annual_rate(discount_rate)
     in_model_unit, _, unit = _in_model_unit(data, transaction_model, None)
@@ -348,6 +349,16 @@ def _period_ends(observation_end: dt.date | None, step_days: float, periods: int
         return None
     days = np.rint(step_days * np.arange(1, periods + 1)).astype(int)
     return tuple(observation_end + dt.timedelta(days=int(d)) for d in days)
+
+
+
+def _refuse_covariates(data: CustomerData) -> None:
+    """Customer data with covariates is refused: value_curve does not pass them to the model yet."""
+    if getattr(data, "covariates", None) is not None:
+        raise DataError(
+            "value_curve does not use covariates yet, and a model fitted with them would be read without them. Fix: "
+            "fit and score with data.without_covariates()."
+        )
 
 
 __all__ = ["ValueCurve", "value_curve"]

@@ -184,6 +184,7 @@ def purchase_timing(
     from clv.scores.score import _in_model_unit, _summary_columns
 
     data = as_customer_data(summary, time_unit)
+    _refuse_covariates(data)
     levels = _checked_levels(quantiles)
     within = _checked_days(within_days, "within_days")
     alive_days = _checked_days(alive_in_days, "alive_in_days")
@@ -419,6 +420,16 @@ def _checked_positive(value: float, argument: str) -> float:
     if not (math.isfinite(number) and number > 0):
         raise DataError(f"{argument} must be a finite number > 0, got {value!r}.")
     return number
+
+
+
+def _refuse_covariates(data: CustomerData) -> None:
+    """Customer data with covariates is refused: purchase_timing does not pass them to the model yet."""
+    if getattr(data, "covariates", None) is not None:
+        raise DataError(
+            "purchase_timing does not use covariates yet, and a model fitted with them would be read without them. Fix: "
+            "fit and score with data.without_covariates()."
+        )
 
 
 __all__ = ["PurchaseTiming", "purchase_timing"]
