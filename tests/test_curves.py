@@ -410,3 +410,15 @@ def test_curves_and_timing_refuse_customer_data_with_covariates():
     for function in (value_curve, purchase_timing):
         with pytest.raises(DataError, match="without_covariates"):
             function(with_covariates, CONTINUOUS["bgnbd"]())
+
+
+def test_closed_forms_refuse_a_model_fitted_with_covariates():
+    from clv.errors import ClvError
+
+    table = customer_table(n=300)
+    X = np.random.default_rng(0).normal(size=(300, 1))
+    for cls in (BetaGeoModel, ParetoNBDModel):
+        model = cls().fit(table["frequency"], table["recency"], table["T"], covariates=X)
+        for method in (model.probability_no_purchase, model.probability_alive_at):
+            with pytest.raises(ClvError, match="covariates"):
+                method(4.0, *HISTORIES)

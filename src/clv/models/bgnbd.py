@@ -680,7 +680,7 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         """
         t = non_negative(t, "t")
         x, t_x, T = broadcast_history(frequency, recency, T)
-        r, alpha, _, _ = self.params
+        r, alpha, _, _ = self._params_array()  # a DataError for a model fitted with covariates
         alive = self.probability_alive_validated(x, t_x, T)
         some_purchase_given_alive = -np.expm1(-(r + x) * np.log1p(t / (alpha + T)))
         return np.clip(1.0 - alive * some_purchase_given_alive, 0.0, 1.0)
@@ -703,7 +703,7 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
         t = non_negative(t, "t")
         x, t_x, T = broadcast_history(frequency, recency, T)
         t, x, t_x, T = np.broadcast_arrays(t, x, t_x, T)
-        r, alpha, a, b = self.params
+        r, alpha, a, b = self._params_array()
         s = self.capabilities.dropout_at_first_purchase
 
         def stays_alive(t, x, T):
