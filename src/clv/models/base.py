@@ -669,7 +669,7 @@ def require_identified(model: MaximumLikelihoodModel) -> None:
             if edge else ""
         )
         raise FitError(
-            f"{type(model).__name__}: the data do not identify the parameters (the information matrix is "
+            f"{getattr(model, 'reported_name', type(model).__name__)}: the data do not identify the parameters (the information matrix is "
             f"singular at the optimum {values}; n={model.n_:g} customers).{why} Fit on more customers or a "
             "longer calibration period, or use the simpler NBD without dropout (model nbd; the default fallback of clv fit)."
         )

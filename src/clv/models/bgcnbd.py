@@ -133,6 +133,7 @@ class BetaGeoCNBDModel(MaximumLikelihoodModel, PurchaseModel):
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
+    dropout_parameters: ClassVar[tuple[str, ...]] = ("a", "b")
     model_name: ClassVar[str] = "bgcnbd"
     capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities(dropout_at_first_purchase=0)
     # The BG/NBD-family model this one equals at k = 1.
@@ -397,6 +398,7 @@ class _FixedK(MaximumLikelihoodModel):
     """The CNBD-k likelihood at one k >= 2, without the litt term (fitted on compressed rows)."""
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
+    reported_name: ClassVar[str] = "BetaGeoCNBDModel"
 
     def __init__(self, k: int, s: int, initial_params, max_iter: int):
         super().__init__(initial_params=initial_params, max_iter=max_iter)

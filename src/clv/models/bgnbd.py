@@ -145,6 +145,7 @@ class BetaGeoModel(MaximumLikelihoodModel, PurchaseModel):
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
+    dropout_parameters: ClassVar[tuple[str, ...]] = ("a", "b")
     model_name: ClassVar[str] = "bgnbd"
     # expected_purchases evaluates (n, 1) histories by (1, m) times as a grid, and probability_alive_validated
     # takes already-validated histories row by row (cheap: no distinct rows); the whole-lifetime value by

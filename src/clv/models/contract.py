@@ -229,6 +229,10 @@ class PurchaseModel(Model):
 
     family: ClassVar[str] = "purchase"
     capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities()
+    #: The parameters that carry dropout (BG/NBD: a, b; Pareto/NBD: s, beta). The model ladder
+    #: (:func:`clv.models.ladder.fit_purchase_model`) checks them for an edge fit and tests the model
+    #: against the NBD without dropout; empty for a model without dropout or with no NBD limit.
+    dropout_parameters: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> PurchaseModel:

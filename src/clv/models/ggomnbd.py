@@ -126,6 +126,8 @@ class GammaGompertzNBDModel(MaximumLikelihoodModel, PurchaseModel):
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "b", "s", "beta")
+    # s -> 0 is no dropout; beta is not checked: at the Pareto/NBD limit (b -> 0) beta = b c is weakly identified
+    dropout_parameters: ClassVar[tuple[str, ...]] = ("s",)
     model_name: ClassVar[str] = "ggomnbd"
     capabilities: ClassVar[PurchaseCapabilities] = PurchaseCapabilities()
 
@@ -283,6 +285,7 @@ class _NaturalFit(MaximumLikelihoodModel):
     """The likelihood in (r, alpha, b, s, c = beta / b), smooth at the Pareto/NBD limit b -> 0 (fit only)."""
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "b", "s", "c")
+    reported_name: ClassVar[str] = "GammaGompertzNBDModel"
 
     from_pareto: bool = True
 

@@ -62,7 +62,6 @@ from clv.errors import DataError, FitError
 from clv.models import model_class, model_family, model_label
 
 NESTED_MODEL = "nbd"
-DROPOUT_PARAMETERS: dict[str, tuple[str, ...]] = {"bgnbd": ("a", "b"), "mbgnbd": ("a", "b"), "pareto": ("s", "beta")}
 SIGNIFICANCE = 0.05
 EDGE_LOW, EDGE_HIGH = 1e-4, 1e6  # as clv.models.base.require_identified: beyond these a parameter "went to 0 or inf"
 EDGE_CI_RATIO = 1e6  # a 95% interval spanning six orders of magnitude identifies nothing
@@ -182,9 +181,9 @@ def fit_purchase_model(data: Any, model: str = "bgnbd", *, fallback: bool = True
     if model_family(model) != "purchase":
         raise DataError(f"model {model!r} is not a purchase model; expected one of the purchase models, e.g. 'bgnbd'.")
     fit_args = _fit_arguments(data, time_unit, weights)
-    if getattr(data, "covariate_names", ()) and model in DROPOUT_PARAMETERS:
+    if getattr(data, "covariate_names", ()) and _dropout_parameters(model):
         return _fit_with_covariates(model, data, fallback, fit_args)
-    if model not in DROPOUT_PARAMETERS:
+    if not _dropout_parameters(model):
         fitted = model_class(model)().fit(*fit_args[0], **fit_args[1])
         reason = "as asked (the NBD without dropout)" if model == NESTED_MODEL else "as asked (no nested model to compare)"
         return _finish(fitted, ModelChoice(model, model, reason, fallback=fallback), data, weights)
@@ -243,7 +242,7 @@ def edge_parameters(model: Any) -> list[str]:
     """
     edge = []
     intervals = getattr(model, "confidence_intervals_", {})
-    for name in DROPOUT_PARAMETERS.get(model.model_name, ()):
+    for name in getattr(type(model), "dropout_parameters", ()):
         value = model.params_[name]
         low, high = intervals.get(name, (0.0, math.inf))
         ratio = high / low if low > 0 and math.isfinite(high) else math.inf
@@ -253,6 +252,11 @@ def edge_parameters(model: Any) -> list[str]:
 
 
 # ----- the steps ---------------------------------------------------------------------------
+def _dropout_parameters(model: str) -> tuple[str, ...]:
+    """The registered model's dropout parameters (its class's ``dropout_parameters``)."""
+    return tuple(getattr(model_class(model), "dropout_parameters", ()))
+
+
 def _fit_arguments(data: Any, time_unit: str | None, weights: Any) -> tuple[tuple, dict]:
     keywords: dict[str, Any] = {}
     if weights is not None:
@@ -306,7 +310,7 @@ def _fall_back_after_refusal(model: str, refused: FitError, fit_args, data, weig
 
 def _decide(model: str, requested, nested, fallback: bool, data, weights):
     statistic, p_value = likelihood_ratio_test(requested.log_likelihood_, nested.log_likelihood_,
-                                               len(DROPOUT_PARAMETERS[model]))
+                                               len(requested.params_) - len(nested.params_))
     figures = dict(log_likelihood_requested=requested.log_likelihood_, log_likelihood_nbd=nested.log_likelihood_,
                    lr_statistic=statistic, p_value=p_value, fallback=fallback)
     test = f"likelihood-ratio test against the NBD: LR = {statistic:.2f}, p = {p_value:.3g}"

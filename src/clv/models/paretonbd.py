@@ -376,6 +376,7 @@ class ParetoNBDModel(MaximumLikelihoodModel, PurchaseModel):
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
+    dropout_parameters: ClassVar[tuple[str, ...]] = ("s", "beta")
     model_name: ClassVar[str] = "pareto"
     # The whole-lifetime value in closed form (DERT, discounted_expected_residual_transactions); static
     # covariates (fit(..., covariates=), or customer data with covariates attached); closed-form timing
