@@ -36,6 +36,7 @@ import pandas as pd
 
 from clv.errors import DataError
 from clv.result_table import ResultTable
+from clv.scores.timing import require_no_covariates
 from clv.summary import CustomerData, as_customer_data
 from clv.summary.compress import compress
 from clv.units import DAYS_PER_UNIT, check_annual_rate, check_time_unit, days_per_unit, discount_factor
@@ -236,7 +237,7 @@ def value_curve(
     from clv.summary.amounts import summary_is_log
 
     data = as_customer_data(summary, time_unit)
-    _refuse_covariates(data)
+    require_no_covariates(data, "value_curve")
     margin = _checked_margin(margin)
     rate = check_annual_rate(discount_rate)
     in_model_unit, _, unit = _in_model_unit(data, transaction_model, None)
@@ -350,15 +351,6 @@ def _period_ends(observation_end: dt.date | None, step_days: float, periods: int
     days = np.rint(step_days * np.arange(1, periods + 1)).astype(int)
     return tuple(observation_end + dt.timedelta(days=int(d)) for d in days)
 
-
-
-def _refuse_covariates(data: CustomerData) -> None:
-    """Customer data with covariates is refused: value_curve does not pass them to the model yet."""
-    if getattr(data, "covariates", None) is not None:
-        raise DataError(
-            "value_curve does not use covariates yet, and a model fitted with them would be read without them. Fix: "
-            "fit and score with data.without_covariates()."
-        )
 
 
 __all__ = ["ValueCurve", "value_curve"]

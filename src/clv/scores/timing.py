@@ -184,7 +184,7 @@ def purchase_timing(
     from clv.scores.score import _in_model_unit, _summary_columns
 
     data = as_customer_data(summary, time_unit)
-    _refuse_covariates(data)
+    require_no_covariates(data, "purchase_timing")
     levels = _checked_levels(quantiles)
     within = _checked_days(within_days, "within_days")
     alive_days = _checked_days(alive_in_days, "alive_in_days")
@@ -423,11 +423,24 @@ def _checked_positive(value: float, argument: str) -> float:
 
 
 
-def _refuse_covariates(data: CustomerData) -> None:
-    """Customer data with covariates is refused: purchase_timing does not pass them to the model yet."""
+def require_no_covariates(data: CustomerData, function: str) -> None:
+    """Refuse customer data with covariates: ``function`` does not pass them to the model yet.
+
+    Parameters
+    ----------
+    data : CustomerData
+        What is about to be scored.
+    function : str
+        The public function's name, for the message.
+
+    Raises
+    ------
+    clv.errors.DataError
+        When ``data`` carries covariates (a model fitted with them would be read without them).
+    """
     if getattr(data, "covariates", None) is not None:
         raise DataError(
-            "purchase_timing does not use covariates yet, and a model fitted with them would be read without them. Fix: "
+            f"{function} does not use covariates yet, and a model fitted with them would be read without them. Fix: "
             "fit and score with data.without_covariates()."
         )
 
