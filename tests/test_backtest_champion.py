@@ -194,6 +194,10 @@ class BrokenFit(BetaGeoModel):
 
 
 class RefusedFit(BetaGeoModel):
+    """A refused fit of a model with no NBD limit declared (so the ladder has nothing to fall back to)."""
+
+    dropout_parameters = ()
+
     def fit(self, *args, **kwargs):
         raise FitError("RefusedFit: the data do not identify the parameters.")
 
@@ -282,6 +286,7 @@ class CovariateToy(BetaGeoModel):
     """BG/NBD that says it takes static covariates: records them and fits without (enough to test the plumbing)."""
 
     capabilities = dataclasses.replace(BetaGeoModel.capabilities, static_covariates=True)
+    dropout_parameters = ()  # no ladder: each candidate is fitted exactly once
     seen: list = []
 
     def fit(self, frequency, recency, T, weights=None, covariates=None):
