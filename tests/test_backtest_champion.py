@@ -486,3 +486,13 @@ def test_a_calibration_end_from_the_settings_file(tmp_path, monkeypatch):
     rolling = CliRunner().invoke(app, args)
     assert rolling.exit_code == 0, rolling.output
     assert json.loads(rolling.stdout)["settings"]["calibration_ends"] == ["1997-06-30", "1997-09-30"]
+
+
+def test_frequency_chart_names_a_model_without_purchase_count_probabilities():
+    """BG/CNBD-k gives no P(X = x): the chart's note says so in words, not as an AttributeError."""
+    from clv.backtest.charts import frequency_histogram_data
+    from clv.errors import DataError
+
+    summary = pd.DataFrame({"frequency": [0.0, 1.0, 3.0], "recency": [0.0, 2.0, 5.0], "T": [10.0, 10.0, 12.0]})
+    with pytest.raises(DataError, match="no_counts gives no probability of each number of purchases"):
+        frequency_histogram_data(summary, {"no_counts": object()})

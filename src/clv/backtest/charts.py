@@ -157,6 +157,8 @@ def frequency_histogram_data(summary: pd.DataFrame, models: Mapping[str, Any]) -
     ages = compress({"T": summary["T"].to_numpy(float)})
     x = np.arange(TOP_FREQUENCY, dtype=float)
     for name, model in models.items():
+        if not callable(getattr(model, "probability_purchases", None)):
+            raise DataError(f"{name} gives no probability of each number of purchases, which this chart draws.")
         probabilities = np.asarray(model.probability_purchases(x[None, :], ages.columns["T"][:, None]), dtype=float)
         expected = ages.weights @ probabilities
         frame[name] = np.append(expected, n - expected.sum())
