@@ -422,3 +422,14 @@ def test_closed_forms_refuse_a_model_fitted_with_covariates():
         for method in (model.probability_no_purchase, model.probability_alive_at):
             with pytest.raises(ClvError, match="covariates"):
                 method(4.0, *HISTORIES)
+
+
+def test_report_reading_of_the_value_curve_says_when_nobody_is_expected_to_leave():
+    """With the NBD (no dropout) the report must not say the curves flatten because customers leave."""
+    from clv.report.sections import _value_curve_reading
+
+    cumulative = pd.DataFrame([[1.0, 2.0, 3.0], [0.1, 0.2, 0.3]], index=["top 1%", "rest"])
+    with_dropout = _value_curve_reading(cumulative, ["top 1%", "rest"], "months", True)
+    without = _value_curve_reading(cumulative, ["top 1%", "rest"], "months", False)
+    assert "expected to leave or buy less often" in with_dropout
+    assert "no customer is expected to leave" in without and "leave or buy less often" not in without

@@ -458,7 +458,8 @@ def value_curves(ctx: ReportContext) -> Section:
     section.figures.append(_figure("value_curves", fig.line_figure(
         np.arange(1, curve.periods + 1), {tier: cumulative.loc[tier].to_numpy() for tier in order},
         f"Predicted gross margin per customer, added up {curve.step} by {curve.step} from today",
-        f"{steps} from today", "margin per customer (discounted)"), _value_curve_reading(cumulative, order, steps)))
+        f"{steps} from today", "margin per customer (discounted)"),
+        _value_curve_reading(cumulative, order, steps, ctx.purchase_model_has_dropout)))
     table = _curve_table(curve, timing, tiers, order)
     formats = {"tier": ("value tier", None), "customers": ("customers", number),
                **{f"value_{m}": (_milestone_words(m), money) for m in curve.milestones},
@@ -486,7 +487,7 @@ def _curve_table(curve, timing, tiers: np.ndarray, order: list[str]) -> pd.DataF
     return table.reset_index()
 
 
-def _value_curve_reading(cumulative: pd.DataFrame, order: list[str], steps: str) -> str:
+def _value_curve_reading(cumulative: pd.DataFrame, order: list[str], steps: str, dropout: bool = True) -> str:
     """One sentence: how fast the top tier's value comes in, against the rest."""
     top, last = order[0], cumulative.columns[-1]
     total = cumulative.loc[top, last]
@@ -497,6 +498,9 @@ def _value_curve_reading(cumulative: pd.DataFrame, order: list[str], steps: str)
         text += f", half of it within the first {half} {steps}"
     if len(order) > 1:
         text += f"; a customer in the '{order[-1]}' tier {money(cumulative.loc[order[-1], last])}"
+    if not dropout:
+        return text + (". The model used finds no churn in these data (NBD), so no customer is expected to leave: the "
+                       "curves flatten only through discounting, and the whole-lifetime figure rests on that assumption.")
     return text + ". The curves flatten as customers are expected to leave or buy less often."
 
 
