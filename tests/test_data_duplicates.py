@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from clv.data import LoadPolicy, load, load_orders
 from clv.data.sources import SOURCE_ROW_COL
-from clv.engine import connect
+from clv.engine import connect, dialect
 
 TEXT = st.sampled_from(["a", "b", " a", "", None])
 NUMBER = st.sampled_from([1.0, 2.5, 0.0, -0.0, math.nan, math.inf, None])
@@ -34,9 +34,7 @@ def _raw(con, lines) -> ibis.Table:
         "x": pa.array(columns[1], pa.float64(), from_pandas=False),
         "i": pa.array(columns[2], pa.int64()),
     })
-    name = load._cache_name()
-    con.con.register(name, arrow)
-    return con.table(name)
+    return dialect.register_arrow(arrow, con)
 
 
 def _flagged(con, table: ibis.Table, keys: list[str] | None = None) -> set[int]:
@@ -79,10 +77,10 @@ def test_first_copy_kept_nulls_and_nan_equal(con):
 def test_hash_collisions_never_make_false_duplicates(con, monkeypatch):
     """Every line colliding (a constant hash): only truly equal lines are flagged."""
 
-    def constant_hash(types):
-        return lambda *values: ibis.literal(0, type="uint64")
+    def constant_hash(columns):
+        return ibis.literal(0, type="uint64")
 
-    monkeypatch.setattr(load, "_duckdb_hash", constant_hash)
+    monkeypatch.setattr(dialect, "row_hash", constant_hash)
     data = [("a", 1.0, 1), ("b", 1.0, 1), ("a", 1.0, 1), ("a", 2.0, 1), ("b", 1.0, 1)]
     assert _flagged(con, _raw(con, data)) == {3, 5}
 

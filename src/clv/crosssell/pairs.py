@@ -26,13 +26,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import ibis
 import pandas as pd
 
+from clv.engine import dialect
 from clv.data.schema import CUSTOMER_ID, IS_REFUND, ORDER_ID, PRODUCT_ID
 from clv.errors import DataError, missing_column_message
 from clv.result_table import ResultTable
@@ -253,15 +253,8 @@ def _direct_pair_table(items: ibis.Table, n_frequent: int) -> Iterator[None]:
     """
     con = items._find_backend(use_default=True)
     bits = 2 * max(1, math.ceil(math.log2(max(n_frequent, 2))))
-    if con.name != "duckdb" or bits > 24:
+    with dialect.direct_aggregate_bits(con, bits):
         yield
-        return
-    previous = con.raw_sql("SELECT current_setting('perfect_ht_threshold')").fetchone()[0]
-    con.raw_sql(f"SET perfect_ht_threshold = {max(bits, int(previous))}")
-    try:
-        yield
-    finally:
-        con.raw_sql(f"SET perfect_ht_threshold = {int(previous)}")
 
 
 def _directed_rules(pairs: ibis.Table, n_baskets: int) -> ibis.Table:
@@ -310,13 +303,7 @@ def _require_columns(orders: ibis.Table, columns: Iterable[str]) -> None:
 
 
 def _cached(caches: contextlib.ExitStack, table: ibis.Table) -> ibis.Table:
-    """Materialise ``table`` as a temporary table until ``caches`` closes (it is read several times).
-
-    Dropped with plain SQL: Ibis 12's ``drop_table`` / ``Table.release`` emit a
-    statement DuckDB 2.0 rejects.
-    """
-    con = table._find_backend(use_default=True)
-    name = f"__clv_crosssell_{uuid.uuid4().hex[:12]}"
-    cached = con.create_table(name, table, temp=True)
-    caches.callback(con.raw_sql, f'DROP TABLE IF EXISTS "{name}"')
+    """Materialise ``table`` until ``caches`` closes (it is read several times)."""
+    cached = dialect.materialise(table, "crosssell")
+    caches.callback(dialect.release, cached)
     return cached

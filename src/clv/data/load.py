@@ -9,9 +9,7 @@ three views of that one expression, so they always add up to the input.
 from __future__ import annotations
 
 import datetime as _dt
-import inspect
 import re
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -30,6 +28,7 @@ from clv.data import schema
 from clv.data.columns import Columns
 from clv.data.policy import LoadPolicy
 from clv.data.sources import SOURCE_ROW_COL, raw_table, resolve_source
+from clv.engine import dialect
 from clv.errors import ClvError, DataError
 
 STATUS = "__clv_status"
@@ -199,12 +198,12 @@ class LoadResult:
     policy: LoadPolicy | None = None
 
     def cache(self) -> LoadResult:
-        """The same result with the classification computed once into a temp table.
+        """The same result with the classification computed once (:func:`clv.engine.dialect.materialise`).
 
         Worth it when orders, rejects and report are all queried (each query
         otherwise re-runs parsing and duplicate detection).
         """
-        cached = _result(self.con.create_table(_cache_name(), self.classified, temp=True),
+        cached = _result(dialect.materialise(self.classified, "loaded"),
                          self.con, self.originals, self.extras, multi=self.multi)
         return replace(cached, order_times_source=self.order_times_source, expected_rows=self.expected_rows,
                        columns=self.columns, policy=self.policy)
@@ -508,10 +507,6 @@ _FIXED_HINTS = {
 }
 
 
-def _cache_name() -> str:
-    return f"__clv_loaded_{uuid.uuid4().hex[:12]}"
-
-
 # --------------------------------------------------------------------------- rules
 
 
@@ -717,8 +712,8 @@ def _mark_duplicates(raw: ibis.Table, originals: list[str], key_columns: list[st
     DuckDB a hash pre-filter on ``key_columns`` keeps the exact window small
     (see :func:`_duplicate_rows_by_hash`); elsewhere one window over every line.
     """
-    if parse.backend_name(raw[SOURCE_ROW_COL]) == "duckdb":
-        copies = _duplicate_rows_by_hash(raw, originals, key_columns)
+    copies = _duplicate_rows_by_hash(raw, originals, key_columns)
+    if copies is not None:
         return raw.mutate(**{_DUPLICATE: raw[SOURCE_ROW_COL].isin(copies)})
     return raw.mutate(**{_DUPLICATE: _copy_number(raw, originals) > 0})
 
@@ -730,7 +725,7 @@ def _copy_number(table: ibis.Table, originals: list[str]) -> ibis.Value:
     )
 
 
-def _duplicate_rows_by_hash(raw: ibis.Table, originals: list[str], key_columns: list[str]) -> ibis.Column:
+def _duplicate_rows_by_hash(raw: ibis.Table, originals: list[str], key_columns: list[str]) -> ibis.Column | None:
     """source_row of every copy but the first, exact, sorting only candidate lines.
 
     Equal lines have equal ``hash(key1, ..., keyK)`` over the key columns, so
@@ -740,7 +735,9 @@ def _duplicate_rows_by_hash(raw: ibis.Table, originals: list[str], key_columns: 
     candidates, never a false duplicate: the window compares all the values.
     """
     keys = key_columns or originals
-    row_hash = _duckdb_hash([raw[c].type() for c in keys])(*(raw[c] for c in keys))
+    row_hash = dialect.row_hash([raw[c] for c in keys])
+    if row_hash is None:  # the engine has no hash of equal values: one window over every line
+        return None
     repeated = (
         raw.group_by(**{_HASH: row_hash}).aggregate(**{_COUNT: ibis._.count()})
         .filter(ibis._[_COUNT] > 1)[_HASH]
@@ -750,18 +747,6 @@ def _duplicate_rows_by_hash(raw: ibis.Table, originals: list[str], key_columns: 
     candidates = raw.filter(row_hash.isin(repeated))
     numbered = candidates.mutate(**{_COUNT: _copy_number(candidates, originals)})
     return numbered.filter(numbered[_COUNT] > 0)[SOURCE_ROW_COL]
-
-
-def _duckdb_hash(types: list[dt.DataType]):
-    """DuckDB's variadic ``hash(v1, ..., vN)`` as an Ibis builtin UDF for these types."""
-
-    def row_hash(*values):
-        """DuckDB ``hash``: equal values (nulls, NaNs, 0.0 and -0.0 included) hash equal."""
-
-    row_hash.__signature__ = inspect.Signature(
-        [inspect.Parameter(f"v{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(len(types))]
-    )
-    return ibis.udf.scalar.builtin(row_hash, name="hash", signature=(tuple(types), dt.uint64))
 
 
 def _optional_id(raw: ibis.Table, column: str | None, policy: LoadPolicy | None) -> ibis.Value:
@@ -792,11 +777,6 @@ def _rate(raw: ibis.Table, cols: Columns, policy: LoadPolicy, con):
     return rate, rate.isnull()
 
 
-@ibis.udf.scalar.builtin(name="ltrim")
-def _duckdb_ltrim(value: str) -> str:
-    """DuckDB's one-argument LTRIM (leading spaces)."""
-
-
 def _cancelled(raw: ibis.Table, cols: Columns, policy: LoadPolicy) -> ibis.Value:
     """Order id starts with the cancellation prefix (text ids only)."""
     if policy.cancel_prefix is None or not cols.order_id:
@@ -805,7 +785,7 @@ def _cancelled(raw: ibis.Table, cols: Columns, policy: LoadPolicy) -> ibis.Value
     if not order_id.type().is_string():
         return ibis.literal(False)
     # Only leading blanks matter for a prefix; LTRIM is much cheaper than TRIM on DuckDB.
-    stripped = _duckdb_ltrim(order_id) if parse.backend_name(order_id) == "duckdb" else order_id.lstrip()
+    stripped = dialect.ltrim_spaces(order_id)
     return stripped.startswith(policy.cancel_prefix).fill_null(False)
 
 

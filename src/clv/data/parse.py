@@ -4,8 +4,7 @@ Shared by the order loader (:mod:`clv.data.load`) and the survey loader
 (:mod:`clv.feedback.nps`). Every parser returns null for a value it cannot read,
 never raises on data: the loaders turn nulls into rejects with a reason.
 
-On DuckDB a few functions are called as builtins because Ibis' portable forms
-compile to slower SQL; other backends get the portable form.
+Where engines differ, the form each needs comes from :mod:`clv.engine.dialect`.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import ibis
 import ibis.expr.datatypes as dt
 
 from clv.data.policy import EPOCH_FORMATS, LoadPolicy
+from clv.engine import dialect
 from clv.errors import DataError
 
 _TZ_SUFFIX = r"\d:\d\d(:\d\d(\.\d+)?)?\s*(Z|z|[+-]\d\d(:?\d\d)?)$"
@@ -22,47 +22,9 @@ _EPOCH_SECONDS_LIMIT = 1e11  # year 5138: beyond it DuckDB's to_timestamp overfl
 _BLANKS = " \t\r\n"
 
 
-@ibis.udf.scalar.builtin(name="try_strptime")
-def _try_strptime(text: str, fmt: str) -> dt.Timestamp():
-    """DuckDB ``try_strptime``: NULL instead of an error on a bad date."""
-
-
-@ibis.udf.scalar.builtin(name="timezone")
-def _local_time(zone: str, ts: dt.Timestamp(timezone="UTC")) -> dt.Timestamp():
-    """DuckDB ``timezone(zone, timestamptz)``: the naive wall-clock time in ``zone``."""
-
-
-@ibis.udf.scalar.builtin(name="to_timestamp")
-def _epoch_to_timestamp(seconds: float) -> dt.Timestamp(timezone="UTC"):
-    """DuckDB ``to_timestamp(seconds)``: an aware UTC timestamp."""
-
-
-@ibis.udf.scalar.builtin(name="trim")
-def _duckdb_trim(value: str) -> str:
-    """DuckDB's one-argument TRIM (spaces)."""
-
-
-@ibis.udf.scalar.builtin(name="trim")
-def _duckdb_trim_chars(value: str, characters: str) -> str:
-    """DuckDB's TRIM of a set of characters."""
-
-
-@ibis.udf.scalar.builtin(name="contains")
-def _duckdb_contains(value: str, part: str) -> bool:
-    """DuckDB ``contains`` (a memchr-speed substring test)."""
-
-
-@ibis.udf.scalar.builtin(name="isfinite")
-def _duckdb_isfinite(value: float) -> bool:
-    """DuckDB's ISFINITE."""
-
-
 def backend_name(value: ibis.Value) -> str:
-    """Name of the backend an expression runs on (unbound ones run on DuckDB)."""
-    try:
-        return value._find_backend(use_default=True).name
-    except Exception:  # noqa: BLE001 - unbound expressions run on the default engine (DuckDB)
-        return "duckdb"
+    """Name of the engine an expression runs on (:func:`clv.engine.dialect.engine_name`)."""
+    return dialect.engine_name(value)
 
 
 def trim_blanks(text: ibis.Value) -> ibis.Value:
@@ -74,11 +36,11 @@ def trim_blanks(text: ibis.Value) -> ibis.Value:
     ``contains``). ``text`` should be a column, not an expression: DuckDB does
     not share repeated subexpressions.
     """
-    if backend_name(text) != "duckdb":
+    if backend_name(text) != dialect.DUCKDB:
         return text.strip()
-    spaced = _duckdb_trim(text)
-    has_other_blank = _duckdb_contains(text, "\t") | _duckdb_contains(text, "\n") | _duckdb_contains(text, "\r")
-    return ibis.cases((has_other_blank, _duckdb_trim_chars(text, _BLANKS)), else_=spaced)
+    spaced = dialect.trim_spaces(text)
+    has_other_blank = dialect.contains(text, "\t") | dialect.contains(text, "\n") | dialect.contains(text, "\r")
+    return ibis.cases((has_other_blank, dialect.trim_blank_set(text, _BLANKS)), else_=spaced)
 
 
 def identifier(value: ibis.Value, policy: LoadPolicy | None = None) -> ibis.Value:
@@ -102,7 +64,7 @@ def identifier(value: ibis.Value, policy: LoadPolicy | None = None) -> ibis.Valu
     trimmed = trim_blanks(text)
     if policy is None or not policy.normalizes_ids:
         return trimmed.nullif("")
-    whole = trimmed if backend_name(text) != "duckdb" else _duckdb_trim_chars(text, _BLANKS)
+    whole = trimmed if backend_name(text) != dialect.DUCKDB else dialect.trim_blank_set(text, _BLANKS)
     normalized = ibis.cases((text.contains("."), whole.re_replace(r"^(-?[0-9]+)\.0+$", r"\1")), else_=trimmed)
     return normalized.nullif("")
 
@@ -135,7 +97,7 @@ def number(value: ibis.Value, policy: LoadPolicy | None = None) -> ibis.Value:
     if value.type().is_numeric() or value.type().is_boolean():
         return value.cast(dt.float64)
     text = value if value.type().is_string() else value.cast(dt.string)
-    plain = text.try_cast(dt.float64) if backend_name(text) == "duckdb" else trim_blanks(text).try_cast(dt.float64)
+    plain = dialect.text_to_float(text)
     if policy is None or policy.parses_plain_numbers_only:
         return plain
     cleaned = _formatted_number(text, policy)
@@ -167,17 +129,8 @@ def _formatted_number(text: ibis.Value, policy: LoadPolicy) -> ibis.Value:
 
 
 def not_finite(value: ibis.Value) -> ibis.Value:
-    """True where a float value is null, NaN or infinite.
-
-    On DuckDB this uses ``NOT isfinite(x)``: DuckDB 2.0 prunes Parquet row groups
-    by their min/max statistics, which ignore NaN, so a pushed-down
-    ``isnan(x)`` filter misses NaN values (``isfinite`` is not pushed down).
-    """
-    if backend_name(value) == "duckdb":
-        # One reference to ``value``: DuckDB does not share subexpressions inside a
-        # filter, and ``value`` is often a parse of text (trim + cast).
-        return ~_duckdb_isfinite(value).fill_null(False)
-    return value.isnull() | value.isnan() | value.isinf()
+    """True where a float value is null, NaN or infinite (:func:`clv.engine.dialect.not_finite`)."""
+    return dialect.not_finite(value)
 
 
 def timestamp(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
@@ -185,7 +138,7 @@ def timestamp(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
     vtype = value.type()
     if vtype.is_timestamp():
         if vtype.timezone is not None:
-            return _local_time(policy.timezone, value)
+            return dialect.to_local_time(value, policy.timezone)
         return value.cast(dt.Timestamp())
     if vtype.is_date():
         return value.cast(dt.Timestamp())
@@ -197,7 +150,7 @@ def timestamp(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
         )
     text = _spaces_trimmed(value if vtype.is_string() else value.cast(dt.string)).nullif("")
     if policy.date_format is not None:
-        return _try_strptime(text, policy.date_format)
+        return dialect.try_parse_timestamp(text, policy.date_format)
     if vtype.is_integer():
         raise DataError(
             "the time column holds integers; fix: give their format, e.g. "
@@ -206,7 +159,7 @@ def timestamp(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
         )
     aware = text.re_search(_TZ_SUFFIX)
     return ibis.cases(
-        (aware, _local_time(policy.timezone, text.try_cast(dt.Timestamp(timezone="UTC")))),
+        (aware, dialect.to_local_time(text.try_cast(dt.Timestamp(timezone="UTC")), policy.timezone)),
         else_=text.try_cast(dt.Timestamp()),
     )
 
@@ -217,7 +170,7 @@ def _spaces_trimmed(text: ibis.Value) -> ibis.Value:
     Dates are referenced three times in their parse, so they get the cheap trim;
     ids get :func:`trim_blanks` (tabs and line breaks too).
     """
-    return _duckdb_trim(text) if backend_name(text) == "duckdb" else text.strip()
+    return dialect.trim_spaces(text)
 
 
 def _from_epoch(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
@@ -226,7 +179,4 @@ def _from_epoch(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
     if policy.date_format == "epoch_ms":
         seconds = seconds / 1000.0
     in_range = seconds.abs() < _EPOCH_SECONDS_LIMIT
-    if backend_name(seconds) != "duckdb":
-        return ibis.cases((in_range, seconds.cast(dt.int64).as_timestamp("s")), else_=ibis.null(dt.Timestamp()))
-    aware = ibis.cases((in_range, _epoch_to_timestamp(seconds)), else_=ibis.null(dt.Timestamp(timezone="UTC")))
-    return _local_time(policy.timezone, aware)
+    return dialect.epoch_to_local_time(seconds, policy.timezone, in_range)

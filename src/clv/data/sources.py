@@ -44,7 +44,7 @@ from clv.data.text_source import (  # noqa: F401 - WHITESPACE re-exported
     WHITESPACE,
     duckdb_path,
 )
-from clv.engine import default_connection
+from clv.engine import default_connection, dialect
 from clv.errors import ClvError, DataError
 
 MARKER_COLUMNS = (BLANK_COL, RAGGED_COL)
@@ -441,9 +441,8 @@ def _attached_alias(con: BaseBackend, path: str) -> str:
 
 
 def _with_row_number(table: ibis.Table) -> ibis.Table:
-    """Number rows in the table's scan order (insertion order for DuckDB tables)."""
-    numbered = table.mutate(**{SOURCE_ROW_COL: ibis.row_number() + 1})
-    return numbered.select(SOURCE_ROW_COL, *table.columns)
+    """Number rows in the table's scan order (:func:`clv.engine.dialect.number_rows`)."""
+    return dialect.number_rows(table, SOURCE_ROW_COL)
 
 
 def _to_arrow(frame: Any) -> pa.Table:
@@ -506,8 +505,4 @@ def _register_arrow(arrow: pa.Table, con: BaseBackend, *, numbered: bool = False
     # DuckDB scans an Arrow table one record batch per thread: a frame converted in one
     # piece would be read by a single thread. Slicing is zero-copy.
     arrow = pa.Table.from_batches(arrow.to_batches(max_chunksize=_FRAME_BATCH_ROWS), schema=arrow.schema)
-    name = _temp_name("frame")
-    if con.name == "duckdb":
-        con.con.register(name, arrow)
-        return con.table(name)
-    return con.create_table(name, arrow, temp=True)
+    return dialect.register_arrow(arrow, con)

@@ -198,7 +198,7 @@ def fit_with_covariates(model: Any, columns: Mapping[str, np.ndarray], X: np.nda
         Starting base parameters.
     """
     base_names = tuple(type(model).param_names)
-    k_base, k = len(base_names), X.shape[1]
+    k_base = len(base_names)
     packed = _compress_with_covariates(columns, X, weights)
     data, X_rows, w = packed
     coefficient_names = link.coefficient_names(names)

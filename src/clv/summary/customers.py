@@ -50,7 +50,7 @@ import pandas as pd
 
 from clv.data import schema
 from clv.data.orders_table import as_orders_table
-from clv.engine import to_frame
+from clv.engine import dialect, to_frame
 from clv.errors import DataError
 from clv.result_table import as_frame
 from clv.summary.customer_data import CustomerData
@@ -203,23 +203,9 @@ def _with_period_day(periods: ir.Table, add: bool) -> ir.Table:
     return periods.mutate(_last_day=periods._period) if add else periods
 
 
-@ibis.udf.agg.builtin(name="arg_min")
-def _duckdb_arg_min(arg: float, key: int) -> float:
-    """DuckDB's ARG_MIN: a plain hash aggregate (Ibis' argmin compiles to an ordered FIRST)."""
-
-
 def _value_at_min(table: ir.Table, value: ir.Column, key: ir.Column) -> ir.Scalar:
-    """``value`` on the row with the smallest non-null ``key`` (per group), fastest form the engine has."""
-    if _backend_name(table) == "duckdb":
-        return _duckdb_arg_min(value, key)  # skips rows whose key is null
-    return value.argmin(key, where=key.notnull())
-
-
-def _backend_name(table: ir.Table) -> str:
-    try:
-        return table._find_backend(use_default=True).name
-    except Exception:  # noqa: BLE001 - an unbound expression runs on the default engine
-        return "duckdb"
+    """``value`` on the row with the smallest non-null ``key`` (per group)."""
+    return dialect.value_at_min(value, key)
 
 
 def summary_expression(

@@ -1,0 +1,310 @@
+"""The per-engine pieces of clv, in one place.
+
+Everything else in clv is portable Ibis. Where engines differ (a builtin that
+is faster on DuckDB, a date parser with another name on Spark, a temporary
+table Spark cannot make), the difference lives here and nowhere else: a
+function of this module takes an expression or a connection, asks which engine
+it runs on (:func:`engine_name`) and returns the form that engine needs.
+No raw SQL is written outside :mod:`clv.engine` (a test reads the sources).
+
+Engines covered: DuckDB (the default), PySpark, PostgreSQL. Any other Ibis
+backend gets Ibis' portable forms; :func:`compiling_for` names the target for
+expressions not bound to a connection (the BigQuery and Snowflake SQL test).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import inspect
+import uuid
+from collections.abc import Iterator, Sequence
+
+import ibis
+import ibis.expr.datatypes as dt
+import pyarrow as pa
+from ibis.backends import BaseBackend
+
+__all__ = [
+    "DUCKDB", "POSTGRES", "SPARK",
+    "compiling_for", "contains", "direct_aggregate_bits", "materialise", "release", "engine_name", "engine_of", "ltrim_spaces", "not_finite", "number_rows", "register_arrow",
+    "row_hash", "temp_name", "text_to_float", "trim_blank_set", "trim_spaces", "try_parse_timestamp",
+    "epoch_to_local_time", "to_local_time", "value_at_min",
+]
+
+DUCKDB, SPARK, POSTGRES = "duckdb", "pyspark", "postgres"
+_TARGET: contextvars.ContextVar[str] = contextvars.ContextVar("clv_engine_target", default=DUCKDB)
+
+
+# --------------------------------------------------------------------------- which engine
+
+
+def engine_of(value: ibis.Expr) -> BaseBackend | None:
+    """The connection an expression is bound to, None for an unbound one (a memtable)."""
+    try:
+        return value._find_backend(use_default=False)  # noqa: SLF001 - Ibis has no public equivalent
+    except Exception:  # noqa: BLE001 - unbound expressions (memtables) have none
+        return None
+
+
+def engine_name(value: ibis.Expr | BaseBackend) -> str:
+    """``"duckdb"``, ``"pyspark"``, ``"postgres"`` or another Ibis backend name.
+
+    An unbound expression runs on clv's DuckDB connection, unless
+    :func:`compiling_for` names another target.
+    """
+    con = value if isinstance(value, BaseBackend) else engine_of(value)
+    return con.name if con is not None else _TARGET.get()
+
+
+@contextlib.contextmanager
+def compiling_for(name: str) -> Iterator[None]:
+    """Build expressions for engine ``name`` when they are bound to no connection.
+
+    Used to compile the SQL clv would send to a warehouse it cannot reach
+    (``ibis.to_sql(expr, dialect="bigquery")``).
+    """
+    token = _TARGET.set(name)
+    try:
+        yield
+    finally:
+        _TARGET.reset(token)
+
+
+def temp_name(kind: str) -> str:
+    """A fresh name for a temporary table or view: ``__clv_<kind>_<12 hex>``."""
+    return f"__clv_{kind}_{uuid.uuid4().hex[:12]}"
+
+
+# --------------------------------------------------------------------------- DuckDB builtins
+
+
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _duckdb_try_strptime(text: str, fmt: str) -> dt.Timestamp():
+    """DuckDB ``try_strptime``: NULL instead of an error on a bad date."""
+
+
+@ibis.udf.scalar.builtin(name="timezone")
+def _duckdb_timezone(zone: str, ts: dt.Timestamp(timezone="UTC")) -> dt.Timestamp():
+    """DuckDB ``timezone(zone, timestamptz)``: the naive wall-clock time in ``zone``."""
+
+
+@ibis.udf.scalar.builtin(name="to_timestamp")
+def _duckdb_epoch_to_timestamp(seconds: float) -> dt.Timestamp(timezone="UTC"):
+    """DuckDB ``to_timestamp(seconds)``: an aware UTC timestamp."""
+
+
+@ibis.udf.scalar.builtin(name="trim")
+def _duckdb_trim(value: str) -> str:
+    """DuckDB's one-argument TRIM (spaces)."""
+
+
+@ibis.udf.scalar.builtin(name="trim")
+def _duckdb_trim_chars(value: str, characters: str) -> str:
+    """DuckDB's TRIM of a set of characters."""
+
+
+@ibis.udf.scalar.builtin(name="ltrim")
+def _duckdb_ltrim(value: str) -> str:
+    """DuckDB's one-argument LTRIM (leading spaces)."""
+
+
+@ibis.udf.scalar.builtin(name="contains")
+def _duckdb_contains(value: str, part: str) -> bool:
+    """DuckDB ``contains`` (a memchr-speed substring test)."""
+
+
+@ibis.udf.scalar.builtin(name="isfinite")
+def _duckdb_isfinite(value: float) -> bool:
+    """DuckDB's ISFINITE."""
+
+
+@ibis.udf.agg.builtin(name="arg_min")
+def _duckdb_arg_min(arg: float, key: int) -> float:
+    """DuckDB's ARG_MIN: a plain hash aggregate (Ibis' argmin compiles to an ordered FIRST)."""
+
+
+def _duckdb_hash(types: list[dt.DataType]):
+    """DuckDB's variadic ``hash(v1, ..., vN)`` as an Ibis builtin UDF for these types."""
+
+    def row_hash(*values):
+        """DuckDB ``hash``: equal values (nulls, NaNs, 0.0 and -0.0 included) hash equal."""
+
+    row_hash.__signature__ = inspect.Signature(
+        [inspect.Parameter(f"v{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(len(types))]
+    )
+    return ibis.udf.scalar.builtin(row_hash, name="hash", signature=(tuple(types), dt.uint64))
+
+
+# --------------------------------------------------------------------------- text
+
+
+def trim_spaces(text: ibis.Value) -> ibis.Value:
+    """Leading and trailing spaces removed (DuckDB's cheap one-argument TRIM)."""
+    return _duckdb_trim(text) if engine_name(text) == DUCKDB else text.strip()
+
+
+def trim_blank_set(text: ibis.Value, blanks: str) -> ibis.Value:
+    """Leading and trailing characters of ``blanks`` removed."""
+    return _duckdb_trim_chars(text, blanks) if engine_name(text) == DUCKDB else text.strip()
+
+
+def ltrim_spaces(text: ibis.Value) -> ibis.Value:
+    """Leading blanks removed (LTRIM is much cheaper than TRIM on DuckDB)."""
+    return _duckdb_ltrim(text) if engine_name(text) == DUCKDB else text.lstrip()
+
+
+def contains(text: ibis.Value, part: str) -> ibis.Value:
+    """True where ``text`` contains ``part`` (memchr-speed on DuckDB)."""
+    return _duckdb_contains(text, part) if engine_name(text) == DUCKDB else text.contains(part)
+
+
+def text_to_float(text: ibis.Value) -> ibis.Value:
+    """Text read as a float, null when it is not a plain number (surrounding blanks allowed).
+
+    DuckDB's cast ignores surrounding blanks and gives null for a blank text,
+    like trimming first, at a fraction of the cost.
+    """
+    if engine_name(text) == DUCKDB:
+        return text.try_cast(dt.float64)
+    return text.strip().try_cast(dt.float64)
+
+
+def not_finite(value: ibis.Value) -> ibis.Value:
+    """True where a float value is null, NaN or infinite.
+
+    On DuckDB this uses ``NOT isfinite(x)``: DuckDB 2.0 prunes Parquet row groups
+    by their min/max statistics, which ignore NaN, so a pushed-down
+    ``isnan(x)`` filter misses NaN values (``isfinite`` is not pushed down).
+    """
+    if engine_name(value) == DUCKDB:
+        # One reference to ``value``: DuckDB does not share subexpressions inside a
+        # filter, and ``value`` is often a parse of text (trim + cast).
+        return ~_duckdb_isfinite(value).fill_null(False)
+    return value.isnull() | value.isnan() | value.isinf()
+
+
+# --------------------------------------------------------------------------- time
+
+
+def try_parse_timestamp(text: ibis.Value, strptime_format: str) -> ibis.Value:
+    """Naive timestamp read from ``text`` with a strptime format, null when it does not match."""
+    if engine_name(text) == DUCKDB:
+        return _duckdb_try_strptime(text, strptime_format)
+    return text.as_timestamp(strptime_format)
+
+
+def to_local_time(aware: ibis.Value, zone: str) -> ibis.Value:
+    """The naive wall-clock time in ``zone`` of an aware (UTC) timestamp."""
+    if engine_name(aware) == DUCKDB:
+        return _duckdb_timezone(zone, aware)
+    return aware.cast(dt.Timestamp())
+
+
+def epoch_to_local_time(seconds: ibis.Value, zone: str, in_range: ibis.Value) -> ibis.Value:
+    """Seconds since 1970-01-01 UTC as a naive time in ``zone``; null where not ``in_range``."""
+    if engine_name(seconds) != DUCKDB:
+        return ibis.cases((in_range, seconds.cast(dt.int64).as_timestamp("s")), else_=ibis.null(dt.Timestamp()))
+    aware = ibis.cases((in_range, _duckdb_epoch_to_timestamp(seconds)), else_=ibis.null(dt.Timestamp(timezone="UTC")))
+    return _duckdb_timezone(zone, aware)
+
+
+# --------------------------------------------------------------------------- aggregates and hashes
+
+
+def value_at_min(value: ibis.Value, key: ibis.Value) -> ibis.Value:
+    """``value`` on the row with the smallest non-null ``key`` (per group), fastest form the engine has."""
+    if engine_name(value) == DUCKDB:
+        return _duckdb_arg_min(value, key)  # skips rows whose key is null
+    return value.argmin(key, where=key.notnull())
+
+
+def row_hash(columns: Sequence[ibis.Value]) -> ibis.Value | None:
+    """One integer per row that is equal for equal values of ``columns`` (nulls equal).
+
+    None where the engine has no such hash: the caller then compares the
+    values themselves.
+    """
+    if engine_name(columns[0]) == DUCKDB:
+        return _duckdb_hash([c.type() for c in columns])(*columns)
+    return None
+
+
+# --------------------------------------------------------------------------- materialised intermediates
+
+
+def materialise(table: ibis.Table, kind: str = "cache") -> ibis.Table:
+    """``table`` computed once, as a table on its own engine, so later queries read it instead of recomputing it.
+
+    DuckDB and PostgreSQL: a temporary table (with fresh statistics on PostgreSQL,
+    so its planner knows the row count). Spark: the DataFrame persisted and
+    registered as a temporary view (Spark has no temporary tables). Free it
+    with :func:`release`.
+    """
+    con = engine_of(table)
+    if con is None:
+        from clv.engine import default_connection
+
+        con = default_connection()
+    name = temp_name(kind)
+    if con.name == SPARK:
+        return table.cache()
+    cached = con.create_table(name, table, temp=True)
+    if con.name == POSTGRES:
+        con.raw_sql(f'ANALYZE "{name}"')
+    return cached
+
+
+def release(table: ibis.Table) -> None:
+    """Drop a table made by :func:`materialise` (nothing if it is already gone).
+
+    Plain SQL on DuckDB and PostgreSQL: Ibis 12's ``drop_table`` / ``Table.release``
+    emit a statement DuckDB 2.0 rejects.
+    """
+    con = engine_of(table)
+    if con is None:
+        return
+    if con.name == SPARK:
+        table.release()
+        return
+    con.raw_sql(f'DROP TABLE IF EXISTS "{table.get_name()}"')
+
+
+@contextlib.contextmanager
+def direct_aggregate_bits(con: BaseBackend, bits: int) -> Iterator[None]:
+    """On DuckDB, let an aggregate over keys of ``bits`` bits use a directly indexed table.
+
+    DuckDB uses its perfect-hash aggregate only up to ``perfect_ht_threshold``
+    bits (12 by default); raising it (at most 24 bits, 16M slots) halves the
+    cost of a dense pair count. Restored after. Other engines: nothing to do.
+    """
+    if con.name != DUCKDB or bits > 24:
+        yield
+        return
+    previous = con.raw_sql("SELECT current_setting('perfect_ht_threshold')").fetchone()[0]
+    con.raw_sql(f"SET perfect_ht_threshold = {max(bits, int(previous))}")
+    try:
+        yield
+    finally:
+        con.raw_sql(f"SET perfect_ht_threshold = {int(previous)}")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def register_arrow(arrow: pa.Table, con: BaseBackend) -> ibis.Table:
+    """An Arrow table as a table on ``con``: zero-copy on DuckDB, uploaded elsewhere."""
+    name = temp_name("frame")
+    if con.name == DUCKDB:
+        con.con.register(name, arrow)
+        return con.table(name)
+    return con.create_table(name, arrow, temp=True)
+
+
+def number_rows(table: ibis.Table, column: str) -> ibis.Table:
+    """``table`` with ``column`` = its row's position, 1-based, first, in the table's scan order.
+
+    DuckDB: insertion order of its tables.
+    """
+    numbered = table.mutate(**{column: ibis.row_number() + 1})
+    return numbered.select(column, *table.columns)
