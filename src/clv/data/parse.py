@@ -22,25 +22,9 @@ _EPOCH_SECONDS_LIMIT = 1e11  # year 5138: beyond it DuckDB's to_timestamp overfl
 _BLANKS = " \t\r\n"
 
 
-def backend_name(value: ibis.Value) -> str:
-    """Name of the engine an expression runs on (:func:`clv.engine.dialect.engine_name`)."""
-    return dialect.engine_name(value)
-
-
 def trim_blanks(text: ibis.Value) -> ibis.Value:
-    """Leading and trailing spaces, tabs and line breaks removed.
-
-    On DuckDB the one-argument TRIM (spaces only) is about three times cheaper
-    than TRIM with a character set, so the full trim runs only on the rare
-    values that contain a tab or line break (tested with memchr-speed
-    ``contains``). ``text`` should be a column, not an expression: DuckDB does
-    not share repeated subexpressions.
-    """
-    if backend_name(text) != dialect.DUCKDB:
-        return text.strip()
-    spaced = dialect.trim_spaces(text)
-    has_other_blank = dialect.contains(text, "\t") | dialect.contains(text, "\n") | dialect.contains(text, "\r")
-    return ibis.cases((has_other_blank, dialect.trim_blank_set(text, _BLANKS)), else_=spaced)
+    """Leading and trailing spaces, tabs and line breaks removed (:func:`clv.engine.dialect.trim_blanks`)."""
+    return dialect.trim_blanks(text, _BLANKS)
 
 
 def identifier(value: ibis.Value, policy: LoadPolicy | None = None) -> ibis.Value:
@@ -64,7 +48,7 @@ def identifier(value: ibis.Value, policy: LoadPolicy | None = None) -> ibis.Valu
     trimmed = trim_blanks(text)
     if policy is None or not policy.normalizes_ids:
         return trimmed.nullif("")
-    whole = trimmed if backend_name(text) != dialect.DUCKDB else dialect.trim_blank_set(text, _BLANKS)
+    whole = dialect.trim_blank_set(text, _BLANKS)
     normalized = ibis.cases((text.contains("."), whole.re_replace(r"^(-?[0-9]+)\.0+$", r"\1")), else_=trimmed)
     return normalized.nullif("")
 

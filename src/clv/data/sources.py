@@ -258,6 +258,7 @@ def raw_table(source: Any, con: BaseBackend | None) -> RawSource:
     if isinstance(source, ibis.Table):
         con = con or _backend_of(source)
     con = con or default_connection()
+    dialect.require_supported(con, "loading orders")
     if isinstance(source, Csv):
         return _read_text(source, con)
     if isinstance(source, Parquet):
@@ -289,7 +290,7 @@ def _temp_name(kind: str) -> str:
 
 
 def _require_duckdb(con: BaseBackend, what: str) -> None:
-    if con.name != "duckdb":
+    if dialect.engine_name(con) != dialect.DUCKDB:
         raise DataError(
             f"reading {what} needs a DuckDB connection (got {con.name!r}); fix: load it "
             "into your database first and pass the table, or use clv.engine.connect()."

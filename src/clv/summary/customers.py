@@ -262,6 +262,7 @@ def summary_expression(
     unit = time_unit
     _validate_options(unit, merge)
     table = as_orders_table(orders)
+    dialect.require_supported(dialect.engine_of(table), "the summary")
     end = resolve_observation_end(table, observation_end)
     table = table.filter(order_date(table) <= ibis.date(end))
     per_customer = _per_customer(table, unit, merge, totals, last_day=False, litt=litt)
@@ -502,6 +503,7 @@ def summarize(
     table = as_orders_table(orders)
     unit = time_unit
     _validate_options(unit, merge)
+    dialect.require_supported(dialect.engine_of(table), "the summary")
     if observation_end is None:
         frame, end = _summary_to_last_order(table, unit, merge, totals, litt=litt)
     else:
