@@ -32,7 +32,7 @@ COLUMN_FIELDS = (
 POLICY_FIELDS = tuple(f.name for f in dataclasses.fields(LoadPolicy) if f.name not in ("date_format", "exchange_rates"))
 """--policy keys: every LoadPolicy field but those with their own flag (--date-format, --rate)."""
 
-INPUT_ARGUMENT = typer.Argument(..., help="Orders: a CSV (.csv, .csv.gz, .txt) or a folder of them, a Parquet file or folder of parts, a spreadsheet (.xlsx, .xls, .ods), or a DuckDB file with --table.")
+INPUT_ARGUMENT = typer.Argument(None, show_default=False, help="Orders: a CSV (.csv, .csv.gz, .txt) or a folder of them, a Parquet file or folder of parts, a spreadsheet (.xlsx, .xls, .ods), or a DuckDB file with --table. Leave it out to read --table on --engine.")
 COL_OPTION = typer.Option(
     None, "--col", "-c",
     help="Map a field to your column, FIELD=COLUMN (repeatable). Fields: " + ", ".join(COLUMN_FIELDS)
@@ -49,7 +49,10 @@ RATE_OPTION = typer.Option(None, "--rate", help="Exchange rate to the reporting 
 DATE_FORMAT_OPTION = typer.Option(None, "--date-format", help="strftime format of text dates, e.g. %Y%m%d (default ISO 8601).")
 DELIMITER_OPTION = typer.Option(None, "--delimiter", help="CSV delimiter; 'whitespace' for space-separated files.")
 NAMES_OPTION = typer.Option(None, "--names", help="Comma-separated column names for a file without a header row.")
-TABLE_OPTION = typer.Option(None, "--table", help="Table name when INPUT is a database file (e.g. shop.duckdb).")
+TABLE_OPTION = typer.Option(None, "--table", help="The orders table (schema.table allowed): on --engine, or in the DuckDB file given as INPUT (e.g. shop.duckdb).")
+ENGINE_OPTION = typer.Option(None, "--engine", help="Where the orders are and the work runs: duckdb (default, in process), a DuckDB file (shop.duckdb, duckdb://shop.duckdb), spark, or a connection URL (postgres://user@host:5432/db, snowflake://..., bigquery://...). With --table and no INPUT, the table is read there (docs/engines.md).")
+SPARK_MASTER_OPTION = typer.Option(None, "--spark-master", help="With --engine spark: the master URL (local[4], spark://host:7077, yarn); default $CLV_SPARK_MASTER, else the one spark-submit set (local[*] when run by hand).")
+SPARK_CONF_OPTION = typer.Option(None, "--spark-conf", help="With --engine spark: a Spark setting KEY=VALUE (repeatable), e.g. --spark-conf spark.executor.memory=8g.")
 ENCODING_OPTION = typer.Option(None, "--encoding", help="Text encoding of a CSV/text file, e.g. cp1252 or latin-1 (default UTF-8).")
 SHEET_OPTION = typer.Option(None, "--sheet", help="Sheet of a spreadsheet INPUT (.xlsx, .xls, .ods): its name or 0-based number (default: the first).")
 END_OPTION = typer.Option(None, "--observation-end", help="Last day observed (inclusive); later lines are set aside. Default: the last order date.")
@@ -130,11 +133,36 @@ def check_date(text: str | None, flag: str) -> None:
 
 def is_duckdb_file(path: Path) -> bool:
     """Whether ``path`` is a DuckDB database file (its header holds 'DUCK' at byte 8)."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(12)[8:12] == b"DUCK"
-    except OSError:
-        return False
+    from clv.engine.connections import is_duckdb_file as duckdb_header
+
+    return duckdb_header(path)
+
+
+def engine_connection(engine: str | None, spark_master: str | None, spark_conf: list[str] | None):
+    """The connection --engine names (with --spark-master, --spark-conf), or None for clv's default DuckDB.
+
+    Errors are one line in the command line's words (:func:`clv.engine.connect_engine`
+    names ``engine=``, translated to ``--engine``).
+    """
+    from clv.engine import connect_engine
+
+    conf = parse_pairs(spark_conf, "--spark-conf")
+    if engine is None and (spark_master is not None or conf):
+        fail("--spark-master and --spark-conf configure Spark: add --engine spark (or leave them out).")
+    if engine is None:
+        return None
+    return connect_engine(engine, spark_master=spark_master, spark_conf=conf or None)
+
+
+def engine_table(con, table: str | None, engine: str):
+    """--table on the --engine connection, as a load_orders source (refused in CLI words without --table)."""
+    from clv.data.sources import DatabaseTable
+    from clv.engine.connections import engine_label
+
+    if table is None:
+        fail(f"--engine {engine_label(engine)} reads a table: name it with --table (schema.table allowed), or give "
+             "an order file as INPUT.")
+    return DatabaseTable(con, table)
 
 
 def _sheet(text: str | None) -> str | int | None:
@@ -143,16 +171,30 @@ def _sheet(text: str | None) -> str | int | None:
 
 
 def open_orders(
-    source: Path, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end,
-    encoding=None, sheet=None,
+    source: Path | None, cols, extra, policy, rates, date_format, delimiter, names, table, observation_end,
+    encoding=None, sheet=None, engine=None, spark_master=None, spark_conf=None,
 ) -> LoadResult:
-    """Load the input with the mapped columns and policy (lazy until used)."""
+    """Load the input with the mapped columns and policy (lazy until used).
+
+    ``source`` is an order file, or None with ``engine`` and ``table``: a table
+    read where it lives (the load then runs on that engine).
+    """
     from clv.data import Csv, Excel, load_orders
     from clv.data.sources import resolve_source
 
-    if not source.exists():
+    if source is None and engine is None:
+        fail("give the orders: INPUT (a CSV, Parquet or spreadsheet file, or a folder of them), or --engine with "
+             "--table for a table in a database or on Spark.")
+    if source is not None and not source.exists():
         fail(f"input file {str(source)!r} does not exist. Fix: check the path.")
     check_date(observation_end, "--observation-end")
+    con = engine_connection(engine, spark_master, spark_conf)
+    if source is None:
+        return load_orders(engine_table(con, table, engine), build_columns(cols, extra),
+                           build_policy(policy, rates, date_format), observation_end=observation_end, con=con)
+    if table is not None and engine is not None:
+        fail(f"--table names a table on --engine, but INPUT {str(source)!r} was given too. Fix: leave INPUT out to "
+             "read the table, or leave --table out to read the file.")
     if table is not None and not is_duckdb_file(source):
         fail(f"--table reads a table from a DuckDB database file; {str(source)!r} is not one. "
              "Fix: drop --table for a CSV, Parquet or spreadsheet file.")
@@ -166,14 +208,14 @@ def open_orders(
     if encoding is not None and not isinstance(spec, Csv):
         fail(f"--encoding is the text encoding of a CSV or text file; {str(source)!r} is not one. Fix: drop --encoding.")
     return load_orders(spec, build_columns(cols, extra), build_policy(policy, rates, date_format),
-                       observation_end=observation_end)
+                       observation_end=observation_end, con=con)
 
 
 @dataclass(frozen=True)
 class OrdersInput:
     """The order file and how to read it: the arguments every orders command shares."""
 
-    source: Path
+    source: Path | None
     cols: list[str] | None
     extra: list[str] | None
     policy: list[str] | None
@@ -185,12 +227,24 @@ class OrdersInput:
     observation_end: str | None
     encoding: str | None = None
     sheet: str | None = None
+    engine: str | None = None
+    spark_master: str | None = None
+    spark_conf: list[str] | None = None
+
+    @property
+    def name(self) -> str:
+        """The input for titles and records: the file's name, or ``TABLE on ENGINE`` (password masked)."""
+        from clv.engine.connections import engine_label
+
+        if self.source is not None:
+            return self.source.name
+        return f"{self.table} on {engine_label(self.engine)}"
 
     def open(self, extra: list[str] | None = None) -> LoadResult:
         """Load the orders (lazy); ``extra`` replaces the carried-through columns when given."""
         return open_orders(self.source, self.cols, self.extra if extra is None else extra, self.policy, self.rates,
                            self.date_format, self.delimiter, self.names, self.table, self.observation_end,
-                           self.encoding, self.sheet)
+                           self.encoding, self.sheet, self.engine, self.spark_master, self.spark_conf)
 
 
 _ORDERS_PARAMETERS = (
@@ -206,6 +260,9 @@ _ORDERS_PARAMETERS = (
     ("observation_end", str, END_OPTION),
     ("encoding", str, ENCODING_OPTION),
     ("sheet", str, SHEET_OPTION),
+    ("engine", str, ENGINE_OPTION),
+    ("spark_master", str, SPARK_MASTER_OPTION),
+    ("spark_conf", list[str], SPARK_CONF_OPTION),
 )
 
 
@@ -298,13 +355,14 @@ def load_command(
         if rejects is not None:
             write_table(result.rejects, result.con, rejects)
         if orders_out is not None:
-            write_table(result.orders, result.con, orders_out, metadata=load_metadata(orders.source, report))
+            write_table(result.orders, result.con, orders_out,
+                        metadata=load_metadata(orders.source or orders.name, report))
     payload = report.as_dict() if fmt is OutputFormat.json else report_rows(report)
     if origin is not None:
         note(provenance_sentence(origin), label="note: ")
         if fmt is OutputFormat.json:
             payload["cleaned_from"] = origin
-    emit(payload, fmt, output, title=f"load report: {orders.source.name}")
+    emit(payload, fmt, output, title=f"load report: {orders.name}")
     report_notes(result, report)
 
 

@@ -198,10 +198,27 @@ def summary_for_scoring(frame: Any, columns: dict[str, str | None], model) -> An
 
 
 def orders_options(customer, date, amount, order_id, date_format, delimiter, names, observation_end,
-                   encoding=None) -> dict[str, Any]:
+                   encoding=None, engine=None, table=None, spark_master=None, spark_conf=None) -> dict[str, Any]:
     """The --from-orders options of fit and score, as read by :func:`read_input`."""
     return {"customer": customer, "date": date, "amount": amount, "order_id": order_id, "date_format": date_format,
-            "delimiter": delimiter, "names": names, "observation_end": observation_end, "encoding": encoding}
+            "delimiter": delimiter, "names": names, "observation_end": observation_end, "encoding": encoding,
+            "engine": engine, "table": table, "spark_master": spark_master, "spark_conf": spark_conf}
+
+
+def input_or_table(path: Path | None, from_orders: bool, orders: dict[str, Any]) -> str:
+    """INPUT's name for notes and reports, or ``TABLE on ENGINE``; refuses a missing INPUT or a misplaced --engine/--table."""
+    from clv.engine.connections import engine_label
+
+    on_engine = orders.get("engine") is not None or orders.get("table") is not None
+    if on_engine and not from_orders:
+        raise DataError("--engine and --table read order lines: add --from-orders (or leave them out to read a "
+                        "summary file).")
+    if path is not None:
+        return path.name
+    if orders.get("engine") is None:
+        raise DataError("give INPUT (a customer summary file, or an order file with --from-orders), or --from-orders "
+                        "--engine ENGINE --table TABLE to read order lines where they live.")
+    return f"{orders.get('table')} on {engine_label(orders['engine'])}"
 
 
 def orders_from_file(path: Path, orders: dict[str, Any]):
@@ -209,12 +226,20 @@ def orders_from_file(path: Path, orders: dict[str, Any]):
     from clv.data import Columns, LoadPolicy, load_orders
     from clv.data.sources import resolve_source
 
+    from clv.cli.data_commands import engine_connection, engine_table
+
     names = tuple(n.strip() for n in orders["names"].split(",")) if orders["names"] else None
     columns = Columns(customer_id=orders["customer"], date=orders["date"], amount=orders["amount"], order_id=orders["order_id"])
     policy = LoadPolicy(date_format=orders["date_format"]) if orders["date_format"] else None
-    spec = resolve_source(str(path), delimiter=orders["delimiter"], header=names is None, names=names,
-                          encoding=orders["encoding"])
-    return load_orders(spec, columns, policy)
+    con = engine_connection(orders.get("engine"), orders.get("spark_master"), orders.get("spark_conf"))
+    if path is None:  # --engine with --table: the order lines where they live
+        return load_orders(engine_table(con, orders.get("table"), orders["engine"]), columns, policy, con=con)
+    if con is not None and orders.get("table") is not None:
+        raise DataError(f"--table names a table on --engine, but INPUT {str(path)!r} was given too. Fix: leave INPUT "
+                        "out to read the table, or leave --table out to read the file.")
+    spec = resolve_source(str(path), table=orders.get("table"), delimiter=orders["delimiter"], header=names is None,
+                          names=names, encoding=orders["encoding"])
+    return load_orders(spec, columns, policy, con=con)
 
 
 def summary_from_orders(path: Path, orders: dict[str, Any], unit: str, loaded=None) -> pd.DataFrame:
@@ -256,6 +281,10 @@ DELIMITER = typer.Option(None, "--delimiter", help="--from-orders: field separat
 NAMES = typer.Option(None, "--names", help="--from-orders: comma-separated column names of a file without header.")
 OBSERVATION_END = typer.Option(None, "--observation-end", help="--from-orders: last day of the observation window.")
 ENCODING = typer.Option(None, "--encoding", help="--from-orders: text encoding of the order file, e.g. cp1252 (default UTF-8).")
+ENGINE = typer.Option(None, "--engine", help="--from-orders: where the order lines are and the summary runs: duckdb (default), a DuckDB file, spark, or a connection URL (postgres://user@host/db, ...); with --table and no INPUT (docs/engines.md).")
+TABLE = typer.Option(None, "--table", help="--from-orders: the orders table (schema.table allowed) on --engine, or in the DuckDB file given as INPUT.")
+SPARK_MASTER = typer.Option(None, "--spark-master", help="--engine spark: the master URL (local[4], spark://host:7077, yarn); default $CLV_SPARK_MASTER.")
+SPARK_CONF = typer.Option(None, "--spark-conf", help="--engine spark: a Spark setting KEY=VALUE (repeatable).")
 COVARIATES = typer.Option(None, "--covariates", help="Static covariates: a CSV or Parquet file with one row per customer (customer id + columns), joined by customer id; categorical columns are encoded against their most frequent level (stated). BG/NBD and MBG/NBD use them (docs/models/covariates.md).")
 COVARIATE_COLS = typer.Option(None, "--covariate-cols", help="--covariates: the columns to use, comma-separated (default: every column but the id).")
 COVARIATE_ID = typer.Option("customer_id", "--covariate-id", help="--covariates: the customer id column of the covariates file.")
@@ -305,7 +334,7 @@ def customer_data_with_covariates(frame: Any, covariates: dict[str, Any], unit: 
 
 
 def fit_command(
-    input: Path = typer.Argument(..., help="Customer summary (CSV or Parquet), one row per customer or per distinct history."),
+    input: Path | None = typer.Argument(None, show_default=False, help="Customer summary (CSV or Parquet), one row per customer or per distinct history; order lines with --from-orders (or leave it out for --engine with --table)."),
     model: ModelName = typer.Option(..., "--model", "-m", help="Which model to fit."),
     save: Path | None = typer.Option(None, "--save", help="Write the fitted model as JSON (input of `clv score`)."),
     time_unit: TimeUnit | None = typer.Option(None, "--time-unit", help="Unit of recency/T in INPUT; stored in the saved model."),
@@ -327,6 +356,10 @@ def fit_command(
     names: str | None = NAMES,
     observation_end: str | None = OBSERVATION_END,
     encoding: str | None = ENCODING,
+    engine: str | None = ENGINE,
+    table: str | None = TABLE,
+    spark_master: str | None = SPARK_MASTER,
+    spark_conf: list[str] | None = SPARK_CONF,
     fallback: bool = typer.Option(True, "--fallback/--no-fallback", help="BG/NBD, MBG/NBD, Pareto/NBD: fall back to the NBD without dropout when the data show no churn (docs/models/nbd.md); --no-fallback keeps the requested model (with a note) or its refusal."),
     covariates: Path | None = COVARIATES,
     covariate_cols: str | None = COVARIATE_COLS,
@@ -342,16 +375,17 @@ def fit_command(
     columns = {"frequency": frequency_col, "recency": recency_col, "t": t_col, "monetary": monetary_col,
                "n_periods": n_periods_col, "weights": weights_col, "tenure": tenure_col, "churned": churned_col}
     orders = orders_options(customer_col, date_col, amount_col, order_id_col, date_format, delimiter, names,
-                            observation_end, encoding)
+                            observation_end, encoding, engine, table, spark_master, spark_conf)
+    source = input_or_table(input, from_orders, orders)
     frame = read_input(input, from_orders, orders, time_unit.value if time_unit else None)
     unit = input_time_unit(frame, time_unit.value if time_unit else None)
     if time_unit is None and unit is not None and registry.model_family(model.value) != "spend":
-        note(f"time unit {unit}, as recorded in {input.name}")
+        note(f"time unit {unit}, as recorded in {source}")
     with progress(f"fitting {model.value}"):
         fitted = fit_model(model.value, frame, columns, unit, fallback=fallback,
                            covariates=covariate_options(covariates, covariate_cols, covariate_id))
     model_note(fitted)
-    report = fit_report(fitted, input, unit)
+    report = fit_report(fitted, input if input is not None else source, unit)
     if save is not None:
         save.write_text(json.dumps(fitted.to_dict(), indent=2))
         note(f"saved {fitted.model_name} model to {save}")
@@ -365,7 +399,7 @@ def fit_command(
 
 
 def score_command(
-    summary: Path = typer.Argument(..., help="Customer summary (CSV or Parquet) in the model's time unit."),
+    summary: Path | None = typer.Argument(None, show_default=False, help="Customer summary (CSV or Parquet) in the model's time unit; order lines with --from-orders (or leave it out for --engine with --table)."),
     model: Path = typer.Option(..., "--model", "-m", help="Model JSON from `clv fit --save`: a transaction model (bgnbd, mbgnbd, pareto, bgbb) or an sBG subscription model."),
     spend_model: Path | None = typer.Option(None, "--spend-model", help="Gamma-Gamma model JSON; without it the monetary column is the spend per order."),
     horizon: float = typer.Option(..., "--horizon", help="Forecast horizon in the model's time unit (e.g. 52 weeks), or inf for the whole remaining lifetime (purchase models: with --intervals none). sBG: whole contract periods, or inf."),
@@ -397,6 +431,10 @@ def score_command(
     names: str | None = NAMES,
     observation_end: str | None = OBSERVATION_END,
     encoding: str | None = ENCODING,
+    engine: str | None = ENGINE,
+    table: str | None = TABLE,
+    spark_master: str | None = SPARK_MASTER,
+    spark_conf: list[str] | None = SPARK_CONF,
     covariates: Path | None = COVARIATES,
     covariate_cols: str | None = COVARIATE_COLS,
     covariate_id: str = COVARIATE_ID,
@@ -417,7 +455,8 @@ def score_command(
     columns = {"frequency": frequency_col, "recency": recency_col, "t": t_col, "monetary": monetary_col,
                "n_periods": n_periods_col, "id": id_col}
     orders = orders_options(customer_col, date_col, amount_col, order_id_col, date_format, delimiter, names,
-                            observation_end, encoding)
+                            observation_end, encoding, engine, table, spark_master, spark_conf)
+    input_or_table(summary, from_orders, orders)
     transactions = load_model(model)
     if curve and transactions.family != "purchase":
         raise DataError(f"--curve needs a purchase model ({', '.join(purchase_model_names())}); {model} holds "

@@ -285,24 +285,18 @@ def _flat(value: Any) -> Any:
 
 
 def write_table(table, con, path: Path, metadata: Mapping[str, str] | None = None) -> Path:
-    """Write an Ibis table through DuckDB: Parquet (with key-value ``metadata``) or CSV (protected)."""
+    """Write an Ibis table (on ``con``, its engine) to one file: Parquet (with key-value ``metadata``) or CSV (protected).
+
+    DuckDB writes the file itself; on any other engine (Spark, PostgreSQL...) the
+    rows come back in Arrow batches, one at a time (:func:`clv.engine.dialect.write_parquet`).
+    """
+    from clv.engine import dialect
+
     suffix = suffix_of(path)
     if suffix == ".parquet":
-        options = "FORMAT parquet"
-        if metadata:
-            pairs = ", ".join(f"{_sql_key(k)}: {_sql_text(v)}" for k, v in metadata.items())
-            options += f", KV_METADATA {{{pairs}}}"
-        con.raw_sql(f"COPY ({con.compile(table)}) TO {_sql_text(str(path))} ({options})")
+        dialect.write_parquet(table, str(path), metadata, con=con)
     elif suffix in CSV:
-        con.to_csv(neutralised_table(table), str(path))
+        dialect.write_csv(neutralised_table(table), str(path), con=con)
     else:
         raise DataError(f"cannot write {str(path)!r}: use a .parquet or .csv file name.")
     return path
-
-
-def _sql_text(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _sql_key(key: str) -> str:
-    return '"' + str(key).replace('"', '""') + '"'

@@ -21,9 +21,12 @@ from clv import __version__
 LOAD_REPORT_KEY = "clv.load_report"
 
 
-def load_metadata(source: Path, report: Any) -> dict[str, str]:
-    """The Parquet metadata recording that ``source`` was loaded with ``report`` (a LoadReport)."""
-    earlier = read_provenance(source)
+def load_metadata(source: Path | str, report: Any) -> dict[str, str]:
+    """The Parquet metadata recording that ``source`` was loaded with ``report`` (a LoadReport).
+
+    ``source``: the order file, or a text naming a table (``orders on postgres://...``).
+    """
+    earlier = read_provenance(source) if isinstance(source, Path) else None
     record = earlier if earlier is not None else {
         "source": str(source),
         "loaded_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -33,9 +36,9 @@ def load_metadata(source: Path, report: Any) -> dict[str, str]:
     return {LOAD_REPORT_KEY: json.dumps(record)}
 
 
-def read_provenance(path: Path) -> dict[str, Any] | None:
-    """The load record of a Parquet file written by ``clv load --orders`` (None for any other file)."""
-    if path.suffix.lower() != ".parquet" or not path.is_file():
+def read_provenance(path: Path | None) -> dict[str, Any] | None:
+    """The load record of a Parquet file written by ``clv load --orders`` (None for any other file or a table)."""
+    if path is None or path.suffix.lower() != ".parquet" or not path.is_file():
         return None
     import pyarrow.parquet as pq
 

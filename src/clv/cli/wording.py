@@ -162,6 +162,12 @@ _ORDER_FILE = [
     *flag_for("table", "--table"),
     *flag_for("encoding", "--encoding"),
     *flag_for("sheet", "--sheet"),
+    *flag_for("engine", "--engine", LOADING_COMMANDS),
+    *flag_for("spark_master", "--spark-master", LOADING_COMMANDS, bare=True),
+    *flag_for("spark_conf", "--spark-conf", LOADING_COMMANDS, bare=True),
+    Wording("load it into your database first", r"load it into your database first and pass the table, or use "
+            r"clv\.engine\.connect\(\)", "load it into that engine first and name it with --table (no INPUT), "
+            "or leave --engine out", LOADING_COMMANDS),
     *flag_for("observation_end", "--observation-end", bare=True),
 ]
 _SUMMARY = [

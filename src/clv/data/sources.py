@@ -421,7 +421,13 @@ def _read_excel(spec: Excel, con: BaseBackend) -> RawSource:
 def _database_table(spec: DatabaseTable, con: BaseBackend) -> ibis.Table:
     schema_name, _, table_name = spec.table.rpartition(".")
     if isinstance(spec.database, BaseBackend):
-        return spec.database.table(table_name, database=schema_name or None)
+        try:
+            return spec.database.table(table_name, database=schema_name or None)
+        except Exception as exc:  # noqa: BLE001 - each backend has its own "no such table" error
+            reason = _first_line(exc)
+            what = "was not found" if reason in (table_name, spec.table) else f"cannot be read ({reason})"
+            raise DataError(f"table={spec.table!r} {what} on {spec.database.name}; fix: check the table name "
+                            "(schema.table allowed) and that this user may read it.") from None
     path = str(spec.database)
     if not os.path.exists(path):
         raise DataError(f"database file {path!r} not found; fix: check the path.")

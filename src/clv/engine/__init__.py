@@ -3,6 +3,8 @@
 Every table-shaped computation in ``clv`` is an Ibis expression, so the same code
 runs on DuckDB (the default, in process) or on any backend Ibis reaches (Spark,
 Postgres, BigQuery, Snowflake) by passing that backend's connection instead.
+:func:`connect_engine` turns a name, a DuckDB file or a URL (what ``--engine``
+takes on the command line) into such a connection.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
-__all__ = ["connect", "default_connection", "execute", "to_frame"]
+__all__ = ["connect", "connect_engine", "default_connection", "execute", "to_frame"]
 
 
 def connect(database: str = ":memory:", *, threads: int | None = None) -> BaseBackend:
@@ -75,3 +77,6 @@ def to_frame(expression: ibis.Table) -> pd.DataFrame:
         if pa.types.is_date(field.type):
             frame[field.name] = frame[field.name].astype("datetime64[s]")
     return frame
+
+
+from clv.engine.connections import connect_engine  # noqa: E402 - after connect/default_connection, which it uses

@@ -45,6 +45,23 @@ def spark_session(master: str | None = None, *, app_name: str = "clv", conf: Map
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
+    _use_this_python(master)
     for key, value in {**DEFAULT_CONF, **dict(conf or {})}.items():
         builder = builder.config(key, str(value))
     return builder.getOrCreate()
+
+
+def _use_this_python(master: str | None) -> None:
+    """In local mode, Python workers run this interpreter (where clv and pyarrow are installed).
+
+    PySpark starts its workers with ``$PYSPARK_PYTHON``, else ``python3`` from
+    the PATH, which may lack them (``mapInArrow`` then fails with "No module
+    named 'pyarrow'"); in local mode it is set to this interpreter when unset.
+    On a cluster the executors' Python is the cluster's (``PYSPARK_PYTHON`` or
+    ``spark.pyspark.python`` given to ``spark-submit``): nothing is changed.
+    """
+    import os
+    import sys
+
+    if (master or os.environ.get("CLV_SPARK_MASTER") or "local").startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
