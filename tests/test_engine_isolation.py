@@ -17,7 +17,6 @@ ENGINE = SRC / "engine"
 DUCKDB_READERS = {  # file -> why it may send SQL
     "data/text_source.py": "DuckDB's CSV reader (read_csv with the sniffed dialect), DuckDB connections only",
     "data/sources.py": "DuckDB's Parquet reader and ATTACH of a DuckDB file, DuckDB connections only",
-    "cli/outputs.py": "DuckDB's COPY ... TO parquet with key-value metadata, DuckDB connections only",
 }
 ENGINE_NAMES = {"duckdb", "pyspark", "postgres"}
 
