@@ -151,7 +151,17 @@ def engine_connection(engine: str | None, spark_master: str | None, spark_conf: 
         fail("--spark-master and --spark-conf configure Spark: add --engine spark (or leave them out).")
     if engine is None:
         return None
-    return connect_engine(engine, spark_master=spark_master, spark_conf=conf or None)
+    con = connect_engine(engine, spark_master=spark_master, spark_conf=conf or None)
+    _quiet_pyspark_pandas_warning()
+    return con
+
+
+def _quiet_pyspark_pandas_warning() -> None:
+    """PySpark 4 warns on each Arrow transfer that it does not fully support pandas 3; clv's Spark route
+    is tested with it (tests/engines), so the command does not repeat the warning on every run."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 
 def engine_table(con, table: str | None, engine: str):
