@@ -57,11 +57,15 @@ def _use_this_python(master: str | None) -> None:
     PySpark starts its workers with ``$PYSPARK_PYTHON``, else ``python3`` from
     the PATH, which may lack them (``mapInArrow`` then fails with "No module
     named 'pyarrow'"); in local mode it is set to this interpreter when unset.
-    On a cluster the executors' Python is the cluster's (``PYSPARK_PYTHON`` or
-    ``spark.pyspark.python`` given to ``spark-submit``): nothing is changed.
+    A driver started by ``spark-submit`` (it sets ``PYSPARK_GATEWAY_PORT``) with
+    no master given here runs on the master ``spark-submit`` chose, and the
+    executors' Python is the cluster's (``PYSPARK_PYTHON`` or
+    ``spark.pyspark.python``): nothing is changed then.
     """
     import os
     import sys
 
-    if (master or os.environ.get("CLV_SPARK_MASTER") or "local").startswith("local"):
+    master = master or os.environ.get("CLV_SPARK_MASTER")
+    local = master.startswith("local") if master else "PYSPARK_GATEWAY_PORT" not in os.environ
+    if local:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
