@@ -148,15 +148,15 @@ def test_spark_results_stream_in_arrow_batches_per_partition(spark_con, spark_ta
 
 @pytest.mark.parametrize("engine", ["postgres", "spark"])
 def test_parquet_and_csv_outputs_stream_from_the_engine(engine, request, tmp_path):
-    """dialect.write_parquet / write_csv (what --orders and --rejects use) on a PostgreSQL table and a Spark view."""
+    """dialect.write_local_parquet / write_local_csv (what --orders and --rejects use) on a PostgreSQL table and a Spark view."""
     con = request.getfixturevalue({"postgres": "postgres_con", "spark": "spark_con"}[engine])
     table = con.table(request.getfixturevalue(f"{engine}_table"))
     expected = _orders().sort_values("order_id").reset_index(drop=True)
-    dialect.write_parquet(table, str(tmp_path / "out.parquet"), {"clv.test": "kept"})
+    dialect.write_local_parquet(table, str(tmp_path / "out.parquet"), {"clv.test": "kept"})
     assert pq.read_schema(tmp_path / "out.parquet").metadata[b"clv.test"] == b"kept"
     written = pq.read_table(tmp_path / "out.parquet").to_pandas().sort_values("order_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(written, expected, check_dtype=False)
-    dialect.write_csv(table, str(tmp_path / "out.csv.gz"))
+    dialect.write_local_csv(table, str(tmp_path / "out.csv.gz"))
     text = pd.read_csv(tmp_path / "out.csv.gz", dtype={"customer_id": str}, parse_dates=["order_ts"])
     pd.testing.assert_frame_equal(text.sort_values("order_id").reset_index(drop=True), expected, check_dtype=False)
 

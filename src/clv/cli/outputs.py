@@ -288,15 +288,15 @@ def write_table(table, con, path: Path, metadata: Mapping[str, str] | None = Non
     """Write an Ibis table (on ``con``, its engine) to one file: Parquet (with key-value ``metadata``) or CSV (protected).
 
     DuckDB writes the file itself; on any other engine (Spark, PostgreSQL...) the
-    rows come back in Arrow batches, one at a time (:func:`clv.engine.dialect.write_parquet`).
+    rows come back in Arrow batches, one at a time (:func:`clv.engine.dialect.write_local_parquet`).
     """
     from clv.engine import dialect
 
     suffix = suffix_of(path)
     if suffix == ".parquet":
-        dialect.write_parquet(table, str(path), metadata, con=con)
+        dialect.write_local_parquet(table, str(path), metadata, con=con)
     elif suffix in CSV:
-        dialect.write_csv(neutralised_table(table), str(path), con=con)
+        dialect.write_local_csv(neutralised_table(table), str(path), con=con)
     else:
         raise DataError(f"cannot write {str(path)!r}: use a .parquet or .csv file name.")
     return path

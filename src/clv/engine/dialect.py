@@ -27,7 +27,7 @@ from ibis.backends import BaseBackend
 
 __all__ = [
     "DUCKDB", "POSTGRES", "SPARK",
-    "arrow_batches", "write_csv", "write_parquet",
+    "arrow_batches", "write_local_csv", "write_local_parquet",
     "compiling_for", "contains", "require_supported", "direct_aggregate_bits", "materialise", "release", "engine_name", "engine_of", "ltrim_spaces", "not_finite", "number_rows", "register_arrow",
     "row_hash", "temp_name", "text_to_float", "trim_blank_set", "trim_blanks", "trim_spaces", "try_parse_timestamp",
     "epoch_to_local_time", "to_local_time", "value_at_min",
@@ -356,7 +356,7 @@ def arrow_batches(table: ibis.Table, chunk_size: int = 1_000_000) -> pa.RecordBa
     return con.to_pyarrow_batches(table, chunk_size=chunk_size)
 
 
-def write_parquet(table: ibis.Table, path: str, metadata: Mapping[str, str] | None = None,
+def write_local_parquet(table: ibis.Table, path: str, metadata: Mapping[str, str] | None = None,
                   con: BaseBackend | None = None) -> None:
     """Write ``table`` to one Parquet file on this machine, with key-value ``metadata`` in its footer.
 
@@ -382,7 +382,7 @@ def write_parquet(table: ibis.Table, path: str, metadata: Mapping[str, str] | No
             writer.write_batch(batch)
 
 
-def write_csv(table: ibis.Table, path: str, con: BaseBackend | None = None) -> None:
+def write_local_csv(table: ibis.Table, path: str, con: BaseBackend | None = None) -> None:
     """Write ``table`` to one CSV file (with a header; ``.csv.gz`` compressed) on this machine.
 
     DuckDB: Ibis' ``to_csv`` (DuckDB's writer). Other engines: streamed Arrow
