@@ -72,7 +72,7 @@ def _same_as_duckdb(tmp_path: Path, orders_file: Path, engine_source: list[str])
         report[name] = _run(["load", *source, *COLS, "--format", "json", "--orders", str(tmp_path / f"{name}.parquet"),
                              "--rejects", str(tmp_path / f"{name}_rejects.csv")])
     assert report["engine"] == report["duckdb"]
-    assert report["duckdb"]["rejected_lines"] == 3 and report["duckdb"]["netted_refund_lines"] == 1
+    assert sum(report["duckdb"]["rejected"].values()) == 3 and report["duckdb"]["netted_refund_lines"] == 1
 
     def accepted(name):
         frame = pq.read_table(tmp_path / f"{name}.parquet").to_pandas().drop(columns=["source_row"], errors="ignore")
@@ -184,5 +184,5 @@ def test_the_spark_submit_example_runs_a_command_on_a_parquet_view(orders_file, 
         capture_output=True, text=True, env=env, timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    on_spark = json.loads(run.stdout[run.stdout.index("{"):])
+    on_spark, _ = json.JSONDecoder().raw_decode(run.stdout[run.stdout.index("{"):])  # Spark may print after it
     assert on_spark == _run(["load", str(orders_file), *COLS, "--format", "json"])
