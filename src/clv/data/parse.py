@@ -109,7 +109,7 @@ def _formatted_number(text: ibis.Value, policy: LoadPolicy) -> ibis.Value:
         plain = plain.replace(policy.thousands, "")
     if policy.decimal != ".":
         plain = plain.replace(policy.decimal, ".")
-    return ibis.cases((body.re_search(pattern), plain.try_cast(dt.float64)), else_=ibis.null(dt.float64))
+    return ibis.cases((body.re_search(pattern), dialect.text_to_float(plain)), else_=ibis.null(dt.float64))
 
 
 def not_finite(value: ibis.Value) -> ibis.Value:
@@ -143,8 +143,8 @@ def timestamp(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
         )
     aware = text.re_search(_TZ_SUFFIX)
     return ibis.cases(
-        (aware, dialect.to_local_time(text.try_cast(dt.Timestamp(timezone="UTC")), policy.timezone)),
-        else_=text.try_cast(dt.Timestamp()),
+        (aware, dialect.to_local_time(dialect.text_to_timestamp(text, aware=True), policy.timezone)),
+        else_=dialect.text_to_timestamp(text),
     )
 
 

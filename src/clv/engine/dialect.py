@@ -29,7 +29,7 @@ __all__ = [
     "DUCKDB", "POSTGRES", "SPARK",
     "arrow_batches", "write_local_csv", "write_local_parquet",
     "compiling_for", "contains", "require_supported", "direct_aggregate_bits", "materialise", "release", "engine_name", "engine_of", "ltrim_spaces", "not_finite", "number_rows", "register_arrow",
-    "row_hash", "temp_name", "text_to_float", "trim_blank_set", "trim_blanks", "trim_spaces", "try_parse_timestamp",
+    "row_hash", "temp_name", "text_to_float", "text_to_timestamp", "trim_blank_set", "trim_blanks", "trim_spaces", "try_parse_timestamp",
     "epoch_to_local_time", "to_local_time", "value_at_min",
 ]
 
@@ -161,11 +161,15 @@ def _duckdb_hash(types: list[dt.DataType]):
 
 def trim_spaces(text: ibis.Value) -> ibis.Value:
     """Leading and trailing spaces removed (DuckDB's cheap one-argument TRIM)."""
+    if engine_name(text) == POSTGRES:
+        return _pg_btrim(text, " ")
     return _duckdb_trim(text) if engine_name(text) == DUCKDB else text.strip()
 
 
 def trim_blank_set(text: ibis.Value, blanks: str) -> ibis.Value:
     """Leading and trailing characters of ``blanks`` removed."""
+    if engine_name(text) == POSTGRES:
+        return _pg_btrim(text, blanks)
     return _duckdb_trim_chars(text, blanks) if engine_name(text) == DUCKDB else text.strip()
 
 
@@ -178,6 +182,8 @@ def trim_blanks(text: ibis.Value, blanks: str) -> ibis.Value:
     ``text`` should be a column, not an expression: DuckDB does not share
     repeated subexpressions.
     """
+    if engine_name(text) == POSTGRES:
+        return _pg_btrim(text, blanks)
     if engine_name(text) != DUCKDB:
         return text.strip()
     others = [contains(text, ch) for ch in blanks if ch != " "]
@@ -189,6 +195,8 @@ def trim_blanks(text: ibis.Value, blanks: str) -> ibis.Value:
 
 def ltrim_spaces(text: ibis.Value) -> ibis.Value:
     """Leading blanks removed (LTRIM is much cheaper than TRIM on DuckDB)."""
+    if engine_name(text) == POSTGRES:
+        return _pg_ltrim(text, " ")
     return _duckdb_ltrim(text) if engine_name(text) == DUCKDB else text.lstrip()
 
 
@@ -203,6 +211,8 @@ def text_to_float(text: ibis.Value) -> ibis.Value:
     DuckDB's cast ignores surrounding blanks and gives null for a blank text,
     like trimming first, at a fraction of the cost.
     """
+    if engine_name(text) == POSTGRES:
+        return _pg_try_float_of(text)
     if engine_name(text) == DUCKDB:
         return text.try_cast(dt.float64)
     return text.strip().try_cast(dt.float64)
@@ -227,6 +237,8 @@ def not_finite(value: ibis.Value) -> ibis.Value:
 
 def try_parse_timestamp(text: ibis.Value, strptime_format: str) -> ibis.Value:
     """Naive timestamp read from ``text`` with a strptime format, null when it does not match."""
+    if engine_name(text) == POSTGRES:
+        return _pg_try_strptime(text, strptime_format)
     name = engine_name(text)
     if name == DUCKDB:
         return _duckdb_try_strptime(text, strptime_format)
@@ -235,8 +247,21 @@ def try_parse_timestamp(text: ibis.Value, strptime_format: str) -> ibis.Value:
     return text.as_timestamp(strptime_format)
 
 
+def text_to_timestamp(text: ibis.Value, aware: bool = False) -> ibis.Value:
+    """ISO 8601 text as a timestamp, null when it is not one (DuckDB's TRY_CAST rules).
+
+    ``aware``: an aware (UTC) timestamp, the text's offset applied; otherwise
+    naive, any offset ignored.
+    """
+    if engine_name(text) == POSTGRES:
+        return _pg_try_iso_of(text, aware)
+    return text.try_cast(dt.Timestamp(timezone="UTC") if aware else dt.Timestamp())
+
+
 def to_local_time(aware: ibis.Value, zone: str) -> ibis.Value:
     """The naive wall-clock time in ``zone`` of an aware (UTC) timestamp."""
+    if engine_name(aware) == POSTGRES:
+        return _pg_timezone(zone, aware)
     name = engine_name(aware)
     if name == DUCKDB:
         return _duckdb_timezone(zone, aware)
@@ -247,6 +272,8 @@ def to_local_time(aware: ibis.Value, zone: str) -> ibis.Value:
 
 def epoch_to_local_time(seconds: ibis.Value, zone: str, in_range: ibis.Value) -> ibis.Value:
     """Seconds since 1970-01-01 UTC as a naive time in ``zone``; null where not ``in_range``."""
+    if engine_name(seconds) == POSTGRES:
+        return _pg_epoch_to_local_time(seconds, zone, in_range)
     if engine_name(seconds) != DUCKDB:
         return ibis.cases((in_range, seconds.cast(dt.int64).as_timestamp("s")), else_=ibis.null(dt.Timestamp()))
     aware = ibis.cases((in_range, _duckdb_epoch_to_timestamp(seconds)), else_=ibis.null(dt.Timestamp(timezone="UTC")))
@@ -269,6 +296,8 @@ def row_hash(columns: Sequence[ibis.Value]) -> ibis.Value | None:
     None where the engine has no such hash: the caller then compares the
     values themselves.
     """
+    if engine_name(columns[0]) == POSTGRES:
+        return _pg_row_hash(columns)
     if engine_name(columns[0]) == DUCKDB:
         return _duckdb_hash([c.type() for c in columns])(*columns)
     return None
@@ -511,3 +540,348 @@ def _warehouse_local_time(name: str, aware: ibis.Value, zone: str) -> ibis.Value
     if name == BIGQUERY:
         return _bigquery_datetime(aware, zone)
     return _snowflake_convert_timezone("UTC", zone, aware.cast(dt.Timestamp()))
+
+# --------------------------------------------------------------------------- PostgreSQL
+#
+# PostgreSQL has no TRY_CAST and no try_strptime: its casts raise on bad text.
+# The parsers below give NULL instead, with DuckDB's rules (tested against
+# DuckDB in tests/engines): the text's shape is checked by a regular
+# expression, the fields by their calendar ranges, and only then is a value
+# built. Each is a PL/pgSQL function created once per session in ``pg_temp``
+# (the regular expression runs once per value, and the query names the
+# function once however often the parsed value is used).
+
+_PG_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+              "september", "october", "november", "december")
+_PG_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+# Naive timestamp from its fields, NULL unless they form a valid date and time (DuckDB's ranges;
+# year 0 is 1 BC, which make_timestamp calls -1; 24:00:00 is the next midnight).
+_PG_MAKE_TIMESTAMP = """
+CREATE OR REPLACE FUNCTION pg_temp.clv_make_timestamp(y int, mo int, d int, h int, mi int, s int, us int)
+RETURNS timestamp LANGUAGE sql IMMUTABLE AS $$
+SELECT CASE WHEN mo BETWEEN 1 AND 12 AND y BETWEEN 0 AND 294275
+             AND d BETWEEN 1 AND CASE WHEN mo = 2 THEN 28 + (y % 4 = 0 AND (y % 100 <> 0 OR y % 400 = 0))::int
+                                      ELSE 30 + (mo + mo / 8) % 2 END
+             AND mi BETWEEN 0 AND 59 AND s BETWEEN 0 AND 59 AND us BETWEEN 0 AND 999999
+             AND (h BETWEEN 0 AND 23 OR (h = 24 AND mi = 0 AND s = 0 AND us = 0))
+       THEN make_timestamp(CASE WHEN y = 0 THEN -1 ELSE y END, mo, d, h % 24, mi, s + us / 1e6::float8)
+            + CASE WHEN h = 24 THEN interval '1 day' ELSE interval '0' END END
+$$"""
+
+# DuckDB's TRY_CAST(text AS DOUBLE): blanks around, '_' between digits, inf / infinity / nan;
+# out of range: +-inf (overflow) or 0 (underflow).
+_PG_TRY_FLOAT = r"""
+CREATE OR REPLACE FUNCTION pg_temp.clv_try_float(t text) RETURNS double precision
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  s text := btrim(t, E' \t\n\r');
+  n numeric;
+BEGIN
+  IF s ~ '^[+-]?[0-9]{1,15}(\.[0-9]{0,15})?$' THEN RETURN s::double precision; END IF;
+  IF s ~* '^[+-]?(inf|infinity|nan)$' THEN RETURN ltrim(s, '+')::double precision; END IF;
+  IF s !~ '^[+-]?([0-9]+(_[0-9]+)*(\.([0-9]+(_[0-9]+)*)?)?|\.[0-9]+(_[0-9]+)*)([eE][+-]?[0-9]+(_[0-9]+)*)?$' THEN
+    RETURN NULL;
+  END IF;
+  n := replace(s, '_', '')::numeric;
+  IF abs(n) > 1.7976931348623157e308 THEN RETURN sign(n) * 'Infinity'::double precision; END IF;
+  IF n <> 0 AND abs(n) < 2.5e-324 THEN RETURN 0; END IF;
+  RETURN n::double precision;
+END $$"""
+
+# DuckDB's TRY_CAST(text AS TIMESTAMP / TIMESTAMPTZ) for ISO text: date with '-' or '/', optional
+# time (T or space), fraction truncated to microseconds, optional offset Z / +hh / +hhmm / +hh:mm
+# (ignored by the naive cast, applied by the aware one); 'epoch', 'infinity', '-infinity'.
+_PG_ISO = r"""
+CREATE OR REPLACE FUNCTION pg_temp.clv_try_iso_any(t text, aware boolean) RETURNS timestamp
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  u text; day_part text; time_part text; offset_text text; seconds text; p int; ts timestamp;
+BEGIN
+  IF lower(btrim(t)) IN ('epoch', 'infinity', '-infinity') THEN RETURN lower(btrim(t))::timestamp; END IF;
+  IF t !~ '^[0-9]{1,6}(?:-[0-9]{1,2}-|/[0-9]{1,2}/)[0-9]{1,2}(?:[T ][0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2}(?:\.[0-9]*)?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$' THEN
+    RETURN NULL;
+  END IF;
+  u := translate(t, 'T/', ' -');
+  day_part := split_part(u, ' ', 1);
+  time_part := split_part(u, ' ', 2);
+  p := greatest(strpos(time_part, '+'), strpos(time_part, '-'), strpos(time_part, 'Z'));
+  IF p > 0 THEN
+    offset_text := replace(substr(time_part, p), ':', '');
+    time_part := left(time_part, p - 1);
+  END IF;
+  seconds := split_part(time_part, ':', 3);
+  ts := pg_temp.clv_make_timestamp(split_part(day_part, '-', 1)::int, split_part(day_part, '-', 2)::int,
+                                   split_part(day_part, '-', 3)::int, coalesce(nullif(split_part(time_part, ':', 1), ''), '0')::int,
+                                   coalesce(nullif(split_part(time_part, ':', 2), ''), '0')::int,
+                                   coalesce(nullif(split_part(seconds, '.', 1), ''), '0')::int,
+                                   rpad(left(split_part(seconds, '.', 2), 6), 6, '0')::int);
+  IF NOT aware OR offset_text IS NULL OR offset_text = 'Z' THEN RETURN ts; END IF;
+  RETURN ts - (left(offset_text, 1) || '1')::int * make_interval(hours => substr(offset_text, 2, 2)::int,
+                                                                 mins => coalesce(nullif(substr(offset_text, 4, 2), ''), '0')::int);
+END $$"""
+
+# The common full-width forms read by position: LIKE and translate cost a tenth of a regular expression.
+_PG_ISO_FAST = r"""
+CREATE OR REPLACE FUNCTION pg_temp.clv_try_iso(t text, aware boolean) RETURNS timestamp
+LANGUAGE sql IMMUTABLE AS $$
+SELECT CASE
+  WHEN t LIKE '____-__-__' AND translate(t, '0123456789', '') = '--'
+    THEN pg_temp.clv_make_timestamp(substr(t, 1, 4)::int, substr(t, 6, 2)::int, substr(t, 9, 2)::int, 0, 0, 0, 0)
+  WHEN t LIKE '____-__-__%__:__:__' AND translate(t, '0123456789', '') IN ('-- ::', '--T::')
+    THEN pg_temp.clv_make_timestamp(substr(t, 1, 4)::int, substr(t, 6, 2)::int, substr(t, 9, 2)::int,
+                                    substr(t, 12, 2)::int, substr(t, 15, 2)::int, substr(t, 18, 2)::int, 0)
+  ELSE pg_temp.clv_try_iso_any(t, aware) END
+$$"""
+
+
+def _pg_prepare(con: BaseBackend, name: str, *definitions: str) -> None:
+    """Create ``pg_temp`` functions once per connection (a session's temporary schema)."""
+    made = con.__dict__.setdefault("_clv_pg_temp_functions", set())
+    if name in made:
+        return
+    for definition in definitions:
+        con.raw_sql(definition).close()
+    made.add(name)
+
+
+@ibis.udf.scalar.builtin(name="clv_try_float", database="pg_temp")
+def _pg_try_float(text: str) -> float:
+    """``pg_temp.clv_try_float``: DuckDB's TRY_CAST(text AS DOUBLE)."""
+
+
+@ibis.udf.scalar.builtin(name="clv_try_iso", database="pg_temp")
+def _pg_try_iso(text: str, aware: bool) -> dt.Timestamp():
+    """``pg_temp.clv_try_iso``: DuckDB's TRY_CAST of ISO text; aware: the offset applied (UTC)."""
+
+
+@ibis.udf.scalar.builtin(name="btrim")
+def _pg_btrim(value: str, characters: str) -> str:
+    """PostgreSQL's BTRIM of a set of characters."""
+
+
+@ibis.udf.scalar.builtin(name="ltrim")
+def _pg_ltrim(value: str, characters: str) -> str:
+    """PostgreSQL's LTRIM of a set of characters."""
+
+
+@ibis.udf.scalar.builtin(name="strpos")
+def _pg_strpos(value: str, part: str) -> int:
+    """PostgreSQL's STRPOS (1-based position, 0 when absent)."""
+
+
+@ibis.udf.scalar.builtin(name="timezone")
+def _pg_timezone(zone: str, ts: dt.Timestamp(timezone="UTC")) -> dt.Timestamp():
+    """PostgreSQL ``timezone(zone, timestamptz)`` (``AT TIME ZONE``): the wall-clock time in ``zone``."""
+
+
+@ibis.udf.scalar.builtin(name="timezone")
+def _pg_utc_instant(zone: str, ts: dt.Timestamp()) -> dt.Timestamp(timezone="UTC"):
+    """PostgreSQL ``timezone(zone, timestamp)``: the instant of a wall-clock time in ``zone``."""
+
+
+@ibis.udf.scalar.builtin(name="to_timestamp")
+def _pg_epoch_to_timestamp(seconds: float) -> dt.Timestamp(timezone="UTC"):
+    """PostgreSQL ``to_timestamp(seconds)``: an aware timestamp."""
+
+
+@ibis.udf.scalar.builtin(name="hashtextextended")
+def _pg_hashtext(text: str, seed: int) -> dt.int64:
+    """PostgreSQL's 64-bit hash of a text (the hash of its hash indexes)."""
+
+
+def _pg_con(value: ibis.Expr) -> BaseBackend:
+    con = engine_of(value)
+    if con is None:
+        raise ValueError("a PostgreSQL expression without its connection")
+    return con
+
+
+def _pg_try_float_of(text: ibis.Value) -> ibis.Value:
+    _pg_prepare(_pg_con(text), "float", _PG_TRY_FLOAT)
+    return _pg_try_float(text)
+
+
+def _pg_try_iso_of(text: ibis.Value, aware: bool) -> ibis.Value:
+    _pg_prepare(_pg_con(text), "iso", _PG_MAKE_TIMESTAMP, _PG_ISO, _PG_ISO_FAST)
+    parsed = _pg_try_iso(text, aware)
+    return _pg_utc_instant("UTC", parsed) if aware else parsed
+
+
+def _pg_try_strptime(text: ibis.Value, strptime_format: str) -> ibis.Value:
+    """DuckDB's try_strptime on PostgreSQL: one ``pg_temp`` function per format (see :func:`pg_strptime_function`)."""
+    name, definitions = pg_strptime_function(strptime_format)
+    _pg_prepare(_pg_con(text), name, _PG_MAKE_TIMESTAMP, *definitions)
+    def parse(text):
+        """The pg_temp function of this format."""
+
+    return ibis.udf.scalar.builtin(parse, name=name, database="pg_temp",
+                                   signature=((dt.string,), dt.Timestamp()))(text)
+
+
+_PG_NUMERIC = {"Y": 4, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2, "I": 2, "y": 2}
+_PG_FIELD_OF = {"Y": "y", "m": "mo", "d": "d", "H": "h", "M": "mi", "S": "s", "I": "h12", "y": "y2",
+                "f": "us", "b": "mo_abbr", "B": "mo_name", "p": "pm", "a": None, "A": None}
+
+
+def pg_strptime_function(strptime_format: str) -> tuple[str, list[str]]:
+    """(name, CREATE statements) of a PostgreSQL function reading text with ``strptime_format`` like DuckDB.
+
+    DuckDB's rules: blanks around the text are ignored and a blank in the
+    format matches one or more; a number reads up to its width greedily (4
+    digits for %Y, 2 for %m %d %H %M %S %I %y, 1-6 for %f), never giving
+    digits back; month and day names are case-insensitive; %y < 69 is 20yy;
+    the date must exist. Directives: %Y %m %d %H %M %S %f %y %b %B %I %p %a %A
+    %% (with or without '-'); others raise NotImplementedError.
+
+    Capturing groups cost PostgreSQL about 10 us a value, LIKE and translate a
+    tenth of a plain match: text written at full width ("20110105",
+    "05/01/2011 10:30") is recognised by those and read by position, in an
+    inlined SQL function; other text goes to the PL/pgSQL one.
+    """
+    pattern, fields = _pg_strptime_pattern(strptime_format)
+    name = "clv_strptime_" + uuid.uuid5(uuid.NAMESPACE_OID, strptime_format).hex[:16]
+    groups = {field: f"g[{i}]" for i, field in enumerate(fields, start=1) if field is not None}
+    general = f"""
+CREATE OR REPLACE FUNCTION pg_temp.{name}_any(t text) RETURNS timestamp LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE g text[] := regexp_match(t, '{pattern}');
+BEGIN
+  IF g IS NULL THEN RETURN NULL; END IF;
+  RETURN {_pg_timestamp_of_fields(groups)};
+END $$"""
+    fixed = _pg_fixed_width(strptime_format)
+    if fixed is None:
+        wrapper = f"SELECT pg_temp.{name}_any(t)"
+    else:
+        like, separators, positions = fixed
+        by_position = {field: f"substr(t, {start}, {width})" for field, (start, width) in positions.items()}
+        wrapper = (f"SELECT CASE WHEN t LIKE '{like}' AND translate(t, '0123456789', '') = '{separators}' "
+                   f"THEN {_pg_timestamp_of_fields(by_position)} ELSE pg_temp.{name}_any(t) END")
+    fast = f"""
+CREATE OR REPLACE FUNCTION pg_temp.{name}(t text) RETURNS timestamp LANGUAGE sql IMMUTABLE AS $$
+{wrapper}
+$$"""
+    return name, [general, fast]
+
+
+def _pg_timestamp_of_fields(text_of: dict[str, str]) -> str:
+    """SQL of ``clv_make_timestamp`` over the text of each field (missing fields: DuckDB's defaults)."""
+
+    def number(field: str, default: str) -> str:
+        return f"{text_of[field]}::int" if field in text_of else default
+
+    year = number("y", "1900")
+    if "y2" in text_of:
+        year = f"(CASE WHEN {text_of['y2']}::int < 69 THEN 2000 ELSE 1900 END + {text_of['y2']}::int)"
+    month = number("mo", "1")
+    if "mo_abbr" in text_of:
+        abbreviations = ", ".join(f"'{m[:3]}'" for m in _PG_MONTHS)
+        month = f"array_position(ARRAY[{abbreviations}], lower({text_of['mo_abbr']}))"
+    if "mo_name" in text_of:
+        names = ", ".join(f"'{m}'" for m in _PG_MONTHS)
+        month = f"array_position(ARRAY[{names}], lower({text_of['mo_name']}))"
+    hour = f"(CASE WHEN {text_of['h']}::int < 24 THEN {text_of['h']}::int ELSE -1 END)" if "h" in text_of else "0"
+    if "h12" in text_of:
+        pm = f"(lower({text_of['pm']}) = 'pm')::int * 12" if "pm" in text_of else "0"
+        hour = f"(CASE WHEN {text_of['h12']}::int BETWEEN 1 AND 12 THEN {text_of['h12']}::int % 12 + {pm} ELSE -1 END)"
+    micros = f"rpad({text_of['us']}, 6, '0')::int" if "us" in text_of else "0"
+    return (f"pg_temp.clv_make_timestamp({year}, {month}, {number('d', '1')}, {hour}, {number('mi', '0')}, "
+            f"{number('s', '0')}, {micros})")
+
+
+def _pg_fixed_width(strptime_format: str) -> tuple[str, str, dict[str, tuple[int, int]]] | None:
+    """(LIKE pattern, the text's non-digits, field -> (start, width)) of the format's text at full width.
+
+    None when the format has a name, %f or a digit or LIKE wildcard of its own.
+    """
+    like, separators, positions, position, i = [], [], {}, 1, 0
+    while i < len(strptime_format):
+        char = strptime_format[i]
+        i += 1
+        if char == "%":
+            if strptime_format[i:i + 1] == "-":
+                i += 1
+            char, i = strptime_format[i:i + 1], i + 1
+            if char != "%":
+                if char not in _PG_NUMERIC:
+                    return None
+                width = _PG_NUMERIC[char]
+                like.append("_" * width)
+                positions[_PG_FIELD_OF[char]] = (position, width)
+                position += width
+                continue
+        if char.isdigit() or char in "%_\\'":
+            return None
+        like.append(char)
+        separators.append(char)
+        position += 1
+    return "".join(like), "".join(separators), positions
+
+
+def _pg_strptime_pattern(strptime_format: str) -> tuple[str, list[str | None]]:
+    """The anchored regular expression of a strptime format and the field each group holds."""
+    parts, fields, i = ["^\\s*"], [], 0
+    while i < len(strptime_format):
+        char = strptime_format[i]
+        if char != "%":
+            parts.append("\\s+" if char.isspace() else _pg_literal(char))
+            i += 1
+            continue
+        i += 1
+        if strptime_format[i:i + 1] == "-":
+            i += 1
+        directive = strptime_format[i:i + 1]
+        i += 1
+        if directive == "%":
+            parts.append("%")
+            continue
+        if directive not in _PG_FIELD_OF:
+            raise NotImplementedError(f"%{directive}")
+        parts.append(_pg_directive_pattern(directive))
+        fields.append(_PG_FIELD_OF[directive])
+    parts.append("\\s*$")
+    return "".join(parts), fields
+
+
+def _pg_directive_pattern(directive: str) -> str:
+    """One capturing group: a greedy number that never gives digits back, or a name."""
+    if directive in _PG_NUMERIC:
+        width = _PG_NUMERIC[directive]
+        return f"([0-9]{{{width}}}|[0-9]{{1,{width - 1}}}(?![0-9]))"
+    if directive == "f":
+        return "([0-9]{1,6})(?![0-9])"
+    if directive == "p":
+        return "(" + _pg_any_case("am") + "|" + _pg_any_case("pm") + ")"
+    names = _PG_MONTHS if directive in "bB" else _PG_DAYS
+    return "(" + "|".join(_pg_any_case(n[:3] if directive in "ba" else n) for n in names) + ")"
+
+
+def _pg_any_case(word: str) -> str:
+    """A word matched in any case (``[Jj][Aa][Nn]``): literal format characters stay case-sensitive."""
+    return "".join(f"[{c.upper()}{c}]" for c in word)
+
+
+def _pg_literal(char: str) -> str:
+    """A format character matched literally (quoted for a regular expression inside a SQL string)."""
+    if char == "'":
+        return "''"
+    return "\\" + char if not char.isalnum() else char
+
+
+def _pg_epoch_to_local_time(seconds: ibis.Value, zone: str, in_range: ibis.Value) -> ibis.Value:
+    aware = ibis.cases((in_range, _pg_epoch_to_timestamp(seconds)), else_=ibis.null(dt.Timestamp(timezone="UTC")))
+    return _pg_timezone(zone, aware)
+
+
+def _pg_row_hash(columns: Sequence[ibis.Value]) -> ibis.Value:
+    """hashtextextended of the row's values as one text (separator 0x1f, NULL as 0x1e).
+
+    Floats get + 0.0 first so -0.0 and 0.0 (equal values) hash equal; NaNs print
+    alike. Collisions only add candidates for the exact comparison.
+    """
+    texts = []
+    for column in columns:
+        value = column + 0.0 if column.type().is_floating() else column
+        texts.append(value.cast(dt.string).fill_null("\x1e"))
+    joined = texts[0] if len(texts) == 1 else ibis.literal("\x1f").join(texts)
+    return _pg_hashtext(joined, 0)

@@ -192,7 +192,7 @@ def period_table(table: ir.Table, *, unit: str, merge: str, totals: bool = True,
         **orders,
         **day_max,
     )
-    bought = (periods.purchase_lines > 0).cast("int64")
+    bought = ibis.ifelse(periods.purchase_lines > 0, 1, 0).cast("int64")  # PostgreSQL casts no boolean to bigint
     orders_in_period = ibis.greatest(periods.orders, bought) if orders else bought
     periods = _with_period_day(periods.mutate(orders=orders_in_period), last_day and period_is_day)
     return with_netted_refunds(periods)
@@ -341,7 +341,7 @@ def _per_customer(table: ir.Table, unit: str, merge: str, totals: bool, *, last_
     )
     first_kept = (per_customer._first_bought == per_customer._first).fill_null(False)
     return per_customer.mutate(
-        _frequency=per_customer._n_bought - first_kept.cast("int64"),
+        _frequency=per_customer._n_bought - ibis.ifelse(first_kept, 1, 0).cast("int64"),
         _repeat_spend=ibis.ifelse(first_kept, per_customer._spend - per_customer._first_spend,
                                   per_customer._spend.fill_null(0.0)),
         _last=ibis.coalesce(per_customer._last_bought, per_customer._first),
