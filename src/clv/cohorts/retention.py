@@ -19,6 +19,7 @@ only) are left out and counted in :attr:`RepeatShare.lines_without_purchase`.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,7 @@ import pandas as pd
 
 from clv.data.orders_table import as_orders_table
 from clv.data.schema import AMOUNT, CUSTOMER_ID, ORDER_TS
-from clv.engine import execute
+from clv.engine import dialect, execute
 from clv.formula.periods import (
     ORDER_KEY,
     first_purchase_lines,
@@ -183,20 +184,17 @@ def repeat_share(orders: object, *, observation_end: object = None) -> RepeatSha
     RepeatShare
         ``overall``, ``by_month`` and ``lines_without_purchase``.
     """
-    table = as_orders_table(orders, string_ids=True)
-    window = resolve_window(table, None, observation_end)
-    lines = with_order_key(window.filter(table))
-    first = first_purchase_lines(with_order_key(table), (ORDER_KEY,)).rename(_first_id=CUSTOMER_ID, _first_key=ORDER_KEY)
-    joined = lines.left_join(first, lines[CUSTOMER_ID] == first._first_id)
-    is_first = joined[ORDER_KEY] == joined._first_key
-    joined = joined.mutate(_month=period_index(joined[ORDER_TS], "month"), _first=is_first, _known=joined._first_id.notnull())
-    per_month = execute(
-        joined.group_by("_month").aggregate(
-            first_order_revenue=joined[AMOUNT].sum(where=joined._known & joined._first),
-            repeat_revenue=joined[AMOUNT].sum(where=joined._known & ~joined._first),
-            lines_without_purchase=(~joined._known).sum(),
-        )
-    ).sort_values("_month").reset_index(drop=True)
+    # The lines and the first orders are computed once, as tables with statistics: PostgreSQL
+    # estimated a few dozen rows for the loader's filtered lines and joined them to the first
+    # orders by a nested loop (minutes at 100k lines instead of a second).
+    with contextlib.ExitStack() as tables:
+        table = _computed_once(as_orders_table(orders, string_ids=True), "orders", tables)
+        window = resolve_window(table, None, observation_end)
+        lines = with_order_key(window.filter(table))
+        first = first_purchase_lines(with_order_key(table), (ORDER_KEY,)).rename(_first_id=CUSTOMER_ID,
+                                                                                 _first_key=ORDER_KEY)
+        first = _computed_once(first, "first_orders", tables)
+        per_month = execute(_revenue_by_month(lines, first)).sort_values("_month").reset_index(drop=True)
     for column in ("first_order_revenue", "repeat_revenue"):
         per_month[column] = pd.to_numeric(per_month[column]).astype(float).fillna(0.0)
     without_purchase = int(pd.to_numeric(per_month["lines_without_purchase"]).fillna(0).sum())
@@ -204,6 +202,25 @@ def repeat_share(orders: object, *, observation_end: object = None) -> RepeatSha
     by_month = pd.concat([by_month, _shares(per_month)], axis=1)
     overall = _shares(per_month[["first_order_revenue", "repeat_revenue"]].sum().to_frame().T)
     return RepeatShare(overall=overall, by_month=by_month, lines_without_purchase=without_purchase)
+
+
+def _computed_once(table, kind: str, tables: contextlib.ExitStack):
+    """``table`` materialised on its engine (:func:`clv.engine.dialect.materialise`), released with ``tables``."""
+    computed = dialect.materialise(table, kind)
+    tables.callback(dialect.release, computed)
+    return computed
+
+
+def _revenue_by_month(lines, first):
+    """First-order and repeat revenue and lines without a purchase, per calendar month (lazy)."""
+    joined = lines.left_join(first, lines[CUSTOMER_ID] == first._first_id)
+    is_first = joined[ORDER_KEY] == joined._first_key
+    joined = joined.mutate(_month=period_index(joined[ORDER_TS], "month"), _first=is_first, _known=joined._first_id.notnull())
+    return joined.group_by("_month").aggregate(
+        first_order_revenue=joined[AMOUNT].sum(where=joined._known & joined._first),
+        repeat_revenue=joined[AMOUNT].sum(where=joined._known & ~joined._first),
+        lines_without_purchase=(~joined._known).sum(),
+    )
 
 
 def _shares(sums: pd.DataFrame) -> pd.DataFrame:

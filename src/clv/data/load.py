@@ -866,12 +866,12 @@ def _time_sample(read, time_column: str) -> ibis.Table:
     if read.sample is not None and (read.expected_rows or 0) > _TEXT_SAMPLE_LINES:
         values = read.sample(time_column, _TEXT_SAMPLE_LINES)
         return ibis.memtable(pa.table({"t": pa.array(values, pa.string())}))
-    times = read.table.select(t=read.table[time_column])
+    table = read.table
     rows = read.expected_rows
     if rows is None or rows > 5 * _BULK_SAMPLE_ROWS:
         fraction = _BULK_SAMPLE_ROWS / rows if rows else 0.05
-        times = times.sample(min(fraction, 1.0), method="block", seed=0)
-    return times
+        table = dialect.sample(table, min(fraction, 1.0), seed=0, row_column=SOURCE_ROW_COL)
+    return table.select(t=table[time_column])
 
 
 def _bulk_of_dates(times: ibis.Table, policy: LoadPolicy, window: TimeWindow) -> tuple[pd.Timestamp, pd.Timestamp] | None:

@@ -29,7 +29,7 @@ __all__ = [
     "DUCKDB", "POSTGRES", "SPARK",
     "arrow_batches", "write_local_csv", "write_local_parquet",
     "compiling_for", "contains", "require_supported", "direct_aggregate_bits", "materialise", "release", "engine_name", "engine_of", "ltrim_spaces", "not_finite", "number_rows", "register_arrow",
-    "row_hash", "temp_name", "text_to_float", "text_to_timestamp", "trim_blank_set", "trim_blanks", "trim_spaces", "try_parse_timestamp",
+    "row_hash", "sample", "temp_name", "text_to_float", "text_to_timestamp", "trim_blank_set", "trim_blanks", "trim_spaces", "try_parse_timestamp",
     "epoch_to_local_time", "to_local_time", "value_at_min",
 ]
 
@@ -488,7 +488,21 @@ def register_arrow(arrow: pa.Table, con: BaseBackend) -> ibis.Table:
     if con.name == DUCKDB:
         con.con.register(name, arrow)
         return con.table(name)
-    return con.create_table(name, arrow, temp=True)
+    table = con.create_table(name, arrow, temp=True)
+    if con.name == POSTGRES:
+        con.raw_sql(f'ANALYZE "{name}"').close()  # its planner otherwise guesses the row count
+    return table
+
+
+def sample(table: ibis.Table, fraction: float, seed: int, row_column: str) -> ibis.Table:
+    """A repeatable sample of about ``fraction`` of the rows: a block sample.
+
+    PostgreSQL's TABLESAMPLE takes no seed on a derived table (Ibis refuses
+    it): there every k-th row by ``row_column`` (a line number), k = 1 / fraction.
+    """
+    if engine_name(table) == POSTGRES:
+        return _pg_sample(table, fraction, row_column)
+    return table.sample(fraction, method="block", seed=seed)
 
 
 def number_rows(table: ibis.Table, column: str) -> ibis.Table:
@@ -572,7 +586,7 @@ $$"""
 # DuckDB's TRY_CAST(text AS DOUBLE): blanks around, '_' between digits, inf / infinity / nan;
 # out of range: +-inf (overflow) or 0 (underflow).
 _PG_TRY_FLOAT = r"""
-CREATE OR REPLACE FUNCTION pg_temp.clv_try_float(t text) RETURNS double precision
+CREATE OR REPLACE FUNCTION pg_temp.clv_try_float_any(t text) RETURNS double precision
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
   s text := btrim(t, E' \t\n\r');
@@ -588,6 +602,17 @@ BEGIN
   IF n <> 0 AND abs(n) < 2.5e-324 THEN RETURN 0; END IF;
   RETURN n::double precision;
 END $$"""
+
+# Plain decimals (up to 15 characters, a leading '-', one '.', a digit) are recognised by C string
+# functions and cast in place, in an inlined SQL function; other text goes to the PL/pgSQL one.
+_PG_TRY_FLOAT_FAST = r"""
+CREATE OR REPLACE FUNCTION pg_temp.clv_try_float(t text) RETURNS double precision
+LANGUAGE sql IMMUTABLE AS $$
+SELECT CASE
+  WHEN length(t) BETWEEN 1 AND 15 AND translate(t, '0123456789', '') IN ('', '.', '-', '-.')
+       AND strpos(t, '-') <= 1 AND translate(t, '-.', '') <> '' THEN t::double precision
+  ELSE pg_temp.clv_try_float_any(t) END
+$$"""
 
 # DuckDB's TRY_CAST(text AS TIMESTAMP / TIMESTAMPTZ) for ISO text: date with '-' or '/', optional
 # time (T or space), fraction truncated to microseconds, optional offset Z / +hh / +hhmm / +hh:mm
@@ -698,7 +723,7 @@ def _pg_con(value: ibis.Expr) -> BaseBackend:
 
 
 def _pg_try_float_of(text: ibis.Value) -> ibis.Value:
-    _pg_prepare(_pg_con(text), "float", _PG_TRY_FLOAT)
+    _pg_prepare(_pg_con(text), "float", _PG_TRY_FLOAT, _PG_TRY_FLOAT_FAST)
     return _pg_try_float(text)
 
 
@@ -885,3 +910,8 @@ def _pg_row_hash(columns: Sequence[ibis.Value]) -> ibis.Value:
         texts.append(value.cast(dt.string).fill_null("\x1e"))
     joined = texts[0] if len(texts) == 1 else ibis.literal("\x1f").join(texts)
     return _pg_hashtext(joined, 0)
+
+
+def _pg_sample(table: ibis.Table, fraction: float, row_column: str) -> ibis.Table:
+    every = max(int(round(1.0 / fraction)), 1) if fraction > 0 else 1
+    return table if every == 1 else table.filter(table[row_column] % every == 0)
