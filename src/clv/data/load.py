@@ -606,7 +606,7 @@ def _classify(raw, originals, cols: Columns, policy: LoadPolicy, window: TimeWin
     }
     if policy.searches_duplicates:
         raw = _mark_duplicates(raw, originals, _duplicate_key_columns(cols, originals))
-    parsed = raw.mutate(**{_FIELD + k: v for k, v in fields.items()}, **flags)
+    parsed = dialect.once_per_row(raw.mutate(**{_FIELD + k: v for k, v in fields.items()}, **flags))
     if policy.searches_duplicates:
         parsed = parsed.mutate(**{_CERTAIN_COPY: _certain_copy(parsed, cols, policy)})
     rejected, refund = _reject_and_refund(parsed, policy, window)
