@@ -196,6 +196,8 @@ def test_cohort_value_and_cross_sell_pairs_like_duckdb(loads):
     duck, pg = (clv_over_time(result.orders, transaction_model=None, spend_model=None, margin=0.3) for result in loads)
     assert_same_frame(pg.overall, duck.overall, "months_since_acquisition")
     assert_same_frame(pg.by_cohort, duck.by_cohort, ["cohort", "months_since_acquisition"])
+    duck, pg = (clv_over_time(result.orders, margin=0.3) for result in loads)  # models fitted on each summary
+    assert_same_frame(pg.overall, duck.overall, "months_since_acquisition")
     for basket in ("customer", "order"):
         duck, pg = (product_pairs(result.orders, basket=basket, min_support=0.001) for result in loads)
         assert len(duck.table) > 0
