@@ -137,3 +137,11 @@ def test_uploaded_arrow_tables_come_back_unchanged(postgres_con):
         assert all(_same(a, b) or (a == b) for a, b in zip(sent, got)), (name, sent, got)
         if name == "f":
             assert math.copysign(1.0, got[2]) == -1.0
+
+
+def test_a_directive_postgres_cannot_read_is_refused_with_the_fix(postgres_con):
+    from clv.errors import DataError
+
+    table = postgres_con.create_table(dialect.temp_name("parse"), pa.table({"s": ["2011-01-05 +0100"]}), temp=True)
+    with pytest.raises(DataError, match=r"%z.*fix: load the file or frame on DuckDB"):
+        dialect.try_parse_timestamp(table.s, "%Y-%m-%d %z")

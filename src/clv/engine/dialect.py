@@ -751,7 +751,16 @@ def _pg_try_iso_of(text: ibis.Value, aware: bool) -> ibis.Value:
 
 def _pg_try_strptime(text: ibis.Value, strptime_format: str) -> ibis.Value:
     """DuckDB's try_strptime on PostgreSQL: one ``pg_temp`` function per format (see :func:`pg_strptime_function`)."""
-    name, definitions = pg_strptime_function(strptime_format)
+    try:
+        name, definitions = pg_strptime_function(strptime_format)
+    except NotImplementedError as exc:
+        from clv.errors import DataError
+
+        raise DataError(
+            f"LoadPolicy(date_format={strptime_format!r}) uses {exc}, which clv does not read on PostgreSQL "
+            "(it reads %Y %m %d %H %M %S %f %y %b %B %I %p %a %A there); fix: load the file or frame on DuckDB, "
+            "or convert the column to a timestamp in the database first."
+        ) from None
     _pg_prepare(_pg_con(text), name, _PG_MAKE_TIMESTAMP, *definitions)
     def parse(text):
         """The pg_temp function of this format."""
