@@ -572,6 +572,6 @@ def poisson_draws(mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     large = mean > 1e12
     draws = rng.poisson(np.where(large, 0.0, mean)).astype(float)
     if large.any():
-        draws[large] = np.round(mean[large] + np.sqrt(mean[large]) * rng.standard_normal(int(large.sum())))
+        draws[large] = np.round(mean[large] + np.sqrt(mean[large]) * rng.standard_normal(mean.shape)[large])
     return draws
 

@@ -49,6 +49,13 @@ measured against ``"simulate"`` in docs/scoring.md). Cost ~ distinct (x, T) x dr
 reference distribution of purchases is computed exactly (:mod:`clv.scores.closed_form`),
 averaged over ``PARAMETER_DRAWS`` parameter draws; purchase quantiles carry no
 process-noise Monte Carlo error; money uses ``n_draws`` inverse-CDF draws per (x, T).
+
+Seeding: the parameter draws (shared by all customers) come from ``numpy.random.default_rng(seed)``;
+the process-noise draws of a distinct row (a history, or an (x, T) reference) are keyed by
+the row's own values and the seed (:mod:`clv.scores.keyed_random`). A customer's intervals
+are therefore a function of their history and the run seed only: the same however the
+customers are ordered, chunked or partitioned (e.g. scored on Spark,
+:mod:`clv.scores.engine_scoring`), and equal for customers with equal histories.
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ from clv.models.contract import (
     purchase_capabilities,
     spend_capabilities,
 )
+from clv.scores.keyed_random import KeyedGenerator, keyed_uniforms, row_keys
 from clv.scores.closed_form import (
     PARAMETER_DRAWS,
     TailTable,
@@ -75,6 +83,7 @@ from clv.scores.closed_form import (
 from clv.scores.lifetime_value import ForecastRows
 
 DRAWS_PER_CHUNK = 4_000_000  # rows x draws held at once
+_REFERENCE_UNIFORM = 1 << 31  # counter offset, within a draw, of the closed form's uniform for Y
 
 
 def quantile_levels(intervals) -> np.ndarray:
@@ -319,11 +328,19 @@ def spend_scale(spend_model, x: np.ndarray, m: np.ndarray, covariates: np.ndarra
 
 
 def simulate_quantiles(model, spend_model, inputs: IntervalInputs, *, horizon: float, levels: np.ndarray,
-                       n_draws: int, rng: np.random.Generator) -> QuantileResult:
-    """Quantiles from ``n_draws`` full predictive draws per distinct history, chunk by chunk."""
+                       n_draws: int, rng: np.random.Generator, seed: int | None = None) -> QuantileResult:
+    """Quantiles from ``n_draws`` full predictive draws per distinct history, chunk by chunk.
+
+    ``rng`` draws the parameters; each row's process noise is keyed by its values (history,
+    mean order value, spend covariates) and ``seed`` (:mod:`clv.scores.keyed_random`).
+    """
     thetas = parameter_draws(model, n_draws, rng)
     spend = SpendSampler(spend_model, n_draws, rng)
     n = inputs.frequency.shape[0]
+    key_columns = [inputs.frequency, inputs.recency, inputs.T, inputs.monetary_value]
+    if inputs.spend_covariates is not None:
+        key_columns += list(inputs.spend_covariates.T)
+    keys = row_keys(key_columns, seed)
     purchases_q = np.empty((n, levels.size))
     clv_q = np.empty((n, levels.size))
     chunk = max(1, DRAWS_PER_CHUNK // n_draws)
@@ -334,8 +351,9 @@ def simulate_quantiles(model, spend_model, inputs: IntervalInputs, *, horizon: f
         purchases = np.empty((x.shape[0], n_draws))
         money = np.empty((x.shape[0], n_draws))
         for d in range(n_draws):
-            purchases[:, d] = model.sample_future_purchases(horizon, x, t_x, T, params=thetas[d], rng=rng)
-            money[:, d] = spend.total(d, purchases[:, d], x, m, rng, z)
+            keyed = KeyedGenerator(keys[part], d)
+            purchases[:, d] = model.sample_future_purchases(horizon, x, t_x, T, params=thetas[d], rng=keyed)
+            money[:, d] = spend.total(d, purchases[:, d], x, m, keyed, z)
         purchases_q[part] = np.quantile(purchases, levels, axis=1, method="inverted_cdf").T
         clv_q[part] = inputs.clv_scale[part, None] * np.quantile(money, levels, axis=1, method="inverted_cdf").T
     return QuantileResult(purchases_q, clv_q, "simulate", n_draws)
@@ -356,14 +374,16 @@ class HistoryQuantiles:
 
 
 def factorised_quantiles(model, spend_model, rows: ForecastRows, *, horizon: float, levels: np.ndarray,
-                         n_draws: int, rng: np.random.Generator) -> HistoryQuantiles:
+                         n_draws: int, rng: np.random.Generator, seed: int | None = None) -> HistoryQuantiles:
     """Quantiles from ``n_draws`` simulated predictive draws per distinct (x, T), shifted to each history's level.
 
-    ``rows`` maps each history to its reference row and P(alive) ratio.
+    ``rows`` maps each history to its reference row and P(alive) ratio. ``rng`` draws the
+    parameters; each reference row's process noise is keyed by the row and ``seed``.
     """
     thetas = parameter_draws(model, n_draws, rng)
     spend = SpendSampler(spend_model, n_draws, rng)
     n_groups = rows.frequency.shape[0]
+    keys = row_keys([rows.frequency, rows.recency, rows.T], seed)
     order = np.argsort(rows.index, kind="stable")
     bounds = np.searchsorted(rows.index[order], np.arange(n_groups + 1))
     purchases_q = np.empty((rows.index.shape[0], levels.size))
@@ -375,8 +395,9 @@ def factorised_quantiles(model, spend_model, rows: ForecastRows, *, horizon: flo
         purchases = np.empty((x.shape[0], n_draws))
         money = np.empty((x.shape[0], n_draws))
         for d in range(n_draws):
-            purchases[:, d] = model.sample_future_purchases(horizon, x, t_x, T, params=thetas[d], rng=rng)
-            money[:, d] = spend.standardised_total(d, purchases[:, d], x, rng)
+            keyed = KeyedGenerator(keys[groups], d)
+            purchases[:, d] = model.sample_future_purchases(horizon, x, t_x, T, params=thetas[d], rng=keyed)
+            money[:, d] = spend.standardised_total(d, purchases[:, d], x, keyed)
         purchases.sort(axis=1)
         money.sort(axis=1)
         members = order[bounds[groups.start]:bounds[groups.stop]]
@@ -394,25 +415,27 @@ class ReferenceDraws:
     table: TailTable
     spend: SpendSampler
     uniforms: np.ndarray  # (groups, draws), each row sorted descending; used up by closed_form_quantiles
-    rng: np.random.Generator  # the generator they were drawn with, for the draws that follow
+    keys: np.ndarray  # per (x, T) group: the key of its process-noise draws (clv.scores.keyed_random)
 
 
 def closed_form_reference(model, spend_model, x: np.ndarray, T: np.ndarray, *, horizon: float, n_draws: int,
-                          rng: np.random.Generator) -> ReferenceDraws:
+                          rng: np.random.Generator, seed: int | None = None) -> ReferenceDraws:
     """Tail tables per (x, T) group (``min(n_draws, PARAMETER_DRAWS)`` parameter draws), the Gamma-Gamma
     parameter draws and the uniforms of the money draws: the part of :func:`closed_form_quantiles` that
-    needs only the reference rows."""
+    needs only the reference rows. ``rng`` draws the parameters; the money draws of a group are keyed
+    by its (x, T) and ``seed``."""
     thetas = parameter_draws(model, min(n_draws, PARAMETER_DRAWS), rng)
     spend = SpendSampler(spend_model, n_draws, rng)
+    keys = row_keys([x, T], seed)
     # A second core draws the uniforms, then builds half of the tables.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        uniforms = pool.submit(_descending_uniforms, rng, x.shape[0], n_draws)
+        uniforms = pool.submit(_descending_uniforms, keys, n_draws)
         table = reference_tails(thetas, x, T, horizon, dropout_shift(model), executor=pool)
-        return ReferenceDraws(table, spend, uniforms.result(), rng)
+        return ReferenceDraws(table, spend, uniforms.result(), keys)
 
 
 def closed_form_quantiles(model, spend_model, rows: ForecastRows, *, horizon: float, levels: np.ndarray,
-                          n_draws: int, rng: np.random.Generator,
+                          n_draws: int, rng: np.random.Generator, seed: int | None = None,
                           reference: ReferenceDraws | None = None) -> HistoryQuantiles:
     """BG/NBD family: exact process-noise quantiles of purchases from tail tables per distinct (x, T).
 
@@ -420,41 +443,43 @@ def closed_form_quantiles(model, spend_model, rows: ForecastRows, *, horizon: fl
     over ``min(n_draws, PARAMETER_DRAWS)`` parameter draws (:mod:`clv.scores.closed_form`). Money: per
     (x, T), ``n_draws`` draws of ``Y`` from the same table by inversion, each
     with its own Gamma-Gamma parameter draw, shifted to the history's level like
-    ``"factorised"``. ``reference``: ``closed_form_reference(model, spend_model,
-    rows.frequency, rows.T, ...)`` drawn with ``rng``, when already computed
-    (then it continues with ``reference.rng``; its uniforms are used up).
+    ``"factorised"``. ``rng`` draws the parameters, ``seed`` keys each (x, T) group's money
+    draws. ``reference``: ``closed_form_reference(model, spend_model, rows.frequency, rows.T, ...)``
+    drawn with ``rng`` and ``seed``, when already computed (its uniforms are used up).
     """
     if reference is None:
         reference = closed_form_reference(model, spend_model, rows.frequency, rows.T, horizon=horizon,
-                                          n_draws=n_draws, rng=rng)
+                                          n_draws=n_draws, rng=rng, seed=seed)
     with np.errstate(divide="ignore", over="ignore"):
         thresholds = (1.0 - levels[None, :]) / rows.scale[:, None]
     # The money totals are drawn on a second core while this thread counts the purchase quantiles.
     with ThreadPoolExecutor(max_workers=1) as pool:
         money = pool.submit(_sorted_money_draws, reference.table, reference.spend, rows.frequency,
-                            reference.uniforms, reference.rng)
+                            reference.uniforms, reference.keys)
         purchases_q = _sorted_count_above(reference.table, rows.index, thresholds)
         ranks = _ranks_at_thresholds(thresholds, n_draws)
         money_q = _at_shifted_ranks(money.result(), rows.index, ranks)
     return HistoryQuantiles(purchases_q, money_q, "closed", n_draws)
 
 
-def _descending_uniforms(rng, n_groups: int, n_draws: int) -> np.ndarray:
-    """(groups, draws) uniforms, each row sorted descending (in place: ``-sort(-u)``)."""
-    uniforms = rng.random((n_groups, n_draws))
+def _descending_uniforms(keys: np.ndarray, n_draws: int) -> np.ndarray:
+    """(groups, draws) uniforms keyed per group, each row sorted descending (in place: ``-sort(-u)``)."""
+    counters = (np.arange(n_draws, dtype=np.uint64) << np.uint64(32)) + np.uint64(_REFERENCE_UNIFORM)
+    uniforms = keyed_uniforms(keys, counters)
     np.negative(uniforms, out=uniforms)
     uniforms.sort(axis=1)
     np.negative(uniforms, out=uniforms)
     return uniforms
 
 
-def _sorted_money_draws(table, spend, x: np.ndarray, uniforms: np.ndarray, rng) -> np.ndarray:
+def _sorted_money_draws(table, spend, x: np.ndarray, uniforms: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Per (x, T) group, sorted draws of the standardised money total, after a column of zeros.
 
     ``Y`` is drawn from the group's table by inversion of ``uniforms`` (each row
     sorted descending, so the inverse-CDF queries are globally sorted: one search
     per table entry); the Gamma-Gamma draws paired with them are i.i.d., so the
-    pairing is still random. Column 0 is the 0 of a level below the P(alive) shift.
+    pairing is still random (they are keyed per group and draw: ``keys``). Column 0 is the 0
+    of a level below the P(alive) shift.
     ``uniforms`` is used up: its memory holds the queries, then the counts.
     """
     n_groups, n_draws = uniforms.shape
@@ -466,7 +491,7 @@ def _sorted_money_draws(table, spend, x: np.ndarray, uniforms: np.ndarray, rng) 
     money = np.empty((n_groups, n_draws + 1))
     money[:, 0] = 0.0
     for d in range(n_draws):
-        money[:, d + 1] = spend.standardised_total(d, y[d], x, rng)
+        money[:, d + 1] = spend.standardised_total(d, y[d], x, KeyedGenerator(keys, d))
     money[:, 1:].sort(axis=1)
     return money
 

@@ -97,7 +97,11 @@ def score_customers(
         Central prediction-interval coverages (``purchases_q{u}``, ``clv_q{u}``
         columns; see :mod:`clv.scores.intervals`); None for none.
     n_draws, seed : int
-        Monte Carlo draws and seed of the intervals.
+        Monte Carlo draws and seed of the intervals. The parameter draws come from
+        the seed; each distinct history's process-noise draws are keyed by the
+        history and the seed (:mod:`clv.scores.keyed_random`), so a customer's
+        intervals do not depend on the other customers scored with them (order,
+        chunks, an engine's partitions). ``seed=None``: a fresh random seed.
     interval_method : {"auto", "closed", "factorised", "simulate"}
         How the intervals are computed.
     interval_calibration : clv.scores.calibration.IntervalCalibration, optional
@@ -249,13 +253,15 @@ def _score_in_model_unit(
     # Intervals and point columns are independent: the interval draws run on a second thread (NumPy
     # releases the GIL in its loops), from as soon as the distinct (x, T) are known (closed form) or the
     # forecast rows (factorised); tasks run in submission order. The intervals use their own random
-    # generator, so the result does not depend on scheduling.
+    # generator (parameters) and draws keyed per row (process noise), so the result depends neither on
+    # scheduling nor on which other customers are scored with these.
     with ThreadPoolExecutor(max_workers=1) as pool:
         rng = np.random.default_rng(plan.seed) if plan is not None else None
         reference = quantiles = purchases_q = None
         if plan is not None and plan.method == "closed":
             reference = pool.submit(closed_form_reference, transaction_model, spend_model, groups.columns["x"],
-                                    groups.columns["T"], horizon=horizon, n_draws=plan.n_draws, rng=rng)
+                                    groups.columns["T"], horizon=horizon, n_draws=plan.n_draws, rng=rng,
+                                    seed=plan.key_seed)
         rows = forecast_rows_in_groups(transaction_model, hx, ht, hT, groups)
         if plan is not None and plan.method != "simulate":
             quantiles = pool.submit(plan.history_quantiles, transaction_model, spend_model, rows, horizon, rng, reference)
@@ -462,13 +468,18 @@ def _expanded_columns(quantiles, name: str, histories, scale: np.ndarray | None 
 
 @dataclass(frozen=True)
 class _IntervalPlan:
-    """The checked interval options: levels, method, draws, seed."""
+    """The checked interval options: levels, method, draws, seed.
+
+    ``key_seed`` keys the per-row process-noise draws (:mod:`clv.scores.keyed_random`):
+    ``seed``, or for ``seed=None`` a fresh random one (unreproducible, as asked).
+    """
 
     levels: np.ndarray
     method: str
     n_draws: int
     seed: int | None
     uncertainty: str
+    key_seed: int
 
     @classmethod
     def checked(cls, model, spend_model, intervals, n_draws, seed, method) -> "_IntervalPlan":
@@ -476,7 +487,9 @@ class _IntervalPlan:
         if n_draws < 10:
             raise DataError(f"n_draws must be at least 10 for quantiles to mean anything, got {n_draws}.")
         levels = quantile_levels(intervals)
-        return cls(levels, choose_method(model, method), n_draws, seed, interval_uncertainty(model, spend_model))
+        key_seed = int(seed) if seed is not None else int(np.random.default_rng().integers(2**63))
+        return cls(levels, choose_method(model, method), n_draws, seed, interval_uncertainty(model, spend_model),
+                   key_seed)
 
     def history_quantiles(self, model, spend_model, rows, horizon: float, rng, reference=None):
         """Per distinct history: purchase and standardised money quantiles ("closed" or "factorised").
@@ -485,10 +498,10 @@ class _IntervalPlan:
         """
         if self.method == "closed":
             return closed_form_quantiles(model, spend_model, rows, horizon=horizon, levels=self.levels,
-                                         n_draws=self.n_draws, rng=rng,
+                                         n_draws=self.n_draws, rng=rng, seed=self.key_seed,
                                          reference=reference.result() if reference is not None else None)
         return factorised_quantiles(model, spend_model, rows, horizon=horizon, levels=self.levels,
-                                    n_draws=self.n_draws, rng=rng)
+                                    n_draws=self.n_draws, rng=rng, seed=self.key_seed)
 
     def columns(self, purchases_q: list[np.ndarray], clv_q: list[np.ndarray] | None) -> dict[str, np.ndarray]:
         columns = {quantile_name("purchases", u): purchases_q[j] for j, u in enumerate(self.levels)}
@@ -519,7 +532,7 @@ def _simulated(model, spend_model, x, t_x, T, money, histories, forecast, margin
     inputs = IntervalInputs(rows.columns["x"], rows.columns["t_x"], rows.columns["T"], rows.columns["m"], clv_scale,
                             z_rows)
     result = simulate_quantiles(model, spend_model, inputs, horizon=horizon, levels=plan.levels, n_draws=plan.n_draws,
-                                rng=rng)
+                                rng=rng, seed=plan.key_seed)
     purchases_q = [rows.expand(result.purchases[:, j]) for j in range(plan.levels.size)]
     clv_q = [rows.expand(result.clv[:, j]) for j in range(plan.levels.size)] if money is not None else None
     return purchases_q, clv_q
