@@ -27,7 +27,7 @@ from ibis.backends import BaseBackend
 
 __all__ = [
     "DUCKDB", "POSTGRES", "SPARK",
-    "arrow_batches", "write_local_csv", "write_local_parquet",
+    "arrow_batches", "arrow_table_writer", "save_spark_dataframe", "spark_dataframe", "write_local_csv", "write_local_parquet",
     "compiling_for", "contains", "require_supported", "direct_aggregate_bits", "materialise", "release", "engine_name", "engine_of", "ltrim_spaces", "not_finite", "number_rows", "once_per_row", "register_arrow",
     "row_hash", "sample", "temp_name", "text_to_float", "text_to_timestamp", "trim_blank_set", "trim_blanks", "trim_spaces", "try_parse_timestamp",
     "epoch_to_local_time", "to_local_time", "value_at_min",
@@ -527,6 +527,67 @@ def number_rows(table: ibis.Table, column: str) -> ibis.Table:
     """
     numbered = table.mutate(**{column: ibis.row_number() + 1})
     return numbered.select(column, *table.columns)
+
+
+# --------------------------------------------------------------------------- Arrow batches out and back in
+
+
+class ArrowTableWriter:
+    """Writes Arrow tables into one table of a connection, batch after batch (:func:`arrow_table_writer`)."""
+
+    def __init__(self, con: BaseBackend, name: str, overwrite: bool):
+        self.con, self.name, self.overwrite, self.rows = con, name, overwrite, 0
+        # DuckDB: a cursor (a second connection to the same database), because the connection itself is
+        # busy streaming the rows being scored (arrow_batches) and a new statement would end that stream.
+        self._cursor = con.con.cursor() if con.name == DUCKDB else None
+
+    def write(self, arrow: pa.Table) -> None:
+        """Create the table from the first batch (replacing it when ``overwrite``), append the later ones."""
+        first = self.rows == 0
+        if self._cursor is not None:
+            view = temp_name("batch")
+            self._cursor.register(view, arrow)
+            try:
+                head = (f'CREATE {"OR REPLACE " if self.overwrite else ""}TABLE "{self.name}" AS' if first
+                        else f'INSERT INTO "{self.name}"')
+                self._cursor.execute(f'{head} SELECT * FROM "{view}"')
+            finally:
+                self._cursor.unregister(view)
+        elif first:
+            if self.overwrite:  # Ibis 12's create_table(overwrite=True) emits a DROP without the name on PostgreSQL
+                self.con.raw_sql(f'DROP TABLE IF EXISTS "{self.name}"')
+            self.con.create_table(self.name, arrow)
+        else:
+            self.con.insert(self.name, arrow)
+        self.rows += arrow.num_rows
+
+    def close(self) -> ibis.Table:
+        """The written table, as an Ibis table of the connection."""
+        if self._cursor is not None:
+            self._cursor.close()
+        return self.con.table(self.name)
+
+
+def arrow_table_writer(con: BaseBackend, name: str, *, overwrite: bool = False) -> ArrowTableWriter:
+    """A writer of Arrow batches into table ``name`` on ``con`` (DuckDB, PostgreSQL, any SQL backend)."""
+    return ArrowTableWriter(con, name, overwrite)
+
+
+def spark_dataframe(table: ibis.Table):
+    """The Spark DataFrame of an Ibis expression on the PySpark backend (nothing is computed)."""
+    con = engine_of(table)
+    con._run_pre_execute_hooks(table)  # registers in-memory tables as temporary views
+    return con._session.sql(con.compile(table))
+
+
+def save_spark_dataframe(con: BaseBackend, frame, name: str | None, *, overwrite: bool = False) -> ibis.Table:
+    """A Spark DataFrame as a table of ``con``: saved as table ``name``, or (None) persisted as a temporary view."""
+    if name is None:
+        name = temp_name("scores")
+        frame.persist().createOrReplaceTempView(name)
+    else:
+        frame.write.saveAsTable(name, mode="overwrite" if overwrite else "errorifexists")
+    return con.table(name)
 
 
 # --------------------------------------------------------------------------- BigQuery and Snowflake

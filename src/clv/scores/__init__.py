@@ -18,6 +18,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "NewCustomerValue": "clv.scores.new_customers",
     "Scores": "clv.scores.result",
     "score_customers": "clv.scores.score",
+    "score_on_engine": "clv.scores.engine_scoring",
     "score_subscribers": "clv.scores.subscriptions",
     "SubscriberScores": "clv.scores.subscriptions",
     "value_curve": "clv.scores.curves",
