@@ -98,3 +98,38 @@ def test_what_cannot_be_scored_is_refused_with_the_fix(fitted, con):
     with pytest.raises(DataError, match="time_unit"):
         score_on_engine(unitless, register_arrow(pa.Table.from_pandas(data.table, preserve_index=False), con),
                         horizon=13)
+
+
+# ---- fitting from the engine-side compressed summary -------------------------------------------------------
+
+
+def test_models_fit_an_engine_table_from_its_distinct_rows(fitted, con, monkeypatch):
+    from clv.summary import customers as summary_customers
+
+    orders, data, model, spend = fitted
+    table = register_arrow(pa.Table.from_pandas(orders, preserve_index=False), con)
+    customers = summary_expression(table, observation_end=END)
+    crossed = []
+    compress = summary_customers.compressed_summary
+    monkeypatch.setattr(summary_customers, "compressed_summary",
+                        lambda *args, **kwargs: crossed.append(compress(*args, **kwargs)) or crossed[-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from_engine = BetaGeoModel().fit(customers, time_unit="week")
+        spend_from_engine = GammaGammaModel().fit(customers)
+    assert from_engine.time_unit_ == "week"
+    for engine_model, local_model in ((from_engine, model), (spend_from_engine, spend)):
+        np.testing.assert_allclose(list(engine_model.params_.values()), list(local_model.params_.values()), rtol=1e-5)
+    rfm, values = crossed
+    assert list(rfm.columns) == ["frequency", "recency", "T", "count"] and rfm["count"].sum() == len(data)
+    assert len(rfm) == len(data[["frequency", "recency", "T"]].drop_duplicates()) < len(data)
+    assert list(values.columns) == ["frequency", "monetary_value", "count"]
+
+
+def test_an_engine_table_brings_its_own_weights(fitted, con):
+    _, data, _, _ = fitted
+    customers = register_arrow(pa.Table.from_pandas(data.table, preserve_index=False), con)
+    with pytest.raises(DataError, match="weights were given twice"):
+        BetaGeoModel().fit(customers, weights=np.ones(3), time_unit="week")
+    with pytest.raises(DataError, match="customer table alone"):
+        BetaGeoModel().fit(customers, data["recency"], data["T"], time_unit="week")

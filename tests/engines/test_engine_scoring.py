@@ -1,4 +1,5 @@
-"""Scoring on the engine (issue 16, point 3): Spark through mapInArrow, PostgreSQL and DuckDB through Arrow batches.
+"""Fitting and scoring on the engine (issue 16, point 3): models fit from the engine's distinct rows;
+Spark scores through mapInArrow, PostgreSQL and DuckDB through Arrow batches.
 
 Every engine's scores equal the local ``score_customers`` of the same customers
 (purchase quantiles exactly, other columns to 1e-12 relative): the interval draws
@@ -44,6 +45,15 @@ def assert_same_scores(engine: pd.DataFrame, local: pd.DataFrame) -> None:
                                        atol=0, err_msg=column)
 
 
+def assert_fits_from_distinct_rows(customers, model, spend) -> None:
+    """Models fitted on the engine table (its distinct rows, weighted) equal the local fits."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pairs = ((BetaGeoModel().fit(customers, time_unit="week"), model), (GammaGammaModel().fit(customers), spend))
+    for engine_model, local_model in pairs:
+        np.testing.assert_allclose(list(engine_model.params_.values()), list(local_model.params_.values()), rtol=1e-5)
+
+
 def test_spark_scores_with_map_in_arrow_on_its_partitions(spark_con, fitted):
     orders, data, model, spend = fitted
     name = dialect.temp_name("orders")
@@ -54,6 +64,7 @@ def test_spark_scores_with_map_in_arrow_on_its_partitions(spark_con, fitted):
         plan = dialect.spark_dataframe(scores)._jdf.queryExecution().toString()
         assert "MapInArrow" in plan
         assert_same_scores(scores.to_pandas(), score_customers(data, model, spend, horizon=13).table)
+        assert_fits_from_distinct_rows(customers, model, spend)
     finally:
         spark_con._session.catalog.dropTempView(name)
 
@@ -82,6 +93,7 @@ def test_postgres_scores_are_streamed_and_written_back(postgres_con, fitted):
         scores = score_on_engine(model, customers, spend_model=spend, horizon=13, into=into, batch_rows=120)
         assert scores.get_name() == into
         assert_same_scores(scores.to_pandas(), score_customers(data, model, spend, horizon=13).table)
+        assert_fits_from_distinct_rows(customers, model, spend)
         again = score_on_engine(model, customers, spend_model=spend, horizon=13, into=into, overwrite=True,
                                 intervals=None)
         assert int(again.count().execute()) == len(data) and "clv_q0.9" not in again.columns

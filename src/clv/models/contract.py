@@ -474,9 +474,53 @@ def refuse_covariates(model: Any, names: Any) -> None:
     )
 
 
+def _is_engine_table(value: Any) -> bool:
+    """Duck test for an Ibis table expression (no import of Ibis here)."""
+    return hasattr(value, "op") and callable(getattr(value, "group_by", None)) and hasattr(value, "columns")
+
+
+def _engine_fit_columns(model: Model, columns: Any) -> tuple[str, ...]:
+    """The columns a model's likelihood reads from a customer table (what the engine compresses on)."""
+    if model.family == "spend":
+        return ("frequency", "monetary_value")
+    if model.family == "contractual":
+        return ("tenure", "churned")
+    age = "T" if "T" in columns or "n_periods" not in columns else "n_periods"
+    litt = ("litt",) if "litt" in columns and "litt" in inspect.signature(type(model).fit).parameters else ()
+    return ("frequency", "recency", age, *litt)
+
+
+def _compressed_engine_table(model: Model, table: Any, rest: tuple, time_unit: Any):
+    """Fit arguments from a customer table on an engine: its distinct rows with their counts as weights.
+
+    The likelihood depends on a customer only through the model's columns, so the engine
+    groups by them (:func:`clv.summary.compressed_summary`) and only the distinct rows
+    cross to Python: the fit's input grows with distinct histories, not with customers.
+    """
+    from clv.summary.customer_data import CustomerData
+    from clv.summary.customers import compressed_summary
+
+    if rest:
+        raise DataError(f"{type(model).__name__}.fit takes a customer table alone (its rows are compressed on the "
+                        "engine, with their counts as weights); pass no other positional argument.")
+    unit = _checked_unit(time_unit)
+    columns = _engine_fit_columns(model, table.columns)
+    packed = compressed_summary(table, columns)
+    data = CustomerData(packed.drop(columns="count"), time_unit=unit or "week",
+                        has_amounts="monetary_value" in packed.columns)
+    args = tuple(model._customer_data_arguments(data))
+    weights = packed["count"].to_numpy(dtype=float)
+    if any(a is None for a in args):  # the weights' place among the positional arguments (BG/CNBD-k: x, t_x, T, weights, litt)
+        return tuple(weights if a is None else a for a in args), unit, {}
+    return args, unit, {"weights": weights}
+
+
 def _fit_unit(model: Model, args: tuple, time_unit: Any) -> tuple[tuple, str | None, dict[str, Any]]:
     """(positional arguments, time unit, extra keyword arguments) of a fit call, unpacking a customer-data
-    first argument (its covariates, when it has some, become ``covariates=``)."""
+    first argument (its covariates, when it has some, become ``covariates=``), or compressing a customer
+    table on an engine (an Ibis table: its distinct rows, weighted by their counts)."""
+    if args and _is_engine_table(args[0]):
+        return _compressed_engine_table(model, args[0], args[1:], time_unit)
     if not (args and _is_customer_data(args[0])):
         return args, _checked_unit(time_unit), {}
     data = args[0]
@@ -506,7 +550,10 @@ def _all_or_nothing(fit):
     @functools.wraps(fit)
     def wrapper(self, *args, time_unit=None, **kwargs):
         args, unit, extra = _fit_unit(self, args, time_unit)
-        if extra and kwargs.get("covariates") is not None:
+        if "weights" in extra and kwargs.get("weights") is not None:
+            raise DataError("weights were given twice: a customer table on an engine is weighted by its distinct rows' "
+                            "counts. Fix: leave weights out.")
+        if "covariates" in extra and kwargs.get("covariates") is not None:
             raise DataError("covariates were given twice: by the customer data and by covariates=. Fix: give them "
                             "once (data.without_covariates() to use covariates= instead).")
         design = extra.pop("_design", None)
