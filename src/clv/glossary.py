@@ -118,6 +118,7 @@ TERMS: tuple[Term, ...] = (
                                                     "plain table)"),
              "clv.fit_purchase_model": (None, "None: the unit of the CustomerData given, else unitless"),
              "clv.scores.new_customer_value": (None, "None: the unit the models were fitted in (their time_unit_)"),
+             "clv.scores.score_on_engine": (None, "None: the unit the purchase model was fitted in (its time_unit_)"),
          })),
     Term("horizon", "How far ahead a forecast or a value reaches, counted from the observation end, in time_unit "
          "(inf: the whole remaining lifetime, where a model allows it).",
