@@ -18,21 +18,24 @@ def sorted_frame(frame: pd.DataFrame, key) -> pd.DataFrame:
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
-def assert_same_frame(got: pd.DataFrame, expected: pd.DataFrame, key, rtol: float = RTOL) -> None:
-    """Same columns, same rows after sorting by ``key``; floats to ``rtol``, everything else exact."""
-    assert list(got.columns) == list(expected.columns), (list(got.columns), list(expected.columns))
-    assert len(got) == len(expected), (len(got), len(expected))
+def assert_same_frame(got: pd.DataFrame, expected: pd.DataFrame, key, rtol: float = RTOL, *, what: str = "") -> None:
+    """Same columns, same rows after sorting by ``key``; floats to ``rtol``, everything else exact.
+
+    ``what`` names the result in the failure message.
+    """
+    assert list(got.columns) == list(expected.columns), (what, list(got.columns), list(expected.columns))
+    assert len(got) == len(expected), (what, len(got), len(expected))
     got, expected = sorted_frame(got, key), sorted_frame(expected, key)
     for name in expected.columns:
         a, b = got[name], expected[name]
         if pd.api.types.is_float_dtype(b) or pd.api.types.is_float_dtype(a):
             x, y = a.to_numpy(dtype=float, na_value=np.nan), b.to_numpy(dtype=float, na_value=np.nan)
             same = np.isclose(x, y, rtol=rtol, atol=0.0, equal_nan=True) | (x == y)
-            assert same.all(), f"{name}: {list(zip(x[~same][:5], y[~same][:5]))}"
+            assert same.all(), f"{what} {name}: {list(zip(x[~same][:5], y[~same][:5]))}"
         else:
             a, b = _plain(a), _plain(b)
             differ = ~((a == b) | (a.isna() & b.isna()))
-            assert not differ.any(), f"{name}: {list(zip(a[differ][:5], b[differ][:5]))}"
+            assert not differ.any(), f"{what} {name}: {list(zip(a[differ][:5], b[differ][:5]))}"
 
 
 def _plain(column: pd.Series) -> pd.Series:

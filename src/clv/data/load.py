@@ -296,9 +296,9 @@ class LoadResult:
     def write_rejects(self, path: str) -> str:
         """Write the rejects to ``path`` (.parquet, else CSV); returns the path."""
         if str(path).lower().endswith(".parquet"):
-            self.con.to_parquet(self.rejects, path)
+            dialect.write_local_parquet(self.rejects, str(path), con=self.con)
         else:
-            self.con.to_csv(self.rejects, path)
+            dialect.write_local_csv(self.rejects, str(path), con=self.con)
         return str(path)
 
 
@@ -867,7 +867,7 @@ def _time_sample(read, time_column: str) -> ibis.Table:
         values = read.sample(time_column, _TEXT_SAMPLE_LINES)
         return ibis.memtable(pa.table({"t": pa.array(values, pa.string())}))
     table = read.table
-    rows = read.expected_rows
+    rows = read.expected_rows if read.expected_rows is not None else dialect.known_row_count(read.table)
     if rows is None or rows > 5 * _BULK_SAMPLE_ROWS:
         fraction = _BULK_SAMPLE_ROWS / rows if rows else 0.05
         table = dialect.sample(table, min(fraction, 1.0), seed=0, row_column=SOURCE_ROW_COL)

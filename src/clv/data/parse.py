@@ -121,7 +121,7 @@ def timestamp(value: ibis.Value, policy: LoadPolicy) -> ibis.Value:
     """Naive timestamp in ``policy.timezone``, null when missing or unparsable."""
     vtype = value.type()
     if vtype.is_timestamp():
-        if vtype.timezone is not None:
+        if dialect.is_aware_timestamp(value):
             return dialect.to_local_time(value, policy.timezone)
         return value.cast(dt.Timestamp())
     if vtype.is_date():

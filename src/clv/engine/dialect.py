@@ -29,7 +29,7 @@ __all__ = [
     "DUCKDB", "POSTGRES", "SPARK",
     "arrow_batches", "arrow_table_writer", "save_spark_dataframe", "spark_dataframe", "write_local_csv", "write_local_parquet",
     "compiling_for", "contains", "require_supported", "direct_aggregate_bits", "materialise", "release", "engine_name", "engine_of", "ltrim_spaces", "not_finite", "number_rows", "once_per_row", "register_arrow",
-    "row_hash", "sample", "temp_name", "text_to_float", "text_to_timestamp", "trim_blank_set", "trim_blanks", "trim_spaces", "try_parse_timestamp",
+    "row_hash", "sample", "is_aware_timestamp", "known_row_count", "spark_datetime_pattern", "temp_name", "text_to_float", "text_to_timestamp", "trim_blank_set", "trim_blanks", "trim_spaces", "try_parse_timestamp",
     "epoch_to_local_time", "to_local_time", "value_at_min",
 ]
 
@@ -161,6 +161,8 @@ def _duckdb_hash(types: list[dt.DataType]):
 
 def trim_spaces(text: ibis.Value) -> ibis.Value:
     """Leading and trailing spaces removed (DuckDB's cheap one-argument TRIM)."""
+    if engine_name(text) == SPARK:
+        return _spark_trim(text)
     if engine_name(text) == POSTGRES:
         return _pg_btrim(text, " ")
     return _duckdb_trim(text) if engine_name(text) == DUCKDB else text.strip()
@@ -168,6 +170,8 @@ def trim_spaces(text: ibis.Value) -> ibis.Value:
 
 def trim_blank_set(text: ibis.Value, blanks: str) -> ibis.Value:
     """Leading and trailing characters of ``blanks`` removed."""
+    if engine_name(text) == SPARK:
+        return _spark_btrim(text, blanks)
     if engine_name(text) == POSTGRES:
         return _pg_btrim(text, blanks)
     return _duckdb_trim_chars(text, blanks) if engine_name(text) == DUCKDB else text.strip()
@@ -182,6 +186,8 @@ def trim_blanks(text: ibis.Value, blanks: str) -> ibis.Value:
     ``text`` should be a column, not an expression: DuckDB does not share
     repeated subexpressions.
     """
+    if engine_name(text) == SPARK:
+        return _spark_btrim(text, blanks)
     if engine_name(text) == POSTGRES:
         return _pg_btrim(text, blanks)
     if engine_name(text) != DUCKDB:
@@ -195,6 +201,8 @@ def trim_blanks(text: ibis.Value, blanks: str) -> ibis.Value:
 
 def ltrim_spaces(text: ibis.Value) -> ibis.Value:
     """Leading blanks removed (LTRIM is much cheaper than TRIM on DuckDB)."""
+    if engine_name(text) == SPARK:
+        return _spark_ltrim(text)
     if engine_name(text) == POSTGRES:
         return _pg_ltrim(text, " ")
     return _duckdb_ltrim(text) if engine_name(text) == DUCKDB else text.lstrip()
@@ -240,6 +248,8 @@ def try_parse_timestamp(text: ibis.Value, strptime_format: str) -> ibis.Value:
     if engine_name(text) == POSTGRES:
         return _pg_try_strptime(text, strptime_format)
     name = engine_name(text)
+    if name == SPARK:
+        return _spark_try_parse_timestamp(text, strptime_format)
     if name == DUCKDB:
         return _duckdb_try_strptime(text, strptime_format)
     if name in (BIGQUERY, SNOWFLAKE):
@@ -258,11 +268,25 @@ def text_to_timestamp(text: ibis.Value, aware: bool = False) -> ibis.Value:
     return text.try_cast(dt.Timestamp(timezone="UTC") if aware else dt.Timestamp())
 
 
+def is_aware_timestamp(value: ibis.Value) -> bool:
+    """Whether a timestamp column holds instants (time-zone aware) rather than wall-clock times.
+
+    Ibis types say so on DuckDB and PostgreSQL. On Spark both kinds have one
+    Ibis type: ``TIMESTAMP`` is an instant, ``TIMESTAMP_NTZ`` a wall-clock time
+    (the Spark schema tells them apart).
+    """
+    if engine_name(value) == SPARK and value.type().is_timestamp() and value.type().timezone is None:
+        return _spark_is_instant(value)
+    return value.type().is_timestamp() and value.type().timezone is not None
+
+
 def to_local_time(aware: ibis.Value, zone: str) -> ibis.Value:
     """The naive wall-clock time in ``zone`` of an aware (UTC) timestamp."""
     if engine_name(aware) == POSTGRES:
         return _pg_timezone(zone, aware)
     name = engine_name(aware)
+    if name == SPARK:
+        return _spark_to_local_time(aware, zone)
     if name == DUCKDB:
         return _duckdb_timezone(zone, aware)
     if name in (BIGQUERY, SNOWFLAKE):
@@ -272,6 +296,8 @@ def to_local_time(aware: ibis.Value, zone: str) -> ibis.Value:
 
 def epoch_to_local_time(seconds: ibis.Value, zone: str, in_range: ibis.Value) -> ibis.Value:
     """Seconds since 1970-01-01 UTC as a naive time in ``zone``; null where not ``in_range``."""
+    if engine_name(seconds) == SPARK:
+        return _spark_epoch_to_local_time(seconds, zone, in_range)
     if engine_name(seconds) == POSTGRES:
         return _pg_epoch_to_local_time(seconds, zone, in_range)
     if engine_name(seconds) != DUCKDB:
@@ -285,6 +311,8 @@ def epoch_to_local_time(seconds: ibis.Value, zone: str, in_range: ibis.Value) ->
 
 def value_at_min(value: ibis.Value, key: ibis.Value) -> ibis.Value:
     """``value`` on the row with the smallest non-null ``key`` (per group), fastest form the engine has."""
+    if engine_name(value) == SPARK:
+        return _spark_min_by(value, key)
     if engine_name(value) == DUCKDB:
         return _duckdb_arg_min(value, key)  # skips rows whose key is null
     return value.argmin(key, where=key.notnull())
@@ -296,6 +324,8 @@ def row_hash(columns: Sequence[ibis.Value]) -> ibis.Value | None:
     None where the engine has no such hash: the caller then compares the
     values themselves.
     """
+    if engine_name(columns[0]) == SPARK:
+        return _spark_row_hash(columns)
     if engine_name(columns[0]) == POSTGRES:
         # hashtextextended over the row as text works, but PostgreSQL misjudges the join of the
         # lines to their repeated hashes (millions of rows for hundreds) and then scans the copies
@@ -487,6 +517,8 @@ def _connection(table: ibis.Table, con: BaseBackend | None) -> BaseBackend:
 
 def register_arrow(arrow: pa.Table, con: BaseBackend) -> ibis.Table:
     """An Arrow table as a table on ``con``: zero-copy on DuckDB, uploaded elsewhere."""
+    if con.name == SPARK:
+        return _spark_register_arrow(arrow, con)
     name = temp_name("frame")
     if con.name == DUCKDB:
         con.con.register(name, arrow)
@@ -504,6 +536,8 @@ def sample(table: ibis.Table, fraction: float, seed: int, row_column: str) -> ib
     """
     if engine_name(table) == POSTGRES:
         return _pg_sample(table, fraction, row_column)
+    if engine_name(table) == SPARK:
+        return _spark_sample(table, fraction, seed)
     return table.sample(fraction, method="block", seed=seed)
 
 
@@ -523,10 +557,21 @@ def once_per_row(table: ibis.Table) -> ibis.Table:
 def number_rows(table: ibis.Table, column: str) -> ibis.Table:
     """``table`` with ``column`` = its row's position, 1-based, first, in the table's scan order.
 
-    DuckDB: insertion order of its tables.
+    DuckDB: insertion order of its tables. Spark: partition order, then the
+    order within each partition (a file's order for one file read by Spark),
+    numbered without a global ordering and materialised once.
     """
+    if engine_name(table) == SPARK:
+        return _spark_number_rows(table, column)
     numbered = table.mutate(**{column: ibis.row_number() + 1})
     return numbered.select(column, *table.columns)
+
+
+def known_row_count(table: ibis.Table) -> int | None:
+    """The rows of ``table`` when the engine already counted them (Spark: a table numbered by :func:`number_rows`), else None."""
+    if engine_name(table) == SPARK:
+        return _spark_known_row_count(table)
+    return None
 
 
 # --------------------------------------------------------------------------- Arrow batches out and back in
@@ -1005,3 +1050,271 @@ def _pg_upload(arrow: pa.Table, con: BaseBackend, name: str) -> ibis.Table:
                 copy.write_row(row)
         cursor.execute(f'ANALYZE "{name}"')
     return table
+
+
+# --------------------------------------------------------------------------- Spark
+#
+# Spark SQL (PySpark 4, ANSI mode on, session time zone UTC: :mod:`clv.engine.spark`).
+# Spark's TIMESTAMP is an instant shown in the session zone; with the session in
+# UTC its wall-clock reading is the naive UTC time, as on DuckDB.
+
+_SPARK_ROW_BITS = 33  # monotonically_increasing_id(): partition index << 33 | row in partition
+_SPARK_ROW_COUNTS: dict[str, int] = {}  # temp view made by number_rows -> its row count
+
+
+@ibis.udf.scalar.builtin(name="try_to_timestamp")
+def _spark_try_to_timestamp(text: str, pattern: str) -> dt.Timestamp():
+    """Spark ``try_to_timestamp(text, javaPattern)``: NULL on a bad date, even in ANSI mode."""
+
+
+@ibis.udf.scalar.builtin(name="from_utc_timestamp")
+def _spark_from_utc(ts: dt.Timestamp(), zone: str) -> dt.Timestamp():
+    """Spark ``from_utc_timestamp``: the wall-clock time in ``zone`` of a UTC instant."""
+
+
+@ibis.udf.scalar.builtin(name="timestamp_seconds")
+def _spark_timestamp_seconds(seconds: float) -> dt.Timestamp():
+    """Spark ``timestamp_seconds``: seconds since 1970 UTC (fractions kept to the microsecond)."""
+
+
+@ibis.udf.scalar.builtin(name="add_months")
+def _spark_add_months(ts: dt.Timestamp(), months: int) -> dt.Date():
+    """Spark ``add_months`` (a date)."""
+
+
+@ibis.udf.scalar.builtin(name="regexp_replace")
+def _spark_regexp_replace(text: str, pattern: str, replacement: str) -> str:
+    """Spark ``regexp_replace`` (Java regular expressions)."""
+
+
+@ibis.udf.scalar.builtin(name="trim")
+def _spark_trim(value: str) -> str:
+    """Spark's one-argument TRIM (spaces only, as DuckDB's)."""
+
+
+@ibis.udf.scalar.builtin(name="ltrim")
+def _spark_ltrim(value: str) -> str:
+    """Spark's one-argument LTRIM (leading spaces)."""
+
+
+@ibis.udf.scalar.builtin(name="btrim")
+def _spark_btrim(value: str, characters: str) -> str:
+    """Spark ``btrim(text, chars)``: the characters of ``chars`` removed from both ends."""
+
+
+@ibis.udf.agg.builtin(name="min_by")
+def _spark_min_by(arg: float, key: int) -> float:
+    """Spark ``min_by(value, key)``: the value at the smallest key (rows with a null key skipped)."""
+
+
+@ibis.udf.scalar.builtin(name="rand")
+def _spark_rand(seed: int) -> float:
+    """Spark ``rand(seed)``: uniform in [0, 1), repeatable for a given partitioning."""
+
+
+def _spark_xxhash64(types: list[dt.DataType]):
+    """Spark's variadic ``xxhash64(v1, ..., vN)`` as an Ibis builtin UDF for these types."""
+
+    def row_hash(*values):
+        """Spark ``xxhash64``: equal values hash equal (0.0 and -0.0, NaNs too); nulls are skipped."""
+
+    row_hash.__signature__ = inspect.Signature(
+        [inspect.Parameter(f"v{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(len(types))]
+    )
+    return ibis.udf.scalar.builtin(row_hash, name="xxhash64", signature=(tuple(types), dt.int64))
+
+
+# strptime directive -> Java DateTimeFormatter letters: (fixed width, flexible width).
+# Numbers are read with a flexible width ("1/5/2021" for %m/%d/%Y, as DuckDB does)
+# unless another number touches them with no separator ("%Y%m%d"): then at fixed width.
+_JAVA_FIELDS = {
+    "Y": ("yyyy", "y"), "y": ("yy", "yy"), "m": ("MM", "M"), "d": ("dd", "d"),
+    "H": ("HH", "H"), "I": ("hh", "h"), "M": ("mm", "m"), "S": ("ss", "s"),
+    "f": ("SSSSSS", "SSSSSS"), "g": ("SSS", "SSS"), "n": ("SSSSSSSSS", "SSSSSSSSS"),
+    "j": ("DDD", "D"), "p": ("a", "a"), "b": ("MMM", "MMM"), "B": ("MMMM", "MMMM"),
+    "z": ("Z", "Z"), "Z": ("z", "z"),
+}
+_NUMERIC_DIRECTIVES = set("YymdHIMSfgnj")
+_STRPTIME_SHORTHANDS = {"c": "%Y-%m-%d %H:%M:%S", "x": "%Y-%m-%d", "X": "%H:%M:%S"}
+_WEEKDAY_NAMES = r"(?i)(monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun)"
+
+
+def _strptime_tokens(strptime_format: str) -> list[tuple[str, str]]:
+    """The format as ("%", directive) and ("text", literal) tokens, shorthands expanded."""
+    import re
+
+    tokens: list[tuple[str, str]] = []
+    for literal, directive in re.findall(r"([^%]+)|%-?(.)", strptime_format):
+        if literal:
+            tokens.append(("text", literal))
+        elif directive in _STRPTIME_SHORTHANDS:
+            tokens += _strptime_tokens(_STRPTIME_SHORTHANDS[directive])
+        elif directive == "%":
+            tokens.append(("text", "%"))
+        else:
+            tokens.append(("%", directive))
+    return tokens
+
+
+def spark_datetime_pattern(strptime_format: str) -> str:
+    """The Java DateTimeFormatter pattern Spark's ``try_to_timestamp`` reads like ``strptime_format``.
+
+    Weekday names (``%a``, ``%A``) are not a parsing field on Spark: the caller
+    removes them from the text first (see :func:`_spark_try_parse_timestamp`).
+    ``%w``, ``%U`` and ``%W`` (weekday and week numbers) have no Spark form.
+
+    Raises
+    ------
+    DataError
+        For a directive Spark cannot read, naming the fix.
+    """
+    from clv.errors import DataError
+
+    tokens = [t for t in _strptime_tokens(strptime_format) if t != ("%", "a") and t != ("%", "A")]
+    pattern = []
+    for i, (kind, value) in enumerate(tokens):
+        if kind == "text":
+            pattern.append("'" + value.replace("'", "''") + "'")
+            continue
+        if value not in _JAVA_FIELDS:
+            raise DataError(
+                f"LoadPolicy(date_format={strptime_format!r}): '%{value}' cannot be read on Spark; fix: "
+                "use a format without weekday or week numbers (%w %U %W), e.g. '%Y-%m-%d'."
+            )
+        neighbours = [tokens[j] for j in (i - 1, i + 1) if 0 <= j < len(tokens)]
+        adjacent = value in _NUMERIC_DIRECTIVES and any(k == "%" and v in _NUMERIC_DIRECTIVES for k, v in neighbours)
+        fixed, flexible = _JAVA_FIELDS[value]
+        pattern.append(fixed if adjacent else flexible)
+    return "".join(pattern)
+
+
+def _spark_try_parse_timestamp(text: ibis.Value, strptime_format: str) -> ibis.Value:
+    """``try_to_timestamp`` with the format translated; DuckDB's reading of blanks, weekdays and %y.
+
+    DuckDB's strptime lets a run of blanks in the format match any run of
+    blanks, ignores the weekday name's value, and reads ``%y`` 69-99 as 19xx
+    and 00-68 as 20xx (Java: always 20xx); the same is done here.
+    """
+    import re
+
+    fmt = strptime_format
+    if re.search(r"%-?[aA]", fmt):
+        text = _spark_regexp_replace(text, _WEEKDAY_NAMES, "")
+        fmt = re.sub(r"%-?[aA]", "", fmt)
+    if re.search(r"\s", fmt):
+        text = _spark_regexp_replace(text, r"\s+", " ")
+        fmt = re.sub(r"\s+", " ", fmt)
+    parsed = _spark_try_to_timestamp(text, spark_datetime_pattern(fmt))
+    if re.search(r"%-?y", fmt):
+        return ibis.cases((parsed.year() >= 2069, parsed - ibis.interval(years=100)), else_=parsed)
+    return parsed
+
+
+def _spark_is_instant(value: ibis.Value) -> bool:
+    """A column of Spark type ``TIMESTAMP`` (an instant), not ``TIMESTAMP_NTZ``."""
+    from pyspark.sql import types as T
+
+    op = value.op()
+    if not hasattr(op, "rel"):
+        return False
+    frame, _ = _spark_frame(op.rel.to_expr())
+    return type(frame.schema[op.name].dataType) is T.TimestampType
+
+
+def _spark_to_local_time(aware: ibis.Value, zone: str) -> ibis.Value:
+    """``from_utc_timestamp``: Spark timestamps are instants (the session is UTC)."""
+    return _spark_from_utc(aware, zone)
+
+
+def _spark_epoch_to_local_time(seconds: ibis.Value, zone: str, in_range: ibis.Value) -> ibis.Value:
+    """``timestamp_seconds`` then ``from_utc_timestamp``, only on values ``in_range`` (no ANSI overflow)."""
+    instant = ibis.cases((in_range, _spark_timestamp_seconds(seconds)), else_=ibis.null(dt.Timestamp()))
+    return _spark_from_utc(instant, zone)
+
+
+def _spark_row_hash(columns: Sequence[ibis.Value]) -> ibis.Value:
+    """``xxhash64`` of the columns (a null is skipped: collisions only add candidates)."""
+    return _spark_xxhash64([c.type() for c in columns])(*columns)
+
+
+def _spark_session(con: BaseBackend):
+    return con._session  # noqa: SLF001 - Ibis' PySpark backend keeps its session here
+
+
+def _spark_frame(table: ibis.Table):
+    """The Spark DataFrame of an Ibis table on a PySpark connection."""
+    con = engine_of(table)
+    return _spark_session(con).sql(con.compile(table)), con
+
+
+def _spark_register_arrow(arrow: pa.Table, con: BaseBackend) -> ibis.Table:
+    """An Arrow table uploaded as a Spark DataFrame, registered as a temporary view.
+
+    Aware timestamps become Spark ``TIMESTAMP`` (instants), naive ones ``TIMESTAMP_NTZ``.
+    """
+    from pyspark.sql import types as T
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    name = temp_name("frame")
+    arrow = _spark_arrow_types(arrow)
+    naive = {f.name for f in arrow.schema if pa.types.is_timestamp(f.type) and f.type.tz is None}
+    schema = T.StructType([T.StructField(f.name, T.TimestampNTZType(), f.nullable) if f.name in naive else f
+                           for f in from_arrow_schema(arrow.schema).fields])
+    frame = _spark_session(con).createDataFrame(arrow, schema=schema)
+    frame.createOrReplaceTempView(name)
+    return con.table(name)
+
+
+def _spark_arrow_types(arrow: pa.Table) -> pa.Table:
+    """Arrow types Spark reads: large strings as strings, nanosecond times as microseconds."""
+    fields = []
+    for field in arrow.schema:
+        kind = field.type
+        if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+            kind = pa.string()
+        elif pa.types.is_timestamp(kind) and kind.unit == "ns":
+            kind = pa.timestamp("us", kind.tz)
+        fields.append(pa.field(field.name, kind))
+    target = pa.schema(fields)
+    return arrow if target == arrow.schema else arrow.cast(target)
+
+
+def _spark_number_rows(table: ibis.Table, column: str) -> ibis.Table:
+    """Rows numbered 1..N in scan order with no global ordering, materialised once.
+
+    ``monotonically_increasing_id()`` holds the partition index in its upper
+    bits and the row's position in the partition in the lower 33; one pass
+    counts the rows of each partition (the table is persisted meanwhile), and
+    the number is the rows of earlier partitions + position + 1. The same
+    contiguous numbers as ``ROW_NUMBER() OVER ()`` in scan order, without the
+    single-partition exchange that a global window needs.
+    """
+    from pyspark.sql import functions as F
+
+    frame, con = _spark_frame(table)
+    mid = "__clv_mid"
+    tagged = frame.select(F.monotonically_increasing_id().alias(mid), *[frame[c] for c in frame.columns]).persist()
+    part = F.shiftright(F.col(mid), _SPARK_ROW_BITS)
+    counts = dict(tagged.groupBy(part.alias("p")).count().collect())
+    offsets, total = [0] * (max(counts, default=0) + 1), 0
+    for p in sorted(counts):
+        offsets[p], total = total, total + counts[p]
+    position = F.col(mid).bitwiseAND((1 << _SPARK_ROW_BITS) - 1)
+    offset = F.element_at(F.array(*[F.lit(o) for o in offsets]), (part + 1).cast("int"))
+    numbered = tagged.select((offset + position + 1).alias(column), *[tagged[c] for c in frame.columns])
+    name = temp_name("numbered")
+    numbered.createOrReplaceTempView(name)
+    _SPARK_ROW_COUNTS[name] = total
+    return con.table(name)
+
+
+def _spark_known_row_count(table: ibis.Table) -> int | None:
+    try:
+        return _SPARK_ROW_COUNTS.get(table.get_name())
+    except Exception:  # noqa: BLE001 - an expression, not a named table
+        return None
+
+
+def _spark_sample(table: ibis.Table, fraction: float, seed: int) -> ibis.Table:
+    """A Bernoulli sample by ``rand(seed)`` (repeatable on a materialised table's fixed partitions)."""
+    return table.filter(_spark_rand(seed) < fraction)
