@@ -190,3 +190,24 @@ def test_week_numbers_are_refused_with_the_fix(spark_con):
     frame = pd.DataFrame({"customer_id": ["a"], "ts": ["2021 01 1"], "amount": [1.0]})
     with pytest.raises(DataError, match="%W.*cannot be read on Spark.*fix"):
         load_orders(frame, Columns(timestamp="ts"), LoadPolicy(date_format="%Y %W %w"), con=spark_con).report
+
+
+def test_parquet_files_read_by_spark_as_on_duckdb(spark_con, duckdb_con, tmp_path):
+    """Parquet parts read by Spark itself: line numbers from each file's row index plus its offset."""
+    frame = messy_frame()
+    first, second = str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")
+    frame.iloc[:150].to_parquet(first, index=False, row_group_size=40)
+    frame.iloc[150:].to_parquet(second, index=False)
+    policy = POLICIES["net"]
+    spark = load_orders([first, second], MESSY_COLUMNS, policy, observation_end="2021-12-31", con=spark_con)
+    assert_same_load(spark, load_orders([first, second], MESSY_COLUMNS, policy, observation_end="2021-12-31",
+                                        con=duckdb_con))
+
+
+def test_text_files_on_spark_are_refused_with_the_fix(spark_con, tmp_path):
+    from clv.errors import DataError
+
+    path = tmp_path / "orders.csv"
+    messy_frame().to_csv(path, index=False)
+    with pytest.raises(DataError, match="needs a DuckDB connection.*fix: load it into your database first"):
+        load_orders(str(path), MESSY_COLUMNS, con=spark_con)

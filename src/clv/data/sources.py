@@ -360,9 +360,13 @@ def _quote_ident(name: str) -> str:
 
 def _read_parquet(spec: Parquet, con: BaseBackend) -> RawSource:
     """Lazy read; source_row = rows of earlier parts + row number within the part."""
-    _require_duckdb(con, "Parquet through SQL")
     files = [os.path.abspath(f) for f in _files(spec.path, spec.pattern, _PARQUET_SUFFIXES, "Parquet")]
     counts = _parquet_row_counts(files)
+    numbered = dialect.read_parquet_numbered(con, files, counts, SOURCE_ROW_COL)  # engines that read Parquet themselves
+    if numbered is not None:
+        check_names([c for c in numbered.columns if c != SOURCE_ROW_COL], f"the Parquet file {_describe(files)}")
+        return RawSource(numbered, con, int(sum(counts)), _describe(files))
+    _require_duckdb(con, "Parquet through SQL")
     file_list = "[" + ", ".join(_sql_text(duckdb_path(f)) for f in files) + "]"
     if len(files) == 1:
         row = "file_row_number + 1"

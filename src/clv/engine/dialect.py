@@ -29,7 +29,7 @@ __all__ = [
     "DUCKDB", "POSTGRES", "SPARK",
     "arrow_batches", "arrow_table_writer", "save_spark_dataframe", "spark_dataframe", "write_local_csv", "write_local_parquet",
     "compiling_for", "contains", "require_supported", "direct_aggregate_bits", "materialise", "release", "engine_name", "engine_of", "ltrim_spaces", "not_finite", "number_rows", "once_per_row", "register_arrow",
-    "row_hash", "sample", "is_aware_timestamp", "known_row_count", "spark_datetime_pattern", "temp_name", "text_to_float", "text_to_timestamp", "trim_blank_set", "trim_blanks", "trim_spaces", "try_parse_timestamp",
+    "row_hash", "sample", "is_aware_timestamp", "known_row_count", "read_parquet_numbered", "spark_datetime_pattern", "temp_name", "text_to_float", "text_to_timestamp", "trim_blank_set", "trim_blanks", "trim_spaces", "try_parse_timestamp",
     "epoch_to_local_time", "to_local_time", "value_at_min",
 ]
 
@@ -571,6 +571,19 @@ def known_row_count(table: ibis.Table) -> int | None:
     """The rows of ``table`` when the engine already counted them (Spark: a table numbered by :func:`number_rows`), else None."""
     if engine_name(table) == SPARK:
         return _spark_known_row_count(table)
+    return None
+
+
+def read_parquet_numbered(con: BaseBackend, files: Sequence[str], counts: Sequence[int], column: str) -> ibis.Table | None:
+    """Parquet files as one table on ``con`` with ``column`` = line number, first; None where clv reads them itself.
+
+    The number is the rows of earlier files + the row's index in its file + 1
+    (the files' order, no global ordering). Spark: its Parquet reader's
+    ``_metadata.row_index``. DuckDB: None (clv.data.sources reads them with
+    ``read_parquet(file_row_number)``).
+    """
+    if con.name == SPARK:
+        return _spark_read_parquet_numbered(con, files, counts, column)
     return None
 
 
@@ -1287,7 +1300,9 @@ def _spark_number_rows(table: ibis.Table, column: str) -> ibis.Table:
     counts the rows of each partition (the table is persisted meanwhile), and
     the number is the rows of earlier partitions + position + 1. The same
     contiguous numbers as ``ROW_NUMBER() OVER ()`` in scan order, without the
-    single-partition exchange that a global window needs.
+    single-partition exchange that a global window needs. The persisted lines
+    stay for the session (``spark.catalog.clearCache()`` frees them), so every
+    query of the load reads the same numbering.
     """
     from pyspark.sql import functions as F
 
@@ -1318,3 +1333,21 @@ def _spark_known_row_count(table: ibis.Table) -> int | None:
 def _spark_sample(table: ibis.Table, fraction: float, seed: int) -> ibis.Table:
     """A Bernoulli sample by ``rand(seed)`` (repeatable on a materialised table's fixed partitions)."""
     return table.filter(_spark_rand(seed) < fraction)
+
+
+def _spark_read_parquet_numbered(con: BaseBackend, files: Sequence[str], counts: Sequence[int], column: str) -> ibis.Table:
+    """Each file read by Spark with its row index (``_metadata.row_index``) plus the file's offset, unioned by name."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    session, parts, offset = _spark_session(con), [], 0
+    for path, rows in zip(files, counts):
+        frame = session.read.parquet(path)
+        index = F.col("_metadata.row_index") + F.lit(offset + 1)
+        parts.append(frame.select(index.alias(column), *[frame[c] for c in frame.columns]))
+        offset += int(rows)
+    name = temp_name("parquet")
+    reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts).createOrReplaceTempView(name)
+    _SPARK_ROW_COUNTS[name] = offset
+    return con.table(name)
