@@ -39,7 +39,9 @@ def assert_same_frame(got: pd.DataFrame, expected: pd.DataFrame, key, rtol: floa
 
 
 def _plain(column: pd.Series) -> pd.Series:
-    """Dates and timestamps as naive pandas timestamps, integers as int64, others as objects."""
+    """Dates and timestamps as naive pandas timestamps (aware ones in UTC), integers as int64, others as objects."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        column = column.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(column):
         return pd.to_datetime(column).astype("datetime64[us]").astype(object)
     if column.dtype == object and column.map(lambda v: hasattr(v, "year")).any():
