@@ -30,14 +30,6 @@ COLS = ["--col", "customer_id=customer_id", "--col", "timestamp=order_ts", "--co
         "--col", "order_id=order_id"]
 
 
-SPARK_LOADER = pytest.mark.skipif(
-    not hasattr(dialect, "sample_rows"),
-    reason="loading on Spark needs the Spark loader work (clv.engine.dialect.sample_rows: Ibis' seeded "
-           "Table.sample does not compile for Spark), not on main yet; these tests passed on main + that branch",
-)
-"""The tests that load order lines on Spark: they wait for the Spark loader, and run as soon as it is there."""
-
-
 def _orders() -> pd.DataFrame:
     """Apparel orders (3,187 lines) with typed columns, plus lines every engine must reject or net the same way."""
     frame = pd.read_csv(DATA / "apparelTrans.csv").rename(columns={"Id": "customer_id", "Date": "order_ts",
@@ -137,7 +129,6 @@ def spark_table(spark_session):
     spark_session.catalog.dropTempView(name)
 
 
-@SPARK_LOADER
 def test_cli_on_a_spark_table_equals_duckdb(spark_table, orders_file, tmp_path):
     _same_as_duckdb(tmp_path, orders_file, ["--engine", "spark", "--table", spark_table])
 
@@ -173,7 +164,6 @@ def test_parquet_and_csv_outputs_stream_from_the_engine(engine, request, tmp_pat
 # --------------------------------------------------------------------------- spark-submit (examples/spark_submit_clv.py)
 
 
-@SPARK_LOADER
 def test_the_spark_submit_example_runs_a_command_on_a_parquet_view(orders_file, tmp_path):
     """The documented route for Databricks/EMR, on local[1]: spark-submit starts the driver, the script runs clv."""
     import shutil
