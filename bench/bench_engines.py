@@ -526,6 +526,7 @@ def run_all(label: str, sizes: list[str], engines: list[str], postgres_url: str,
                 if record.get("status") == "running":
                     record.update(status="over", error=f"over the {timeout:.0f} s limit of the run" if killed
                                   else "the process died (see the log)")
+            found.setdefault("commit", run["commit"])
             if not found["steps"] and not killed:
                 found["error"] = log.read_text()[-400:]
             run["runs"] = [r for r in run["runs"] if (r["engine"], r["size"]) != (engine, size)] + [found]
@@ -534,7 +535,12 @@ def run_all(label: str, sizes: list[str], engines: list[str], postgres_url: str,
 
 
 def _commit() -> str:
-    done = subprocess.run(["git", "-C", str(BENCH_DIR), "log", "-1", "--format=%h %cd", "--date=format:%H:%M"],
+    """The commit of the clv the children import (PYTHONPATH may point at another checkout than the bench's)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("clv")
+    where = Path(spec.origin).parent if spec and spec.origin else BENCH_DIR
+    done = subprocess.run(["git", "-C", str(where), "log", "-1", "--format=%h %cd", "--date=format:%H:%M"],
                           capture_output=True, text=True)
     return done.stdout.strip()
 
@@ -609,8 +615,12 @@ def engine_tables(run: dict[str, Any]) -> list[str]:
     engines = [e for e in ENGINES if any(engine == e for engine, _ in by_key)]
     for size in sizes:
         found = [by_key[(e, size)] for e in engines if (e, size) in by_key]
-        facts = ", ".join(f"{r['engine']}: {r.get('lines', '?'):,} lines" if isinstance(r.get("lines"), int)
+        facts = ", ".join(f"{r['engine']}: {r['lines']:,} lines" if isinstance(r.get("lines"), int)
                           else f"{r['engine']}: ?" for r in found)
+        commits = {r.get("commit", run.get("commit", "?")) for r in found}
+        if len(commits) > 1:
+            facts += "; measured at " + ", ".join(f"{r['engine']} {r.get('commit', run.get('commit', '?'))}"
+                                                  for r in found)
         loads = ", ".join(f"{r['engine']} {r.get('load_before', 0):.1f}->{r.get('load_after', 0):.1f}"
                           for r in found if "load_before" in r)
         lines += [f"**{size}** ({facts}; load average during each engine's run: {loads})", ""]
