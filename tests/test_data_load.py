@@ -475,3 +475,23 @@ def test_last_order_ts_skips_rejected_lines_and_matches_the_orders(con):
     both = load_orders({"shop": df, "app": df.assign(order_ts="2021-01-09")}, con=con)
     assert both.last_order_ts() == pd.Timestamp("2021-01-09") == frame(both)["order_ts"].max()
     assert result.cache().last_order_ts() == expected
+
+
+def test_a_small_database_table_in_time_order_has_no_date_outliers(tmp_path):
+    """A DuckDB table of 20k lines written in time order over two years: no line is a date outlier.
+
+    A block sample of an unsized table used to be one run of consecutive lines, so the
+    'bulk' of dates was a few days and half the lines were rejected as date_outlier.
+    """
+    from clv import Columns, load_orders
+
+    n = 20_000
+    days = pd.Timestamp("2010-01-01") + pd.to_timedelta(np.linspace(0, 730, n), unit="D")
+    frame = pd.DataFrame({"customer_id": [f"c{i % 3000}" for i in range(n)], "order_ts": days.floor("s"),
+                          "amount": np.round(np.linspace(1, 100, n), 2)})
+    path = tmp_path / "shop.duckdb"
+    with duckdb.connect(str(path)) as db:
+        db.execute("CREATE TABLE orders AS SELECT * FROM frame")
+    report = load_orders(str(path), Columns(), table="orders").report
+    assert report.rejected.get("date_outlier", 0) == 0
+    assert report.accepted_purchase_lines == n

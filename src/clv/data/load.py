@@ -868,9 +868,10 @@ def _time_sample(read, time_column: str) -> ibis.Table:
         return ibis.memtable(pa.table({"t": pa.array(values, pa.string())}))
     table = read.table
     rows = read.expected_rows if read.expected_rows is not None else dialect.known_row_count(read.table)
-    if rows is None or rows > 5 * _BULK_SAMPLE_ROWS:
-        fraction = _BULK_SAMPLE_ROWS / rows if rows else 0.05
-        table = dialect.sample(table, min(fraction, 1.0), seed=0, row_column=SOURCE_ROW_COL)
+    if rows is None:  # a database table: count it (a block sample of a small table is one run of its lines)
+        rows = int(table.count().to_pyarrow().as_py())
+    if rows > 5 * _BULK_SAMPLE_ROWS:
+        table = dialect.sample(table, _BULK_SAMPLE_ROWS / rows, seed=0, row_column=SOURCE_ROW_COL)
     return table.select(t=table[time_column])
 
 
