@@ -17,6 +17,7 @@ from clv.errors import DataError
 from clv.models import BetaGeoModel, GammaGammaModel
 from clv.scores import score_customers, score_on_engine
 from clv.summary import summarize, summary_expression
+from engines.compare import assert_same_scores  # tests/engines/compare.py, shared with the engine tests
 
 END = "2023-12-31"
 
@@ -33,20 +34,6 @@ def fitted():
 @pytest.fixture
 def con():
     return ibis.duckdb.connect()
-
-
-def assert_same_scores(engine: pd.DataFrame, local: pd.DataFrame) -> None:
-    """Per customer: equal columns; purchase quantiles exactly, the rest to 1e-12 relative."""
-    engine = engine.sort_values("customer_id").reset_index(drop=True)
-    local = local.sort_values("customer_id").reset_index(drop=True)
-    assert list(engine.columns) == list(local.columns)
-    assert engine["customer_id"].tolist() == local["customer_id"].tolist()
-    for column in local.columns[1:]:
-        if column.startswith("purchases_q") or local[column].dtype == bool:
-            np.testing.assert_array_equal(engine[column].to_numpy(), local[column].to_numpy(), err_msg=column)
-        else:
-            np.testing.assert_allclose(engine[column].to_numpy(float), local[column].to_numpy(float), rtol=1e-12,
-                                       atol=0, err_msg=column)
 
 
 def test_duckdb_scores_in_batches_equal_the_local_scores(fitted, con):

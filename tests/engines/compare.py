@@ -49,3 +49,17 @@ def _plain(column: pd.Series) -> pd.Series:
     if pd.api.types.is_integer_dtype(column) or pd.api.types.is_bool_dtype(column):
         return column.astype(object)
     return column.astype(object)
+
+
+def assert_same_scores(engine: pd.DataFrame, local: pd.DataFrame) -> None:
+    """Per customer: equal columns; purchase quantiles and flags exactly, the rest to 1e-12 relative."""
+    engine = engine.sort_values("customer_id").reset_index(drop=True)
+    local = local.sort_values("customer_id").reset_index(drop=True)
+    assert list(engine.columns) == list(local.columns)
+    assert engine["customer_id"].tolist() == local["customer_id"].tolist()
+    for column in local.columns[1:]:
+        if column.startswith("purchases_q") or local[column].dtype == bool:
+            np.testing.assert_array_equal(engine[column].to_numpy(), local[column].to_numpy(), err_msg=column)
+        else:
+            np.testing.assert_allclose(engine[column].to_numpy(float), local[column].to_numpy(float), rtol=RTOL,
+                                       atol=0, err_msg=column)

@@ -9,7 +9,6 @@ are keyed per customer history and run seed, so batches and partitions do not ma
 import warnings
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -18,6 +17,8 @@ from clv.engine import dialect
 from clv.models import BetaGeoModel, GammaGammaModel, ParetoNBDModel
 from clv.scores import score_customers, score_on_engine
 from clv.summary import summarize, summary_expression
+
+from .compare import assert_same_scores
 
 END = "2023-12-31"
 INPUTS = ["customer_id", "frequency", "recency", "T", "monetary_value", "largely_refunded"]
@@ -30,19 +31,6 @@ def fitted():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return orders, data, BetaGeoModel().fit(data), GammaGammaModel().fit(data)
-
-
-def assert_same_scores(engine: pd.DataFrame, local: pd.DataFrame) -> None:
-    engine = engine.sort_values("customer_id").reset_index(drop=True)
-    local = local.sort_values("customer_id").reset_index(drop=True)
-    assert list(engine.columns) == list(local.columns)
-    assert engine["customer_id"].tolist() == local["customer_id"].tolist()
-    for column in local.columns[1:]:
-        if column.startswith("purchases_q") or local[column].dtype == bool:
-            np.testing.assert_array_equal(engine[column].to_numpy(), local[column].to_numpy(), err_msg=column)
-        else:
-            np.testing.assert_allclose(engine[column].to_numpy(float), local[column].to_numpy(float), rtol=1e-12,
-                                       atol=0, err_msg=column)
 
 
 def assert_fits_from_distinct_rows(customers, model, spend) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import ibis
-import pandas as pd
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings

@@ -8,7 +8,6 @@ timestamps and epochs converted to a zone; the CDNOW sample as a Spark table
 
 from __future__ import annotations
 
-import datetime as dt
 
 import pandas as pd
 import pytest

@@ -8,7 +8,6 @@ physical plans of the load and the summary hold no single-partition exchange.
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from clv.data import Columns, LoadPolicy, load_orders
